@@ -1,0 +1,50 @@
+/* atomic.h - write an output file under a temporary name, then rename it.
+ *
+ * A reader never sees a half-written file, and a failed write leaves nothing
+ * behind. For plain files (models, checkpoints, reports):
+ *
+ *     hsi_atomic_file f;
+ *     if ((st = hsi_atomic_open(&f, path))) return st;
+ *     fwrite(..., f.fp);
+ *     st = hsi_atomic_commit(&f);      // fflush+fsync+fclose+rename, or abort
+ *
+ * hsi_atomic_abort() removes the temporary file. GDAL outputs (which may
+ * consist of several files, e.g. ENVI .hdr + data, .aux.xml) go through
+ * io/raster_write.c, which uses hsi_atomic_temp_name() and
+ * hsi_atomic_rename_set() below.
+ */
+#ifndef HSI_ATOMIC_H
+#define HSI_ATOMIC_H
+
+#include <stdio.h>
+
+#include "base/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hsi_atomic_file {
+    FILE *fp;
+    char *path;     /* final name */
+    char *tmp_path; /* temporary name in the same directory */
+} hsi_atomic_file;
+
+hsi_status hsi_atomic_open(hsi_atomic_file *f, const char *path);
+hsi_status hsi_atomic_commit(hsi_atomic_file *f);
+void hsi_atomic_abort(hsi_atomic_file *f);
+
+/* A temporary name in the directory of `path` that keeps its extension:
+ * "dir/map.tif" -> "dir/.map.hsi-tmp-<pid>-<n>.tif". Caller frees. */
+char *hsi_atomic_temp_name(const char *path);
+
+/* Rename every file in tmp_files[] (n of them) whose name starts with the
+ * temporary name's stem to the same name with the final stem. On failure the
+ * already-renamed files are left and the rest removed; returns HSI_ERR_IO. */
+hsi_status hsi_atomic_rename_set(const char *tmp_path, const char *final_path,
+                                 char **tmp_files, int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,26 @@
+/* version.h - what this libhsi is and what was built into it. */
+#ifndef HSI_VERSION_H
+#define HSI_VERSION_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+const char *hsi_version(void);
+/* e.g. "gdal=3.6.2 openblas matio mpi cuda" */
+const char *hsi_build_features(void);
+int hsi_have_matio(void);
+int hsi_have_mpi(void);
+int hsi_have_cuda(void);
+
+/* Number of CUDA devices usable now (0 without CUDA or without a GPU), and a
+ * one-line description of device i ("NVIDIA H100, 80 GiB, sm_90"). */
+int hsi_gpu_count(void);
+int hsi_gpu_describe(int device, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1 @@
+# classifiers/local.mk - see Makefile.am

@@ -1,0 +1,1 @@
+# cnn3d/local.mk - see Makefile.am

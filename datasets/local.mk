@@ -1,0 +1,1 @@
+# datasets/local.mk - see Makefile.am

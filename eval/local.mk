@@ -1,0 +1,1 @@
+# eval/local.mk - see Makefile.am

@@ -1,0 +1,1 @@
+# features/local.mk - see Makefile.am

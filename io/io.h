@@ -1,0 +1,107 @@
+/* io.h - reading and writing scenes: GDAL rasters and MATLAB .mat files.
+ *
+ * Readers turn any raster GDAL opens (ENVI, GeoTIFF, ERDAS LAN/GIS, ...) or a
+ * .mat variable (through libmatio) into an hsi_cube (float32, BIP) or an
+ * hsi_labels (uint16). Writers produce GeoTIFF or ENVI with georeferencing,
+ * band metadata and, for label rasters, a colour table and category names;
+ * every output is written under a temporary name and renamed into place.
+ */
+#ifndef HSI_IO_H
+#define HSI_IO_H
+
+#include <stddef.h>
+
+#include "base/cube.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- band selection ---- */
+
+/* Parse a 1-based band list such as "1-103,109-149,164-219" against a cube of
+ * `total` bands into 0-based indices (in the order given). Out-of-range or
+ * malformed entries are HSI_ERR_ARG. Caller frees *bands. */
+hsi_status hsi_band_list_parse(const char *spec, size_t total, size_t **bands, size_t *n);
+
+/* ---- reading ---- */
+
+typedef struct hsi_read_options {
+    const char *bands;   /* band list as above, or NULL for all bands */
+    const char *var;     /* .mat variable name, or NULL to pick automatically */
+    size_t row0, nrows;  /* window: rows [row0, row0 + nrows); nrows = 0 means to the end */
+    int allow_nonfinite; /* 0: NaN/Inf in the cube is an error (default) */
+} hsi_read_options;
+
+/* Read a whole cube (or the rows/bands the options select). opts may be NULL. */
+hsi_status hsi_cube_read(const char *path, const hsi_read_options *opts, hsi_cube **out);
+
+/* A ground-truth / class raster (first band, or the .mat 2-D variable); the
+ * class table gets default names and colours unless the file has a colour
+ * table or category names. */
+hsi_status hsi_labels_read(const char *path, const char *var, hsi_labels **out);
+
+/* Read labels and check they are rows x cols (the cube's size). */
+hsi_status hsi_labels_read_for(const char *path, const char *var, size_t rows, size_t cols,
+                               hsi_labels **out);
+
+/* Windowed reads: open once, then read row blocks so that a scene larger
+ * than memory can be processed piecewise. Each block is a complete hsi_cube
+ * with the window's rows (georeferencing shifted to the block). */
+typedef struct hsi_cube_reader hsi_cube_reader;
+
+hsi_status hsi_cube_reader_open(const char *path, const hsi_read_options *opts,
+                                hsi_cube_reader **out);
+/* Size of the (band-selected) scene. */
+void hsi_cube_reader_shape(const hsi_cube_reader *rd, size_t *rows, size_t *cols,
+                           size_t *bands);
+/* Header of the scene without pixel data: a 1-row cube carrying wavelengths,
+ * nodata and georeferencing of the full scene. */
+const hsi_cube *hsi_cube_reader_meta(const hsi_cube_reader *rd);
+hsi_status hsi_cube_reader_rows(hsi_cube_reader *rd, size_t row0, size_t nrows, hsi_cube **out);
+void hsi_cube_reader_close(hsi_cube_reader *rd);
+
+/* What a file is, without reading the pixels (for `hsi info`). */
+typedef struct hsi_file_info {
+    char driver[64];     /* GDAL short name, or "MAT" */
+    char driver_long[128];
+    char data_type[32];  /* "UInt16", "Float32", "double", ... */
+    size_t rows, cols, bands;
+    char var[64];        /* .mat variable used */
+    int is_label_like;   /* integer type, one band, small values */
+} hsi_file_info;
+
+hsi_status hsi_file_probe(const char *path, const char *var, hsi_file_info *info);
+
+/* ---- writing ---- */
+
+typedef enum hsi_raster_format {
+    HSI_FORMAT_AUTO = 0, /* from the extension: .tif/.tiff GeoTIFF, .png PNG, else ENVI */
+    HSI_FORMAT_GTIFF,
+    HSI_FORMAT_ENVI,
+    HSI_FORMAT_PNG       /* labels / 8-bit RGB only */
+} hsi_raster_format;
+
+hsi_status hsi_format_parse(const char *name, hsi_raster_format *fmt);
+
+/* Cube as Float32 GeoTIFF (band descriptions, wavelength metadata) or ENVI
+ * (.hdr with wavelength, fwhm, band names, map info). */
+hsi_status hsi_cube_write(const char *path, hsi_raster_format fmt, const hsi_cube *cube);
+
+/* Label raster as UInt16 (or Byte when all values < 256) GeoTIFF/ENVI with a
+ * colour table and category (class) names, so QGIS shows the classes. */
+hsi_status hsi_labels_write(const char *path, hsi_raster_format fmt, const hsi_labels *labels);
+
+/* An 8-bit RGB image (rows x cols x 3, pixel-interleaved) as PNG or GeoTIFF,
+ * with georeferencing when geo is given (GeoTIFF only). */
+hsi_status hsi_rgb_write(const char *path, hsi_raster_format fmt, const uint8_t *rgb,
+                         size_t rows, size_t cols, const hsi_georef *geo);
+
+/* ---- small helpers ---- */
+/* Nonzero if path ends (case-insensitively) with ext (".mat"). */
+int hsi_path_has_ext(const char *path, const char *ext);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1 @@
+# io/local.mk - see Makefile.am

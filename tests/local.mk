@@ -1,0 +1,6 @@
+# tests/local.mk - foundation tests (core, io, the hsi command). Other areas
+# list their tests in their own local.mk.
+TESTS += tests/test_core
+check_PROGRAMS += tests/test_core
+tests_test_core_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/setup.sh tests/check.h

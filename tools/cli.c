@@ -1,0 +1,176 @@
+#include "tools/cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+int cli_fail(const char *name, hsi_status st)
+{
+    const char *msg = hsi_last_error();
+    fprintf(stderr, "hsi %s: %s\n", name, msg && *msg ? msg : hsi_status_str(st));
+    return 1;
+}
+
+int cli_error(const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "hsi %s: ", name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 1;
+}
+
+int cli_usage_error(const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "hsi %s: ", name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'hsi help %s'.\n", name);
+    return 2;
+}
+
+int cli_print_usage(const hsi_command *cmd)
+{
+    fputs(cmd->usage, stdout);
+    return 0;
+}
+
+int cli_parse_long(const char *name, const char *opt, const char *s, long min, long max,
+                   long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) {
+        cli_usage_error(name, "%s: '%s' is not an integer in %ld..%ld", opt, s, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double(const char *name, const char *opt, const char *s, double min,
+                     double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(v) || v < min || v > max) {
+        cli_usage_error(name, "%s: '%s' is not a number in %g..%g", opt, s, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_u64(const char *name, const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '-') {
+        cli_usage_error(name, "%s: '%s' is not a non-negative integer", opt, s);
+        return -1;
+    }
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end) {
+        cli_usage_error(name, "%s: '%s' is not a non-negative integer", opt, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int cli_parse_double_list(const char *name, const char *opt, const char *s, double *out,
+                          int max_n, int *n)
+{
+    *n = 0;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (errno || end == p || !isfinite(v) || (*end && *end != ',') || *n >= max_n) {
+            cli_usage_error(name, "%s: '%s' is not a list of at most %d numbers", opt, s, max_n);
+            return -1;
+        }
+        out[(*n)++] = v;
+        p = *end ? end + 1 : end;
+    }
+    if (*n == 0) {
+        cli_usage_error(name, "%s: empty list", opt);
+        return -1;
+    }
+    return 0;
+}
+
+double cli_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void format_duration(double s, char *buf, size_t len)
+{
+    if (!isfinite(s) || s < 0) s = 0;
+    long t = lround(s);
+    if (t >= 3600)
+        snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else
+        snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void progress_update(void *ctx, double done, double total, const char *msg)
+{
+    cli_progress *p = ctx;
+    if (p->quiet || total <= 0) return;
+    double f = done / total;
+    if (f > 1) f = 1;
+    double elapsed = cli_now() - p->start_time;
+    double eta = f > 0 ? elapsed * (1 - f) / f : 0;
+    char el[32], et[32];
+    format_duration(elapsed, el, sizeof el);
+    format_duration(eta, et, sizeof et);
+    if (p->is_tty) {
+        int width = 30, filled = (int)(f * width);
+        char bar[64];
+        for (int i = 0; i < width; i++) bar[i] = i < filled ? '=' : (i == filled ? '>' : '.');
+        bar[width] = '\0';
+        fprintf(stderr, "\r%s %.0f/%.0f [%s] %s ETA %s %s\033[K", p->label, done, total, bar,
+                el, et, msg ? msg : "");
+        fflush(stderr);
+    } else if (f >= p->last_fraction + 0.1 || f >= 1.0) {
+        fprintf(stderr, "%s %.0f/%.0f (%3.0f%%) elapsed %s ETA %s %s\n", p->label, done, total,
+                100 * f, el, et, msg ? msg : "");
+        p->last_fraction = f;
+    }
+}
+
+void cli_progress_init(cli_progress *p, const char *label, int quiet)
+{
+    p->label = label;
+    p->is_tty = isatty(STDERR_FILENO);
+    p->quiet = quiet;
+    p->last_fraction = -1;
+    p->start_time = cli_now();
+}
+
+hsi_progress cli_progress_callback(cli_progress *p)
+{
+    hsi_progress cb = {progress_update, p};
+    return cb;
+}
+
+void cli_progress_finish(cli_progress *p)
+{
+    if (!p->quiet && p->is_tty) fputc('\n', stderr);
+}

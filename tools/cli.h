@@ -1,0 +1,49 @@
+/* cli.h - small helpers shared by the hsi subcommands: strict number parsing,
+ * uniform error lines, --help handling, progress display. */
+#ifndef HSI_TOOLS_CLI_H
+#define HSI_TOOLS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/progress.h"
+#include "base/status.h"
+#include "tools/command.h"
+
+/* Print "hsi NAME: <library message>" to stderr and return the exit status 1. */
+int cli_fail(const char *name, hsi_status st);
+/* Print "hsi NAME: <formatted message>" to stderr and return 1. */
+int cli_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Usage error: message, then "Try 'hsi help NAME'." and return 2. */
+int cli_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print the command's usage text to stdout (for --help). Returns 0. */
+int cli_print_usage(const hsi_command *cmd);
+
+/* Strict parsers: the whole string must be a number within [min, max];
+ * otherwise print a usage error naming the option and return -1. */
+int cli_parse_long(const char *name, const char *opt, const char *s, long min, long max,
+                   long *out);
+int cli_parse_double(const char *name, const char *opt, const char *s, double min,
+                     double max, double *out);
+int cli_parse_u64(const char *name, const char *opt, const char *s, uint64_t *out);
+/* "a,b,c" of doubles into out[0..max_n-1]; *n = count. */
+int cli_parse_double_list(const char *name, const char *opt, const char *s, double *out,
+                          int max_n, int *n);
+
+/* A progress display: a Keras-like bar on a terminal, a plain line every
+ * ~10% otherwise. `label` prefixes each line. */
+typedef struct cli_progress {
+    const char *label;
+    int is_tty;
+    int quiet;
+    double last_fraction;
+    double start_time;
+} cli_progress;
+
+void cli_progress_init(cli_progress *p, const char *label, int quiet);
+hsi_progress cli_progress_callback(cli_progress *p);
+void cli_progress_finish(cli_progress *p);
+
+double cli_now(void);
+
+#endif

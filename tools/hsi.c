@@ -1,0 +1,113 @@
+/* hsi.c - the `hsi` command: dispatch to subcommands.
+ *
+ *     hsi <command> [options]      run a command
+ *     hsi help <command>           its full usage text
+ *     hsi --version                version and what was built in
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <gdal.h>
+
+#include "base/version.h"
+#include "tools/command.h"
+
+static const hsi_command *const commands[] = {
+    /* Foundation: scenes in and out */
+
+
+    /* Datasets: simulator and public scenes */
+
+    /* Evaluation: splits, reports, maps */
+
+
+    /* SVM */
+
+
+    /* Features */
+
+
+    /* CNN */
+
+
+    NULL,
+};
+
+static const hsi_command *find_command(const char *name)
+{
+    for (int i = 0; commands[i]; i++)
+        if (strcmp(commands[i]->name, name) == 0) return commands[i];
+    return NULL;
+}
+
+static void print_overview(FILE *out)
+{
+    fprintf(out,
+            "Usage: hsi <command> [options]\n"
+            "       hsi help <command>\n"
+            "       hsi --version\n"
+            "\n"
+            "hsi classifies hyperspectral remote-sensing scenes (AVIRIS Indian Pines,\n"
+            "Salinas, Pavia, ...) with a 3D-CNN or an SVM on attribute-profile features.\n"
+            "\n"
+            "Commands:\n");
+    for (int i = 0; commands[i]; i++)
+        fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(out, "\nRun 'hsi help <command>' for a command's options.\n");
+}
+
+static void print_version(void)
+{
+    printf("hsi %s (%s)\n", hsi_version(), hsi_build_features());
+    int n = hsi_gpu_count();
+    for (int i = 0; i < n; i++) {
+        char buf[256];
+        hsi_gpu_describe(i, buf, sizeof buf);
+        printf("GPU %d: %s\n", i, buf);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_overview(stderr);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
+        print_overview(stdout);
+        return 0;
+    }
+    if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+        print_version();
+        return 0;
+    }
+    if (!strcmp(name, "help")) {
+        if (argc < 3) {
+            print_overview(stdout);
+            return 0;
+        }
+        const hsi_command *cmd = find_command(argv[2]);
+        if (!cmd) {
+            fprintf(stderr, "hsi: no command '%s'; run 'hsi --help' for the list\n", argv[2]);
+            return 2;
+        }
+        fputs(cmd->usage, stdout);
+        return 0;
+    }
+    const hsi_command *cmd = find_command(name);
+    if (!cmd) {
+        fprintf(stderr, "hsi: no command '%s'; run 'hsi --help' for the list\n", name);
+        return 2;
+    }
+    /* Quiet GDAL's own stderr chatter: the library turns GDAL errors into
+     * hsi messages, and tools print those. */
+    GDALAllRegister();
+    CPLSetErrorHandler(CPLQuietErrorHandler);
+    char label[64];
+    snprintf(label, sizeof label, "hsi %s", cmd->name);
+    argv[1] = label;
+    int rc = cmd->run(argc - 1, argv + 1);
+    GDALDestroyDriverManager();
+    return rc;
+}

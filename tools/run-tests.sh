@@ -1,0 +1,30 @@
+#!/bin/sh
+# run-tests.sh - build hsi and run the whole test suite twice: a normal build
+# (build/) and an AddressSanitizer + UndefinedBehaviorSanitizer build
+# (build-asan/, CUDA off). Ends with one line "N passed, N failed, N skipped".
+set -u
+cd "$(dirname "$0")/.."
+tools/setup-debian.sh --deps-only || exit 1
+[ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null 2>&1 || exit 1
+
+pass=0 fail=0 skip=0 status=0
+run_suite() { # dir configure-options...
+  dir=$1; shift
+  mkdir -p "$dir"
+  ( cd "$dir" && ../configure "$@" >configure.out 2>&1 ) || { echo "configure failed in $dir:"; tail -20 "$dir/config.log"; status=1; return; }
+  sed -n '/configuration summary/,$p' "$dir/configure.out"
+  make -C "$dir" -j"$(nproc)" >"$dir/make.out" 2>&1 || { echo "build failed in $dir:"; grep -E 'error|Error' "$dir/make.out" | head -30; status=1; return; }
+  make -C "$dir" -j"$(nproc)" check >"$dir/check.out" 2>&1 || status=1
+  grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):' "$dir/check.out" | sed "s|^|[$dir] |"
+  # Show the log of every failed test.
+  for log in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find "$dir/tests" -name '*.trs' 2>/dev/null) /dev/null 2>/dev/null); do
+    echo "---- ${log%.trs}.log"; tail -40 "${log%.trs}.log"
+  done
+  p=$(grep -cE '^PASS:' "$dir/check.out"); f=$(grep -cE '^(FAIL|ERROR|XPASS):' "$dir/check.out"); s=$(grep -cE '^SKIP:' "$dir/check.out")
+  pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+}
+
+run_suite build
+run_suite build-asan --enable-asan --enable-ubsan --without-cuda --disable-native
+echo "tests: $pass passed, $fail failed, $skip skipped"
+[ "$status" -eq 0 ] && [ "$fail" -eq 0 ]
