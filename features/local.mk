@@ -1,5 +1,12 @@
 # features/local.mk - spectral preprocessing (PCA etc.), patch windows, component trees and profiles.
 
+# component trees, attributes, attribute filters and profiles (features helper)
+libhsi_la_SOURCES += features/tree.c
+pkginclude_HEADERS += features/tree.h
+TESTS += tests/test_features_trees
+check_PROGRAMS += tests/test_features_trees
+tests_test_features_trees_LDADD = $(TEST_LDADD)
+
 # preprocessing fitted on training pixels (lead)
 libhsi_la_SOURCES += features/preprocess.c
 pkginclude_HEADERS += features/preprocess.h features/patch.h
