@@ -1,11 +1,14 @@
 # features/local.mk - spectral preprocessing (PCA etc.), patch windows, component trees and profiles.
 
 # component trees, attributes, attribute filters and profiles (features helper)
-libhsi_la_SOURCES += features/tree.c
-pkginclude_HEADERS += features/tree.h
-TESTS += tests/test_features_trees
-check_PROGRAMS += tests/test_features_trees
+libhsi_la_SOURCES += features/tree.c features/profile.c
+pkginclude_HEADERS += features/tree.h features/profile.h
+hsi_SOURCES += tools/cmd_profile.c
+TESTS += tests/test_features_trees tests/test_features_profile tests/test_features_cli.sh
+check_PROGRAMS += tests/test_features_trees tests/test_features_profile
 tests_test_features_trees_LDADD = $(TEST_LDADD)
+tests_test_features_profile_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/test_features_cli.sh
 
 # preprocessing fitted on training pixels (lead)
 libhsi_la_SOURCES += features/preprocess.c

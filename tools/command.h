@@ -28,6 +28,7 @@ extern const hsi_command cmd_convert;
 
 
 /* Features */
+extern const hsi_command cmd_profile;
 
 
 /* CNN */

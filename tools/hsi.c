@@ -27,6 +27,7 @@ static const hsi_command *const commands[] = {
 
 
     /* Features */
+    &cmd_profile,
 
 
     /* CNN */
