@@ -4,11 +4,12 @@
 libhsi_la_SOURCES += features/tree.c features/profile.c
 pkginclude_HEADERS += features/tree.h features/profile.h
 hsi_SOURCES += tools/cmd_profile.c
-TESTS += tests/test_features_trees tests/test_features_profile tests/test_features_cli.sh
+TESTS += tests/test_features_trees tests/test_features_profile tests/test_features_cli.sh \
+	tests/test_features_higra.sh
 check_PROGRAMS += tests/test_features_trees tests/test_features_profile
 tests_test_features_trees_LDADD = $(TEST_LDADD)
 tests_test_features_profile_LDADD = $(TEST_LDADD)
-EXTRA_DIST += tests/test_features_cli.sh
+EXTRA_DIST += tests/test_features_cli.sh tests/test_features_higra.sh
 
 # preprocessing fitted on training pixels (lead)
 libhsi_la_SOURCES += features/preprocess.c
