@@ -13,7 +13,7 @@ EXTRA_DIST += tests/test_features_cli.sh tests/test_features_higra.sh
 # tree construction benchmark (bench/trees_bench.sh runs it beside Higra)
 check_PROGRAMS += bench/trees_bench
 bench_trees_bench_LDADD = $(TEST_LDADD)
-EXTRA_DIST += bench/trees_bench.sh bench/trees_higra.py bench/trees_sdap_higra.py
+EXTRA_DIST += bench/trees_bench.sh bench/trees_higra.py bench/trees_sdap_higra.py bench/RESULTS.md
 
 # preprocessing fitted on training pixels (lead)
 libhsi_la_SOURCES += features/preprocess.c
