@@ -190,6 +190,20 @@ hsi_status hsi_patch_iter_open_rows(hsi_read_rows_fn read_rows, void *ctx, size_
     return HSI_OK;
 }
 
+static hsi_status reader_rows(void *ctx, size_t row0, size_t nrows, hsi_cube **block)
+{
+    return hsi_cube_reader_rows(ctx, row0, nrows, block);
+}
+
+hsi_status hsi_patch_iter_open_reader(hsi_cube_reader *reader, int radius, hsi_border_mode mode,
+                                      size_t batch, size_t tile_rows, hsi_patch_iter **out)
+{
+    size_t rows, cols, bands;
+    hsi_cube_reader_shape(reader, &rows, &cols, &bands);
+    return hsi_patch_iter_open_rows(reader_rows, reader, rows, cols, bands, radius, mode, batch,
+                                    tile_rows, out);
+}
+
 /* Load the rows needed for output rows [row, row + tile_rows) plus halo. */
 static hsi_status load_tile(hsi_patch_iter *it, size_t row)
 {

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "base/cube.h"
+#include "io/io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -67,6 +68,9 @@ typedef struct hsi_patch_iter hsi_patch_iter;
 /* Over an in-memory cube (not copied; it must outlive the iterator). */
 hsi_status hsi_patch_iter_open_cube(const hsi_cube *cube, int radius, hsi_border_mode mode,
                                     size_t batch, hsi_patch_iter **out);
+/* Over a windowed reader (not owned; it must outlive the iterator). */
+hsi_status hsi_patch_iter_open_reader(hsi_cube_reader *reader, int radius, hsi_border_mode mode,
+                                      size_t batch, size_t tile_rows, hsi_patch_iter **out);
 /* Over any source of row blocks: read_rows(ctx, row0, nrows, &block) returns
  * a new cube of rows [row0, row0 + nrows) of a rows x cols x bands scene
  * (the iterator frees it). tile_rows = 0 picks a tile of about 64 MiB of

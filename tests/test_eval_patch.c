@@ -3,6 +3,7 @@
  * and tile by tile with bounded memory), bad radii and pixels. */
 #include "base/cube.h"
 #include "features/patch.h"
+#include "io/io.h"
 #include "tests/check.h"
 
 #define ROWS 11
@@ -181,12 +182,30 @@ static void test_iterator(const hsi_cube *cube)
                 "batch size");
 }
 
+/* The same through a GeoTIFF and the windowed reader of io/. */
+static void test_reader(const hsi_cube *cube)
+{
+    const char *dir = check_tmpdir("eval_patch");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cube.tif", dir);
+    CHECK_OK(hsi_cube_write(path, HSI_FORMAT_GTIFF, cube));
+    hsi_cube_reader *rd;
+    CHECK_OK(hsi_cube_reader_open(path, NULL, &rd));
+    if (!rd) return;
+    hsi_patch_iter *it;
+    CHECK_OK(hsi_patch_iter_open_reader(rd, 2, HSI_BORDER_MIRROR, 16, 3, &it));
+    CHECK_INT_EQ(drain(it, 2, HSI_BORDER_MIRROR, 16), ROWS * COLS);
+    hsi_patch_iter_free(it);
+    hsi_cube_reader_close(rd);
+}
+
 int main(void)
 {
     hsi_cube *cube = make_cube();
     if (!cube) return 99;
     test_gather(cube);
     test_iterator(cube);
+    test_reader(cube);
     hsi_cube_free(cube);
     return check_finish();
 }
