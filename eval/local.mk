@@ -1,10 +1,11 @@
 # eval/local.mk - see Makefile.am
 # Honest evaluation: train/test splits without leakage, accuracy reports, maps.
 libhsi_la_SOURCES += eval/metrics.c eval/split.c eval/maps.c
-pkginclude_HEADERS += eval/metrics.h eval/split.h eval/maps.h
+nobase_pkginclude_HEADERS += eval/metrics.h eval/split.h eval/maps.h
 TESTS += tests/test_eval_metrics tests/test_eval_patch tests/test_eval_split tests/test_eval_maps
 check_PROGRAMS += tests/test_eval_metrics tests/test_eval_patch tests/test_eval_split tests/test_eval_maps
 tests_test_eval_metrics_LDADD = $(TEST_LDADD)
 tests_test_eval_patch_LDADD = $(TEST_LDADD)
 tests_test_eval_split_LDADD = $(TEST_LDADD)
 tests_test_eval_maps_LDADD = $(TEST_LDADD)
+hsi_SOURCES += tools/cmd_split.c tools/cmd_report.c tools/cmd_map.c

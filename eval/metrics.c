@@ -2,6 +2,7 @@
  * Formulas and conventions are in metrics.h. */
 #include "eval/metrics.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +250,43 @@ hsi_status hsi_metrics_compute(const hsi_labels *truth, const char *truth_name,
     }
     *out = m;
     return HSI_OK;
+}
+
+hsi_status hsi_class_names_read(const char *path, hsi_labels *labels)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char line[512];
+    int k = 0, lineno = 0;
+    hsi_status st = HSI_OK;
+    while (fgets(line, sizeof line, fp)) {
+        lineno++;
+        size_t len = strlen(line);
+        if (len == sizeof line - 1 && line[len - 1] != '\n') {
+            st = hsi_error(HSI_ERR_FORMAT, "%s:%d: line too long for a class name", path, lineno);
+            break;
+        }
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
+            line[--len] = '\0';
+        char *name = line;
+        while (*name == ' ' || *name == '\t') name++;
+        if (!*name || *name == '#') continue;
+        if (strlen(name) >= HSI_CLASS_NAME_MAX) {
+            st = hsi_error(HSI_ERR_FORMAT, "%s:%d: class name longer than %d characters", path,
+                           lineno, HSI_CLASS_NAME_MAX - 1);
+            break;
+        }
+        if (++k > 65535) {
+            st = hsi_error(HSI_ERR_FORMAT, "%s: more than 65535 class names", path);
+            break;
+        }
+        if (k > labels->n_classes && (st = hsi_labels_set_class_count(labels, k))) break;
+        snprintf(labels->classes[k].name, HSI_CLASS_NAME_MAX, "%s", name);
+    }
+    if (!st && ferror(fp)) st = hsi_error(HSI_ERR_IO, "%s: read error", path);
+    if (!st && k == 0) st = hsi_error(HSI_ERR_FORMAT, "%s: no class names in the file", path);
+    fclose(fp);
+    return st;
 }
 
 /* ---------------------------------------------------------------- runs */

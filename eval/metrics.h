@@ -86,6 +86,13 @@ hsi_status hsi_metrics_compute(const hsi_labels *truth, const char *truth_name,
                                const hsi_labels *train, const char *train_name,
                                hsi_metrics **out);
 
+/* Read class names for a label raster's class table from a text file: each
+ * line that is not empty and does not start with '#' names the next class
+ * (class 1 first), so the Indian Pines .mat ground truth can carry
+ * "Alfalfa", "Corn-notill", ... The table grows when the file names more
+ * classes. HSI_ERR_IO / HSI_ERR_FORMAT name the file. */
+hsi_status hsi_class_names_read(const char *path, hsi_labels *labels);
+
 /* ---- several runs (e.g. seeds or folds) ---- */
 
 /* Mean and sample standard deviation (n - 1 in the denominator; 0 for one

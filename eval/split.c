@@ -137,20 +137,36 @@ static hsi_status split_random(const hsi_labels *truth, const char *truth_name, 
     return HSI_OK;
 }
 
-/* Would adding `add[k]` to `have[k]` bring the counts closer (in L1) to
- * `want[k]`? Used to assign whole tiles or clusters. */
-static int brings_closer(const size_t *have, const size_t *add, const size_t *want, int n)
+/* Change of the distance between the counts `have` and the targets `want`
+ * when `add` joins the training side. The distance is the sum over classes
+ * of |have - want| / want, so that a class of 20 pixels weighs as much as
+ * one of 2000 when whole tiles or clusters are assigned. */
+static double l1_change(const size_t *have, const size_t *add, const size_t *want, int n)
 {
     double delta = 0;
     for (int k = 1; k <= n; k++) {
         if (!add[k]) continue;
         double h = (double)have[k], a = (double)add[k], w = (double)want[k];
-        delta += fabs(h + a - w) - fabs(h - w);
+        delta += (fabs(h + a - w) - fabs(h - w)) / (w > 1 ? w : 1);
     }
-    return delta < 0;
+    return delta;
+}
+
+static int brings_closer(const size_t *have, const size_t *add, const size_t *want, int n)
+{
+    return l1_change(have, add, want, n) < 0;
 }
 
 /* ----------------------------------------------------------------- blocks */
+
+/* Nonzero if taking a tile with counts tcnt for training leaves every class
+ * it holds at least one pixel on the test side. */
+static int leaves_test(const size_t *tcnt, const size_t *have, const class_lists *cl, int n)
+{
+    for (int m = 1; m <= n; m++)
+        if (tcnt[m] && have[m] + tcnt[m] >= cl->off[m + 1] - cl->off[m]) return 0;
+    return 1;
+}
 
 static hsi_status split_blocks(const hsi_labels *truth, int n, const class_lists *cl,
                                const hsi_split_options *o, hsi_rng *rng, uint8_t *side)
@@ -158,7 +174,7 @@ static hsi_status split_blocks(const hsi_labels *truth, int n, const class_lists
     size_t R = truth->rows, C = truth->cols;
     size_t bs = o->block_size;
     if (!bs) {
-        bs = 4 * (2 * (size_t)o->radius + 1);
+        bs = 2 * (2 * (size_t)o->radius + 1);
         if (bs < 16) bs = 16;
     }
     size_t tr = (R + bs - 1) / bs, tc = (C + bs - 1) / bs, nt = tr * tc, k1 = (size_t)n + 1;
@@ -175,15 +191,58 @@ static hsi_status split_blocks(const hsi_labels *truth, int n, const class_lists
     for (int k = 1; k <= n; k++) want[k] = share(o->train_fraction, cl->off[k + 1] - cl->off[k]);
     for (size_t t = 0; t < nt; t++) order[t] = t;
     hsi_rng_shuffle(rng, order, nt);
-    for (size_t i = 0; i < nt; i++) {
-        const size_t *tcnt = tile_counts + order[i] * k1;
-        if (brings_closer(have, tcnt, want, n)) {
-            tile_side[order[i]] = SIDE_TRAIN;
-            for (int k = 1; k <= n; k++) have[k] += tcnt[k];
-        } else {
-            tile_side[order[i]] = SIDE_TEST;
+    /* Rarest class first: each class in turn takes tiles (in the shuffled
+     * order) that hold it while that brings the training counts closer to
+     * the targets, and at least one tile if it has no training pixel yet; a
+     * tile that would leave some class without any test pixel is never
+     * taken. Tiles not taken are test tiles. */
+    int *by_size = malloc((size_t)n * sizeof *by_size);
+    if (!by_size) {
+        free(tile_counts), free(order), free(want), free(have), free(tile_side);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 1; k <= n; k++) by_size[k - 1] = k;
+    for (int a = 1; a < n; a++) /* insertion sort by class size, stable */
+        for (int b = a; b > 0; b--) {
+            size_t sb = cl->off[by_size[b] + 1] - cl->off[by_size[b]];
+            size_t sa = cl->off[by_size[b - 1] + 1] - cl->off[by_size[b - 1]];
+            if (sb >= sa) break;
+            int t = by_size[b];
+            by_size[b] = by_size[b - 1];
+            by_size[b - 1] = t;
+        }
+    for (int j = 0; j < n; j++) {
+        int k = by_size[j];
+        size_t total_k = cl->off[k + 1] - cl->off[k];
+        if (!total_k) continue;
+        /* No training pixel yet: take the eligible tile that moves the
+         * counts least away from the targets (the smallest overshoot). */
+        size_t best = nt;
+        double best_delta = 0;
+        for (size_t i = 0; i < nt && have[k] == 0; i++) {
+            size_t t = order[i];
+            const size_t *tcnt = tile_counts + t * k1;
+            if (tile_side[t] || !tcnt[k] || !leaves_test(tcnt, have, cl, n)) continue;
+            double d = l1_change(have, tcnt, want, n);
+            if (best == nt || d < best_delta) best = t, best_delta = d;
+        }
+        if (best < nt) {
+            tile_side[best] = SIDE_TRAIN;
+            for (int m = 1; m <= n; m++) have[m] += tile_counts[best * k1 + m];
+        }
+        for (size_t i = 0; i < nt && have[k] < want[k]; i++) {
+            size_t t = order[i];
+            const size_t *tcnt = tile_counts + t * k1;
+            if (tile_side[t] || !tcnt[k] || !leaves_test(tcnt, have, cl, n)) continue;
+            if (l1_change(have, tcnt, want, n) < 0) {
+                tile_side[t] = SIDE_TRAIN;
+                for (int m = 1; m <= n; m++) have[m] += tcnt[m];
+            }
         }
     }
+    free(by_size);
+    for (size_t t = 0; t < nt; t++)
+        if (!tile_side[t]) tile_side[t] = SIDE_TEST;
     for (size_t i = 0; i < R * C; i++)
         if (truth->data[i]) side[i] = tile_side[(i / C) / bs * tc + (i % C) / bs];
     free(tile_counts), free(order), free(want), free(have), free(tile_side);

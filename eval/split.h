@@ -72,7 +72,7 @@ typedef struct hsi_split_options {
     hsi_small_class_rule small;  /* random: rule for small classes (default HALF) */
     double val_fraction;         /* share of training pixels moved to validation (default 0) */
     int radius;                  /* blocks/clusters: patch radius of the guard band (default 4) */
-    size_t block_size;           /* blocks: tile side in pixels (0: max(16, 4(2r+1))) */
+    size_t block_size;           /* blocks: tile side in pixels (0: max(16, 2(2r+1))) */
     double eps;                  /* clusters: DBSCAN radius in pixels (default 2) */
     size_t min_pts;              /* clusters: DBSCAN core size, itself included (default 4) */
     const hsi_labels *mask;      /* mask: the training mask */

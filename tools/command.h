@@ -22,6 +22,9 @@ extern const hsi_command cmd_convert;
 /* Datasets: simulator and public scenes */
 
 /* Evaluation */
+extern const hsi_command cmd_split;
+extern const hsi_command cmd_report;
+extern const hsi_command cmd_map;
 
 
 /* SVM */

@@ -21,6 +21,9 @@ static const hsi_command *const commands[] = {
     /* Datasets: simulator and public scenes */
 
     /* Evaluation: splits, reports, maps */
+    &cmd_split,
+    &cmd_report,
+    &cmd_map,
 
 
     /* SVM */
