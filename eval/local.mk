@@ -9,3 +9,5 @@ tests_test_eval_patch_LDADD = $(TEST_LDADD)
 tests_test_eval_split_LDADD = $(TEST_LDADD)
 tests_test_eval_maps_LDADD = $(TEST_LDADD)
 hsi_SOURCES += tools/cmd_split.c tools/cmd_report.c tools/cmd_map.c
+TESTS += tests/test_eval_report.sh tests/test_eval_cli.sh
+EXTRA_DIST += tests/test_eval_report.sh tests/test_eval_cli.sh
