@@ -199,6 +199,9 @@ hsi_status hsi_metrics_compute(const hsi_labels *truth, const char *truth_name,
     int n = truth->n_classes;
     size_t npx = truth->rows * truth->cols;
     int tmax = hsi_labels_max(truth);
+    if (tmax == 0)
+        return hsi_error(HSI_ERR_DATA, "%s: no labelled pixels (every pixel is 0): nothing to score",
+                         truth_name);
     if (tmax > n) {
         size_t r, c;
         first_position(truth->data, truth->rows, truth->cols, (uint16_t)tmax, &r, &c);

@@ -360,7 +360,7 @@ done:
 
 static hsi_status split_mask(const hsi_labels *truth, const char *truth_name, int n,
                              const hsi_split_options *o, uint16_t *train_label, uint8_t *side,
-                             size_t *disagree)
+                             size_t *disagree, size_t *unlabelled)
 {
     const hsi_labels *mask = o->mask;
     const char *mname = o->mask_name ? o->mask_name : "training mask";
@@ -368,7 +368,7 @@ static hsi_status split_mask(const hsi_labels *truth, const char *truth_name, in
     hsi_status st = hsi_labels_check_size(mask, truth->rows, truth->cols, mname);
     if (st) return hsi_error_prefix(st, "does not match %s", truth_name);
     size_t npx = truth->rows * truth->cols;
-    *disagree = 0;
+    *disagree = *unlabelled = 0;
     for (size_t i = 0; i < npx; i++) {
         int m = mask->data[i];
         if (!m) {
@@ -393,6 +393,7 @@ static hsi_status split_mask(const hsi_labels *truth, const char *truth_name, in
         side[i] = t ? SIDE_TRAIN : SIDE_NONE; /* a mask pixel is never a test pixel */
         train_label[i] = (uint16_t)t;
         if (t && truth->data[i] != t) (*disagree)++;
+        if (t && !truth->data[i]) (*unlabelled)++;
     }
     return HSI_OK;
 }
@@ -559,12 +560,13 @@ hsi_status hsi_split_make(const hsi_labels *truth, const char *truth_name,
     if ((st = class_lists_make(truth->data, npx, n, &cl))) goto fail;
     hsi_rng rng;
     hsi_rng_seed(&rng, o->seed);
-    size_t disagree = 0;
+    size_t disagree = 0, mask_unlabelled = 0;
     switch (o->strategy) {
     case HSI_SPLIT_RANDOM: st = split_random(truth, truth_name, n, &cl, o, &rng, side); break;
     case HSI_SPLIT_BLOCKS: st = split_blocks(truth, n, &cl, o, &rng, side); break;
     case HSI_SPLIT_CLUSTERS: st = split_clusters(truth, n, &cl, o, &rng, side); break;
-    case HSI_SPLIT_MASK: st = split_mask(truth, truth_name, n, o, label, side, &disagree); break;
+    case HSI_SPLIT_MASK: st = split_mask(truth, truth_name, n, o, label, side, &disagree,
+                                            &mask_unlabelled); break;
     default: st = hsi_error(HSI_ERR_ARG, "unknown split strategy %d", (int)o->strategy);
     }
     if (st) goto fail;
@@ -596,6 +598,7 @@ hsi_status hsi_split_make(const hsi_labels *truth, const char *truth_name,
 
     if ((st = split_alloc(truth, n, o->val_fraction > 0, &s))) goto fail;
     s->mask_disagree = disagree;
+    s->mask_unlabelled = mask_unlabelled;
     for (size_t i = 0; i < npx; i++) {
         int k = label[i];
         if (!k || side[i] == SIDE_NONE) continue;

@@ -99,7 +99,8 @@ typedef struct hsi_split {
     int n_classes;
     hsi_split_counts *counts;       /* [n_classes + 1]; [0] holds the totals */
     size_t mask_disagree;           /* mask: training pixels whose mapped class differs
-                                       from the truth's label there (0 = unlabelled) */
+                                       from the truth's label there, unlabelled included */
+    size_t mask_unlabelled;         /* mask: of those, pixels unlabelled in the truth */
 } hsi_split;
 
 /* Split a ground truth. Errors: nothing labelled (HSI_ERR_DATA), options out

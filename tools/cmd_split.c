@@ -281,8 +281,15 @@ static int run(int argc, char **argv)
             printf("Mask classes -> %s classes:", gt_path);
             for (int k = 1; k < map_n; k++)
                 if (map[k]) printf(" %d=%d", k, map[k]);
-            printf("; %zu mask pixels disagree with %s\n", s->mask_disagree, gt_path);
+            printf("\n");
         }
+        if (o.strategy == HSI_SPLIT_MASK)
+            printf("%zu of %zu training pixels carry another class than %s there (%zu of them "
+                   "unlabelled in it)%s\n",
+                   s->mask_disagree, s->counts[0].train, gt_path, s->mask_unlabelled,
+                   2 * s->mask_disagree > s->counts[0].train
+                       ? " (most of them: is --class-map needed?)"
+                       : "");
         st = hsi_split_table_write(s, s->train->classes, csv, stdout);
         if (!st) print_leakage(leaked, tested, patch);
     }
