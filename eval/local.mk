@@ -11,3 +11,7 @@ tests_test_eval_maps_LDADD = $(TEST_LDADD)
 hsi_SOURCES += tools/cmd_split.c tools/cmd_report.c tools/cmd_map.c
 TESTS += tests/test_eval_report.sh tests/test_eval_cli.sh
 EXTRA_DIST += tests/test_eval_report.sh tests/test_eval_cli.sh
+# Benchmark of the patch gather (run bench/eval_patch.sh; not part of make check).
+noinst_PROGRAMS += bench/eval_patch
+bench_eval_patch_LDADD = $(TEST_LDADD)
+EXTRA_DIST += bench/eval_patch.sh

@@ -152,8 +152,14 @@ static hsi_status write_outputs(const char *prefix, const hsi_split *s, const hs
         if (!st) written = i + 1;
     }
     if (st)
-        for (int i = 0; i < written; i++)
-            if (paths[i] && (i == 3 || rasters[i])) unlink(paths[i]);
+        for (int i = 0; i < written; i++) {
+            if (!paths[i] || (i < 3 && !rasters[i])) continue;
+            unlink(paths[i]);
+            /* GDAL keeps category names in a sidecar next to a GeoTIFF. */
+            char aux[4200];
+            snprintf(aux, sizeof aux, "%s.aux.xml", paths[i]);
+            unlink(aux);
+        }
     for (int i = 0; i < 4; i++) free(paths[i]);
     return st;
 }
