@@ -107,6 +107,25 @@ if [ -f "$GT" ]; then
   expect_no_file "no small split" "$TMP/small_train.tif"
 fi
 
+# The simulated scene (once `hsi simulate` is built in): random sampling leaks,
+# block and cluster splits do not; maps of the cube and its truth.
+if "$HSI" help simulate >/dev/null 2>&1; then
+  expect_ok "simulate" -- "$HSI" simulate -o "$TMP/sim.tif" --gt "$TMP/sim_gt.tif" --seed 1
+  expect_ok "sim random" -- "$HSI" split "$TMP/sim_gt.tif" --patch 9 -o "$TMP/simr"
+  set -- $(leak)
+  [ $# -eq 2 ] && [ "$1" -gt $(($2 * 9 / 10)) ] || fail "simulated scene: random split should leak: '$*'"
+  for s in blocks clusters; do
+    expect_ok "sim $s" -- "$HSI" split "$TMP/sim_gt.tif" --strategy $s --patch 9 -o "$TMP/sim$s"
+    set -- $(leak)
+    [ $# -eq 2 ] && [ "$1" = 0 ] && [ "$2" -gt 1000 ] || fail "simulated scene: $s split leaks: '$*'"
+  done
+  expect_ok "sim rgb" -- "$HSI" map rgb "$TMP/sim.tif" --overlay "$TMP/sim_gt.tif" --alpha 0.3 -o "$TMP/sim.png" --scale 2
+  grep -q "(850.7 nm)" "$TMP/out" || fail "850 nm band of the AVIRIS table: $(cat "$TMP/out")"
+  expect_ok "sim rgb geotiff" -- "$HSI" map rgb "$TMP/sim.tif" -o "$TMP/sim_rgb.tif" --scale 2
+  expect_ok "info rgb geotiff" -- "$HSI" info "$TMP/sim_rgb.tif"
+  grep -q "290" "$TMP/out" || fail "2x RGB GeoTIFF of 145 x 145 is 290 x 290: $(cat "$TMP/out")"
+fi
+
 # A class with no pixels: scored, shown as '-', left out of AA (not an error).
 raw three 0=1 1=1 2=3 3=3
 printf 'Corn\nOats\nWoods\n' >"$TMP/three.names"
