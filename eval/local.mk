@@ -15,3 +15,4 @@ EXTRA_DIST += tests/test_eval_report.sh tests/test_eval_cli.sh
 noinst_PROGRAMS += bench/eval_patch
 bench_eval_patch_LDADD = $(TEST_LDADD)
 EXTRA_DIST += bench/eval_patch.sh
+EXTRA_DIST += eval/README.md eval/doc/sim_rgb.png eval/doc/sim_gt.png
