@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval/font.h"
+
 hsi_status hsi_rgb_image_new(size_t rows, size_t cols, hsi_rgb_image **out)
 {
     *out = NULL;
@@ -257,5 +259,64 @@ hsi_status hsi_map_legend_write(const hsi_labels *labels, const size_t *counts, 
         fputc('\n', fp);
     }
     if (ferror(fp)) return hsi_error(HSI_ERR_IO, "writing the legend failed");
+    return HSI_OK;
+}
+
+/* Draw text at (x, y) (top-left of the first character cell), blending the
+ * font's coverage of `ink` over what is there. */
+static void draw_text(hsi_rgb_image *img, size_t x, size_t y, const char *text,
+                      const uint8_t ink[3])
+{
+    for (size_t i = 0; text[i]; i++)
+        for (int r = 0; r < FONT_HEIGHT; r++)
+            for (int c = 0; c < FONT_WIDTH; c++) {
+                size_t px = x + i * FONT_WIDTH + (size_t)c, py = y + (size_t)r;
+                if (px >= img->cols || py >= img->rows) continue;
+                int a = eval_font_alpha((unsigned char)text[i], r, c);
+                if (!a) continue;
+                uint8_t *p = img->data + (py * img->cols + px) * 3;
+                for (int k = 0; k < 3; k++) p[k] = (uint8_t)((p[k] * (15 - a) + ink[k] * a + 7) / 15);
+            }
+}
+
+hsi_status hsi_map_legend_image(const hsi_labels *labels, const size_t *counts,
+                                int with_unlabelled, hsi_rgb_image **out)
+{
+    *out = NULL;
+    enum { PAD = 6, SWATCH = 12, ROW = 17, GAP = 8 };
+    int n = labels->n_classes;
+    char line[HSI_CLASS_NAME_MAX + 48];
+    size_t rows = 0, width = 0;
+    for (int k = with_unlabelled ? 0 : 1; k <= n; k++) {
+        if (counts && !counts[k]) continue;
+        int len = counts ? snprintf(line, sizeof line, "%2d %s (%zu px)", k, labels->classes[k].name, counts[k])
+                         : snprintf(line, sizeof line, "%2d %s", k, labels->classes[k].name);
+        if ((size_t)len > width) width = (size_t)len;
+        rows++;
+    }
+    if (!rows) return hsi_error(HSI_ERR_DATA, "no classes to put in a legend");
+    hsi_status st = hsi_rgb_image_new(2 * PAD + rows * ROW - (ROW - SWATCH - 2),
+                                      2 * PAD + SWATCH + GAP + width * FONT_WIDTH, out);
+    if (st) return st;
+    hsi_rgb_image *img = *out;
+    memset(img->data, 255, img->rows * img->cols * 3);
+    static const uint8_t ink[3] = {20, 20, 20}, frame[3] = {96, 96, 96};
+    size_t y = PAD;
+    for (int k = with_unlabelled ? 0 : 1; k <= n; k++) {
+        if (counts && !counts[k]) continue;
+        /* Swatch with a grey frame so white or black classes stay visible. */
+        for (size_t r = 0; r < SWATCH; r++)
+            for (size_t c = 0; c < SWATCH; c++) {
+                int edge = r == 0 || c == 0 || r == SWATCH - 1 || c == SWATCH - 1;
+                memcpy(img->data + ((y + 1 + r) * img->cols + PAD + c) * 3,
+                       edge ? frame : labels->classes[k].rgb, 3);
+            }
+        if (counts)
+            snprintf(line, sizeof line, "%2d %s (%zu px)", k, labels->classes[k].name, counts[k]);
+        else
+            snprintf(line, sizeof line, "%2d %s", k, labels->classes[k].name);
+        draw_text(img, PAD + SWATCH + GAP, y, line, ink);
+        y += ROW;
+    }
     return HSI_OK;
 }

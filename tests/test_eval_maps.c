@@ -157,8 +157,38 @@ static void test_false_colour(void)
     hsi_cube_free(cube);
 }
 
+static void test_legend(void)
+{
+    hsi_labels *lab;
+    CHECK_OK(hsi_labels_new(4, 4, 3, &lab));
+    snprintf(lab->classes[2].name, HSI_CLASS_NAME_MAX, "Corn-notill");
+    lab->classes[3].rgb[0] = 250, lab->classes[3].rgb[1] = 5, lab->classes[3].rgb[2] = 7;
+    size_t counts[4] = {10, 2, 0, 4};
+    hsi_rgb_image *img;
+    CHECK_OK(hsi_map_legend_image(lab, counts, 0, &img));
+    /* Two rows (class 2 has no pixels): 6 + 17 + 14 + 6 pixels high; the
+     * widest line " 3 Class 3 (4 px)" is 17 characters of 7 pixels. */
+    CHECK_INT_EQ(img->rows, 43);
+    CHECK_INT_EQ(img->cols, 6 + 12 + 8 + 17 * 7 + 6);
+    /* Swatch interior of the second row is exactly class 3's colour; its
+     * frame is grey; the background white. */
+    CHECK(rgb_is(img, 6 + 17 + 6, 6 + 6, 250, 5, 7));
+    CHECK(rgb_is(img, 6 + 17 + 1, 6, 96, 96, 96));
+    CHECK(rgb_is(img, 0, 0, 255, 255, 255));
+    /* Some text was drawn: dark pixels right of the swatches. */
+    size_t dark = 0;
+    for (size_t r = 0; r < img->rows; r++)
+        for (size_t c = 26; c < img->cols; c++) dark += img->data[(r * img->cols + c) * 3] < 100;
+    CHECK_MSG(dark > 40, "%zu dark text pixels", dark);
+    hsi_rgb_image_free(img);
+    size_t none[4] = {5, 0, 0, 0};
+    CHECK_FAILS(hsi_map_legend_image(lab, none, 0, &img), HSI_ERR_DATA, "no classes");
+    hsi_labels_free(lab);
+}
+
 int main(void)
 {
+    test_legend();
     test_class_and_correct();
     test_false_colour();
     return check_finish();

@@ -41,7 +41,8 @@ static const char usage[] =
     "                     RGB GeoTIFFs; the GeoTIFF pixel size shrinks to match)\n"
     "  --names FILE       class names, one per line (class 1 first), for the\n"
     "                     class table of LABELS / GT / --overlay\n"
-    "  --legend FILE      class: write the legend to FILE instead of stdout\n"
+    "  --legend FILE      class: write the legend to FILE instead of stdout: an\n"
+    "                     image for .png (scaled like the map), else text\n"
     "  --truth GT         correct: the ground truth\n"
     "  --pred PRED        correct: the predicted class raster\n"
     "  --train TRAIN      correct: the training raster (its pixels are not scored)\n"
@@ -56,7 +57,7 @@ static const char usage[] =
     "  -h, --help         show this help\n"
     "\n"
     "Examples:\n"
-    "  hsi map class pred.tif -o pred.png --scale 4\n"
+    "  hsi map class pred.tif -o pred.png --scale 4 --legend pred_legend.png\n"
     "  hsi map class Indian_pines_gt.mat --names ip.names -o gt.tif\n"
     "  hsi map correct --truth gt.tif --pred pred.tif --train split_train.tif \\\n"
     "          --mark-train -o correct.png --scale 4\n"
@@ -201,7 +202,18 @@ static int run(int argc, char **argv)
             size_t *counts = calloc((size_t)lab->n_classes + 1, sizeof *counts);
             if (!counts) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
             else hsi_labels_histogram(lab, counts);
-            if (!st && legend) {
+            if (!st && legend && (hsi_path_has_ext(legend, ".png") ||
+                                  hsi_path_has_ext(legend, ".tif"))) {
+                hsi_rgb_image *key = NULL;
+                st = hsi_map_legend_image(lab, counts, 0, &key);
+                if (!st)
+                    st = write_rgb(legend, hsi_path_has_ext(legend, ".png") ? HSI_FORMAT_PNG
+                                                                           : HSI_FORMAT_GTIFF,
+                                   key, fmt == HSI_FORMAT_PNG ? (int)scale : 1,
+                                   &(hsi_georef){0});
+                hsi_rgb_image_free(key);
+                if (!st) printf("%s: legend of %s\n", legend, path);
+            } else if (!st && legend) {
                 hsi_atomic_file f;
                 st = hsi_atomic_open(&f, legend);
                 if (!st) {
