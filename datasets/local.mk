@@ -1,1 +1,6 @@
-# datasets/local.mk - see Makefile.am
+# datasets/local.mk - the scene simulator, the public scene descriptors, and
+# the download script for the public scenes.
+libhsi_la_SOURCES += datasets/simulate.c datasets/aviris_bands.c datasets/scenes.c
+pkginclude_HEADERS += datasets/simulate.h datasets/scenes.h
+dist_noinst_SCRIPTS += datasets/fetch
+EXTRA_DIST += datasets/README.md
