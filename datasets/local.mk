@@ -4,3 +4,7 @@ libhsi_la_SOURCES += datasets/simulate.c datasets/aviris_bands.c datasets/scenes
 pkginclude_HEADERS += datasets/simulate.h datasets/scenes.h
 dist_noinst_SCRIPTS += datasets/fetch
 EXTRA_DIST += datasets/README.md
+
+TESTS += tests/test_datasets_simulate
+check_PROGRAMS += tests/test_datasets_simulate
+tests_test_datasets_simulate_LDADD = $(TEST_LDADD)
