@@ -142,7 +142,7 @@ static const endmember library[N_ENDMEMBERS] = {
     [EM_SOIL] = {KIND_SOIL, {0.24, 0.30}},
     [EM_RESIDUE] = {KIND_DRY, {0.40, 0.25, 0.20}},
     [EM_DRY_GRASS] = {KIND_DRY, {0.34, 0.18, 0.35}},
-    [EM_HAY] = {KIND_DRY, {0.38, 0.22, 0.45}},
+    [EM_HAY] = {KIND_DRY, {0.48, 0.22, 0.45}},
     [EM_CORN] = {KIND_CANOPY, {0.85, 718, 0.48, 1.00}},
     [EM_SOYBEAN] = {KIND_CANOPY, {0.80, 713, 0.52, 1.05}},
     [EM_WHEAT] = {KIND_CANOPY, {0.45, 705, 0.38, 0.60}},
@@ -197,7 +197,7 @@ static const cover covers[N_COVERS] = {
     [5] = {3, {EM_GRASS, EM_DRY_GRASS, EM_SOIL}, {0.62, 0.23, 0.15}, 0.12},
     [6] = {4, {EM_TREE, EM_GRASS, EM_SHADE, EM_SOIL}, {0.35, 0.45, 0.10, 0.10}, 0.30},
     [7] = {3, {EM_GRASS, EM_DRY_GRASS, EM_SOIL}, {0.45, 0.40, 0.15}, 0.12},
-    [8] = {3, {EM_HAY, EM_GRASS, EM_SOIL}, {0.55, 0.25, 0.20}, 0.15},
+    [8] = {3, {EM_HAY, EM_GRASS, EM_SOIL}, {0.45, 0.45, 0.10}, 0.15},
     [9] = {3, {EM_OATS, EM_SOIL, EM_RESIDUE}, {0.55, 0.30, 0.15}, 0.12},
     [10] = {3, {EM_SOYBEAN, EM_RESIDUE, EM_SOIL}, {0.12, 0.50, 0.38}, 0.25},
     [11] = {3, {EM_SOYBEAN, EM_RESIDUE, EM_SOIL}, {0.14, 0.28, 0.58}, 0.25},
@@ -271,7 +271,9 @@ static double smooth_at(const smooth_noise *n, double y, double x)
  * fields of a class, and between pixels of a field. */
 #define FIELD_FRACTION_SPREAD 0.10
 #define PIXEL_FRACTION_SPREAD 0.35
-#define MIN_LABELLED_INTERIOR 40 /* slivers (cut by roads) stay unlabelled */
+#define MIN_LABELLED_INTERIOR 40 /* small fields and slivers cut off by roads ... */
+#define CORE_MARGIN 4           /* ... and fields with no 9 x 9 block stay unlabelled */
+#define MIN_LABELLED_BLOCK 12   /* a class's last few pixels are not put in a field of their own */
 
 typedef struct road {
     double a, b, c;   /* line a*x + b*y + c = 0 with a^2 + b^2 = 1 */
@@ -464,6 +466,7 @@ typedef struct field {
     int label;          /* ground-truth class, 0 if unlabelled */
     int is_grid;
     size_t interior;    /* pixels at least INTERIOR_MARGIN from another field */
+    int has_core;       /* some pixel is CORE_MARGIN from another field (not a sliver) */
     size_t to_label;    /* how many of them the ground truth labels */
     double frac[MAX_MIX];
     double brightness;
@@ -523,6 +526,18 @@ static hsi_status field_make_spectra(field *f, const double *nm, size_t nb, doub
 /* ------------------------------------------------------------------ */
 /* Ground truth                                                         */
 
+/* Whether every pixel within Chebyshev distance m of (r, c) is in the
+ * scene and in the same field. */
+static int box_inside(const int *fid, size_t rows, size_t cols, size_t r, size_t c, long m)
+{
+    if ((long)r < m || (long)c < m || r + m >= rows || c + m >= cols) return 0;
+    int id = fid[r * cols + c];
+    for (long dr = -m; dr <= m; dr++)
+        for (long dc = -m; dc <= m; dc++)
+            if (fid[(r + dr) * cols + (c + dc)] != id) return 0;
+    return 1;
+}
+
 /* Deal the classes to the grid fields: repeatedly take the class furthest
  * from its target and give it the largest free field that does not
  * overshoot it (or, if all do, the smallest one, labelled in part). */
@@ -540,10 +555,14 @@ static void assign_classes(field *fields, int n_grid, const int *target, hsi_rng
         for (int c = 2; c <= N_CLASSES; c++)
             if (remaining[c] > remaining[k]) k = c;
         if (remaining[k] <= 0) break;
+        if (remaining[k] < MIN_LABELLED_BLOCK && remaining[k] < target[k]) {
+            remaining[k] = 0; /* close enough: no crumbs of a class in another field */
+            continue;
+        }
         int best_under = -1, best_over = -1;
         for (int o = 0; o < n_grid; o++) {
             field *f = &fields[order[o]];
-            if (f->label || f->interior < MIN_LABELLED_INTERIOR) continue;
+            if (f->label || !f->has_core || f->interior < MIN_LABELLED_INTERIOR) continue;
             if ((double)f->interior <= remaining[k] * 1.15) {
                 if (best_under < 0 || f->interior > fields[best_under].interior)
                     best_under = (int)order[o];
@@ -779,17 +798,11 @@ hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_l
             int id = fid[r * cols + c];
             if (fields[id].cover == COVER_ROAD) continue;
             long m = fields[id].is_grid ? INTERIOR_MARGIN : 1;
-            if ((long)r < m || (long)c < m || r + m >= rows || c + m >= cols) continue;
-            int inside = 1;
-            for (long dr = -m; dr <= m && inside; dr++)
-                for (long dc = -m; dc <= m; dc++)
-                    if (fid[(r + dr) * cols + (c + dc)] != id) {
-                        inside = 0;
-                        break;
-                    }
-            if (inside) {
+            if (box_inside(fid, rows, cols, r, c, m)) {
                 interior[r * cols + c] = 1;
                 fields[id].interior++;
+                if (!fields[id].has_core && box_inside(fid, rows, cols, r, c, CORE_MARGIN))
+                    fields[id].has_core = 1;
             }
         }
     if (L.has_tower) {
