@@ -128,7 +128,7 @@ static const hsi_class_info botswana_classes[] = {
 
 static const hsi_scene scenes[] = {
     {"indian_pines", "Indian Pines", "AVIRIS",
-     "Purdue Indian Pine Test Site 3, Tippecanoe County, Indiana, USA; 12 June 1992",
+     "Purdue Indian Pine Test Site 3, near West Lafayette, Indiana, USA; 12 June 1992",
      145, 145, 200, 220, "104-108,150-163,220", 20.0,
      N_OF(indian_pines_classes), indian_pines_classes,
      "the 200-band 'corrected' cube; class 0 is unlabelled",

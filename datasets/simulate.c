@@ -356,7 +356,7 @@ static hsi_status layout_build(layout *L, size_t rows, size_t cols, int tower_pi
     L->rows = rows;
     L->cols = cols;
     /* Fields 280-680 m wide and 240-640 m long at 20 m pixels, like the
-     * quarter-quarter sections of Tippecanoe County. */
+     * quarter-quarter sections of Indiana's survey grid. */
     double starts[MAX_STRIPS];
     L->n_strips = random_cuts(rng, (double)cols, 14, 34, starts, MAX_STRIPS);
     L->strip_x = malloc((L->n_strips + 1) * sizeof *L->strip_x);

@@ -51,7 +51,9 @@ static void list_scenes(void)
 
 static void show_file(const char *what, const hsi_scene_file *f)
 {
-    printf("%s file:     %s (MATLAB variable '%s')\n", what, f->file, f->var);
+    char label[32];
+    snprintf(label, sizeof label, "%s:", what);
+    printf("%-14s%s (MATLAB variable '%s')\n", label, f->file, f->var);
     printf("  address:    %s\n", f->url);
     if (f->bytes) printf("  bytes:      %lld\n", f->bytes);
     else printf("  bytes:      (no reference size known)\n");
