@@ -661,7 +661,7 @@ static double atmosphere_optical_depth(double nm)
 }
 
 #define DN_DARK 1000.0   /* dark level: AVIRIS 1992 Indian Pines DN start near 1000 */
-#define DN_SCALE 20000.0 /* DN per unit reflectance under full sun at 500 nm */
+#define DN_SCALE 26000.0 /* DN per unit reflectance under full sun at 500 nm */
 #define READ_NOISE 6.0   /* DN */
 #define SHOT_NOISE 0.25  /* DN^2 per DN of signal */
 #define WATER_BAND_NOISE 25.0 /* extra DN on the water-absorption bands */

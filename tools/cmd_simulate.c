@@ -17,7 +17,7 @@ static const char usage[] =
     "Pines-style AVIRIS cube and its ground truth. 220 bands at the real AVIRIS\n"
     "band centres and FWHM of the 1992 Indian Pines flight (400-2500 nm; or the\n"
     "200-band 'corrected' set without the water-absorption bands 104-108,\n"
-    "150-163 and 220), radiance-like DN (about 1000-9000), 20 m pixels\n"
+    "150-163 and 220), radiance-like DN (about 850-8000), 20 m pixels\n"
     "georeferenced in UTM zone 16N (EPSG:32616). The landscape has fields with\n"
     "irregular borders, woods, grass, roads and a tower site, labelled with the\n"
     "16 Indian Pines classes in roughly the real class sizes (about half the\n"
