@@ -367,9 +367,12 @@ static hsi_status layout_build(layout *L, size_t rows, size_t cols, int tower_pi
     L->cut_slope = malloc(max_fields * sizeof *L->cut_slope);
     if (!L->strip_x || !L->strip_slope || !L->strip_first || !L->cut_y || !L->cut_slope)
         return hsi_error(HSI_ERR_NOMEM, "out of memory for the simulated layout");
+    /* Strip borders lean by up to +-4 px over the scene height, so they
+     * never cross (strips are at least 14 px wide). */
+    double lean = 0.06 * fmin(1.0, 145.0 / rows);
     for (int i = 0; i < L->n_strips; i++) {
         L->strip_x[i] = starts[i];
-        L->strip_slope[i] = i ? uniform(rng, -0.06, 0.06) : 0;
+        L->strip_slope[i] = i ? uniform(rng, -lean, lean) : 0;
     }
     L->strip_x[L->n_strips] = 1e30;
     L->strip_slope[L->n_strips] = 0;
@@ -541,10 +544,10 @@ static int box_inside(const int *fid, size_t rows, size_t cols, size_t r, size_t
 /* Deal the classes to the grid fields: repeatedly take the class furthest
  * from its target and give it the largest free field that does not
  * overshoot it (or, if all do, the smallest one, labelled in part). */
-static void assign_classes(field *fields, int n_grid, const int *target, hsi_rng *rng)
+static hsi_status assign_classes(field *fields, int n_grid, const int *target, hsi_rng *rng)
 {
     size_t *order = malloc((size_t)n_grid * sizeof *order);
-    if (!order) return; /* then nothing is labelled but the tower; caller checks */
+    if (!order) return hsi_error(HSI_ERR_NOMEM, "out of memory for the simulated layout");
     for (int i = 0; i < n_grid; i++) order[i] = (size_t)i;
     hsi_rng_shuffle(rng, order, (size_t)n_grid); /* random pick among equal sizes */
     long remaining[N_CLASSES + 1];
@@ -579,6 +582,7 @@ static void assign_classes(field *fields, int n_grid, const int *target, hsi_rng
         remaining[k] -= (long)f->to_label;
     }
     free(order);
+    return HSI_OK;
 }
 
 typedef struct ranked_pixel {
@@ -593,45 +597,64 @@ static int compare_ranked(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* Label `to_label` of the field's interior pixels: all of them, or the
- * rectangle-like block around the interior's centre (as surveyors marked
- * part of a field). */
-static hsi_status label_field(const int *fid, const uint8_t *interior, size_t rows, size_t cols,
-                              int id, const field *f, uint16_t *gt)
+/* Label `to_label` of the field's interior pixels (pixels[0..n-1], raster
+ * indices): all of them, or the rectangle-like block around the interior's
+ * centre (as surveyors marked part of a field). */
+static hsi_status label_field(const size_t *pixels, size_t n, size_t cols, const field *f,
+                              uint16_t *gt)
 {
-    size_t n = 0;
-    double sr = 0, sc = 0;
-    size_t r0 = rows, r1 = 0, c0 = cols, c1 = 0;
-    for (size_t r = 0; r < rows; r++)
-        for (size_t c = 0; c < cols; c++) {
-            size_t i = r * cols + c;
-            if (fid[i] != id || !interior[i]) continue;
-            n++;
-            sr += r;
-            sc += c;
-            if (r < r0) r0 = r;
-            if (r > r1) r1 = r;
-            if (c < c0) c0 = c;
-            if (c > c1) c1 = c;
-        }
     if (n == 0 || f->to_label == 0) return HSI_OK;
+    double sr = 0, sc = 0;
+    size_t r0 = SIZE_MAX, r1 = 0, c0 = SIZE_MAX, c1 = 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t r = pixels[k] / cols, c = pixels[k] % cols;
+        sr += r;
+        sc += c;
+        if (r < r0) r0 = r;
+        if (r > r1) r1 = r;
+        if (c < c0) c0 = c;
+        if (c > c1) c1 = c;
+    }
     ranked_pixel *px = malloc(n * sizeof *px);
     if (!px) return hsi_error(HSI_ERR_NOMEM, "out of memory for the simulated ground truth");
     double cr = sr / n, cc = sc / n;
     double hr = (r1 - r0 + 1) / 2.0, hc = (c1 - c0 + 1) / 2.0;
-    size_t k = 0;
-    for (size_t r = r0; r <= r1; r++)
-        for (size_t c = c0; c <= c1; c++) {
-            size_t i = r * cols + c;
-            if (fid[i] != id || !interior[i]) continue;
-            px[k].key = fmax(fabs(r - cr) / hr, fabs(c - cc) / hc);
-            px[k].index = i;
-            k++;
-        }
+    for (size_t k = 0; k < n; k++) {
+        size_t r = pixels[k] / cols, c = pixels[k] % cols;
+        px[k].key = fmax(fabs(r - cr) / hr, fabs(c - cc) / hc);
+        px[k].index = pixels[k];
+    }
     qsort(px, n, sizeof *px, compare_ranked);
     size_t take = f->to_label < n ? f->to_label : n;
-    for (size_t i = 0; i < take; i++) gt[px[i].index] = (uint16_t)f->label;
+    for (size_t k = 0; k < take; k++) gt[px[k].index] = (uint16_t)f->label;
     free(px);
+    return HSI_OK;
+}
+
+/* Interior pixels grouped by field (counting sort, raster order inside a
+ * field): field f owns members[first[f] .. first[f+1]-1]. */
+static hsi_status group_interiors(const int *fid, const uint8_t *interior, size_t npix,
+                                  int n_fields, size_t **first_out, size_t **members_out)
+{
+    size_t *first = calloc((size_t)n_fields + 1, sizeof *first);
+    size_t *fill = calloc((size_t)n_fields, sizeof *fill);
+    size_t n = 0;
+    for (size_t i = 0; i < npix; i++) n += interior[i];
+    size_t *members = malloc((n ? n : 1) * sizeof *members);
+    if (!first || !fill || !members) {
+        free(first);
+        free(fill);
+        free(members);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory for the simulated ground truth");
+    }
+    for (size_t i = 0; i < npix; i++)
+        if (interior[i]) first[fid[i] + 1]++;
+    for (int f = 0; f < n_fields; f++) first[f + 1] += first[f];
+    for (size_t i = 0; i < npix; i++)
+        if (interior[i]) members[first[fid[i]] + fill[fid[i]]++] = i;
+    free(fill);
+    *first_out = first;
+    *members_out = members;
     return HSI_OK;
 }
 
@@ -738,6 +761,7 @@ hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_l
     field *fields = NULL;
     int *fid = NULL;
     uint8_t *interior = NULL;
+    size_t *first = NULL, *members = NULL; /* interior pixels by field */
     double *nm = NULL, *fwhm = NULL, *refl = NULL;
     sensor sn = {0};
     smooth_noise canopy = {0}, shine = {0};
@@ -810,7 +834,7 @@ hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_l
         t->label = 16;
         t->to_label = t->interior < (size_t)target[16] ? t->interior : (size_t)target[16];
     }
-    assign_classes(fields, L.n_grid, target, &rng_layout);
+    if ((st = assign_classes(fields, L.n_grid, target, &rng_layout))) goto done;
     for (int f = 0; f < L.n_grid; f++)
         if (!fields[f].label)
             fields[f].cover = background_covers[hsi_rng_below(
@@ -819,9 +843,10 @@ hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_l
     if ((st = hsi_labels_new(rows, cols, N_CLASSES, &gt))) goto done;
     const hsi_scene *ip = hsi_scene_find("indian_pines");
     if ((st = hsi_labels_set_classes(gt, ip->classes, N_CLASSES))) goto done;
+    if ((st = group_interiors(fid, interior, npix, n_fields, &first, &members))) goto done;
     for (int f = 0; f < n_fields; f++)
-        if (fields[f].label &&
-            (st = label_field(fid, interior, rows, cols, f, &fields[f], gt->data)))
+        if (fields[f].label && (st = label_field(members + first[f], first[f + 1] - first[f], cols,
+                                                 &fields[f], gt->data)))
             goto done;
 
     /* 3. Field spectra. */
@@ -889,6 +914,8 @@ done:
     free(fields);
     free(fid);
     free(interior);
+    free(first);
+    free(members);
     free(nm);
     free(fwhm);
     free(refl);
