@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/atomic.h"
+#include "datasets/scenes.h"
 #include "eval/maps.h"
 #include "eval/metrics.h"
 #include "io/io.h"
@@ -41,6 +42,8 @@ static const char usage[] =
     "                     RGB GeoTIFFs; the GeoTIFF pixel size shrinks to match)\n"
     "  --names FILE       class names, one per line (class 1 first), for the\n"
     "                     class table of LABELS / GT / --overlay\n"
+    "  --scene NAME       class names and colours of a public scene (indian_pines,\n"
+    "                     salinas, ...; see 'hsi datasets') for LABELS / --overlay\n"
     "  --legend FILE      class: write the legend to FILE instead of stdout: an\n"
     "                     image for .png (scaled like the map), else text\n"
     "  --truth GT         correct: the ground truth\n"
@@ -58,7 +61,7 @@ static const char usage[] =
     "\n"
     "Examples:\n"
     "  hsi map class pred.tif -o pred.png --scale 4 --legend pred_legend.png\n"
-    "  hsi map class Indian_pines_gt.mat --names ip.names -o gt.tif\n"
+    "  hsi map class Indian_pines_gt.mat --scene indian_pines -o gt.tif\n"
     "  hsi map correct --truth gt.tif --pred pred.tif --train split_train.tif \\\n"
     "          --mark-train -o correct.png --scale 4\n"
     "  hsi map rgb scene.tif --overlay gt.tif --alpha 0.4 -o scene.png --scale 4\n"
@@ -93,6 +96,7 @@ static int run(int argc, char **argv)
         {"bands", required_argument, NULL, 'b'},  {"stretch", required_argument, NULL, 'S'},
         {"overlay", required_argument, NULL, 'O'}, {"alpha", required_argument, NULL, 'a'},
         {"band-table", required_argument, NULL, 'B'}, {"var", required_argument, NULL, 'v'},
+        {"scene", required_argument, NULL, 'Z'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
         return cli_print_usage(&cmd_map);
@@ -103,6 +107,7 @@ static int run(int argc, char **argv)
     const char *out = NULL, *names = NULL, *legend = NULL, *truth_path = NULL, *pred_path = NULL;
     const char *train_path = NULL, *overlay_path = NULL, *band_table = NULL, *var = NULL;
     hsi_raster_format fmt = HSI_FORMAT_AUTO;
+    const hsi_scene *scene = NULL;
     long scale = 1;
     int mark_train = 0, scale_given = 0, c, n;
     hsi_false_colour_options fo;
@@ -154,6 +159,9 @@ static int run(int argc, char **argv)
             if (cli_parse_double(name, "--alpha", optarg, 0, 1, &fo.overlay_alpha)) return 2;
             break;
         case 'B': band_table = optarg; break;
+        case 'Z':
+            if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
+            break;
         case 'v': var = optarg; break;
         case 'h': return cli_print_usage(&cmd_map);
         default: return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
@@ -190,6 +198,7 @@ static int run(int argc, char **argv)
         const char *path = argv[optind];
         hsi_labels *lab = NULL;
         st = hsi_labels_read(path, var, &lab);
+        if (!st && scene) st = hsi_scene_apply_classes(scene, lab);
         if (!st && names) st = hsi_class_names_read(names, lab);
         if (!st) st = hsi_map_class(lab, path, &img);
         if (!st) {
@@ -260,6 +269,7 @@ static int run(int argc, char **argv)
         st = hsi_cube_read(path, &ro, &cube);
         if (!st && overlay_path) {
             st = hsi_labels_read(overlay_path, NULL, &overlay);
+            if (!st && scene) st = hsi_scene_apply_classes(scene, overlay);
             if (!st && names) st = hsi_class_names_read(names, overlay);
             fo.overlay = overlay;
         }

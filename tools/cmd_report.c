@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/atomic.h"
+#include "datasets/scenes.h"
 #include "eval/metrics.h"
 #include "io/io.h"
 #include "tools/cli.h"
@@ -37,6 +38,8 @@ static const char usage[] =
     "                     give it once for all runs or once per run, in run order\n"
     "  --names FILE       class names for GT's class table, one per line (class 1\n"
     "                     first); default: the names stored in GT, else 'Class k'\n"
+    "  --scene NAME       name GT's classes after a public scene (indian_pines,\n"
+    "                     salinas, pavia_university, ...; see 'hsi datasets')\n"
     "  --var NAME         .mat variable of GT (default: chosen automatically)\n"
     "  --format FMT       text (aligned, default), csv, json or md (Markdown)\n"
     "  -o, --output FILE  write the report to FILE (atomically) instead of stdout\n"
@@ -76,12 +79,14 @@ static int run(int argc, char **argv)
         {"truth", required_argument, NULL, 't'}, {"pred", required_argument, NULL, 'p'},
         {"runs", required_argument, NULL, 'r'},  {"train", required_argument, NULL, 'T'},
         {"names", required_argument, NULL, 'n'}, {"var", required_argument, NULL, 'v'},
+        {"scene", required_argument, NULL, 's'},
         {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     const char *truth_path = NULL, *names = NULL, *var = NULL, *out_path = NULL;
     const char *preds[MAX_RUNS], *trains[MAX_RUNS];
     int n_pred = 0, n_train = 0, c;
     hsi_report_format fmt = HSI_REPORT_TEXT;
+    const hsi_scene *scene = NULL;
     hsi_status st;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
@@ -103,6 +108,9 @@ static int run(int argc, char **argv)
             break;
         case 'n': names = optarg; break;
         case 'v': var = optarg; break;
+        case 's':
+            if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
+            break;
         case 'f':
             if (hsi_report_format_parse(optarg, &fmt)) return cli_usage_error(name, "%s", hsi_last_error());
             break;
@@ -122,7 +130,8 @@ static int run(int argc, char **argv)
     hsi_metrics *runs[MAX_RUNS] = {NULL};
     int rc = 1;
     if ((st = hsi_labels_read(truth_path, var, &truth))) return cli_fail(name, st);
-    if (names && (st = hsi_class_names_read(names, truth))) {
+    if ((scene && (st = hsi_scene_apply_classes(scene, truth))) ||
+        (names && (st = hsi_class_names_read(names, truth)))) {
         hsi_labels_free(truth);
         return cli_fail(name, st);
     }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/atomic.h"
+#include "datasets/scenes.h"
 #include "eval/metrics.h"
 #include "eval/split.h"
 #include "io/io.h"
@@ -63,6 +64,8 @@ static const char usage[] =
     "  --seed N              random seed (default 1); the same seed gives the same\n"
     "                        split\n"
     "  --names FILE          class names, one per line (class 1 first)\n"
+    "  --scene NAME          name GT's classes after a public scene (indian_pines,\n"
+    "                        salinas, pavia_university, ...; see 'hsi datasets')\n"
     "  --var NAME            .mat variable of GT (default: chosen automatically)\n"
     "  --csv                 print the count table as CSV\n"
     "  --check               only measure: count table and leakage of the TRAIN,\n"
@@ -176,11 +179,13 @@ static int run(int argc, char **argv)
         {"min-pts", required_argument, NULL, 'P'},  {"mask", required_argument, NULL, 'M'},
         {"class-map", required_argument, NULL, 'C'}, {"seed", required_argument, NULL, 'r'},
         {"names", required_argument, NULL, 'n'},    {"var", required_argument, NULL, 'v'},
+        {"scene", required_argument, NULL, 'Z'},
         {"csv", no_argument, NULL, 'x'},            {"check", no_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     hsi_split_options o;
     hsi_split_options_init(&o);
     const char *prefix = NULL, *mask_path = NULL, *class_map = NULL, *names = NULL, *var = NULL;
+    const hsi_scene *scene = NULL;
     long patch = 9, lv;
     int csv = 0, check = 0, c;
     double dv;
@@ -234,6 +239,9 @@ static int run(int argc, char **argv)
             break;
         case 'n': names = optarg; break;
         case 'v': var = optarg; break;
+        case 'Z':
+            if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
+            break;
         case 'x': csv = 1; break;
         case 'k': check = 1; break;
         case 'h': return cli_print_usage(&cmd_split);
@@ -256,6 +264,7 @@ static int run(int argc, char **argv)
     hsi_split *s = NULL;
     int *map = NULL, map_n = 0;
     hsi_status st = hsi_labels_read(gt_path, var, &truth);
+    if (!st && scene) st = hsi_scene_apply_classes(scene, truth);
     if (!st && names) st = hsi_class_names_read(names, truth);
     if (!st && mask_path) {
         st = hsi_labels_read(mask_path, NULL, &mask);
