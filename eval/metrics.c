@@ -109,12 +109,12 @@ hsi_status hsi_metrics_finish(hsi_metrics *m)
         double nkk = (double)m->confusion[cm_index(m, k, k)];
         m->producer[k] = m->truth_count[k] ? nkk / (double)m->truth_count[k] : NAN;
         m->user[k] = m->pred_count[k] ? nkk / (double)m->pred_count[k] : NAN;
-        if (isnan(m->producer[k]) || isnan(m->user[k]))
-            m->f1[k] = NAN;
-        else if (m->producer[k] + m->user[k] == 0)
-            m->f1[k] = 0;
-        else
-            m->f1[k] = 2 * m->producer[k] * m->user[k] / (m->producer[k] + m->user[k]);
+        /* F1 = 2TP / (2TP + FP + FN) = 2TP / (n_k+ + n_+k): the harmonic
+         * mean of PA and UA where both exist, 0 for a class with truth pixels
+         * that is never predicted (or predicted but absent), undefined only
+         * when the class appears on neither side. */
+        uint64_t both = m->truth_count[k] + m->pred_count[k];
+        m->f1[k] = both ? 2 * nkk / (double)both : NAN;
         if (m->truth_count[k]) {
             aa_sum += m->producer[k];
             m->aa_classes++;

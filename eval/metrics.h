@@ -15,7 +15,7 @@
  *   overall accuracy   OA = sum_i n_ii / n
  *   producer's acc.    PA_i = n_ii / n_i+          (1 - omission error)
  *   user's accuracy    UA_i = n_ii / n_+i          (1 - commission error)
- *   F1_i = 2 PA_i UA_i / (PA_i + UA_i)
+ *   F1_i = 2 n_ii / (n_i+ + n_+i)  (= 2 PA_i UA_i / (PA_i + UA_i) where both exist)
  *   average accuracy   AA = mean of PA_i over classes with truth pixels
  *   Cohen's kappa      K = (p_o - p_e) / (1 - p_e), p_e = sum_i n_i+ n_+i / n^2
  * and the large-sample variance of K (Bishop, Fienberg & Holland 1975, as
@@ -28,7 +28,8 @@
  * The 95% interval is K +- 1.959964 sqrt(var).
  *
  * Undefined ratios (a class with no truth pixels has no PA, a class never
- * predicted has no UA) are NaN and printed as "-"; they never enter AA.
+ * predicted has no UA, a class on neither side has no F1) are NaN and
+ * printed as "-"; they never enter AA.
  */
 #ifndef HSI_EVAL_METRICS_H
 #define HSI_EVAL_METRICS_H
@@ -56,7 +57,8 @@ typedef struct hsi_metrics {
     uint64_t *pred_count;     /* [n_classes + 1] column sums n_+j ([0] = unclassified) */
     double *producer;         /* [n_classes + 1] PA per class, NaN if no truth pixels */
     double *user;             /* [n_classes + 1] UA per class, NaN if never predicted */
-    double *f1;               /* [n_classes + 1] F1, NaN if PA or UA is NaN; 0 if both 0 */
+    double *f1;               /* [n_classes + 1] F1 = 2TP/(2TP+FP+FN); NaN if the class
+                                 has neither truth nor predicted pixels */
     int aa_classes;           /* classes with truth pixels (those averaged in AA) */
     double oa, aa, kappa;
     double kappa_var, kappa_lo, kappa_hi; /* variance and 95% interval */

@@ -138,7 +138,7 @@ printf 'Corn\nOats\nWoods\n' >"$TMP/three.names"
 raw threepred 0=1 1=3 2=3 3=3
 expect_ok "class without pixels" -- "$HSI" report --truth "$TMP/three.dat" --names "$TMP/three.names" --pred "$TMP/threepred.dat"
 grep -q "mean over 2 of 3 classes" "$TMP/out" || fail "AA over the classes with pixels: $(cat "$TMP/out")"
-grep -Eq "^ *2  Oats +0 +0 +0 +- +- +-" "$TMP/out" || fail "class without pixels shows '-': $(cat "$TMP/out")"
+grep -Eq "^ *2  Oats +0 +0 +0 +- +- +-$" "$TMP/out" || fail "class without pixels shows '-': $(cat "$TMP/out")"
 grep -q "Overall accuracy (OA):  75.00 %" "$TMP/out" || fail "3 of 4 correct: $(cat "$TMP/out")"
 
 # Usage errors: exit 2, one line.
