@@ -21,3 +21,6 @@ nobase_pkginclude_HEADERS += features/preprocess.h features/patch.h
 TESTS += tests/test_preprocess
 check_PROGRAMS += tests/test_preprocess
 tests_test_preprocess_LDADD = $(TEST_LDADD)
+
+# patch windows (eval)
+libhsi_la_SOURCES += features/patch.c

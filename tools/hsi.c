@@ -19,8 +19,13 @@ static const hsi_command *const commands[] = {
 
 
     /* Datasets: simulator and public scenes */
+    &cmd_simulate,
+    &cmd_datasets,
 
     /* Evaluation: splits, reports, maps */
+    &cmd_split,
+    &cmd_report,
+    &cmd_map,
 
 
     /* SVM */
