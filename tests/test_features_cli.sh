@@ -23,6 +23,15 @@ expect_ok "the same run twice gives the same cube" -- "$HSI" profile "$SAMSON" -
     --emap area=50,500 --emap inertia=0.2 --rule subtractive --connectivity 8 --quantise 16 \
     --pca-sample 2000 --seed 3 -q -o "$TMP/emap2.dat"
 cmp -s "$TMP/emap.dat" "$TMP/emap2.dat" && pass || fail "two identical runs differ"
+# the simulated scene, when this build has the simulator: an SDAP + EMAP cube with georeferencing
+if "$HSI" help simulate >/dev/null 2>&1; then
+    expect_ok "simulate" -- "$HSI" simulate --rows 48 --cols 40 --seed 2 -o "$TMP/scene.tif" --gt "$TMP/scene_gt.tif"
+    expect_ok "profile of the simulated scene" -- "$HSI" profile "$TMP/scene.tif" --pca 3 \
+        --sdap area=10,50 --emap std=10,20 -q -o "$TMP/scene_features.tif"
+    "$HSI" info "$TMP/scene_features.tif" >"$TMP/info" 2>&1
+    grep -q "48 rows x 40 cols x 21 bands" "$TMP/info" && pass || fail "scene features are not 48 x 40 x 21: $(cat "$TMP/info")"
+    grep -Eq "georeference +(none|unknown)" "$TMP/info" && fail "georeferencing lost: $(cat "$TMP/info")" || pass
+fi
 expect_ok "help" -- "$HSI" profile --help
 grep -q "^Usage: hsi profile" "$TMP/out" && pass || fail "--help has no usage"
 
