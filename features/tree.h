@@ -19,9 +19,16 @@
  * Node i has parent[i] < i (node 0 is the root, parent[0] = 0), so a loop
  * i = n-1 .. 1 visits children before parents (accumulating attributes) and
  * a loop i = 1 .. n-1 parents before children (filtering). Every node owns at
- * least one pixel at its own level; pixel_node[p] is the smallest node that
- * contains pixel p, so the pixels of node i are those whose pixel_node is i
- * or a descendant of i, and u(p) == level[pixel_node[p]].
+ * least one pixel at its own level (except the root of a tree of shapes,
+ * whose level is the padding value m when no pixel has it); pixel_node[p] is
+ * the smallest node that contains pixel p, so the pixels of node i are those
+ * whose pixel_node is i or a descendant of i, and u(p) == level[pixel_node[p]].
+ *
+ * Checked in tests/: max/min-trees against brute-force level-set components;
+ * the tree of shapes against brute-force saturated components on
+ * well-composed images, for self-duality and nesting on any image, and
+ * against Higra's tree of shapes of the median-padded image (saddles
+ * included: Higra resolves them by the same Khalimsky propagation).
  */
 #ifndef HSI_TREE_H
 #define HSI_TREE_H
