@@ -1,1 +1,4 @@
-# classifiers/local.mk - see Makefile.am
+# classifiers/local.mk - the SVM classifier (libsvm) and its MPI grid search.
+libhsi_la_SOURCES += classifiers/svm.c classifiers/svm_grid.c
+pkginclude_HEADERS += classifiers/svm.h
+noinst_HEADERS += classifiers/svm_internal.h
