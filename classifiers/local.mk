@@ -2,3 +2,7 @@
 libhsi_la_SOURCES += classifiers/svm.c classifiers/svm_grid.c
 pkginclude_HEADERS += classifiers/svm.h
 noinst_HEADERS += classifiers/svm_internal.h
+
+TESTS += tests/test_svm_core
+check_PROGRAMS += tests/test_svm_core
+tests_test_svm_core_LDADD = $(TEST_LDADD)

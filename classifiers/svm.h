@@ -175,7 +175,7 @@ typedef struct hsi_svm_grid_result {
     double *accuracy;       /* [n_gamma * n_c], fraction of the n samples predicted
                              * correctly when held out; row = gamma, column = C */
     double *seconds;        /* [n_gamma * n_c] summed task time of the cell */
-    int best_g, best_c;     /* highest accuracy; ties: smaller C, then larger gamma */
+    int best_g, best_c;     /* highest accuracy; ties: smaller C, then smaller gamma */
     int kernel_reuse;       /* 1 if the precomputed kernel served the tasks */
     double kernel_seconds;  /* time spent building kernel matrices, all ranks */
     double wall_seconds;    /* wall time of the whole search */
