@@ -492,6 +492,28 @@ hsi_status hsi_svm_gather(const hsi_cube *cube, const hsi_labels *labels, const 
     return HSI_OK;
 }
 
+hsi_status hsi_svm_check_training(const hsi_labels *train, const char *what, int *n_classes_out)
+{
+    int n_classes = train->n_classes;
+    int present_max = hsi_labels_max(train);
+    if (present_max > n_classes) n_classes = present_max;
+    *n_classes_out = n_classes;
+    if (n_classes < 1) return hsi_error(HSI_ERR_DATA, "%s: no labelled pixels", what);
+    size_t *counts = calloc((size_t)n_classes + 1, sizeof *counts);
+    if (!counts) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    size_t pixels = train->rows * train->cols;
+    for (size_t i = 0; i < pixels; i++) counts[train->data[i]]++;
+    hsi_status st = HSI_OK;
+    for (int k = 1; k <= n_classes && !st; k++)
+        if (!counts[k]) {
+            const char *name = k <= train->n_classes ? train->classes[k].name : "";
+            st = hsi_error(HSI_ERR_DATA, "%s: class %d%s%s%s has no training pixels", what, k,
+                           *name ? " (" : "", name, *name ? ")" : "");
+        }
+    free(counts);
+    return st;
+}
+
 hsi_status hsi_svm_train_scene(const hsi_cube *cube, const hsi_labels *train, const char *what,
                                hsi_preprocess_kind preprocess, size_t pca_k,
                                double pca_fraction, const hsi_svm_params *params,
@@ -503,22 +525,8 @@ hsi_status hsi_svm_train_scene(const hsi_cube *cube, const hsi_labels *train, co
     size_t n = 0;
     hsi_status st = hsi_svm_gather(cube, train, what, &x, &y, &n);
     if (st) return st;
-    /* Every class of the raster's table must be learnable. */
-    int n_classes = train->n_classes;
-    int present_max = hsi_labels_max(train);
-    if (present_max > n_classes) n_classes = present_max;
-    size_t *counts = calloc((size_t)n_classes + 1, sizeof *counts);
-    if (!counts) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
-    else {
-        for (size_t i = 0; i < n; i++) counts[y[i]]++;
-        for (int k = 1; k <= n_classes && !st; k++)
-            if (!counts[k]) {
-                const char *name = k <= train->n_classes ? train->classes[k].name : "";
-                st = hsi_error(HSI_ERR_DATA, "%s: class %d%s%s%s has no training pixels", what,
-                               k, *name ? " (" : "", name, *name ? ")" : "");
-            }
-        free(counts);
-    }
+    int n_classes = 0;
+    if (!st) st = hsi_svm_check_training(train, what, &n_classes);
     hsi_preprocess *pre = NULL;
     float *features = x;
     size_t feature_dim = cube->bands;
@@ -597,14 +605,15 @@ hsi_status hsi_svm_predict(const hsi_svm_model *m, const float *x, size_t n, siz
                     node[j].value = v[j];
                 }
                 node[fdim].index = -1;
-                double label;
+                /* The class is always libsvm's one-vs-one vote, so the class
+                 * raster does not change when probabilities are asked for
+                 * (their argmax can differ from the vote near boundaries). */
+                double label = svm_predict(m->svm, node);
                 if (prob) {
-                    label = svm_predict_probability(m->svm, node, pest);
+                    svm_predict_probability(m->svm, node, pest);
                     float *p = prob + (c0 + i) * (size_t)m->n_classes;
                     for (int c = 0; c < m->n_classes; c++) p[c] = 0;
                     for (int c = 0; c < k; c++) p[m->svm->label[c] - 1] = (float)pest[c];
-                } else {
-                    label = svm_predict(m->svm, node);
                 }
                 labels[c0 + i] = (uint16_t)label;
             }

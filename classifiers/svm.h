@@ -26,6 +26,7 @@
 #include "base/cube.h"
 #include "base/progress.h"
 #include "features/preprocess.h"
+#include "io/io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,6 +79,11 @@ hsi_status hsi_svm_train(const float *x, const uint16_t *y, size_t n, size_t dim
 hsi_status hsi_svm_gather(const hsi_cube *cube, const hsi_labels *labels, const char *what,
                           float **x, uint16_t **y, size_t *n);
 
+/* The class count a training raster asks for (its class table, or its
+ * largest label if larger); every class must have a labelled pixel, else
+ * HSI_ERR_DATA "what: class k (name) has no training pixels". */
+hsi_status hsi_svm_check_training(const hsi_labels *train, const char *what, int *n_classes);
+
 /* Train from a cube and a training label raster: gathers the labelled pixels,
  * fits the preprocessing (kind, pca_k, pca_fraction as in preprocess.h) on
  * them, trains, and keeps the preprocessing and the raster's class table in
@@ -110,7 +116,8 @@ typedef struct hsi_svm_model_info {
 void hsi_svm_model_get_info(const hsi_svm_model *m, hsi_svm_model_info *info);
 
 /* Classify n samples x[n x dim] (raw inputs: the model's preprocessing is
- * applied here). labels[n] gets class ids; prob (optional, n x n_classes,
+ * applied here). labels[n] gets class ids (libsvm's one-vs-one vote, also when
+ * prob is asked for); prob (optional, n x n_classes,
  * class k at column k-1) the Platt probabilities, which needs a model trained
  * with probability = 1. dim must be the model's input_dim (HSI_ERR_SIZE
  * naming `what` and the model otherwise). Uses OpenMP threads over samples;
@@ -123,6 +130,29 @@ hsi_status hsi_svm_model_save(const hsi_svm_model *m, const char *path);
 /* Load and check a bundle: bad magic, version, checksum, truncation, or a
  * libsvm model that disagrees with the header are HSI_ERR_FORMAT naming path. */
 hsi_status hsi_svm_model_load(const char *path, hsi_svm_model **out);
+
+/* ---- whole scenes ---- */
+
+typedef struct hsi_svm_scene_options {
+    const hsi_read_options *read; /* bands, .mat variable, ... (NULL: defaults) */
+    size_t block_rows;            /* rows read and classified at a time; default 64 */
+    int probability;              /* also produce the probability cube */
+    const hsi_progress *progress; /* rank 0's rows done of its share */
+} hsi_svm_scene_options;
+
+void hsi_svm_scene_options_init(hsi_svm_scene_options *o);
+
+/* Classify every pixel of the cube file at path. With MPI initialised and
+ * several ranks, every rank must call this; the rows are split evenly over
+ * the ranks, each reads and classifies its rows block by block, and rank 0
+ * gathers. On rank 0, *labels gets the class raster (the model's class
+ * table, the scene's georeferencing; pixels that are nodata in every band
+ * get 0) and, when prob is given and o->probability set, *prob a cube of
+ * n_classes bands, P(class k) in band k-1; on other ranks both stay NULL.
+ * A band count other than the model's input_dim is HSI_ERR_SIZE naming path. */
+hsi_status hsi_svm_predict_file(const hsi_svm_model *m, const char *path,
+                                const hsi_svm_scene_options *o, hsi_labels **labels,
+                                hsi_cube **prob);
 
 /* ---- cross-validated grid search over (gamma, C) ----
  *

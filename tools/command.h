@@ -25,6 +25,7 @@ extern const hsi_command cmd_convert;
 
 
 /* SVM */
+extern const hsi_command cmd_svm;
 
 
 /* Features */

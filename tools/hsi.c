@@ -24,6 +24,7 @@ static const hsi_command *const commands[] = {
 
 
     /* SVM */
+    &cmd_svm,
 
 
     /* Features */
