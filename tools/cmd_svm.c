@@ -460,7 +460,7 @@ static void print_table(const training_set *t, const hsi_svm_grid_options *g,
     for (int gi = 0; gi < r->n_gamma; gi++) {
         printf("%9g", r->log2g[gi]);
         for (int ci = 0; ci < r->n_c; ci++)
-            printf("   %6.2f (%5.2f)", 100.0 * r->accuracy[gi * r->n_c + ci],
+            printf("  %6.2f (%6.3f)", 100.0 * r->accuracy[gi * r->n_c + ci],
                    r->seconds[gi * r->n_c + ci] / 60.0);
         putchar('\n');
     }
