@@ -12,3 +12,5 @@ check_PROGRAMS += tests/test_svm_scene
 tests_test_svm_scene_LDADD = $(TEST_LDADD)
 TESTS += tests/test_svm_cli.sh tests/test_svm_mpi.sh
 EXTRA_DIST += tests/test_svm_cli.sh tests/test_svm_mpi.sh
+# Benchmark: grid search vs a loop of libsvm's svm-train -v 10 (see bench/RESULTS.md).
+EXTRA_DIST += bench/svm_grid.sh bench/svm_prepare.py

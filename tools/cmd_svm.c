@@ -455,7 +455,7 @@ static void print_table(const training_set *t, const hsi_svm_grid_options *g,
            r->kernel_reuse ? "yes" : "no (plain RBF per task)");
     printf("accuracy %% (minutes) per cell; rows log2(gamma), columns log2(C)\n");
     printf("%9s", "log2g\\c");
-    for (int ci = 0; ci < r->n_c; ci++) printf(" %15g", r->log2c[ci]);
+    for (int ci = 0; ci < r->n_c; ci++) printf(" %16g", r->log2c[ci]);
     putchar('\n');
     for (int gi = 0; gi < r->n_gamma; gi++) {
         printf("%9g", r->log2g[gi]);
