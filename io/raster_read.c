@@ -326,7 +326,7 @@ static hsi_status reader_open_mat(hsi_cube_reader *rd, const hsi_read_options *o
     return st;
 }
 
-hsi_status hsi_cube_reader_open(const char *path, const hsi_read_options *opts,
+static hsi_status hsi_cube_reader_open_impl(const char *path, const hsi_read_options *opts,
                                 hsi_cube_reader **out)
 {
     *out = NULL;
@@ -358,7 +358,7 @@ const hsi_cube *hsi_cube_reader_meta(const hsi_cube_reader *rd)
     return rd->meta;
 }
 
-hsi_status hsi_cube_reader_rows(hsi_cube_reader *rd, size_t row0, size_t nrows, hsi_cube **out)
+static hsi_status hsi_cube_reader_rows_impl(hsi_cube_reader *rd, size_t row0, size_t nrows, hsi_cube **out)
 {
     *out = NULL;
     if (row0 >= rd->rows || nrows == 0 || nrows > rd->rows - row0)
@@ -487,7 +487,7 @@ done:
     return HSI_OK;
 }
 
-hsi_status hsi_labels_read(const char *path, const char *var, hsi_labels **out)
+static hsi_status hsi_labels_read_impl(const char *path, const char *var, hsi_labels **out)
 {
     *out = NULL;
     if (hsi_path_has_ext(path, ".mat")) return hsi_mat_read_labels(path, var, out);
@@ -508,7 +508,7 @@ hsi_status hsi_labels_read_for(const char *path, const char *var, size_t rows, s
 
 /* ---- probing ---- */
 
-hsi_status hsi_file_probe(const char *path, const char *var, hsi_file_info *info)
+static hsi_status hsi_file_probe_impl(const char *path, const char *var, hsi_file_info *info)
 {
     memset(info, 0, sizeof *info);
     if (hsi_path_has_ext(path, ".mat")) return hsi_mat_probe(path, var, info);
@@ -527,4 +527,39 @@ hsi_status hsi_file_probe(const char *path, const char *var, hsi_file_info *info
                           !GDALDataTypeIsComplex(dt);
     GDALClose(ds);
     return HSI_OK;
+}
+
+/* ---- public entry points: GDAL reports through our messages, never on stderr ---- */
+
+hsi_status hsi_cube_reader_open(const char *path, const hsi_read_options *opts,
+                                hsi_cube_reader **out)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_cube_reader_open_impl(path, opts, out);
+    CPLPopErrorHandler();
+    return st;
+}
+
+hsi_status hsi_cube_reader_rows(hsi_cube_reader *rd, size_t row0, size_t nrows, hsi_cube **out)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_cube_reader_rows_impl(rd, row0, nrows, out);
+    CPLPopErrorHandler();
+    return st;
+}
+
+hsi_status hsi_labels_read(const char *path, const char *var, hsi_labels **out)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_labels_read_impl(path, var, out);
+    CPLPopErrorHandler();
+    return st;
+}
+
+hsi_status hsi_file_probe(const char *path, const char *var, hsi_file_info *info)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_file_probe_impl(path, var, info);
+    CPLPopErrorHandler();
+    return st;
 }

@@ -6,6 +6,7 @@
 #include <cpl_error.h>
 #include <cpl_string.h>
 #include <dirent.h>
+#include <errno.h>
 #include <gdal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,14 @@ typedef struct out_set {
 
 static hsi_status out_begin(out_set *o, const char *path)
 {
+    /* Say plainly when the folder is missing or read-only, before GDAL
+     * reports it against the temporary name. */
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    int writable = dir && access(dir, W_OK) == 0;
+    int e = errno;
+    free(dir);
+    if (!writable) return hsi_error(HSI_ERR_IO, "%s: cannot write to its folder: %s", path, strerror(e));
     o->final_path = strdup(path);
     o->tmp_path = hsi_atomic_temp_name(path);
     if (!o->final_path || !o->tmp_path) {
@@ -54,14 +63,13 @@ static hsi_status out_begin(out_set *o, const char *path)
 }
 
 /* Every file in the temporary name's directory that starts with its stem
- * ("dir/.name.hsi-tmp-PID-N"). */
+ * ("dir/name~hsi-tmp-PID-N"). */
 static int list_tmp_files(const out_set *o, char ***files)
 {
     const char *slash = strrchr(o->tmp_path, '/');
     char *dir = slash ? strndup(o->tmp_path, (size_t)(slash - o->tmp_path)) : strdup(".");
     const char *base = slash ? slash + 1 : o->tmp_path;
-    const char *dot = strrchr(base, '.');
-    size_t stem = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    size_t stem = hsi_atomic_temp_stem_len(o->tmp_path, o->final_path) - (size_t)(base - o->tmp_path);
     int n = 0;
     *files = NULL;
     DIR *d = dir ? opendir(dir) : NULL;
@@ -195,7 +203,7 @@ static char *envi_list(const double *v, size_t n)
 
 /* ---- cubes ---- */
 
-hsi_status hsi_cube_write(const char *path, hsi_raster_format fmt, const hsi_cube *cube)
+static hsi_status hsi_cube_write_impl(const char *path, hsi_raster_format fmt, const hsi_cube *cube)
 {
     fmt = resolve_format(path, fmt);
     if (fmt == HSI_FORMAT_PNG)
@@ -279,7 +287,7 @@ static void set_class_table(GDALRasterBandH band, const hsi_labels *labels)
     CSLDestroy(names);
 }
 
-hsi_status hsi_labels_write(const char *path, hsi_raster_format fmt, const hsi_labels *labels)
+static hsi_status hsi_labels_write_impl(const char *path, hsi_raster_format fmt, const hsi_labels *labels)
 {
     fmt = resolve_format(path, fmt);
     int max = hsi_labels_max(labels);
@@ -320,7 +328,7 @@ hsi_status hsi_labels_write(const char *path, hsi_raster_format fmt, const hsi_l
 
 /* ---- RGB images ---- */
 
-hsi_status hsi_rgb_write(const char *path, hsi_raster_format fmt, const uint8_t *rgb,
+static hsi_status hsi_rgb_write_impl(const char *path, hsi_raster_format fmt, const uint8_t *rgb,
                          size_t rows, size_t cols, const hsi_georef *geo)
 {
     fmt = resolve_format(path, fmt);
@@ -352,4 +360,31 @@ hsi_status hsi_rgb_write(const char *path, hsi_raster_format fmt, const uint8_t 
         return st;
     }
     return out_commit(&o);
+}
+
+/* ---- public entry points: GDAL reports through our messages, never on stderr ---- */
+
+hsi_status hsi_cube_write(const char *path, hsi_raster_format fmt, const hsi_cube *cube)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_cube_write_impl(path, fmt, cube);
+    CPLPopErrorHandler();
+    return st;
+}
+
+hsi_status hsi_labels_write(const char *path, hsi_raster_format fmt, const hsi_labels *labels)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_labels_write_impl(path, fmt, labels);
+    CPLPopErrorHandler();
+    return st;
+}
+
+hsi_status hsi_rgb_write(const char *path, hsi_raster_format fmt, const uint8_t *rgb,
+                         size_t rows, size_t cols, const hsi_georef *geo)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_rgb_write_impl(path, fmt, rgb, rows, cols, geo);
+    CPLPopErrorHandler();
+    return st;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/scenes.h"
 #include "io/io.h"
 #include "tools/cli.h"
 
@@ -23,7 +24,11 @@ static const char usage[] =
     "                    3-D variable, else the largest 2-D one)\n"
     "  --bands LIST      describe only these 1-based bands, e.g. 1-103,109-149,164-219\n"
     "  --labels          treat FILE as a label raster even if it looks like a cube\n"
+    "  --scene NAME      name label classes after a public scene (indian_pines,\n"
+    "                    salinas, pavia_university, ...; see 'hsi datasets')\n"
     "  --band-table SPC  attach wavelengths and FWHM from a band table (.spc)\n"
+    "  --truth GT        check that the ground truth GT has the cube's size and\n"
+    "                    describe it after the cube\n"
     "  --json            print one JSON object per file instead of text\n"
     "  -h, --help        show this help\n"
     "\n"
@@ -90,8 +95,10 @@ static void print_georef_json(const hsi_georef *g)
     char proj[256];
     projection_name(g->projection_wkt, proj, sizeof proj);
     printf(", \"projection\": ");
-    json_string(stdout, proj[0] ? proj : NULL);
-    if (!proj[0]) printf("null");
+    if (proj[0])
+        json_string(stdout, proj);
+    else
+        printf("null");
 }
 
 static int info_band_table(const char *name, const char *path, int json)
@@ -121,12 +128,18 @@ static int info_band_table(const char *name, const char *path, int json)
     return 0;
 }
 
+static const hsi_scene *scene;
+
 static int info_labels(const char *name, const char *path, const char *var,
                        const hsi_file_info *fi, int json)
 {
     hsi_labels *lab;
     hsi_status st = hsi_labels_read(path, var, &lab);
     if (st) return cli_fail(name, st);
+    if (scene && (st = hsi_scene_apply_classes(scene, lab))) {
+        hsi_labels_free(lab);
+        return cli_fail(name, st);
+    }
     size_t *counts = calloc((size_t)lab->n_classes + 1, sizeof *counts);
     if (!counts) {
         hsi_labels_free(lab);
@@ -242,9 +255,11 @@ static int run(int argc, char **argv)
         {"var", required_argument, NULL, 'v'},   {"bands", required_argument, NULL, 'b'},
         {"labels", no_argument, NULL, 'l'},      {"band-table", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        {"truth", required_argument, NULL, 'g'}, {"scene", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0}};
     hsi_read_options opts = {0};
     int json = 0, force_labels = 0, c;
+    const char *truth = NULL;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'v': opts.var = optarg; break;
@@ -252,11 +267,28 @@ static int run(int argc, char **argv)
         case 'l': force_labels = 1; break;
         case 't': opts.band_table = optarg; break;
         case 'j': json = 1; break;
+        case 'g': truth = optarg; break;
+        case 's':
+            if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
+            break;
         case 'h': return cli_print_usage(&cmd_info);
         default: return cli_usage_error(name, "unknown option");
         }
     }
     if (optind >= argc) return cli_usage_error(name, "no FILE given");
+    if (truth && optind != argc - 1) return cli_usage_error(name, "--truth needs exactly one cube");
+    if (truth) {
+        /* The ground truth must cover the cube pixel for pixel. */
+        hsi_cube_reader *rd;
+        hsi_status st = hsi_cube_reader_open(argv[optind], &opts, &rd);
+        if (st) return cli_fail(name, st);
+        size_t rows, cols, bands;
+        hsi_cube_reader_shape(rd, &rows, &cols, &bands);
+        hsi_cube_reader_close(rd);
+        hsi_labels *lab;
+        if ((st = hsi_labels_read_for(truth, NULL, rows, cols, &lab))) return cli_fail(name, st);
+        hsi_labels_free(lab);
+    }
     int rc = 0;
     for (int i = optind; i < argc; i++) {
         const char *path = argv[i];
@@ -275,6 +307,12 @@ static int run(int argc, char **argv)
         else
             rc |= info_cube(name, path, &opts, &fi, json);
         if (!json && i + 1 < argc) putchar('\n');
+    }
+    if (truth && rc == 0) {
+        if (!json) putchar('\n');
+        hsi_file_info fi;
+        hsi_status st = hsi_file_probe(truth, NULL, &fi);
+        rc = st ? cli_fail(name, st) : info_labels(name, truth, NULL, &fi, json);
     }
     return rc;
 }

@@ -20,6 +20,8 @@ extern const hsi_command cmd_convert;
 
 
 /* Datasets: simulator and public scenes */
+extern const hsi_command cmd_simulate;
+extern const hsi_command cmd_datasets;
 
 /* Evaluation */
 

@@ -19,6 +19,8 @@ static const hsi_command *const commands[] = {
 
 
     /* Datasets: simulator and public scenes */
+    &cmd_simulate,
+    &cmd_datasets,
 
     /* Evaluation: splits, reports, maps */
 
