@@ -11,7 +11,7 @@ pixel, seeded), standardise every band with the training pixels' mean and
 std, and write the same training data twice: for hsi (OUT/features.mat:
 float32 rows x cols x bands `features`; OUT/train.mat: uint8/uint16 `train`)
 and for libsvm's svm-train (OUT/train.libsvm, pixels in the row-major order
-hsi gathers them, values with 9 significant digits, which round-trip float32).
+hsi gathers them, each float32 value written as the exact double libsvm reads).
 
 usage: svm_prepare.py OUT FRACTION SEED SAMSON.mat
        svm_prepare.py OUT FRACTION SEED CUBE.hdr GT.hdr
@@ -74,7 +74,7 @@ flat = features.reshape(-1, features.shape[2])
 with open(f"{out}/train.libsvm", "w") as fp:
     for i in np.flatnonzero(mask):
         fp.write(str(int(train.ravel()[i])) + " " +
-                 " ".join(f"{j + 1}:{v:.9g}" for j, v in enumerate(flat[i])) + "\n")
+                 " ".join(f"{j + 1}:{float(v)!r}" for j, v in enumerate(flat[i])) + "\n")
 counts = [int((train == k).sum()) for k in range(1, int(gt.max()) + 1)]
 print(f"{name}: {cube.shape[0]} x {cube.shape[1]} px, {int((gt > 0).sum())} labelled pixels, training {int(mask.sum())} "
       f"(per class {counts}), {features.shape[2]} standardised bands")

@@ -188,6 +188,11 @@ typedef struct hsi_svm_grid_options {
     hsi_svm_range log2g;    /* default 3,-15,-2 */
     int folds;              /* default 10 */
     uint64_t seed;          /* fold assignment; default 1 */
+    int libsvm_folds;       /* 1: assign folds and order the training samples
+                             * exactly as libsvm's svm-train -v does (its
+                             * stratified scheme driven by glibc rand() in its
+                             * unseeded state), so that each cell reproduces
+                             * `svm-train -v K` on the same samples; seed unused */
     double kernel_mem_mb;   /* budget for kernel reuse per rank; 0 = never reuse;
                              * default 1024 */
     int balanced;           /* class weights as in hsi_svm_params */
@@ -218,6 +223,11 @@ typedef struct hsi_svm_grid_result {
  * so every fold gets its share of every class. folds must be in 2..n. */
 hsi_status hsi_svm_folds(const uint16_t *y, size_t n, int n_classes, int folds, uint64_t seed,
                          int *fold_of);
+
+/* libsvm's svm-train -v fold scheme (see libsvm_folds): fold_of[n] and
+ * order[n], the sample order libsvm trains in (its perm array). */
+hsi_status hsi_svm_folds_libsvm(const uint16_t *y, size_t n, int folds, int *fold_of,
+                                size_t *order);
 
 hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim, int n_classes,
                         const hsi_svm_grid_options *opts, hsi_svm_grid_result **out);

@@ -93,6 +93,76 @@ hsi_status hsi_svm_folds(const uint16_t *y, size_t n, int n_classes, int folds, 
     return HSI_OK;
 }
 
+/* libsvm 3.24 svm_cross_validation for C-SVC, step by step: group the
+ * samples by class (classes in order of first appearance, samples in data
+ * order), shuffle each class with rand() (j = i + rand() % (count - i)),
+ * give fold f the slice [f count / K, (f + 1) count / K) of every class, and
+ * lay the folds out one after another in perm. glibc's rand() without srand
+ * is random() seeded with 1; random_r with its own state reproduces that
+ * stream without touching the process's rand() state. */
+hsi_status hsi_svm_folds_libsvm(const uint16_t *y, size_t n, int folds, int *fold_of,
+                                size_t *perm)
+{
+    if (folds < 2 || (size_t)folds > n)
+        return hsi_error(HSI_ERR_ARG, "%d folds need between 2 and %zu (the sample count)", folds,
+                         n);
+    int nr_class = 0;
+    int *class_of = malloc(n * sizeof *class_of);
+    size_t *count = calloc(65536, sizeof *count), *start = calloc(65537, sizeof *start);
+    size_t *index = malloc(n * sizeof *index), *fold_start = calloc((size_t)folds + 1, sizeof *fold_start);
+    size_t *fill = malloc(65536 * sizeof *fill);
+    int *slot_of_label = malloc(65536 * sizeof *slot_of_label);
+    if (!class_of || !count || !start || !index || !fold_start || !fill || !slot_of_label) {
+        free(class_of); free(count); free(start); free(index); free(fold_start); free(fill);
+        free(slot_of_label);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < 65536; i++) slot_of_label[i] = -1;
+    for (size_t i = 0; i < n; i++) {
+        int c = slot_of_label[y[i]];
+        if (c < 0) c = slot_of_label[y[i]] = nr_class++;
+        class_of[i] = c;
+        count[c]++;
+    }
+    for (int c = 1; c < nr_class; c++) start[c] = start[c - 1] + count[c - 1];
+    for (int c = 0; c < nr_class; c++) fill[c] = start[c];
+    for (size_t i = 0; i < n; i++) index[fill[class_of[i]]++] = i; /* libsvm's perm */
+
+    struct random_data rd;
+    char state[128];
+    memset(&rd, 0, sizeof rd);
+    initstate_r(1, state, sizeof state, &rd);
+    for (int c = 0; c < nr_class; c++)
+        for (size_t i = 0; i < count[c]; i++) {
+            int32_t r;
+            random_r(&rd, &r);
+            size_t j = i + (size_t)r % (count[c] - i);
+            size_t t = index[start[c] + j];
+            index[start[c] + j] = index[start[c] + i];
+            index[start[c] + i] = t;
+        }
+    for (int f = 0; f < folds; f++) {
+        size_t fc = 0;
+        for (int c = 0; c < nr_class; c++)
+            fc += (f + 1) * count[c] / (size_t)folds - f * count[c] / (size_t)folds;
+        fold_start[f + 1] = fold_start[f] + fc;
+    }
+    for (int f = 0; f < folds; f++) fill[f] = fold_start[f];
+    for (int c = 0; c < nr_class; c++)
+        for (int f = 0; f < folds; f++) {
+            size_t begin = start[c] + f * count[c] / (size_t)folds;
+            size_t end = start[c] + (f + 1) * count[c] / (size_t)folds;
+            for (size_t j = begin; j < end; j++) {
+                perm[fill[f]] = index[j];
+                fold_of[index[j]] = f;
+                fill[f]++;
+            }
+        }
+    free(class_of); free(count); free(start); free(index); free(fold_start); free(fill);
+    free(slot_of_label);
+    return HSI_OK;
+}
+
 /* ---- kernel matrices ---- */
 
 typedef struct kernel_cache {
@@ -179,6 +249,7 @@ typedef struct grid_work {
     size_t n;
     int n_classes;
     const int *fold_of;
+    const size_t *order;          /* training samples are taken in this order */
     const hsi_svm_grid_options *opts;
     struct svm_node **plain_rows; /* dense rows for plain RBF, or NULL */
     kernel_cache *kc;             /* precomputed kernel, or NULL */
@@ -203,12 +274,14 @@ static hsi_status run_task(grid_work *w, int gamma_index, double gamma, double C
     }
     struct svm_node **rows = w->kc ? w->kc->rows : w->plain_rows;
     size_t m = 0;
-    for (size_t i = 0; i < w->n; i++)
+    for (size_t j = 0; j < w->n; j++) {
+        size_t i = w->order[j];
         if (w->fold_of[i] != fold) {
             w->train_x[m] = rows[i];
             w->train_y[m] = w->y[i];
             m++;
         }
+    }
     hsi_svm_params p;
     hsi_svm_params_init(&p);
     p.C = C;
@@ -401,6 +474,7 @@ hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim,
 
     hsi_svm_grid_result *r = calloc(1, sizeof *r);
     int *fold_of = malloc(n * sizeof *fold_of);
+    size_t *order = malloc(n * sizeof *order);
     long *correct = calloc((size_t)tasks, sizeof *correct);
     double *task_seconds = calloc((size_t)tasks, sizeof *task_seconds);
     grid_work w = {.y = y, .n = n, .n_classes = n_classes, .opts = o, .x = x, .dim = dim};
@@ -413,7 +487,7 @@ hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim,
         r->accuracy = calloc((size_t)ng * nc, sizeof *r->accuracy);
         r->seconds = calloc((size_t)ng * nc, sizeof *r->seconds);
     }
-    if (!r || !fold_of || !correct || !task_seconds || !w.train_x || !w.train_y || !w.counts ||
+    if (!r || !fold_of || !order || !correct || !task_seconds || !w.train_x || !w.train_y || !w.counts ||
         !r->log2g || !r->log2c || !r->accuracy || !r->seconds)
         st = hsi_error(HSI_ERR_NOMEM, "out of memory for the grid search");
     if (!st) {
@@ -422,9 +496,15 @@ hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim,
         hsi_svm_range_values(&o->log2g, r->log2g, ng);
         hsi_svm_range_values(&o->log2c, r->log2c, nc);
         r->tasks = tasks;
-        st = hsi_svm_folds(y, n, n_classes, folds, o->seed, fold_of);
+        if (o->libsvm_folds) {
+            st = hsi_svm_folds_libsvm(y, n, folds, fold_of, order);
+        } else {
+            st = hsi_svm_folds(y, n, n_classes, folds, o->seed, fold_of);
+            for (size_t i = 0; i < n; i++) order[i] = i;
+        }
     }
     w.fold_of = fold_of;
+    w.order = order;
 
     /* Kernel reuse needs the distance matrix (8 n^2 bytes) and the libsvm
      * node matrix (16 n (n + 2) bytes) on each rank. */
@@ -510,6 +590,7 @@ hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim,
     free(w.train_y);
     free(w.counts);
     free(fold_of);
+    free(order);
     free(correct);
     free(task_seconds);
     if (st) {

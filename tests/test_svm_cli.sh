@@ -24,6 +24,23 @@ cut -d, -f1-5 "$TMP/grid.csv" >"$TMP/a" && cut -d, -f1-5 "$TMP/grid_plain.csv" >
 cmp -s "$TMP/a" "$TMP/b" || fail "kernel reuse and plain RBF tables differ"
 pass
 
+# --fold-scheme libsvm reproduces svm-train -v cell by cell (same folds, same
+# sample order, kernel reuse on our side).
+if [ -n "${HSI_SVM_TRAIN:-}" ]; then
+    "$SCENE" libsvm "$TMP/cube.tif" "$TMP/train.tif" "$TMP/train.libsvm"
+    expect_ok "grid, libsvm folds" -- "$HSI" svm grid "$TMP/cube.tif" --train "$TMP/train.tif" \
+        --preprocess none --log2c -3,5,8 --log2g 2,-4,-6 --folds 4 --fold-scheme libsvm \
+        --csv "$TMP/libfolds.csv" -q
+    tail -n +2 "$TMP/libfolds.csv" | while IFS=, read -r lg lc g c acc secs; do
+        ref=$("$HSI_SVM_TRAIN" -q -v 4 -g "$g" -c "$c" "$TMP/train.libsvm" |
+              sed -n 's/Cross Validation Accuracy = \(.*\)%/\1/p')
+        awk -v a="$acc" -v r="$ref" 'BEGIN { d = 100 * a - r; exit !(d < 1e-3 && d > -1e-3) }' ||
+            echo "cell log2g $lg log2c $lc: hsi $acc, svm-train $ref %"
+    done >"$TMP/libsvm_diff"
+    [ -s "$TMP/libsvm_diff" ] && fail "libsvm folds: $(cat "$TMP/libsvm_diff")"
+    pass
+fi
+
 # Train (grid first) with probabilities, predict the whole scene.
 expect_ok "train --grid" -- "$HSI" svm train "$TMP/cube.tif" --train "$TMP/train.tif" --grid \
     --log2c -1,7,4 --log2g 1,-7,-4 --folds 4 --probability -o "$TMP/model.svm" -q

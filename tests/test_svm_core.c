@@ -281,6 +281,25 @@ static void test_folds_and_ranges(void)
         CHECK(per[f][2] == 3);
     }
     CHECK_FAILS(hsi_svm_folds(y, 5, 3, 10, 5, fold), HSI_ERR_ARG, "10 folds");
+
+    /* libsvm's scheme: fold f holds the slice [f c / K, (f + 1) c / K) of each
+     * class, folds laid out in order in perm, perm a permutation. */
+    size_t perm[N];
+    CHECK_OK(hsi_svm_folds_libsvm(y, N, 10, fold, perm));
+    int seen[N] = {0}, per_l[10][4] = {{0}};
+    for (int j = 0; j < N; j++) {
+        seen[perm[j]]++;
+        if (j > 0) CHECK(fold[perm[j]] >= fold[perm[j - 1]]);
+    }
+    for (int i = 0; i < N; i++) {
+        CHECK(seen[i] == 1);
+        per_l[fold[i]][y[i]]++;
+    }
+    for (int f = 0; f < 10; f++) {
+        CHECK_INT_EQ(per_l[f][1], 6);
+        CHECK_INT_EQ(per_l[f][2], 3);
+        CHECK_INT_EQ(per_l[f][3], (f + 1) * 13 / 10 - f * 13 / 10);
+    }
     hsi_svm_range r;
     double v[16];
     CHECK_OK(hsi_svm_range_parse("3,-15,-2", &r));

@@ -8,6 +8,10 @@
  *                                    class 2, whose table still lists it)
  *   test_svm_scene accuracy MAP GT   print the fraction of GT's labelled pixels
  *                                    that MAP labels the same
+ *   test_svm_scene libsvm CUBE TRAIN OUT  write TRAIN's labelled pixels of CUBE
+ *                                    in libsvm's text format (row-major order, each
+ *                                    float written as the exact double), for
+ *                                    comparisons with svm-train
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,11 +90,34 @@ static int accuracy(const char *map_path, const char *gt_path)
     return 0;
 }
 
+static int to_libsvm(const char *cube_path, const char *train_path, const char *out)
+{
+    hsi_cube *cube;
+    hsi_labels *train;
+    if (hsi_cube_read(cube_path, NULL, &cube)) return die(cube_path);
+    if (hsi_labels_read_for(train_path, NULL, cube->rows, cube->cols, &train))
+        return die(train_path);
+    FILE *fp = fopen(out, "w");
+    if (!fp) return 99;
+    for (size_t i = 0; i < cube->rows * cube->cols; i++) {
+        if (!train->data[i]) continue;
+        fprintf(fp, "%u", train->data[i]);
+        for (size_t b = 0; b < cube->bands; b++)
+            fprintf(fp, " %zu:%.17g", b + 1, (double)cube->data[i * cube->bands + b]);
+        fputc('\n', fp);
+    }
+    fclose(fp);
+    hsi_cube_free(cube);
+    hsi_labels_free(train);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "make"))
         return make(argv[2], argc > 3 ? (size_t)atol(argv[3]) : 30);
     if (argc == 4 && !strcmp(argv[1], "accuracy")) return accuracy(argv[2], argv[3]);
-    fprintf(stderr, "usage: test_svm_scene make DIR [ROWS] | accuracy MAP GT\n");
+    if (argc == 5 && !strcmp(argv[1], "libsvm")) return to_libsvm(argv[2], argv[3], argv[4]);
+    fprintf(stderr, "usage: test_svm_scene make DIR [ROWS] | accuracy MAP GT | libsvm CUBE TRAIN OUT\n");
     return 99;
 }

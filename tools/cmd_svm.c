@@ -63,6 +63,9 @@ static const char usage[] =
     "  --log2g B,E,S       log2 gamma from B to E in steps of S (default 3,-15,-2)\n"
     "  --folds K           cross-validation folds (default 10)\n"
     "  --seed S            seed of the fold assignment (default 1)\n"
+    "  --fold-scheme S     hsi: stratified folds drawn with --seed (default);\n"
+    "                      libsvm: exactly the folds and sample order of libsvm's\n"
+    "                      'svm-train -v K' on the same pixels (to compare with it)\n"
     "  --kernel-mem MB     memory per rank for kernel reuse (default 1024; 0 = plain\n"
     "                      libsvm RBF in every task)\n"
     "  --csv FILE          also write the table as CSV\n"
@@ -167,7 +170,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
     enum {
         O_VAR = 256, O_BANDS, O_TRAIN, O_TRAIN_VAR, O_GT, O_FRACTION, O_SPLIT_SEED, O_PRE,
         O_LOG2C, O_LOG2G, O_FOLDS, O_SEED, O_KMEM, O_CSV, O_KERNEL, O_DEGREE, O_COEF0, O_PROB,
-        O_BALANCED, O_CW, O_CACHE, O_EPS, O_GRID, O_PROBOUT, O_FORMAT, O_BLOCK
+        O_BALANCED, O_CW, O_CACHE, O_EPS, O_GRID, O_PROBOUT, O_FORMAT, O_BLOCK, O_SCHEME
     };
     static const struct option longopts[] = {
         {"var", required_argument, NULL, O_VAR},
@@ -184,6 +187,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         {"seed", required_argument, NULL, O_SEED},
         {"kernel-mem", required_argument, NULL, O_KMEM},
         {"csv", required_argument, NULL, O_CSV},
+        {"fold-scheme", required_argument, NULL, O_SCHEME},
         {"kernel", required_argument, NULL, O_KERNEL},
         {"cost", required_argument, NULL, 'c'},
         {"gamma", required_argument, NULL, 'g'},
@@ -252,6 +256,14 @@ static int parse_args(svm_cli *o, int argc, char **argv)
                 rc = 2;
             break;
         case O_CSV: o->csv = optarg; break;
+        case O_SCHEME:
+            if (!strcmp(optarg, "hsi") || !strcmp(optarg, "libsvm")) {
+                o->grid.libsvm_folds = !strcmp(optarg, "libsvm");
+            } else {
+                cli_usage_error(o->name, "--fold-scheme: '%s' is not hsi or libsvm", optarg);
+                rc = 2;
+            }
+            break;
         case O_KERNEL:
             if (hsi_svm_kernel_parse(optarg, &o->params.kernel)) {
                 cli_usage_error(o->name, "--kernel: %s", hsi_last_error());
