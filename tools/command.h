@@ -24,6 +24,9 @@ extern const hsi_command cmd_simulate;
 extern const hsi_command cmd_datasets;
 
 /* Evaluation */
+extern const hsi_command cmd_split;
+extern const hsi_command cmd_report;
+extern const hsi_command cmd_map;
 
 
 /* SVM */
@@ -31,6 +34,7 @@ extern const hsi_command cmd_svm;
 
 
 /* Features */
+extern const hsi_command cmd_profile;
 
 
 /* CNN */

@@ -23,6 +23,9 @@ static const hsi_command *const commands[] = {
     &cmd_datasets,
 
     /* Evaluation: splits, reports, maps */
+    &cmd_split,
+    &cmd_report,
+    &cmd_map,
 
 
     /* SVM */
@@ -30,6 +33,7 @@ static const hsi_command *const commands[] = {
 
 
     /* Features */
+    &cmd_profile,
 
 
     /* CNN */
