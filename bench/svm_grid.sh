@@ -5,6 +5,8 @@
 # and print per-cell accuracy differences and the speed ratios.
 #
 # usage: bench/svm_grid.sh [simulated|samson] [FRACTION] [LOG2C] [LOG2G]
+#   env: REPEAT=N alternate 1- and 2-rank runs N times (default 2);
+#        ONLY_RANKS=1 stop after those (no svm-train loop)
 #   run from the build directory (or set HSI=path/to/hsi);
 #   simulated (default): `hsi simulate` (145 x 145 px, 200 bands, 16 classes,
 #     seed 1), FRACTION (default 0.1) of each class's pixels train;
@@ -75,6 +77,16 @@ for rep in $(seq "${REPEAT:-2}"); do
 done
 sort -g "$work/reuse1.times" | head -1 >"$work/reuse1.csv.time"
 sort -g "$work/reuse2.times" | head -1 >"$work/reuse2.csv.time"
+# Summed task time next to wall time: with 2 ranks, tasks ~ 2 x wall means
+# both ranks were busy all along (the farm idles nowhere); tasks above the
+# 1-rank figure means each task ran slower (cores or memory shared).
+echo "last runs, hsi's own timing: 1 rank: $(sed -n 's/^time: //p' "$work/reuse1.csv.out")"
+echo "                             2 ranks: $(sed -n 's/^time: //p' "$work/reuse2.csv.out")"
+if [ -n "${ONLY_RANKS:-}" ]; then
+    awk -v r1="$(cat "$work/reuse1.csv.time")" -v r2="$(cat "$work/reuse2.csv.time")" \
+        'BEGIN { printf "2 ranks vs 1 rank (kernel reuse): %.2fx (shortest of each)\n", r1 / r2 }'
+    exit 0
+fi
 FOLD_SCHEME=libsvm grid "hsi, 1 rank, kernel reuse, libsvm folds" "$work/libfolds.csv" 1024 \
     "$MPIRUN" --quiet -np 1
 grid "hsi, 1 rank, plain RBF" "$work/plain1.csv" 0 "$MPIRUN" --quiet -np 1
