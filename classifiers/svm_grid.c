@@ -106,16 +106,20 @@ hsi_status hsi_svm_folds_libsvm(const uint16_t *y, size_t n, int folds, int *fol
     if (folds < 2 || (size_t)folds > n)
         return hsi_error(HSI_ERR_ARG, "%d folds need between 2 and %zu (the sample count)", folds,
                          n);
+    /* Per class (at most 65536 labels): slot, size, start in index; per
+     * class and later per fold: the next free position. */
     int nr_class = 0;
     int *class_of = malloc(n * sizeof *class_of);
-    size_t *count = calloc(65536, sizeof *count), *start = calloc(65537, sizeof *start);
-    size_t *index = malloc(n * sizeof *index), *fold_start = calloc((size_t)folds + 1, sizeof *fold_start);
-    size_t *fill = malloc(65536 * sizeof *fill);
     int *slot_of_label = malloc(65536 * sizeof *slot_of_label);
-    if (!class_of || !count || !start || !index || !fold_start || !fill || !slot_of_label) {
-        free(class_of); free(count); free(start); free(index); free(fold_start); free(fill);
-        free(slot_of_label);
-        return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    size_t *count = calloc(65536, sizeof *count);
+    size_t *start = calloc(65536, sizeof *start);
+    size_t *fill = malloc(65536 * sizeof *fill);
+    size_t *index = malloc(n * sizeof *index);
+    size_t *fold_start = calloc((size_t)folds + 1, sizeof *fold_start);
+    hsi_status st = HSI_OK;
+    if (!class_of || !slot_of_label || !count || !start || !fill || !index || !fold_start) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        goto done;
     }
     for (int i = 0; i < 65536; i++) slot_of_label[i] = -1;
     for (size_t i = 0; i < n; i++) {
@@ -158,9 +162,15 @@ hsi_status hsi_svm_folds_libsvm(const uint16_t *y, size_t n, int folds, int *fol
                 fill[f]++;
             }
         }
-    free(class_of); free(count); free(start); free(index); free(fold_start); free(fill);
+done:
+    free(class_of);
     free(slot_of_label);
-    return HSI_OK;
+    free(count);
+    free(start);
+    free(fill);
+    free(index);
+    free(fold_start);
+    return st;
 }
 
 /* ---- kernel matrices ---- */
