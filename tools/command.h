@@ -30,6 +30,7 @@ extern const hsi_command cmd_map;
 
 
 /* SVM */
+extern const hsi_command cmd_svm;
 
 
 /* Features */

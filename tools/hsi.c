@@ -29,6 +29,7 @@ static const hsi_command *const commands[] = {
 
 
     /* SVM */
+    &cmd_svm,
 
 
     /* Features */
