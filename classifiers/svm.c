@@ -391,11 +391,19 @@ hsi_status hsi_svm_train(const float *x, const uint16_t *y, size_t n, size_t dim
         free(counts);
         return st;
     }
-    for (int k = 1; k <= n_classes; k++)
-        if (counts[k] == 0) {
+    int present = 0;
+    for (int k = 1; k <= n_classes; k++) {
+        present += counts[k] > 0;
+        if (counts[k] == 0 && !params->allow_missing_classes) {
             free(counts);
             return hsi_error(HSI_ERR_DATA, "class %d has no training samples", k);
         }
+    }
+    if (present < 2 && n_classes > 1) {
+        free(counts);
+        return hsi_error(HSI_ERR_DATA, "only %d class has training samples; an SVM needs two",
+                         present);
+    }
     for (size_t i = 0; i < n * dim; i++)
         if (!isfinite(x[i])) {
             free(counts);
@@ -492,24 +500,37 @@ hsi_status hsi_svm_gather(const hsi_cube *cube, const hsi_labels *labels, const 
     return HSI_OK;
 }
 
-hsi_status hsi_svm_check_training(const hsi_labels *train, const char *what, int *n_classes_out)
+hsi_status hsi_svm_check_training(const hsi_labels *train, const char *what, int allow_missing,
+                                  int *n_classes_out, int *n_missing)
 {
     int n_classes = train->n_classes;
     int present_max = hsi_labels_max(train);
     if (present_max > n_classes) n_classes = present_max;
     *n_classes_out = n_classes;
+    if (n_missing) *n_missing = 0;
     if (n_classes < 1) return hsi_error(HSI_ERR_DATA, "%s: no labelled pixels", what);
     size_t *counts = calloc((size_t)n_classes + 1, sizeof *counts);
     if (!counts) return hsi_error(HSI_ERR_NOMEM, "out of memory");
     size_t pixels = train->rows * train->cols;
     for (size_t i = 0; i < pixels; i++) counts[train->data[i]]++;
     hsi_status st = HSI_OK;
-    for (int k = 1; k <= n_classes && !st; k++)
-        if (!counts[k]) {
+    int present = 0, missing = 0;
+    for (int k = 1; k <= n_classes && !st; k++) {
+        present += counts[k] > 0;
+        if (counts[k]) continue;
+        missing++;
+        if (!allow_missing) {
             const char *name = k <= train->n_classes ? train->classes[k].name : "";
-            st = hsi_error(HSI_ERR_DATA, "%s: class %d%s%s%s has no training pixels", what, k,
-                           *name ? " (" : "", name, *name ? ")" : "");
+            st = hsi_error(HSI_ERR_DATA,
+                           "%s: class %d%s%s%s has no training pixels (a spatially disjoint split "
+                           "can leave a small class out; --allow-missing-classes trains without it)",
+                           what, k, *name ? " (" : "", name, *name ? ")" : "");
         }
+    }
+    if (!st && present < 2 && n_classes > 1)
+        st = hsi_error(HSI_ERR_DATA, "%s: only %d class has training pixels; an SVM needs two", what,
+                       present);
+    if (n_missing) *n_missing = missing;
     free(counts);
     return st;
 }
@@ -526,7 +547,7 @@ hsi_status hsi_svm_train_scene(const hsi_cube *cube, const hsi_labels *train, co
     hsi_status st = hsi_svm_gather(cube, train, what, &x, &y, &n);
     if (st) return st;
     int n_classes = 0;
-    if (!st) st = hsi_svm_check_training(train, what, &n_classes);
+    if (!st) st = hsi_svm_check_training(train, what, params->allow_missing_classes, &n_classes, NULL);
     hsi_preprocess *pre = NULL;
     float *features = x;
     size_t feature_dim = cube->bands;

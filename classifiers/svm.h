@@ -56,6 +56,10 @@ typedef struct hsi_svm_params {
     double cache_mb;       /* libsvm kernel cache, MB */
     double eps;            /* libsvm stopping tolerance */
     uint64_t seed;         /* seeds libsvm's rand() for the probability CV */
+    int allow_missing_classes; /* 0: every class 1..n_classes needs a sample (default);
+                                * 1: classes without samples are left out and never
+                                * predicted (spatially disjoint splits can leave a
+                                * small class out); at least 2 classes needed */
 } hsi_svm_params;
 
 /* RBF, C = 1, gamma = 1 (callers usually set 1/dim), degree 3, coef0 0,
@@ -68,7 +72,8 @@ hsi_status hsi_svm_params_check(const hsi_svm_params *p);
 typedef struct hsi_svm_model hsi_svm_model;
 
 /* Train on n samples x[n x dim] with labels y[n] in 1..n_classes. Every class
- * needs at least one sample (HSI_ERR_DATA naming the class otherwise). The
+ * needs at least one sample (HSI_ERR_DATA naming the class otherwise) unless
+ * params->allow_missing_classes. The
  * model gets default class names "Class k" unless set below. */
 hsi_status hsi_svm_train(const float *x, const uint16_t *y, size_t n, size_t dim, int n_classes,
                          const hsi_svm_params *params, hsi_svm_model **out);
@@ -81,8 +86,11 @@ hsi_status hsi_svm_gather(const hsi_cube *cube, const hsi_labels *labels, const 
 
 /* The class count a training raster asks for (its class table, or its
  * largest label if larger); every class must have a labelled pixel, else
- * HSI_ERR_DATA "what: class k (name) has no training pixels". */
-hsi_status hsi_svm_check_training(const hsi_labels *train, const char *what, int *n_classes);
+ * HSI_ERR_DATA "what: class k (name) has no training pixels" -- unless
+ * allow_missing, when at least two classes must have pixels and *n_missing
+ * (if not NULL) counts the classes without any. */
+hsi_status hsi_svm_check_training(const hsi_labels *train, const char *what, int allow_missing,
+                                  int *n_classes, int *n_missing);
 
 /* Train from a cube and a training label raster: gathers the labelled pixels,
  * fits the preprocessing (kind, pca_k, pca_fraction as in preprocess.h) on
@@ -196,6 +204,7 @@ typedef struct hsi_svm_grid_options {
     double kernel_mem_mb;   /* budget for kernel reuse per rank; 0 = never reuse;
                              * default 1024 */
     int balanced;           /* class weights as in hsi_svm_params */
+    int allow_missing_classes; /* as in hsi_svm_params */
     double cache_mb;        /* libsvm cache per task, default 200 */
     double eps;             /* default 1e-3 */
     const hsi_progress *progress; /* tasks done of total (this rank's view) */

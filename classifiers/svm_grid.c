@@ -456,8 +456,14 @@ static hsi_status grid_check(const float *x, const uint16_t *y, size_t n, size_t
     size_t *counts = malloc((size_t)(n_classes + 1) * sizeof *counts);
     if (!counts) return hsi_error(HSI_ERR_NOMEM, "out of memory");
     st = hsi_svm_class_counts(y, n, n_classes, counts);
-    for (int k = 1; k <= n_classes && !st; k++)
-        if (!counts[k]) st = hsi_error(HSI_ERR_DATA, "class %d has no training samples", k);
+    int present = 0;
+    for (int k = 1; k <= n_classes && !st; k++) {
+        present += counts[k] > 0;
+        if (!counts[k] && !o->allow_missing_classes)
+            st = hsi_error(HSI_ERR_DATA, "class %d has no training samples", k);
+    }
+    if (!st && present < 2 && n_classes > 1)
+        st = hsi_error(HSI_ERR_DATA, "only %d class has training samples; an SVM needs two", present);
     free(counts);
     if (st) return st;
     for (size_t i = 0; i < n * dim; i++)

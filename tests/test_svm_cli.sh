@@ -75,6 +75,22 @@ expect_error "class without training pixels" \
     "$HSI" svm train "$TMP/cube.tif" --train "$TMP/train_no_trees.tif" -o "$TMP/bad.svm"
 expect_error "grid: class without training pixels" 'class 2 \(Trees\) has no training pixels' -- \
     "$HSI" svm grid "$TMP/cube.tif" --train "$TMP/train_no_trees.tif"
+# Asked for, a class without training pixels is left out: one warning line,
+# a model, and a class raster in which that class never appears.
+checks=$((checks + 1))
+if "$HSI" svm train "$TMP/cube.tif" --train "$TMP/train_no_trees.tif" --allow-missing-classes \
+    -o "$TMP/no_trees.svm" -q 2>"$TMP/err"; then
+  [ "$(wc -l <"$TMP/err")" -eq 1 ] && grep -q 'warning: .*1 of [0-9]* classes have no training pixels' "$TMP/err" \
+    || fail "--allow-missing-classes: expected one warning line, got: $(cat "$TMP/err")"
+  expect_ok "predict without the missing class" -- "$HSI" svm predict "$TMP/cube.tif" \
+    -m "$TMP/no_trees.svm" -o "$TMP/no_trees.tif" -q
+  expect_ok "histogram" -- "$HSI" info --json "$TMP/no_trees.tif"
+  grep -q '"id": 2,' "$TMP/out" && fail "class 2 had no training pixels but was predicted"
+else
+  fail "--allow-missing-classes: training failed: $(cat "$TMP/err")"
+fi
+expect_ok "grid without the missing class" -- "$HSI" svm grid "$TMP/cube.tif" \
+    --train "$TMP/train_no_trees.tif" --allow-missing-classes --log2c 0,2,2 --log2g -2,-2,1 --folds 3 -q
 expect_error "feature dimension differs" 'cube.tif: 5 bands but the model takes 8' -- \
     "$HSI" svm predict "$TMP/cube.tif" --bands 1-5 -m "$TMP/model.svm" -o "$TMP/bad.tif"
 expect_no_file "no class raster after a refused prediction" "$TMP/bad.tif"

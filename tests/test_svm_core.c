@@ -146,6 +146,24 @@ static void test_bad_inputs(void)
     }
     CHECK_FAILS(hsi_svm_train_scene(cube, lab, "train.tif", HSI_PREPROCESS_NONE, 0, 0, &p, &m),
                 HSI_ERR_DATA, "train.tif: class 2 (Corn) has no training pixels");
+    /* Allowed, the class is left out: classes 1 and 3 are learned, 2 never predicted. */
+    p.allow_missing_classes = 1;
+    CHECK_OK(hsi_svm_train_scene(cube, lab, "train.tif", HSI_PREPROCESS_NONE, 0, 0, &p, &m));
+    if (m) {
+        uint16_t scene_pred[20];
+        CHECK_OK(hsi_svm_predict(m, cube->data, 20, D, "scene", scene_pred, NULL));
+        int same = 1;
+        for (size_t i = 0; i < 20; i++) same &= scene_pred[i] == lab->data[i];
+        CHECK_MSG(same, "the two present classes are learned");
+        hsi_svm_model_free(m);
+        m = NULL;
+    }
+    /* Still, one class alone is no classification problem. */
+    for (size_t i = 0; i < 20; i++) lab->data[i] = i % 2 ? 1 : 0;
+    CHECK_FAILS(hsi_svm_train_scene(cube, lab, "train.tif", HSI_PREPROCESS_NONE, 0, 0, &p, &m),
+                HSI_ERR_DATA, "train.tif: only 1 class has training pixels");
+    for (size_t i = 0; i < 20; i++) lab->data[i] = i % 2 ? 1 : 3;
+    p.allow_missing_classes = 0;
     hsi_labels *wrong = NULL;
     CHECK_OK(hsi_labels_new(3, 5, 3, &wrong));
     CHECK_FAILS(hsi_svm_train_scene(cube, wrong, "small.tif", HSI_PREPROCESS_NONE, 0, 0, &p, &m),

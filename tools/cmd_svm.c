@@ -82,6 +82,10 @@ static const char usage[] =
     "  --coef0 R           polynomial coef0 (default 0)\n"
     "  --probability       also fit probability outputs (needed for predict --prob)\n"
     "  --balanced          weight each class's C by n / (classes * n_class)\n"
+    "  --allow-missing-classes\n"
+    "                      train without the classes that have no training pixels\n"
+    "                      (a spatially disjoint split can leave a small class out);\n"
+    "                      they are never predicted. Default: such a class is an error\n"
     "  --class-weight LIST extra weights, e.g. 1:2,7:0.5 (class:weight)\n"
     "  --cache MB          libsvm kernel cache (default 200)\n"
     "  --eps E             libsvm stopping tolerance (default 0.001)\n"
@@ -175,7 +179,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
     enum {
         O_VAR = 256, O_BANDS, O_TRAIN, O_TRAIN_VAR, O_GT, O_FRACTION, O_SPLIT_SEED, O_PRE,
         O_LOG2C, O_LOG2G, O_FOLDS, O_SEED, O_KMEM, O_CSV, O_KERNEL, O_DEGREE, O_COEF0, O_PROB,
-        O_BALANCED, O_CW, O_CACHE, O_EPS, O_GRID, O_PROBOUT, O_FORMAT, O_BLOCK, O_SCHEME
+        O_BALANCED, O_MISSING, O_CW, O_CACHE, O_EPS, O_GRID, O_PROBOUT, O_FORMAT, O_BLOCK, O_SCHEME
     };
     static const struct option longopts[] = {
         {"var", required_argument, NULL, O_VAR},
@@ -200,6 +204,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         {"coef0", required_argument, NULL, O_COEF0},
         {"probability", no_argument, NULL, O_PROB},
         {"balanced", no_argument, NULL, O_BALANCED},
+        {"allow-missing-classes", no_argument, NULL, O_MISSING},
         {"class-weight", required_argument, NULL, O_CW},
         {"cache", required_argument, NULL, O_CACHE},
         {"eps", required_argument, NULL, O_EPS},
@@ -294,6 +299,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
             break;
         case O_PROB: o->params.probability = 1; break;
         case O_BALANCED: o->params.balanced = o->grid.balanced = 1; break;
+        case O_MISSING: o->params.allow_missing_classes = o->grid.allow_missing_classes = 1; break;
         case O_CW:
             o->class_weight_spec = optarg;
             if (parse_class_weights(o, optarg)) rc = 2;
@@ -423,7 +429,14 @@ static hsi_status load_training_set(const svm_cli *o, training_set *t)
     hsi_read_options ro = {.var = o->var, .bands = o->bands};
     if ((st = hsi_cube_read(o->cube_path, &ro, &t->cube))) return st;
     if ((st = load_training(o, t->cube, &t->labels, &t->what))) return st;
-    if ((st = hsi_svm_check_training(t->labels, t->what, &t->n_classes))) return st;
+    int missing = 0;
+    if ((st = hsi_svm_check_training(t->labels, t->what, o->params.allow_missing_classes,
+                                     &t->n_classes, &missing)))
+        return st;
+    if (missing && o->rank == 0)
+        fprintf(stderr, "hsi %s: warning: %s: %d of %d classes have no training pixels and will "
+                        "never be predicted\n",
+                o->name, t->what, missing, t->n_classes);
     if ((st = hsi_svm_gather(t->cube, t->labels, t->what, &t->x, &t->y, &t->n))) return st;
     t->dim = t->cube->bands;
     if (t->pre_kind != HSI_PREPROCESS_NONE) {

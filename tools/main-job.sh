@@ -34,7 +34,7 @@ step "3. splits: random pixels (leaks) vs spatially disjoint blocks (no leakage 
 "$HSI" split "$OUT/gt.tif" --strategy random --fraction 0.1 --patch 9 --seed 1 -o "$OUT/random"
 "$HSI" split "$OUT/gt.tif" --strategy blocks --block 10 --fraction 0.1 --patch 9 --seed 1 -o "$OUT/split"
 
-GRID="--log2c 0,12,3 --log2g -1,-13,-3 --folds 5"
+GRID="--log2c 0,12,3 --log2g -1,-13,-3 --folds 5 --allow-missing-classes"
 # The grid's best cell, by the rule hsi svm grid prints it with: highest
 # accuracy, then the smaller C, then the smaller gamma. Prints "-c C -g GAMMA".
 best_cell() {
@@ -42,13 +42,14 @@ best_cell() {
 }
 step "4. SVM on raw spectra: ${MPI:+$MPI }hsi svm grid (5-fold CV), then train and predict"
 $MPI "$HSI" svm grid "$OUT/scene.tif" --train "$OUT/split_train.tif" $GRID -q --csv "$OUT/grid_raw.csv"
-"$HSI" svm train "$OUT/scene.tif" --train "$OUT/split_train.tif" $(best_cell "$OUT/grid_raw.csv") -q -o "$OUT/svm_raw.model"
+"$HSI" svm train "$OUT/scene.tif" --train "$OUT/split_train.tif" $(best_cell "$OUT/grid_raw.csv") --allow-missing-classes -q -o "$OUT/svm_raw.model"
 $MPI "$HSI" svm predict "$OUT/scene.tif" -m "$OUT/svm_raw.model" -q -o "$OUT/pred_svm_raw.tif"
 
-step "5. self-dual attribute profiles (tree of shapes on 4 principal components), then the SVM on them"
-"$HSI" profile "$OUT/scene.tif" --pca 4 --sdap area=100,500,1000,5000 --sdap std=10,20,30 -o "$OUT/sdap.tif"
+step "5. self-dual attribute profiles (tree of shapes on 8 principal components), then the SVM on them"
+# Area thresholds below a field's size (25..200 pixels of 20 m): larger ones erase whole fields.
+"$HSI" profile "$OUT/scene.tif" --pca 8 --sdap area=25,50,100,200 -o "$OUT/sdap.tif"
 $MPI "$HSI" svm grid "$OUT/sdap.tif" --train "$OUT/split_train.tif" $GRID -q --csv "$OUT/grid_sdap.csv"
-"$HSI" svm train "$OUT/sdap.tif" --train "$OUT/split_train.tif" $(best_cell "$OUT/grid_sdap.csv") -q -o "$OUT/svm_sdap.model"
+"$HSI" svm train "$OUT/sdap.tif" --train "$OUT/split_train.tif" $(best_cell "$OUT/grid_sdap.csv") --allow-missing-classes -q -o "$OUT/svm_sdap.model"
 $MPI "$HSI" svm predict "$OUT/sdap.tif" -m "$OUT/svm_sdap.model" -q -o "$OUT/pred_svm_sdap.tif"
 
 step "6. the Lange et al. 3D-CNN on 9 x 9 x 200 patches ($EPOCHS epochs on the CPU)"
