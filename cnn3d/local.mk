@@ -1,1 +1,7 @@
-# cnn3d/local.mk - see Makefile.am
+# cnn3d/local.mk - the 3D-CNN engine: specs, CPU backend, layers, training, checkpoints.
+libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/net.c
+pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h
+
+TESTS += tests/test_cnn_conv
+check_PROGRAMS += tests/test_cnn_conv
+tests_test_cnn_conv_LDADD = $(TEST_LDADD)

@@ -1,0 +1,846 @@
+/* backend_cpu.c - the CPU backend: conv3d as vol2col + OpenBLAS sgemm, and
+ * the reference backend (naive direct conv3d, the test oracle).
+ *
+ * Threads: convolutions run OpenMP over samples (and, in the forward pass,
+ * over blocks of output depth slices); each thread calls a single-threaded
+ * sgemm on its own block, which keeps both cores busy without two thread
+ * pools (OpenMP's and OpenBLAS's) fighting over them. vol2col is done a
+ * block of output depth slices at a time so the column matrix (K x block)
+ * stays in cache instead of streaming the whole K x (D*H*W) matrix, which
+ * for the Lange net's second layer would be 15 MB per sample.
+ */
+#include "cnn3d/backend.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define DEFAULT_BLOCK_BYTES (512u * 1024u)
+
+static size_t block_bytes = DEFAULT_BLOCK_BYTES;
+
+void hsi_cnn_cpu_set_block_bytes(size_t bytes)
+{
+    block_bytes = bytes ? bytes : DEFAULT_BLOCK_BYTES;
+}
+
+static int max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Run sgemm single-threaded inside our own parallel regions; restore after. */
+static int blas_threads_save(void)
+{
+    int saved = openblas_get_num_threads();
+    if (saved != 1) openblas_set_num_threads(1);
+    return saved;
+}
+
+static void blas_threads_restore(int saved)
+{
+    if (saved != 1) openblas_set_num_threads(saved);
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static void *cpu_alloc(const hsi_cnn_backend *be, size_t bytes)
+{
+    (void)be;
+    void *p = NULL;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded == 0) rounded = 64;
+    if (posix_memalign(&p, 64, rounded)) return NULL;
+    memset(p, 0, rounded);
+    return p;
+}
+
+static void cpu_release(const hsi_cnn_backend *be, void *p)
+{
+    (void)be;
+    free(p);
+}
+
+static void cpu_memcpy(const hsi_cnn_backend *be, void *dst, const void *src, size_t bytes)
+{
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+}
+
+static void cpu_gemm(const hsi_cnn_backend *be, int trans_a, int trans_b, int m, int n, int k,
+                     float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                     float *c, int ldc)
+{
+    (void)be;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                ldc);
+}
+
+/* ---------------------------------------------------------------- naive conv3d */
+
+void hsi_cnn_conv3d_naive_forward(const hsi_cnn_conv_desc *cd, const float *x, const float *w,
+                                  const float *bias, float *y)
+{
+    size_t in_vol = (size_t)cd->d * cd->h * cd->w, out_vol = (size_t)cd->od * cd->oh * cd->ow;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < cd->n; n++)
+        for (int f = 0; f < cd->f; f++)
+            for (int od = 0; od < cd->od; od++)
+                for (int oh = 0; oh < cd->oh; oh++)
+                    for (int ow = 0; ow < cd->ow; ow++) {
+                        double acc = bias ? bias[f] : 0.0;
+                        for (int c = 0; c < cd->c; c++)
+                            for (int a = 0; a < cd->kd; a++) {
+                                int id = od * cd->sd - cd->pd + a;
+                                if (id < 0 || id >= cd->d) continue;
+                                for (int b = 0; b < cd->kh; b++) {
+                                    int ih = oh * cd->sh - cd->ph + b;
+                                    if (ih < 0 || ih >= cd->h) continue;
+                                    for (int e = 0; e < cd->kw; e++) {
+                                        int iw = ow * cd->sw - cd->pw + e;
+                                        if (iw < 0 || iw >= cd->w) continue;
+                                        acc += (double)x[((size_t)n * cd->c + c) * in_vol +
+                                                         ((size_t)id * cd->h + ih) * cd->w + iw] *
+                                               w[((((size_t)f * cd->c + c) * cd->kd + a) * cd->kh +
+                                                  b) * cd->kw + e];
+                                    }
+                                }
+                            }
+                        y[((size_t)n * cd->f + f) * out_vol + ((size_t)od * cd->oh + oh) * cd->ow +
+                          ow] = (float)acc;
+                    }
+}
+
+/* dx(n,c,i) = sum over outputs o that read input i of dy(n,f,o) w(f,c,o->i);
+ * computed input-centred so every dx element has one writer. */
+void hsi_cnn_conv3d_naive_backward_data(const hsi_cnn_conv_desc *cd, const float *dy,
+                                        const float *w, float *dx)
+{
+    size_t in_vol = (size_t)cd->d * cd->h * cd->w, out_vol = (size_t)cd->od * cd->oh * cd->ow;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < cd->n; n++)
+        for (int c = 0; c < cd->c; c++)
+            for (int id = 0; id < cd->d; id++)
+                for (int ih = 0; ih < cd->h; ih++)
+                    for (int iw = 0; iw < cd->w; iw++) {
+                        double acc = 0;
+                        for (int f = 0; f < cd->f; f++)
+                            for (int a = 0; a < cd->kd; a++) {
+                                int t = id + cd->pd - a;
+                                if (t < 0 || t % cd->sd) continue;
+                                int od = t / cd->sd;
+                                if (od >= cd->od) continue;
+                                for (int b = 0; b < cd->kh; b++) {
+                                    int u = ih + cd->ph - b;
+                                    if (u < 0 || u % cd->sh) continue;
+                                    int oh = u / cd->sh;
+                                    if (oh >= cd->oh) continue;
+                                    for (int e = 0; e < cd->kw; e++) {
+                                        int v = iw + cd->pw - e;
+                                        if (v < 0 || v % cd->sw) continue;
+                                        int ow = v / cd->sw;
+                                        if (ow >= cd->ow) continue;
+                                        acc += (double)dy[((size_t)n * cd->f + f) * out_vol +
+                                                          ((size_t)od * cd->oh + oh) * cd->ow + ow] *
+                                               w[((((size_t)f * cd->c + c) * cd->kd + a) * cd->kh +
+                                                  b) * cd->kw + e];
+                                    }
+                                }
+                            }
+                        dx[((size_t)n * cd->c + c) * in_vol + ((size_t)id * cd->h + ih) * cd->w +
+                           iw] = (float)acc;
+                    }
+}
+
+void hsi_cnn_conv3d_naive_backward_filter(const hsi_cnn_conv_desc *cd, const float *x,
+                                          const float *dy, float *dw, float *dbias)
+{
+    size_t in_vol = (size_t)cd->d * cd->h * cd->w, out_vol = (size_t)cd->od * cd->oh * cd->ow;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int f = 0; f < cd->f; f++)
+        for (int c = 0; c < cd->c; c++)
+            for (int a = 0; a < cd->kd; a++)
+                for (int b = 0; b < cd->kh; b++)
+                    for (int e = 0; e < cd->kw; e++) {
+                        double acc = 0;
+                        for (int n = 0; n < cd->n; n++)
+                            for (int od = 0; od < cd->od; od++) {
+                                int id = od * cd->sd - cd->pd + a;
+                                if (id < 0 || id >= cd->d) continue;
+                                for (int oh = 0; oh < cd->oh; oh++) {
+                                    int ih = oh * cd->sh - cd->ph + b;
+                                    if (ih < 0 || ih >= cd->h) continue;
+                                    for (int ow = 0; ow < cd->ow; ow++) {
+                                        int iw = ow * cd->sw - cd->pw + e;
+                                        if (iw < 0 || iw >= cd->w) continue;
+                                        acc += (double)x[((size_t)n * cd->c + c) * in_vol +
+                                                         ((size_t)id * cd->h + ih) * cd->w + iw] *
+                                               dy[((size_t)n * cd->f + f) * out_vol +
+                                                  ((size_t)od * cd->oh + oh) * cd->ow + ow];
+                                    }
+                                }
+                            }
+                        dw[((((size_t)f * cd->c + c) * cd->kd + a) * cd->kh + b) * cd->kw + e] =
+                            (float)acc;
+                    }
+    if (dbias)
+        for (int f = 0; f < cd->f; f++) {
+            double acc = 0;
+            for (int n = 0; n < cd->n; n++)
+                for (size_t o = 0; o < out_vol; o++) acc += dy[((size_t)n * cd->f + f) * out_vol + o];
+            dbias[f] = (float)acc;
+        }
+}
+
+static size_t naive_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd)
+{
+    (void)be;
+    (void)cd;
+    return 0;
+}
+
+static void naive_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd, const float *x,
+                          const float *w, const float *bias, float *y, float *work)
+{
+    (void)be;
+    (void)work;
+    hsi_cnn_conv3d_naive_forward(cd, x, w, bias, y);
+}
+
+static void naive_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                const float *dy, const float *w, float *dx, float *work)
+{
+    (void)be;
+    (void)work;
+    hsi_cnn_conv3d_naive_backward_data(cd, dy, w, dx);
+}
+
+static void naive_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                  const float *x, const float *dy, float *dw, float *dbias,
+                                  float *work)
+{
+    (void)be;
+    (void)work;
+    hsi_cnn_conv3d_naive_backward_filter(cd, x, dy, dw, dbias);
+}
+
+/* ---------------------------------------------------------------- vol2col conv3d */
+
+/* Rows of the column matrix: K = c * kd * kh * kw, row k = ((c*kd + a)*kh + b)*kw + e,
+ * the same order as the weights (f, c, kd, kh, kw), so y = W (f x K) . col. */
+static int conv_rows(const hsi_cnn_conv_desc *cd)
+{
+    return cd->c * cd->kd * cd->kh * cd->kw;
+}
+
+/* Output depth slices per vol2col block. */
+static int conv_block_depth(const hsi_cnn_conv_desc *cd)
+{
+    size_t slice = (size_t)conv_rows(cd) * cd->oh * cd->ow * sizeof(float);
+    int nd = (int)(block_bytes / (slice ? slice : 1));
+    if (nd < 1) nd = 1;
+    if (nd > cd->od) nd = cd->od;
+    return nd;
+}
+
+/* col (K x nd*oh*ow) = the input values each output of slices [d0, d0+nd) reads;
+ * x is one sample (c, d, h, w). */
+static void vol2col(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *col)
+{
+    const int cols = nd * cd->oh * cd->ow;
+    for (int c = 0; c < cd->c; c++)
+        for (int a = 0; a < cd->kd; a++)
+            for (int b = 0; b < cd->kh; b++)
+                for (int e = 0; e < cd->kw; e++) {
+                    float *dst = col + (size_t)(((c * cd->kd + a) * cd->kh + b) * cd->kw + e) * cols;
+                    for (int od = d0; od < d0 + nd; od++) {
+                        int id = od * cd->sd - cd->pd + a;
+                        if (id < 0 || id >= cd->d) {
+                            memset(dst, 0, sizeof(float) * cd->oh * cd->ow);
+                            dst += cd->oh * cd->ow;
+                            continue;
+                        }
+                        const float *plane = x + ((size_t)c * cd->d + id) * cd->h * cd->w;
+                        for (int oh = 0; oh < cd->oh; oh++, dst += cd->ow) {
+                            int ih = oh * cd->sh - cd->ph + b;
+                            if (ih < 0 || ih >= cd->h) {
+                                memset(dst, 0, sizeof(float) * cd->ow);
+                                continue;
+                            }
+                            const float *row = plane + (size_t)ih * cd->w;
+                            if (cd->sw == 1 && cd->pw == 0 && cd->ow - 1 + e < cd->w) {
+                                memcpy(dst, row + e, sizeof(float) * cd->ow);
+                                continue;
+                            }
+                            for (int ow = 0; ow < cd->ow; ow++) {
+                                int iw = ow * cd->sw - cd->pw + e;
+                                dst[ow] = iw >= 0 && iw < cd->w ? row[iw] : 0.0f;
+                            }
+                        }
+                    }
+                }
+}
+
+/* The adjoint of vol2col: dx (one sample) += scatter of col. */
+static void col2vol_add(const hsi_cnn_conv_desc *cd, const float *col, int d0, int nd, float *dx)
+{
+    const int cols = nd * cd->oh * cd->ow;
+    for (int c = 0; c < cd->c; c++)
+        for (int a = 0; a < cd->kd; a++)
+            for (int b = 0; b < cd->kh; b++)
+                for (int e = 0; e < cd->kw; e++) {
+                    const float *src =
+                        col + (size_t)(((c * cd->kd + a) * cd->kh + b) * cd->kw + e) * cols;
+                    for (int od = d0; od < d0 + nd; od++) {
+                        int id = od * cd->sd - cd->pd + a;
+                        if (id < 0 || id >= cd->d) {
+                            src += cd->oh * cd->ow;
+                            continue;
+                        }
+                        float *plane = dx + ((size_t)c * cd->d + id) * cd->h * cd->w;
+                        for (int oh = 0; oh < cd->oh; oh++, src += cd->ow) {
+                            int ih = oh * cd->sh - cd->ph + b;
+                            if (ih < 0 || ih >= cd->h) continue;
+                            float *row = plane + (size_t)ih * cd->w;
+                            for (int ow = 0; ow < cd->ow; ow++) {
+                                int iw = ow * cd->sw - cd->pw + e;
+                                if (iw >= 0 && iw < cd->w) row[iw] += src[ow];
+                            }
+                        }
+                    }
+                }
+}
+
+/* Per thread: one column block, plus (backward filter) private dW and dbias. */
+static size_t col_block_floats(const hsi_cnn_conv_desc *cd)
+{
+    return (size_t)conv_rows(cd) * conv_block_depth(cd) * cd->oh * cd->ow;
+}
+
+static size_t thread_work_floats(const hsi_cnn_conv_desc *cd)
+{
+    size_t dw = (size_t)cd->f * conv_rows(cd) + cd->f;
+    return (col_block_floats(cd) + dw + 15) & ~(size_t)15;
+}
+
+static size_t cpu_conv_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd)
+{
+    (void)be;
+    return thread_work_floats(cd) * (size_t)max_threads();
+}
+
+static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                             const float *x, const float *w, const float *bias, float *y,
+                             float *work)
+{
+    (void)be;
+    const int K = conv_rows(cd), nd = conv_block_depth(cd);
+    const int plane = cd->oh * cd->ow, P = cd->od * plane;
+    const int blocks = (cd->od + nd - 1) / nd;
+    const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
+    const size_t per_thread = thread_work_floats(cd);
+    int saved = blas_threads_save();
+#pragma omp parallel for schedule(static)
+    for (long item = 0; item < (long)cd->n * blocks; item++) {
+        int n = (int)(item / blocks), d0 = (int)(item % blocks) * nd;
+        int len = cd->od - d0 < nd ? cd->od - d0 : nd;
+        float *col = work + per_thread * thread_id();
+        vol2col(cd, x + n * in_size, d0, len, col);
+        float *out = y + n * out_size + (size_t)d0 * plane;
+        /* out (f x len*plane, row stride P) = W (f x K) . col (K x len*plane) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, len * plane, K, 1.0f, w, K,
+                    col, len * plane, 0.0f, out, P);
+        if (bias)
+            for (int f = 0; f < cd->f; f++) {
+                float *o = out + (size_t)f * P;
+                for (int i = 0; i < len * plane; i++) o[i] += bias[f];
+            }
+    }
+    blas_threads_restore(saved);
+}
+
+static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                   const float *dy, const float *w, float *dx, float *work)
+{
+    (void)be;
+    const int K = conv_rows(cd), nd = conv_block_depth(cd);
+    const int plane = cd->oh * cd->ow, P = cd->od * plane;
+    const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
+    const size_t per_thread = thread_work_floats(cd);
+    int saved = blas_threads_save();
+    /* One sample per iteration: blocks of a sample overlap in dx. */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < cd->n; n++) {
+        float *col = work + per_thread * thread_id();
+        float *dxn = dx + n * in_size;
+        memset(dxn, 0, sizeof(float) * in_size);
+        for (int d0 = 0; d0 < cd->od; d0 += nd) {
+            int len = cd->od - d0 < nd ? cd->od - d0 : nd;
+            /* dcol (K x len*plane) = W^T (K x f) . dy block (f x len*plane, stride P) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, len * plane, cd->f, 1.0f, w,
+                        K, dy + n * out_size + (size_t)d0 * plane, P, 0.0f, col, len * plane);
+            col2vol_add(cd, col, d0, len, dxn);
+        }
+    }
+    blas_threads_restore(saved);
+}
+
+static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                     const float *x, const float *dy, float *dw, float *dbias,
+                                     float *work)
+{
+    (void)be;
+    const int K = conv_rows(cd), nd = conv_block_depth(cd);
+    const int plane = cd->oh * cd->ow, P = cd->od * plane;
+    const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
+    const size_t per_thread = thread_work_floats(cd), col_floats = col_block_floats(cd);
+    const size_t dw_floats = (size_t)cd->f * K;
+    const int threads = max_threads();
+    int team = 1;
+    int saved = blas_threads_save();
+#pragma omp parallel num_threads(threads)
+    {
+        int t = thread_id();
+#ifdef _OPENMP
+#pragma omp single
+        team = omp_get_num_threads();
+#endif
+        float *col = work + per_thread * t;
+        float *dw_t = col + col_floats, *db_t = dw_t + dw_floats;
+        memset(dw_t, 0, sizeof(float) * (dw_floats + cd->f));
+#pragma omp for schedule(static)
+        for (int n = 0; n < cd->n; n++)
+            for (int d0 = 0; d0 < cd->od; d0 += nd) {
+                int len = cd->od - d0 < nd ? cd->od - d0 : nd;
+                const float *dyb = dy + n * out_size + (size_t)d0 * plane;
+                vol2col(cd, x + n * in_size, d0, len, col);
+                /* dW (f x K) += dy block (f x len*plane) . col^T */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, K, len * plane, 1.0f,
+                            dyb, P, col, len * plane, 1.0f, dw_t, K);
+                for (int f = 0; f < cd->f; f++) {
+                    const float *o = dyb + (size_t)f * P;
+                    float s = 0;
+                    for (int i = 0; i < len * plane; i++) s += o[i];
+                    db_t[f] += s;
+                }
+            }
+    }
+    /* Sum the private copies in thread order: deterministic for a thread count. */
+    memset(dw, 0, sizeof(float) * dw_floats);
+    if (dbias) memset(dbias, 0, sizeof(float) * cd->f);
+    for (int t = 0; t < team; t++) {
+        const float *dw_t = work + per_thread * t + col_floats, *db_t = dw_t + dw_floats;
+        for (size_t i = 0; i < dw_floats; i++) dw[i] += dw_t[i];
+        if (dbias)
+            for (int f = 0; f < cd->f; f++) dbias[f] += db_t[f];
+    }
+    blas_threads_restore(saved);
+}
+
+/* ---------------------------------------------------------------- pooling, padding */
+
+static void cpu_maxpool_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                                const float *x, float *y, int32_t *argmax)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
+        const float *xi = x + nc * in_vol;
+        float *yo = y + nc * out_vol;
+        int32_t *am = argmax ? argmax + nc * out_vol : NULL;
+        for (int od = 0; od < pd->od; od++)
+            for (int oh = 0; oh < pd->oh; oh++)
+                for (int ow = 0; ow < pd->ow; ow++) {
+                    float best = -INFINITY;
+                    int32_t where = 0;
+                    for (int a = 0; a < pd->kd; a++)
+                        for (int b = 0; b < pd->kh; b++)
+                            for (int e = 0; e < pd->kw; e++) {
+                                int32_t i = ((od * pd->sd + a) * pd->h + oh * pd->sh + b) * pd->w +
+                                            ow * pd->sw + e;
+                                if (xi[i] > best) best = xi[i], where = i;
+                            }
+                    size_t o = ((size_t)od * pd->oh + oh) * pd->ow + ow;
+                    yo[o] = best;
+                    if (am) am[o] = where;
+                }
+    }
+}
+
+static void cpu_maxpool_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                                 const float *dy, const int32_t *argmax, float *dx)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
+        float *dxi = dx + nc * in_vol;
+        memset(dxi, 0, sizeof(float) * in_vol);
+        for (size_t o = 0; o < out_vol; o++) dxi[argmax[nc * out_vol + o]] += dy[nc * out_vol + o];
+    }
+}
+
+static void cpu_avgpool_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                                const float *x, float *y)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+    const float inv = 1.0f / (pd->kd * pd->kh * pd->kw);
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
+        const float *xi = x + nc * in_vol;
+        float *yo = y + nc * out_vol;
+        for (int od = 0; od < pd->od; od++)
+            for (int oh = 0; oh < pd->oh; oh++)
+                for (int ow = 0; ow < pd->ow; ow++) {
+                    float s = 0;
+                    for (int a = 0; a < pd->kd; a++)
+                        for (int b = 0; b < pd->kh; b++)
+                            for (int e = 0; e < pd->kw; e++)
+                                s += xi[((od * pd->sd + a) * pd->h + oh * pd->sh + b) * pd->w +
+                                        ow * pd->sw + e];
+                    yo[((size_t)od * pd->oh + oh) * pd->ow + ow] = s * inv;
+                }
+    }
+}
+
+static void cpu_avgpool_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                                 const float *dy, float *dx)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+    const float inv = 1.0f / (pd->kd * pd->kh * pd->kw);
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
+        float *dxi = dx + nc * in_vol;
+        const float *dyo = dy + nc * out_vol;
+        memset(dxi, 0, sizeof(float) * in_vol);
+        for (int od = 0; od < pd->od; od++)
+            for (int oh = 0; oh < pd->oh; oh++)
+                for (int ow = 0; ow < pd->ow; ow++) {
+                    float g = dyo[((size_t)od * pd->oh + oh) * pd->ow + ow] * inv;
+                    for (int a = 0; a < pd->kd; a++)
+                        for (int b = 0; b < pd->kh; b++)
+                            for (int e = 0; e < pd->kw; e++)
+                                dxi[((od * pd->sd + a) * pd->h + oh * pd->sh + b) * pd->w +
+                                    ow * pd->sw + e] += g;
+                }
+    }
+}
+
+static void cpu_pad_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                            const float *x, float *y)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
+        float *yo = y + nc * out_vol;
+        memset(yo, 0, sizeof(float) * out_vol);
+        for (int d = 0; d < pd->d; d++)
+            for (int h = 0; h < pd->h; h++)
+                memcpy(yo + ((size_t)(d + pd->pd) * pd->oh + h + pd->ph) * pd->ow + pd->pw,
+                       x + nc * in_vol + ((size_t)d * pd->h + h) * pd->w, sizeof(float) * pd->w);
+    }
+}
+
+static void cpu_pad_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                             const float *dy, float *dx)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++)
+        for (int d = 0; d < pd->d; d++)
+            for (int h = 0; h < pd->h; h++)
+                memcpy(dx + nc * in_vol + ((size_t)d * pd->h + h) * pd->w,
+                       dy + nc * out_vol + ((size_t)(d + pd->pd) * pd->oh + h + pd->ph) * pd->ow +
+                           pd->pw,
+                       sizeof(float) * pd->w);
+}
+
+/* ---------------------------------------------------------------- dense helpers, activations */
+
+static void cpu_bias_add(const hsi_cnn_backend *be, int rows, int cols, const float *bias,
+                         float *y)
+{
+    (void)be;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) y[(size_t)r * cols + c] += bias[c];
+}
+
+static void cpu_bias_grad(const hsi_cnn_backend *be, int rows, int cols, const float *dy,
+                          float *db)
+{
+    (void)be;
+    for (int c = 0; c < cols; c++) {
+        double s = 0;
+        for (int r = 0; r < rows; r++) s += dy[(size_t)r * cols + c];
+        db[c] = (float)s;
+    }
+}
+
+static void cpu_activation_forward(const hsi_cnn_backend *be, hsi_cnn_activation act, int rows,
+                                   int cols, float *y)
+{
+    (void)be;
+    size_t n = (size_t)rows * cols;
+    switch (act) {
+    case HSI_CNN_ACT_LINEAR: break;
+    case HSI_CNN_ACT_RELU:
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0.0f;
+        break;
+    case HSI_CNN_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-y[i]));
+        break;
+    case HSI_CNN_ACT_TANH:
+        for (size_t i = 0; i < n; i++) y[i] = tanhf(y[i]);
+        break;
+    case HSI_CNN_ACT_SOFTMAX:
+        for (int r = 0; r < rows; r++) {
+            float *v = y + (size_t)r * cols, mx = v[0];
+            for (int c = 1; c < cols; c++) mx = v[c] > mx ? v[c] : mx;
+            double s = 0;
+            for (int c = 0; c < cols; c++) s += v[c] = expf(v[c] - mx);
+            for (int c = 0; c < cols; c++) v[c] = (float)(v[c] / s);
+        }
+        break;
+    }
+}
+
+static void cpu_activation_backward(const hsi_cnn_backend *be, hsi_cnn_activation act, int rows,
+                                    int cols, const float *y, float *dy)
+{
+    (void)be;
+    size_t n = (size_t)rows * cols;
+    switch (act) {
+    case HSI_CNN_ACT_LINEAR: break;
+    case HSI_CNN_ACT_RELU:
+#pragma omp parallel for schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++)
+            if (y[i] <= 0) dy[i] = 0.0f;
+        break;
+    case HSI_CNN_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) dy[i] *= y[i] * (1.0f - y[i]);
+        break;
+    case HSI_CNN_ACT_TANH:
+        for (size_t i = 0; i < n; i++) dy[i] *= 1.0f - y[i] * y[i];
+        break;
+    case HSI_CNN_ACT_SOFTMAX:
+        /* dx_c = y_c (dy_c - sum_j dy_j y_j) */
+        for (int r = 0; r < rows; r++) {
+            const float *p = y + (size_t)r * cols;
+            float *g = dy + (size_t)r * cols;
+            double dot = 0;
+            for (int c = 0; c < cols; c++) dot += (double)g[c] * p[c];
+            for (int c = 0; c < cols; c++) g[c] = (float)(p[c] * (g[c] - dot));
+        }
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- batch normalisation */
+
+static void cpu_bn_forward(const hsi_cnn_backend *be, int n, int c, int s, const float *x,
+                           const float *gamma, const float *beta, float *running_mean,
+                           float *running_var, float momentum, float eps, int training,
+                           float *xhat, float *invstd, float *y)
+{
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        double mean, var;
+        if (training) {
+            double sum = 0, sq = 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < s; j++) sum += x[((size_t)i * c + ch) * s + j];
+            mean = sum / ((double)n * s);
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < s; j++) {
+                    double d = x[((size_t)i * c + ch) * s + j] - mean;
+                    sq += d * d;
+                }
+            var = sq / ((double)n * s); /* biased, used to normalise */
+            double m = (double)n * s;
+            double unbiased = m > 1 ? sq / (m - 1) : var;
+            running_mean[ch] = (float)(momentum * running_mean[ch] + (1 - momentum) * mean);
+            running_var[ch] = (float)(momentum * running_var[ch] + (1 - momentum) * unbiased);
+        } else {
+            mean = running_mean[ch];
+            var = running_var[ch];
+        }
+        float inv = (float)(1.0 / sqrt(var + eps));
+        if (invstd) invstd[ch] = inv;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < s; j++) {
+                size_t k = ((size_t)i * c + ch) * s + j;
+                float h = (float)((x[k] - mean) * inv);
+                if (xhat) xhat[k] = h;
+                y[k] = gamma[ch] * h + beta[ch];
+            }
+    }
+}
+
+/* dx = invstd/m * (m dxhat - sum dxhat - xhat sum(dxhat xhat)), dxhat = dy gamma */
+static void cpu_bn_backward(const hsi_cnn_backend *be, int n, int c, int s, const float *dy,
+                            const float *xhat, const float *invstd, const float *gamma,
+                            float *dgamma, float *dbeta, float *dx)
+{
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        double sdy = 0, sdyx = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < s; j++) {
+                size_t k = ((size_t)i * c + ch) * s + j;
+                sdy += dy[k];
+                sdyx += (double)dy[k] * xhat[k];
+            }
+        dgamma[ch] = (float)sdyx;
+        dbeta[ch] = (float)sdy;
+        if (!dx) continue;
+        double m = (double)n * s;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < s; j++) {
+                size_t k = ((size_t)i * c + ch) * s + j;
+                dx[k] = (float)(gamma[ch] * invstd[ch] / m * (m * dy[k] - sdy - xhat[k] * sdyx));
+            }
+    }
+}
+
+/* ---------------------------------------------------------------- elementwise, optimisers */
+
+static void cpu_mul(const hsi_cnn_backend *be, size_t n, const float *x, const float *mask,
+                    float *y)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
+}
+
+static void cpu_copy(const hsi_cnn_backend *be, size_t n, const float *src, float *dst)
+{
+    (void)be;
+    if (n && src != dst) memmove(dst, src, n * sizeof(float));
+}
+
+static void cpu_sgd_update(const hsi_cnn_backend *be, size_t n, float *w, const float *g,
+                           float *v, float lr, float momentum, int nesterov, float wd)
+{
+    (void)be;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] + wd * w[i];
+        if (momentum == 0.0f) {
+            w[i] -= lr * gi;
+            continue;
+        }
+        v[i] = momentum * v[i] - lr * gi;
+        w[i] += nesterov ? momentum * v[i] - lr * gi : v[i];
+    }
+}
+
+static void cpu_adam_update(const hsi_cnn_backend *be, size_t n, float *w, const float *g,
+                            float *m, float *v, float lr, float b1, float b2, float eps, float wd,
+                            uint64_t t)
+{
+    (void)be;
+    double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] + wd * w[i];
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        double mh = m[i] / c1, vh = v[i] / c2;
+        w[i] -= (float)(lr * mh / (sqrt(vh) + eps));
+    }
+}
+
+static const hsi_cnn_backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .upload = cpu_memcpy,
+    .download = cpu_memcpy,
+    .gemm = cpu_gemm,
+    .conv3d_workspace = cpu_conv_workspace,
+    .conv3d_forward = cpu_conv_forward,
+    .conv3d_backward_data = cpu_conv_backward_data,
+    .conv3d_backward_filter = cpu_conv_backward_filter,
+    .maxpool3d_forward = cpu_maxpool_forward,
+    .maxpool3d_backward = cpu_maxpool_backward,
+    .avgpool3d_forward = cpu_avgpool_forward,
+    .avgpool3d_backward = cpu_avgpool_backward,
+    .pad3d_forward = cpu_pad_forward,
+    .pad3d_backward = cpu_pad_backward,
+    .bias_add = cpu_bias_add,
+    .bias_grad = cpu_bias_grad,
+    .activation_forward = cpu_activation_forward,
+    .activation_backward = cpu_activation_backward,
+    .batchnorm_forward = cpu_bn_forward,
+    .batchnorm_backward = cpu_bn_backward,
+    .mul = cpu_mul,
+    .copy = cpu_copy,
+    .sgd_update = cpu_sgd_update,
+    .adam_update = cpu_adam_update,
+    .ctx = NULL,
+};
+
+static const hsi_cnn_backend reference_backend = {
+    .name = "reference",
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .upload = cpu_memcpy,
+    .download = cpu_memcpy,
+    .gemm = cpu_gemm,
+    .conv3d_workspace = naive_workspace,
+    .conv3d_forward = naive_forward,
+    .conv3d_backward_data = naive_backward_data,
+    .conv3d_backward_filter = naive_backward_filter,
+    .maxpool3d_forward = cpu_maxpool_forward,
+    .maxpool3d_backward = cpu_maxpool_backward,
+    .avgpool3d_forward = cpu_avgpool_forward,
+    .avgpool3d_backward = cpu_avgpool_backward,
+    .pad3d_forward = cpu_pad_forward,
+    .pad3d_backward = cpu_pad_backward,
+    .bias_add = cpu_bias_add,
+    .bias_grad = cpu_bias_grad,
+    .activation_forward = cpu_activation_forward,
+    .activation_backward = cpu_activation_backward,
+    .batchnorm_forward = cpu_bn_forward,
+    .batchnorm_backward = cpu_bn_backward,
+    .mul = cpu_mul,
+    .copy = cpu_copy,
+    .sgd_update = cpu_sgd_update,
+    .adam_update = cpu_adam_update,
+    .ctx = NULL,
+};
+
+const hsi_cnn_backend *hsi_cnn_backend_cpu(void)
+{
+    return &cpu_backend;
+}
+
+const hsi_cnn_backend *hsi_cnn_backend_reference(void)
+{
+    return &reference_backend;
+}
