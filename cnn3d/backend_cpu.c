@@ -329,22 +329,170 @@ static void col2vol_add(const hsi_cnn_conv_desc *cd, const float *col, int d0, i
                 }
 }
 
-/* Per thread: one column block, plus (backward filter) private dW and dbias. */
-static size_t col_block_floats(const hsi_cnn_conv_desc *cd)
+/* ---- depth-shift scheme (spectral stride 1) ----
+ *
+ * The rows of the column matrix for kernel depth offsets a = 0..kd-1 are the
+ * same data shifted by a output slices: col[(c,a,b,e)][(od,oh,ow)] =
+ * G[(c,b,e)][(od+a, oh, ow)] with G the 2-D ("plane") columns of every input
+ * depth slice. So each block builds G once (R = c*kh*kw rows, kd times fewer
+ * than vol2col's K) and runs kd sgemms over shifted column windows of it:
+ *     y_block = sum_a Wp[a] (f x R) . G[:, a*plane ..]
+ * with Wp[a][f][(c,b,e)] = w[f][c][a][b][e]. Building, and in the backward
+ * pass scattering, 5x less data is what makes this pay on the Lange net,
+ * whose 9 x 9 patches make every plane tiny. */
+
+static int shift_rows(const hsi_cnn_conv_desc *cd)
 {
+    return cd->c * cd->kh * cd->kw;
+}
+
+/* The scheme needs spectral stride 1; with few rows (the first layer, c = 1)
+ * the sgemms would be too thin and plain vol2col is better. */
+static int use_shift(const hsi_cnn_conv_desc *cd)
+{
+    return cd->sd == 1 && cd->kd > 1 && shift_rows(cd) >= 64;
+}
+
+static int shift_block_depth(const hsi_cnn_conv_desc *cd)
+{
+    size_t slice = (size_t)shift_rows(cd) * cd->oh * cd->ow * sizeof(float);
+    long nd = (long)(block_bytes / (slice ? slice : 1)) - (cd->kd - 1);
+    if (nd < 1) nd = 1;
+    if (nd > cd->od) nd = cd->od;
+    return (int)nd;
+}
+
+/* G (R x (nd+kd-1)*plane) for output slices [d0, d0+nd) of one sample x. */
+static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *g)
+{
+    const int plane = cd->oh * cd->ow, span = nd + cd->kd - 1, cols = span * plane;
+    for (int c = 0; c < cd->c; c++)
+        for (int b = 0; b < cd->kh; b++)
+            for (int e = 0; e < cd->kw; e++) {
+                float *dst = g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols;
+                for (int j = 0; j < span; j++, dst += plane) {
+                    int id = d0 + j - cd->pd;
+                    if (id < 0 || id >= cd->d) {
+                        memset(dst, 0, sizeof(float) * plane);
+                        continue;
+                    }
+                    const float *src = x + ((size_t)c * cd->d + id) * cd->h * cd->w;
+                    float *o = dst;
+                    for (int oh = 0; oh < cd->oh; oh++, o += cd->ow) {
+                        int ih = oh * cd->sh - cd->ph + b;
+                        if (ih < 0 || ih >= cd->h) {
+                            memset(o, 0, sizeof(float) * cd->ow);
+                            continue;
+                        }
+                        const float *row = src + (size_t)ih * cd->w;
+                        if (cd->sw == 1 && cd->pw == 0) {
+                            for (int ow = 0; ow < cd->ow; ow++) o[ow] = row[ow + e];
+                            continue;
+                        }
+                        for (int ow = 0; ow < cd->ow; ow++) {
+                            int iw = ow * cd->sw - cd->pw + e;
+                            o[ow] = iw >= 0 && iw < cd->w ? row[iw] : 0.0f;
+                        }
+                    }
+                }
+            }
+}
+
+/* The adjoint of vol2plane: dx (one sample) += scatter of dG. */
+static void plane2vol_add(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd, float *dx)
+{
+    const int plane = cd->oh * cd->ow, span = nd + cd->kd - 1, cols = span * plane;
+    for (int c = 0; c < cd->c; c++)
+        for (int b = 0; b < cd->kh; b++)
+            for (int e = 0; e < cd->kw; e++) {
+                const float *src = g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols;
+                for (int j = 0; j < span; j++, src += plane) {
+                    int id = d0 + j - cd->pd;
+                    if (id < 0 || id >= cd->d) continue;
+                    float *dst = dx + ((size_t)c * cd->d + id) * cd->h * cd->w;
+                    const float *o = src;
+                    for (int oh = 0; oh < cd->oh; oh++, o += cd->ow) {
+                        int ih = oh * cd->sh - cd->ph + b;
+                        if (ih < 0 || ih >= cd->h) continue;
+                        float *row = dst + (size_t)ih * cd->w;
+                        if (cd->sw == 1 && cd->pw == 0) {
+                            for (int ow = 0; ow < cd->ow; ow++) row[ow + e] += o[ow];
+                            continue;
+                        }
+                        for (int ow = 0; ow < cd->ow; ow++) {
+                            int iw = ow * cd->sw - cd->pw + e;
+                            if (iw >= 0 && iw < cd->w) row[iw] += o[ow];
+                        }
+                    }
+                }
+            }
+}
+
+/* Wp[a][f][(c,b,e)] = w[f][c][a][b][e], and back (for dW). */
+static void permute_weights(const hsi_cnn_conv_desc *cd, const float *w, float *wp, int to_shift)
+{
+    const int R = shift_rows(cd), hw = cd->kh * cd->kw;
+    for (int a = 0; a < cd->kd; a++)
+        for (int f = 0; f < cd->f; f++)
+            for (int c = 0; c < cd->c; c++)
+                for (int i = 0; i < hw; i++) {
+                    size_t s = (((size_t)f * cd->c + c) * cd->kd + a) * hw + i;
+                    size_t t = ((size_t)a * cd->f + f) * R + (size_t)c * hw + i;
+                    if (to_shift) wp[t] = w[s];
+                    else wp[s] = w[t];
+                }
+}
+
+/* ---- workspace: [shared permuted weights][per thread: block, dW, dbias] ---- */
+
+static size_t block_floats(const hsi_cnn_conv_desc *cd)
+{
+    if (use_shift(cd))
+        return (size_t)shift_rows(cd) * (shift_block_depth(cd) + cd->kd - 1) * cd->oh * cd->ow;
     return (size_t)conv_rows(cd) * conv_block_depth(cd) * cd->oh * cd->ow;
+}
+
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static size_t shared_floats(const hsi_cnn_conv_desc *cd)
+{
+    return use_shift(cd) ? round16((size_t)cd->f * conv_rows(cd)) : 0;
 }
 
 static size_t thread_work_floats(const hsi_cnn_conv_desc *cd)
 {
-    size_t dw = (size_t)cd->f * conv_rows(cd) + cd->f;
-    return (col_block_floats(cd) + dw + 15) & ~(size_t)15;
+    return round16(block_floats(cd)) + round16((size_t)cd->f * conv_rows(cd) + cd->f);
 }
 
 static size_t cpu_conv_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd)
 {
     (void)be;
-    return thread_work_floats(cd) * (size_t)max_threads();
+    return shared_floats(cd) + thread_work_floats(cd) * (size_t)max_threads();
+}
+
+static float *thread_block(const hsi_cnn_conv_desc *cd, float *work, int t)
+{
+    return work + shared_floats(cd) + thread_work_floats(cd) * t;
+}
+
+static float *thread_dw(const hsi_cnn_conv_desc *cd, float *work, int t)
+{
+    return thread_block(cd, work, t) + round16(block_floats(cd));
+}
+
+static void add_bias_block(const hsi_cnn_conv_desc *cd, const float *bias, float *out, int cols,
+                           int ld)
+{
+    if (!bias) return;
+    for (int f = 0; f < cd->f; f++) {
+        float *o = out + (size_t)f * ld;
+        const float bf = bias[f];
+#pragma omp simd
+        for (int i = 0; i < cols; i++) o[i] += bf;
+    }
 }
 
 static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
@@ -352,27 +500,35 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
                              float *work)
 {
     (void)be;
-    const int K = conv_rows(cd), nd = conv_block_depth(cd);
+    const int shift = use_shift(cd), K = conv_rows(cd), R = shift_rows(cd);
+    const int nd = shift ? shift_block_depth(cd) : conv_block_depth(cd);
     const int plane = cd->oh * cd->ow, P = cd->od * plane;
     const int blocks = (cd->od + nd - 1) / nd;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
-    const size_t per_thread = thread_work_floats(cd);
+    const float *wp = work;
+    if (shift) permute_weights(cd, w, work, 1);
     int saved = blas_threads_save();
 #pragma omp parallel for schedule(static)
     for (long item = 0; item < (long)cd->n * blocks; item++) {
         int n = (int)(item / blocks), d0 = (int)(item % blocks) * nd;
         int len = cd->od - d0 < nd ? cd->od - d0 : nd;
-        float *col = work + per_thread * thread_id();
-        vol2col(cd, x + n * in_size, d0, len, col);
+        float *buf = thread_block(cd, work, thread_id());
         float *out = y + n * out_size + (size_t)d0 * plane;
-        /* out (f x len*plane, row stride P) = W (f x K) . col (K x len*plane) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, len * plane, K, 1.0f, w, K,
-                    col, len * plane, 0.0f, out, P);
-        if (bias)
-            for (int f = 0; f < cd->f; f++) {
-                float *o = out + (size_t)f * P;
-                for (int i = 0; i < len * plane; i++) o[i] += bias[f];
-            }
+        if (shift) {
+            const int gcols = (len + cd->kd - 1) * plane;
+            vol2plane(cd, x + n * in_size, d0, len, buf);
+            /* out (f x len*plane, stride P) = sum_a Wp[a] (f x R) . G[:, a*plane ..] */
+            for (int a = 0; a < cd->kd; a++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, len * plane, R,
+                            1.0f, wp + (size_t)a * cd->f * R, R, buf + (size_t)a * plane, gcols,
+                            a ? 1.0f : 0.0f, out, P);
+        } else {
+            vol2col(cd, x + n * in_size, d0, len, buf);
+            /* out (f x len*plane, stride P) = W (f x K) . col (K x len*plane) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, len * plane, K, 1.0f, w,
+                        K, buf, len * plane, 0.0f, out, P);
+        }
+        add_bias_block(cd, bias, out, len * plane, P);
     }
     blas_threads_restore(saved);
 }
@@ -381,23 +537,37 @@ static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv
                                    const float *dy, const float *w, float *dx, float *work)
 {
     (void)be;
-    const int K = conv_rows(cd), nd = conv_block_depth(cd);
+    const int shift = use_shift(cd), K = conv_rows(cd), R = shift_rows(cd);
+    const int nd = shift ? shift_block_depth(cd) : conv_block_depth(cd);
     const int plane = cd->oh * cd->ow, P = cd->od * plane;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
-    const size_t per_thread = thread_work_floats(cd);
+    const float *wp = work;
+    if (shift) permute_weights(cd, w, work, 1);
     int saved = blas_threads_save();
     /* One sample per iteration: blocks of a sample overlap in dx. */
 #pragma omp parallel for schedule(static)
     for (int n = 0; n < cd->n; n++) {
-        float *col = work + per_thread * thread_id();
+        float *buf = thread_block(cd, work, thread_id());
         float *dxn = dx + n * in_size;
         memset(dxn, 0, sizeof(float) * in_size);
         for (int d0 = 0; d0 < cd->od; d0 += nd) {
             int len = cd->od - d0 < nd ? cd->od - d0 : nd;
-            /* dcol (K x len*plane) = W^T (K x f) . dy block (f x len*plane, stride P) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, len * plane, cd->f, 1.0f, w,
-                        K, dy + n * out_size + (size_t)d0 * plane, P, 0.0f, col, len * plane);
-            col2vol_add(cd, col, d0, len, dxn);
+            const float *dyb = dy + n * out_size + (size_t)d0 * plane;
+            if (shift) {
+                const int gcols = (len + cd->kd - 1) * plane;
+                memset(buf, 0, sizeof(float) * (size_t)R * gcols);
+                /* dG[:, a*plane ..] += Wp[a]^T (R x f) . dy block (f x len*plane) */
+                for (int a = 0; a < cd->kd; a++)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, len * plane, cd->f,
+                                1.0f, wp + (size_t)a * cd->f * R, R, dyb, P, 1.0f,
+                                buf + (size_t)a * plane, gcols);
+                plane2vol_add(cd, buf, d0, len, dxn);
+            } else {
+                /* dcol (K x len*plane) = W^T (K x f) . dy block (f x len*plane, stride P) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, len * plane, cd->f, 1.0f,
+                            w, K, dyb, P, 0.0f, buf, len * plane);
+                col2vol_add(cd, buf, d0, len, dxn);
+            }
         }
     }
     blas_threads_restore(saved);
@@ -408,10 +578,10 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
                                      float *work)
 {
     (void)be;
-    const int K = conv_rows(cd), nd = conv_block_depth(cd);
+    const int shift = use_shift(cd), K = conv_rows(cd), R = shift_rows(cd);
+    const int nd = shift ? shift_block_depth(cd) : conv_block_depth(cd);
     const int plane = cd->oh * cd->ow, P = cd->od * plane;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
-    const size_t per_thread = thread_work_floats(cd), col_floats = col_block_floats(cd);
     const size_t dw_floats = (size_t)cd->f * K;
     const int threads = max_threads();
     int team = 1;
@@ -423,18 +593,28 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
 #pragma omp single
         team = omp_get_num_threads();
 #endif
-        float *col = work + per_thread * t;
-        float *dw_t = col + col_floats, *db_t = dw_t + dw_floats;
+        float *buf = thread_block(cd, work, t);
+        float *dw_t = thread_dw(cd, work, t), *db_t = dw_t + dw_floats;
         memset(dw_t, 0, sizeof(float) * (dw_floats + cd->f));
 #pragma omp for schedule(static)
         for (int n = 0; n < cd->n; n++)
             for (int d0 = 0; d0 < cd->od; d0 += nd) {
                 int len = cd->od - d0 < nd ? cd->od - d0 : nd;
                 const float *dyb = dy + n * out_size + (size_t)d0 * plane;
-                vol2col(cd, x + n * in_size, d0, len, col);
-                /* dW (f x K) += dy block (f x len*plane) . col^T */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, K, len * plane, 1.0f,
-                            dyb, P, col, len * plane, 1.0f, dw_t, K);
+                if (shift) {
+                    const int gcols = (len + cd->kd - 1) * plane;
+                    vol2plane(cd, x + n * in_size, d0, len, buf);
+                    /* dWp[a] (f x R) += dy block (f x len*plane) . G[:, a*plane ..]^T */
+                    for (int a = 0; a < cd->kd; a++)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, R,
+                                    len * plane, 1.0f, dyb, P, buf + (size_t)a * plane, gcols,
+                                    1.0f, dw_t + (size_t)a * cd->f * R, R);
+                } else {
+                    vol2col(cd, x + n * in_size, d0, len, buf);
+                    /* dW (f x K) += dy block (f x len*plane) . col^T */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, K, len * plane,
+                                1.0f, dyb, P, buf, len * plane, 1.0f, dw_t, K);
+                }
                 for (int f = 0; f < cd->f; f++) {
                     const float *o = dyb + (size_t)f * P;
                     float s = 0;
@@ -444,14 +624,15 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
             }
     }
     /* Sum the private copies in thread order: deterministic for a thread count. */
-    memset(dw, 0, sizeof(float) * dw_floats);
-    if (dbias) memset(dbias, 0, sizeof(float) * cd->f);
-    for (int t = 0; t < team; t++) {
-        const float *dw_t = work + per_thread * t + col_floats, *db_t = dw_t + dw_floats;
-        for (size_t i = 0; i < dw_floats; i++) dw[i] += dw_t[i];
-        if (dbias)
-            for (int f = 0; f < cd->f; f++) dbias[f] += db_t[f];
+    for (int t = 1; t < team; t++) {
+        float *acc = thread_dw(cd, work, 0);
+        const float *dw_t = thread_dw(cd, work, t);
+        for (size_t i = 0; i < dw_floats + cd->f; i++) acc[i] += dw_t[i];
     }
+    const float *acc = thread_dw(cd, work, 0);
+    if (shift) permute_weights(cd, acc, dw, 0);
+    else memcpy(dw, acc, sizeof(float) * dw_floats);
+    if (dbias) memcpy(dbias, acc + dw_floats, sizeof(float) * cd->f);
     blas_threads_restore(saved);
 }
 
@@ -467,6 +648,30 @@ static void cpu_maxpool_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_de
         const float *xi = x + nc * in_vol;
         float *yo = y + nc * out_vol;
         int32_t *am = argmax ? argmax + nc * out_vol : NULL;
+        if (pd->kh == 1 && pd->kw == 1 && pd->sh == 1 && pd->sw == 1 && am) {
+            /* Spectral-only pooling (the Lange net): whole planes at a time,
+             * so the inner loops run over contiguous memory and vectorise. */
+            const int hw = pd->h * pd->w;
+            for (int od = 0; od < pd->od; od++) {
+                float *restrict yp = yo + (size_t)od * hw;
+                int32_t *restrict ap = am + (size_t)od * hw;
+                const int32_t first = od * pd->sd * hw;
+                const float *restrict x0 = xi + first;
+#pragma omp simd
+                for (int i = 0; i < hw; i++) yp[i] = x0[i], ap[i] = first + i;
+                for (int a = 1; a < pd->kd; a++) {
+                    const int32_t off = first + a * hw;
+                    const float *restrict xp = xi + off;
+#pragma omp simd
+                    for (int i = 0; i < hw; i++) {
+                        int better = xp[i] > yp[i];
+                        yp[i] = better ? xp[i] : yp[i];
+                        ap[i] = better ? off + i : ap[i];
+                    }
+                }
+            }
+            continue;
+        }
         for (int od = 0; od < pd->od; od++)
             for (int oh = 0; oh < pd->oh; oh++)
                 for (int ow = 0; ow < pd->ow; ow++) {
@@ -607,7 +812,7 @@ static void cpu_activation_forward(const hsi_cnn_backend *be, hsi_cnn_activation
     switch (act) {
     case HSI_CNN_ACT_LINEAR: break;
     case HSI_CNN_ACT_RELU:
-#pragma omp parallel for schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > 65536)
         for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0.0f;
         break;
     case HSI_CNN_ACT_SIGMOID:
@@ -636,9 +841,8 @@ static void cpu_activation_backward(const hsi_cnn_backend *be, hsi_cnn_activatio
     switch (act) {
     case HSI_CNN_ACT_LINEAR: break;
     case HSI_CNN_ACT_RELU:
-#pragma omp parallel for schedule(static) if (n > 65536)
-        for (size_t i = 0; i < n; i++)
-            if (y[i] <= 0) dy[i] = 0.0f;
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0 ? dy[i] : 0.0f;
         break;
     case HSI_CNN_ACT_SIGMOID:
         for (size_t i = 0; i < n; i++) dy[i] *= y[i] * (1.0f - y[i]);

@@ -5,3 +5,9 @@ pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h
 TESTS += tests/test_cnn_conv
 check_PROGRAMS += tests/test_cnn_conv
 tests_test_cnn_conv_LDADD = $(TEST_LDADD)
+
+# Throughput of the engine (bench/cnn_bench.sh runs it beside the PyTorch peer).
+noinst_PROGRAMS += bench/cnn_throughput
+bench_cnn_throughput_LDADD = $(TEST_LDADD)
+bench_cnn_throughput_LDFLAGS = $(HSI_LDFLAGS) $(OPENMP_CFLAGS)
+EXTRA_DIST += cnn3d/specs/lange2018.cfg

@@ -1,4 +1,4 @@
-/* test_cnn_conv.c - the vol2col + sgemm conv3d equals the naive direct conv3d
+/* test_cnn_conv.c - the vol2col (and depth-shift) + sgemm conv3d equals the naive direct conv3d
  * (forward, backward data, backward filter) over valid/same padding, strides,
  * channels and vol2col block sizes; the naive conv itself matches a hand
  * computed case and is the adjoint of itself (<conv x, dy> = <x, conv^T dy>). */
@@ -128,6 +128,10 @@ int main(void)
         {"strided same", 2, 3, 10, 6, 7, 4, 4, 3, 3, 3, 2, 2, 1},
         {"1x1x1 kernel", 2, 4, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0},
         {"single sample", 1, 2, 8, 5, 5, 3, 3, 3, 3, 1, 1, 1, 0},
+        /* c * kh * kw >= 64 with spectral stride 1: the depth-shift sgemm path */
+        {"depth-shift valid", 3, 8, 14, 5, 5, 4, 5, 3, 3, 1, 1, 1, 0},
+        {"depth-shift same, strided x/y", 2, 8, 9, 6, 7, 3, 3, 3, 3, 1, 2, 2, 1},
+        {"depth-shift spectral stride 2 (falls back)", 2, 8, 11, 5, 5, 3, 3, 3, 3, 2, 1, 1, 0},
     };
     size_t blocks[] = {1, 4096, 0 /* default */, (size_t)1 << 30};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
