@@ -11,3 +11,7 @@ noinst_PROGRAMS += bench/cnn_throughput
 bench_cnn_throughput_LDADD = $(TEST_LDADD)
 bench_cnn_throughput_LDFLAGS = $(HSI_LDFLAGS) $(OPENMP_CFLAGS)
 EXTRA_DIST += cnn3d/specs/lange2018.cfg
+
+TESTS += tests/test_cnn_grad
+check_PROGRAMS += tests/test_cnn_grad
+tests_test_cnn_grad_LDADD = $(TEST_LDADD)
