@@ -74,7 +74,7 @@ typedef struct hsi_cnn_layer_spec {
     int stride[3];         /* conv3d / pool stride (pool default = window) */
     int pad[3];            /* zeropad3d: zeros added on each side */
     int same;              /* conv3d: padding = same (Keras rule) */
-    hsi_cnn_activation activation; /* conv3d / dense */
+    hsi_cnn_activation activation; /* conv3d / dense / batchnorm (applied after) */
     float rate;            /* dropout: fraction of units dropped in training */
     float bn_momentum;     /* batchnorm: running = m * running + (1 - m) * batch (Keras 0.99) */
     float bn_epsilon;      /* batchnorm: 1e-3 (Keras) */

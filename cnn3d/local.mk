@@ -15,3 +15,10 @@ EXTRA_DIST += cnn3d/specs/lange2018.cfg
 TESTS += tests/test_cnn_grad
 check_PROGRAMS += tests/test_cnn_grad
 tests_test_cnn_grad_LDADD = $(TEST_LDADD)
+
+TESTS += tests/test_cnn_golden
+check_PROGRAMS += tests/test_cnn_golden
+tests_test_cnn_golden_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/fixtures/cnn/golden.cfg tests/fixtures/cnn/make_fixtures.py \
+	tests/fixtures/cnn/golden_init.txt tests/fixtures/cnn/golden_sgd.txt \
+	tests/fixtures/cnn/golden_adam.txt

@@ -388,6 +388,7 @@ static void layer_forward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, in
                               L->running_var, L->spec.bn_momentum, L->spec.bn_epsilon, use_batch,
                               use_batch ? L->bn_xhat : NULL, use_batch ? L->bn_invstd : NULL,
                               L->y);
+        be->activation_forward(be, L->spec.activation, n * L->out.c, s, L->y);
         break;
     }
     }
@@ -456,6 +457,9 @@ static void layer_backward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, f
         else be->copy(be, n * out_size, dy, dx);
         break;
     case HSI_CNN_BATCHNORM:
+        if (!skip_activation)
+            be->activation_backward(be, L->spec.activation, n * L->out.c,
+                                    (int)(out_size / L->out.c), L->y, dy);
         be->batchnorm_backward(be, n, L->out.c, (int)(out_size / L->out.c), dy, L->bn_xhat,
                                L->bn_invstd, L->w, L->dw, L->db, dx);
         break;
@@ -643,7 +647,8 @@ hsi_status hsi_cnn_summary(const hsi_cnn_spec *spec, int bands, int classes, cha
         hsi_cnn_layer *L = &layers[i];
         char name[64];
         const char *kind = hsi_cnn_layer_kind_name(L->spec.kind);
-        int has_act = L->spec.kind == HSI_CNN_CONV3D || L->spec.kind == HSI_CNN_DENSE;
+        int has_act = L->spec.kind == HSI_CNN_CONV3D || L->spec.kind == HSI_CNN_DENSE ||
+                      (L->spec.kind == HSI_CNN_BATCHNORM && L->spec.activation);
         snprintf(name, sizeof name, "%s_%d%s%s%s", kind, ++count[L->spec.kind],
                  has_act ? " (" : "", has_act ? hsi_cnn_activation_name(L->spec.activation) : "",
                  has_act ? ")" : "");

@@ -221,6 +221,7 @@ static hsi_status layer_key(parser *p, const char *k, const char *v)
         }
         break;
     case HSI_CNN_BATCHNORM:
+        if (!strcmp(k, "activation")) return parse_activation(p, k, v, &l->activation);
         if (!strcmp(k, "momentum")) {
             double r;
             hsi_status st = parse_real(p, k, v, 0, 0.999999, &r);
