@@ -8,6 +8,7 @@
 #ifndef HSI_RNG_H
 #define HSI_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus

@@ -31,7 +31,14 @@ typedef struct hsi_read_options {
     const char *var;     /* .mat variable name, or NULL to pick automatically */
     size_t row0, nrows;  /* window: rows [row0, row0 + nrows); nrows = 0 means to the end */
     int allow_nonfinite; /* 0: NaN/Inf in the cube is an error (default) */
+    const char *band_table; /* band table (.spc) giving wavelength/FWHM for
+                               files without them (e.g. the .mat cubes), or NULL */
 } hsi_read_options;
+
+/* Read a band table: a text file with one row per band, "centre FWHM ..."
+ * in nm (AVIRIS .spc style; lines that do not start with a number, such as
+ * the two header lines of 92AV3C.spc, are skipped). Caller frees. */
+hsi_status hsi_band_table_read(const char *path, double **wavelength, double **fwhm, size_t *n);
 
 /* Read a whole cube (or the rows/bands the options select). opts may be NULL. */
 hsi_status hsi_cube_read(const char *path, const hsi_read_options *opts, hsi_cube **out);

@@ -107,7 +107,7 @@ static inline const char *check_tmpdir(const char *name)
     static char dir[4096];
     const char *base = getenv("HSI_BUILDDIR");
     snprintf(dir, sizeof dir, "%s/tests/tmp-%s", base ? base : ".", name);
-    char cmd[4200];
+    char cmd[8400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir, dir);
     if (system(cmd) != 0) {
         fprintf(stderr, "cannot make %s\n", dir);

@@ -34,7 +34,7 @@ int cli_usage_error(const char *name, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'hsi help %s'.\n", name);
+    fprintf(stderr, " (see 'hsi help %s')\n", name);
     return 2;
 }
 

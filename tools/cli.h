@@ -14,7 +14,7 @@
 int cli_fail(const char *name, hsi_status st);
 /* Print "hsi NAME: <formatted message>" to stderr and return 1. */
 int cli_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Usage error: message, then "Try 'hsi help NAME'." and return 2. */
+/* Usage error: one line "hsi NAME: message (see 'hsi help NAME')"; returns 2. */
 int cli_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print the command's usage text to stdout (for --help). Returns 0. */
 int cli_print_usage(const hsi_command *cmd);

@@ -15,6 +15,8 @@ typedef struct hsi_command {
 } hsi_command;
 
 /* Foundation: scenes in and out */
+extern const hsi_command cmd_info;
+extern const hsi_command cmd_convert;
 
 
 /* Datasets: simulator and public scenes */

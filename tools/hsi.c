@@ -14,6 +14,8 @@
 
 static const hsi_command *const commands[] = {
     /* Foundation: scenes in and out */
+    &cmd_info,
+    &cmd_convert,
 
 
     /* Datasets: simulator and public scenes */

@@ -1,0 +1,293 @@
+/* preprocess.c - per-band standardisation, min-max scaling and PCA, fitted
+ * on training pixels only and serialisable into model files. */
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "features/preprocess.h"
+
+static const char preprocess_magic[8] = {'H', 'S', 'I', 'P', 'R', 'E', '1', '\0'};
+
+hsi_status hsi_preprocess_parse(const char *spec, hsi_preprocess_kind *kind, size_t *pca_k,
+                                double *pca_fraction)
+{
+    *pca_k = 0;
+    *pca_fraction = 0;
+    if (!strcmp(spec, "none")) *kind = HSI_PREPROCESS_NONE;
+    else if (!strcmp(spec, "standardise") || !strcmp(spec, "standardize") || !strcmp(spec, "zscore"))
+        *kind = HSI_PREPROCESS_STANDARDISE;
+    else if (!strcmp(spec, "minmax")) *kind = HSI_PREPROCESS_MINMAX;
+    else if (!strncmp(spec, "pca:", 4)) {
+        char *end;
+        double v = strtod(spec + 4, &end);
+        if (end == spec + 4 || *end || !(v > 0))
+            return hsi_error(HSI_ERR_ARG, "preprocessing '%s': pca:K (components) or pca:F (variance fraction 0<F<1)",
+                             spec);
+        *kind = HSI_PREPROCESS_PCA;
+        if (v < 1) *pca_fraction = v;
+        else if (v == floor(v)) *pca_k = (size_t)v;
+        else return hsi_error(HSI_ERR_ARG, "preprocessing '%s': component count must be an integer", spec);
+    } else {
+        return hsi_error(HSI_ERR_ARG,
+                         "unknown preprocessing '%s' (none, standardise, minmax, pca:K, pca:F)", spec);
+    }
+    return HSI_OK;
+}
+
+void hsi_preprocess_free(hsi_preprocess *p)
+{
+    if (!p) return;
+    free(p->offset);
+    free(p->scale);
+    free(p->components);
+    free(p->explained);
+    free(p);
+}
+
+static hsi_status alloc_preprocess(hsi_preprocess_kind kind, size_t in_dim, size_t out_dim,
+                                   hsi_preprocess **out)
+{
+    hsi_preprocess *p = calloc(1, sizeof *p);
+    if (!p) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    p->kind = kind;
+    p->in_dim = in_dim;
+    p->out_dim = out_dim;
+    p->offset = calloc(in_dim, sizeof *p->offset);
+    int ok = p->offset != NULL;
+    if (kind == HSI_PREPROCESS_PCA) {
+        p->components = calloc(in_dim * out_dim, sizeof *p->components);
+        p->explained = calloc(out_dim, sizeof *p->explained);
+        ok = ok && p->components && p->explained;
+    } else {
+        p->scale = malloc(in_dim * sizeof *p->scale);
+        ok = ok && p->scale;
+        for (size_t b = 0; ok && b < in_dim; b++) p->scale[b] = 1.0f;
+    }
+    if (!ok) {
+        hsi_preprocess_free(p);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    }
+    *out = p;
+    return HSI_OK;
+}
+
+/* Principal components of x (n x dim): eigenvectors of the covariance,
+ * largest eigenvalue first, each with its largest-magnitude entry positive
+ * so that the result does not depend on LAPACK's sign choice. */
+static hsi_status fit_pca(const float *x, size_t n, size_t dim, size_t k, double fraction,
+                          hsi_preprocess **out)
+{
+    if (n < 2) return hsi_error(HSI_ERR_DATA, "PCA needs at least 2 training pixels (got %zu)", n);
+    if (k > dim) return hsi_error(HSI_ERR_ARG, "PCA: %zu components asked but the data has %zu bands", k, dim);
+    double *mean = calloc(dim, sizeof *mean);
+    double *centred = malloc(n * dim * sizeof *centred);
+    double *cov = calloc(dim * dim, sizeof *cov);
+    double *eval = malloc(dim * sizeof *eval);
+    hsi_status st = HSI_OK;
+    if (!mean || !centred || !cov || !eval) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory for PCA (%zu x %zu)", n, dim);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < dim; b++) mean[b] += x[i * dim + b];
+    for (size_t b = 0; b < dim; b++) mean[b] /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < dim; b++) centred[i * dim + b] = x[i * dim + b] - mean[b];
+    /* cov (dim x dim, upper) = centred^T centred / (n - 1) */
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)n, 1.0 / (double)(n - 1),
+                centred, (int)dim, 0.0, cov, (int)dim);
+    /* Eigenvalues ascending; eigenvectors in the columns of cov. */
+    if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', (int)dim, cov, (int)dim, eval) != 0) {
+        st = hsi_error(HSI_ERR_DATA, "PCA: eigen-decomposition did not converge");
+        goto done;
+    }
+    double total = 0;
+    for (size_t j = 0; j < dim; j++) total += eval[j] > 0 ? eval[j] : 0;
+    if (!(total > 0)) {
+        st = hsi_error(HSI_ERR_DATA, "PCA: the training spectra have no variance");
+        goto done;
+    }
+    if (k == 0) { /* smallest k keeping the variance fraction */
+        double kept = 0;
+        for (k = 0; k < dim && kept < fraction * total; k++) kept += eval[dim - 1 - k];
+        if (k == 0) k = 1;
+    }
+    if ((st = alloc_preprocess(HSI_PREPROCESS_PCA, dim, k, out))) goto done;
+    hsi_preprocess *p = *out;
+    for (size_t b = 0; b < dim; b++) p->offset[b] = (float)mean[b];
+    for (size_t j = 0; j < k; j++) {
+        size_t col = dim - 1 - j;
+        size_t arg = 0;
+        for (size_t b = 1; b < dim; b++)
+            if (fabs(cov[b * dim + col]) > fabs(cov[arg * dim + col])) arg = b;
+        double sign = cov[arg * dim + col] < 0 ? -1.0 : 1.0;
+        for (size_t b = 0; b < dim; b++) p->components[b * k + j] = (float)(sign * cov[b * dim + col]);
+        p->explained[j] = (eval[col] > 0 ? eval[col] : 0) / total;
+    }
+done:
+    free(mean);
+    free(centred);
+    free(cov);
+    free(eval);
+    return st;
+}
+
+hsi_status hsi_preprocess_fit(hsi_preprocess_kind kind, const float *x, size_t n, size_t dim,
+                              size_t pca_k, double pca_fraction, hsi_preprocess **out)
+{
+    *out = NULL;
+    if (dim == 0) return hsi_error(HSI_ERR_ARG, "preprocessing: zero-dimensional data");
+    if (n == 0) return hsi_error(HSI_ERR_DATA, "preprocessing: no training pixels to fit on");
+    if (kind == HSI_PREPROCESS_PCA) {
+        if (pca_k == 0 && !(pca_fraction > 0 && pca_fraction <= 1))
+            return hsi_error(HSI_ERR_ARG, "PCA: give a component count or a variance fraction in (0, 1]");
+        return fit_pca(x, n, dim, pca_k, pca_fraction, out);
+    }
+    hsi_status st = alloc_preprocess(kind, dim, dim, out);
+    if (st || kind == HSI_PREPROCESS_NONE) return st;
+    hsi_preprocess *p = *out;
+    for (size_t b = 0; b < dim; b++) {
+        /* Two passes in double: mean then spread (stable for radiance-scale data). */
+        double mean = 0, lo = INFINITY, hi = -INFINITY, var = 0;
+        for (size_t i = 0; i < n; i++) {
+            double v = x[i * dim + b];
+            mean += v;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        mean /= (double)n;
+        for (size_t i = 0; i < n; i++) {
+            double d = x[i * dim + b] - mean;
+            var += d * d;
+        }
+        var /= (double)n;
+        if (kind == HSI_PREPROCESS_STANDARDISE) {
+            p->offset[b] = (float)mean;
+            p->scale[b] = var > 0 ? (float)(1.0 / sqrt(var)) : 1.0f; /* constant band: centre only */
+        } else {
+            p->offset[b] = (float)lo;
+            p->scale[b] = hi > lo ? (float)(1.0 / (hi - lo)) : 1.0f;
+        }
+    }
+    return HSI_OK;
+}
+
+hsi_status hsi_preprocess_fit_cube(hsi_preprocess_kind kind, const hsi_cube *cube,
+                                   const uint16_t *mask, size_t pca_k, double pca_fraction,
+                                   hsi_preprocess **out)
+{
+    *out = NULL;
+    size_t pixels = cube->rows * cube->cols, n = 0;
+    for (size_t i = 0; i < pixels; i++) n += !mask || mask[i];
+    if (n == 0) return hsi_error(HSI_ERR_DATA, "preprocessing: the training mask selects no pixels");
+    float *x = malloc(n * cube->bands * sizeof *x);
+    if (!x) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    size_t j = 0;
+    for (size_t i = 0; i < pixels; i++)
+        if (!mask || mask[i]) memcpy(x + (j++) * cube->bands, cube->data + i * cube->bands, cube->bands * sizeof *x);
+    hsi_status st = hsi_preprocess_fit(kind, x, n, cube->bands, pca_k, pca_fraction, out);
+    free(x);
+    return st;
+}
+
+hsi_status hsi_preprocess_apply(const hsi_preprocess *p, const float *x, size_t n, float *y)
+{
+    size_t d = p->in_dim;
+    if (p->kind == HSI_PREPROCESS_PCA) {
+        if ((const void *)x == (void *)y) return hsi_error(HSI_ERR_ARG, "PCA cannot transform in place");
+        /* y (n x k) = (x - mean) (n x d) * W (d x k), in blocks of rows to
+         * bound the centred copy. */
+        size_t k = p->out_dim, block = 4096;
+        float *centred = malloc((n < block ? n : block) * d * sizeof *centred);
+        if (!centred) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+        for (size_t i0 = 0; i0 < n; i0 += block) {
+            size_t m = n - i0 < block ? n - i0 : block;
+            for (size_t i = 0; i < m; i++)
+                for (size_t b = 0; b < d; b++) centred[i * d + b] = x[(i0 + i) * d + b] - p->offset[b];
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)d, 1.0f, centred,
+                        (int)d, p->components, (int)k, 0.0f, y + i0 * k, (int)k);
+        }
+        free(centred);
+        return HSI_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < d; b++) y[i * d + b] = (x[i * d + b] - p->offset[b]) * p->scale[b];
+    return HSI_OK;
+}
+
+hsi_status hsi_preprocess_apply_cube(const hsi_preprocess *p, const hsi_cube *in, hsi_cube **out)
+{
+    *out = NULL;
+    if (in->bands != p->in_dim)
+        return hsi_error(HSI_ERR_SIZE, "preprocessing fitted on %zu bands applied to a cube of %zu",
+                         p->in_dim, in->bands);
+    hsi_status st = hsi_cube_new_like(in, p->out_dim, out);
+    if (st) return st;
+    if ((st = hsi_preprocess_apply(p, in->data, in->rows * in->cols, (*out)->data))) goto fail;
+    (*out)->has_nodata = 0; /* transformed values have no nodata code */
+    if (p->kind == HSI_PREPROCESS_PCA)
+        for (size_t j = 0; j < p->out_dim && !st; j++) {
+            char name[32];
+            snprintf(name, sizeof name, "PC%zu", j + 1);
+            st = hsi_cube_set_band_name(*out, j, name);
+        }
+    if (st) goto fail;
+    return HSI_OK;
+fail:
+    hsi_cube_free(*out);
+    *out = NULL;
+    return st;
+}
+
+/* ---- serialisation: little-endian on every platform we build for ---- */
+
+static int put(FILE *fp, const void *p, size_t n)
+{
+    return fwrite(p, 1, n, fp) == n ? 0 : -1;
+}
+
+hsi_status hsi_preprocess_write(const hsi_preprocess *p, FILE *fp)
+{
+    uint32_t kind = (uint32_t)p->kind;
+    uint64_t in = p->in_dim, out = p->out_dim;
+    int e = put(fp, preprocess_magic, 8) | put(fp, &kind, 4) | put(fp, &in, 8) | put(fp, &out, 8) |
+            put(fp, p->offset, in * sizeof(float));
+    if (p->kind == HSI_PREPROCESS_PCA)
+        e |= put(fp, p->components, in * out * sizeof(float)) | put(fp, p->explained, out * sizeof(double));
+    else
+        e |= put(fp, p->scale, in * sizeof(float));
+    return e ? hsi_error(HSI_ERR_IO, "writing preprocessing parameters failed") : HSI_OK;
+}
+
+hsi_status hsi_preprocess_read(FILE *fp, const char *what, hsi_preprocess **out)
+{
+    *out = NULL;
+    char magic[8];
+    uint32_t kind;
+    uint64_t in, outd;
+    if (fread(magic, 1, 8, fp) != 8 || memcmp(magic, preprocess_magic, 8) != 0)
+        return hsi_error(HSI_ERR_FORMAT, "%s: preprocessing record missing or corrupt", what);
+    if (fread(&kind, 4, 1, fp) != 1 || fread(&in, 8, 1, fp) != 1 || fread(&outd, 8, 1, fp) != 1)
+        return hsi_error(HSI_ERR_FORMAT, "%s: preprocessing record truncated", what);
+    if (kind > HSI_PREPROCESS_PCA || in == 0 || in > (1u << 20) || outd == 0 || outd > in ||
+        (kind != HSI_PREPROCESS_PCA && outd != in))
+        return hsi_error(HSI_ERR_FORMAT, "%s: preprocessing record has impossible sizes", what);
+    hsi_status st = alloc_preprocess((hsi_preprocess_kind)kind, in, outd, out);
+    if (st) return st;
+    hsi_preprocess *p = *out;
+    int ok = fread(p->offset, sizeof(float), in, fp) == in;
+    if (kind == HSI_PREPROCESS_PCA)
+        ok = ok && fread(p->components, sizeof(float), in * outd, fp) == in * outd &&
+             fread(p->explained, sizeof(double), outd, fp) == outd;
+    else
+        ok = ok && fread(p->scale, sizeof(float), in, fp) == in;
+    if (!ok) {
+        hsi_preprocess_free(p);
+        *out = NULL;
+        return hsi_error(HSI_ERR_FORMAT, "%s: preprocessing record truncated", what);
+    }
+    return HSI_OK;
+}

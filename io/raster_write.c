@@ -1,0 +1,391 @@
+/* raster_write.c - scenes out: cubes, label rasters and RGB images as
+ * GeoTIFF, ENVI or PNG, georeferenced, written under a temporary name and
+ * renamed into place together with every side file GDAL made (.hdr,
+ * .aux.xml), so no reader ever sees half a file. */
+#include <cpl_conv.h>
+#include <cpl_error.h>
+#include <cpl_string.h>
+#include <dirent.h>
+#include <errno.h>
+#include <gdal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/atomic.h"
+#include "io/io_internal.h"
+
+hsi_status hsi_format_parse(const char *name, hsi_raster_format *fmt)
+{
+    if (!strcasecmp(name, "auto")) *fmt = HSI_FORMAT_AUTO;
+    else if (!strcasecmp(name, "gtiff") || !strcasecmp(name, "geotiff") || !strcasecmp(name, "tif"))
+        *fmt = HSI_FORMAT_GTIFF;
+    else if (!strcasecmp(name, "envi")) *fmt = HSI_FORMAT_ENVI;
+    else if (!strcasecmp(name, "png")) *fmt = HSI_FORMAT_PNG;
+    else return hsi_error(HSI_ERR_ARG, "unknown output format '%s' (GTiff, ENVI or PNG)", name);
+    return HSI_OK;
+}
+
+static hsi_raster_format resolve_format(const char *path, hsi_raster_format fmt)
+{
+    if (fmt != HSI_FORMAT_AUTO) return fmt;
+    if (hsi_path_has_ext(path, ".tif") || hsi_path_has_ext(path, ".tiff")) return HSI_FORMAT_GTIFF;
+    if (hsi_path_has_ext(path, ".png")) return HSI_FORMAT_PNG;
+    return HSI_FORMAT_ENVI;
+}
+
+/* ---- temporary-name output sets ---- */
+
+typedef struct out_set {
+    char *final_path;
+    char *tmp_path;
+} out_set;
+
+static hsi_status out_begin(out_set *o, const char *path)
+{
+    /* Say plainly when the folder is missing or read-only, before GDAL
+     * reports it against the temporary name. */
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    int writable = dir && access(dir, W_OK) == 0;
+    int e = errno;
+    free(dir);
+    if (!writable) return hsi_error(HSI_ERR_IO, "%s: cannot write to its folder: %s", path, strerror(e));
+    o->final_path = strdup(path);
+    o->tmp_path = hsi_atomic_temp_name(path);
+    if (!o->final_path || !o->tmp_path) {
+        free(o->final_path);
+        free(o->tmp_path);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    }
+    return HSI_OK;
+}
+
+/* Every file in the temporary name's directory that starts with its stem
+ * ("dir/.name.hsi-tmp-PID-N"). */
+static int list_tmp_files(const out_set *o, char ***files)
+{
+    const char *slash = strrchr(o->tmp_path, '/');
+    char *dir = slash ? strndup(o->tmp_path, (size_t)(slash - o->tmp_path)) : strdup(".");
+    const char *base = slash ? slash + 1 : o->tmp_path;
+    const char *dot = strrchr(base, '.');
+    size_t stem = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    int n = 0;
+    *files = NULL;
+    DIR *d = dir ? opendir(dir) : NULL;
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strncmp(e->d_name, base, stem) != 0) continue;
+            char **grown = realloc(*files, (size_t)(n + 1) * sizeof **files);
+            if (!grown) break;
+            *files = grown;
+            if (asprintf(&(*files)[n], "%s%s%s", slash ? dir : "", slash ? "/" : "", e->d_name) < 0)
+                break;
+            n++;
+        }
+        closedir(d);
+    }
+    free(dir);
+    return n;
+}
+
+static void free_list(char **files, int n)
+{
+    for (int i = 0; i < n; i++) free(files[i]);
+    free(files);
+}
+
+static void out_abort(out_set *o)
+{
+    char **files;
+    int n = list_tmp_files(o, &files);
+    for (int i = 0; i < n; i++) unlink(files[i]);
+    free_list(files, n);
+    free(o->final_path);
+    free(o->tmp_path);
+}
+
+static hsi_status out_commit(out_set *o)
+{
+    char **files;
+    int n = list_tmp_files(o, &files);
+    /* A side file of an earlier output that this one does not have would
+     * describe the wrong data: remove it. */
+    char *aux = NULL;
+    if (asprintf(&aux, "%s.aux.xml", o->final_path) >= 0) {
+        int has_aux = 0;
+        for (int i = 0; i < n; i++) has_aux |= hsi_path_has_ext(files[i], ".aux.xml");
+        if (!has_aux) unlink(aux);
+        free(aux);
+    }
+    hsi_status st = hsi_atomic_rename_set(o->tmp_path, o->final_path, files, n);
+    free_list(files, n);
+    free(o->final_path);
+    free(o->tmp_path);
+    return st;
+}
+
+/* ---- shared dataset setup ---- */
+
+static void set_georef(GDALDatasetH ds, const hsi_georef *geo)
+{
+    if (!geo) return;
+    if (geo->has_geotransform) GDALSetGeoTransform(ds, (double *)geo->geotransform);
+    if (geo->projection_wkt && *geo->projection_wkt) GDALSetProjection(ds, geo->projection_wkt);
+}
+
+static GDALDatasetH create(const char *tmp, hsi_raster_format fmt, size_t rows, size_t cols,
+                           size_t bands, GDALDataType type, int bip)
+{
+    hsi_io_gdal_init();
+    const char *driver = fmt == HSI_FORMAT_ENVI ? "ENVI" : fmt == HSI_FORMAT_PNG ? "MEM" : "GTiff";
+    GDALDriverH drv = GDALGetDriverByName(driver);
+    if (!drv) return NULL;
+    char **opts = NULL;
+    if (fmt == HSI_FORMAT_ENVI) opts = CSLSetNameValue(opts, "INTERLEAVE", bip ? "BIP" : "BSQ");
+    if (fmt == HSI_FORMAT_GTIFF) {
+        opts = CSLSetNameValue(opts, "INTERLEAVE", bip && bands > 1 ? "PIXEL" : "BAND");
+        opts = CSLSetNameValue(opts, "BIGTIFF", "IF_SAFER");
+        if (bands == 3 && type == GDT_Byte) opts = CSLSetNameValue(opts, "PHOTOMETRIC", "RGB");
+    }
+    CPLErrorReset();
+    GDALDatasetH ds = GDALCreate(drv, fmt == HSI_FORMAT_PNG ? "" : tmp, (int)cols, (int)rows,
+                                 (int)bands, type, opts);
+    CSLDestroy(opts);
+    return ds;
+}
+
+/* Close a written dataset; for PNG the in-memory dataset is copied out. */
+static hsi_status finish(GDALDatasetH ds, hsi_raster_format fmt, const out_set *o)
+{
+    hsi_status st = HSI_OK;
+    if (fmt == HSI_FORMAT_PNG) {
+        GDALDriverH png = GDALGetDriverByName("PNG");
+        char **opts = CSLSetNameValue(NULL, "WORLDFILE", "NO");
+        CPLErrorReset();
+        GDALDatasetH out = png ? GDALCreateCopy(png, o->tmp_path, ds, FALSE, opts, NULL, NULL) : NULL;
+        CSLDestroy(opts);
+        if (!out) {
+            st = hsi_io_gdal_error(HSI_ERR_IO, o->final_path, "cannot write PNG");
+        } else {
+            GDALClose(out);
+            if (CPLGetLastErrorType() >= CE_Failure)
+                st = hsi_io_gdal_error(HSI_ERR_IO, o->final_path, "write failed");
+        }
+        GDALClose(ds);
+        return st;
+    }
+    /* ENVI headers carry the dataset description; let it name the final
+     * file, not the temporary one. */
+    if (fmt == HSI_FORMAT_ENVI) {
+        const char *slash = strrchr(o->final_path, '/');
+        GDALSetDescription(ds, slash ? slash + 1 : o->final_path);
+    }
+    CPLErrorReset();
+    GDALClose(ds); /* flushes: a full disk shows up here */
+    if (CPLGetLastErrorType() >= CE_Failure)
+        st = hsi_io_gdal_error(HSI_ERR_IO, o->final_path, "write failed");
+    return st;
+}
+
+static char *envi_list(const double *v, size_t n)
+{
+    size_t cap = n * 24 + 8, len = 0;
+    char *s = malloc(cap);
+    if (!s) return NULL;
+    len += (size_t)snprintf(s + len, cap - len, "{");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(s + len, cap - len, "%s%.6g", i ? ", " : "", v[i]);
+    snprintf(s + len, cap - len, "}");
+    return s;
+}
+
+/* ---- cubes ---- */
+
+static hsi_status hsi_cube_write_impl(const char *path, hsi_raster_format fmt, const hsi_cube *cube)
+{
+    fmt = resolve_format(path, fmt);
+    if (fmt == HSI_FORMAT_PNG)
+        return hsi_error(HSI_ERR_ARG, "%s: a spectral cube cannot be written as PNG (use .tif or ENVI)",
+                         path);
+    if (cube->rows > INT32_MAX || cube->cols > INT32_MAX || cube->bands > INT32_MAX)
+        return hsi_error(HSI_ERR_SIZE, "%s: cube too large for GDAL", path);
+    out_set o;
+    hsi_status st = out_begin(&o, path);
+    if (st) return st;
+    GDALDatasetH ds = create(o.tmp_path, fmt, cube->rows, cube->cols, cube->bands, GDT_Float32, 1);
+    if (!ds) {
+        st = hsi_io_gdal_error(HSI_ERR_IO, path, "cannot create");
+        out_abort(&o);
+        return st;
+    }
+    set_georef(ds, &cube->geo);
+    for (size_t b = 0; b < cube->bands; b++) {
+        GDALRasterBandH band = GDALGetRasterBand(ds, (int)b + 1);
+        char buf[64];
+        if (cube->has_nodata) GDALSetRasterNoDataValue(band, cube->nodata);
+        if (cube->band_names && cube->band_names[b]) {
+            GDALSetDescription(band, cube->band_names[b]);
+        } else if (cube->wavelength) {
+            snprintf(buf, sizeof buf, "Band %zu (%.2f nm)", b + 1, cube->wavelength[b]);
+            GDALSetDescription(band, buf);
+        }
+        if (fmt == HSI_FORMAT_GTIFF && cube->wavelength) {
+            snprintf(buf, sizeof buf, "%.6g", cube->wavelength[b]);
+            GDALSetMetadataItem(band, "wavelength", buf, NULL);
+            GDALSetMetadataItem(band, "wavelength_units", "nm", NULL);
+            if (cube->fwhm) {
+                snprintf(buf, sizeof buf, "%.6g", cube->fwhm[b]);
+                GDALSetMetadataItem(band, "fwhm", buf, NULL);
+            }
+        }
+    }
+    if (fmt == HSI_FORMAT_ENVI && cube->wavelength) {
+        char *w = envi_list(cube->wavelength, cube->bands);
+        char *f = cube->fwhm ? envi_list(cube->fwhm, cube->bands) : NULL;
+        if (w) GDALSetMetadataItem(ds, "wavelength", w, "ENVI");
+        if (f) GDALSetMetadataItem(ds, "fwhm", f, "ENVI");
+        GDALSetMetadataItem(ds, "wavelength_units", "Nanometers", "ENVI");
+        free(w);
+        free(f);
+    }
+    GSpacing pixel = (GSpacing)(cube->bands * sizeof(float));
+    CPLErrorReset();
+    CPLErr e = GDALDatasetRasterIOEx(ds, GF_Write, 0, 0, (int)cube->cols, (int)cube->rows,
+                                     cube->data, (int)cube->cols, (int)cube->rows, GDT_Float32,
+                                     (int)cube->bands, NULL, pixel, pixel * (GSpacing)cube->cols,
+                                     sizeof(float), NULL);
+    if (e != CE_None) {
+        st = hsi_io_gdal_error(HSI_ERR_IO, path, "write failed");
+        GDALClose(ds);
+        out_abort(&o);
+        return st;
+    }
+    if ((st = finish(ds, fmt, &o))) {
+        out_abort(&o);
+        return st;
+    }
+    return out_commit(&o);
+}
+
+/* ---- label rasters ---- */
+
+static void set_class_table(GDALRasterBandH band, const hsi_labels *labels)
+{
+    GDALColorTableH ct = GDALCreateColorTable(GPI_RGB);
+    char **names = NULL;
+    for (int k = 0; k <= labels->n_classes; k++) {
+        GDALColorEntry e = {labels->classes[k].rgb[0], labels->classes[k].rgb[1],
+                            labels->classes[k].rgb[2], 255};
+        GDALSetColorEntry(ct, k, &e);
+        names = CSLAddString(names, labels->classes[k].name);
+    }
+    GDALSetRasterColorTable(band, ct);
+    GDALSetRasterCategoryNames(band, names);
+    GDALDestroyColorTable(ct);
+    CSLDestroy(names);
+}
+
+static hsi_status hsi_labels_write_impl(const char *path, hsi_raster_format fmt, const hsi_labels *labels)
+{
+    fmt = resolve_format(path, fmt);
+    int max = hsi_labels_max(labels);
+    if (max > labels->n_classes)
+        return hsi_error(HSI_ERR_DATA, "%s: label %d has no entry in the class table (%d classes)",
+                         path, max, labels->n_classes);
+    int byte = labels->n_classes < 256;
+    if (fmt == HSI_FORMAT_PNG && !byte)
+        return hsi_error(HSI_ERR_ARG, "%s: PNG class maps hold at most 255 classes", path);
+    out_set o;
+    hsi_status st = out_begin(&o, path);
+    if (st) return st;
+    GDALDatasetH ds = create(o.tmp_path, fmt, labels->rows, labels->cols, 1,
+                             byte ? GDT_Byte : GDT_UInt16, 0);
+    if (!ds) {
+        st = hsi_io_gdal_error(HSI_ERR_IO, path, "cannot create");
+        out_abort(&o);
+        return st;
+    }
+    if (fmt != HSI_FORMAT_PNG) set_georef(ds, &labels->geo);
+    GDALRasterBandH band = GDALGetRasterBand(ds, 1);
+    set_class_table(band, labels);
+    CPLErrorReset();
+    CPLErr e = GDALRasterIO(band, GF_Write, 0, 0, (int)labels->cols, (int)labels->rows,
+                            labels->data, (int)labels->cols, (int)labels->rows, GDT_UInt16, 0, 0);
+    if (e != CE_None) {
+        st = hsi_io_gdal_error(HSI_ERR_IO, path, "write failed");
+        GDALClose(ds);
+        out_abort(&o);
+        return st;
+    }
+    if ((st = finish(ds, fmt, &o))) {
+        out_abort(&o);
+        return st;
+    }
+    return out_commit(&o);
+}
+
+/* ---- RGB images ---- */
+
+static hsi_status hsi_rgb_write_impl(const char *path, hsi_raster_format fmt, const uint8_t *rgb,
+                         size_t rows, size_t cols, const hsi_georef *geo)
+{
+    fmt = resolve_format(path, fmt);
+    if (fmt == HSI_FORMAT_ENVI)
+        return hsi_error(HSI_ERR_ARG, "%s: write colour images as .png or .tif", path);
+    if (rows == 0 || cols == 0) return hsi_error(HSI_ERR_SIZE, "%s: zero-sized image", path);
+    out_set o;
+    hsi_status st = out_begin(&o, path);
+    if (st) return st;
+    GDALDatasetH ds = create(o.tmp_path, fmt, rows, cols, 3, GDT_Byte, 1);
+    if (!ds) {
+        st = hsi_io_gdal_error(HSI_ERR_IO, path, "cannot create");
+        out_abort(&o);
+        return st;
+    }
+    if (fmt != HSI_FORMAT_PNG) set_georef(ds, geo);
+    CPLErrorReset();
+    CPLErr e = GDALDatasetRasterIOEx(ds, GF_Write, 0, 0, (int)cols, (int)rows, (void *)rgb,
+                                     (int)cols, (int)rows, GDT_Byte, 3, NULL, 3, 3 * (GSpacing)cols,
+                                     1, NULL);
+    if (e != CE_None) {
+        st = hsi_io_gdal_error(HSI_ERR_IO, path, "write failed");
+        GDALClose(ds);
+        out_abort(&o);
+        return st;
+    }
+    if ((st = finish(ds, fmt, &o))) {
+        out_abort(&o);
+        return st;
+    }
+    return out_commit(&o);
+}
+
+/* ---- public entry points: GDAL reports through our messages, never on stderr ---- */
+
+hsi_status hsi_cube_write(const char *path, hsi_raster_format fmt, const hsi_cube *cube)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_cube_write_impl(path, fmt, cube);
+    CPLPopErrorHandler();
+    return st;
+}
+
+hsi_status hsi_labels_write(const char *path, hsi_raster_format fmt, const hsi_labels *labels)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_labels_write_impl(path, fmt, labels);
+    CPLPopErrorHandler();
+    return st;
+}
+
+hsi_status hsi_rgb_write(const char *path, hsi_raster_format fmt, const uint8_t *rgb,
+                         size_t rows, size_t cols, const hsi_georef *geo)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_rgb_write_impl(path, fmt, rgb, rows, cols, geo);
+    CPLPopErrorHandler();
+    return st;
+}
