@@ -1,6 +1,6 @@
 # cnn3d/local.mk - the 3D-CNN engine: specs, CPU backend, layers, training, checkpoints.
-libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/net.c
-pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h
+libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c
+nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h
 
 TESTS += tests/test_cnn_conv
 check_PROGRAMS += tests/test_cnn_conv
@@ -22,3 +22,10 @@ tests_test_cnn_golden_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/fixtures/cnn/golden.cfg tests/fixtures/cnn/make_fixtures.py \
 	tests/fixtures/cnn/golden_init.txt tests/fixtures/cnn/golden_sgd.txt \
 	tests/fixtures/cnn/golden_adam.txt
+
+hsi_SOURCES += tools/cmd_cnn.c
+
+TESTS += tests/test_cnn_spec
+check_PROGRAMS += tests/test_cnn_spec
+tests_test_cnn_spec_LDADD = $(TEST_LDADD)
+EXTRA_DIST += cnn3d/specs/hamida2018.cfg cnn3d/specs/li2017.cfg cnn3d/specs/spectral_mlp.cfg

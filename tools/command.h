@@ -31,6 +31,7 @@ extern const hsi_command cmd_convert;
 
 
 /* CNN */
+extern const hsi_command cmd_cnn;
 
 
 #endif

@@ -30,6 +30,7 @@ static const hsi_command *const commands[] = {
 
 
     /* CNN */
+    &cmd_cnn,
 
 
     NULL,
