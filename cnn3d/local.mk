@@ -29,3 +29,7 @@ TESTS += tests/test_cnn_spec
 check_PROGRAMS += tests/test_cnn_spec
 tests_test_cnn_spec_LDADD = $(TEST_LDADD)
 EXTRA_DIST += cnn3d/specs/hamida2018.cfg cnn3d/specs/li2017.cfg cnn3d/specs/spectral_mlp.cfg
+
+TESTS += tests/test_cnn_train
+check_PROGRAMS += tests/test_cnn_train
+tests_test_cnn_train_LDADD = $(TEST_LDADD)
