@@ -7,7 +7,7 @@
  *     u32 len, spec text    the spec the net was built from
  *     u32 bands, classes, in_h, in_w
  *     u64 n_params, n_state, iterations;  u32 epoch;  u64 rng[4]
- *     u32 radius, border;  u32 len, band selection text
+ *     u32 radius, border;  u64 seed;  u32 len, band selection text
  *     u32 n_classes, then n_classes+1 x (name[64], rgb[3])
  *     u8 has_preprocess, then the hsi_preprocess_write() record
  *     u8 has_optimizer; f32 params[n_params]; f32 state[n_state];
@@ -80,11 +80,15 @@ hsi_status hsi_cnn_checkpoint_write(const char *path, const hsi_cnn_net *net,
     if (!meta) meta = &empty;
     uint32_t bands_len = (uint32_t)strnlen(meta->bands, sizeof meta->bands);
     e |= put_u32(mem, (uint32_t)meta->radius) | put_u32(mem, (uint32_t)meta->border) |
-         put_u32(mem, bands_len) | put(mem, meta->bands, bands_len);
+         put_u64(mem, meta->seed) | put_u32(mem, bands_len) | put(mem, meta->bands, bands_len);
     int nc = meta->classes ? meta->n_classes : 0;
     e |= put_u32(mem, (uint32_t)nc);
-    for (int k = 0; nc && k <= nc; k++)
-        e |= put(mem, meta->classes[k].name, HSI_CLASS_NAME_MAX) | put(mem, meta->classes[k].rgb, 3);
+    for (int k = 0; nc && k <= nc; k++) {
+        /* Zero-padded: bytes after the terminator must not leak into the file. */
+        char padded[HSI_CLASS_NAME_MAX] = {0};
+        memcpy(padded, meta->classes[k].name, strnlen(meta->classes[k].name, HSI_CLASS_NAME_MAX - 1));
+        e |= put(mem, padded, HSI_CLASS_NAME_MAX) | put(mem, meta->classes[k].rgb, 3);
+    }
     uint8_t has_pre = meta->preprocess != NULL;
     e |= put(mem, &has_pre, 1);
     hsi_status st = HSI_OK;
@@ -237,6 +241,7 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
     for (int i = 0; i < 4; i++) rng.s[i] = get_u64(&r);
     m.radius = (int)get_u32(&r);
     m.border = (int)get_u32(&r);
+    m.seed = get_u64(&r);
     uint32_t bands_len = get_u32(&r);
     if (bands_len >= sizeof m.bands) {
         st = hsi_error(HSI_ERR_FORMAT, "%s: checkpoint has an impossible band list", path);

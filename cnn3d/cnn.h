@@ -253,6 +253,7 @@ typedef struct hsi_cnn_meta {
     int n_classes;
     hsi_class_info *classes;            /* [n_classes + 1], entry 0 = unlabelled; may be NULL */
     char bands[256];                    /* band selection used ("" = all) */
+    uint64_t seed;                      /* the training run's seed (validation split) */
 } hsi_cnn_meta;
 
 void hsi_cnn_meta_clear(hsi_cnn_meta *meta);

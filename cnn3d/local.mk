@@ -33,3 +33,7 @@ EXTRA_DIST += cnn3d/specs/hamida2018.cfg cnn3d/specs/li2017.cfg cnn3d/specs/spec
 TESTS += tests/test_cnn_train
 check_PROGRAMS += tests/test_cnn_train
 tests_test_cnn_train_LDADD = $(TEST_LDADD)
+
+TESTS += tests/test_cnn_cli
+check_PROGRAMS += tests/test_cnn_cli
+tests_test_cnn_cli_LDADD = $(TEST_LDADD)

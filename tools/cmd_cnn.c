@@ -313,7 +313,7 @@ static int run_train(int argc, char **argv)
         {NULL, 0, NULL, 0}};
     train_args a = {.epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
                     .seed = 1, .border = HSI_BORDER_MIRROR, .preprocess = "standardise"};
-    int c;
+    int c, seed_given = 0, border_given = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
         switch (c) {
@@ -348,10 +348,12 @@ static int run_train(int argc, char **argv)
             break;
         case 's':
             if (cli_parse_u64(name, "--seed", optarg, &a.seed)) return 2;
+            seed_given = 1;
             break;
         case 'm':
             if (border_parse(optarg, &a.border))
                 return cli_usage_error(name, "--border: %s", hsi_last_error());
+            border_given = 1;
             break;
         case 'w':
             if (!strcmp(optarg, "balanced")) a.balanced = 1;
@@ -405,6 +407,18 @@ static int run_train(int argc, char **argv)
             goto out;
         }
         a.bands = resumed.bands;
+        /* The validation split and pixel order come from the original seed. */
+        if (seed_given && a.seed != resumed.seed) {
+            cli_error(name, "--seed %llu differs from the seed %llu of %s",
+                      (unsigned long long)a.seed, (unsigned long long)resumed.seed, a.resume);
+            goto out;
+        }
+        a.seed = resumed.seed;
+        if (border_given && (int)a.border != resumed.border) {
+            cli_error(name, "--border differs from the border mode of %s", a.resume);
+            goto out;
+        }
+        a.border = (hsi_border_mode)resumed.border;
     } else if ((st = hsi_cnn_spec_load(a.spec, &spec))) {
         goto fail;
     }
@@ -465,6 +479,7 @@ static int run_train(int argc, char **argv)
 
     meta.radius = radius;
     meta.border = a.border;
+    meta.seed = a.seed;
     snprintf(meta.bands, sizeof meta.bands, "%s", a.bands ? a.bands : "");
     meta.n_classes = classes;
     if ((st = hsi_labels_set_class_count(train, classes))) goto fail;
