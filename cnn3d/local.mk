@@ -37,3 +37,4 @@ tests_test_cnn_train_LDADD = $(TEST_LDADD)
 TESTS += tests/test_cnn_cli
 check_PROGRAMS += tests/test_cnn_cli
 tests_test_cnn_cli_LDADD = $(TEST_LDADD)
+EXTRA_DIST += bench/cnn_bench.sh
