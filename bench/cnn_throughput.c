@@ -54,6 +54,9 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *path = argv[1];
+    /* Tuning experiments: HSI_CNN_BLOCK_BYTES sets the vol2col block size. */
+    const char *blk = getenv("HSI_CNN_BLOCK_BYTES");
+    if (blk) hsi_cnn_cpu_set_block_bytes((size_t)atol(blk));
     int bands = atoi(argv[2]), batch = atoi(argv[3]), steps = atoi(argv[4]);
     int classes = argc > 5 ? atoi(argv[5]) : 16;
     hsi_cnn_spec *spec;

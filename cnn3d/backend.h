@@ -67,10 +67,11 @@ struct hsi_cnn_backend {
 
     /* Scratch floats the conv primitives need for this geometry (any n). */
     size_t (*conv3d_workspace)(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd);
-    /* y = conv(x, w) + bias */
+    /* y = act(conv(x, w) + bias): the activation is fused (as in cuDNN's
+     * ConvolutionBiasActivationForward) so the output is touched once. */
     void (*conv3d_forward)(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
-                           const float *x, const float *w, const float *bias, float *y,
-                           float *work);
+                           const float *x, const float *w, const float *bias,
+                           hsi_cnn_activation act, float *y, float *work);
     /* dx = conv^T(dy, w) (overwrites dx) */
     void (*conv3d_backward_data)(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
                                  const float *dy, const float *w, float *dx, float *work);

@@ -19,7 +19,7 @@
 #include <omp.h>
 #endif
 
-#define DEFAULT_BLOCK_BYTES (512u * 1024u)
+#define DEFAULT_BLOCK_BYTES (1024u * 1024u)
 
 static size_t block_bytes = DEFAULT_BLOCK_BYTES;
 
@@ -89,9 +89,13 @@ static void cpu_gemm(const hsi_cnn_backend *be, int trans_a, int trans_b, int m,
                      float *c, int ldc)
 {
     (void)be;
+    /* The dense layers' gemms are small (batch x 3456 x 128 for the Lange
+     * net): OpenBLAS's own thread pool would only fight the OpenMP team. */
+    int saved = blas_threads_save();
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
                 ldc);
+    blas_threads_restore(saved);
 }
 
 /* ---------------------------------------------------------------- naive conv3d */
@@ -217,12 +221,16 @@ static size_t naive_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_desc
     return 0;
 }
 
+static void cpu_activation_forward(const hsi_cnn_backend *be, hsi_cnn_activation act, int rows,
+                                   int cols, float *y);
+
 static void naive_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd, const float *x,
-                          const float *w, const float *bias, float *y, float *work)
+                          const float *w, const float *bias, hsi_cnn_activation act, float *y,
+                          float *work)
 {
-    (void)be;
     (void)work;
     hsi_cnn_conv3d_naive_forward(cd, x, w, bias, y);
+    cpu_activation_forward(be, act, cd->n * cd->f, cd->od * cd->oh * cd->ow, y);
 }
 
 static void naive_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
@@ -483,23 +491,36 @@ static float *thread_dw(const hsi_cnn_conv_desc *cd, float *work, int t)
     return thread_block(cd, work, t) + round16(block_floats(cd));
 }
 
-static void add_bias_block(const hsi_cnn_conv_desc *cd, const float *bias, float *out, int cols,
-                           int ld)
+/* Bias and an elementwise activation on one output block (f rows of cols,
+ * row stride ld), while it is still in cache. */
+static void finish_block(const hsi_cnn_conv_desc *cd, const float *bias, hsi_cnn_activation act,
+                         float *out, int cols, int ld)
 {
-    if (!bias) return;
     for (int f = 0; f < cd->f; f++) {
-        float *o = out + (size_t)f * ld;
-        const float bf = bias[f];
+        float *restrict o = out + (size_t)f * ld;
+        const float bf = bias ? bias[f] : 0.0f;
+        switch (act) {
+        case HSI_CNN_ACT_RELU:
 #pragma omp simd
-        for (int i = 0; i < cols; i++) o[i] += bf;
+            for (int i = 0; i < cols; i++) o[i] = o[i] + bf > 0 ? o[i] + bf : 0.0f;
+            break;
+        case HSI_CNN_ACT_SIGMOID:
+            for (int i = 0; i < cols; i++) o[i] = 1.0f / (1.0f + expf(-(o[i] + bf)));
+            break;
+        case HSI_CNN_ACT_TANH:
+            for (int i = 0; i < cols; i++) o[i] = tanhf(o[i] + bf);
+            break;
+        default:
+#pragma omp simd
+            for (int i = 0; i < cols; i++) o[i] += bf;
+        }
     }
 }
 
 static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
-                             const float *x, const float *w, const float *bias, float *y,
-                             float *work)
+                             const float *x, const float *w, const float *bias,
+                             hsi_cnn_activation act, float *y, float *work)
 {
-    (void)be;
     const int shift = use_shift(cd), K = conv_rows(cd), R = shift_rows(cd);
     const int nd = shift ? shift_block_depth(cd) : conv_block_depth(cd);
     const int plane = cd->oh * cd->ow, P = cd->od * plane;
@@ -528,9 +549,12 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, len * plane, K, 1.0f, w,
                         K, buf, len * plane, 0.0f, out, P);
         }
-        add_bias_block(cd, bias, out, len * plane, P);
+        finish_block(cd, bias, act == HSI_CNN_ACT_SOFTMAX ? HSI_CNN_ACT_LINEAR : act, out,
+                     len * plane, P);
     }
     blas_threads_restore(saved);
+    if (act == HSI_CNN_ACT_SOFTMAX) /* not elementwise: over each filter's volume */
+        cpu_activation_forward(be, act, cd->n * cd->f, P, y);
 }
 
 static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,

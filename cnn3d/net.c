@@ -342,9 +342,7 @@ static void layer_forward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, in
     switch (L->spec.kind) {
     case HSI_CNN_CONV3D:
         L->conv.n = n;
-        be->conv3d_forward(be, &L->conv, x, L->w, L->b, L->y, net->work);
-        be->activation_forward(be, L->spec.activation, n * L->out.c,
-                               (int)(out_size / L->out.c), L->y);
+        be->conv3d_forward(be, &L->conv, x, L->w, L->b, L->spec.activation, L->y, net->work);
         break;
     case HSI_CNN_DENSE:
         /* y (n x units) = x (n x in) . W^T + b;  W is (units x in) */

@@ -64,7 +64,7 @@ static void compare_case(hsi_cnn_conv_desc cd, size_t block_bytes, const char *n
     float *work = malloc((ws + 1) * sizeof *work);
 
     hsi_cnn_conv3d_naive_forward(&cd, x, w, b, y_ref);
-    be->conv3d_forward(be, &cd, x, w, b, y, work);
+    be->conv3d_forward(be, &cd, x, w, b, HSI_CNN_ACT_LINEAR, y, work);
     double scale, d = max_abs_diff(y, y_ref, ny, &scale);
     CHECK_MSG(d <= 1e-5 * (1 + scale), "%s forward: max diff %g (scale %g)", name, d, scale);
 
