@@ -451,7 +451,15 @@ static void permute_weights(const hsi_cnn_conv_desc *cd, const float *w, float *
                 }
 }
 
-/* ---- workspace: [shared permuted weights][per thread: block, dW, dbias] ---- */
+/* ---- workspace: [shared permuted weights][dW groups][per thread block] ----
+ *
+ * The filter gradient is summed over samples in DW_GROUPS fixed groups
+ * (sample i goes to group i % DW_GROUPS), each with its own accumulator, and
+ * the groups are added in order at the end. Which thread runs a group does
+ * not matter, so the sum - and the whole training run - is bit-identical for
+ * any thread count and any schedule, while dynamic scheduling lets a thread
+ * that the (shared) machine has not preempted take the others' work. */
+#define DW_GROUPS 8
 
 static size_t block_floats(const hsi_cnn_conv_desc *cd)
 {
@@ -470,25 +478,26 @@ static size_t shared_floats(const hsi_cnn_conv_desc *cd)
     return use_shift(cd) ? round16((size_t)cd->f * conv_rows(cd)) : 0;
 }
 
-static size_t thread_work_floats(const hsi_cnn_conv_desc *cd)
+static size_t group_floats(const hsi_cnn_conv_desc *cd)
 {
-    return round16(block_floats(cd)) + round16((size_t)cd->f * conv_rows(cd) + cd->f);
+    return round16((size_t)cd->f * conv_rows(cd) + cd->f);
 }
 
 static size_t cpu_conv_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd)
 {
     (void)be;
-    return shared_floats(cd) + thread_work_floats(cd) * (size_t)max_threads();
+    return shared_floats(cd) + group_floats(cd) * DW_GROUPS +
+           round16(block_floats(cd)) * (size_t)max_threads();
+}
+
+static float *group_dw(const hsi_cnn_conv_desc *cd, float *work, int g)
+{
+    return work + shared_floats(cd) + group_floats(cd) * g;
 }
 
 static float *thread_block(const hsi_cnn_conv_desc *cd, float *work, int t)
 {
-    return work + shared_floats(cd) + thread_work_floats(cd) * t;
-}
-
-static float *thread_dw(const hsi_cnn_conv_desc *cd, float *work, int t)
-{
-    return thread_block(cd, work, t) + round16(block_floats(cd));
+    return work + shared_floats(cd) + group_floats(cd) * DW_GROUPS + round16(block_floats(cd)) * t;
 }
 
 /* Bias and an elementwise activation on one output block (f rows of cols,
@@ -529,7 +538,7 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
     const float *wp = work;
     if (shift) permute_weights(cd, w, work, 1);
     int saved = blas_threads_save();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (long item = 0; item < (long)cd->n * blocks; item++) {
         int n = (int)(item / blocks), d0 = (int)(item % blocks) * nd;
         int len = cd->od - d0 < nd ? cd->od - d0 : nd;
@@ -569,7 +578,7 @@ static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv
     if (shift) permute_weights(cd, w, work, 1);
     int saved = blas_threads_save();
     /* One sample per iteration: blocks of a sample overlap in dx. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
     for (int n = 0; n < cd->n; n++) {
         float *buf = thread_block(cd, work, thread_id());
         float *dxn = dx + n * in_size;
@@ -607,21 +616,14 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
     const int plane = cd->oh * cd->ow, P = cd->od * plane;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
     const size_t dw_floats = (size_t)cd->f * K;
-    const int threads = max_threads();
-    int team = 1;
+    const int groups = cd->n < DW_GROUPS ? cd->n : DW_GROUPS;
     int saved = blas_threads_save();
-#pragma omp parallel num_threads(threads)
-    {
-        int t = thread_id();
-#ifdef _OPENMP
-#pragma omp single
-        team = omp_get_num_threads();
-#endif
-        float *buf = thread_block(cd, work, t);
-        float *dw_t = thread_dw(cd, work, t), *db_t = dw_t + dw_floats;
-        memset(dw_t, 0, sizeof(float) * (dw_floats + cd->f));
-#pragma omp for schedule(static)
-        for (int n = 0; n < cd->n; n++)
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int g = 0; g < groups; g++) {
+        float *buf = thread_block(cd, work, thread_id());
+        float *dw_g = group_dw(cd, work, g), *db_g = dw_g + dw_floats;
+        memset(dw_g, 0, sizeof(float) * (dw_floats + cd->f));
+        for (int n = g; n < cd->n; n += DW_GROUPS)
             for (int d0 = 0; d0 < cd->od; d0 += nd) {
                 int len = cd->od - d0 < nd ? cd->od - d0 : nd;
                 const float *dyb = dy + n * out_size + (size_t)d0 * plane;
@@ -632,28 +634,27 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
                     for (int a = 0; a < cd->kd; a++)
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, R,
                                     len * plane, 1.0f, dyb, P, buf + (size_t)a * plane, gcols,
-                                    1.0f, dw_t + (size_t)a * cd->f * R, R);
+                                    1.0f, dw_g + (size_t)a * cd->f * R, R);
                 } else {
                     vol2col(cd, x + n * in_size, d0, len, buf);
                     /* dW (f x K) += dy block (f x len*plane) . col^T */
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, K, len * plane,
-                                1.0f, dyb, P, buf, len * plane, 1.0f, dw_t, K);
+                                1.0f, dyb, P, buf, len * plane, 1.0f, dw_g, K);
                 }
                 for (int f = 0; f < cd->f; f++) {
                     const float *o = dyb + (size_t)f * P;
                     float s = 0;
                     for (int i = 0; i < len * plane; i++) s += o[i];
-                    db_t[f] += s;
+                    db_g[f] += s;
                 }
             }
     }
-    /* Sum the private copies in thread order: deterministic for a thread count. */
-    for (int t = 1; t < team; t++) {
-        float *acc = thread_dw(cd, work, 0);
-        const float *dw_t = thread_dw(cd, work, t);
-        for (size_t i = 0; i < dw_floats + cd->f; i++) acc[i] += dw_t[i];
+    /* Add the groups in order (see DW_GROUPS). */
+    float *acc = group_dw(cd, work, 0);
+    for (int g = 1; g < groups; g++) {
+        const float *dw_g = group_dw(cd, work, g);
+        for (size_t i = 0; i < dw_floats + cd->f; i++) acc[i] += dw_g[i];
     }
-    const float *acc = thread_dw(cd, work, 0);
     if (shift) permute_weights(cd, acc, dw, 0);
     else memcpy(dw, acc, sizeof(float) * dw_floats);
     if (dbias) memcpy(dbias, acc + dw_floats, sizeof(float) * cd->f);

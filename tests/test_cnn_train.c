@@ -1,9 +1,13 @@
 /* test_cnn_train.c - a small 3D-CNN learns a toy problem from in-memory
- * patches; the same seed gives bit-identical weights; a checkpoint round-trips
+ * patches; the same seed gives bit-identical weights (for any thread count); a checkpoint round-trips
  * (and a resumed run equals an uninterrupted one); truncated, corrupt and
  * foreign checkpoints are refused naming the file. */
 #include <stdlib.h>
 #include <sys/stat.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "base/rng.h"
 #include "cnn3d/cnn.h"
@@ -130,6 +134,16 @@ int main(void)
     hsi_cnn_net *again = train_toy(spec, &train, &test, 8, 42, b);
     CHECK(files_equal(a, b));
     hsi_cnn_net_free(again);
+#ifdef _OPENMP
+    /* ... and with one thread instead of several: the conv filter gradients
+     * are summed in fixed sample groups, never in thread order. */
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    hsi_cnn_net *single = train_toy(spec, &train, &test, 8, 42, b);
+    omp_set_num_threads(threads);
+    CHECK_MSG(files_equal(a, b), "1 thread and %d threads train different nets", threads);
+    hsi_cnn_net_free(single);
+#endif
     /* Another seed gives other weights. */
     hsi_cnn_net *other = train_toy(spec, &train, &test, 8, 43, b);
     CHECK(!files_equal(a, b));
