@@ -370,10 +370,85 @@ static int shift_block_depth(const hsi_cnn_conv_desc *cd)
     return (int)nd;
 }
 
+/* Copy (or add) an oh x ow window of a plane with row stride w. The widths of
+ * the nets we ship (3, 5, 7) get straight-line code: these tiny rows are why
+ * this loop is worth specialising. */
+/* Spelled out (not loops) so the compiler neither calls memcpy for 5 floats
+ * nor keeps a loop counter. */
+#define COPY3(d, s) ((d)[0] = (s)[0], (d)[1] = (s)[1], (d)[2] = (s)[2])
+#define COPY5(d, s) (COPY3(d, s), (d)[3] = (s)[3], (d)[4] = (s)[4])
+#define COPY7(d, s) (COPY5(d, s), (d)[5] = (s)[5], (d)[6] = (s)[6])
+
+static inline void window_copy(float *restrict dst, const float *restrict src, int oh, int ow,
+                               int w)
+{
+    switch (ow) {
+    case 3:
+        for (int r = 0; r < oh; r++, dst += 3, src += w) COPY3(dst, src);
+        break;
+    case 5:
+        for (int r = 0; r < oh; r++, dst += 5, src += w) COPY5(dst, src);
+        break;
+    case 7:
+        for (int r = 0; r < oh; r++, dst += 7, src += w) COPY7(dst, src);
+        break;
+    default:
+        for (int r = 0; r < oh; r++, dst += ow, src += w)
+            for (int i = 0; i < ow; i++) dst[i] = src[i];
+        break;
+    }
+}
+
+static inline void window_add(float *restrict dst_plane, const float *restrict win, int oh,
+                              int ow, int w)
+{
+    /* dst_plane rows have stride w, win rows stride ow. */
+    float *dst = dst_plane;
+    const float *src = win;
+    switch (ow) {
+    case 3:
+        for (int r = 0; r < oh; r++, dst += w, src += 3)
+            for (int i = 0; i < 3; i++) dst[i] += src[i];
+        break;
+    case 5:
+        for (int r = 0; r < oh; r++, dst += w, src += 5)
+            for (int i = 0; i < 5; i++) dst[i] += src[i];
+        break;
+    default:
+        for (int r = 0; r < oh; r++, dst += w, src += ow)
+            for (int i = 0; i < ow; i++) dst[i] += src[i];
+        break;
+    }
+}
+
+/* Stride 1 and no padding in x and y: every window lies inside the plane. */
+static int plane_is_simple(const hsi_cnn_conv_desc *cd)
+{
+    return cd->sh == 1 && cd->sw == 1 && cd->ph == 0 && cd->pw == 0;
+}
+
 /* G (R x (nd+kd-1)*plane) for output slices [d0, d0+nd) of one sample x. */
 static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *g)
 {
     const int plane = cd->oh * cd->ow, span = nd + cd->kd - 1, cols = span * plane;
+    if (plane_is_simple(cd)) {
+        /* Loop order keeps one small input plane in L1 while its kh x kw
+         * shifted windows are written to their rows. */
+        for (int c = 0; c < cd->c; c++)
+            for (int j = 0; j < span; j++) {
+                int id = d0 + j - cd->pd;
+                const float *src =
+                    id >= 0 && id < cd->d ? x + ((size_t)c * cd->d + id) * cd->h * cd->w : NULL;
+                for (int b = 0; b < cd->kh; b++)
+                    for (int e = 0; e < cd->kw; e++) {
+                        float *dst = g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols +
+                                     (size_t)j * plane;
+                        if (!src) memset(dst, 0, sizeof(float) * plane);
+                        else window_copy(dst, src + b * cd->w + e, cd->oh, cd->ow, cd->w);
+                    }
+            }
+        return;
+    }
     for (int c = 0; c < cd->c; c++)
         for (int b = 0; b < cd->kh; b++)
             for (int e = 0; e < cd->kw; e++) {
@@ -410,6 +485,21 @@ static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int n
 static void plane2vol_add(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd, float *dx)
 {
     const int plane = cd->oh * cd->ow, span = nd + cd->kd - 1, cols = span * plane;
+    if (plane_is_simple(cd)) {
+        for (int c = 0; c < cd->c; c++)
+            for (int j = 0; j < span; j++) {
+                int id = d0 + j - cd->pd;
+                if (id < 0 || id >= cd->d) continue;
+                float *dst = dx + ((size_t)c * cd->d + id) * cd->h * cd->w;
+                for (int b = 0; b < cd->kh; b++)
+                    for (int e = 0; e < cd->kw; e++)
+                        window_add(dst + b * cd->w + e,
+                                   g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols +
+                                       (size_t)j * plane,
+                                   cd->oh, cd->ow, cd->w);
+            }
+        return;
+    }
     for (int c = 0; c < cd->c; c++)
         for (int b = 0; b < cd->kh; b++)
             for (int e = 0; e < cd->kw; e++) {
