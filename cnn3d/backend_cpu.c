@@ -549,7 +549,7 @@ static void permute_weights(const hsi_cnn_conv_desc *cd, const float *w, float *
  * not matter, so the sum - and the whole training run - is bit-identical for
  * any thread count and any schedule, while dynamic scheduling lets a thread
  * that the (shared) machine has not preempted take the others' work. */
-#define DW_GROUPS 8
+#define DW_GROUPS 16
 
 static size_t block_floats(const hsi_cnn_conv_desc *cd)
 {

@@ -1,6 +1,6 @@
 /* test_cnn_spec.c - spec parsing: the shipped specs load and have the
  * published shapes and parameter counts; bad specs are refused with
- * file:line and the problem. */
+ * file:line and the problem; weight initialisers have their variances. */
 #include <stdlib.h>
 
 #include "cnn3d/cnn.h"
@@ -123,8 +123,47 @@ static void test_bad_specs(void)
     CHECK_FAILS(hsi_cnn_spec_load("/nonexistent/x.cfg", &spec), HSI_ERR_IO, "/nonexistent/x.cfg: cannot open");
 }
 
+/* Initialisers: Glorot uniform stays within sqrt(6/(fan_in+fan_out)) with
+ * the uniform variance; He normal has variance 2/fan_in; biases start at 0. */
+static void test_init(void)
+{
+    const char *fmt = "[net]\ninput = 1, 1, 1000\nclasses = 2\ninit = %s\n[flatten]\n"
+                      "[dense]\nunits = 500\n[dense]\nunits = classes\n";
+    const char *inits[] = {"glorot_uniform", "he_normal", "he_uniform"};
+    for (int k = 0; k < 3; k++) {
+        char text[512];
+        snprintf(text, sizeof text, fmt, inits[k]);
+        hsi_cnn_spec *spec = NULL;
+        hsi_cnn_net *net = NULL;
+        CHECK_OK(hsi_cnn_spec_parse(text, "init.cfg", &spec));
+        hsi_cnn_net_options o = {.max_batch = 1, .seed = 7};
+        if (spec) CHECK_OK(hsi_cnn_net_new(spec, &o, &net));
+        if (!net) {
+            hsi_cnn_spec_free(spec);
+            continue;
+        }
+        const hsi_cnn_layer *L = &net->layers[1];
+        double sum = 0, sq = 0, mx = 0;
+        for (size_t i = 0; i < L->n_weights; i++) {
+            sum += L->w[i];
+            sq += (double)L->w[i] * L->w[i];
+            mx = fmax(mx, fabs(L->w[i]));
+        }
+        double mean = sum / L->n_weights, var = sq / L->n_weights - mean * mean;
+        double want = k == 0 ? 6.0 / 1500 / 3 : k == 1 ? 2.0 / 1000 : 6.0 / 1000 / 3;
+        CHECK_MSG(fabs(var / want - 1) < 0.02, "%s: variance %g, wanted %g", inits[k], var, want);
+        CHECK(fabs(mean) < 0.01 * sqrt(want));
+        if (k == 0) CHECK(mx <= sqrt(6.0 / 1500));
+        if (k == 2) CHECK(mx <= sqrt(6.0 / 1000));
+        for (size_t i = 0; i < L->n_bias; i++) CHECK(L->b[i] == 0.0f);
+        hsi_cnn_net_free(net);
+        hsi_cnn_spec_free(spec);
+    }
+}
+
 int main(void)
 {
+    test_init();
     test_lange();
     test_shipped();
     test_bad_specs();
