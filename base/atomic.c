@@ -28,7 +28,7 @@ char *hsi_atomic_temp_name(const char *path)
     const char *ext = path + dir_len + stem_len;
     char *out = NULL;
     unsigned n = atomic_fetch_add(&temp_counter, 1);
-    if (asprintf(&out, "%.*s.%.*s.hsi-tmp-%ld-%u%s", (int)dir_len, path, (int)stem_len,
+    if (asprintf(&out, "%.*s%.*s~hsi-tmp-%ld-%u%s", (int)dir_len, path, (int)stem_len,
                  path + dir_len, (long)getpid(), n, ext) < 0)
         return NULL;
     return out;
@@ -84,13 +84,22 @@ hsi_status hsi_atomic_commit(hsi_atomic_file *f)
     return HSI_OK;
 }
 
+size_t hsi_atomic_temp_stem_len(const char *tmp_path, const char *final_path)
+{
+    /* The temporary name ends with the final name's extension (possibly
+     * none); everything before it is the stem that side files share. */
+    size_t dir_len, stem_len;
+    split_path(final_path, &dir_len, &stem_len);
+    size_t ext_len = strlen(final_path) - dir_len - stem_len;
+    return strlen(tmp_path) - ext_len;
+}
+
 hsi_status hsi_atomic_rename_set(const char *tmp_path, const char *final_path,
                                  char **tmp_files, int n)
 {
-    size_t tdir, tstem, fdir, fstem;
-    split_path(tmp_path, &tdir, &tstem);
+    size_t fdir, fstem;
     split_path(final_path, &fdir, &fstem);
-    size_t tprefix = tdir + tstem, fprefix = fdir + fstem;
+    size_t tprefix = hsi_atomic_temp_stem_len(tmp_path, final_path), fprefix = fdir + fstem;
     hsi_status st = HSI_OK;
     /* Side files first, the main file last: once the main file appears under
      * its final name, everything that belongs to it is already there. */

@@ -16,6 +16,7 @@
 #ifndef HSI_ATOMIC_H
 #define HSI_ATOMIC_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #include "base/status.h"
@@ -35,8 +36,14 @@ hsi_status hsi_atomic_commit(hsi_atomic_file *f);
 void hsi_atomic_abort(hsi_atomic_file *f);
 
 /* A temporary name in the directory of `path` that keeps its extension:
- * "dir/map.tif" -> "dir/.map.hsi-tmp-<pid>-<n>.tif". Caller frees. */
+ * "dir/map.tif" -> "dir/map~hsi-tmp-<pid>-<n>.tif". No dot is added, so that
+ * GDAL drivers that derive side-file names by replacing the extension (ENVI
+ * .hdr) derive them from the same stem. Caller frees. */
 char *hsi_atomic_temp_name(const char *path);
+
+/* Length of the part of tmp_path (made by hsi_atomic_temp_name from
+ * final_path) that its side files share: everything before the extension. */
+size_t hsi_atomic_temp_stem_len(const char *tmp_path, const char *final_path);
 
 /* Rename every file in tmp_files[] (n of them) whose name starts with the
  * temporary name's stem to the same name with the final stem. On failure the

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "base/cube.h"
+#include "io/io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +43,51 @@ int hsi_patch_inside(const hsi_cube *cube, size_t row, size_t col, int radius);
  * A radius whose window is larger than the scene is HSI_ERR_SIZE. */
 hsi_status hsi_patch_gather(const hsi_cube *cube, const hsi_pixel *pixels, size_t n, int radius,
                             hsi_border_mode mode, float *out);
+
+/* ---- whole-scene streaming ----
+ *
+ * A patch iterator visits every pixel of a scene in row-major order (with
+ * HSI_BORDER_SKIP only the pixels whose window lies inside) and hands out
+ * batches of gathered patches, so a classifier predicts a whole scene with
+ * bounded memory:
+ *
+ *     hsi_patch_iter *it;
+ *     st = hsi_patch_iter_open_reader(rd, radius, HSI_BORDER_MIRROR, 256, 0, &it);
+ *     const float *x; const hsi_pixel *px; size_t n;
+ *     while (!(st = hsi_patch_iter_next(it, &x, &px, &n)) && n > 0)
+ *         for (size_t i = 0; i < n; i++)   // x: (n, 1, B, S, S) as above
+ *             map->data[px[i].row * cols + px[i].col] = classify(x + i * B*S*S);
+ *     hsi_patch_iter_free(it);
+ *
+ * Over a reader it keeps only a band of rows in memory: the current tile of
+ * tile_rows rows plus `radius` halo rows above and below ((tile_rows + 2r) x
+ * cols x B floats) and one batch (batch x B x S x S floats). The patches and
+ * pixel arrays stay valid until the next call. */
+typedef struct hsi_patch_iter hsi_patch_iter;
+
+/* Over an in-memory cube (not copied; it must outlive the iterator). */
+hsi_status hsi_patch_iter_open_cube(const hsi_cube *cube, int radius, hsi_border_mode mode,
+                                    size_t batch, hsi_patch_iter **out);
+/* Over a windowed reader (not owned; it must outlive the iterator). */
+hsi_status hsi_patch_iter_open_reader(hsi_cube_reader *reader, int radius, hsi_border_mode mode,
+                                      size_t batch, size_t tile_rows, hsi_patch_iter **out);
+/* Over any source of row blocks: read_rows(ctx, row0, nrows, &block) returns
+ * a new cube of rows [row0, row0 + nrows) of a rows x cols x bands scene
+ * (the iterator frees it). tile_rows = 0 picks a tile of about 64 MiB of
+ * cube rows (at least 2r + 1 rows). */
+typedef hsi_status (*hsi_read_rows_fn)(void *ctx, size_t row0, size_t nrows, hsi_cube **block);
+hsi_status hsi_patch_iter_open_rows(hsi_read_rows_fn read_rows, void *ctx, size_t rows,
+                                    size_t cols, size_t bands, int radius, hsi_border_mode mode,
+                                    size_t batch, size_t tile_rows, hsi_patch_iter **out);
+/* Next batch: *n patches (0 when every pixel has been visited). */
+hsi_status hsi_patch_iter_next(hsi_patch_iter *it, const float **patches,
+                               const hsi_pixel **pixels, size_t *n);
+/* Pixels the iterator will visit in all (rows*cols, or the inside pixels
+ * with HSI_BORDER_SKIP), for progress reports. */
+size_t hsi_patch_iter_total(const hsi_patch_iter *it);
+/* Floats held by the iterator (cube rows plus the batch), to check the bound. */
+size_t hsi_patch_iter_memory(const hsi_patch_iter *it);
+void hsi_patch_iter_free(hsi_patch_iter *it);
 
 #ifdef __cplusplus
 }

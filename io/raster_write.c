@@ -63,14 +63,13 @@ static hsi_status out_begin(out_set *o, const char *path)
 }
 
 /* Every file in the temporary name's directory that starts with its stem
- * ("dir/.name.hsi-tmp-PID-N"). */
+ * ("dir/name~hsi-tmp-PID-N"). */
 static int list_tmp_files(const out_set *o, char ***files)
 {
     const char *slash = strrchr(o->tmp_path, '/');
     char *dir = slash ? strndup(o->tmp_path, (size_t)(slash - o->tmp_path)) : strdup(".");
     const char *base = slash ? slash + 1 : o->tmp_path;
-    const char *dot = strrchr(base, '.');
-    size_t stem = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+    size_t stem = hsi_atomic_temp_stem_len(o->tmp_path, o->final_path) - (size_t)(base - o->tmp_path);
     int n = 0;
     *files = NULL;
     DIR *d = dir ? opendir(dir) : NULL;

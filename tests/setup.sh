@@ -41,7 +41,7 @@ expect_no_file() {
     checks=$((checks + 1))
     for f in "$@"; do
         [ -e "$f" ] && fail "$what: $f exists"
-        ls "$(dirname "$f")"/.*hsi-tmp* >/dev/null 2>&1 && fail "$what: temporary file left in $(dirname "$f")"
+        ls "$(dirname "$f")"/*hsi-tmp* >/dev/null 2>&1 && fail "$what: temporary file left in $(dirname "$f")"
     done
     return 0
 }

@@ -117,7 +117,7 @@ static void test_atomic(void)
     CHECK_FAILS(hsi_atomic_open(&f, "/nonexistent-dir/x.bin"), HSI_ERR_IO,
                 "/nonexistent-dir/x.bin: cannot create");
     char *tmp = hsi_atomic_temp_name("out/map.tif");
-    CHECK(strncmp(tmp, "out/.map.hsi-tmp-", 17) == 0 && strcmp(tmp + strlen(tmp) - 4, ".tif") == 0);
+    CHECK(strncmp(tmp, "out/map~hsi-tmp-", 16) == 0 && strcmp(tmp + strlen(tmp) - 4, ".tif") == 0);
     free(tmp);
 }
 

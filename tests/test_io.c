@@ -87,6 +87,12 @@ static void test_cube_roundtrips(void)
     if (back) check_same_cube(cube, back, "GeoTIFF");
     hsi_cube_free(back);
 
+    /* ENVI without an extension: data file "noext", header "noext.hdr". */
+    CHECK_OK(hsi_cube_write(out_path("noext"), HSI_FORMAT_ENVI, cube));
+    CHECK(file_exists(out_path("noext")) && file_exists(out_path("noext.hdr")));
+    CHECK_OK(hsi_cube_read(out_path("noext"), NULL, &back));
+    hsi_cube_free(back);
+
     CHECK_OK(hsi_cube_write(out_path("cube.dat"), HSI_FORMAT_AUTO, cube));
     CHECK(file_exists(out_path("cube.hdr")));
     CHECK_OK(hsi_cube_read(out_path("cube.dat"), NULL, &back));

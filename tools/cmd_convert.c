@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "datasets/scenes.h"
 #include "io/io.h"
 #include "tools/cli.h"
 
@@ -25,12 +26,14 @@ static const char usage[] =
     "                       (the 200-band \"corrected\" AVIRIS set from 220 bands)\n"
     "  --band-table SPC     attach wavelengths and FWHM from a band table (.spc)\n"
     "  --labels             IN is a label raster (ground truth or class map)\n"
+    "  --scene NAME         with --labels: class names and colours of a public scene\n"
+    "                       (indian_pines, salinas, pavia_university, ...)\n"
     "  --allow-nonfinite    keep NaN/Inf values instead of refusing the cube\n"
     "  -h, --help           show this help\n"
     "\n"
     "Examples:\n"
     "  hsi convert Indian_pines_corrected.mat -o indian_pines.tif\n"
-    "  hsi convert --labels Indian_pines_gt.mat -o indian_pines_gt.tif\n"
+    "  hsi convert --labels Indian_pines_gt.mat --scene indian_pines -o gt.tif\n"
     "  hsi convert scene.tif --bands 1-103,109-149,164-219 -o scene200.dat\n"
     "\n"
     "Exit status: 0 on success, 1 on a read or write error, 2 on a usage error.\n";
@@ -43,11 +46,13 @@ static int run(int argc, char **argv)
         {"var", required_argument, NULL, 'v'},    {"bands", required_argument, NULL, 'b'},
         {"band-table", required_argument, NULL, 't'}, {"labels", no_argument, NULL, 'l'},
         {"allow-nonfinite", no_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
+        {"scene", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0}};
     hsi_read_options opts = {0};
     const char *out = NULL;
     hsi_raster_format fmt = HSI_FORMAT_AUTO;
     int labels = 0, c;
+    const hsi_scene *scene = NULL;
     hsi_status st;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -60,6 +65,9 @@ static int run(int argc, char **argv)
         case 't': opts.band_table = optarg; break;
         case 'l': labels = 1; break;
         case 'n': opts.allow_nonfinite = 1; break;
+        case 's':
+            if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
+            break;
         case 'h': return cli_print_usage(&cmd_convert);
         default: return cli_usage_error(name, "unknown option");
         }
@@ -68,12 +76,14 @@ static int run(int argc, char **argv)
     if (!out) return cli_usage_error(name, "no output file (-o OUT)");
     const char *in = argv[optind];
     if (fmt == HSI_FORMAT_PNG) return cli_usage_error(name, "PNG is for maps (hsi map), not data");
+    if (scene && !labels) return cli_usage_error(name, "--scene applies to label rasters (add --labels)");
 
     if (labels) {
         if (opts.bands) return cli_usage_error(name, "--bands does not apply to label rasters");
         hsi_labels *lab;
         if ((st = hsi_labels_read(in, opts.var, &lab))) return cli_fail(name, st);
-        st = hsi_labels_write(out, fmt, lab);
+        st = scene ? hsi_scene_apply_classes(scene, lab) : HSI_OK;
+        if (!st) st = hsi_labels_write(out, fmt, lab);
         if (!st) printf("%s: %zu x %zu labels, %d classes\n", out, lab->rows, lab->cols, lab->n_classes);
         hsi_labels_free(lab);
         return st ? cli_fail(name, st) : 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/scenes.h"
 #include "io/io.h"
 #include "tools/cli.h"
 
@@ -23,6 +24,8 @@ static const char usage[] =
     "                    3-D variable, else the largest 2-D one)\n"
     "  --bands LIST      describe only these 1-based bands, e.g. 1-103,109-149,164-219\n"
     "  --labels          treat FILE as a label raster even if it looks like a cube\n"
+    "  --scene NAME      name label classes after a public scene (indian_pines,\n"
+    "                    salinas, pavia_university, ...; see 'hsi datasets')\n"
     "  --band-table SPC  attach wavelengths and FWHM from a band table (.spc)\n"
     "  --truth GT        check that the ground truth GT has the cube's size and\n"
     "                    describe it after the cube\n"
@@ -125,12 +128,18 @@ static int info_band_table(const char *name, const char *path, int json)
     return 0;
 }
 
+static const hsi_scene *scene;
+
 static int info_labels(const char *name, const char *path, const char *var,
                        const hsi_file_info *fi, int json)
 {
     hsi_labels *lab;
     hsi_status st = hsi_labels_read(path, var, &lab);
     if (st) return cli_fail(name, st);
+    if (scene && (st = hsi_scene_apply_classes(scene, lab))) {
+        hsi_labels_free(lab);
+        return cli_fail(name, st);
+    }
     size_t *counts = calloc((size_t)lab->n_classes + 1, sizeof *counts);
     if (!counts) {
         hsi_labels_free(lab);
@@ -246,7 +255,7 @@ static int run(int argc, char **argv)
         {"var", required_argument, NULL, 'v'},   {"bands", required_argument, NULL, 'b'},
         {"labels", no_argument, NULL, 'l'},      {"band-table", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
-        {"truth", required_argument, NULL, 'g'},
+        {"truth", required_argument, NULL, 'g'}, {"scene", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0}};
     hsi_read_options opts = {0};
     int json = 0, force_labels = 0, c;
@@ -259,6 +268,9 @@ static int run(int argc, char **argv)
         case 't': opts.band_table = optarg; break;
         case 'j': json = 1; break;
         case 'g': truth = optarg; break;
+        case 's':
+            if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
+            break;
         case 'h': return cli_print_usage(&cmd_info);
         default: return cli_usage_error(name, "unknown option");
         }

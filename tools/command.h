@@ -20,14 +20,20 @@ extern const hsi_command cmd_convert;
 
 
 /* Datasets: simulator and public scenes */
+extern const hsi_command cmd_simulate;
+extern const hsi_command cmd_datasets;
 
 /* Evaluation */
+extern const hsi_command cmd_split;
+extern const hsi_command cmd_report;
+extern const hsi_command cmd_map;
 
 
 /* SVM */
 
 
 /* Features */
+extern const hsi_command cmd_profile;
 
 
 /* CNN */

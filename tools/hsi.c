@@ -19,14 +19,20 @@ static const hsi_command *const commands[] = {
 
 
     /* Datasets: simulator and public scenes */
+    &cmd_simulate,
+    &cmd_datasets,
 
     /* Evaluation: splits, reports, maps */
+    &cmd_split,
+    &cmd_report,
+    &cmd_map,
 
 
     /* SVM */
 
 
     /* Features */
+    &cmd_profile,
 
 
     /* CNN */

@@ -9,7 +9,7 @@ if [ "${1:-}" = "--deps-only" ]; then deps_only=yes; shift; fi
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
   libgdal-dev gdal-bin libopenblas-dev liblapacke-dev libsvm-dev libsvm-tools \
-  libopenmpi-dev openmpi-bin libmatio-dev python3"
+  libopenmpi-dev openmpi-bin libmatio-dev python3 python3-numpy python3-scipy python3-sklearn"
 
 missing=""
 for p in $PACKAGES; do

@@ -1,0 +1,286 @@
+/* patch.c - patch windows gathered straight from a BIP cube into the CNN's
+ * (N, 1, B, S, S) layout, and a tile-by-tile iterator over a whole scene. */
+#include "features/patch.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+hsi_status hsi_border_mode_parse(const char *name, hsi_border_mode *mode)
+{
+    if (!strcmp(name, "zero"))
+        *mode = HSI_BORDER_ZERO;
+    else if (!strcmp(name, "mirror") || !strcmp(name, "reflect"))
+        *mode = HSI_BORDER_MIRROR;
+    else if (!strcmp(name, "skip"))
+        *mode = HSI_BORDER_SKIP;
+    else
+        return hsi_error(HSI_ERR_ARG, "unknown border mode '%s' (zero, mirror, skip)", name);
+    return HSI_OK;
+}
+
+static int inside(size_t rows, size_t cols, size_t row, size_t col, int radius)
+{
+    size_t r = (size_t)radius;
+    return row >= r && col >= r && row + r < rows && col + r < cols;
+}
+
+int hsi_patch_inside(const hsi_cube *cube, size_t row, size_t col, int radius)
+{
+    return radius >= 0 && inside(cube->rows, cube->cols, row, col, radius);
+}
+
+static hsi_status check_radius(size_t rows, size_t cols, int radius)
+{
+    if (radius < 0) return hsi_error(HSI_ERR_ARG, "patch radius %d is negative", radius);
+    size_t s = 2 * (size_t)radius + 1;
+    if (s > rows || s > cols)
+        return hsi_error(HSI_ERR_SIZE,
+                         "patch radius %d (window %zu x %zu) is larger than the scene (%zu x %zu)",
+                         radius, s, s, rows, cols);
+    return HSI_OK;
+}
+
+/* A band of scene rows held in memory: rows [first, first + count) of a
+ * scene of scene_rows x cols x bands, BIP. */
+typedef struct row_band {
+    const float *data;
+    size_t first, count;
+    size_t scene_rows, cols, bands;
+} row_band;
+
+/* Reflect a coordinate into [0, n) without repeating the edge (-1 -> 1).
+ * One reflection suffices because the window is never larger than the scene. */
+static size_t reflect(long v, size_t n)
+{
+    if (v < 0) return (size_t)(-v);
+    if ((size_t)v >= n) return 2 * (n - 1) - (size_t)v;
+    return (size_t)v;
+}
+
+/* Gather the window around (row, col) into out[(b * S + y) * S + x]. The
+ * band must hold rows row - r .. row + r (clipped to the scene). */
+static void gather_one(const row_band *v, size_t row, size_t col, int radius,
+                       hsi_border_mode mode, float *out)
+{
+    size_t S = 2 * (size_t)radius + 1, B = v->bands, plane = S * S;
+    for (size_t y = 0; y < S; y++) {
+        long sr = (long)row + (long)y - radius;
+        int row_out = sr < 0 || (size_t)sr >= v->scene_rows;
+        for (size_t x = 0; x < S; x++) {
+            long sc = (long)col + (long)x - radius;
+            int out_of_scene = row_out || sc < 0 || (size_t)sc >= v->cols;
+            float *dst = out + y * S + x;
+            if (out_of_scene && mode != HSI_BORDER_MIRROR) {
+                for (size_t b = 0; b < B; b++) dst[b * plane] = 0.0f;
+                continue;
+            }
+            size_t rr = reflect(sr, v->scene_rows), cc = reflect(sc, v->cols);
+            /* Spectrum of (rr, cc): contiguous in the BIP source; scattered
+             * with stride S*S into the band planes of the patch. */
+            const float *src = v->data + ((rr - v->first) * v->cols + cc) * B;
+            for (size_t b = 0; b < B; b++) dst[b * plane] = src[b];
+        }
+    }
+}
+
+hsi_status hsi_patch_gather(const hsi_cube *cube, const hsi_pixel *pixels, size_t n, int radius,
+                            hsi_border_mode mode, float *out)
+{
+    hsi_status st = check_radius(cube->rows, cube->cols, radius);
+    if (st) return st;
+    for (size_t i = 0; i < n; i++) {
+        if (pixels[i].row >= cube->rows || pixels[i].col >= cube->cols)
+            return hsi_error(HSI_ERR_ARG, "pixel %zu (row %u, column %u) is outside the %zu x %zu scene",
+                             i, pixels[i].row + 1, pixels[i].col + 1, cube->rows, cube->cols);
+        if (mode == HSI_BORDER_SKIP && !inside(cube->rows, cube->cols, pixels[i].row, pixels[i].col, radius))
+            return hsi_error(HSI_ERR_ARG,
+                             "pixel (row %u, column %u) lies within %d pixels of the scene edge: "
+                             "its window leaves the scene, which the skip border mode does not allow",
+                             pixels[i].row + 1, pixels[i].col + 1, radius);
+    }
+    row_band band = {cube->data, 0, cube->rows, cube->rows, cube->cols, cube->bands};
+    size_t S = 2 * (size_t)radius + 1, per = cube->bands * S * S;
+    for (size_t i = 0; i < n; i++)
+        gather_one(&band, pixels[i].row, pixels[i].col, radius, mode, out + i * per);
+    return HSI_OK;
+}
+
+/* ------------------------------------------------------------ iterator */
+
+struct hsi_patch_iter {
+    const hsi_cube *cube;   /* in-memory source, or NULL */
+    hsi_read_rows_fn read_rows; /* windowed source, or NULL */
+    void *read_ctx;
+    hsi_cube *tile;         /* reader: rows [tile_first, tile_first + tile->rows) */
+    size_t tile_first;
+    size_t tile_rows;       /* output rows per tile (reader) */
+    size_t tile_end;        /* first output row not covered by the loaded tile */
+    size_t rows, cols, bands;
+    int radius;
+    hsi_border_mode mode;
+    size_t batch;
+    size_t row, col;        /* next pixel to visit */
+    size_t total;
+    float *patches;         /* [batch * bands * S * S] */
+    hsi_pixel *pixels;      /* [batch] */
+};
+
+static hsi_status iter_new(size_t rows, size_t cols, size_t bands, int radius,
+                           hsi_border_mode mode, size_t batch, hsi_patch_iter **out)
+{
+    *out = NULL;
+    hsi_status st = check_radius(rows, cols, radius);
+    if (st) return st;
+    if (batch == 0) return hsi_error(HSI_ERR_ARG, "patch batch size must be at least 1");
+    hsi_patch_iter *it = calloc(1, sizeof *it);
+    if (!it) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    size_t S = 2 * (size_t)radius + 1;
+    it->rows = rows;
+    it->cols = cols;
+    it->bands = bands;
+    it->radius = radius;
+    it->mode = mode;
+    it->batch = batch;
+    it->patches = malloc(batch * bands * S * S * sizeof(float));
+    it->pixels = malloc(batch * sizeof *it->pixels);
+    if (!it->patches || !it->pixels) {
+        hsi_patch_iter_free(it);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory for a batch of %zu patches of %zu x %zu x %zu",
+                         batch, S, S, bands);
+    }
+    size_t r = (size_t)radius;
+    if (mode == HSI_BORDER_SKIP) {
+        it->total = (rows - 2 * r) * (cols - 2 * r);
+        it->row = r;
+        it->col = r;
+    } else {
+        it->total = rows * cols;
+    }
+    *out = it;
+    return HSI_OK;
+}
+
+hsi_status hsi_patch_iter_open_cube(const hsi_cube *cube, int radius, hsi_border_mode mode,
+                                    size_t batch, hsi_patch_iter **out)
+{
+    hsi_status st = iter_new(cube->rows, cube->cols, cube->bands, radius, mode, batch, out);
+    if (st) return st;
+    (*out)->cube = cube;
+    (*out)->tile_end = cube->rows;
+    return HSI_OK;
+}
+
+hsi_status hsi_patch_iter_open_rows(hsi_read_rows_fn read_rows, void *ctx, size_t rows,
+                                    size_t cols, size_t bands, int radius, hsi_border_mode mode,
+                                    size_t batch, size_t tile_rows, hsi_patch_iter **out)
+{
+    hsi_status st = iter_new(rows, cols, bands, radius, mode, batch, out);
+    if (st) return st;
+    hsi_patch_iter *it = *out;
+    it->read_rows = read_rows;
+    it->read_ctx = ctx;
+    if (tile_rows == 0) {
+        size_t row_bytes = cols * bands * sizeof(float);
+        tile_rows = ((size_t)64 << 20) / (row_bytes ? row_bytes : 1);
+    }
+    if (tile_rows < 2 * (size_t)radius + 1) tile_rows = 2 * (size_t)radius + 1;
+    if (tile_rows > rows) tile_rows = rows;
+    it->tile_rows = tile_rows;
+    it->tile_end = 0; /* nothing loaded */
+    return HSI_OK;
+}
+
+static hsi_status reader_rows(void *ctx, size_t row0, size_t nrows, hsi_cube **block)
+{
+    return hsi_cube_reader_rows(ctx, row0, nrows, block);
+}
+
+hsi_status hsi_patch_iter_open_reader(hsi_cube_reader *reader, int radius, hsi_border_mode mode,
+                                      size_t batch, size_t tile_rows, hsi_patch_iter **out)
+{
+    size_t rows, cols, bands;
+    hsi_cube_reader_shape(reader, &rows, &cols, &bands);
+    return hsi_patch_iter_open_rows(reader_rows, reader, rows, cols, bands, radius, mode, batch,
+                                    tile_rows, out);
+}
+
+/* Load the rows needed for output rows [row, row + tile_rows) plus halo. */
+static hsi_status load_tile(hsi_patch_iter *it, size_t row)
+{
+    size_t r = (size_t)it->radius;
+    size_t end = row + it->tile_rows;
+    if (end > it->rows) end = it->rows;
+    size_t first = row > r ? row - r : 0;
+    size_t last = end + r < it->rows ? end + r : it->rows;
+    hsi_cube_free(it->tile);
+    it->tile = NULL;
+    hsi_status st = it->read_rows(it->read_ctx, first, last - first, &it->tile);
+    if (st) return st;
+    if (it->tile->rows != last - first || it->tile->cols != it->cols ||
+        it->tile->bands != it->bands)
+        return hsi_error(HSI_ERR_SIZE, "reader returned a %zu x %zu x %zu block for rows %zu..%zu",
+                         it->tile->rows, it->tile->cols, it->tile->bands, first + 1, last);
+    it->tile_first = first;
+    it->tile_end = end;
+    return HSI_OK;
+}
+
+/* Move the cursor to the next pixel in row-major order (inside pixels only
+ * under the skip mode); past the last row when the scene is done. */
+static void advance(hsi_patch_iter *it)
+{
+    size_t r = it->mode == HSI_BORDER_SKIP ? (size_t)it->radius : 0;
+    if (++it->col >= it->cols - r) {
+        it->col = r;
+        it->row++;
+    }
+}
+
+hsi_status hsi_patch_iter_next(hsi_patch_iter *it, const float **patches,
+                               const hsi_pixel **pixels, size_t *n)
+{
+    size_t r = it->mode == HSI_BORDER_SKIP ? (size_t)it->radius : 0;
+    size_t S = 2 * (size_t)it->radius + 1, per = it->bands * S * S;
+    size_t k = 0;
+    *n = 0;
+    *patches = it->patches;
+    *pixels = it->pixels;
+    while (k < it->batch && it->row < it->rows - r) {
+        if (it->read_rows && it->row >= it->tile_end) {
+            hsi_status st = load_tile(it, it->row);
+            if (st) return st;
+        }
+        row_band band;
+        if (it->read_rows)
+            band = (row_band){it->tile->data, it->tile_first, it->tile->rows, it->rows, it->cols,
+                              it->bands};
+        else
+            band = (row_band){it->cube->data, 0, it->rows, it->rows, it->cols, it->bands};
+        gather_one(&band, it->row, it->col, it->radius, it->mode, it->patches + k * per);
+        it->pixels[k].row = (uint32_t)it->row;
+        it->pixels[k].col = (uint32_t)it->col;
+        k++;
+        advance(it);
+    }
+    *n = k;
+    return HSI_OK;
+}
+
+size_t hsi_patch_iter_total(const hsi_patch_iter *it) { return it->total; }
+
+size_t hsi_patch_iter_memory(const hsi_patch_iter *it)
+{
+    size_t S = 2 * (size_t)it->radius + 1;
+    size_t held = it->batch * it->bands * S * S;
+    if (it->read_rows) held += (it->tile_rows + 2 * (size_t)it->radius) * it->cols * it->bands;
+    return held;
+}
+
+void hsi_patch_iter_free(hsi_patch_iter *it)
+{
+    if (!it) return;
+    hsi_cube_free(it->tile);
+    free(it->patches);
+    free(it->pixels);
+    free(it);
+}

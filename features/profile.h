@@ -1,0 +1,76 @@
+/* profile.h - attribute profiles of a cube: AP, SDAP and their extended,
+ * multi-attribute stacks (EAP / EMAP) as a feature cube.
+ *
+ * For every band f of the input (typically the first principal components)
+ * and every profile spec in order:
+ *
+ *   AP   (attribute profile, Dalla Mura et al. 2010): the thickenings of f by
+ *        the min-tree for the thresholds from largest to smallest, then the
+ *        thinnings by the max-tree from smallest to largest:
+ *          phi_tn f, ..., phi_t1 f, gamma_t1 f, ..., gamma_tn f
+ *   SDAP (self-dual attribute profile, Cavallaro et al. 2017): the filters of
+ *        f by its tree of shapes for the thresholds from smallest to largest.
+ *
+ * A node passes a threshold t when its attribute is >= t. The output cube has,
+ * per input band, the band itself (unless left out) followed by the filtered
+ * bands of every spec, named e.g. "PC1", "PC1 area>=100 thick",
+ * "PC1 area>=100 thin", "PC1 std>=10 sdap". With several input bands this is
+ * the extended profile (EAP), with several attributes the EMAP.
+ */
+#ifndef HSI_PROFILE_H
+#define HSI_PROFILE_H
+
+#include <stddef.h>
+
+#include "base/cube.h"
+#include "base/progress.h"
+#include "features/tree.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HSI_PROFILE_MAX_THRESHOLDS 32
+
+typedef enum hsi_profile_kind {
+    HSI_PROFILE_AP = 0, /* thickenings (min-tree) and thinnings (max-tree) */
+    HSI_PROFILE_SDAP    /* tree-of-shapes filters */
+} hsi_profile_kind;
+
+typedef struct hsi_profile_spec {
+    hsi_profile_kind kind;
+    hsi_attribute attr;
+    size_t n_thresholds;
+    double thresholds[HSI_PROFILE_MAX_THRESHOLDS]; /* ascending, distinct */
+} hsi_profile_spec;
+
+/* Parse "ATTR=T1,T2,..." (e.g. "area=100,500,1000"): a known attribute and
+ * 1..HSI_PROFILE_MAX_THRESHOLDS finite thresholds >= 0, sorted on return;
+ * anything else is HSI_ERR_ARG naming the text. */
+hsi_status hsi_profile_spec_parse(hsi_profile_kind kind, const char *text,
+                                  hsi_profile_spec *spec);
+
+typedef struct hsi_profile_options {
+    int connectivity;      /* 4 or 8 for the max/min-trees of the AP (0 = 4) */
+    int quantise_bits;     /* 0 (float levels), 8 or 16; see hsi_tree_options */
+    hsi_filter_rule rule;  /* filtering rule (default direct) */
+    int omit_input;        /* 1: do not copy the input bands into the output */
+} hsi_profile_options;
+
+/* Bands per input band: (omit_input ? 0 : 1) + sum over specs of
+ * 2 n_thresholds (AP) or n_thresholds (SDAP). */
+size_t hsi_profile_bands_per_input(const hsi_profile_spec *specs, size_t n_specs,
+                                   int omit_input);
+
+/* The profile cube of `in` (rows x cols x bands_per_input * in->bands),
+ * georeferencing kept, bands named as above (the input band's own name, or
+ * "band K"). The trees of different input bands are built in parallel
+ * (OpenMP); progress counts the trees built. opts and progress may be NULL. */
+hsi_status hsi_profile_cube(const hsi_cube *in, const hsi_profile_spec *specs, size_t n_specs,
+                            const hsi_profile_options *opts, const hsi_progress *progress,
+                            hsi_cube **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,218 @@
+/* cmd_profile.c - `hsi profile IN -o OUT`: attribute-profile feature cubes
+ * (AP, SDAP, EAP/EMAP) of a scene or of its first principal components. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/rng.h"
+#include "features/preprocess.h"
+#include "features/profile.h"
+#include "io/io.h"
+#include "tools/cli.h"
+
+#define MAX_SPECS 32
+
+static const char usage[] =
+    "Usage: hsi profile IN -o OUT [--pca K] (--ap|--emap|--sdap ATTR=T1,T2,...)... [options]\n"
+    "\n"
+    "Compute attribute profiles of a cube and write them as a feature cube that\n"
+    "'hsi svm' and 'hsi cnn' take like any other cube. Each input band (or each of\n"
+    "the first K principal components with --pca K) is filtered through its\n"
+    "component trees with every threshold of every profile:\n"
+    "\n"
+    "  --ap ATTR=T1,...    attribute profile: thickenings (min-tree) for the\n"
+    "                      thresholds from largest to smallest, then thinnings\n"
+    "                      (max-tree) from smallest to largest; 2 bands a threshold\n"
+    "  --emap ATTR=T1,...  the same as --ap; --ap/--emap for several attributes on\n"
+    "                      several components stack into the extended multi-\n"
+    "                      attribute profile (EMAP)\n"
+    "  --sdap ATTR=T1,...  self-dual attribute profile: filters of the tree of\n"
+    "                      shapes; 1 band a threshold\n"
+    "\n"
+    "ATTR is area (pixels), diagonal (bounding-box diagonal, pixels), inertia\n"
+    "(normalised moment of inertia, 0 for one pixel, about 0.16 for a disc) or std\n"
+    "(standard deviation of the values, in the units of the band). A region is\n"
+    "kept when its attribute is >= the threshold. Options may be repeated; at\n"
+    "most 32 profiles, 32 thresholds each. Output bands, per input band: the band\n"
+    "itself, then the profiles in the order given, named e.g. \"PC1\",\n"
+    "\"PC1 area>=100 thick\", \"PC1 area>=100 thin\", \"PC1 std>=10 sdap\".\n"
+    "\n"
+    "Options:\n"
+    "  -o, --output OUT     output cube (.tif GeoTIFF, anything else ENVI; see --format)\n"
+    "  --format FMT         GTiff or ENVI, overriding the extension\n"
+    "  --bands LIST         read only these 1-based input bands (e.g. 1-103,109-149)\n"
+    "  --var NAME           .mat variable to read (default: chosen automatically)\n"
+    "  --pca K              profile the first K principal components (fitted on all\n"
+    "                       pixels, or a sample; see --pca-sample) instead of the bands\n"
+    "  --pca-sample N       fit the PCA on N random pixels (default 0: all pixels)\n"
+    "  --seed S             seed of the PCA sample (default 1)\n"
+    "  --rule RULE          filtering rule: direct (default), min, max, subtractive\n"
+    "  --connectivity C     4 (default) or 8, for the max/min-trees of --ap\n"
+    "                       (the tree of shapes is self-dual and needs none)\n"
+    "  --quantise BITS      0 (default: exact float levels), 8 or 16: build the trees\n"
+    "                       on levels quantised over each band's range\n"
+    "  --no-input           leave the input bands (components) out of the output\n"
+    "  -q, --quiet          no progress display\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "The trees of different bands are built in parallel (OMP_NUM_THREADS threads).\n"
+    "\n"
+    "Examples:\n"
+    "  hsi profile scene.tif --pca 4 --sdap area=100,500,1000,5000 --sdap std=10,20,30 \\\n"
+    "      -o features.tif\n"
+    "  hsi profile scene.tif --pca 3 --emap area=100,1000 --emap inertia=0.2,0.3,0.4 \\\n"
+    "      -o emap.tif\n"
+    "  hsi profile pan.tif --ap diagonal=10,25,50 --rule subtractive -o ap.dat\n"
+    "\n"
+    "Exit status: 0 on success, 1 on a read, data or write error, 2 on a usage error.\n";
+
+extern const hsi_command cmd_profile;
+
+static int run(int argc, char **argv)
+{
+    const char *name = "profile";
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},   {"format", required_argument, NULL, 'f'},
+        {"bands", required_argument, NULL, 'b'},    {"var", required_argument, NULL, 'v'},
+        {"pca", required_argument, NULL, 'P'},      {"pca-sample", required_argument, NULL, 'S'},
+        {"seed", required_argument, NULL, 's'},     {"rule", required_argument, NULL, 'r'},
+        {"connectivity", required_argument, NULL, 'c'},
+        {"quantise", required_argument, NULL, 'Q'}, {"quantize", required_argument, NULL, 'Q'},
+        {"ap", required_argument, NULL, 'A'},       {"emap", required_argument, NULL, 'A'},
+        {"sdap", required_argument, NULL, 'D'},     {"no-input", no_argument, NULL, 'n'},
+        {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    hsi_read_options ropts = {0};
+    hsi_profile_options popts = {0};
+    hsi_profile_spec specs[MAX_SPECS];
+    size_t n_specs = 0;
+    const char *out_path = NULL;
+    hsi_raster_format fmt = HSI_FORMAT_AUTO;
+    long pca_k = 0, conn = 4, bits = 0;
+    uint64_t pca_sample = 0, seed = 1;
+    int quiet = 0, c;
+    hsi_status st;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out_path = optarg; break;
+        case 'f':
+            if (hsi_format_parse(optarg, &fmt)) return cli_usage_error(name, "%s", hsi_last_error());
+            break;
+        case 'b': ropts.bands = optarg; break;
+        case 'v': ropts.var = optarg; break;
+        case 'P':
+            if (cli_parse_long(name, "--pca", optarg, 1, 1000, &pca_k)) return 2;
+            break;
+        case 'S':
+            if (cli_parse_u64(name, "--pca-sample", optarg, &pca_sample)) return 2;
+            break;
+        case 's':
+            if (cli_parse_u64(name, "--seed", optarg, &seed)) return 2;
+            break;
+        case 'r':
+            if (hsi_filter_rule_parse(optarg, &popts.rule))
+                return cli_usage_error(name, "--rule: %s", hsi_last_error());
+            break;
+        case 'c':
+            if (cli_parse_long(name, "--connectivity", optarg, 4, 8, &conn)) return 2;
+            if (conn != 4 && conn != 8)
+                return cli_usage_error(name, "--connectivity: '%s' is not 4 or 8", optarg);
+            break;
+        case 'Q':
+            if (cli_parse_long(name, "--quantise", optarg, 0, 16, &bits)) return 2;
+            if (bits != 0 && bits != 8 && bits != 16)
+                return cli_usage_error(name, "--quantise: '%s' is not 0, 8 or 16", optarg);
+            break;
+        case 'A':
+        case 'D':
+            if (n_specs == MAX_SPECS)
+                return cli_usage_error(name, "more than %d profiles", MAX_SPECS);
+            if (hsi_profile_spec_parse(c == 'A' ? HSI_PROFILE_AP : HSI_PROFILE_SDAP, optarg,
+                                       &specs[n_specs]))
+                return cli_usage_error(name, "%s", hsi_last_error());
+            n_specs++;
+            break;
+        case 'n': popts.omit_input = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h': return cli_print_usage(&cmd_profile);
+        default:
+            return cli_usage_error(name, "unknown option or missing value '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1) return cli_usage_error(name, "give exactly one input file");
+    if (!out_path) return cli_usage_error(name, "no output file (-o OUT)");
+    if (n_specs == 0) return cli_usage_error(name, "no profile (give --ap, --emap or --sdap)");
+    if (fmt == HSI_FORMAT_PNG) return cli_usage_error(name, "PNG cannot hold a feature cube");
+    popts.connectivity = (int)conn;
+    popts.quantise_bits = (int)bits;
+    const char *in_path = argv[optind];
+
+    hsi_cube *cube = NULL, *features = NULL;
+    if ((st = hsi_cube_read(in_path, &ropts, &cube))) return cli_fail(name, st);
+    if (pca_k) {
+        if ((size_t)pca_k > cube->bands) {
+            cli_error(name, "%s: --pca %ld asks for more components than its %zu bands", in_path,
+                      pca_k, cube->bands);
+            hsi_cube_free(cube);
+            return 1;
+        }
+        size_t npix = cube->rows * cube->cols;
+        uint16_t *mask = NULL;
+        if (pca_sample && pca_sample < npix) {
+            /* a seeded random sample of pixels: the first pca_sample of a shuffle */
+            size_t *idx = malloc(npix * sizeof *idx);
+            mask = calloc(npix, sizeof *mask);
+            if (!idx || !mask) {
+                free(idx);
+                free(mask);
+                hsi_cube_free(cube);
+                return cli_error(name, "out of memory");
+            }
+            for (size_t i = 0; i < npix; i++) idx[i] = i;
+            hsi_rng rng;
+            hsi_rng_seed(&rng, seed);
+            hsi_rng_shuffle(&rng, idx, npix);
+            for (size_t i = 0; i < pca_sample; i++) mask[idx[i]] = 1;
+            free(idx);
+        }
+        hsi_preprocess *pca = NULL;
+        st = hsi_preprocess_fit_cube(HSI_PREPROCESS_PCA, cube, mask, (size_t)pca_k, 0, &pca);
+        free(mask);
+        hsi_cube *pcs = NULL;
+        if (!st) st = hsi_preprocess_apply_cube(pca, cube, &pcs);
+        if (!st && !quiet) {
+            double kept = 0;
+            for (size_t k = 0; k < pca->out_dim; k++) kept += pca->explained[k];
+            fprintf(stderr, "hsi profile: %ld principal components keep %.2f%% of the variance\n",
+                    pca_k, 100 * kept);
+        }
+        hsi_preprocess_free(pca);
+        hsi_cube_free(cube);
+        cube = pcs;
+        if (st) return cli_fail(name, hsi_error_prefix(st, "%s", in_path));
+    }
+
+    cli_progress bar;
+    cli_progress_init(&bar, "hsi profile: trees", quiet);
+    hsi_progress cb = cli_progress_callback(&bar);
+    double t0 = cli_now();
+    st = hsi_profile_cube(cube, specs, n_specs, &popts, &cb, &features);
+    cli_progress_finish(&bar);
+    size_t in_bands = cube->bands;
+    hsi_cube_free(cube);
+    if (st) return cli_fail(name, hsi_error_prefix(st, "%s", in_path));
+    double seconds = cli_now() - t0;
+    st = hsi_cube_write(out_path, fmt, features);
+    if (!st)
+        printf("%s: %zu x %zu x %zu (%zu input bands x %zu features) in %.2f s\n", out_path,
+               features->rows, features->cols, features->bands, in_bands,
+               features->bands / in_bands, seconds);
+    hsi_cube_free(features);
+    return st ? cli_fail(name, st) : 0;
+}
+
+const hsi_command cmd_profile = {"profile",
+                                 "attribute profiles (AP, SDAP, EMAP) of a cube as a feature cube",
+                                 usage, run};

@@ -1,0 +1,203 @@
+/* cmd_report.c - `hsi report --truth GT --pred PRED`: accuracy figures of a
+ * classification, or mean +- std over several runs. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/atomic.h"
+#include "datasets/scenes.h"
+#include "eval/metrics.h"
+#include "io/io.h"
+#include "tools/cli.h"
+
+static const char usage[] =
+    "Usage: hsi report --truth GT --pred PRED [options]\n"
+    "       hsi report --truth GT --runs PRED1,PRED2,... [options]\n"
+    "\n"
+    "Score a predicted class raster against a ground truth: confusion matrix with\n"
+    "class names (rows: truth, columns: prediction), overall accuracy (OA), average\n"
+    "accuracy (AA, the mean of the per-class producer's accuracies), per-class\n"
+    "producer's and user's accuracy and F1, Cohen's kappa with its 95% interval\n"
+    "(variance after Congalton & Green, Assessing the Accuracy of Remotely Sensed\n"
+    "Data, 2009) and pixel counts.\n"
+    "\n"
+    "Only pixels labelled in GT are scored (label 0 never is). With --train, the\n"
+    "training pixels are excluded too, so the figures describe held-out pixels\n"
+    "only. A scored pixel the classifier left at 0 counts as an error (column 0,\n"
+    "'unclassified'). A class without test pixels shows '-' and is left out of AA.\n"
+    "With several runs (other seeds, folds or splits) every figure is printed as\n"
+    "mean +- sample standard deviation over the runs.\n"
+    "\n"
+    "Options:\n"
+    "  --truth GT         ground truth raster (any GDAL raster or .mat); required\n"
+    "  --pred PRED        predicted class raster of the same size; may be repeated,\n"
+    "                     one per run\n"
+    "  --runs LIST        comma-separated predicted rasters, one per run\n"
+    "  --train TRAIN      training raster whose labelled pixels are not scored;\n"
+    "                     give it once for all runs or once per run, in run order\n"
+    "  --names FILE       class names for GT's class table, one per line (class 1\n"
+    "                     first); default: the names stored in GT, else 'Class k'\n"
+    "  --scene NAME       name GT's classes after a public scene (indian_pines,\n"
+    "                     salinas, pavia_university, ...; see 'hsi datasets')\n"
+    "  --var NAME         .mat variable of GT (default: chosen automatically)\n"
+    "  --format FMT       text (aligned, default), csv, json or md (Markdown)\n"
+    "  -o, --output FILE  write the report to FILE (atomically) instead of stdout\n"
+    "  -h, --help         show this help\n"
+    "\n"
+    "Figures: percentages with 2 decimals and kappa with 4 in text and Markdown;\n"
+    "fractions with 10 significant digits in CSV; full precision in JSON.\n"
+    "\n"
+    "Examples:\n"
+    "  hsi report --truth gt.tif --pred pred.tif --train split_train.tif\n"
+    "  hsi report --truth Indian_pines_gt.mat --names ip.names --pred map.tif \\\n"
+    "             --format md\n"
+    "  hsi report --truth gt.tif --runs seed1.tif,seed2.tif,seed3.tif \\\n"
+    "             --train s1.tif --train s2.tif --train s3.tif --format csv -o runs.csv\n"
+    "\n"
+    "Exit status: 0 on success, 1 if a file cannot be read or the rasters do not\n"
+    "fit together (sizes differ, a class missing from GT's class table, nothing\n"
+    "to score), 2 on a usage error.\n";
+
+#define MAX_RUNS 256
+
+/* Split "a,b,c" into up to max pointers (modifies s). */
+static int split_list(char *s, const char **out, int max)
+{
+    int n = 0;
+    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == max) return -1;
+        out[n++] = tok;
+    }
+    return n;
+}
+
+static int run(int argc, char **argv)
+{
+    const char *name = "report";
+    static const struct option longopts[] = {
+        {"truth", required_argument, NULL, 't'}, {"pred", required_argument, NULL, 'p'},
+        {"runs", required_argument, NULL, 'r'},  {"train", required_argument, NULL, 'T'},
+        {"names", required_argument, NULL, 'n'}, {"var", required_argument, NULL, 'v'},
+        {"scene", required_argument, NULL, 's'},
+        {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+    const char *truth_path = NULL, *names = NULL, *var = NULL, *out_path = NULL;
+    const char *preds[MAX_RUNS], *trains[MAX_RUNS];
+    int n_pred = 0, n_train = 0, c;
+    hsi_report_format fmt = HSI_REPORT_TEXT;
+    const hsi_scene *scene = NULL;
+    hsi_status st;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't': truth_path = optarg; break;
+        case 'p':
+            if (n_pred == MAX_RUNS) return cli_usage_error(name, "more than %d runs", MAX_RUNS);
+            preds[n_pred++] = optarg;
+            break;
+        case 'r': {
+            int k = split_list(optarg, preds + n_pred, MAX_RUNS - n_pred);
+            if (k <= 0) return cli_usage_error(name, "--runs: give 1..%d comma-separated files", MAX_RUNS);
+            n_pred += k;
+            break;
+        }
+        case 'T':
+            if (n_train == MAX_RUNS) return cli_usage_error(name, "more than %d runs", MAX_RUNS);
+            trains[n_train++] = optarg;
+            break;
+        case 'n': names = optarg; break;
+        case 'v': var = optarg; break;
+        case 's':
+            if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
+            break;
+        case 'f':
+            if (hsi_report_format_parse(optarg, &fmt)) return cli_usage_error(name, "%s", hsi_last_error());
+            break;
+        case 'o': out_path = optarg; break;
+        case 'h': return cli_print_usage(&cmd_report);
+        default: return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc) return cli_usage_error(name, "unexpected argument '%s'", argv[optind]);
+    if (!truth_path) return cli_usage_error(name, "no ground truth (--truth GT)");
+    if (n_pred == 0) return cli_usage_error(name, "no prediction (--pred PRED or --runs LIST)");
+    if (n_train > 1 && n_train != n_pred)
+        return cli_usage_error(name, "%d training rasters for %d runs: give one, or one per run",
+                               n_train, n_pred);
+
+    hsi_labels *truth = NULL;
+    hsi_metrics *runs[MAX_RUNS] = {NULL};
+    int rc = 1;
+    if ((st = hsi_labels_read(truth_path, var, &truth))) return cli_fail(name, st);
+    if ((scene && (st = hsi_scene_apply_classes(scene, truth))) ||
+        (names && (st = hsi_class_names_read(names, truth)))) {
+        hsi_labels_free(truth);
+        return cli_fail(name, st);
+    }
+    for (int r = 0; r < n_pred; r++) {
+        hsi_labels *pred = NULL, *train = NULL;
+        const char *train_path = n_train ? trains[n_train == 1 ? 0 : r] : NULL;
+        st = hsi_labels_read(preds[r], NULL, &pred);
+        if (!st && train_path) st = hsi_labels_read(train_path, NULL, &train);
+        if (!st)
+            st = hsi_metrics_compute(truth, truth_path, pred, preds[r], train, train_path, &runs[r]);
+        hsi_labels_free(pred);
+        hsi_labels_free(train);
+        if (st) {
+            cli_fail(name, st);
+            goto done;
+        }
+    }
+
+    hsi_atomic_file af = {0};
+    FILE *fp = stdout;
+    if (out_path) {
+        if ((st = hsi_atomic_open(&af, out_path))) {
+            cli_fail(name, st);
+            goto done;
+        }
+        fp = af.fp;
+    }
+    if (n_pred == 1) {
+        if (fmt == HSI_REPORT_TEXT) {
+            fprintf(fp, "Accuracy of %s against %s", preds[0], truth_path);
+            if (n_train) fprintf(fp, " (training pixels of %s not scored)", trains[0]);
+            fputs("\n\n", fp);
+        }
+        st = hsi_metrics_write(runs[0], fmt, fp);
+    } else {
+        hsi_metrics_summary *sum = NULL;
+        st = hsi_metrics_summarise((const hsi_metrics *const *)runs, n_pred, &sum);
+        if (!st && fmt == HSI_REPORT_TEXT) {
+            fprintf(fp, "Accuracy of %d runs against %s\n\n", n_pred, truth_path);
+            for (int r = 0; r < n_pred; r++)
+                fprintf(fp, "run %d: %s: OA %.2f %%, AA %.2f %%, kappa %.4f (%llu pixels)\n", r + 1,
+                        preds[r], 100.0 * runs[r]->oa, 100.0 * runs[r]->aa, runs[r]->kappa,
+                        (unsigned long long)runs[r]->total);
+            fputc('\n', fp);
+        }
+        if (!st) st = hsi_metrics_summary_write(sum, fmt, fp);
+        hsi_metrics_summary_free(sum);
+    }
+    if (out_path) {
+        if (st)
+            hsi_atomic_abort(&af);
+        else
+            st = hsi_atomic_commit(&af);
+    } else if (!st && fflush(stdout) != 0) {
+        st = hsi_error(HSI_ERR_IO, "writing to standard output failed");
+    }
+    if (st) {
+        cli_fail(name, st);
+        goto done;
+    }
+    rc = 0;
+done:
+    for (int r = 0; r < n_pred; r++) hsi_metrics_free(runs[r]);
+    hsi_labels_free(truth);
+    return rc;
+}
+
+const hsi_command cmd_report = {"report", "accuracy report: confusion matrix, OA, AA, kappa, per class",
+                                usage, run};
