@@ -86,60 +86,6 @@ static const char *name = "cnn";
 
 /* ---------------------------------------------------------------- patch gather */
 
-/* Patch windows in the layout of features/patch.h, (N, 1, bands, S, S).
- * features/patch.c (hsi_patch_gather) is on another branch and not yet on
- * main; these three functions follow its contract and are to be replaced by
- * hsi_border_mode_parse / hsi_patch_inside / hsi_patch_gather once it lands. */
-static hsi_status border_parse(const char *s, hsi_border_mode *mode)
-{
-    if (!strcmp(s, "zero")) *mode = HSI_BORDER_ZERO;
-    else if (!strcmp(s, "mirror")) *mode = HSI_BORDER_MIRROR;
-    else if (!strcmp(s, "skip")) *mode = HSI_BORDER_SKIP;
-    else return hsi_error(HSI_ERR_ARG, "'%s' is not zero, mirror or skip", s);
-    return HSI_OK;
-}
-
-static int patch_inside(const hsi_cube *cube, size_t row, size_t col, int r)
-{
-    return row >= (size_t)r && col >= (size_t)r && row + r < cube->rows && col + r < cube->cols;
-}
-
-/* Reflect without repeating the edge: -1 -> 1, n -> n-2. -1 = zero. */
-static long border_index(long i, long n, hsi_border_mode mode)
-{
-    if (i >= 0 && i < n) return i;
-    if (mode != HSI_BORDER_MIRROR) return -1;
-    if (n == 1) return 0;
-    long period = 2 * (n - 1);
-    i %= period;
-    if (i < 0) i += period;
-    return i < n ? i : period - i;
-}
-
-static hsi_status patch_gather(const hsi_cube *cube, const hsi_pixel *px, size_t n, int r,
-                               hsi_border_mode mode, float *out)
-{
-    const long S = 2L * r + 1, B = (long)cube->bands;
-    if ((size_t)S > cube->rows || (size_t)S > cube->cols)
-        return hsi_error(HSI_ERR_SIZE, "patch %ld x %ld is larger than the %zu x %zu scene", S, S,
-                         cube->rows, cube->cols);
-    for (size_t i = 0; i < n; i++) {
-        if (mode == HSI_BORDER_SKIP && !patch_inside(cube, px[i].row, px[i].col, r))
-            return hsi_error(HSI_ERR_ARG, "pixel (%u, %u): its patch leaves the scene",
-                             px[i].row, px[i].col);
-        float *o = out + i * (size_t)B * S * S;
-        for (long y = 0; y < S; y++) {
-            long rr = border_index((long)px[i].row + y - r, (long)cube->rows, mode);
-            for (long x = 0; x < S; x++) {
-                long cc = border_index((long)px[i].col + x - r, (long)cube->cols, mode);
-                const float *spec = rr >= 0 && cc >= 0 ? hsi_cube_pixel(cube, rr, cc) : NULL;
-                for (long b = 0; b < B; b++) o[(b * S + y) * S + x] = spec ? spec[b] : 0.0f;
-            }
-        }
-    }
-    return HSI_OK;
-}
-
 /* The training and prediction samples: pixels of a (preprocessed) cube. */
 typedef struct scene_data {
     const hsi_cube *cube;
@@ -154,7 +100,7 @@ static hsi_status gather_scene(void *ctx, const size_t *idx, size_t n, float *x)
     hsi_pixel *px = malloc(n * sizeof *px);
     if (!px) return hsi_error(HSI_ERR_NOMEM, "out of memory gathering patches");
     for (size_t i = 0; i < n; i++) px[i] = d->pixels[idx[i]];
-    hsi_status st = patch_gather(d->cube, px, n, d->radius, d->border, x);
+    hsi_status st = hsi_patch_gather(d->cube, px, n, d->radius, d->border, x);
     free(px);
     return st;
 }
@@ -187,7 +133,7 @@ static hsi_status labelled_pixels(const hsi_cube *cube, const hsi_labels *labels
         for (size_t c = 0; c < labels->cols; c++) {
             uint16_t v = labels->data[r * labels->cols + c];
             if (!v) continue;
-            if (border == HSI_BORDER_SKIP && !patch_inside(cube, r, c, radius)) continue;
+            if (border == HSI_BORDER_SKIP && !hsi_patch_inside(cube, r, c, radius)) continue;
             (*px)[k] = (hsi_pixel){(uint32_t)r, (uint32_t)c};
             (*cls)[k] = (int32_t)v - 1;
             k++;
@@ -351,7 +297,7 @@ static int run_train(int argc, char **argv)
             seed_given = 1;
             break;
         case 'm':
-            if (border_parse(optarg, &a.border))
+            if (hsi_border_mode_parse(optarg, &a.border))
                 return cli_usage_error(name, "--border: %s", hsi_last_error());
             border_given = 1;
             break;
@@ -699,10 +645,10 @@ static int run_apply(int argc, char **argv, int is_eval)
         for (size_t r = r0; r < r1; r++)
             for (size_t cc = 0; cc < cube->cols; cc++) {
                 int last = r == r1 - 1 && cc == cube->cols - 1;
-                if (border != HSI_BORDER_SKIP || patch_inside(cube, r, cc, radius))
+                if (border != HSI_BORDER_SKIP || hsi_patch_inside(cube, r, cc, radius))
                     px[nb++] = (hsi_pixel){(uint32_t)r, (uint32_t)cc};
                 if (nb == (size_t)batch || (last && nb)) {
-                    if ((st = patch_gather(cube, px, nb, radius, border, x))) goto fail;
+                    if ((st = hsi_patch_gather(cube, px, nb, radius, border, x))) goto fail;
                     const float *p = hsi_cnn_forward(net, x, (int)nb, 0);
                     for (size_t i = 0; i < nb; i++) {
                         const float *pi = p + i * k;
