@@ -38,3 +38,4 @@ TESTS += tests/test_cnn_cli
 check_PROGRAMS += tests/test_cnn_cli
 tests_test_cnn_cli_LDADD = $(TEST_LDADD)
 EXTRA_DIST += bench/cnn_bench.sh
+EXTRA_DIST += bench/cnn_accuracy.sh bench/cnn_torch_reference.py
