@@ -84,8 +84,13 @@ struct hsi_cnn_backend {
      * the (d, h, w) volume of each output. Backward overwrites dx. */
     void (*maxpool3d_forward)(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
                               const float *x, float *y, int32_t *argmax);
+    /* gate (NULL or the pooled outputs y): pass the gradient only where
+     * gate > 0. After a ReLU this is the ReLU's own backward pass (the
+     * winner's ReLU output is the pooled value), so the net skips that pass
+     * over the big un-pooled tensor. */
     void (*maxpool3d_backward)(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
-                               const float *dy, const int32_t *argmax, float *dx);
+                               const float *dy, const int32_t *argmax, const float *gate,
+                               float *dx);
     void (*avgpool3d_forward)(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
                               const float *x, float *y);
     void (*avgpool3d_backward)(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,

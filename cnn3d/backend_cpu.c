@@ -807,15 +807,24 @@ static void cpu_maxpool_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_de
 }
 
 static void cpu_maxpool_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
-                                 const float *dy, const int32_t *argmax, float *dx)
+                                 const float *dy, const int32_t *argmax, const float *gate,
+                                 float *dx)
 {
     (void)be;
     size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
 #pragma omp parallel for schedule(static)
     for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
         float *dxi = dx + nc * in_vol;
+        const float *g = dy + nc * out_vol;
+        const int32_t *am = argmax + nc * out_vol;
         memset(dxi, 0, sizeof(float) * in_vol);
-        for (size_t o = 0; o < out_vol; o++) dxi[argmax[nc * out_vol + o]] += dy[nc * out_vol + o];
+        if (gate) {
+            const float *y = gate + nc * out_vol;
+            for (size_t o = 0; o < out_vol; o++)
+                if (y[o] > 0) dxi[am[o]] += g[o];
+        } else {
+            for (size_t o = 0; o < out_vol; o++) dxi[am[o]] += g[o];
+        }
     }
 }
 

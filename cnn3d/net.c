@@ -411,7 +411,7 @@ const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int traini
 /* dy is d loss / d (this layer's output after activation) and may be
  * overwritten; dx (NULL: not needed) receives d loss / d input. */
 static void layer_backward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, float *dy,
-                           float *dx, int n, int skip_activation)
+                           float *dx, int n, int skip_activation, int gate_relu)
 {
     const hsi_cnn_backend *be = net->be;
     size_t out_size = hsi_cnn_shape_size(L->out);
@@ -436,7 +436,7 @@ static void layer_backward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, f
         break;
     case HSI_CNN_MAXPOOL3D:
         L->pool.n = n;
-        if (dx) be->maxpool3d_backward(be, &L->pool, dy, L->argmax, dx);
+        if (dx) be->maxpool3d_backward(be, &L->pool, dy, L->argmax, gate_relu ? L->y : NULL, dx);
         break;
     case HSI_CNN_AVGPOOL3D:
         L->pool.n = n;
@@ -469,11 +469,20 @@ void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pr
     if (!net->training) return;
     float *g = net->grad_a, *other = net->grad_b;
     net->be->copy(net->be, (size_t)n * net->classes, dout ? dout : net->dlogits, g);
+    int relu_done = 0; /* the layer above already applied this layer's ReLU mask */
     for (int i = net->n_layers - 1; i >= 0; i--) {
         hsi_cnn_layer *L = &net->layers[i];
         const float *x = i ? net->layers[i - 1].y : net->x;
         float *dx = (i > 0 || net->want_input_grad) ? other : NULL;
-        layer_backward(net, L, x, g, dx, n, i == net->n_layers - 1 && dout_is_pre_activation);
+        /* ReLU then max-pool (the Lange net): the pool's backward applies the
+         * ReLU mask itself, sparing a pass over the un-pooled tensor. */
+        int gate = L->spec.kind == HSI_CNN_MAXPOOL3D && i > 0 && dx &&
+                   net->layers[i - 1].spec.activation == HSI_CNN_ACT_RELU &&
+                   (net->layers[i - 1].spec.kind == HSI_CNN_CONV3D ||
+                    net->layers[i - 1].spec.kind == HSI_CNN_BATCHNORM);
+        int skip = (i == net->n_layers - 1 && dout_is_pre_activation) || relu_done;
+        layer_backward(net, L, x, g, dx, n, skip, gate);
+        relu_done = gate;
         if (dx) {
             other = g;
             g = dx;
