@@ -1,1 +1,42 @@
-# cnn3d/local.mk - see Makefile.am
+# cnn3d/local.mk - the 3D-CNN engine: specs, CPU backend, layers, training, checkpoints.
+libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c
+nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h
+
+TESTS += tests/test_cnn_conv
+check_PROGRAMS += tests/test_cnn_conv
+tests_test_cnn_conv_LDADD = $(TEST_LDADD)
+
+# Throughput of the engine (bench/cnn_bench.sh runs it beside the PyTorch peer).
+noinst_PROGRAMS += bench/cnn_throughput
+bench_cnn_throughput_LDADD = $(TEST_LDADD)
+bench_cnn_throughput_LDFLAGS = $(HSI_LDFLAGS) $(OPENMP_CFLAGS)
+EXTRA_DIST += cnn3d/specs/lange2018.cfg
+
+TESTS += tests/test_cnn_grad
+check_PROGRAMS += tests/test_cnn_grad
+tests_test_cnn_grad_LDADD = $(TEST_LDADD)
+
+TESTS += tests/test_cnn_golden
+check_PROGRAMS += tests/test_cnn_golden
+tests_test_cnn_golden_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/fixtures/cnn/golden.cfg tests/fixtures/cnn/make_fixtures.py \
+	tests/fixtures/cnn/golden_init.txt tests/fixtures/cnn/golden_sgd.txt \
+	tests/fixtures/cnn/golden_adam.txt
+
+hsi_SOURCES += tools/cmd_cnn.c
+
+TESTS += tests/test_cnn_spec
+check_PROGRAMS += tests/test_cnn_spec
+tests_test_cnn_spec_LDADD = $(TEST_LDADD)
+EXTRA_DIST += cnn3d/specs/hamida2018.cfg cnn3d/specs/li2017.cfg cnn3d/specs/spectral_mlp.cfg
+
+TESTS += tests/test_cnn_train
+check_PROGRAMS += tests/test_cnn_train
+tests_test_cnn_train_LDADD = $(TEST_LDADD)
+
+TESTS += tests/test_cnn_cli
+check_PROGRAMS += tests/test_cnn_cli
+tests_test_cnn_cli_LDADD = $(TEST_LDADD)
+EXTRA_DIST += bench/cnn_bench.sh
+EXTRA_DIST += bench/cnn_accuracy.sh bench/cnn_torch_reference.py
+EXTRA_DIST += cnn3d/specs/README.md

@@ -38,6 +38,7 @@ extern const hsi_command cmd_profile;
 
 
 /* CNN */
+extern const hsi_command cmd_cnn;
 
 
 #endif

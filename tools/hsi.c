@@ -37,6 +37,7 @@ static const hsi_command *const commands[] = {
 
 
     /* CNN */
+    &cmd_cnn,
 
 
     NULL,

@@ -1,0 +1,113 @@
+/* cnn_throughput.c - time the CNN engine on one spec (run by bench/cnn_bench.sh).
+ *
+ *   cnn_throughput SPEC BANDS BATCH STEPS [CLASSES]   training and inference samples/s
+ *   cnn_throughput --sgemm                            OpenBLAS sgemm GFLOP/s (the peak)
+ *
+ * Training: STEPS timed steps (forward, MSE/CCE loss, backward, update) on one
+ * random batch after 3 warm-up steps, like the PyTorch peer. Inference: 500
+ * random samples in batches of 100, timed after one warm-up pass. GFLOP/s
+ * counts the forward FLOPs of the summary (x3 for a training step).
+ */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "base/rng.h"
+#include "cnn3d/cnn.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int sgemm_peak(void)
+{
+    const int n = 2048;
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
+          *c = malloc(sizeof(float) * n * n);
+    for (long i = 0; i < (long)n * n; i++) a[i] = (float)(i % 7) * 0.1f, b[i] = (float)(i % 5) * 0.1f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+    double best = 0;
+    for (int r = 0; r < 5; r++) {
+        double t = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
+        double g = 2.0 * n * n * (double)n / (now() - t) / 1e9;
+        if (g > best) best = g;
+    }
+    printf("sgemm_gflops=%.1f blas_threads=%d n=%d\n", best, openblas_get_num_threads(), n);
+    free(a), free(b), free(c);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && !strcmp(argv[1], "--sgemm")) return sgemm_peak();
+    if (argc < 5) {
+        fprintf(stderr, "usage: cnn_throughput SPEC BANDS BATCH STEPS [CLASSES] | --sgemm\n");
+        return 2;
+    }
+    const char *path = argv[1];
+    /* Tuning experiments: HSI_CNN_BLOCK_BYTES sets the vol2col block size. */
+    const char *blk = getenv("HSI_CNN_BLOCK_BYTES");
+    if (blk) hsi_cnn_cpu_set_block_bytes((size_t)atol(blk));
+    int bands = atoi(argv[2]), batch = atoi(argv[3]), steps = atoi(argv[4]);
+    int classes = argc > 5 ? atoi(argv[5]) : 16;
+    hsi_cnn_spec *spec;
+    if (hsi_cnn_spec_load(path, &spec)) {
+        fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
+        return 1;
+    }
+    hsi_cnn_net_options o = {.bands = bands, .classes = classes, .max_batch = batch,
+                             .training = 1, .seed = 1};
+    hsi_cnn_net *net;
+    if (hsi_cnn_net_new(spec, &o, &net)) {
+        fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
+        return 1;
+    }
+    double flops = 0;
+    for (int i = 0; i < net->n_layers; i++) flops += net->layers[i].flops;
+    size_t in = hsi_cnn_shape_size(net->input);
+    hsi_rng rng;
+    hsi_rng_seed(&rng, 3);
+    float *x = malloc(sizeof(float) * in * 100);
+    int32_t *y = malloc(sizeof(int32_t) * batch);
+    for (size_t i = 0; i < in * 100; i++) x[i] = (float)hsi_rng_normal(&rng);
+    for (int i = 0; i < batch; i++) y[i] = (int32_t)hsi_rng_below(&rng, classes);
+    /* The peer trains with lr 0.01; so do we here (lr 1 on random data diverges). */
+    net->spec->learning_rate = 0.01;
+    net->spec->decay = 0;
+    for (int i = 0; i < 3; i++) hsi_cnn_train_step(net, x, y, NULL, batch, NULL);
+    double t = now();
+    for (int i = 0; i < steps; i++) hsi_cnn_train_step(net, x, y, NULL, batch, NULL);
+    double train_s = (now() - t) / steps;
+    hsi_cnn_net_free(net);
+
+    hsi_cnn_net_options oi = {.bands = bands, .classes = classes, .max_batch = 100, .seed = 1};
+    if (hsi_cnn_net_new(spec, &oi, &net)) {
+        fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
+        return 1;
+    }
+    hsi_cnn_forward(net, x, 100, 0);
+    t = now();
+    for (int r = 0; r < 5; r++) hsi_cnn_forward(net, x, 100, 0);
+    double infer_s = now() - t;
+    int threads = 1;
+#ifdef _OPENMP
+    threads = omp_get_max_threads();
+#endif
+    printf("bands=%d batch=%d train_samples_per_s=%.1f infer_samples_per_s=%.1f "
+           "train_gflops=%.1f infer_gflops=%.1f forward_mflop_per_sample=%.1f threads=%d\n",
+           bands, batch, batch / train_s, 500 / infer_s, 3 * flops * batch / train_s / 1e9,
+           flops * 500 / infer_s / 1e9, flops / 1e6, threads);
+    hsi_cnn_net_free(net);
+    hsi_cnn_spec_free(spec);
+    free(x), free(y);
+    return 0;
+}

@@ -1,0 +1,165 @@
+/* backend.h - the primitives the CNN layers call: one table per backend.
+ *
+ * Layer code (cnn3d/net.c) only calls through an hsi_cnn_backend, never
+ * computes itself; a backend is a struct of function pointers (ggml and
+ * darknet style). The CPU backend does conv3d as vol2col + OpenBLAS sgemm;
+ * the reference backend does the same table with naive direct loops and is
+ * the oracle the fast one is tested against. A cuDNN backend fills the same
+ * slots with device memory behind alloc/upload/download.
+ *
+ * All tensors are float32 (N, C, D, H, W) row-major, per the descriptors.
+ */
+#ifndef HSI_CNN_BACKEND_H
+#define HSI_CNN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum hsi_cnn_activation {
+    HSI_CNN_ACT_LINEAR = 0,
+    HSI_CNN_ACT_RELU,
+    HSI_CNN_ACT_SIGMOID,
+    HSI_CNN_ACT_TANH,
+    HSI_CNN_ACT_SOFTMAX /* over the last axis of (rows, cols) */
+} hsi_cnn_activation;
+
+/* Convolution geometry. x is (n, c, d, h, w), weights (f, c, kd, kh, kw),
+ * y (n, f, od, oh, ow); pd/ph/pw zeros are implied before the input (padding
+ * "same"), as many as needed after it. */
+typedef struct hsi_cnn_conv_desc {
+    int n;
+    int c, d, h, w;
+    int f, kd, kh, kw;
+    int sd, sh, sw;
+    int pd, ph, pw;
+    int od, oh, ow;
+} hsi_cnn_conv_desc;
+
+/* Pooling (window k, stride s, no padding) or zero padding (pd/ph/pw each
+ * side) geometry: x (n, c, d, h, w) -> y (n, c, od, oh, ow). */
+typedef struct hsi_cnn_pool_desc {
+    int n;
+    int c, d, h, w;
+    int kd, kh, kw;
+    int sd, sh, sw;
+    int pd, ph, pw;
+    int od, oh, ow;
+} hsi_cnn_pool_desc;
+
+typedef struct hsi_cnn_backend hsi_cnn_backend;
+
+struct hsi_cnn_backend {
+    const char *name;
+    /* Memory the other primitives may touch (device memory for a GPU). */
+    void *(*alloc)(const hsi_cnn_backend *be, size_t bytes); /* zeroed */
+    void (*release)(const hsi_cnn_backend *be, void *p);
+    void (*upload)(const hsi_cnn_backend *be, void *dst, const void *src, size_t bytes);
+    void (*download)(const hsi_cnn_backend *be, void *dst, const void *src, size_t bytes);
+
+    /* C (m x n) = alpha op(A) op(B) + beta C, row-major. */
+    void (*gemm)(const hsi_cnn_backend *be, int trans_a, int trans_b, int m, int n, int k,
+                 float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                 float *c, int ldc);
+
+    /* Scratch floats the conv primitives need for this geometry (any n). */
+    size_t (*conv3d_workspace)(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd);
+    /* y = act(conv(x, w) + bias): the activation is fused (as in cuDNN's
+     * ConvolutionBiasActivationForward) so the output is touched once. */
+    void (*conv3d_forward)(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                           const float *x, const float *w, const float *bias,
+                           hsi_cnn_activation act, float *y, float *work);
+    /* dx = conv^T(dy, w) (overwrites dx) */
+    void (*conv3d_backward_data)(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                 const float *dy, const float *w, float *dx, float *work);
+    /* dw = sum_n dy (x) correlation, dbias = sum of dy per filter (overwrite) */
+    void (*conv3d_backward_filter)(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                   const float *x, const float *dy, float *dw, float *dbias,
+                                   float *work);
+
+    /* Pooling; argmax (max only) records the winning input offset within
+     * the (d, h, w) volume of each output. Backward overwrites dx. */
+    void (*maxpool3d_forward)(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                              const float *x, float *y, int32_t *argmax);
+    /* gate (NULL or the pooled outputs y): pass the gradient only where
+     * gate > 0. After a ReLU this is the ReLU's own backward pass (the
+     * winner's ReLU output is the pooled value), so the net skips that pass
+     * over the big un-pooled tensor. */
+    void (*maxpool3d_backward)(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                               const float *dy, const int32_t *argmax, const float *gate,
+                               float *dx);
+    void (*avgpool3d_forward)(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                              const float *x, float *y);
+    void (*avgpool3d_backward)(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                               const float *dy, float *dx);
+    /* Zero padding and its adjoint (crop). */
+    void (*pad3d_forward)(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                          const float *x, float *y);
+    void (*pad3d_backward)(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                           const float *dy, float *dx);
+
+    /* Dense helpers: y[r, :] += bias; db = column sums of dy (rows x cols). */
+    void (*bias_add)(const hsi_cnn_backend *be, int rows, int cols, const float *bias,
+                     float *y);
+    void (*bias_grad)(const hsi_cnn_backend *be, int rows, int cols, const float *dy,
+                      float *db);
+
+    /* Activations in place on y (rows x cols); backward turns dy (d loss /
+     * d output) into d loss / d input in place, from the outputs y. */
+    void (*activation_forward)(const hsi_cnn_backend *be, hsi_cnn_activation act, int rows,
+                               int cols, float *y);
+    void (*activation_backward)(const hsi_cnn_backend *be, hsi_cnn_activation act, int rows,
+                                int cols, const float *y, float *dy);
+
+    /* Batch normalisation over (n, c, s) with s = spatial size per channel.
+     * Training: batch statistics, xhat and invstd saved, running stats
+     * updated with momentum; inference: running statistics. */
+    void (*batchnorm_forward)(const hsi_cnn_backend *be, int n, int c, int s, const float *x,
+                              const float *gamma, const float *beta, float *running_mean,
+                              float *running_var, float momentum, float eps, int training,
+                              float *xhat, float *invstd, float *y);
+    void (*batchnorm_backward)(const hsi_cnn_backend *be, int n, int c, int s,
+                               const float *dy, const float *xhat, const float *invstd,
+                               const float *gamma, float *dgamma, float *dbeta, float *dx);
+
+    /* y = x * mask (dropout; the mask holds 0 or 1/(1-rate)) */
+    void (*mul)(const hsi_cnn_backend *be, size_t n, const float *x, const float *mask,
+                float *y);
+    void (*copy)(const hsi_cnn_backend *be, size_t n, const float *src, float *dst);
+
+    /* Optimiser updates over n parameters. SGD (Keras form):
+     *   g' = g + wd w;  v = m v - lr g';  w += nesterov ? m v - lr g' : v
+     * Adam (bias-corrected at step t >= 1):
+     *   m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2;
+     *   w -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps) */
+    void (*sgd_update)(const hsi_cnn_backend *be, size_t n, float *w, const float *g,
+                       float *v, float lr, float momentum, int nesterov, float wd);
+    void (*adam_update)(const hsi_cnn_backend *be, size_t n, float *w, const float *g, float *m,
+                        float *v, float lr, float b1, float b2, float eps, float wd, uint64_t t);
+    void *ctx;
+};
+
+/* vol2col + OpenBLAS sgemm, OpenMP over samples. */
+const hsi_cnn_backend *hsi_cnn_backend_cpu(void);
+/* The same table with naive direct convolution: the test oracle. */
+const hsi_cnn_backend *hsi_cnn_backend_reference(void);
+
+/* Direct (naive) convolution primitives, exported for tests and benches. */
+void hsi_cnn_conv3d_naive_forward(const hsi_cnn_conv_desc *cd, const float *x, const float *w,
+                                  const float *bias, float *y);
+void hsi_cnn_conv3d_naive_backward_data(const hsi_cnn_conv_desc *cd, const float *dy,
+                                        const float *w, float *dx);
+void hsi_cnn_conv3d_naive_backward_filter(const hsi_cnn_conv_desc *cd, const float *x,
+                                          const float *dy, float *dw, float *dbias);
+
+/* Tuning knob of the CPU backend: target size in bytes of one vol2col block
+ * (a run of output depth slices); 0 restores the default. */
+void hsi_cnn_cpu_set_block_bytes(size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,1174 @@
+/* backend_cpu.c - the CPU backend: conv3d as vol2col + OpenBLAS sgemm, and
+ * the reference backend (naive direct conv3d, the test oracle).
+ *
+ * Threads: convolutions run OpenMP over samples (and, in the forward pass,
+ * over blocks of output depth slices); each thread calls a single-threaded
+ * sgemm on its own block, which keeps both cores busy without two thread
+ * pools (OpenMP's and OpenBLAS's) fighting over them. vol2col is done a
+ * block of output depth slices at a time so the column matrix (K x block)
+ * stays in cache instead of streaming the whole K x (D*H*W) matrix, which
+ * for the Lange net's second layer would be 15 MB per sample.
+ */
+#include "cnn3d/backend.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define DEFAULT_BLOCK_BYTES (1024u * 1024u)
+
+static size_t block_bytes = DEFAULT_BLOCK_BYTES;
+
+void hsi_cnn_cpu_set_block_bytes(size_t bytes)
+{
+    block_bytes = bytes ? bytes : DEFAULT_BLOCK_BYTES;
+}
+
+static int max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+static int thread_id(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+/* Run sgemm single-threaded inside our own parallel regions; restore after. */
+static int blas_threads_save(void)
+{
+    int saved = openblas_get_num_threads();
+    if (saved != 1) openblas_set_num_threads(1);
+    return saved;
+}
+
+static void blas_threads_restore(int saved)
+{
+    if (saved != 1) openblas_set_num_threads(saved);
+}
+
+/* ---------------------------------------------------------------- memory */
+
+static void *cpu_alloc(const hsi_cnn_backend *be, size_t bytes)
+{
+    (void)be;
+    void *p = NULL;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    if (rounded == 0) rounded = 64;
+    if (posix_memalign(&p, 64, rounded)) return NULL;
+    memset(p, 0, rounded);
+    return p;
+}
+
+static void cpu_release(const hsi_cnn_backend *be, void *p)
+{
+    (void)be;
+    free(p);
+}
+
+static void cpu_memcpy(const hsi_cnn_backend *be, void *dst, const void *src, size_t bytes)
+{
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+}
+
+static void cpu_gemm(const hsi_cnn_backend *be, int trans_a, int trans_b, int m, int n, int k,
+                     float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                     float *c, int ldc)
+{
+    (void)be;
+    /* The dense layers' gemms are small (batch x 3456 x 128 for the Lange
+     * net): OpenBLAS's own thread pool would only fight the OpenMP team. */
+    int saved = blas_threads_save();
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                ldc);
+    blas_threads_restore(saved);
+}
+
+/* ---------------------------------------------------------------- naive conv3d */
+
+void hsi_cnn_conv3d_naive_forward(const hsi_cnn_conv_desc *cd, const float *x, const float *w,
+                                  const float *bias, float *y)
+{
+    size_t in_vol = (size_t)cd->d * cd->h * cd->w, out_vol = (size_t)cd->od * cd->oh * cd->ow;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < cd->n; n++)
+        for (int f = 0; f < cd->f; f++)
+            for (int od = 0; od < cd->od; od++)
+                for (int oh = 0; oh < cd->oh; oh++)
+                    for (int ow = 0; ow < cd->ow; ow++) {
+                        double acc = bias ? bias[f] : 0.0;
+                        for (int c = 0; c < cd->c; c++)
+                            for (int a = 0; a < cd->kd; a++) {
+                                int id = od * cd->sd - cd->pd + a;
+                                if (id < 0 || id >= cd->d) continue;
+                                for (int b = 0; b < cd->kh; b++) {
+                                    int ih = oh * cd->sh - cd->ph + b;
+                                    if (ih < 0 || ih >= cd->h) continue;
+                                    for (int e = 0; e < cd->kw; e++) {
+                                        int iw = ow * cd->sw - cd->pw + e;
+                                        if (iw < 0 || iw >= cd->w) continue;
+                                        acc += (double)x[((size_t)n * cd->c + c) * in_vol +
+                                                         ((size_t)id * cd->h + ih) * cd->w + iw] *
+                                               w[((((size_t)f * cd->c + c) * cd->kd + a) * cd->kh +
+                                                  b) * cd->kw + e];
+                                    }
+                                }
+                            }
+                        y[((size_t)n * cd->f + f) * out_vol + ((size_t)od * cd->oh + oh) * cd->ow +
+                          ow] = (float)acc;
+                    }
+}
+
+/* dx(n,c,i) = sum over outputs o that read input i of dy(n,f,o) w(f,c,o->i);
+ * computed input-centred so every dx element has one writer. */
+void hsi_cnn_conv3d_naive_backward_data(const hsi_cnn_conv_desc *cd, const float *dy,
+                                        const float *w, float *dx)
+{
+    size_t in_vol = (size_t)cd->d * cd->h * cd->w, out_vol = (size_t)cd->od * cd->oh * cd->ow;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < cd->n; n++)
+        for (int c = 0; c < cd->c; c++)
+            for (int id = 0; id < cd->d; id++)
+                for (int ih = 0; ih < cd->h; ih++)
+                    for (int iw = 0; iw < cd->w; iw++) {
+                        double acc = 0;
+                        for (int f = 0; f < cd->f; f++)
+                            for (int a = 0; a < cd->kd; a++) {
+                                int t = id + cd->pd - a;
+                                if (t < 0 || t % cd->sd) continue;
+                                int od = t / cd->sd;
+                                if (od >= cd->od) continue;
+                                for (int b = 0; b < cd->kh; b++) {
+                                    int u = ih + cd->ph - b;
+                                    if (u < 0 || u % cd->sh) continue;
+                                    int oh = u / cd->sh;
+                                    if (oh >= cd->oh) continue;
+                                    for (int e = 0; e < cd->kw; e++) {
+                                        int v = iw + cd->pw - e;
+                                        if (v < 0 || v % cd->sw) continue;
+                                        int ow = v / cd->sw;
+                                        if (ow >= cd->ow) continue;
+                                        acc += (double)dy[((size_t)n * cd->f + f) * out_vol +
+                                                          ((size_t)od * cd->oh + oh) * cd->ow + ow] *
+                                               w[((((size_t)f * cd->c + c) * cd->kd + a) * cd->kh +
+                                                  b) * cd->kw + e];
+                                    }
+                                }
+                            }
+                        dx[((size_t)n * cd->c + c) * in_vol + ((size_t)id * cd->h + ih) * cd->w +
+                           iw] = (float)acc;
+                    }
+}
+
+void hsi_cnn_conv3d_naive_backward_filter(const hsi_cnn_conv_desc *cd, const float *x,
+                                          const float *dy, float *dw, float *dbias)
+{
+    size_t in_vol = (size_t)cd->d * cd->h * cd->w, out_vol = (size_t)cd->od * cd->oh * cd->ow;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int f = 0; f < cd->f; f++)
+        for (int c = 0; c < cd->c; c++)
+            for (int a = 0; a < cd->kd; a++)
+                for (int b = 0; b < cd->kh; b++)
+                    for (int e = 0; e < cd->kw; e++) {
+                        double acc = 0;
+                        for (int n = 0; n < cd->n; n++)
+                            for (int od = 0; od < cd->od; od++) {
+                                int id = od * cd->sd - cd->pd + a;
+                                if (id < 0 || id >= cd->d) continue;
+                                for (int oh = 0; oh < cd->oh; oh++) {
+                                    int ih = oh * cd->sh - cd->ph + b;
+                                    if (ih < 0 || ih >= cd->h) continue;
+                                    for (int ow = 0; ow < cd->ow; ow++) {
+                                        int iw = ow * cd->sw - cd->pw + e;
+                                        if (iw < 0 || iw >= cd->w) continue;
+                                        acc += (double)x[((size_t)n * cd->c + c) * in_vol +
+                                                         ((size_t)id * cd->h + ih) * cd->w + iw] *
+                                               dy[((size_t)n * cd->f + f) * out_vol +
+                                                  ((size_t)od * cd->oh + oh) * cd->ow + ow];
+                                    }
+                                }
+                            }
+                        dw[((((size_t)f * cd->c + c) * cd->kd + a) * cd->kh + b) * cd->kw + e] =
+                            (float)acc;
+                    }
+    if (dbias)
+        for (int f = 0; f < cd->f; f++) {
+            double acc = 0;
+            for (int n = 0; n < cd->n; n++)
+                for (size_t o = 0; o < out_vol; o++) acc += dy[((size_t)n * cd->f + f) * out_vol + o];
+            dbias[f] = (float)acc;
+        }
+}
+
+static size_t naive_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd)
+{
+    (void)be;
+    (void)cd;
+    return 0;
+}
+
+static void cpu_activation_forward(const hsi_cnn_backend *be, hsi_cnn_activation act, int rows,
+                                   int cols, float *y);
+
+static void naive_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd, const float *x,
+                          const float *w, const float *bias, hsi_cnn_activation act, float *y,
+                          float *work)
+{
+    (void)work;
+    hsi_cnn_conv3d_naive_forward(cd, x, w, bias, y);
+    cpu_activation_forward(be, act, cd->n * cd->f, cd->od * cd->oh * cd->ow, y);
+}
+
+static void naive_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                const float *dy, const float *w, float *dx, float *work)
+{
+    (void)be;
+    (void)work;
+    hsi_cnn_conv3d_naive_backward_data(cd, dy, w, dx);
+}
+
+static void naive_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                  const float *x, const float *dy, float *dw, float *dbias,
+                                  float *work)
+{
+    (void)be;
+    (void)work;
+    hsi_cnn_conv3d_naive_backward_filter(cd, x, dy, dw, dbias);
+}
+
+/* ---------------------------------------------------------------- vol2col conv3d */
+
+/* Rows of the column matrix: K = c * kd * kh * kw, row k = ((c*kd + a)*kh + b)*kw + e,
+ * the same order as the weights (f, c, kd, kh, kw), so y = W (f x K) . col. */
+static int conv_rows(const hsi_cnn_conv_desc *cd)
+{
+    return cd->c * cd->kd * cd->kh * cd->kw;
+}
+
+/* Output depth slices per vol2col block. */
+static int conv_block_depth(const hsi_cnn_conv_desc *cd)
+{
+    size_t slice = (size_t)conv_rows(cd) * cd->oh * cd->ow * sizeof(float);
+    int nd = (int)(block_bytes / (slice ? slice : 1));
+    if (nd < 1) nd = 1;
+    if (nd > cd->od) nd = cd->od;
+    return nd;
+}
+
+/* col (K x nd*oh*ow) = the input values each output of slices [d0, d0+nd) reads;
+ * x is one sample (c, d, h, w). */
+static void vol2col(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *col)
+{
+    const int cols = nd * cd->oh * cd->ow;
+    for (int c = 0; c < cd->c; c++)
+        for (int a = 0; a < cd->kd; a++)
+            for (int b = 0; b < cd->kh; b++)
+                for (int e = 0; e < cd->kw; e++) {
+                    float *dst = col + (size_t)(((c * cd->kd + a) * cd->kh + b) * cd->kw + e) * cols;
+                    for (int od = d0; od < d0 + nd; od++) {
+                        int id = od * cd->sd - cd->pd + a;
+                        if (id < 0 || id >= cd->d) {
+                            memset(dst, 0, sizeof(float) * cd->oh * cd->ow);
+                            dst += cd->oh * cd->ow;
+                            continue;
+                        }
+                        const float *plane = x + ((size_t)c * cd->d + id) * cd->h * cd->w;
+                        for (int oh = 0; oh < cd->oh; oh++, dst += cd->ow) {
+                            int ih = oh * cd->sh - cd->ph + b;
+                            if (ih < 0 || ih >= cd->h) {
+                                memset(dst, 0, sizeof(float) * cd->ow);
+                                continue;
+                            }
+                            const float *row = plane + (size_t)ih * cd->w;
+                            if (cd->sw == 1 && cd->pw == 0 && cd->ow - 1 + e < cd->w) {
+                                memcpy(dst, row + e, sizeof(float) * cd->ow);
+                                continue;
+                            }
+                            for (int ow = 0; ow < cd->ow; ow++) {
+                                int iw = ow * cd->sw - cd->pw + e;
+                                dst[ow] = iw >= 0 && iw < cd->w ? row[iw] : 0.0f;
+                            }
+                        }
+                    }
+                }
+}
+
+/* The adjoint of vol2col: dx (one sample) += scatter of col. */
+static void col2vol_add(const hsi_cnn_conv_desc *cd, const float *col, int d0, int nd, float *dx)
+{
+    const int cols = nd * cd->oh * cd->ow;
+    for (int c = 0; c < cd->c; c++)
+        for (int a = 0; a < cd->kd; a++)
+            for (int b = 0; b < cd->kh; b++)
+                for (int e = 0; e < cd->kw; e++) {
+                    const float *src =
+                        col + (size_t)(((c * cd->kd + a) * cd->kh + b) * cd->kw + e) * cols;
+                    for (int od = d0; od < d0 + nd; od++) {
+                        int id = od * cd->sd - cd->pd + a;
+                        if (id < 0 || id >= cd->d) {
+                            src += cd->oh * cd->ow;
+                            continue;
+                        }
+                        float *plane = dx + ((size_t)c * cd->d + id) * cd->h * cd->w;
+                        for (int oh = 0; oh < cd->oh; oh++, src += cd->ow) {
+                            int ih = oh * cd->sh - cd->ph + b;
+                            if (ih < 0 || ih >= cd->h) continue;
+                            float *row = plane + (size_t)ih * cd->w;
+                            for (int ow = 0; ow < cd->ow; ow++) {
+                                int iw = ow * cd->sw - cd->pw + e;
+                                if (iw >= 0 && iw < cd->w) row[iw] += src[ow];
+                            }
+                        }
+                    }
+                }
+}
+
+/* ---- depth-shift scheme (spectral stride 1) ----
+ *
+ * The rows of the column matrix for kernel depth offsets a = 0..kd-1 are the
+ * same data shifted by a output slices: col[(c,a,b,e)][(od,oh,ow)] =
+ * G[(c,b,e)][(od+a, oh, ow)] with G the 2-D ("plane") columns of every input
+ * depth slice. So each block builds G once (R = c*kh*kw rows, kd times fewer
+ * than vol2col's K) and runs kd sgemms over shifted column windows of it:
+ *     y_block = sum_a Wp[a] (f x R) . G[:, a*plane ..]
+ * with Wp[a][f][(c,b,e)] = w[f][c][a][b][e]. Building, and in the backward
+ * pass scattering, 5x less data is what makes this pay on the Lange net,
+ * whose 9 x 9 patches make every plane tiny. */
+
+static int shift_rows(const hsi_cnn_conv_desc *cd)
+{
+    return cd->c * cd->kh * cd->kw;
+}
+
+/* The scheme needs spectral stride 1; with few rows (the first layer, c = 1)
+ * the sgemms would be too thin and plain vol2col is better. */
+static int use_shift(const hsi_cnn_conv_desc *cd)
+{
+    return cd->sd == 1 && cd->kd > 1 && shift_rows(cd) >= 64;
+}
+
+static int shift_block_depth(const hsi_cnn_conv_desc *cd)
+{
+    size_t slice = (size_t)shift_rows(cd) * cd->oh * cd->ow * sizeof(float);
+    long nd = (long)(block_bytes / (slice ? slice : 1)) - (cd->kd - 1);
+    if (nd < 1) nd = 1;
+    if (nd > cd->od) nd = cd->od;
+    return (int)nd;
+}
+
+/* Copy (or add) an oh x ow window of a plane with row stride w. The widths of
+ * the nets we ship (3, 5, 7) get straight-line code: these tiny rows are why
+ * this loop is worth specialising. */
+/* Spelled out (not loops) so the compiler neither calls memcpy for 5 floats
+ * nor keeps a loop counter. */
+#define COPY3(d, s) ((d)[0] = (s)[0], (d)[1] = (s)[1], (d)[2] = (s)[2])
+#define COPY5(d, s) (COPY3(d, s), (d)[3] = (s)[3], (d)[4] = (s)[4])
+#define COPY7(d, s) (COPY5(d, s), (d)[5] = (s)[5], (d)[6] = (s)[6])
+
+static inline void window_copy(float *restrict dst, const float *restrict src, int oh, int ow,
+                               int w)
+{
+    switch (ow) {
+    case 3:
+        for (int r = 0; r < oh; r++, dst += 3, src += w) COPY3(dst, src);
+        break;
+    case 5:
+        for (int r = 0; r < oh; r++, dst += 5, src += w) COPY5(dst, src);
+        break;
+    case 7:
+        for (int r = 0; r < oh; r++, dst += 7, src += w) COPY7(dst, src);
+        break;
+    default:
+        for (int r = 0; r < oh; r++, dst += ow, src += w)
+            for (int i = 0; i < ow; i++) dst[i] = src[i];
+        break;
+    }
+}
+
+static inline void window_add(float *restrict dst_plane, const float *restrict win, int oh,
+                              int ow, int w)
+{
+    /* dst_plane rows have stride w, win rows stride ow. */
+    float *dst = dst_plane;
+    const float *src = win;
+    switch (ow) {
+    case 3:
+        for (int r = 0; r < oh; r++, dst += w, src += 3)
+            for (int i = 0; i < 3; i++) dst[i] += src[i];
+        break;
+    case 5:
+        for (int r = 0; r < oh; r++, dst += w, src += 5)
+            for (int i = 0; i < 5; i++) dst[i] += src[i];
+        break;
+    default:
+        for (int r = 0; r < oh; r++, dst += w, src += ow)
+            for (int i = 0; i < ow; i++) dst[i] += src[i];
+        break;
+    }
+}
+
+/* Stride 1 and no padding in x and y: every window lies inside the plane. */
+static int plane_is_simple(const hsi_cnn_conv_desc *cd)
+{
+    return cd->sh == 1 && cd->sw == 1 && cd->ph == 0 && cd->pw == 0;
+}
+
+/* G (R x (nd+kd-1)*plane) for output slices [d0, d0+nd) of one sample x. */
+static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *g)
+{
+    const int plane = cd->oh * cd->ow, span = nd + cd->kd - 1, cols = span * plane;
+    if (plane_is_simple(cd)) {
+        /* Loop order keeps one small input plane in L1 while its kh x kw
+         * shifted windows are written to their rows. */
+        for (int c = 0; c < cd->c; c++)
+            for (int j = 0; j < span; j++) {
+                int id = d0 + j - cd->pd;
+                const float *src =
+                    id >= 0 && id < cd->d ? x + ((size_t)c * cd->d + id) * cd->h * cd->w : NULL;
+                for (int b = 0; b < cd->kh; b++)
+                    for (int e = 0; e < cd->kw; e++) {
+                        float *dst = g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols +
+                                     (size_t)j * plane;
+                        if (!src) memset(dst, 0, sizeof(float) * plane);
+                        else window_copy(dst, src + b * cd->w + e, cd->oh, cd->ow, cd->w);
+                    }
+            }
+        return;
+    }
+    for (int c = 0; c < cd->c; c++)
+        for (int b = 0; b < cd->kh; b++)
+            for (int e = 0; e < cd->kw; e++) {
+                float *dst = g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols;
+                for (int j = 0; j < span; j++, dst += plane) {
+                    int id = d0 + j - cd->pd;
+                    if (id < 0 || id >= cd->d) {
+                        memset(dst, 0, sizeof(float) * plane);
+                        continue;
+                    }
+                    const float *src = x + ((size_t)c * cd->d + id) * cd->h * cd->w;
+                    float *o = dst;
+                    for (int oh = 0; oh < cd->oh; oh++, o += cd->ow) {
+                        int ih = oh * cd->sh - cd->ph + b;
+                        if (ih < 0 || ih >= cd->h) {
+                            memset(o, 0, sizeof(float) * cd->ow);
+                            continue;
+                        }
+                        const float *row = src + (size_t)ih * cd->w;
+                        if (cd->sw == 1 && cd->pw == 0) {
+                            for (int ow = 0; ow < cd->ow; ow++) o[ow] = row[ow + e];
+                            continue;
+                        }
+                        for (int ow = 0; ow < cd->ow; ow++) {
+                            int iw = ow * cd->sw - cd->pw + e;
+                            o[ow] = iw >= 0 && iw < cd->w ? row[iw] : 0.0f;
+                        }
+                    }
+                }
+            }
+}
+
+/* The adjoint of vol2plane: dx (one sample) += scatter of dG. */
+static void plane2vol_add(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd, float *dx)
+{
+    const int plane = cd->oh * cd->ow, span = nd + cd->kd - 1, cols = span * plane;
+    if (plane_is_simple(cd)) {
+        for (int c = 0; c < cd->c; c++)
+            for (int j = 0; j < span; j++) {
+                int id = d0 + j - cd->pd;
+                if (id < 0 || id >= cd->d) continue;
+                float *dst = dx + ((size_t)c * cd->d + id) * cd->h * cd->w;
+                for (int b = 0; b < cd->kh; b++)
+                    for (int e = 0; e < cd->kw; e++)
+                        window_add(dst + b * cd->w + e,
+                                   g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols +
+                                       (size_t)j * plane,
+                                   cd->oh, cd->ow, cd->w);
+            }
+        return;
+    }
+    for (int c = 0; c < cd->c; c++)
+        for (int b = 0; b < cd->kh; b++)
+            for (int e = 0; e < cd->kw; e++) {
+                const float *src = g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols;
+                for (int j = 0; j < span; j++, src += plane) {
+                    int id = d0 + j - cd->pd;
+                    if (id < 0 || id >= cd->d) continue;
+                    float *dst = dx + ((size_t)c * cd->d + id) * cd->h * cd->w;
+                    const float *o = src;
+                    for (int oh = 0; oh < cd->oh; oh++, o += cd->ow) {
+                        int ih = oh * cd->sh - cd->ph + b;
+                        if (ih < 0 || ih >= cd->h) continue;
+                        float *row = dst + (size_t)ih * cd->w;
+                        if (cd->sw == 1 && cd->pw == 0) {
+                            for (int ow = 0; ow < cd->ow; ow++) row[ow + e] += o[ow];
+                            continue;
+                        }
+                        for (int ow = 0; ow < cd->ow; ow++) {
+                            int iw = ow * cd->sw - cd->pw + e;
+                            if (iw >= 0 && iw < cd->w) row[iw] += o[ow];
+                        }
+                    }
+                }
+            }
+}
+
+/* Wp[a][f][(c,b,e)] = w[f][c][a][b][e], and back (for dW). */
+static void permute_weights(const hsi_cnn_conv_desc *cd, const float *w, float *wp, int to_shift)
+{
+    const int R = shift_rows(cd), hw = cd->kh * cd->kw;
+    for (int a = 0; a < cd->kd; a++)
+        for (int f = 0; f < cd->f; f++)
+            for (int c = 0; c < cd->c; c++)
+                for (int i = 0; i < hw; i++) {
+                    size_t s = (((size_t)f * cd->c + c) * cd->kd + a) * hw + i;
+                    size_t t = ((size_t)a * cd->f + f) * R + (size_t)c * hw + i;
+                    if (to_shift) wp[t] = w[s];
+                    else wp[s] = w[t];
+                }
+}
+
+/* ---- workspace: [shared permuted weights][dW groups][per thread block] ----
+ *
+ * The filter gradient is summed over samples in DW_GROUPS fixed groups
+ * (sample i goes to group i % DW_GROUPS), each with its own accumulator, and
+ * the groups are added in order at the end. Which thread runs a group does
+ * not matter, so the sum - and the whole training run - is bit-identical for
+ * any thread count and any schedule, while dynamic scheduling lets a thread
+ * that the (shared) machine has not preempted take the others' work. */
+#define DW_GROUPS 16
+
+static size_t block_floats(const hsi_cnn_conv_desc *cd)
+{
+    if (use_shift(cd))
+        return (size_t)shift_rows(cd) * (shift_block_depth(cd) + cd->kd - 1) * cd->oh * cd->ow;
+    return (size_t)conv_rows(cd) * conv_block_depth(cd) * cd->oh * cd->ow;
+}
+
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
+static size_t shared_floats(const hsi_cnn_conv_desc *cd)
+{
+    return use_shift(cd) ? round16((size_t)cd->f * conv_rows(cd)) : 0;
+}
+
+static size_t group_floats(const hsi_cnn_conv_desc *cd)
+{
+    return round16((size_t)cd->f * conv_rows(cd) + cd->f);
+}
+
+static size_t cpu_conv_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd)
+{
+    (void)be;
+    return shared_floats(cd) + group_floats(cd) * DW_GROUPS +
+           round16(block_floats(cd)) * (size_t)max_threads();
+}
+
+static float *group_dw(const hsi_cnn_conv_desc *cd, float *work, int g)
+{
+    return work + shared_floats(cd) + group_floats(cd) * g;
+}
+
+static float *thread_block(const hsi_cnn_conv_desc *cd, float *work, int t)
+{
+    return work + shared_floats(cd) + group_floats(cd) * DW_GROUPS + round16(block_floats(cd)) * t;
+}
+
+/* Bias and an elementwise activation on one output block (f rows of cols,
+ * row stride ld), while it is still in cache. */
+static void finish_block(const hsi_cnn_conv_desc *cd, const float *bias, hsi_cnn_activation act,
+                         float *out, int cols, int ld)
+{
+    for (int f = 0; f < cd->f; f++) {
+        float *restrict o = out + (size_t)f * ld;
+        const float bf = bias ? bias[f] : 0.0f;
+        switch (act) {
+        case HSI_CNN_ACT_RELU:
+#pragma omp simd
+            for (int i = 0; i < cols; i++) o[i] = o[i] + bf > 0 ? o[i] + bf : 0.0f;
+            break;
+        case HSI_CNN_ACT_SIGMOID:
+            for (int i = 0; i < cols; i++) o[i] = 1.0f / (1.0f + expf(-(o[i] + bf)));
+            break;
+        case HSI_CNN_ACT_TANH:
+            for (int i = 0; i < cols; i++) o[i] = tanhf(o[i] + bf);
+            break;
+        default:
+#pragma omp simd
+            for (int i = 0; i < cols; i++) o[i] += bf;
+        }
+    }
+}
+
+static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                             const float *x, const float *w, const float *bias,
+                             hsi_cnn_activation act, float *y, float *work)
+{
+    const int shift = use_shift(cd), K = conv_rows(cd), R = shift_rows(cd);
+    const int nd = shift ? shift_block_depth(cd) : conv_block_depth(cd);
+    const int plane = cd->oh * cd->ow, P = cd->od * plane;
+    const int blocks = (cd->od + nd - 1) / nd;
+    const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
+    const float *wp = work;
+    if (shift) permute_weights(cd, w, work, 1);
+    int saved = blas_threads_save();
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long item = 0; item < (long)cd->n * blocks; item++) {
+        int n = (int)(item / blocks), d0 = (int)(item % blocks) * nd;
+        int len = cd->od - d0 < nd ? cd->od - d0 : nd;
+        float *buf = thread_block(cd, work, thread_id());
+        float *out = y + n * out_size + (size_t)d0 * plane;
+        if (shift) {
+            const int gcols = (len + cd->kd - 1) * plane;
+            vol2plane(cd, x + n * in_size, d0, len, buf);
+            /* out (f x len*plane, stride P) = sum_a Wp[a] (f x R) . G[:, a*plane ..] */
+            for (int a = 0; a < cd->kd; a++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, len * plane, R,
+                            1.0f, wp + (size_t)a * cd->f * R, R, buf + (size_t)a * plane, gcols,
+                            a ? 1.0f : 0.0f, out, P);
+        } else {
+            vol2col(cd, x + n * in_size, d0, len, buf);
+            /* out (f x len*plane, stride P) = W (f x K) . col (K x len*plane) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, len * plane, K, 1.0f, w,
+                        K, buf, len * plane, 0.0f, out, P);
+        }
+        finish_block(cd, bias, act == HSI_CNN_ACT_SOFTMAX ? HSI_CNN_ACT_LINEAR : act, out,
+                     len * plane, P);
+    }
+    blas_threads_restore(saved);
+    if (act == HSI_CNN_ACT_SOFTMAX) /* not elementwise: over each filter's volume */
+        cpu_activation_forward(be, act, cd->n * cd->f, P, y);
+}
+
+static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                   const float *dy, const float *w, float *dx, float *work)
+{
+    (void)be;
+    const int shift = use_shift(cd), K = conv_rows(cd), R = shift_rows(cd);
+    const int nd = shift ? shift_block_depth(cd) : conv_block_depth(cd);
+    const int plane = cd->oh * cd->ow, P = cd->od * plane;
+    const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
+    const float *wp = work;
+    if (shift) permute_weights(cd, w, work, 1);
+    int saved = blas_threads_save();
+    /* One sample per iteration: blocks of a sample overlap in dx. */
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int n = 0; n < cd->n; n++) {
+        float *buf = thread_block(cd, work, thread_id());
+        float *dxn = dx + n * in_size;
+        memset(dxn, 0, sizeof(float) * in_size);
+        for (int d0 = 0; d0 < cd->od; d0 += nd) {
+            int len = cd->od - d0 < nd ? cd->od - d0 : nd;
+            const float *dyb = dy + n * out_size + (size_t)d0 * plane;
+            if (shift) {
+                const int gcols = (len + cd->kd - 1) * plane;
+                memset(buf, 0, sizeof(float) * (size_t)R * gcols);
+                /* dG[:, a*plane ..] += Wp[a]^T (R x f) . dy block (f x len*plane) */
+                for (int a = 0; a < cd->kd; a++)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, len * plane, cd->f,
+                                1.0f, wp + (size_t)a * cd->f * R, R, dyb, P, 1.0f,
+                                buf + (size_t)a * plane, gcols);
+                plane2vol_add(cd, buf, d0, len, dxn);
+            } else {
+                /* dcol (K x len*plane) = W^T (K x f) . dy block (f x len*plane, stride P) */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, len * plane, cd->f, 1.0f,
+                            w, K, dyb, P, 0.0f, buf, len * plane);
+                col2vol_add(cd, buf, d0, len, dxn);
+            }
+        }
+    }
+    blas_threads_restore(saved);
+}
+
+static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                     const float *x, const float *dy, float *dw, float *dbias,
+                                     float *work)
+{
+    (void)be;
+    const int shift = use_shift(cd), K = conv_rows(cd), R = shift_rows(cd);
+    const int nd = shift ? shift_block_depth(cd) : conv_block_depth(cd);
+    const int plane = cd->oh * cd->ow, P = cd->od * plane;
+    const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
+    const size_t dw_floats = (size_t)cd->f * K;
+    const int groups = cd->n < DW_GROUPS ? cd->n : DW_GROUPS;
+    int saved = blas_threads_save();
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int g = 0; g < groups; g++) {
+        float *buf = thread_block(cd, work, thread_id());
+        float *dw_g = group_dw(cd, work, g), *db_g = dw_g + dw_floats;
+        memset(dw_g, 0, sizeof(float) * (dw_floats + cd->f));
+        for (int n = g; n < cd->n; n += DW_GROUPS)
+            for (int d0 = 0; d0 < cd->od; d0 += nd) {
+                int len = cd->od - d0 < nd ? cd->od - d0 : nd;
+                const float *dyb = dy + n * out_size + (size_t)d0 * plane;
+                if (shift) {
+                    const int gcols = (len + cd->kd - 1) * plane;
+                    vol2plane(cd, x + n * in_size, d0, len, buf);
+                    /* dWp[a] (f x R) += dy block (f x len*plane) . G[:, a*plane ..]^T */
+                    for (int a = 0; a < cd->kd; a++)
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, R,
+                                    len * plane, 1.0f, dyb, P, buf + (size_t)a * plane, gcols,
+                                    1.0f, dw_g + (size_t)a * cd->f * R, R);
+                } else {
+                    vol2col(cd, x + n * in_size, d0, len, buf);
+                    /* dW (f x K) += dy block (f x len*plane) . col^T */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, K, len * plane,
+                                1.0f, dyb, P, buf, len * plane, 1.0f, dw_g, K);
+                }
+                for (int f = 0; f < cd->f; f++) {
+                    const float *o = dyb + (size_t)f * P;
+                    float s = 0;
+                    for (int i = 0; i < len * plane; i++) s += o[i];
+                    db_g[f] += s;
+                }
+            }
+    }
+    /* Add the groups in order (see DW_GROUPS). */
+    float *acc = group_dw(cd, work, 0);
+    for (int g = 1; g < groups; g++) {
+        const float *dw_g = group_dw(cd, work, g);
+        for (size_t i = 0; i < dw_floats + cd->f; i++) acc[i] += dw_g[i];
+    }
+    if (shift) permute_weights(cd, acc, dw, 0);
+    else memcpy(dw, acc, sizeof(float) * dw_floats);
+    if (dbias) memcpy(dbias, acc + dw_floats, sizeof(float) * cd->f);
+    blas_threads_restore(saved);
+}
+
+/* ---------------------------------------------------------------- pooling, padding */
+
+static void cpu_maxpool_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                                const float *x, float *y, int32_t *argmax)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
+        const float *xi = x + nc * in_vol;
+        float *yo = y + nc * out_vol;
+        int32_t *am = argmax ? argmax + nc * out_vol : NULL;
+        if (pd->kh == 1 && pd->kw == 1 && pd->sh == 1 && pd->sw == 1 && am) {
+            /* Spectral-only pooling (the Lange net): whole planes at a time,
+             * so the inner loops run over contiguous memory and vectorise. */
+            const int hw = pd->h * pd->w;
+            for (int od = 0; od < pd->od; od++) {
+                float *restrict yp = yo + (size_t)od * hw;
+                int32_t *restrict ap = am + (size_t)od * hw;
+                const int32_t first = od * pd->sd * hw;
+                const float *restrict x0 = xi + first;
+#pragma omp simd
+                for (int i = 0; i < hw; i++) yp[i] = x0[i], ap[i] = first + i;
+                for (int a = 1; a < pd->kd; a++) {
+                    const int32_t off = first + a * hw;
+                    const float *restrict xp = xi + off;
+#pragma omp simd
+                    for (int i = 0; i < hw; i++) {
+                        int better = xp[i] > yp[i];
+                        yp[i] = better ? xp[i] : yp[i];
+                        ap[i] = better ? off + i : ap[i];
+                    }
+                }
+            }
+            continue;
+        }
+        for (int od = 0; od < pd->od; od++)
+            for (int oh = 0; oh < pd->oh; oh++)
+                for (int ow = 0; ow < pd->ow; ow++) {
+                    float best = -INFINITY;
+                    int32_t where = 0;
+                    for (int a = 0; a < pd->kd; a++)
+                        for (int b = 0; b < pd->kh; b++)
+                            for (int e = 0; e < pd->kw; e++) {
+                                int32_t i = ((od * pd->sd + a) * pd->h + oh * pd->sh + b) * pd->w +
+                                            ow * pd->sw + e;
+                                if (xi[i] > best) best = xi[i], where = i;
+                            }
+                    size_t o = ((size_t)od * pd->oh + oh) * pd->ow + ow;
+                    yo[o] = best;
+                    if (am) am[o] = where;
+                }
+    }
+}
+
+static void cpu_maxpool_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                                 const float *dy, const int32_t *argmax, const float *gate,
+                                 float *dx)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
+        float *dxi = dx + nc * in_vol;
+        const float *g = dy + nc * out_vol;
+        const int32_t *am = argmax + nc * out_vol;
+        memset(dxi, 0, sizeof(float) * in_vol);
+        if (gate) {
+            const float *y = gate + nc * out_vol;
+            for (size_t o = 0; o < out_vol; o++)
+                if (y[o] > 0) dxi[am[o]] += g[o];
+        } else {
+            for (size_t o = 0; o < out_vol; o++) dxi[am[o]] += g[o];
+        }
+    }
+}
+
+static void cpu_avgpool_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                                const float *x, float *y)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+    const float inv = 1.0f / (pd->kd * pd->kh * pd->kw);
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
+        const float *xi = x + nc * in_vol;
+        float *yo = y + nc * out_vol;
+        for (int od = 0; od < pd->od; od++)
+            for (int oh = 0; oh < pd->oh; oh++)
+                for (int ow = 0; ow < pd->ow; ow++) {
+                    float s = 0;
+                    for (int a = 0; a < pd->kd; a++)
+                        for (int b = 0; b < pd->kh; b++)
+                            for (int e = 0; e < pd->kw; e++)
+                                s += xi[((od * pd->sd + a) * pd->h + oh * pd->sh + b) * pd->w +
+                                        ow * pd->sw + e];
+                    yo[((size_t)od * pd->oh + oh) * pd->ow + ow] = s * inv;
+                }
+    }
+}
+
+static void cpu_avgpool_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                                 const float *dy, float *dx)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+    const float inv = 1.0f / (pd->kd * pd->kh * pd->kw);
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
+        float *dxi = dx + nc * in_vol;
+        const float *dyo = dy + nc * out_vol;
+        memset(dxi, 0, sizeof(float) * in_vol);
+        for (int od = 0; od < pd->od; od++)
+            for (int oh = 0; oh < pd->oh; oh++)
+                for (int ow = 0; ow < pd->ow; ow++) {
+                    float g = dyo[((size_t)od * pd->oh + oh) * pd->ow + ow] * inv;
+                    for (int a = 0; a < pd->kd; a++)
+                        for (int b = 0; b < pd->kh; b++)
+                            for (int e = 0; e < pd->kw; e++)
+                                dxi[((od * pd->sd + a) * pd->h + oh * pd->sh + b) * pd->w +
+                                    ow * pd->sw + e] += g;
+                }
+    }
+}
+
+static void cpu_pad_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                            const float *x, float *y)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
+        float *yo = y + nc * out_vol;
+        memset(yo, 0, sizeof(float) * out_vol);
+        for (int d = 0; d < pd->d; d++)
+            for (int h = 0; h < pd->h; h++)
+                memcpy(yo + ((size_t)(d + pd->pd) * pd->oh + h + pd->ph) * pd->ow + pd->pw,
+                       x + nc * in_vol + ((size_t)d * pd->h + h) * pd->w, sizeof(float) * pd->w);
+    }
+}
+
+static void cpu_pad_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
+                             const float *dy, float *dx)
+{
+    (void)be;
+    size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
+#pragma omp parallel for schedule(static)
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++)
+        for (int d = 0; d < pd->d; d++)
+            for (int h = 0; h < pd->h; h++)
+                memcpy(dx + nc * in_vol + ((size_t)d * pd->h + h) * pd->w,
+                       dy + nc * out_vol + ((size_t)(d + pd->pd) * pd->oh + h + pd->ph) * pd->ow +
+                           pd->pw,
+                       sizeof(float) * pd->w);
+}
+
+/* ---------------------------------------------------------------- dense helpers, activations */
+
+static void cpu_bias_add(const hsi_cnn_backend *be, int rows, int cols, const float *bias,
+                         float *y)
+{
+    (void)be;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) y[(size_t)r * cols + c] += bias[c];
+}
+
+static void cpu_bias_grad(const hsi_cnn_backend *be, int rows, int cols, const float *dy,
+                          float *db)
+{
+    (void)be;
+    for (int c = 0; c < cols; c++) {
+        double s = 0;
+        for (int r = 0; r < rows; r++) s += dy[(size_t)r * cols + c];
+        db[c] = (float)s;
+    }
+}
+
+static void cpu_activation_forward(const hsi_cnn_backend *be, hsi_cnn_activation act, int rows,
+                                   int cols, float *y)
+{
+    (void)be;
+    size_t n = (size_t)rows * cols;
+    switch (act) {
+    case HSI_CNN_ACT_LINEAR: break;
+    case HSI_CNN_ACT_RELU:
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0.0f;
+        break;
+    case HSI_CNN_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-y[i]));
+        break;
+    case HSI_CNN_ACT_TANH:
+        for (size_t i = 0; i < n; i++) y[i] = tanhf(y[i]);
+        break;
+    case HSI_CNN_ACT_SOFTMAX:
+        for (int r = 0; r < rows; r++) {
+            float *v = y + (size_t)r * cols, mx = v[0];
+            for (int c = 1; c < cols; c++) mx = v[c] > mx ? v[c] : mx;
+            double s = 0;
+            for (int c = 0; c < cols; c++) s += v[c] = expf(v[c] - mx);
+            for (int c = 0; c < cols; c++) v[c] = (float)(v[c] / s);
+        }
+        break;
+    }
+}
+
+static void cpu_activation_backward(const hsi_cnn_backend *be, hsi_cnn_activation act, int rows,
+                                    int cols, const float *y, float *dy)
+{
+    (void)be;
+    size_t n = (size_t)rows * cols;
+    switch (act) {
+    case HSI_CNN_ACT_LINEAR: break;
+    case HSI_CNN_ACT_RELU:
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+        for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0 ? dy[i] : 0.0f;
+        break;
+    case HSI_CNN_ACT_SIGMOID:
+        for (size_t i = 0; i < n; i++) dy[i] *= y[i] * (1.0f - y[i]);
+        break;
+    case HSI_CNN_ACT_TANH:
+        for (size_t i = 0; i < n; i++) dy[i] *= 1.0f - y[i] * y[i];
+        break;
+    case HSI_CNN_ACT_SOFTMAX:
+        /* dx_c = y_c (dy_c - sum_j dy_j y_j) */
+        for (int r = 0; r < rows; r++) {
+            const float *p = y + (size_t)r * cols;
+            float *g = dy + (size_t)r * cols;
+            double dot = 0;
+            for (int c = 0; c < cols; c++) dot += (double)g[c] * p[c];
+            for (int c = 0; c < cols; c++) g[c] = (float)(p[c] * (g[c] - dot));
+        }
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- batch normalisation */
+
+static void cpu_bn_forward(const hsi_cnn_backend *be, int n, int c, int s, const float *x,
+                           const float *gamma, const float *beta, float *running_mean,
+                           float *running_var, float momentum, float eps, int training,
+                           float *xhat, float *invstd, float *y)
+{
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        double mean, var;
+        if (training) {
+            double sum = 0, sq = 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < s; j++) sum += x[((size_t)i * c + ch) * s + j];
+            mean = sum / ((double)n * s);
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < s; j++) {
+                    double d = x[((size_t)i * c + ch) * s + j] - mean;
+                    sq += d * d;
+                }
+            var = sq / ((double)n * s); /* biased, used to normalise */
+            double m = (double)n * s;
+            double unbiased = m > 1 ? sq / (m - 1) : var;
+            running_mean[ch] = (float)(momentum * running_mean[ch] + (1 - momentum) * mean);
+            running_var[ch] = (float)(momentum * running_var[ch] + (1 - momentum) * unbiased);
+        } else {
+            mean = running_mean[ch];
+            var = running_var[ch];
+        }
+        float inv = (float)(1.0 / sqrt(var + eps));
+        if (invstd) invstd[ch] = inv;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < s; j++) {
+                size_t k = ((size_t)i * c + ch) * s + j;
+                float h = (float)((x[k] - mean) * inv);
+                if (xhat) xhat[k] = h;
+                y[k] = gamma[ch] * h + beta[ch];
+            }
+    }
+}
+
+/* dx = invstd/m * (m dxhat - sum dxhat - xhat sum(dxhat xhat)), dxhat = dy gamma */
+static void cpu_bn_backward(const hsi_cnn_backend *be, int n, int c, int s, const float *dy,
+                            const float *xhat, const float *invstd, const float *gamma,
+                            float *dgamma, float *dbeta, float *dx)
+{
+    (void)be;
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        double sdy = 0, sdyx = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < s; j++) {
+                size_t k = ((size_t)i * c + ch) * s + j;
+                sdy += dy[k];
+                sdyx += (double)dy[k] * xhat[k];
+            }
+        dgamma[ch] = (float)sdyx;
+        dbeta[ch] = (float)sdy;
+        if (!dx) continue;
+        double m = (double)n * s;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < s; j++) {
+                size_t k = ((size_t)i * c + ch) * s + j;
+                dx[k] = (float)(gamma[ch] * invstd[ch] / m * (m * dy[k] - sdy - xhat[k] * sdyx));
+            }
+    }
+}
+
+/* ---------------------------------------------------------------- elementwise, optimisers */
+
+static void cpu_mul(const hsi_cnn_backend *be, size_t n, const float *x, const float *mask,
+                    float *y)
+{
+    (void)be;
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
+}
+
+static void cpu_copy(const hsi_cnn_backend *be, size_t n, const float *src, float *dst)
+{
+    (void)be;
+    if (n && src != dst) memmove(dst, src, n * sizeof(float));
+}
+
+static void cpu_sgd_update(const hsi_cnn_backend *be, size_t n, float *w, const float *g,
+                           float *v, float lr, float momentum, int nesterov, float wd)
+{
+    (void)be;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] + wd * w[i];
+        if (momentum == 0.0f) {
+            w[i] -= lr * gi;
+            continue;
+        }
+        v[i] = momentum * v[i] - lr * gi;
+        w[i] += nesterov ? momentum * v[i] - lr * gi : v[i];
+    }
+}
+
+static void cpu_adam_update(const hsi_cnn_backend *be, size_t n, float *w, const float *g,
+                            float *m, float *v, float lr, float b1, float b2, float eps, float wd,
+                            uint64_t t)
+{
+    (void)be;
+    double c1 = 1.0 - pow(b1, (double)t), c2 = 1.0 - pow(b2, (double)t);
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i] + wd * w[i];
+        m[i] = b1 * m[i] + (1 - b1) * gi;
+        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+        double mh = m[i] / c1, vh = v[i] / c2;
+        w[i] -= (float)(lr * mh / (sqrt(vh) + eps));
+    }
+}
+
+static const hsi_cnn_backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .upload = cpu_memcpy,
+    .download = cpu_memcpy,
+    .gemm = cpu_gemm,
+    .conv3d_workspace = cpu_conv_workspace,
+    .conv3d_forward = cpu_conv_forward,
+    .conv3d_backward_data = cpu_conv_backward_data,
+    .conv3d_backward_filter = cpu_conv_backward_filter,
+    .maxpool3d_forward = cpu_maxpool_forward,
+    .maxpool3d_backward = cpu_maxpool_backward,
+    .avgpool3d_forward = cpu_avgpool_forward,
+    .avgpool3d_backward = cpu_avgpool_backward,
+    .pad3d_forward = cpu_pad_forward,
+    .pad3d_backward = cpu_pad_backward,
+    .bias_add = cpu_bias_add,
+    .bias_grad = cpu_bias_grad,
+    .activation_forward = cpu_activation_forward,
+    .activation_backward = cpu_activation_backward,
+    .batchnorm_forward = cpu_bn_forward,
+    .batchnorm_backward = cpu_bn_backward,
+    .mul = cpu_mul,
+    .copy = cpu_copy,
+    .sgd_update = cpu_sgd_update,
+    .adam_update = cpu_adam_update,
+    .ctx = NULL,
+};
+
+static const hsi_cnn_backend reference_backend = {
+    .name = "reference",
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .upload = cpu_memcpy,
+    .download = cpu_memcpy,
+    .gemm = cpu_gemm,
+    .conv3d_workspace = naive_workspace,
+    .conv3d_forward = naive_forward,
+    .conv3d_backward_data = naive_backward_data,
+    .conv3d_backward_filter = naive_backward_filter,
+    .maxpool3d_forward = cpu_maxpool_forward,
+    .maxpool3d_backward = cpu_maxpool_backward,
+    .avgpool3d_forward = cpu_avgpool_forward,
+    .avgpool3d_backward = cpu_avgpool_backward,
+    .pad3d_forward = cpu_pad_forward,
+    .pad3d_backward = cpu_pad_backward,
+    .bias_add = cpu_bias_add,
+    .bias_grad = cpu_bias_grad,
+    .activation_forward = cpu_activation_forward,
+    .activation_backward = cpu_activation_backward,
+    .batchnorm_forward = cpu_bn_forward,
+    .batchnorm_backward = cpu_bn_backward,
+    .mul = cpu_mul,
+    .copy = cpu_copy,
+    .sgd_update = cpu_sgd_update,
+    .adam_update = cpu_adam_update,
+    .ctx = NULL,
+};
+
+const hsi_cnn_backend *hsi_cnn_backend_cpu(void)
+{
+    return &cpu_backend;
+}
+
+const hsi_cnn_backend *hsi_cnn_backend_reference(void)
+{
+    return &reference_backend;
+}

@@ -1,0 +1,687 @@
+/* net.c - build a network from a spec, run layers forward and backward
+ * through the backend, losses, optimiser steps, the summary table.
+ *
+ * Memory is planned once: hsi_cnn_net_plan() infers every layer's shape,
+ * then hsi_cnn_net_new() allocates one parameter arena
+ *     [params | grads | opt_m | opt_v | state]
+ * and one activation arena
+ *     [x | y of each layer | argmax | masks | xhat | grad ping-pong | work]
+ * and points every layer into them (llm.c style).
+ */
+#include "cnn3d/cnn.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- planning */
+
+static hsi_status shape_error(const hsi_cnn_spec *spec, const hsi_cnn_layer_spec *l,
+                              const char *fmt_problem, hsi_cnn_shape in)
+{
+    return hsi_error(HSI_ERR_SIZE, "%s:%d: [%s] %s (its input is x=%d y=%d bands=%d channels=%d)",
+                     spec->path, l->line, hsi_cnn_layer_kind_name(l->kind), fmt_problem, in.w,
+                     in.h, in.d, in.c);
+}
+
+static int is_flat(hsi_cnn_shape s)
+{
+    return s.d == 1 && s.h == 1 && s.w == 1;
+}
+
+hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
+                            hsi_cnn_shape *input, hsi_cnn_layer *layers)
+{
+    int b = spec->in_bands, k = spec->classes;
+    if (b && bands && b != bands)
+        return hsi_error(HSI_ERR_SIZE, "%s: the spec's input has %d bands, the data %d", spec->path,
+                         b, bands);
+    if (!b) b = bands;
+    if (!k) k = classes;
+    if (k && classes && k != classes)
+        return hsi_error(HSI_ERR_SIZE, "%s: the spec has %d classes, the data %d", spec->path, k,
+                         classes);
+    if (b <= 0) return hsi_error(HSI_ERR_ARG, "%s: input bands are 'auto': give the band count", spec->path);
+    if (k <= 1) return hsi_error(HSI_ERR_ARG, "%s: classes are 'auto': give the class count", spec->path);
+    hsi_cnn_shape s = {1, b, spec->in_h, spec->in_w};
+    *input = s;
+    for (int i = 0; i < spec->n_layers; i++) {
+        const hsi_cnn_layer_spec *l = &spec->layers[i];
+        hsi_cnn_layer *L = &layers[i];
+        memset(L, 0, sizeof *L);
+        L->spec = *l;
+        L->in = s;
+        hsi_cnn_shape o = s;
+        char msg[160];
+        switch (l->kind) {
+        case HSI_CNN_CONV3D: {
+            if (is_flat(s) && s.c > 1) return shape_error(spec, l, "needs a volume, not a flat vector", s);
+            int dims[3] = {s.d, s.h, s.w}, out[3], pad[3];
+            for (int a = 0; a < 3; a++) {
+                if (l->same) {
+                    out[a] = (dims[a] + l->stride[a] - 1) / l->stride[a];
+                    int total = (out[a] - 1) * l->stride[a] + l->kernel[a] - dims[a];
+                    pad[a] = total > 0 ? total / 2 : 0;
+                } else {
+                    if (l->kernel[a] > dims[a]) {
+                        snprintf(msg, sizeof msg,
+                                 "kernel x=%d y=%d spectral=%d is larger than its input",
+                                 l->kernel[2], l->kernel[1], l->kernel[0]);
+                        return shape_error(spec, l, msg, s);
+                    }
+                    out[a] = (dims[a] - l->kernel[a]) / l->stride[a] + 1;
+                    pad[a] = 0;
+                }
+            }
+            o = (hsi_cnn_shape){l->units, out[0], out[1], out[2]};
+            hsi_cnn_conv_desc cd = {0,      s.c,          s.d,          s.h,          s.w,
+                                    l->units, l->kernel[0], l->kernel[1], l->kernel[2], l->stride[0],
+                                    l->stride[1], l->stride[2], pad[0],     pad[1],       pad[2],
+                                    out[0], out[1],       out[2]};
+            L->conv = cd;
+            size_t K = (size_t)s.c * l->kernel[0] * l->kernel[1] * l->kernel[2];
+            L->n_weights = K * l->units;
+            L->n_bias = l->units;
+            L->flops = 2.0 * K * hsi_cnn_shape_size(o);
+            break;
+        }
+        case HSI_CNN_MAXPOOL3D:
+        case HSI_CNN_AVGPOOL3D: {
+            if (is_flat(s) && s.c > 1) return shape_error(spec, l, "needs a volume, not a flat vector", s);
+            int dims[3] = {s.d, s.h, s.w}, out[3];
+            for (int a = 0; a < 3; a++) {
+                if (l->kernel[a] > dims[a]) {
+                    snprintf(msg, sizeof msg, "window x=%d y=%d spectral=%d is larger than its input",
+                             l->kernel[2], l->kernel[1], l->kernel[0]);
+                    return shape_error(spec, l, msg, s);
+                }
+                out[a] = (dims[a] - l->kernel[a]) / l->stride[a] + 1;
+            }
+            o = (hsi_cnn_shape){s.c, out[0], out[1], out[2]};
+            L->pool = (hsi_cnn_pool_desc){0, s.c, s.d, s.h, s.w, l->kernel[0], l->kernel[1],
+                                          l->kernel[2], l->stride[0], l->stride[1], l->stride[2],
+                                          0, 0, 0, out[0], out[1], out[2]};
+            L->flops = (double)hsi_cnn_shape_size(o) * l->kernel[0] * l->kernel[1] * l->kernel[2];
+            break;
+        }
+        case HSI_CNN_ZEROPAD3D:
+            if (is_flat(s) && s.c > 1) return shape_error(spec, l, "needs a volume, not a flat vector", s);
+            o = (hsi_cnn_shape){s.c, s.d + 2 * l->pad[0], s.h + 2 * l->pad[1], s.w + 2 * l->pad[2]};
+            L->pool = (hsi_cnn_pool_desc){0, s.c, s.d, s.h, s.w, 0, 0, 0, 0, 0, 0,
+                                          l->pad[0], l->pad[1], l->pad[2], o.d, o.h, o.w};
+            break;
+        case HSI_CNN_FLATTEN:
+            o = (hsi_cnn_shape){(int)hsi_cnn_shape_size(s), 1, 1, 1};
+            break;
+        case HSI_CNN_DENSE: {
+            if (!is_flat(s))
+                return shape_error(spec, l, "needs a flat input: add [flatten] before it", s);
+            int units = l->units_is_classes ? k : l->units;
+            if (i == spec->n_layers - 1 && units != k) {
+                snprintf(msg, sizeof msg, "the last layer has %d units but there are %d classes",
+                         units, k);
+                return shape_error(spec, l, msg, s);
+            }
+            L->spec.units = units;
+            o = (hsi_cnn_shape){units, 1, 1, 1};
+            L->n_weights = (size_t)s.c * units;
+            L->n_bias = units;
+            L->flops = 2.0 * s.c * units;
+            break;
+        }
+        case HSI_CNN_DROPOUT: break;
+        case HSI_CNN_BATCHNORM:
+            L->n_weights = s.c; /* gamma */
+            L->n_bias = s.c;    /* beta */
+            L->flops = 4.0 * hsi_cnn_shape_size(s);
+            break;
+        }
+        if (hsi_cnn_shape_size(o) == 0 || hsi_cnn_shape_size(o) > ((size_t)1 << 31))
+            return shape_error(spec, l, "gives an empty or huge output", s);
+        L->out = o;
+        s = o;
+    }
+    return HSI_OK;
+}
+
+/* ---------------------------------------------------------------- building */
+
+static void init_weights(const hsi_cnn_net *net, const hsi_cnn_layer *L, float *w, float *b,
+                         float *state, hsi_rng *rng)
+{
+    size_t fan_in, fan_out;
+    if (L->spec.kind == HSI_CNN_BATCHNORM) {
+        for (size_t i = 0; i < L->n_weights; i++) w[i] = 1.0f, b[i] = 0.0f;
+        for (int c = 0; c < L->in.c; c++) state[c] = 0.0f, state[L->in.c + c] = 1.0f;
+        return;
+    }
+    if (L->spec.kind == HSI_CNN_CONV3D) {
+        size_t rf = (size_t)L->conv.kd * L->conv.kh * L->conv.kw;
+        fan_in = rf * L->conv.c;
+        fan_out = rf * L->conv.f;
+    } else {
+        fan_in = (size_t)L->in.c;
+        fan_out = (size_t)L->out.c;
+    }
+    switch (net->spec->init) {
+    case HSI_CNN_INIT_GLOROT_UNIFORM: {
+        double lim = sqrt(6.0 / (double)(fan_in + fan_out));
+        for (size_t i = 0; i < L->n_weights; i++)
+            w[i] = (float)((2 * hsi_rng_uniform(rng) - 1) * lim);
+        break;
+    }
+    case HSI_CNN_INIT_HE_UNIFORM: {
+        double lim = sqrt(6.0 / (double)fan_in);
+        for (size_t i = 0; i < L->n_weights; i++)
+            w[i] = (float)((2 * hsi_rng_uniform(rng) - 1) * lim);
+        break;
+    }
+    case HSI_CNN_INIT_HE_NORMAL: {
+        double sd = sqrt(2.0 / (double)fan_in);
+        for (size_t i = 0; i < L->n_weights; i++) w[i] = (float)(hsi_rng_normal(rng) * sd);
+        break;
+    }
+    }
+    for (size_t i = 0; i < L->n_bias; i++) b[i] = 0.0f;
+}
+
+void hsi_cnn_net_free(hsi_cnn_net *net)
+{
+    if (!net) return;
+    if (net->be) {
+        if (net->param_arena) net->be->release(net->be, net->param_arena);
+        if (net->act_arena) net->be->release(net->be, net->act_arena);
+    }
+    free(net->host_scratch);
+    free(net->layers);
+    hsi_cnn_spec_free(net->spec);
+    free(net);
+}
+
+static hsi_status copy_spec(const hsi_cnn_spec *src, hsi_cnn_spec **out)
+{
+    /* Re-parse the text: the copy owns everything and is identical. */
+    return hsi_cnn_spec_parse(src->text, src->path, out);
+}
+
+hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *opts,
+                           hsi_cnn_net **out)
+{
+    *out = NULL;
+    hsi_cnn_net *net = calloc(1, sizeof *net);
+    if (!net) return hsi_error(HSI_ERR_NOMEM, "out of memory building %s", spec->path);
+    hsi_status st = copy_spec(spec, &net->spec);
+    if (st) {
+        free(net);
+        return st;
+    }
+    net->be = opts->backend ? opts->backend : hsi_cnn_backend_cpu();
+    net->training = opts->training;
+    net->max_batch = opts->max_batch > 0 ? opts->max_batch : spec->batch;
+    net->n_layers = spec->n_layers;
+    net->layers = calloc(spec->n_layers, sizeof *net->layers);
+    if (!net->layers) {
+        hsi_cnn_net_free(net);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory building %s", spec->path);
+    }
+    if ((st = hsi_cnn_net_plan(net->spec, opts->bands, opts->classes, &net->input, net->layers))) {
+        hsi_cnn_net_free(net);
+        return st;
+    }
+    net->classes = net->layers[net->n_layers - 1].out.c;
+    hsi_rng_seed(&net->rng, opts->seed);
+
+    /* Parameter arena. */
+    size_t n_params = 0, n_state = 0;
+    for (int i = 0; i < net->n_layers; i++) {
+        n_params += net->layers[i].n_weights + net->layers[i].n_bias;
+        if (net->layers[i].spec.kind == HSI_CNN_BATCHNORM) n_state += 2 * (size_t)net->layers[i].in.c;
+    }
+    net->n_params = n_params;
+    net->n_state = n_state;
+    size_t copies = net->training ? 4 : 1; /* params, grads, m, v */
+    size_t param_floats = copies * n_params + n_state;
+    net->param_arena = net->be->alloc(net->be, (param_floats ? param_floats : 1) * sizeof(float));
+    if (!net->param_arena) {
+        hsi_cnn_net_free(net);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory for %zu parameters of %s", n_params,
+                         spec->path);
+    }
+    net->params = net->param_arena;
+    net->grads = net->training ? net->params + n_params : NULL;
+    net->opt_m = net->training ? net->params + 2 * n_params : NULL;
+    net->opt_v = net->training ? net->params + 3 * n_params : NULL;
+    net->state = net->param_arena + copies * n_params;
+
+    /* Activation arena: count first, then point. */
+    size_t B = (size_t)net->max_batch, largest = hsi_cnn_shape_size(net->input), work = 0;
+    size_t act = B * hsi_cnn_shape_size(net->input);
+    for (int i = 0; i < net->n_layers; i++) {
+        hsi_cnn_layer *L = &net->layers[i];
+        size_t o = hsi_cnn_shape_size(L->out);
+        act += B * o;
+        if (o > largest) largest = o;
+        if (L->spec.kind == HSI_CNN_MAXPOOL3D) act += B * o; /* argmax, int32 = float size */
+        if (L->spec.kind == HSI_CNN_DROPOUT && net->training) act += B * o;
+        if (L->spec.kind == HSI_CNN_BATCHNORM && net->training) act += B * o + L->in.c;
+        if (L->spec.kind == HSI_CNN_CONV3D) {
+            size_t ws = net->be->conv3d_workspace(net->be, &L->conv);
+            if (ws > work) work = ws;
+        }
+    }
+    size_t grad_floats = net->training ? B * largest : 0;
+    act += 2 * grad_floats + B * net->classes + work;
+    /* Round every block to 16 floats (64 bytes) for alignment. */
+    act += 16 * (size_t)(3 * net->n_layers + 8);
+    net->act_floats = act;
+    net->act_arena = net->be->alloc(net->be, act * sizeof(float));
+    net->host_scratch = malloc(B * largest * sizeof(float));
+    if (!net->act_arena || !net->host_scratch) {
+        hsi_cnn_net_free(net);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory for %zu activations (batch %d) of %s", act,
+                         net->max_batch, spec->path);
+    }
+    float *p = net->act_arena;
+#define TAKE(n) (p += (((n) + 15) & ~(size_t)15), p - (((n) + 15) & ~(size_t)15))
+    net->x = TAKE(B * hsi_cnn_shape_size(net->input));
+    float *pp = net->params, *gp = net->grads, *sp = net->state;
+    float *host = malloc((n_params + n_state + 1) * sizeof(float));
+    if (!host) {
+        hsi_cnn_net_free(net);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory building %s", spec->path);
+    }
+    hsi_rng init_rng;
+    hsi_rng_seed(&init_rng, opts->seed ^ 0x9e3779b97f4a7c15ull);
+    for (int i = 0; i < net->n_layers; i++) {
+        hsi_cnn_layer *L = &net->layers[i];
+        size_t o = hsi_cnn_shape_size(L->out);
+        L->y = TAKE(B * o);
+        if (L->spec.kind == HSI_CNN_MAXPOOL3D) L->argmax = (int32_t *)TAKE(B * o);
+        if (L->spec.kind == HSI_CNN_DROPOUT && net->training) L->mask = TAKE(B * o);
+        if (L->spec.kind == HSI_CNN_BATCHNORM && net->training) {
+            L->bn_xhat = TAKE(B * o);
+            L->bn_invstd = TAKE((size_t)L->in.c);
+        }
+        if (L->n_weights + L->n_bias) {
+            size_t off = (size_t)(pp - net->params);
+            L->w = pp;
+            L->b = pp + L->n_weights;
+            if (gp) L->dw = gp, L->db = gp + L->n_weights, gp += L->n_weights + L->n_bias;
+            float *state_host = host + n_params + (sp - net->state);
+            if (L->spec.kind == HSI_CNN_BATCHNORM) {
+                L->running_mean = sp;
+                L->running_var = sp + L->in.c;
+                sp += 2 * (size_t)L->in.c;
+            }
+            init_weights(net, L, host + off, host + off + L->n_weights, state_host, &init_rng);
+            pp += L->n_weights + L->n_bias;
+        }
+    }
+    net->be->upload(net->be, net->params, host, n_params * sizeof(float));
+    if (n_state) net->be->upload(net->be, net->state, host + n_params, n_state * sizeof(float));
+    free(host);
+    if (net->training) {
+        net->grad_a = TAKE(grad_floats);
+        net->grad_b = TAKE(grad_floats);
+    }
+    net->dlogits = TAKE(B * net->classes);
+    net->work = TAKE(work);
+    net->work_floats = work;
+#undef TAKE
+    *out = net;
+    return HSI_OK;
+}
+
+/* ---------------------------------------------------------------- forward */
+
+static void layer_forward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, int n, int training)
+{
+    const hsi_cnn_backend *be = net->be;
+    size_t out_size = hsi_cnn_shape_size(L->out);
+    switch (L->spec.kind) {
+    case HSI_CNN_CONV3D:
+        L->conv.n = n;
+        be->conv3d_forward(be, &L->conv, x, L->w, L->b, L->spec.activation, L->y, net->work);
+        break;
+    case HSI_CNN_DENSE:
+        /* y (n x units) = x (n x in) . W^T + b;  W is (units x in) */
+        be->gemm(be, 0, 1, n, L->out.c, L->in.c, 1.0f, x, L->in.c, L->w, L->in.c, 0.0f, L->y,
+                 L->out.c);
+        be->bias_add(be, n, L->out.c, L->b, L->y);
+        be->activation_forward(be, L->spec.activation, n, L->out.c, L->y);
+        break;
+    case HSI_CNN_MAXPOOL3D:
+        L->pool.n = n;
+        be->maxpool3d_forward(be, &L->pool, x, L->y, L->argmax);
+        break;
+    case HSI_CNN_AVGPOOL3D:
+        L->pool.n = n;
+        be->avgpool3d_forward(be, &L->pool, x, L->y);
+        break;
+    case HSI_CNN_ZEROPAD3D:
+        L->pool.n = n;
+        be->pad3d_forward(be, &L->pool, x, L->y);
+        break;
+    case HSI_CNN_FLATTEN: be->copy(be, n * out_size, x, L->y); break;
+    case HSI_CNN_DROPOUT:
+        if (!training || L->spec.rate <= 0 || !L->mask) {
+            be->copy(be, n * out_size, x, L->y);
+            break;
+        }
+        {
+            /* Inverted dropout: kept units are scaled by 1/(1-rate) in training,
+             * so inference is the identity. */
+            float keep = 1.0f / (1.0f - L->spec.rate);
+            for (size_t i = 0; i < n * out_size; i++)
+                net->host_scratch[i] = hsi_rng_uniform(&net->rng) < L->spec.rate ? 0.0f : keep;
+            be->upload(be, L->mask, net->host_scratch, n * out_size * sizeof(float));
+            be->mul(be, n * out_size, x, L->mask, L->y);
+        }
+        break;
+    case HSI_CNN_BATCHNORM: {
+        int s = (int)(out_size / L->out.c);
+        int use_batch = training && L->bn_xhat;
+        be->batchnorm_forward(be, n, L->out.c, s, x, L->w, L->b, L->running_mean,
+                              L->running_var, L->spec.bn_momentum, L->spec.bn_epsilon, use_batch,
+                              use_batch ? L->bn_xhat : NULL, use_batch ? L->bn_invstd : NULL,
+                              L->y);
+        be->activation_forward(be, L->spec.activation, n * L->out.c, s, L->y);
+        break;
+    }
+    }
+}
+
+const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training)
+{
+    if (n > net->max_batch) n = net->max_batch;
+    if (x != net->x)
+        net->be->upload(net->be, net->x, x, (size_t)n * hsi_cnn_shape_size(net->input) * sizeof(float));
+    const float *in = net->x;
+    training = training && net->training;
+    for (int i = 0; i < net->n_layers; i++) {
+        layer_forward(net, &net->layers[i], in, n, training);
+        in = net->layers[i].y;
+    }
+    return in;
+}
+
+/* ---------------------------------------------------------------- backward */
+
+/* dy is d loss / d (this layer's output after activation) and may be
+ * overwritten; dx (NULL: not needed) receives d loss / d input. */
+static void layer_backward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, float *dy,
+                           float *dx, int n, int skip_activation, int gate_relu)
+{
+    const hsi_cnn_backend *be = net->be;
+    size_t out_size = hsi_cnn_shape_size(L->out);
+    switch (L->spec.kind) {
+    case HSI_CNN_CONV3D:
+        if (!skip_activation)
+            be->activation_backward(be, L->spec.activation, n * L->out.c,
+                                    (int)(out_size / L->out.c), L->y, dy);
+        L->conv.n = n;
+        be->conv3d_backward_filter(be, &L->conv, x, dy, L->dw, L->db, net->work);
+        if (dx) be->conv3d_backward_data(be, &L->conv, dy, L->w, dx, net->work);
+        break;
+    case HSI_CNN_DENSE:
+        if (!skip_activation) be->activation_backward(be, L->spec.activation, n, L->out.c, L->y, dy);
+        /* dW (units x in) = dy^T (units x n) . x (n x in);  dx (n x in) = dy . W */
+        be->gemm(be, 1, 0, L->out.c, L->in.c, n, 1.0f, dy, L->out.c, x, L->in.c, 0.0f, L->dw,
+                 L->in.c);
+        be->bias_grad(be, n, L->out.c, dy, L->db);
+        if (dx)
+            be->gemm(be, 0, 0, n, L->in.c, L->out.c, 1.0f, dy, L->out.c, L->w, L->in.c, 0.0f, dx,
+                     L->in.c);
+        break;
+    case HSI_CNN_MAXPOOL3D:
+        L->pool.n = n;
+        if (dx) be->maxpool3d_backward(be, &L->pool, dy, L->argmax, gate_relu ? L->y : NULL, dx);
+        break;
+    case HSI_CNN_AVGPOOL3D:
+        L->pool.n = n;
+        if (dx) be->avgpool3d_backward(be, &L->pool, dy, dx);
+        break;
+    case HSI_CNN_ZEROPAD3D:
+        L->pool.n = n;
+        if (dx) be->pad3d_backward(be, &L->pool, dy, dx);
+        break;
+    case HSI_CNN_FLATTEN:
+        if (dx) be->copy(be, n * out_size, dy, dx);
+        break;
+    case HSI_CNN_DROPOUT:
+        if (!dx) break;
+        if (L->mask && L->spec.rate > 0) be->mul(be, n * out_size, dy, L->mask, dx);
+        else be->copy(be, n * out_size, dy, dx);
+        break;
+    case HSI_CNN_BATCHNORM:
+        if (!skip_activation)
+            be->activation_backward(be, L->spec.activation, n * L->out.c,
+                                    (int)(out_size / L->out.c), L->y, dy);
+        be->batchnorm_backward(be, n, L->out.c, (int)(out_size / L->out.c), dy, L->bn_xhat,
+                               L->bn_invstd, L->w, L->dw, L->db, dx);
+        break;
+    }
+}
+
+void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pre_activation)
+{
+    if (!net->training) return;
+    float *g = net->grad_a, *other = net->grad_b;
+    net->be->copy(net->be, (size_t)n * net->classes, dout ? dout : net->dlogits, g);
+    int relu_done = 0; /* the layer above already applied this layer's ReLU mask */
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        hsi_cnn_layer *L = &net->layers[i];
+        const float *x = i ? net->layers[i - 1].y : net->x;
+        float *dx = (i > 0 || net->want_input_grad) ? other : NULL;
+        /* ReLU then max-pool (the Lange net): the pool's backward applies the
+         * ReLU mask itself, sparing a pass over the un-pooled tensor. */
+        int gate = L->spec.kind == HSI_CNN_MAXPOOL3D && i > 0 && dx &&
+                   net->layers[i - 1].spec.activation == HSI_CNN_ACT_RELU &&
+                   (net->layers[i - 1].spec.kind == HSI_CNN_CONV3D ||
+                    net->layers[i - 1].spec.kind == HSI_CNN_BATCHNORM);
+        int skip = (i == net->n_layers - 1 && dout_is_pre_activation) || relu_done;
+        layer_backward(net, L, x, g, dx, n, skip, gate);
+        relu_done = gate;
+        if (dx) {
+            other = g;
+            g = dx;
+        }
+    }
+    net->input_grad = net->want_input_grad ? g : NULL;
+}
+
+/* ---------------------------------------------------------------- loss, optimiser */
+
+double hsi_cnn_loss_eval(hsi_cnn_loss loss, hsi_cnn_activation last_act, const float *p,
+                         const int32_t *labels, const float *weights, int n, int k,
+                         float *grad, int *pre_activation)
+{
+    double total = 0;
+    int fused = loss == HSI_CNN_LOSS_CCE && last_act == HSI_CNN_ACT_SOFTMAX;
+    if (pre_activation) *pre_activation = fused;
+    for (int i = 0; i < n; i++) {
+        const float *pi = p + (size_t)i * k;
+        float *gi = grad ? grad + (size_t)i * k : NULL;
+        double w = weights ? weights[i] : 1.0;
+        int y = labels[i];
+        if (loss == HSI_CNN_LOSS_CCE) {
+            /* Keras clips probabilities to [eps, 1 - eps] before the log. */
+            const double eps = 1e-7;
+            double py = pi[y] < eps ? eps : pi[y] > 1 - eps ? 1 - eps : pi[y];
+            total += -w * log(py);
+            if (gi)
+                for (int c = 0; c < k; c++) {
+                    if (fused) gi[c] = (float)(w * (pi[c] - (c == y)) / n);
+                    else gi[c] = c == y ? (float)(-w / (py * n)) : 0.0f;
+                }
+        } else {
+            double s = 0;
+            for (int c = 0; c < k; c++) {
+                double d = pi[c] - (c == y);
+                s += d * d;
+                if (gi) gi[c] = (float)(2.0 * w * d / ((double)n * k));
+            }
+            total += w * s / k;
+        }
+    }
+    return total / n;
+}
+
+double hsi_cnn_current_lr(const hsi_cnn_net *net)
+{
+    return net->spec->learning_rate / (1.0 + net->spec->decay * (double)net->iterations);
+}
+
+void hsi_cnn_optimizer_step(hsi_cnn_net *net)
+{
+    const hsi_cnn_spec *s = net->spec;
+    float lr = (float)hsi_cnn_current_lr(net);
+    net->iterations++;
+    if (s->optimizer == HSI_CNN_OPT_ADAM)
+        net->be->adam_update(net->be, net->n_params, net->params, net->grads, net->opt_m,
+                             net->opt_v, lr, (float)s->beta1, (float)s->beta2, (float)s->epsilon,
+                             (float)s->weight_decay, net->iterations);
+    else
+        net->be->sgd_update(net->be, net->n_params, net->params, net->grads, net->opt_m, lr,
+                            (float)s->momentum, s->nesterov, (float)s->weight_decay);
+}
+
+static int argmax_row(const float *p, int k)
+{
+    int best = 0;
+    for (int c = 1; c < k; c++)
+        if (p[c] > p[best]) best = c;
+    return best;
+}
+
+double hsi_cnn_train_step(hsi_cnn_net *net, const float *x, const int32_t *labels,
+                          const float *class_weights, int n, int *correct)
+{
+    const float *p = hsi_cnn_forward(net, x, n, 1);
+    float *w = NULL;
+    if (class_weights) {
+        w = net->host_scratch; /* free after the forward pass */
+        for (int i = 0; i < n; i++) w[i] = class_weights[labels[i]];
+    }
+    int pre = 0;
+    hsi_cnn_activation last = net->layers[net->n_layers - 1].spec.activation;
+    double loss = hsi_cnn_loss_eval(net->spec->loss, last, p, labels, w, n, net->classes,
+                                    net->dlogits, &pre);
+    if (correct) {
+        int hits = 0;
+        for (int i = 0; i < n; i++) hits += argmax_row(p + (size_t)i * net->classes, net->classes) == labels[i];
+        *correct = hits;
+    }
+    hsi_cnn_backward(net, NULL, n, pre);
+    hsi_cnn_optimizer_step(net);
+    return loss;
+}
+
+/* ---------------------------------------------------------------- summary */
+
+typedef struct strbuf {
+    char *s;
+    size_t len, cap;
+    int failed;
+} strbuf;
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = 1;
+            return;
+        }
+        if (b->s && b->len + (size_t)n < b->cap) {
+            b->len += n;
+            return;
+        }
+        size_t cap = (b->cap + n + 1) * 2;
+        char *g = realloc(b->s, cap);
+        if (!g) {
+            b->failed = 1;
+            return;
+        }
+        b->s = g;
+        b->cap = cap;
+    }
+}
+
+static void human_flops(double f, char *buf, size_t len)
+{
+    if (f >= 1e9) snprintf(buf, len, "%.2f G", f / 1e9);
+    else if (f >= 1e6) snprintf(buf, len, "%.2f M", f / 1e6);
+    else if (f >= 1e3) snprintf(buf, len, "%.2f k", f / 1e3);
+    else snprintf(buf, len, "%.0f", f);
+}
+
+static void shape_text(hsi_cnn_shape s, char *buf, size_t len)
+{
+    /* Keras channels-last order: (None, x, y, bands, channels) / (None, units) */
+    if (s.d == 1 && s.h == 1 && s.w == 1) snprintf(buf, len, "(None, %d)", s.c);
+    else snprintf(buf, len, "(None, %d, %d, %d, %d)", s.w, s.h, s.d, s.c);
+}
+
+hsi_status hsi_cnn_summary(const hsi_cnn_spec *spec, int bands, int classes, char **out)
+{
+    *out = NULL;
+    hsi_cnn_layer *layers = calloc(spec->n_layers, sizeof *layers);
+    if (!layers) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    hsi_cnn_shape input;
+    hsi_status st = hsi_cnn_net_plan(spec, bands, classes, &input, layers);
+    if (st) {
+        free(layers);
+        return st;
+    }
+    strbuf b = {0};
+    char shape[64], fl[32];
+    static const char *rule = "=============================================================================\n";
+    static const char *thin = "-----------------------------------------------------------------------------\n";
+    sb_printf(&b, "Model: %s\n", spec->path);
+    sb_printf(&b, "%s%-28s %-26s %10s %10s\n%s", thin, "Layer (type)", "Output Shape", "Param #",
+              "FLOPs", rule);
+    shape_text(input, shape, sizeof shape);
+    sb_printf(&b, "%-28s %-26s %10d %10s\n", "input", shape, 0, "0");
+    size_t total = 0, state = 0;
+    double flops = 0;
+    int count[8] = {0};
+    for (int i = 0; i < spec->n_layers; i++) {
+        hsi_cnn_layer *L = &layers[i];
+        char name[64];
+        const char *kind = hsi_cnn_layer_kind_name(L->spec.kind);
+        int has_act = L->spec.kind == HSI_CNN_CONV3D || L->spec.kind == HSI_CNN_DENSE ||
+                      (L->spec.kind == HSI_CNN_BATCHNORM && L->spec.activation);
+        snprintf(name, sizeof name, "%s_%d%s%s%s", kind, ++count[L->spec.kind],
+                 has_act ? " (" : "", has_act ? hsi_cnn_activation_name(L->spec.activation) : "",
+                 has_act ? ")" : "");
+        shape_text(L->out, shape, sizeof shape);
+        size_t np = L->n_weights + L->n_bias;
+        if (L->spec.kind == HSI_CNN_BATCHNORM) state += 2 * (size_t)L->in.c;
+        human_flops(L->flops, fl, sizeof fl);
+        sb_printf(&b, "%-28s %-26s %10zu %10s\n", name, shape, np + (L->spec.kind == HSI_CNN_BATCHNORM ? 2 * (size_t)L->in.c : 0), fl);
+        total += np;
+        flops += L->flops;
+    }
+    human_flops(flops, fl, sizeof fl);
+    sb_printf(&b, "%s", rule);
+    sb_printf(&b, "Total params: %zu\nTrainable params: %zu\nNon-trainable params: %zu\n",
+              total + state, total, state);
+    sb_printf(&b, "Forward FLOPs per sample: %sFLOP (training step ~3x)\n", fl);
+    sb_printf(&b, "Input: x=%d y=%d bands=%d; classes: %d; loss %s; optimizer %s lr %g decay %g; batch %d; epochs %d\n",
+              input.w, input.h, input.d, layers[spec->n_layers - 1].out.c,
+              spec->loss == HSI_CNN_LOSS_MSE ? "mse" : "cce",
+              spec->optimizer == HSI_CNN_OPT_ADAM ? "adam" : "sgd", spec->learning_rate,
+              spec->decay, spec->batch, spec->epochs);
+    free(layers);
+    if (b.failed) {
+        free(b.s);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    }
+    *out = b.s;
+    return HSI_OK;
+}

@@ -1,0 +1,475 @@
+/* spec.c - parse model spec files (darknet-style INI).
+ *
+ *     # comment (also ';')
+ *     [net]
+ *     input = 9, 9, auto     # x, y, bands ("auto" = from the data)
+ *     classes = auto
+ *     [conv3d]
+ *     filters = 48
+ *     kernel = 3, 3, 5       # x, y, spectral
+ *     activation = relu
+ *
+ * Every problem is an error naming "file:line"; nothing is silently
+ * defaulted. Shapes are inferred later (net.c) when bands and classes are
+ * known.
+ */
+#include "cnn3d/cnn.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct parser {
+    const char *what;
+    int line;
+    char section[32];
+    hsi_cnn_spec *spec;
+    hsi_cnn_layer_spec *layer; /* NULL in [net] */
+    char seen[24][32];         /* keys already given in this section */
+    int n_seen;
+} parser;
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+    return s;
+}
+
+static hsi_status bad_value(parser *p, const char *key, const char *value, const char *want)
+{
+    return hsi_error(HSI_ERR_FORMAT, "%s:%d: [%s] %s = '%s': %s", p->what, p->line, p->section,
+                     key, value, want);
+}
+
+static hsi_status parse_int(parser *p, const char *key, const char *v, int min, int max, int *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *trim(end) || x < min || x > max) {
+        char want[80];
+        snprintf(want, sizeof want, "expected an integer in %d..%d", min, max);
+        return bad_value(p, key, v, want);
+    }
+    *out = (int)x;
+    return HSI_OK;
+}
+
+static hsi_status parse_real(parser *p, const char *key, const char *v, double min, double max,
+                             double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *trim(end) || !isfinite(x) || x < min || x > max) {
+        char want[80];
+        snprintf(want, sizeof want, "expected a number in %g..%g", min, max);
+        return bad_value(p, key, v, want);
+    }
+    *out = x;
+    return HSI_OK;
+}
+
+static hsi_status parse_bool(parser *p, const char *key, const char *v, int *out)
+{
+    if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes")) *out = 1;
+    else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no")) *out = 0;
+    else return bad_value(p, key, v, "expected 0/1, true/false or yes/no");
+    return HSI_OK;
+}
+
+/* "x, y, spectral" (or one value for all three) -> out = (d, h, w). With
+ * allow_auto, "auto" entries give 0. */
+static hsi_status parse_triple(parser *p, const char *key, const char *v, int min, int max,
+                               int allow_auto, int out[3])
+{
+    int xyz[3], n = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", v);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        tok = trim(tok);
+        if (n == 3) return bad_value(p, key, v, "expected x, y, spectral");
+        if (allow_auto && !strcmp(tok, "auto")) {
+            xyz[n++] = 0;
+            continue;
+        }
+        char *end;
+        errno = 0;
+        long x = strtol(tok, &end, 10);
+        if (errno || end == tok || *end || x < min || x > max) {
+            char want[96];
+            snprintf(want, sizeof want, "expected x, y, spectral integers in %d..%d%s", min, max,
+                     allow_auto ? " or auto" : "");
+            return bad_value(p, key, v, want);
+        }
+        xyz[n++] = (int)x;
+    }
+    if (n == 1) xyz[1] = xyz[2] = xyz[0];
+    else if (n != 3) return bad_value(p, key, v, "expected x, y, spectral (or one value)");
+    out[0] = xyz[2]; /* spectral = depth */
+    out[1] = xyz[1]; /* y = height */
+    out[2] = xyz[0]; /* x = width */
+    return HSI_OK;
+}
+
+static hsi_status parse_activation(parser *p, const char *key, const char *v,
+                                   hsi_cnn_activation *out)
+{
+    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(v, names[i])) {
+            *out = (hsi_cnn_activation)i;
+            return HSI_OK;
+        }
+    return bad_value(p, key, v, "expected linear, relu, sigmoid, tanh or softmax");
+}
+
+static hsi_status net_key(parser *p, const char *k, const char *v)
+{
+    hsi_cnn_spec *s = p->spec;
+    if (!strcmp(k, "input")) {
+        int dhw[3];
+        hsi_status st = parse_triple(p, k, v, 1, 100000, 1, dhw);
+        if (st) return st;
+        s->in_bands = dhw[0], s->in_h = dhw[1], s->in_w = dhw[2];
+        if (!s->in_h || !s->in_w) return bad_value(p, k, v, "only the bands may be auto");
+        return HSI_OK;
+    }
+    if (!strcmp(k, "classes")) {
+        if (!strcmp(v, "auto")) return s->classes = 0, HSI_OK;
+        return parse_int(p, k, v, 2, 65535, &s->classes);
+    }
+    if (!strcmp(k, "batch")) return parse_int(p, k, v, 1, 1000000, &s->batch);
+    if (!strcmp(k, "epochs")) return parse_int(p, k, v, 1, 100000000, &s->epochs);
+    if (!strcmp(k, "loss")) {
+        if (!strcmp(v, "mse") || !strcmp(v, "mean_squared_error")) s->loss = HSI_CNN_LOSS_MSE;
+        else if (!strcmp(v, "cce") || !strcmp(v, "categorical_crossentropy"))
+            s->loss = HSI_CNN_LOSS_CCE;
+        else return bad_value(p, k, v, "expected cce (categorical_crossentropy) or mse");
+        return HSI_OK;
+    }
+    if (!strcmp(k, "optimizer") || !strcmp(k, "optimiser")) {
+        if (!strcmp(v, "sgd")) s->optimizer = HSI_CNN_OPT_SGD;
+        else if (!strcmp(v, "adam")) s->optimizer = HSI_CNN_OPT_ADAM;
+        else return bad_value(p, k, v, "expected sgd or adam");
+        return HSI_OK;
+    }
+    if (!strcmp(k, "learning_rate")) return parse_real(p, k, v, 1e-12, 1e6, &s->learning_rate);
+    if (!strcmp(k, "decay")) return parse_real(p, k, v, 0, 1e6, &s->decay);
+    if (!strcmp(k, "momentum")) return parse_real(p, k, v, 0, 0.999999, &s->momentum);
+    if (!strcmp(k, "nesterov")) return parse_bool(p, k, v, &s->nesterov);
+    if (!strcmp(k, "beta1")) return parse_real(p, k, v, 0, 0.999999, &s->beta1);
+    if (!strcmp(k, "beta2")) return parse_real(p, k, v, 0, 0.999999999, &s->beta2);
+    if (!strcmp(k, "epsilon")) return parse_real(p, k, v, 1e-30, 1, &s->epsilon);
+    if (!strcmp(k, "weight_decay")) return parse_real(p, k, v, 0, 1, &s->weight_decay);
+    if (!strcmp(k, "validation_split")) return parse_real(p, k, v, 0, 0.9, &s->validation_split);
+    if (!strcmp(k, "patience")) return parse_int(p, k, v, 0, 1000000, &s->patience);
+    if (!strcmp(k, "init")) {
+        if (!strcmp(v, "glorot_uniform")) s->init = HSI_CNN_INIT_GLOROT_UNIFORM;
+        else if (!strcmp(v, "he_normal")) s->init = HSI_CNN_INIT_HE_NORMAL;
+        else if (!strcmp(v, "he_uniform")) s->init = HSI_CNN_INIT_HE_UNIFORM;
+        else return bad_value(p, k, v, "expected glorot_uniform, he_normal or he_uniform");
+        return HSI_OK;
+    }
+    return hsi_error(HSI_ERR_FORMAT, "%s:%d: unknown key '%s' in [net]", p->what, p->line, k);
+}
+
+static hsi_status layer_key(parser *p, const char *k, const char *v)
+{
+    hsi_cnn_layer_spec *l = p->layer;
+    switch (l->kind) {
+    case HSI_CNN_CONV3D:
+        if (!strcmp(k, "filters")) return parse_int(p, k, v, 1, 65536, &l->units);
+        if (!strcmp(k, "kernel")) return parse_triple(p, k, v, 1, 1024, 0, l->kernel);
+        if (!strcmp(k, "stride")) return parse_triple(p, k, v, 1, 1024, 0, l->stride);
+        if (!strcmp(k, "activation")) return parse_activation(p, k, v, &l->activation);
+        if (!strcmp(k, "padding")) {
+            if (!strcmp(v, "valid")) l->same = 0;
+            else if (!strcmp(v, "same")) l->same = 1;
+            else return bad_value(p, k, v, "expected valid or same");
+            return HSI_OK;
+        }
+        break;
+    case HSI_CNN_MAXPOOL3D:
+    case HSI_CNN_AVGPOOL3D:
+        if (!strcmp(k, "size")) return parse_triple(p, k, v, 1, 1024, 0, l->kernel);
+        if (!strcmp(k, "stride")) return parse_triple(p, k, v, 1, 1024, 0, l->stride);
+        break;
+    case HSI_CNN_ZEROPAD3D:
+        if (!strcmp(k, "pad")) return parse_triple(p, k, v, 0, 1024, 0, l->pad);
+        break;
+    case HSI_CNN_FLATTEN: break;
+    case HSI_CNN_DENSE:
+        if (!strcmp(k, "units")) {
+            if (!strcmp(v, "classes")) return l->units_is_classes = 1, l->units = 0, HSI_OK;
+            l->units_is_classes = 0;
+            return parse_int(p, k, v, 1, 1 << 24, &l->units);
+        }
+        if (!strcmp(k, "activation")) return parse_activation(p, k, v, &l->activation);
+        break;
+    case HSI_CNN_DROPOUT:
+        if (!strcmp(k, "rate")) {
+            double r;
+            hsi_status st = parse_real(p, k, v, 0, 0.99, &r);
+            l->rate = (float)r;
+            return st;
+        }
+        break;
+    case HSI_CNN_BATCHNORM:
+        if (!strcmp(k, "activation")) return parse_activation(p, k, v, &l->activation);
+        if (!strcmp(k, "momentum")) {
+            double r;
+            hsi_status st = parse_real(p, k, v, 0, 0.999999, &r);
+            l->bn_momentum = (float)r;
+            return st;
+        }
+        if (!strcmp(k, "epsilon")) {
+            double r;
+            hsi_status st = parse_real(p, k, v, 1e-12, 1, &r);
+            l->bn_epsilon = (float)r;
+            return st;
+        }
+        break;
+    }
+    return hsi_error(HSI_ERR_FORMAT, "%s:%d: unknown key '%s' in [%s]", p->what, p->line, k,
+                     p->section);
+}
+
+static const struct {
+    const char *name;
+    hsi_cnn_layer_kind kind;
+} section_names[] = {
+    {"conv3d", HSI_CNN_CONV3D},       {"maxpool3d", HSI_CNN_MAXPOOL3D},
+    {"avgpool3d", HSI_CNN_AVGPOOL3D}, {"zeropad3d", HSI_CNN_ZEROPAD3D},
+    {"flatten", HSI_CNN_FLATTEN},     {"dense", HSI_CNN_DENSE},
+    {"dropout", HSI_CNN_DROPOUT},     {"batchnorm", HSI_CNN_BATCHNORM},
+};
+
+const char *hsi_cnn_layer_kind_name(hsi_cnn_layer_kind kind)
+{
+    for (size_t i = 0; i < sizeof section_names / sizeof section_names[0]; i++)
+        if (section_names[i].kind == kind) return section_names[i].name;
+    return "?";
+}
+
+const char *hsi_cnn_activation_name(hsi_cnn_activation act)
+{
+    static const char *names[] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
+    return (unsigned)act < 5 ? names[act] : "?";
+}
+
+/* Check the section just finished has what it needs. */
+static hsi_status finish_section(parser *p, int header_line)
+{
+    hsi_cnn_layer_spec *l = p->layer;
+    if (!l) return HSI_OK;
+    const char *missing = NULL;
+    if (l->kind == HSI_CNN_CONV3D && !l->units) missing = "filters";
+    else if (l->kind == HSI_CNN_CONV3D && !l->kernel[0]) missing = "kernel";
+    else if ((l->kind == HSI_CNN_MAXPOOL3D || l->kind == HSI_CNN_AVGPOOL3D) && !l->kernel[0])
+        missing = "size";
+    else if (l->kind == HSI_CNN_ZEROPAD3D && l->pad[0] < 0) missing = "pad";
+    else if (l->kind == HSI_CNN_DENSE && !l->units && !l->units_is_classes) missing = "units";
+    if (missing)
+        return hsi_error(HSI_ERR_FORMAT, "%s:%d: [%s] needs '%s'", p->what, header_line,
+                         p->section, missing);
+    if ((l->kind == HSI_CNN_MAXPOOL3D || l->kind == HSI_CNN_AVGPOOL3D) && !l->stride[0])
+        memcpy(l->stride, l->kernel, sizeof l->stride); /* Keras: strides = pool_size */
+    if (l->kind == HSI_CNN_CONV3D && !l->stride[0]) l->stride[0] = l->stride[1] = l->stride[2] = 1;
+    return HSI_OK;
+}
+
+hsi_status hsi_cnn_spec_parse(const char *text, const char *what, hsi_cnn_spec **out)
+{
+    *out = NULL;
+    hsi_cnn_spec *s = calloc(1, sizeof *s);
+    char *copy = strdup(text);
+    if (!s || !copy) {
+        free(s);
+        free(copy);
+        return hsi_error(HSI_ERR_NOMEM, "%s: out of memory", what);
+    }
+    s->path = strdup(what);
+    s->text = strdup(text);
+    s->batch = 32;
+    s->epochs = 10;
+    s->loss = HSI_CNN_LOSS_CCE;
+    s->optimizer = HSI_CNN_OPT_SGD;
+    s->learning_rate = 0.01;
+    s->beta1 = 0.9;
+    s->beta2 = 0.999;
+    s->epsilon = 1e-7;
+    parser p = {.what = what, .spec = s};
+    hsi_status st = HSI_OK;
+    int have_net = 0, have_input = 0, header_line = 0;
+    char *save = NULL;
+    int line_no = 0;
+    /* strtok_r would skip empty lines and lose the count: walk by hand. */
+    for (char *line = copy; line && !st;) {
+        char *nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        line_no++;
+        p.line = line_no;
+        char *c = strpbrk(line, "#;");
+        if (c) *c = '\0';
+        char *t = trim(line);
+        if (*t == '[') {
+            char *close = strchr(t, ']');
+            if (!close || *trim(close + 1)) {
+                st = hsi_error(HSI_ERR_FORMAT, "%s:%d: malformed section header '%s'", what,
+                               line_no, t);
+                break;
+            }
+            if ((st = finish_section(&p, header_line))) break;
+            *close = '\0';
+            char *name = trim(t + 1);
+            snprintf(p.section, sizeof p.section, "%s", name);
+            p.n_seen = 0;
+            header_line = line_no;
+            if (!strcmp(name, "net")) {
+                if (have_net) {
+                    st = hsi_error(HSI_ERR_FORMAT, "%s:%d: a second [net] section", what, line_no);
+                    break;
+                }
+                if (s->n_layers) {
+                    st = hsi_error(HSI_ERR_FORMAT, "%s:%d: [net] must come before the layers",
+                                   what, line_no);
+                    break;
+                }
+                have_net = 1;
+                p.layer = NULL;
+            } else {
+                int kind = -1;
+                for (size_t i = 0; i < sizeof section_names / sizeof section_names[0]; i++)
+                    if (!strcmp(name, section_names[i].name)) kind = (int)section_names[i].kind;
+                if (kind < 0) {
+                    st = hsi_error(HSI_ERR_FORMAT,
+                                   "%s:%d: unknown section [%s] (layers: conv3d, maxpool3d, "
+                                   "avgpool3d, zeropad3d, flatten, dense, dropout, batchnorm)",
+                                   what, line_no, name);
+                    break;
+                }
+                if (!have_net) {
+                    st = hsi_error(HSI_ERR_FORMAT, "%s:%d: the spec must start with [net]", what,
+                                   line_no);
+                    break;
+                }
+                hsi_cnn_layer_spec *grown = realloc(s->layers, (s->n_layers + 1) * sizeof *grown);
+                if (!grown) {
+                    st = hsi_error(HSI_ERR_NOMEM, "%s: out of memory", what);
+                    break;
+                }
+                s->layers = grown;
+                p.layer = &s->layers[s->n_layers++];
+                memset(p.layer, 0, sizeof *p.layer);
+                p.layer->kind = (hsi_cnn_layer_kind)kind;
+                p.layer->line = line_no;
+                p.layer->pad[0] = kind == HSI_CNN_ZEROPAD3D ? -1 : 0;
+                p.layer->rate = 0.5f;
+                p.layer->bn_momentum = 0.99f;
+                p.layer->bn_epsilon = 1e-3f;
+            }
+        } else if (*t) {
+            char *eq = strchr(t, '=');
+            if (!eq) {
+                st = hsi_error(HSI_ERR_FORMAT, "%s:%d: expected 'key = value', got '%s'", what,
+                               line_no, t);
+                break;
+            }
+            if (!header_line) {
+                st = hsi_error(HSI_ERR_FORMAT, "%s:%d: the spec must start with [net]", what,
+                               line_no);
+                break;
+            }
+            *eq = '\0';
+            char *k = trim(t), *v = trim(eq + 1);
+            if (!*v) {
+                st = hsi_error(HSI_ERR_FORMAT, "%s:%d: [%s] %s has no value", what, line_no,
+                               p.section, k);
+                break;
+            }
+            for (int i = 0; i < p.n_seen; i++)
+                if (!strcmp(p.seen[i], k))
+                    st = hsi_error(HSI_ERR_FORMAT, "%s:%d: [%s] %s given twice", what, line_no,
+                                   p.section, k);
+            if (st) break;
+            if (p.n_seen < 24) snprintf(p.seen[p.n_seen++], sizeof p.seen[0], "%s", k);
+            st = p.layer ? layer_key(&p, k, v) : net_key(&p, k, v);
+            if (!p.layer && !strcmp(k, "input")) have_input = 1;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    (void)save;
+    if (!st) st = finish_section(&p, header_line);
+    if (!st && !have_net) st = hsi_error(HSI_ERR_FORMAT, "%s: no [net] section", what);
+    if (!st && !have_input)
+        st = hsi_error(HSI_ERR_FORMAT, "%s: [net] needs 'input = x, y, bands'", what);
+    if (!st && s->n_layers == 0) st = hsi_error(HSI_ERR_FORMAT, "%s: no layers", what);
+    if (!st && s->layers[s->n_layers - 1].kind != HSI_CNN_DENSE)
+        st = hsi_error(HSI_ERR_FORMAT, "%s:%d: the last layer must be [dense] with units = classes",
+                       what, s->layers[s->n_layers - 1].line);
+    free(copy);
+    if (st) {
+        hsi_cnn_spec_free(s);
+        return st;
+    }
+    *out = s;
+    return HSI_OK;
+}
+
+hsi_status hsi_cnn_spec_load(const char *path, hsi_cnn_spec **out)
+{
+    *out = NULL;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *g = realloc(buf, cap);
+            if (!g) {
+                free(buf);
+                fclose(fp);
+                return hsi_error(HSI_ERR_NOMEM, "%s: out of memory", path);
+            }
+            buf = g;
+        }
+        size_t got = fread(buf + len, 1, 4096, fp);
+        len += got;
+        if (got < 4096) break;
+        if (len > (1u << 20)) {
+            free(buf);
+            fclose(fp);
+            return hsi_error(HSI_ERR_FORMAT, "%s: larger than 1 MiB: not a model spec", path);
+        }
+    }
+    int err = ferror(fp);
+    fclose(fp);
+    if (err) {
+        free(buf);
+        return hsi_error(HSI_ERR_IO, "%s: read error", path);
+    }
+    buf[len] = '\0';
+    if (memchr(buf, '\0', len)) {
+        free(buf);
+        return hsi_error(HSI_ERR_FORMAT, "%s: binary data: not a model spec", path);
+    }
+    hsi_status st = hsi_cnn_spec_parse(buf, path, out);
+    free(buf);
+    return st;
+}
+
+void hsi_cnn_spec_free(hsi_cnn_spec *spec)
+{
+    if (!spec) return;
+    free(spec->path);
+    free(spec->text);
+    free(spec->layers);
+    free(spec);
+}

@@ -1,0 +1,162 @@
+/* train.c - the training loop (seeded shuffles, mini-batches, validation,
+ * early stopping, periodic checkpoints) and evaluation over a dataset. */
+#include "cnn3d/cnn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int argmax_row(const float *p, int k)
+{
+    int best = 0;
+    for (int c = 1; c < k; c++)
+        if (p[c] > p[best]) best = c;
+    return best;
+}
+
+static hsi_status check_labels(const hsi_cnn_net *net, const hsi_cnn_dataset *d, const char *what)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->labels[i] < 0 || d->labels[i] >= net->classes)
+            return hsi_error(HSI_ERR_DATA, "%s sample %zu has class %d; the net has %d classes",
+                             what, i, (int)d->labels[i], net->classes);
+    return HSI_OK;
+}
+
+hsi_status hsi_cnn_evaluate(hsi_cnn_net *net, const hsi_cnn_dataset *data, int batch,
+                            double *loss, double *accuracy, int32_t *predicted)
+{
+    if (batch <= 0 || batch > net->max_batch) batch = net->max_batch;
+    size_t in = hsi_cnn_shape_size(net->input);
+    float *x = malloc((size_t)batch * in * sizeof *x);
+    size_t *idx = malloc((size_t)batch * sizeof *idx);
+    if (!x || !idx) {
+        free(x), free(idx);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory evaluating %zu samples", data->n);
+    }
+    double total = 0;
+    size_t hits = 0;
+    hsi_status st = HSI_OK;
+    for (size_t start = 0; start < data->n; start += batch) {
+        int nb = (int)(data->n - start < (size_t)batch ? data->n - start : (size_t)batch);
+        for (int i = 0; i < nb; i++) idx[i] = start + i;
+        if ((st = data->gather(data->ctx, idx, nb, x))) break;
+        const float *p = hsi_cnn_forward(net, x, nb, 0);
+        if (data->labels)
+            total += nb * hsi_cnn_loss_eval(net->spec->loss,
+                                            net->layers[net->n_layers - 1].spec.activation, p,
+                                            data->labels + start, NULL, nb, net->classes, NULL,
+                                            NULL);
+        for (int i = 0; i < nb; i++) {
+            int c = argmax_row(p + (size_t)i * net->classes, net->classes);
+            if (predicted) predicted[start + i] = c;
+            if (data->labels) hits += c == data->labels[start + i];
+        }
+    }
+    free(x), free(idx);
+    if (st) return st;
+    if (loss) *loss = data->n ? total / data->n : NAN;
+    if (accuracy) *accuracy = data->n ? (double)hits / data->n : NAN;
+    return HSI_OK;
+}
+
+hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
+                         const hsi_cnn_dataset *val, const hsi_cnn_train_options *opts)
+{
+    if (!net->training) return hsi_error(HSI_ERR_ARG, "the net was built for inference only");
+    if (train->n == 0) return hsi_error(HSI_ERR_DATA, "no training samples");
+    hsi_status st;
+    if ((st = check_labels(net, train, "training"))) return st;
+    if (val && val->n && (st = check_labels(net, val, "validation"))) return st;
+    int batch = opts->batch > 0 ? opts->batch : net->spec->batch;
+    if (batch > net->max_batch) batch = net->max_batch;
+    size_t in = hsi_cnn_shape_size(net->input);
+    float *x = malloc((size_t)batch * in * sizeof *x);
+    size_t *order = malloc(train->n * sizeof *order);
+    int32_t *labels = malloc((size_t)batch * sizeof *labels);
+    float *best = opts->patience > 0 && val && val->n ? malloc(net->n_params * sizeof *best) : NULL;
+    float *best_state = best && net->n_state ? malloc(net->n_state * sizeof *best_state) : NULL;
+    if (!x || !order || !labels || (opts->patience > 0 && val && val->n && !best) ||
+        (best && net->n_state && !best_state)) {
+        free(x), free(order), free(labels), free(best), free(best_state);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory for training batches");
+    }
+    double best_loss = INFINITY;
+    int since_best = 0, have_best = 0;
+    size_t batches = (train->n + batch - 1) / batch;
+    for (int epoch = net->epoch; epoch < opts->epochs && !st; epoch++) {
+        double t0 = seconds_now();
+        /* A fresh seeded permutation every epoch, from the net's RNG (saved in
+         * checkpoints, so a resumed run continues the same sequence). */
+        for (size_t i = 0; i < train->n; i++) order[i] = i;
+        hsi_rng_shuffle(&net->rng, order, train->n);
+        double loss_sum = 0;
+        size_t hits = 0;
+        for (size_t b = 0; b < batches; b++) {
+            size_t start = b * batch;
+            int nb = (int)(train->n - start < (size_t)batch ? train->n - start : (size_t)batch);
+            for (int i = 0; i < nb; i++) labels[i] = train->labels[order[start + i]];
+            if ((st = train->gather(train->ctx, order + start, nb, x))) break;
+            int correct = 0;
+            double l = hsi_cnn_train_step(net, x, labels, opts->class_weights, nb, &correct);
+            if (!isfinite(l)) {
+                st = hsi_error(HSI_ERR_DATA,
+                               "training diverged at epoch %d (loss %g): lower the learning rate",
+                               epoch + 1, l);
+                break;
+            }
+            loss_sum += l * nb;
+            hits += correct;
+            char msg[96];
+            snprintf(msg, sizeof msg, "epoch %d/%d loss %.4f acc %.4f", epoch + 1, opts->epochs,
+                     loss_sum / (start + nb), (double)hits / (start + nb));
+            hsi_progress_report(&opts->progress, (double)(b + 1), (double)batches, msg);
+        }
+        if (st) break;
+        hsi_cnn_epoch_stats s = {.epoch = epoch + 1, .epochs = opts->epochs,
+                                 .loss = loss_sum / train->n,
+                                 .accuracy = (double)hits / train->n, .val_loss = NAN,
+                                 .val_accuracy = NAN, .lr = hsi_cnn_current_lr(net), .improved = 1};
+        if (val && val->n) {
+            if ((st = hsi_cnn_evaluate(net, val, batch, &s.val_loss, &s.val_accuracy, NULL))) break;
+            s.improved = s.val_loss < best_loss;
+            if (s.improved) {
+                best_loss = s.val_loss;
+                since_best = 0;
+                if (best) {
+                    net->be->download(net->be, best, net->params, net->n_params * sizeof *best);
+                    if (best_state)
+                        net->be->download(net->be, best_state, net->state,
+                                          net->n_state * sizeof *best_state);
+                    have_best = 1;
+                }
+            } else {
+                since_best++;
+            }
+        }
+        net->epoch = epoch + 1;
+        s.seconds = seconds_now() - t0;
+        if (opts->epoch_end) opts->epoch_end(opts->epoch_ctx, &s);
+        int stop = opts->patience > 0 && since_best >= opts->patience;
+        if (stop && have_best) {
+            /* Early stopping keeps the weights of the best validation epoch. */
+            net->be->upload(net->be, net->params, best, net->n_params * sizeof *best);
+            if (best_state)
+                net->be->upload(net->be, net->state, best_state, net->n_state * sizeof *best_state);
+        }
+        if (opts->checkpoint_path &&
+            (stop || (opts->checkpoint_every > 0 && net->epoch % opts->checkpoint_every == 0)))
+            if ((st = hsi_cnn_checkpoint_write(opts->checkpoint_path, net, opts->meta))) break;
+        if (stop) break;
+    }
+    free(x), free(order), free(labels), free(best), free(best_state);
+    return st;
+}

@@ -1,0 +1,205 @@
+/* test_cnn_cli.c - `hsi cnn` end to end on a small synthetic scene written
+ * here: train (with a test raster), eval, whole-scene predict to a class map
+ * and probability cube, resume == uninterrupted, and one-line errors for a
+ * bad spec, a damaged model and a cube with the wrong bands. */
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "base/rng.h"
+#include "io/io.h"
+#include "tests/check.h"
+
+#define ROWS 24
+#define COLS 24
+#define BANDS 12
+
+static const char *tmp;
+static char cmd[16384];
+
+/* Run the hsi command; stdout and stderr go to files in tmp. */
+static int hsi(const char *args)
+{
+    const char *bin = getenv("HSI");
+    snprintf(cmd, sizeof cmd, "cd '%s' && OMP_NUM_THREADS=2 '%s' %s >out.txt 2>err.txt", tmp,
+             bin ? bin : "hsi", args);
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128;
+}
+
+static char *slurp(const char *file)
+{
+    static char buf[65536];
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", tmp, file);
+    FILE *fp = fopen(path, "r");
+    buf[0] = '\0';
+    if (fp) {
+        size_t n = fread(buf, 1, sizeof buf - 1, fp);
+        buf[n] = '\0';
+        fclose(fp);
+    }
+    return buf;
+}
+
+static int lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+/* One stderr line mentioning `what`, exit status 1. */
+static void expect_error(const char *args, const char *what)
+{
+    int rc = hsi(args);
+    const char *err = slurp("err.txt");
+    CHECK_MSG(rc == 1 && lines(err) == 1 && strstr(err, what),
+              "'hsi %s': exit %d, stderr '%s'; wanted exit 1 and one line with '%s'", args, rc, err,
+              what);
+}
+
+static int same_file(const char *a, const char *b)
+{
+    char pa[4200], pb[4200];
+    snprintf(pa, sizeof pa, "%s/%s", tmp, a);
+    snprintf(pb, sizeof pb, "%s/%s", tmp, b);
+    FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
+    int same = fa && fb;
+    while (same) {
+        int x = fgetc(fa), y = fgetc(fb);
+        if (x != y) same = 0;
+        if (x == EOF || y == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+static void write_scene(void)
+{
+    char path[4200];
+    hsi_cube *cube;
+    hsi_labels *truth, *train, *test;
+    hsi_cube_new(ROWS, COLS, BANDS, &cube);
+    hsi_labels_new(ROWS, COLS, 3, &truth);
+    hsi_labels_new(ROWS, COLS, 3, &train);
+    hsi_labels_new(ROWS, COLS, 3, &test);
+    hsi_rng rng;
+    hsi_rng_seed(&rng, 9);
+    /* Three fields in vertical stripes; each has its own spectral shape. */
+    for (size_t r = 0; r < ROWS; r++)
+        for (size_t c = 0; c < COLS; c++) {
+            int k = (int)(c / 8);
+            float *px = hsi_cube_pixel(cube, r, c);
+            for (int b = 0; b < BANDS; b++)
+                px[b] = (float)(100 + 20 * sin(0.5 * b * (k + 1)) + 8 * hsi_rng_normal(&rng));
+            truth->data[r * COLS + c] = (uint16_t)(k + 1);
+            ((r + c) % 2 ? train : test)->data[r * COLS + c] = (uint16_t)(k + 1);
+        }
+    snprintf(path, sizeof path, "%s/cube.tif", tmp);
+    CHECK_OK(hsi_cube_write(path, HSI_FORMAT_GTIFF, cube));
+    snprintf(path, sizeof path, "%s/truth.tif", tmp);
+    CHECK_OK(hsi_labels_write(path, HSI_FORMAT_GTIFF, truth));
+    snprintf(path, sizeof path, "%s/train.tif", tmp);
+    CHECK_OK(hsi_labels_write(path, HSI_FORMAT_GTIFF, train));
+    snprintf(path, sizeof path, "%s/test.tif", tmp);
+    CHECK_OK(hsi_labels_write(path, HSI_FORMAT_GTIFF, test));
+    /* The same scene with one band fewer. */
+    hsi_cube *fewer;
+    hsi_cube_new(ROWS, COLS, BANDS - 1, &fewer);
+    snprintf(path, sizeof path, "%s/fewer.tif", tmp);
+    CHECK_OK(hsi_cube_write(path, HSI_FORMAT_GTIFF, fewer));
+    hsi_cube_free(fewer);
+    hsi_cube_free(cube);
+    hsi_labels_free(truth), hsi_labels_free(train), hsi_labels_free(test);
+
+    FILE *fp;
+    snprintf(path, sizeof path, "%s/tiny.cfg", tmp);
+    fp = fopen(path, "w");
+    fputs("[net]\ninput = 3, 3, auto\nclasses = auto\nbatch = 16\nepochs = 4\nloss = cce\n"
+          "optimizer = adam\nlearning_rate = 0.01\n"
+          "[conv3d]\nfilters = 4\nkernel = 3, 3, 3\nactivation = relu\n"
+          "[flatten]\n[dense]\nunits = classes\nactivation = softmax\n",
+          fp);
+    fclose(fp);
+    snprintf(path, sizeof path, "%s/bad.cfg", tmp);
+    fp = fopen(path, "w");
+    fputs("[net]\ninput = 3, 3, auto\n[conv3d]\nfilters = 4\nkernel = 3, 3, 3\nstrides = 2\n", fp);
+    fclose(fp);
+}
+
+int main(void)
+{
+    tmp = check_tmpdir("cnn_cli");
+    write_scene();
+    const char *train = "cnn train --spec tiny.cfg --cube cube.tif --train train.tif";
+
+    snprintf(cmd, sizeof cmd, "%s --test test.tif --seed 3 -o m.ckpt", train);
+    char args[2048];
+    snprintf(args, sizeof args, "%s", cmd);
+    int rc = hsi(args);
+    CHECK_MSG(rc == 0, "train exit %d: %s", rc, slurp("err.txt"));
+    const char *out = slurp("out.txt");
+    CHECK(strstr(out, "Epoch 4/4") != NULL);
+    CHECK(strstr(out, "overall_accuracy=") != NULL);
+
+    rc = hsi("cnn eval m.ckpt --cube cube.tif --test test.tif");
+    CHECK_MSG(rc == 0, "eval exit %d: %s", rc, slurp("err.txt"));
+    const char *oa = strstr(slurp("out.txt"), "overall_accuracy=");
+    double acc = oa ? atof(oa + strlen("overall_accuracy=")) : 0;
+    printf("eval overall accuracy %.4f\n", acc);
+    CHECK_MSG(acc >= 0.9, "test accuracy %.3f", acc);
+
+    rc = hsi("cnn predict m.ckpt --cube cube.tif -o map.tif --probabilities probs.tif -q");
+    CHECK_MSG(rc == 0, "predict exit %d: %s", rc, slurp("err.txt"));
+    char path[4200];
+    snprintf(path, sizeof path, "%s/map.tif", tmp);
+    hsi_labels *map = NULL, *truth = NULL;
+    CHECK_OK(hsi_labels_read(path, NULL, &map));
+    snprintf(path, sizeof path, "%s/truth.tif", tmp);
+    CHECK_OK(hsi_labels_read(path, NULL, &truth));
+    if (map && truth) {
+        size_t hits = 0;
+        for (size_t i = 0; i < ROWS * COLS; i++) hits += map->data[i] == truth->data[i];
+        CHECK_MSG(hits >= 0.9 * ROWS * COLS, "map agrees with the truth on %zu of %d pixels", hits,
+                  ROWS * COLS);
+        CHECK(hsi_labels_max(map) == 3);
+    }
+    hsi_labels_free(map), hsi_labels_free(truth);
+    snprintf(path, sizeof path, "%s/probs.tif", tmp);
+    hsi_cube *probs = NULL;
+    CHECK_OK(hsi_cube_read(path, NULL, &probs));
+    if (probs) {
+        CHECK_INT_EQ(probs->bands, 3);
+        const float *p = hsi_cube_pixel(probs, 5, 5);
+        CHECK_NEAR(p[0] + p[1] + p[2], 1.0, 1e-5);
+        hsi_cube_free(probs);
+    }
+
+    /* Resume: 2 epochs with checkpoints, then on to 4 == 4 straight. */
+    snprintf(args, sizeof args, "%s --seed 3 --epochs 2 --checkpoint-every 1 -o r.ckpt -q", train);
+    CHECK(hsi(args) == 0);
+    CHECK(hsi("cnn train --resume r.ckpt --cube cube.tif --train train.tif --epochs 4 -o r.ckpt -q") == 0);
+    snprintf(args, sizeof args, "%s --seed 3 -o s.ckpt -q", train);
+    CHECK(hsi(args) == 0);
+    CHECK_MSG(same_file("r.ckpt", "s.ckpt"), "resumed model differs from the uninterrupted one");
+    CHECK(same_file("m.ckpt", "s.ckpt")); /* same seed, same model */
+
+    /* Errors: one line, exit 1, naming the file and the problem. */
+    expect_error("cnn train --spec bad.cfg --cube cube.tif --train train.tif -o x.ckpt",
+                 "bad.cfg:6: unknown key 'strides' in [conv3d]");
+    struct stat sb;
+    CHECK(stat("x.ckpt", &sb) != 0);
+    snprintf(cmd, sizeof cmd, "cd '%s' && head -c 300 m.ckpt > cut.ckpt", tmp);
+    CHECK(system(cmd) == 0);
+    expect_error("cnn predict cut.ckpt --cube cube.tif -o y.tif", "cut.ckpt: checkpoint corrupt or truncated");
+    expect_error("cnn predict tiny.cfg --cube cube.tif -o y.tif", "tiny.cfg: not an hsi CNN checkpoint");
+    expect_error("cnn predict m.ckpt --cube fewer.tif -o y.tif", "fewer.tif: 11 bands, but m.ckpt was trained on 12");
+    snprintf(path, sizeof path, "%s/y.tif", tmp);
+    CHECK(stat(path, &sb) != 0);
+    rc = hsi("cnn train --cube cube.tif");
+    CHECK(rc == 2);
+    rc = hsi("cnn summary tiny.cfg --classes 3");
+    CHECK(rc == 0 && strstr(slurp("out.txt"), "Total params:"));
+    return check_finish();
+}

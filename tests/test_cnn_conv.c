@@ -1,0 +1,149 @@
+/* test_cnn_conv.c - the vol2col (and depth-shift) + sgemm conv3d equals the naive direct conv3d
+ * (forward, backward data, backward filter) over valid/same padding, strides,
+ * channels and vol2col block sizes; the naive conv itself matches a hand
+ * computed case and is the adjoint of itself (<conv x, dy> = <x, conv^T dy>). */
+#include <stdlib.h>
+
+#include "base/rng.h"
+#include "cnn3d/backend.h"
+#include "tests/check.h"
+
+static float *random_array(hsi_rng *rng, size_t n)
+{
+    float *a = malloc(n * sizeof *a);
+    for (size_t i = 0; i < n; i++) a[i] = (float)(2 * hsi_rng_uniform(rng) - 1);
+    return a;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n, double *scale)
+{
+    double m = 0, s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > m) m = d;
+        if (fabs(b[i]) > s) s = fabs(b[i]);
+    }
+    *scale = s;
+    return m;
+}
+
+/* Fill the output size for valid or same padding (Keras rule). */
+static void geometry(hsi_cnn_conv_desc *cd, int same)
+{
+    int in[3] = {cd->d, cd->h, cd->w}, k[3] = {cd->kd, cd->kh, cd->kw}, s[3] = {cd->sd, cd->sh, cd->sw};
+    int out[3], pad[3];
+    for (int a = 0; a < 3; a++) {
+        if (same) {
+            out[a] = (in[a] + s[a] - 1) / s[a];
+            int total = (out[a] - 1) * s[a] + k[a] - in[a];
+            pad[a] = total > 0 ? total / 2 : 0;
+        } else {
+            out[a] = (in[a] - k[a]) / s[a] + 1;
+            pad[a] = 0;
+        }
+    }
+    cd->od = out[0], cd->oh = out[1], cd->ow = out[2];
+    cd->pd = pad[0], cd->ph = pad[1], cd->pw = pad[2];
+}
+
+static void compare_case(hsi_cnn_conv_desc cd, size_t block_bytes, const char *name)
+{
+    hsi_rng rng;
+    hsi_rng_seed(&rng, 7);
+    size_t nx = (size_t)cd.n * cd.c * cd.d * cd.h * cd.w;
+    size_t nw = (size_t)cd.f * cd.c * cd.kd * cd.kh * cd.kw;
+    size_t ny = (size_t)cd.n * cd.f * cd.od * cd.oh * cd.ow;
+    float *x = random_array(&rng, nx), *w = random_array(&rng, nw), *b = random_array(&rng, cd.f);
+    float *dy = random_array(&rng, ny);
+    float *y_ref = calloc(ny, 4), *y = calloc(ny, 4);
+    float *dx_ref = calloc(nx, 4), *dx = calloc(nx, 4);
+    float *dw_ref = calloc(nw, 4), *dw = calloc(nw, 4), *db_ref = calloc(cd.f, 4), *db = calloc(cd.f, 4);
+    hsi_cnn_cpu_set_block_bytes(block_bytes);
+    const hsi_cnn_backend *be = hsi_cnn_backend_cpu();
+    size_t ws = be->conv3d_workspace(be, &cd);
+    float *work = malloc((ws + 1) * sizeof *work);
+
+    hsi_cnn_conv3d_naive_forward(&cd, x, w, b, y_ref);
+    be->conv3d_forward(be, &cd, x, w, b, HSI_CNN_ACT_LINEAR, y, work);
+    double scale, d = max_abs_diff(y, y_ref, ny, &scale);
+    CHECK_MSG(d <= 1e-5 * (1 + scale), "%s forward: max diff %g (scale %g)", name, d, scale);
+
+    hsi_cnn_conv3d_naive_backward_data(&cd, dy, w, dx_ref);
+    for (size_t i = 0; i < nx; i++) dx[i] = 123.0f; /* must be overwritten */
+    be->conv3d_backward_data(be, &cd, dy, w, dx, work);
+    d = max_abs_diff(dx, dx_ref, nx, &scale);
+    CHECK_MSG(d <= 1e-5 * (1 + scale), "%s backward data: max diff %g (scale %g)", name, d, scale);
+
+    hsi_cnn_conv3d_naive_backward_filter(&cd, x, dy, dw_ref, db_ref);
+    be->conv3d_backward_filter(be, &cd, x, dy, dw, db, work);
+    d = max_abs_diff(dw, dw_ref, nw, &scale);
+    CHECK_MSG(d <= 1e-5 * (1 + scale), "%s backward filter: max diff %g (scale %g)", name, d, scale);
+    d = max_abs_diff(db, db_ref, cd.f, &scale);
+    CHECK_MSG(d <= 1e-5 * (1 + scale), "%s backward bias: max diff %g (scale %g)", name, d, scale);
+
+    /* Adjointness of the oracle: <conv(x), dy> = <x, conv^T(dy)> (no bias). */
+    hsi_cnn_conv3d_naive_forward(&cd, x, w, NULL, y_ref);
+    double lhs = 0, rhs = 0;
+    for (size_t i = 0; i < ny; i++) lhs += (double)y_ref[i] * dy[i];
+    for (size_t i = 0; i < nx; i++) rhs += (double)x[i] * dx_ref[i];
+    CHECK_MSG(fabs(lhs - rhs) <= 1e-4 * (1 + fabs(lhs)), "%s adjoint: %g vs %g", name, lhs, rhs);
+    /* And <dy, conv_w(x)> = <w, dW>: the filter gradient is the other adjoint. */
+    double rhs_w = 0;
+    for (size_t i = 0; i < nw; i++) rhs_w += (double)w[i] * dw_ref[i];
+    CHECK_MSG(fabs(lhs - rhs_w) <= 1e-4 * (1 + fabs(lhs)), "%s filter adjoint: %g vs %g", name,
+              lhs, rhs_w);
+    hsi_cnn_cpu_set_block_bytes(0);
+    free(x), free(w), free(b), free(dy), free(y_ref), free(y), free(dx_ref), free(dx);
+    free(dw_ref), free(dw), free(db_ref), free(db), free(work);
+}
+
+static void test_hand_case(void)
+{
+    /* 1 sample, 1 channel, d=3 h=1 w=2 input; kernel d=2 h=1 w=1; 1 filter. */
+    hsi_cnn_conv_desc cd = {.n = 1, .c = 1, .d = 3, .h = 1, .w = 2, .f = 1, .kd = 2, .kh = 1,
+                            .kw = 1, .sd = 1, .sh = 1, .sw = 1};
+    geometry(&cd, 0);
+    CHECK(cd.od == 2 && cd.oh == 1 && cd.ow == 2);
+    float x[6] = {1, 2, 3, 4, 5, 6}; /* (d, w): d0 = {1,2}, d1 = {3,4}, d2 = {5,6} */
+    float w[2] = {10, 1}, b = 0.5f, y[4];
+    hsi_cnn_conv3d_naive_forward(&cd, x, w, &b, y);
+    /* y(d, w) = 10 x(d, w) + x(d+1, w) + 0.5 */
+    CHECK_NEAR(y[0], 13.5, 0);
+    CHECK_NEAR(y[1], 24.5, 0);
+    CHECK_NEAR(y[2], 35.5, 0);
+    CHECK_NEAR(y[3], 46.5, 0);
+}
+
+int main(void)
+{
+    test_hand_case();
+    struct {
+        const char *name;
+        int n, c, d, h, w, f, kd, kh, kw, sd, sh, sw, same;
+    } cases[] = {
+        {"lange-like layer 1", 3, 1, 20, 9, 9, 4, 5, 3, 3, 1, 1, 1, 0},
+        {"lange-like layer 2", 2, 3, 12, 7, 7, 5, 5, 3, 3, 1, 1, 1, 0},
+        {"same padding", 2, 2, 9, 5, 6, 3, 3, 3, 2, 1, 1, 1, 1},
+        {"strided valid", 3, 2, 11, 7, 8, 2, 3, 2, 3, 2, 2, 3, 0},
+        {"strided same", 2, 3, 10, 6, 7, 4, 4, 3, 3, 3, 2, 2, 1},
+        {"1x1x1 kernel", 2, 4, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0},
+        {"single sample", 1, 2, 8, 5, 5, 3, 3, 3, 3, 1, 1, 1, 0},
+        /* c * kh * kw >= 64 with spectral stride 1: the depth-shift sgemm path */
+        {"depth-shift valid", 3, 8, 14, 5, 5, 4, 5, 3, 3, 1, 1, 1, 0},
+        {"depth-shift same, strided x/y", 2, 8, 9, 6, 7, 3, 3, 3, 3, 1, 2, 2, 1},
+        {"depth-shift spectral stride 2 (falls back)", 2, 8, 11, 5, 5, 3, 3, 3, 3, 2, 1, 1, 0},
+    };
+    size_t blocks[] = {1, 4096, 0 /* default */, (size_t)1 << 30};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (size_t j = 0; j < sizeof blocks / sizeof blocks[0]; j++) {
+            hsi_cnn_conv_desc cd = {.n = cases[i].n, .c = cases[i].c, .d = cases[i].d,
+                                    .h = cases[i].h, .w = cases[i].w, .f = cases[i].f,
+                                    .kd = cases[i].kd, .kh = cases[i].kh, .kw = cases[i].kw,
+                                    .sd = cases[i].sd, .sh = cases[i].sh, .sw = cases[i].sw};
+            geometry(&cd, cases[i].same);
+            char name[128];
+            snprintf(name, sizeof name, "%s (block %zu bytes)", cases[i].name, blocks[j]);
+            compare_case(cd, blocks[j], name);
+        }
+    return check_finish();
+}

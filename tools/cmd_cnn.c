@@ -1,0 +1,708 @@
+/* cmd_cnn.c - `hsi cnn summary|train|predict|eval`: the 3D-CNN from the
+ * command line (specs in cnn3d/specs, engine in cnn3d/). */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/rng.h"
+#include "cnn3d/cnn.h"
+#include "features/patch.h"
+#include "features/preprocess.h"
+#include "io/io.h"
+#include "tools/cli.h"
+
+static const char usage[] =
+    "Usage: hsi cnn summary SPEC [--bands N] [--classes K]\n"
+    "       hsi cnn train --spec SPEC --cube CUBE --train LABELS -o MODEL [options]\n"
+    "       hsi cnn predict MODEL --cube CUBE -o CLASSMAP [--probabilities PROBS] [options]\n"
+    "       hsi cnn eval MODEL --cube CUBE --test LABELS [options]\n"
+    "\n"
+    "Classify every pixel of a hyperspectral scene with a 3D convolutional network\n"
+    "that looks at the (2r+1) x (2r+1) x bands patch around it (Lange et al., IGARSS\n"
+    "2018, and others). The topology and hyper-parameters come from a text spec\n"
+    "(cnn3d/specs/*.cfg: lange2018, hamida2018, li2017, spectral_mlp), so they change\n"
+    "without recompiling. The patch size is the spec's input x and y.\n"
+    "\n"
+    "summary   print the Keras-style table: layers, output shapes, parameters,\n"
+    "          FLOPs per sample, totals. 'auto' bands/classes default to 220/16.\n"
+    "train     fit the net on the labelled pixels of LABELS (0 = unlabelled,\n"
+    "          classes 1..K) and write MODEL, a checkpoint holding the spec,\n"
+    "          weights, optimiser state, preprocessing and class table. Progress\n"
+    "          is a Keras-like bar on a terminal, one line per epoch otherwise.\n"
+    "predict   classify the whole scene tile by tile into a class raster\n"
+    "          (GeoTIFF/ENVI with the class table; ready for hsi report/map) and\n"
+    "          optionally a float cube of class probabilities.\n"
+    "eval      overall and per-class accuracy, average accuracy and kappa of\n"
+    "          MODEL on the labelled pixels of LABELS.\n"
+    "\n"
+    "Options:\n"
+    "  --spec SPEC            model spec (train)\n"
+    "  --cube CUBE            the scene: any GDAL raster or .mat file\n"
+    "  --var NAME             .mat variable of the cube (default: automatic)\n"
+    "  --bands LIST           1-based bands to use, e.g. 1-103,109-149,164-219\n"
+    "                         (train; predict/eval reuse the model's)\n"
+    "  --train LABELS         training label raster (train)\n"
+    "  --test LABELS          test label raster (eval; with train: evaluated at the end)\n"
+    "  -o, --output FILE      MODEL (train) or CLASSMAP (predict)\n"
+    "  --probabilities FILE   predict: also write class probabilities (K bands)\n"
+    "  --epochs N             training epochs (default: the spec's)\n"
+    "  --batch N              mini-batch size (default: the spec's; predict/eval 64)\n"
+    "  --lr X                 learning rate (default: the spec's)\n"
+    "  --seed S               seed of initialisation, shuffles, validation split\n"
+    "                         and dropout (default 1)\n"
+    "  --preprocess P         none, standardise, minmax, pca:K or pca:FRACTION, fitted\n"
+    "                         on the training pixels only (default standardise)\n"
+    "  --border MODE          patch pixels outside the scene: mirror (default),\n"
+    "                         zero, or skip (edge pixels are neither trained on nor\n"
+    "                         predicted)\n"
+    "  --validation-split F   hold out this fraction of the training pixels to\n"
+    "                         watch for overfitting (default: the spec's, else 0)\n"
+    "  --patience N           stop after N epochs without a better validation loss\n"
+    "                         and keep the best weights (default: the spec's, else off)\n"
+    "  --class-weights W      none (default) or balanced: weight n/(K n_k) per class\n"
+    "  --checkpoint-every N   also write MODEL every N epochs (default 0: at the end)\n"
+    "  --resume MODEL         continue training from a checkpoint (same data)\n"
+    "  --bands-auto N         summary: bands when the spec says auto (default 220)\n"
+    "  --classes K            summary: classes when the spec says auto (default 16)\n"
+    "  -q, --quiet            no progress output\n"
+    "  -h, --help             show this help\n"
+    "\n"
+    "Environment: OMP_NUM_THREADS sets the threads (default: all cores).\n"
+    "\n"
+    "Examples:\n"
+    "  hsi cnn summary cnn3d/specs/lange2018.cfg --bands 200\n"
+    "  hsi cnn train --spec cnn3d/specs/lange2018.cfg --cube ip.tif --train train.tif \\\n"
+    "      --test test.tif --epochs 30 -o lange.ckpt\n"
+    "  hsi cnn predict lange.ckpt --cube ip.tif -o classes.tif --probabilities probs.tif\n"
+    "  hsi cnn eval lange.ckpt --cube ip.tif --test test.tif\n"
+    "\n"
+    "Exit status: 0 on success, 1 on a read, write, data or training error, 2 on a\n"
+    "usage error.\n";
+
+static const char *name = "cnn";
+
+/* ---------------------------------------------------------------- patch gather */
+
+/* The training and prediction samples: pixels of a (preprocessed) cube. */
+typedef struct scene_data {
+    const hsi_cube *cube;
+    const hsi_pixel *pixels;
+    int radius;
+    hsi_border_mode border;
+} scene_data;
+
+static hsi_status gather_scene(void *ctx, const size_t *idx, size_t n, float *x)
+{
+    const scene_data *d = ctx;
+    hsi_pixel *px = malloc(n * sizeof *px);
+    if (!px) return hsi_error(HSI_ERR_NOMEM, "out of memory gathering patches");
+    for (size_t i = 0; i < n; i++) px[i] = d->pixels[idx[i]];
+    hsi_status st = hsi_patch_gather(d->cube, px, n, d->radius, d->border, x);
+    free(px);
+    return st;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int radius_of(const hsi_cnn_spec *spec, int *radius)
+{
+    if (spec->in_w != spec->in_h || spec->in_w % 2 == 0) {
+        cli_error(name, "%s: input x and y must be equal and odd (a centred patch), not %d x %d",
+                  spec->path, spec->in_w, spec->in_h);
+        return -1;
+    }
+    *radius = (spec->in_w - 1) / 2;
+    return 0;
+}
+
+/* Labelled pixels of `labels` usable with this border mode. */
+static hsi_status labelled_pixels(const hsi_cube *cube, const hsi_labels *labels, int radius,
+                                  hsi_border_mode border, hsi_pixel **px, int32_t **cls,
+                                  size_t *n)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < labels->rows * labels->cols; i++) count += labels->data[i] != 0;
+    *px = malloc((count + 1) * sizeof **px);
+    *cls = malloc((count + 1) * sizeof **cls);
+    if (!*px || !*cls) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    size_t k = 0;
+    for (size_t r = 0; r < labels->rows; r++)
+        for (size_t c = 0; c < labels->cols; c++) {
+            uint16_t v = labels->data[r * labels->cols + c];
+            if (!v) continue;
+            if (border == HSI_BORDER_SKIP && !hsi_patch_inside(cube, r, c, radius)) continue;
+            (*px)[k] = (hsi_pixel){(uint32_t)r, (uint32_t)c};
+            (*cls)[k] = (int32_t)v - 1;
+            k++;
+        }
+    *n = k;
+    return HSI_OK;
+}
+
+static void print_epoch(void *ctx, const hsi_cnn_epoch_stats *s)
+{
+    int quiet = *(int *)ctx;
+    if (quiet) return;
+    printf("Epoch %d/%d - %.1fs - loss: %.4f - accuracy: %.4f", s->epoch, s->epochs, s->seconds,
+           s->loss, s->accuracy);
+    if (!isnan(s->val_loss))
+        printf(" - val_loss: %.4f - val_accuracy: %.4f%s", s->val_loss, s->val_accuracy,
+               s->improved ? " *" : "");
+    printf(" - lr: %.4g\n", s->lr);
+    fflush(stdout);
+}
+
+/* Accuracy figures of predictions against truth (both 0-based, k classes). */
+static void print_accuracy(const int32_t *pred, const int32_t *truth, size_t n, int k,
+                           const hsi_class_info *classes)
+{
+    size_t *conf = calloc((size_t)k * k, sizeof *conf);
+    if (!conf) return;
+    size_t hits = 0;
+    for (size_t i = 0; i < n; i++) {
+        conf[(size_t)truth[i] * k + pred[i]]++;
+        hits += pred[i] == truth[i];
+    }
+    double oa = n ? (double)hits / n : 0, aa = 0, pe = 0;
+    int present = 0;
+    printf("%-4s %-32s %8s %8s\n", "id", "class", "pixels", "accuracy");
+    for (int c = 0; c < k; c++) {
+        size_t row = 0, col = 0;
+        for (int j = 0; j < k; j++) row += conf[(size_t)c * k + j], col += conf[(size_t)j * k + c];
+        pe += (double)row * col;
+        if (!row) continue;
+        double acc = (double)conf[(size_t)c * k + c] / row;
+        aa += acc;
+        present++;
+        printf("%-4d %-32s %8zu %8.4f\n", c + 1, classes ? classes[c + 1].name : "", row, acc);
+    }
+    pe /= (double)n * n;
+    printf("overall_accuracy=%.4f average_accuracy=%.4f kappa=%.4f pixels=%zu\n", oa,
+           present ? aa / present : 0, pe < 1 ? (oa - pe) / (1 - pe) : 0, n);
+    free(conf);
+}
+
+/* Read the cube, apply the model's (or a new) preprocessing. */
+static hsi_status load_cube(const char *path, const char *var, const char *bands, hsi_cube **out)
+{
+    hsi_read_options ro = {0};
+    ro.var = var;
+    ro.bands = bands && *bands ? bands : NULL;
+    return hsi_cube_read(path, &ro, out);
+}
+
+/* ---------------------------------------------------------------- summary */
+
+static int run_summary(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"bands", required_argument, NULL, 'b'},
+                                             {"bands-auto", required_argument, NULL, 'b'},
+                                             {"classes", required_argument, NULL, 'k'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    long bands = 220, classes = 16;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            if (cli_parse_long(name, "--bands", optarg, 1, 100000, &bands)) return 2;
+            break;
+        case 'k':
+            if (cli_parse_long(name, "--classes", optarg, 2, 65535, &classes)) return 2;
+            break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: return cli_usage_error(name, "unknown option for summary");
+        }
+    }
+    if (optind != argc - 1) return cli_usage_error(name, "summary takes one SPEC file");
+    hsi_cnn_spec *spec;
+    hsi_status st = hsi_cnn_spec_load(argv[optind], &spec);
+    if (st) return cli_fail(name, st);
+    char *text;
+    st = hsi_cnn_summary(spec, spec->in_bands ? 0 : (int)bands, spec->classes ? 0 : (int)classes,
+                         &text);
+    hsi_cnn_spec_free(spec);
+    if (st) return cli_fail(name, st);
+    fputs(text, stdout);
+    free(text);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- train */
+
+typedef struct train_args {
+    const char *spec, *cube, *var, *bands, *train, *test, *output, *resume, *preprocess;
+    long epochs, batch, patience, checkpoint_every;
+    double lr, validation_split;
+    uint64_t seed;
+    hsi_border_mode border;
+    int balanced, quiet;
+} train_args;
+
+static int run_train(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"spec", required_argument, NULL, 'S'},      {"cube", required_argument, NULL, 'c'},
+        {"var", required_argument, NULL, 'v'},       {"bands", required_argument, NULL, 'b'},
+        {"train", required_argument, NULL, 't'},     {"test", required_argument, NULL, 'T'},
+        {"output", required_argument, NULL, 'o'},   {"epochs", required_argument, NULL, 'e'},
+        {"batch", required_argument, NULL, 'B'},     {"lr", required_argument, NULL, 'l'},
+        {"seed", required_argument, NULL, 's'},      {"preprocess", required_argument, NULL, 'p'},
+        {"border", required_argument, NULL, 'm'},    {"validation-split", required_argument, NULL, 'V'},
+        {"patience", required_argument, NULL, 'P'},  {"class-weights", required_argument, NULL, 'w'},
+        {"checkpoint-every", required_argument, NULL, 'C'}, {"resume", required_argument, NULL, 'r'},
+        {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    train_args a = {.epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
+                    .seed = 1, .border = HSI_BORDER_MIRROR, .preprocess = "standardise"};
+    int c, seed_given = 0, border_given = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'S': a.spec = optarg; break;
+        case 'c': a.cube = optarg; break;
+        case 'v': a.var = optarg; break;
+        case 'b': a.bands = optarg; break;
+        case 't': a.train = optarg; break;
+        case 'T': a.test = optarg; break;
+        case 'o': a.output = optarg; break;
+        case 'r': a.resume = optarg; break;
+        case 'p': a.preprocess = optarg; break;
+        case 'e':
+            if (cli_parse_long(name, "--epochs", optarg, 1, 100000000, &a.epochs)) return 2;
+            break;
+        case 'B':
+            if (cli_parse_long(name, "--batch", optarg, 1, 100000, &a.batch)) return 2;
+            break;
+        case 'P':
+            if (cli_parse_long(name, "--patience", optarg, 0, 1000000, &a.patience)) return 2;
+            break;
+        case 'C':
+            if (cli_parse_long(name, "--checkpoint-every", optarg, 0, 100000000, &a.checkpoint_every))
+                return 2;
+            break;
+        case 'l':
+            if (cli_parse_double(name, "--lr", optarg, 1e-12, 1e6, &a.lr)) return 2;
+            break;
+        case 'V':
+            if (cli_parse_double(name, "--validation-split", optarg, 0, 0.9, &a.validation_split))
+                return 2;
+            break;
+        case 's':
+            if (cli_parse_u64(name, "--seed", optarg, &a.seed)) return 2;
+            seed_given = 1;
+            break;
+        case 'm':
+            if (hsi_border_mode_parse(optarg, &a.border))
+                return cli_usage_error(name, "--border: %s", hsi_last_error());
+            border_given = 1;
+            break;
+        case 'w':
+            if (!strcmp(optarg, "balanced")) a.balanced = 1;
+            else if (!strcmp(optarg, "none")) a.balanced = 0;
+            else return cli_usage_error(name, "--class-weights: '%s' is not none or balanced", optarg);
+            break;
+        case 'q': a.quiet = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: return cli_usage_error(name, "unknown option for train");
+        }
+    }
+    if (optind != argc) return cli_usage_error(name, "train takes no positional arguments");
+    if (!a.spec && !a.resume) return cli_usage_error(name, "train needs --spec SPEC (or --resume MODEL)");
+    if (!a.cube) return cli_usage_error(name, "train needs --cube CUBE");
+    if (!a.train) return cli_usage_error(name, "train needs --train LABELS");
+    if (!a.output) return cli_usage_error(name, "train needs -o MODEL");
+    hsi_preprocess_kind pre_kind;
+    size_t pca_k = 0;
+    double pca_fraction = 0;
+    if (hsi_preprocess_parse(a.preprocess, &pre_kind, &pca_k, &pca_fraction))
+        return cli_usage_error(name, "--preprocess: %s", hsi_last_error());
+
+    int rc = 1;
+    hsi_status st = HSI_OK;
+    hsi_cnn_spec *spec = NULL;
+    hsi_cnn_net *net = NULL;
+    hsi_cnn_meta meta = {0}, resumed = {0};
+    hsi_cube *raw = NULL, *cube = NULL;
+    hsi_labels *train = NULL, *test = NULL;
+    hsi_pixel *px = NULL, *test_px = NULL;
+    int32_t *cls = NULL, *test_cls = NULL, *pred = NULL, *train_lab = NULL, *val_lab = NULL;
+    hsi_pixel *train_px = NULL, *val_px = NULL;
+    size_t *order = NULL;
+    float *weights = NULL;
+    size_t n = 0, n_test = 0;
+
+    if (a.resume) {
+        if ((st = hsi_cnn_checkpoint_read(a.resume, 1, 0, NULL, &net, &resumed))) goto fail;
+        if (a.spec) {
+            hsi_cnn_spec *given;
+            if ((st = hsi_cnn_spec_load(a.spec, &given))) goto fail;
+            int same = strcmp(given->text, net->spec->text) == 0;
+            hsi_cnn_spec_free(given);
+            if (!same) {
+                cli_error(name, "%s: the spec differs from the one in %s", a.spec, a.resume);
+                goto out;
+            }
+        }
+        if (a.bands && strcmp(a.bands, resumed.bands)) {
+            cli_error(name, "--bands differs from the bands %s was trained on", a.resume);
+            goto out;
+        }
+        a.bands = resumed.bands;
+        /* The validation split and pixel order come from the original seed. */
+        if (seed_given && a.seed != resumed.seed) {
+            cli_error(name, "--seed %llu differs from the seed %llu of %s",
+                      (unsigned long long)a.seed, (unsigned long long)resumed.seed, a.resume);
+            goto out;
+        }
+        a.seed = resumed.seed;
+        if (border_given && (int)a.border != resumed.border) {
+            cli_error(name, "--border differs from the border mode of %s", a.resume);
+            goto out;
+        }
+        a.border = (hsi_border_mode)resumed.border;
+    } else if ((st = hsi_cnn_spec_load(a.spec, &spec))) {
+        goto fail;
+    }
+    const hsi_cnn_spec *sp = net ? net->spec : spec;
+    int radius;
+    if (radius_of(sp, &radius)) goto out;
+    if ((st = load_cube(a.cube, a.var, a.bands, &raw))) goto fail;
+    if ((st = hsi_labels_read_for(a.train, NULL, raw->rows, raw->cols, &train))) goto fail;
+    if (a.test && (st = hsi_labels_read_for(a.test, NULL, raw->rows, raw->cols, &test))) goto fail;
+    int classes = hsi_labels_max(train);
+    if (test && hsi_labels_max(test) > classes) classes = hsi_labels_max(test);
+    if (train->n_classes > classes) classes = train->n_classes;
+    if (classes < 2) {
+        cli_error(name, "%s: fewer than two classes labelled", a.train);
+        goto out;
+    }
+    /* Preprocessing: fitted on the training pixels only (or the model's). */
+    if (net) {
+        meta.preprocess = resumed.preprocess;
+        resumed.preprocess = NULL;
+        if (net->classes != classes) {
+            cli_error(name, "%s: %d classes, but %s was trained with %d", a.train, classes,
+                      a.resume, net->classes);
+            goto out;
+        }
+    } else if (pre_kind != HSI_PREPROCESS_NONE) {
+        if ((st = hsi_preprocess_fit_cube(pre_kind, raw, train->data, pca_k, pca_fraction,
+                                          &meta.preprocess)))
+            goto fail;
+    }
+    if (meta.preprocess) {
+        if (meta.preprocess->in_dim != raw->bands) {
+            cli_error(name, "%s: %zu bands, the model's preprocessing expects %zu", a.cube,
+                      raw->bands, meta.preprocess->in_dim);
+            goto out;
+        }
+        if ((st = hsi_preprocess_apply_cube(meta.preprocess, raw, &cube))) goto fail;
+    } else {
+        cube = raw;
+        raw = NULL;
+    }
+    if (!net) {
+        hsi_cnn_net_options o = {.bands = (int)cube->bands, .classes = classes,
+                                 .max_batch = a.batch > 0 ? (int)a.batch : spec->batch,
+                                 .training = 1, .seed = a.seed};
+        if ((st = hsi_cnn_net_new(spec, &o, &net))) goto fail;
+    } else if (net->input.d != (int)cube->bands) {
+        cli_error(name, "%s: %zu bands after preprocessing, %s expects %d", a.cube, cube->bands,
+                  a.resume, net->input.d);
+        goto out;
+    }
+    if (a.lr > 0) net->spec->learning_rate = a.lr;
+    long epochs = a.epochs > 0 ? a.epochs : net->spec->epochs;
+    double vsplit = a.validation_split >= 0 ? a.validation_split : net->spec->validation_split;
+    long patience = a.patience >= 0 ? a.patience : net->spec->patience;
+    int batch = a.batch > 0 ? (int)a.batch : net->spec->batch;
+    if (batch > net->max_batch) batch = net->max_batch;
+
+    meta.radius = radius;
+    meta.border = a.border;
+    meta.seed = a.seed;
+    snprintf(meta.bands, sizeof meta.bands, "%s", a.bands ? a.bands : "");
+    meta.n_classes = classes;
+    if ((st = hsi_labels_set_class_count(train, classes))) goto fail;
+    meta.classes = malloc((classes + 1) * sizeof *meta.classes);
+    if (!meta.classes) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    memcpy(meta.classes, train->classes, (classes + 1) * sizeof *meta.classes);
+
+    if ((st = labelled_pixels(cube, train, radius, a.border, &px, &cls, &n))) goto fail;
+    if (n == 0) {
+        cli_error(name, "%s: no labelled pixels to train on", a.train);
+        goto out;
+    }
+    /* Validation split: a seeded shuffle of the training pixels. */
+    order = malloc(n * sizeof *order);
+    train_px = malloc(n * sizeof *train_px), val_px = malloc(n * sizeof *val_px);
+    train_lab = malloc(n * sizeof *train_lab), val_lab = malloc(n * sizeof *val_lab);
+    weights = calloc(classes, sizeof *weights);
+    if (!order || !train_px || !val_px || !train_lab || !val_lab || !weights) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    hsi_rng split_rng;
+    hsi_rng_seed(&split_rng, a.seed ^ 0x5eed5eedull);
+    hsi_rng_shuffle(&split_rng, order, n);
+    size_t n_val = (size_t)floor(vsplit * n), n_tr = n - n_val;
+    for (size_t i = 0; i < n_tr; i++) train_px[i] = px[order[i]], train_lab[i] = cls[order[i]];
+    for (size_t i = 0; i < n_val; i++) val_px[i] = px[order[n_tr + i]], val_lab[i] = cls[order[n_tr + i]];
+    if (a.balanced) {
+        size_t *count = calloc(classes, sizeof *count);
+        if (!count) {
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        int present = 0;
+        for (size_t i = 0; i < n_tr; i++) count[train_lab[i]]++;
+        for (int k = 0; k < classes; k++) present += count[k] > 0;
+        for (int k = 0; k < classes; k++)
+            weights[k] = count[k] ? (float)((double)n_tr / ((double)present * count[k])) : 0.0f;
+        free(count);
+    }
+    scene_data train_ctx = {cube, train_px, radius, a.border};
+    scene_data val_ctx = {cube, val_px, radius, a.border};
+    hsi_cnn_dataset train_set = {n_tr, train_lab, gather_scene, &train_ctx};
+    hsi_cnn_dataset val_set = {n_val, val_lab, gather_scene, &val_ctx};
+    if (!a.quiet)
+        printf("Training %s on %zu pixels (%zu held out for validation), %d classes, patch %dx%dx%zu, "
+               "batch %d, epochs %d..%ld\n",
+               net->spec->path, n_tr, n_val, classes, 2 * radius + 1, 2 * radius + 1, cube->bands,
+               batch, net->epoch + 1, epochs);
+    cli_progress prog;
+    cli_progress_init(&prog, "hsi cnn train", a.quiet);
+    if (!isatty(2)) prog.quiet = 1;
+    hsi_cnn_train_options to = {.epochs = (int)epochs, .batch = batch,
+                                .class_weights = a.balanced ? weights : NULL,
+                                .patience = (int)patience, .checkpoint_path = a.output,
+                                .checkpoint_every = (int)a.checkpoint_every, .meta = &meta,
+                                .progress = cli_progress_callback(&prog),
+                                .epoch_end = print_epoch, .epoch_ctx = &a.quiet};
+    st = hsi_cnn_train(net, &train_set, n_val ? &val_set : NULL, &to);
+    cli_progress_finish(&prog);
+    if (st) goto fail;
+    if ((st = hsi_cnn_checkpoint_write(a.output, net, &meta))) goto fail;
+    if (!a.quiet) printf("wrote %s (epoch %d)\n", a.output, net->epoch);
+    if (test) {
+        if ((st = labelled_pixels(cube, test, radius, a.border, &test_px, &test_cls, &n_test)))
+            goto fail;
+        pred = malloc((n_test + 1) * sizeof *pred);
+        if (!pred) {
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        scene_data test_ctx = {cube, test_px, radius, a.border};
+        hsi_cnn_dataset test_set = {n_test, test_cls, gather_scene, &test_ctx};
+        double tl, ta;
+        if ((st = hsi_cnn_evaluate(net, &test_set, batch, &tl, &ta, pred))) goto fail;
+        printf("test (%s):\n", a.test);
+        print_accuracy(pred, test_cls, n_test, classes, meta.classes);
+    }
+    rc = 0;
+    goto out;
+fail:
+    rc = cli_fail(name, st);
+out:
+    hsi_cnn_spec_free(spec);
+    hsi_cnn_net_free(net);
+    hsi_cnn_meta_clear(&meta);
+    hsi_cnn_meta_clear(&resumed);
+    hsi_cube_free(raw);
+    hsi_cube_free(cube);
+    hsi_labels_free(train);
+    hsi_labels_free(test);
+    free(px), free(cls), free(test_px), free(test_cls), free(pred), free(order);
+    free(train_px), free(val_px), free(train_lab), free(val_lab), free(weights);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- predict / eval */
+
+static int run_apply(int argc, char **argv, int is_eval)
+{
+    static const struct option longopts[] = {
+        {"cube", required_argument, NULL, 'c'},   {"var", required_argument, NULL, 'v'},
+        {"test", required_argument, NULL, 'T'},   {"output", required_argument, NULL, 'o'},
+        {"probabilities", required_argument, NULL, 'p'}, {"batch", required_argument, NULL, 'B'},
+        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *cube_path = NULL, *var = NULL, *test_path = NULL, *output = NULL, *probs = NULL;
+    long batch = 64;
+    int quiet = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': cube_path = optarg; break;
+        case 'v': var = optarg; break;
+        case 'T': test_path = optarg; break;
+        case 'o': output = optarg; break;
+        case 'p': probs = optarg; break;
+        case 'B':
+            if (cli_parse_long(name, "--batch", optarg, 1, 100000, &batch)) return 2;
+            break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(usage, stdout); return 0;
+        default: return cli_usage_error(name, "unknown option for %s", is_eval ? "eval" : "predict");
+        }
+    }
+    const char *what = is_eval ? "eval" : "predict";
+    if (optind != argc - 1) return cli_usage_error(name, "%s takes one MODEL file", what);
+    if (!cube_path) return cli_usage_error(name, "%s needs --cube CUBE", what);
+    if (is_eval && !test_path) return cli_usage_error(name, "eval needs --test LABELS");
+    if (!is_eval && !output) return cli_usage_error(name, "predict needs -o CLASSMAP");
+    const char *model = argv[optind];
+    int rc = 1;
+    hsi_status st;
+    hsi_cnn_net *net = NULL;
+    hsi_cnn_meta meta = {0};
+    hsi_cube *raw = NULL, *cube = NULL, *prob = NULL;
+    hsi_labels *map = NULL, *test = NULL;
+    hsi_pixel *px = NULL;
+    int32_t *cls = NULL, *pred = NULL;
+    float *x = NULL;
+    if ((st = hsi_cnn_checkpoint_read(model, 0, (int)batch, NULL, &net, &meta))) goto fail;
+    if ((st = load_cube(cube_path, var, meta.bands, &raw))) goto fail;
+    if (meta.preprocess) {
+        if (meta.preprocess->in_dim != raw->bands) {
+            cli_error(name, "%s: %zu bands, but %s was trained on %zu", cube_path, raw->bands,
+                      model, meta.preprocess->in_dim);
+            goto out;
+        }
+        if ((st = hsi_preprocess_apply_cube(meta.preprocess, raw, &cube))) goto fail;
+    } else {
+        cube = raw;
+        raw = NULL;
+    }
+    if ((int)cube->bands != net->input.d) {
+        cli_error(name, "%s: %zu bands, but %s expects %d", cube_path, cube->bands, model,
+                  net->input.d);
+        goto out;
+    }
+    int radius = meta.radius, k = net->classes;
+    hsi_border_mode border = (hsi_border_mode)meta.border;
+    if (is_eval) {
+        if ((st = hsi_labels_read_for(test_path, NULL, cube->rows, cube->cols, &test))) goto fail;
+        size_t n;
+        if ((st = labelled_pixels(cube, test, radius, border, &px, &cls, &n))) goto fail;
+        for (size_t i = 0; i < n; i++)
+            if (cls[i] >= k) {
+                cli_error(name, "%s: class %d, but %s knows %d classes", test_path, cls[i] + 1,
+                          model, k);
+                goto out;
+            }
+        pred = malloc((n + 1) * sizeof *pred);
+        if (!pred) {
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        scene_data ctx = {cube, px, radius, border};
+        hsi_cnn_dataset set = {n, cls, gather_scene, &ctx};
+        double loss, acc;
+        if ((st = hsi_cnn_evaluate(net, &set, (int)batch, &loss, &acc, pred))) goto fail;
+        printf("%s on %s (%s):\n", model, cube_path, test_path);
+        print_accuracy(pred, cls, n, k, meta.classes);
+        rc = 0;
+        goto out;
+    }
+    /* Whole scene, a tile of rows at a time, batch by batch. */
+    if ((st = hsi_labels_new(cube->rows, cube->cols, k, &map))) goto fail;
+    if (meta.classes && meta.n_classes == k && (st = hsi_labels_set_classes(map, meta.classes, k)))
+        goto fail;
+    if ((st = hsi_georef_copy(&map->geo, &cube->geo))) goto fail;
+    if (probs) {
+        if ((st = hsi_cube_new_like(cube, (size_t)k, &prob))) goto fail;
+        for (int j = 0; j < k; j++) {
+            char bn[HSI_CLASS_NAME_MAX + 16];
+            snprintf(bn, sizeof bn, "P(%s)", meta.classes ? meta.classes[j + 1].name : "class");
+            if ((st = hsi_cube_set_band_name(prob, j, bn))) goto fail;
+        }
+    }
+    size_t in = hsi_cnn_shape_size(net->input);
+    x = malloc((size_t)batch * in * sizeof *x);
+    px = malloc((size_t)batch * sizeof *px);
+    if (!x || !px) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    cli_progress prog;
+    cli_progress_init(&prog, "hsi cnn predict", quiet);
+    hsi_progress cb = cli_progress_callback(&prog);
+    const size_t tile_rows = 8, total = cube->rows * cube->cols;
+    size_t done = 0, predicted = 0;
+    for (size_t r0 = 0; r0 < cube->rows; r0 += tile_rows) {
+        size_t r1 = r0 + tile_rows < cube->rows ? r0 + tile_rows : cube->rows;
+        size_t nb = 0;
+        for (size_t r = r0; r < r1; r++)
+            for (size_t cc = 0; cc < cube->cols; cc++) {
+                int last = r == r1 - 1 && cc == cube->cols - 1;
+                if (border != HSI_BORDER_SKIP || hsi_patch_inside(cube, r, cc, radius))
+                    px[nb++] = (hsi_pixel){(uint32_t)r, (uint32_t)cc};
+                if (nb == (size_t)batch || (last && nb)) {
+                    if ((st = hsi_patch_gather(cube, px, nb, radius, border, x))) goto fail;
+                    const float *p = hsi_cnn_forward(net, x, (int)nb, 0);
+                    for (size_t i = 0; i < nb; i++) {
+                        const float *pi = p + i * k;
+                        int best = 0;
+                        for (int j = 1; j < k; j++)
+                            if (pi[j] > pi[best]) best = j;
+                        map->data[(size_t)px[i].row * cube->cols + px[i].col] = (uint16_t)(best + 1);
+                        if (prob)
+                            memcpy(hsi_cube_pixel(prob, px[i].row, px[i].col), pi, k * sizeof *pi);
+                    }
+                    predicted += nb;
+                    nb = 0;
+                }
+            }
+        done = r1 * cube->cols;
+        hsi_progress_report(&cb, (double)done, (double)total, NULL);
+    }
+    cli_progress_finish(&prog);
+    if ((st = hsi_labels_write(output, HSI_FORMAT_AUTO, map))) goto fail;
+    if (prob && (st = hsi_cube_write(probs, HSI_FORMAT_AUTO, prob))) goto fail;
+    if (!quiet)
+        printf("wrote %s (%zu x %zu, %zu pixels classified, %d classes)%s%s\n", output, map->rows,
+               map->cols, predicted, k, prob ? " and " : "", prob ? probs : "");
+    rc = 0;
+    goto out;
+fail:
+    rc = cli_fail(name, st);
+out:
+    hsi_cnn_net_free(net);
+    hsi_cnn_meta_clear(&meta);
+    hsi_cube_free(raw);
+    hsi_cube_free(cube);
+    hsi_cube_free(prob);
+    hsi_labels_free(map);
+    hsi_labels_free(test);
+    free(px), free(cls), free(pred), free(x);
+    return rc;
+}
+
+static int run(int argc, char **argv)
+{
+    if (argc < 2) return cli_usage_error(name, "give a subcommand: summary, train, predict or eval");
+    const char *sub = argv[1];
+    if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    /* getopt sees argv[0] = "hsi cnn SUB". */
+    if (!strcmp(sub, "summary")) return run_summary(argc - 1, argv + 1);
+    if (!strcmp(sub, "train")) return run_train(argc - 1, argv + 1);
+    if (!strcmp(sub, "predict")) return run_apply(argc - 1, argv + 1, 0);
+    if (!strcmp(sub, "eval")) return run_apply(argc - 1, argv + 1, 1);
+    return cli_usage_error(name, "unknown subcommand '%s' (summary, train, predict, eval)", sub);
+}
+
+const hsi_command cmd_cnn = {"cnn", "3D-CNN: model summary, training, whole-scene prediction, evaluation",
+                             usage, run};
