@@ -1,6 +1,7 @@
 /* split.c - random, block, DBSCAN-cluster and mask splits; guard bands;
  * leakage. The rules are documented in split.h. */
 #include "eval/split.h"
+#include "features/patch.h"
 
 #include <errno.h>
 #include <math.h>
@@ -50,17 +51,6 @@ hsi_status hsi_small_rule_parse(const char *name, hsi_small_class_rule *r)
         *r = HSI_SMALL_ERROR;
     else
         return hsi_error(HSI_ERR_ARG, "unknown small-class rule '%s' (half, skip, error)", name);
-    return HSI_OK;
-}
-
-static hsi_status check_window(size_t rows, size_t cols, int radius)
-{
-    if (radius < 0) return hsi_error(HSI_ERR_ARG, "patch radius %d is negative", radius);
-    size_t s = 2 * (size_t)radius + 1;
-    if (s > rows || s > cols)
-        return hsi_error(HSI_ERR_SIZE,
-                         "patch radius %d (window %zu x %zu) is larger than the scene (%zu x %zu)",
-                         radius, s, s, rows, cols);
     return HSI_OK;
 }
 
@@ -464,7 +454,7 @@ hsi_status hsi_split_leakage(const hsi_labels *train, const hsi_labels *val,
     if ((st = hsi_labels_check_size(test, train->rows, train->cols, "test raster")) ||
         (val && (st = hsi_labels_check_size(val, train->rows, train->cols, "validation raster"))))
         return hsi_error_prefix(st, "split rasters differ in size");
-    if ((st = check_window(train->rows, train->cols, radius))) return st;
+    if ((st = hsi_patch_check_radius(train->rows, train->cols, radius))) return st;
     two_rasters tr = {train->data, val ? val->data : NULL};
     uint32_t *ps = prefix_sums(train->rows, train->cols, either_set, &tr);
     if (!ps) return hsi_error(HSI_ERR_NOMEM, "out of memory");
@@ -524,7 +514,7 @@ static hsi_status check_options(const hsi_labels *truth, const hsi_split_options
     if (!(o->val_fraction >= 0 && o->val_fraction < 1))
         return hsi_error(HSI_ERR_ARG, "validation fraction %g is not in [0, 1)", o->val_fraction);
     if (o->strategy == HSI_SPLIT_BLOCKS || o->strategy == HSI_SPLIT_CLUSTERS) {
-        hsi_status st = check_window(truth->rows, truth->cols, o->radius);
+        hsi_status st = hsi_patch_check_radius(truth->rows, truth->cols, o->radius);
         if (st) return st;
     }
     if (o->strategy == HSI_SPLIT_CLUSTERS && !(o->eps >= 1 && o->eps <= 64))

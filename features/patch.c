@@ -29,7 +29,7 @@ int hsi_patch_inside(const hsi_cube *cube, size_t row, size_t col, int radius)
     return radius >= 0 && inside(cube->rows, cube->cols, row, col, radius);
 }
 
-static hsi_status check_radius(size_t rows, size_t cols, int radius)
+hsi_status hsi_patch_check_radius(size_t rows, size_t cols, int radius)
 {
     if (radius < 0) return hsi_error(HSI_ERR_ARG, "patch radius %d is negative", radius);
     size_t s = 2 * (size_t)radius + 1;
@@ -86,7 +86,7 @@ static void gather_one(const row_band *v, size_t row, size_t col, int radius,
 hsi_status hsi_patch_gather(const hsi_cube *cube, const hsi_pixel *pixels, size_t n, int radius,
                             hsi_border_mode mode, float *out)
 {
-    hsi_status st = check_radius(cube->rows, cube->cols, radius);
+    hsi_status st = hsi_patch_check_radius(cube->rows, cube->cols, radius);
     if (st) return st;
     for (size_t i = 0; i < n; i++) {
         if (pixels[i].row >= cube->rows || pixels[i].col >= cube->cols)
@@ -129,7 +129,7 @@ static hsi_status iter_new(size_t rows, size_t cols, size_t bands, int radius,
                            hsi_border_mode mode, size_t batch, hsi_patch_iter **out)
 {
     *out = NULL;
-    hsi_status st = check_radius(rows, cols, radius);
+    hsi_status st = hsi_patch_check_radius(rows, cols, radius);
     if (st) return st;
     if (batch == 0) return hsi_error(HSI_ERR_ARG, "patch batch size must be at least 1");
     hsi_patch_iter *it = calloc(1, sizeof *it);

@@ -38,6 +38,10 @@ typedef struct hsi_pixel {
 /* Nonzero if the window of radius r around (row, col) lies inside the scene. */
 int hsi_patch_inside(const hsi_cube *cube, size_t row, size_t col, int radius);
 
+/* HSI_ERR_ARG for a negative radius, HSI_ERR_SIZE when the (2r+1) x (2r+1)
+ * window is larger than a rows x cols scene. */
+hsi_status hsi_patch_check_radius(size_t rows, size_t cols, int radius);
+
 /* Gather n patches into out (n * bands * S * S floats, layout above).
  * With HSI_BORDER_SKIP every pixel must be inside (HSI_ERR_ARG otherwise).
  * A radius whose window is larger than the scene is HSI_ERR_SIZE. */
