@@ -189,6 +189,24 @@ static hsi_status finish(GDALDatasetH ds, hsi_raster_format fmt, const out_set *
     return st;
 }
 
+/* The end of every writer: after the pixel write `e`, close the dataset and
+ * rename the temporary files into place, or remove them all on failure. */
+static hsi_status close_and_commit(GDALDatasetH ds, hsi_raster_format fmt, out_set *o, CPLErr e)
+{
+    hsi_status st;
+    if (e != CE_None) {
+        st = hsi_io_gdal_error(HSI_ERR_IO, o->final_path, "write failed");
+        GDALClose(ds);
+        out_abort(o);
+        return st;
+    }
+    if ((st = finish(ds, fmt, o))) {
+        out_abort(o);
+        return st;
+    }
+    return out_commit(o);
+}
+
 static char *envi_list(const double *v, size_t n)
 {
     size_t cap = n * 24 + 8, len = 0;
@@ -256,17 +274,7 @@ static hsi_status hsi_cube_write_impl(const char *path, hsi_raster_format fmt, c
                                      cube->data, (int)cube->cols, (int)cube->rows, GDT_Float32,
                                      (int)cube->bands, NULL, pixel, pixel * (GSpacing)cube->cols,
                                      sizeof(float), NULL);
-    if (e != CE_None) {
-        st = hsi_io_gdal_error(HSI_ERR_IO, path, "write failed");
-        GDALClose(ds);
-        out_abort(&o);
-        return st;
-    }
-    if ((st = finish(ds, fmt, &o))) {
-        out_abort(&o);
-        return st;
-    }
-    return out_commit(&o);
+    return close_and_commit(ds, fmt, &o, e);
 }
 
 /* ---- label rasters ---- */
@@ -313,17 +321,7 @@ static hsi_status hsi_labels_write_impl(const char *path, hsi_raster_format fmt,
     CPLErrorReset();
     CPLErr e = GDALRasterIO(band, GF_Write, 0, 0, (int)labels->cols, (int)labels->rows,
                             labels->data, (int)labels->cols, (int)labels->rows, GDT_UInt16, 0, 0);
-    if (e != CE_None) {
-        st = hsi_io_gdal_error(HSI_ERR_IO, path, "write failed");
-        GDALClose(ds);
-        out_abort(&o);
-        return st;
-    }
-    if ((st = finish(ds, fmt, &o))) {
-        out_abort(&o);
-        return st;
-    }
-    return out_commit(&o);
+    return close_and_commit(ds, fmt, &o, e);
 }
 
 /* ---- RGB images ---- */
@@ -349,17 +347,7 @@ static hsi_status hsi_rgb_write_impl(const char *path, hsi_raster_format fmt, co
     CPLErr e = GDALDatasetRasterIOEx(ds, GF_Write, 0, 0, (int)cols, (int)rows, (void *)rgb,
                                      (int)cols, (int)rows, GDT_Byte, 3, NULL, 3, 3 * (GSpacing)cols,
                                      1, NULL);
-    if (e != CE_None) {
-        st = hsi_io_gdal_error(HSI_ERR_IO, path, "write failed");
-        GDALClose(ds);
-        out_abort(&o);
-        return st;
-    }
-    if ((st = finish(ds, fmt, &o))) {
-        out_abort(&o);
-        return st;
-    }
-    return out_commit(&o);
+    return close_and_commit(ds, fmt, &o, e);
 }
 
 /* ---- public entry points: GDAL reports through our messages, never on stderr ---- */

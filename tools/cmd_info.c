@@ -51,6 +51,22 @@ static void json_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* The fields every JSON description starts with: file, kind, format,
+ * variable (for .mat files) and data type; the object is left open. */
+static void json_file_header(const char *path, const char *kind, const hsi_file_info *fi)
+{
+    printf("{\"file\": ");
+    json_string(stdout, path);
+    printf(", \"kind\": \"%s\", \"format\": ", kind);
+    json_string(stdout, fi->driver);
+    if (fi->var[0]) {
+        printf(", \"variable\": ");
+        json_string(stdout, fi->var);
+    }
+    printf(", \"data_type\": ");
+    json_string(stdout, fi->data_type);
+}
+
 /* "WGS 84 / UTM zone 16N (EPSG:32616)" from a WKT. */
 static void projection_name(const char *wkt, char *buf, size_t len)
 {
@@ -150,16 +166,7 @@ static int info_labels(const char *name, const char *path, const char *var,
     int present = 0;
     for (int k = 1; k <= lab->n_classes; k++) present += counts[k] > 0;
     if (json) {
-        printf("{\"file\": ");
-        json_string(stdout, path);
-        printf(", \"kind\": \"labels\", \"format\": ");
-        json_string(stdout, fi->driver);
-        if (fi->var[0]) {
-            printf(", \"variable\": ");
-            json_string(stdout, fi->var);
-        }
-        printf(", \"data_type\": ");
-        json_string(stdout, fi->data_type);
+        json_file_header(path, "labels", fi);
         printf(", \"rows\": %zu, \"cols\": %zu, \"labelled\": %zu, \"classes\": [", lab->rows,
                lab->cols, labelled);
         int first = 1;
@@ -205,16 +212,7 @@ static int info_cube(const char *name, const char *path, const hsi_read_options 
     size_t nonfinite = 0, n = cube->rows * cube->cols * cube->bands;
     for (size_t i = 0; i < n; i++) nonfinite += !isfinite(cube->data[i]);
     if (json) {
-        printf("{\"file\": ");
-        json_string(stdout, path);
-        printf(", \"kind\": \"cube\", \"format\": ");
-        json_string(stdout, fi->driver);
-        if (fi->var[0]) {
-            printf(", \"variable\": ");
-            json_string(stdout, fi->var);
-        }
-        printf(", \"data_type\": ");
-        json_string(stdout, fi->data_type);
+        json_file_header(path, "cube", fi);
         printf(", \"rows\": %zu, \"cols\": %zu, \"bands\": %zu", cube->rows, cube->cols, cube->bands);
         if (cube->wavelength)
             printf(", \"wavelength_nm\": [%.4g, %.4g]", cube->wavelength[0],
