@@ -561,7 +561,9 @@ static size_t round16(size_t n)
 }
 
 /* Floats of the plane columns G (R x span*plane) at the start of a thread's
- * block; the shift scheme keeps its expanded dy (see shift_expand) after them. */
+ * block; after them the shift scheme keeps a kd*f x span*plane matrix: the
+ * expanded dy (see shift_expand) in the backward passes, every shift's
+ * product in the forward pass. */
 static size_t plane_floats(const hsi_cnn_conv_desc *cd)
 {
     return round16((size_t)shift_rows(cd) * (shift_block_depth(cd) + cd->kd - 1) * cd->oh *
@@ -667,13 +669,27 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
         float *buf = thread_block(cd, work, thread_id());
         float *out = y + n * out_size + (size_t)d0 * plane;
         if (shift) {
-            const int gcols = (len + cd->kd - 1) * plane;
+            const int gcols = (len + cd->kd - 1) * plane, cols = len * plane;
+            float *yall = buf + plane_floats(cd);
             vol2plane(cd, x + n * in_size, d0, len, buf);
-            /* out (f x len*plane, stride P) = sum_a Wp[a] (f x R) . G[:, a*plane ..] */
-            for (int a = 0; a < cd->kd; a++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, len * plane, R,
-                            1.0f, wp + (size_t)a * cd->f * R, R, buf + (size_t)a * plane, gcols,
-                            a ? 1.0f : 0.0f, out, P);
+            /* Every shift's product at once, packing G once:
+             * yall (kd*f x gcols) = Wp (kd*f x R) . G (R x gcols), then
+             * out (f x len*plane, stride P) = sum_a yall[a][:, a*plane ..], added
+             * in a order like the kd accumulating sgemms this replaces. */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->kd * cd->f, gcols, R,
+                        1.0f, wp, R, buf, gcols, 0.0f, yall, gcols);
+            for (int f = 0; f < cd->f; f++) {
+                float *restrict o = out + (size_t)f * P;
+                const float *restrict y0 = yall + (size_t)f * gcols;
+#pragma omp simd
+                for (int i = 0; i < cols; i++) o[i] = y0[i];
+                for (int a = 1; a < cd->kd; a++) {
+                    const float *restrict ya =
+                        yall + ((size_t)a * cd->f + f) * gcols + (size_t)a * plane;
+#pragma omp simd
+                    for (int i = 0; i < cols; i++) o[i] += ya[i];
+                }
+            }
         } else {
             vol2col(cd, x + n * in_size, d0, len, buf);
             /* out (f x len*plane, stride P) = W (f x K) . col (K x len*plane) */
