@@ -7,7 +7,8 @@
 #
 # Environment: EPOCHS (default 30; the paper's 600 are too many for 2 CPU
 # cores), SEED (scene, split and training seed; default 1), FRACTION (training
-# share per class, default 0.1), WORK (scratch directory; default a new one).
+# share per class, default 0.1), SPLITS (default "random blocks"), WORK (scratch
+# directory; default a new one).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT}" && pwd)
@@ -21,7 +22,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 echo "# 3D-CNN accuracy: $(date -u '+%Y-%m-%d %H:%M UTC'), simulated scene seed $SEED, $EPOCHS epochs, training fraction $FRACTION, in $WORK"
 "$H" simulate -o scene.tif --gt scene_gt.tif --seed "$SEED" -q
 "$H" convert scene.tif -o scene.dat >/dev/null
-for kind in random blocks; do
+for kind in ${SPLITS:-random blocks}; do
     "$H" split scene_gt.tif -o "$kind" --strategy "$kind" --fraction "$FRACTION" --patch 9 --seed "$SEED" >/dev/null
     "$H" convert --labels "${kind}_train.tif" -o "${kind}_train.dat" >/dev/null
     "$H" convert --labels "${kind}_test.tif" -o "${kind}_test.dat" >/dev/null
