@@ -14,6 +14,7 @@
 #include <libsvm/svm.h>
 
 #include "base/atomic.h"
+#include "base/file.h"
 
 /* Bundle layout (little-endian, all sizes in bytes):
  *   magic "HSISVMB\0" (8) | version u32 | input_dim u64 | feature_dim u64 |
@@ -767,45 +768,12 @@ static double get_f64(cursor *c)
     return d;
 }
 
-static hsi_status read_whole_file(const char *path, unsigned char **buf, size_t *len)
-{
-    *buf = NULL;
-    *len = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(fp);
-        return hsi_error(HSI_ERR_IO, "%s: not a regular file", path);
-    }
-    if ((size_t)sb.st_size > BUNDLE_MAX_BYTES) {
-        fclose(fp);
-        return hsi_error(HSI_ERR_FORMAT, "%s: too large to be an hsi SVM model", path);
-    }
-    size_t n = (size_t)sb.st_size;
-    unsigned char *b = malloc(n ? n : 1);
-    if (!b) {
-        fclose(fp);
-        return hsi_error(HSI_ERR_NOMEM, "%s: out of memory", path);
-    }
-    size_t got = fread(b, 1, n, fp);
-    int err = ferror(fp);
-    fclose(fp);
-    if (err || got != n) {
-        free(b);
-        return hsi_error(HSI_ERR_IO, "%s: read failed", path);
-    }
-    *buf = b;
-    *len = n;
-    return HSI_OK;
-}
-
 hsi_status hsi_svm_model_load(const char *path, hsi_svm_model **out)
 {
     *out = NULL;
     unsigned char *buf;
     size_t len;
-    hsi_status st = read_whole_file(path, &buf, &len);
+    hsi_status st = hsi_file_read_all(path, BUNDLE_MAX_BYTES, "too large to be an hsi SVM model", &buf, &len);
     if (st) return st;
     if (len < sizeof bundle_magic || memcmp(buf, bundle_magic, sizeof bundle_magic) != 0) {
         free(buf);

@@ -18,10 +18,12 @@
 #include "cnn3d/cnn.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/atomic.h"
+#include "base/file.h"
 #include "features/preprocess.h"
 
 static const char ckpt_magic[8] = {'H', 'S', 'I', 'C', 'N', 'N', '\0', '\1'};
@@ -169,31 +171,10 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
 {
     *net_out = NULL;
     if (meta) memset(meta, 0, sizeof *meta);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    unsigned char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 65536 > cap) {
-            cap = cap ? cap * 2 : 1 << 20;
-            unsigned char *g = realloc(buf, cap);
-            if (!g) {
-                free(buf);
-                fclose(fp);
-                return hsi_error(HSI_ERR_NOMEM, "%s: out of memory", path);
-            }
-            buf = g;
-        }
-        size_t got = fread(buf + len, 1, 65536, fp);
-        len += got;
-        if (got < 65536) break;
-    }
-    int err = ferror(fp);
-    fclose(fp);
-    if (err) {
-        free(buf);
-        return hsi_error(HSI_ERR_IO, "%s: read error", path);
-    }
+    unsigned char *buf;
+    size_t len;
+    hsi_status read_st = hsi_file_read_all(path, SIZE_MAX, "", &buf, &len);
+    if (read_st) return read_st;
     hsi_status st = HSI_OK;
     hsi_cnn_spec *spec = NULL;
     hsi_cnn_net *net = NULL;

@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/file.h"
+
 typedef struct parser {
     const char *what;
     int line;
@@ -425,42 +427,16 @@ hsi_status hsi_cnn_spec_parse(const char *text, const char *what, hsi_cnn_spec *
 hsi_status hsi_cnn_spec_load(const char *path, hsi_cnn_spec **out)
 {
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *g = realloc(buf, cap);
-            if (!g) {
-                free(buf);
-                fclose(fp);
-                return hsi_error(HSI_ERR_NOMEM, "%s: out of memory", path);
-            }
-            buf = g;
-        }
-        size_t got = fread(buf + len, 1, 4096, fp);
-        len += got;
-        if (got < 4096) break;
-        if (len > (1u << 20)) {
-            free(buf);
-            fclose(fp);
-            return hsi_error(HSI_ERR_FORMAT, "%s: larger than 1 MiB: not a model spec", path);
-        }
-    }
-    int err = ferror(fp);
-    fclose(fp);
-    if (err) {
-        free(buf);
-        return hsi_error(HSI_ERR_IO, "%s: read error", path);
-    }
-    buf[len] = '\0';
+    unsigned char *buf;
+    size_t len;
+    hsi_status read_st = hsi_file_read_all(path, 1u << 20, "larger than 1 MiB: not a model spec",
+                                           &buf, &len);
+    if (read_st) return read_st;
     if (memchr(buf, '\0', len)) {
         free(buf);
         return hsi_error(HSI_ERR_FORMAT, "%s: binary data: not a model spec", path);
     }
-    hsi_status st = hsi_cnn_spec_parse(buf, path, out);
+    hsi_status st = hsi_cnn_spec_parse((const char *)buf, path, out);
     free(buf);
     return st;
 }
