@@ -1,38 +1,65 @@
 #!/bin/sh
 # cnn_accuracy.sh - the Lange et al. 3D-CNN on hsi's simulated scene: overall
 # accuracy of `hsi cnn train` vs the PyTorch reference trained with the same
-# protocol (bench/cnn_torch_reference.py), for a random and a blocks split.
+# protocol (bench/cnn_torch_reference.py), for a random and a blocks split,
+# over several seeds.
 #
 #   bench/cnn_accuracy.sh [BUILD_DIR]
 #
 # Environment: EPOCHS (default 30; the paper's 600 are too many for 2 CPU
-# cores), SEED (scene, split and training seed; default 1), FRACTION (training
-# share per class, default 0.1), SPLITS (default "random blocks"), WORK (scratch
+# cores), SEEDS (default "1"; each seed makes its own scene, split and initial
+# weights, and is the training seed of both engines), FRACTION (training share
+# per class, default 0.1), SPLITS (default "random blocks"), WORK (scratch
 # directory; default a new one).
+#
+# One line per seed and split, then per split the mean OA of each engine and
+# the mean of the paired differences (hsi - PyTorch, same scene and split
+# files) with its standard error: single runs differ by a few points because
+# the initial weights and shuffles differ, so only the mean over seeds says
+# whether the engines train alike.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT}" && pwd)
 H="$BUILD/hsi"
 EPOCHS=${EPOCHS:-30}
-SEED=${SEED:-1}
+SEEDS=${SEEDS:-${SEED:-1}}
 FRACTION=${FRACTION:-0.1}
+SPLITS=${SPLITS:-random blocks}
 WORK=${WORK:-$(mktemp -d /tmp/cnn_accuracy.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-echo "# 3D-CNN accuracy: $(date -u '+%Y-%m-%d %H:%M UTC'), simulated scene seed $SEED, $EPOCHS epochs, training fraction $FRACTION, in $WORK"
-"$H" simulate -o scene.tif --gt scene_gt.tif --seed "$SEED" -q
-"$H" convert scene.tif -o scene.dat >/dev/null
-for kind in ${SPLITS:-random blocks}; do
-    "$H" split scene_gt.tif -o "$kind" --strategy "$kind" --fraction "$FRACTION" --patch 9 --seed "$SEED" >/dev/null
-    "$H" convert --labels "${kind}_train.tif" -o "${kind}_train.dat" >/dev/null
-    "$H" convert --labels "${kind}_test.tif" -o "${kind}_test.dat" >/dev/null
-    t0=$(date +%s)
-    ours=$("$H" cnn train --spec "$ROOT/cnn3d/specs/lange2018.cfg" --cube scene.tif \
-        --train "${kind}_train.tif" --test "${kind}_test.tif" --epochs "$EPOCHS" --seed "$SEED" \
-        -o "$kind.ckpt" -q | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
-    t1=$(date +%s)
-    torch=$(/usr/bin/python3 "$ROOT/bench/cnn_torch_reference.py" scene.dat "${kind}_train.dat" \
-        "${kind}_test.dat" "$EPOCHS" "$SEED" | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
-    t2=$(date +%s)
-    echo "$kind split: hsi OA $ours ($((t1 - t0)) s), PyTorch OA $torch ($((t2 - t1)) s), difference $(awk -v a="$ours" -v b="$torch" 'BEGIN {printf "%+.1f", 100 * (a - b)}') points"
+echo "# 3D-CNN accuracy: $(date -u '+%Y-%m-%d %H:%M UTC'), seeds $SEEDS, $EPOCHS epochs, training fraction $FRACTION, in $WORK"
+: >runs.txt
+for seed in $SEEDS; do
+    "$H" simulate -o "scene$seed.tif" --gt "scene${seed}_gt.tif" --seed "$seed" -q
+    "$H" convert "scene$seed.tif" -o "scene$seed.dat" >/dev/null
+    for kind in $SPLITS; do
+        s="$kind$seed"
+        "$H" split "scene${seed}_gt.tif" -o "$s" --strategy "$kind" --fraction "$FRACTION" --patch 9 --seed "$seed" >/dev/null
+        "$H" convert --labels "${s}_train.tif" -o "${s}_train.dat" >/dev/null
+        "$H" convert --labels "${s}_test.tif" -o "${s}_test.dat" >/dev/null
+        t0=$(date +%s)
+        ours=$("$H" cnn train "scene$seed.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
+            --train "${s}_train.tif" --test "${s}_test.tif" --epochs "$EPOCHS" --seed "$seed" \
+            -o "$s.ckpt" -q | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
+        t1=$(date +%s)
+        torch=$(/usr/bin/python3 "$ROOT/bench/cnn_torch_reference.py" "scene$seed.dat" "${s}_train.dat" \
+            "${s}_test.dat" "$EPOCHS" "$seed" | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
+        t2=$(date +%s)
+        echo "$kind $seed $ours $torch" >>runs.txt
+        echo "$kind split, seed $seed: hsi OA $ours ($((t1 - t0)) s), PyTorch OA $torch ($((t2 - t1)) s), difference $(awk -v a="$ours" -v b="$torch" 'BEGIN {printf "%+.2f", 100 * (a - b)}') points"
+    done
+done
+for kind in $SPLITS; do
+    awk -v k="$kind" '$1 == k {
+        n++; a += $3; b += $4; d = 100 * ($3 - $4); s += d; ss += d * d
+        aa += $3 * $3; bb += $4 * $4
+    } END {
+        if (!n) exit
+        m = s / n; sd = n > 1 ? sqrt((ss - n * m * m) / (n - 1)) : 0
+        sa = n > 1 ? 100 * sqrt((aa - a * a / n) / (n - 1)) : 0
+        sb = n > 1 ? 100 * sqrt((bb - b * b / n) / (n - 1)) : 0
+        printf "%s split, %d seeds: hsi OA %.2f%% (sd %.2f), PyTorch OA %.2f%% (sd %.2f), paired difference %+.2f points (standard error %.2f)\n",
+            k, n, 100 * a / n, sa, 100 * b / n, sb, m, n > 1 ? sd / sqrt(n) : 0
+    }' runs.txt
 done

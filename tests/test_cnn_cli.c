@@ -132,7 +132,7 @@ int main(void)
 {
     tmp = check_tmpdir("cnn_cli");
     write_scene();
-    const char *train = "cnn train --spec tiny.cfg --cube cube.tif --train train.tif";
+    const char *train = "cnn train cube.tif --spec tiny.cfg --train train.tif";
 
     snprintf(cmd, sizeof cmd, "%s --test test.tif --seed 3 -o m.ckpt", train);
     char args[2048];
@@ -143,14 +143,14 @@ int main(void)
     CHECK(strstr(out, "Epoch 4/4") != NULL);
     CHECK(strstr(out, "overall_accuracy=") != NULL);
 
-    rc = hsi("cnn eval m.ckpt --cube cube.tif --test test.tif");
+    rc = hsi("cnn eval cube.tif -m m.ckpt --test test.tif");
     CHECK_MSG(rc == 0, "eval exit %d: %s", rc, slurp("err.txt"));
     const char *oa = strstr(slurp("out.txt"), "overall_accuracy=");
     double acc = oa ? atof(oa + strlen("overall_accuracy=")) : 0;
     printf("eval overall accuracy %.4f\n", acc);
     CHECK_MSG(acc >= 0.9, "test accuracy %.3f", acc);
 
-    rc = hsi("cnn predict m.ckpt --cube cube.tif -o map.tif --probabilities probs.tif -q");
+    rc = hsi("cnn predict cube.tif -m m.ckpt -o map.tif --prob probs.tif -q");
     CHECK_MSG(rc == 0, "predict exit %d: %s", rc, slurp("err.txt"));
     char path[4200];
     snprintf(path, sizeof path, "%s/map.tif", tmp);
@@ -179,26 +179,27 @@ int main(void)
     /* Resume: 2 epochs with checkpoints, then on to 4 == 4 straight. */
     snprintf(args, sizeof args, "%s --seed 3 --epochs 2 --checkpoint-every 1 -o r.ckpt -q", train);
     CHECK(hsi(args) == 0);
-    CHECK(hsi("cnn train --resume r.ckpt --cube cube.tif --train train.tif --epochs 4 -o r.ckpt -q") == 0);
+    CHECK(hsi("cnn train cube.tif --resume r.ckpt --train train.tif --epochs 4 -o r.ckpt -q") == 0);
     snprintf(args, sizeof args, "%s --seed 3 -o s.ckpt -q", train);
     CHECK(hsi(args) == 0);
     CHECK_MSG(same_file("r.ckpt", "s.ckpt"), "resumed model differs from the uninterrupted one");
     CHECK(same_file("m.ckpt", "s.ckpt")); /* same seed, same model */
 
     /* Errors: one line, exit 1, naming the file and the problem. */
-    expect_error("cnn train --spec bad.cfg --cube cube.tif --train train.tif -o x.ckpt",
+    expect_error("cnn train cube.tif --spec bad.cfg --train train.tif -o x.ckpt",
                  "bad.cfg:6: unknown key 'strides' in [conv3d]");
     struct stat sb;
     CHECK(stat("x.ckpt", &sb) != 0);
     snprintf(cmd, sizeof cmd, "cd '%s' && head -c 300 m.ckpt > cut.ckpt", tmp);
     CHECK(system(cmd) == 0);
-    expect_error("cnn predict cut.ckpt --cube cube.tif -o y.tif", "cut.ckpt: checkpoint corrupt or truncated");
-    expect_error("cnn predict tiny.cfg --cube cube.tif -o y.tif", "tiny.cfg: not an hsi CNN checkpoint");
-    expect_error("cnn predict m.ckpt --cube fewer.tif -o y.tif", "fewer.tif: 11 bands, but m.ckpt was trained on 12");
+    expect_error("cnn predict cube.tif -m cut.ckpt -o y.tif", "cut.ckpt: checkpoint corrupt or truncated");
+    expect_error("cnn predict cube.tif -m tiny.cfg -o y.tif", "tiny.cfg: not an hsi CNN checkpoint");
+    expect_error("cnn predict fewer.tif -m m.ckpt -o y.tif", "fewer.tif: 11 bands, but m.ckpt was trained on 12");
     snprintf(path, sizeof path, "%s/y.tif", tmp);
     CHECK(stat(path, &sb) != 0);
-    rc = hsi("cnn train --cube cube.tif");
-    CHECK(rc == 2);
+    CHECK(hsi("cnn train cube.tif") == 2); /* no --spec */
+    CHECK(hsi("cnn predict cube.tif -o y.tif") == 2); /* no -m MODEL */
+    CHECK(hsi("cnn predict -m m.ckpt -o y.tif") == 2); /* no CUBE */
     rc = hsi("cnn summary tiny.cfg --classes 3");
     CHECK(rc == 0 && strstr(slurp("out.txt"), "Total params:"));
     return check_finish();

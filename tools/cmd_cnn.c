@@ -16,9 +16,9 @@
 
 static const char usage[] =
     "Usage: hsi cnn summary SPEC [--bands N] [--classes K]\n"
-    "       hsi cnn train --spec SPEC --cube CUBE --train LABELS -o MODEL [options]\n"
-    "       hsi cnn predict MODEL --cube CUBE -o CLASSMAP [--probabilities PROBS] [options]\n"
-    "       hsi cnn eval MODEL --cube CUBE --test LABELS [options]\n"
+    "       hsi cnn train   CUBE --spec SPEC --train LABELS -o MODEL [options]\n"
+    "       hsi cnn predict CUBE -m MODEL -o CLASSES [--prob PROB] [options]\n"
+    "       hsi cnn eval    CUBE -m MODEL --test LABELS [options]\n"
     "\n"
     "Classify every pixel of a hyperspectral scene with a 3D convolutional network\n"
     "that looks at the (2r+1) x (2r+1) x bands patch around it (Lange et al., IGARSS\n"
@@ -38,16 +38,19 @@ static const char usage[] =
     "eval      overall and per-class accuracy, average accuracy and kappa of\n"
     "          MODEL on the labelled pixels of LABELS.\n"
     "\n"
+    "The arguments follow 'hsi svm': the scene CUBE first, -m for the model.\n"
+    "\n"
     "Options:\n"
+    "  CUBE                   the scene: any GDAL raster or .mat file\n"
     "  --spec SPEC            model spec (train)\n"
-    "  --cube CUBE            the scene: any GDAL raster or .mat file\n"
+    "  -m, --model MODEL      a checkpoint written by train (predict, eval)\n"
     "  --var NAME             .mat variable of the cube (default: automatic)\n"
     "  --bands LIST           1-based bands to use, e.g. 1-103,109-149,164-219\n"
     "                         (train; predict/eval reuse the model's)\n"
     "  --train LABELS         training label raster (train)\n"
     "  --test LABELS          test label raster (eval; with train: evaluated at the end)\n"
-    "  -o, --output FILE      MODEL (train) or CLASSMAP (predict)\n"
-    "  --probabilities FILE   predict: also write class probabilities (K bands)\n"
+    "  -o, --output FILE      MODEL (train) or the class raster (predict)\n"
+    "  --prob FILE            predict: also write P(class) per pixel (K float bands)\n"
     "  --epochs N             training epochs (default: the spec's)\n"
     "  --batch N              mini-batch size (default: the spec's; predict/eval 64)\n"
     "  --lr X                 learning rate (default: the spec's)\n"
@@ -74,10 +77,11 @@ static const char usage[] =
     "\n"
     "Examples:\n"
     "  hsi cnn summary cnn3d/specs/lange2018.cfg --bands 200\n"
-    "  hsi cnn train --spec cnn3d/specs/lange2018.cfg --cube ip.tif --train train.tif \\\n"
+    "  hsi cnn train ip.tif --spec cnn3d/specs/lange2018.cfg --train train.tif \\\n"
     "      --test test.tif --epochs 30 -o lange.ckpt\n"
-    "  hsi cnn predict lange.ckpt --cube ip.tif -o classes.tif --probabilities probs.tif\n"
-    "  hsi cnn eval lange.ckpt --cube ip.tif --test test.tif\n"
+    "  hsi cnn predict ip.tif -m lange.ckpt -o classes.tif --prob probs.tif\n"
+    "  hsi cnn eval ip.tif -m lange.ckpt --test test.tif\n"
+    "  hsi report --truth gt.tif --pred classes.tif --train train.tif\n"
     "\n"
     "Exit status: 0 on success, 1 on a read, write, data or training error, 2 on a\n"
     "usage error.\n";
@@ -246,8 +250,7 @@ typedef struct train_args {
 static int run_train(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"spec", required_argument, NULL, 'S'},      {"cube", required_argument, NULL, 'c'},
-        {"var", required_argument, NULL, 'v'},       {"bands", required_argument, NULL, 'b'},
+        {"spec", required_argument, NULL, 'S'},      {"var", required_argument, NULL, 'v'},       {"bands", required_argument, NULL, 'b'},
         {"train", required_argument, NULL, 't'},     {"test", required_argument, NULL, 'T'},
         {"output", required_argument, NULL, 'o'},   {"epochs", required_argument, NULL, 'e'},
         {"batch", required_argument, NULL, 'B'},     {"lr", required_argument, NULL, 'l'},
@@ -264,7 +267,6 @@ static int run_train(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'S': a.spec = optarg; break;
-        case 'c': a.cube = optarg; break;
         case 'v': a.var = optarg; break;
         case 'b': a.bands = optarg; break;
         case 't': a.train = optarg; break;
@@ -311,9 +313,9 @@ static int run_train(int argc, char **argv)
         default: return cli_usage_error(name, "unknown option for train");
         }
     }
-    if (optind != argc) return cli_usage_error(name, "train takes no positional arguments");
+    if (optind != argc - 1) return cli_usage_error(name, "train takes one CUBE");
+    a.cube = argv[optind];
     if (!a.spec && !a.resume) return cli_usage_error(name, "train needs --spec SPEC (or --resume MODEL)");
-    if (!a.cube) return cli_usage_error(name, "train needs --cube CUBE");
     if (!a.train) return cli_usage_error(name, "train needs --train LABELS");
     if (!a.output) return cli_usage_error(name, "train needs -o MODEL");
     hsi_preprocess_kind pre_kind;
@@ -531,18 +533,18 @@ out:
 static int run_apply(int argc, char **argv, int is_eval)
 {
     static const struct option longopts[] = {
-        {"cube", required_argument, NULL, 'c'},   {"var", required_argument, NULL, 'v'},
+        {"model", required_argument, NULL, 'm'},  {"var", required_argument, NULL, 'v'},
         {"test", required_argument, NULL, 'T'},   {"output", required_argument, NULL, 'o'},
-        {"probabilities", required_argument, NULL, 'p'}, {"batch", required_argument, NULL, 'B'},
+        {"prob", required_argument, NULL, 'p'},   {"batch", required_argument, NULL, 'B'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    const char *cube_path = NULL, *var = NULL, *test_path = NULL, *output = NULL, *probs = NULL;
+    const char *model = NULL, *var = NULL, *test_path = NULL, *output = NULL, *probs = NULL;
     long batch = 64;
     int quiet = 0, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:o:qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c': cube_path = optarg; break;
+        case 'm': model = optarg; break;
         case 'v': var = optarg; break;
         case 'T': test_path = optarg; break;
         case 'o': output = optarg; break;
@@ -556,11 +558,11 @@ static int run_apply(int argc, char **argv, int is_eval)
         }
     }
     const char *what = is_eval ? "eval" : "predict";
-    if (optind != argc - 1) return cli_usage_error(name, "%s takes one MODEL file", what);
-    if (!cube_path) return cli_usage_error(name, "%s needs --cube CUBE", what);
+    if (optind != argc - 1) return cli_usage_error(name, "%s takes one CUBE", what);
+    if (!model) return cli_usage_error(name, "%s needs -m MODEL", what);
     if (is_eval && !test_path) return cli_usage_error(name, "eval needs --test LABELS");
-    if (!is_eval && !output) return cli_usage_error(name, "predict needs -o CLASSMAP");
-    const char *model = argv[optind];
+    if (!is_eval && !output) return cli_usage_error(name, "predict needs -o CLASSES");
+    const char *cube_path = argv[optind];
     int rc = 1;
     hsi_status st;
     hsi_cnn_net *net = NULL;
