@@ -13,8 +13,7 @@
 
 #include <libsvm/svm.h>
 
-#include "base/atomic.h"
-#include "base/file.h"
+#include "base/blob.h"
 
 /* Bundle layout (little-endian, all sizes in bytes):
  *   magic "HSISVMB\0" (8) | version u32 | input_dim u64 | feature_dim u64 |
@@ -650,158 +649,44 @@ hsi_status hsi_svm_predict(const hsi_svm_model *m, const float *x, size_t n, siz
 
 /* ---- bundle files ---- */
 
-static uint64_t fnv1a(const unsigned char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static void put_u32(FILE *fp, uint32_t v)
-{
-    unsigned char b[4];
-    for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i));
-    fwrite(b, 1, 4, fp);
-}
-
-static void put_u64(FILE *fp, uint64_t v)
-{
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
-    fwrite(b, 1, 8, fp);
-}
-
-static void put_f64(FILE *fp, double d)
-{
-    uint64_t v;
-    memcpy(&v, &d, 8);
-    put_u64(fp, v);
-}
-
 hsi_status hsi_svm_model_save(const hsi_svm_model *m, const char *path)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&buf, &len);
-    if (!mem) return hsi_error(HSI_ERR_NOMEM, "out of memory");
-    fwrite(bundle_magic, 1, sizeof bundle_magic, mem);
-    put_u32(mem, BUNDLE_VERSION);
-    put_u64(mem, m->input_dim);
-    put_u64(mem, m->feature_dim);
-    put_u32(mem, (uint32_t)m->n_classes);
-    put_u32(mem, (uint32_t)m->params.kernel);
-    put_u32(mem, (uint32_t)m->params.degree);
-    put_u32(mem, (uint32_t)m->has_probability);
-    put_f64(mem, m->params.C);
-    put_f64(mem, m->params.gamma);
-    put_f64(mem, m->params.coef0);
+    hsi_blob_writer w;
+    hsi_status st = hsi_blob_writer_open(&w, bundle_magic, BUNDLE_VERSION);
+    if (st) return st;
+    hsi_blob_put_u64(&w, m->input_dim);
+    hsi_blob_put_u64(&w, m->feature_dim);
+    hsi_blob_put_u32(&w, (uint32_t)m->n_classes);
+    hsi_blob_put_u32(&w, (uint32_t)m->params.kernel);
+    hsi_blob_put_u32(&w, (uint32_t)m->params.degree);
+    hsi_blob_put_u32(&w, (uint32_t)m->has_probability);
+    hsi_blob_put_f64(&w, m->params.C);
+    hsi_blob_put_f64(&w, m->params.gamma);
+    hsi_blob_put_f64(&w, m->params.coef0);
     for (int k = 0; k <= m->n_classes; k++) {
-        fwrite(m->classes[k].name, 1, HSI_CLASS_NAME_MAX, mem);
-        fwrite(m->classes[k].rgb, 1, 3, mem);
+        hsi_blob_put(&w, m->classes[k].name, HSI_CLASS_NAME_MAX);
+        hsi_blob_put(&w, m->classes[k].rgb, 3);
     }
-    put_u32(mem, m->pre ? 1 : 0);
-    hsi_status st = HSI_OK;
-    if (m->pre) st = hsi_preprocess_write(m->pre, mem);
-    put_u64(mem, m->text_len);
-    fwrite(m->text, 1, m->text_len, mem);
-    if (fclose(mem) != 0 && !st) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
-    if (st) {
-        free(buf);
-        return hsi_error_prefix(st, "%s", path);
-    }
-    uint64_t sum = fnv1a((const unsigned char *)buf, len);
-    hsi_atomic_file f;
-    if ((st = hsi_atomic_open(&f, path))) {
-        free(buf);
-        return st;
-    }
-    fwrite(buf, 1, len, f.fp);
-    put_u64(f.fp, sum);
-    free(buf);
-    return hsi_atomic_commit(&f);
-}
-
-/* A bounds-checked reader over the bundle bytes. */
-typedef struct cursor {
-    const unsigned char *p;
-    size_t len, pos;
-    int short_read;
-} cursor;
-
-static const unsigned char *take(cursor *c, size_t n)
-{
-    if (c->short_read || n > c->len - c->pos) {
-        c->short_read = 1;
-        return NULL;
-    }
-    const unsigned char *p = c->p + c->pos;
-    c->pos += n;
-    return p;
-}
-
-static uint64_t get_u64(cursor *c)
-{
-    const unsigned char *b = take(c, 8);
-    uint64_t v = 0;
-    if (b)
-        for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
-    return v;
-}
-
-static uint32_t get_u32(cursor *c)
-{
-    const unsigned char *b = take(c, 4);
-    uint32_t v = 0;
-    if (b)
-        for (int i = 0; i < 4; i++) v |= (uint32_t)b[i] << (8 * i);
-    return v;
-}
-
-static double get_f64(cursor *c)
-{
-    uint64_t v = get_u64(c);
-    double d;
-    memcpy(&d, &v, 8);
-    return d;
+    hsi_blob_put_u32(&w, m->pre ? 1 : 0);
+    if (m->pre) hsi_preprocess_write(m->pre, &w);
+    hsi_blob_put_u64(&w, m->text_len);
+    hsi_blob_put(&w, m->text, m->text_len);
+    return hsi_blob_writer_commit(&w, path);
 }
 
 hsi_status hsi_svm_model_load(const char *path, hsi_svm_model **out)
 {
     *out = NULL;
     unsigned char *buf;
-    size_t len;
-    hsi_status st = hsi_file_read_all(path, BUNDLE_MAX_BYTES, "too large to be an hsi SVM model", &buf, &len);
+    hsi_blob_reader c;
+    hsi_status st =
+        hsi_blob_load(path, bundle_magic, BUNDLE_VERSION, BUNDLE_MAX_BYTES, "SVM model", &buf, &c);
     if (st) return st;
-    if (len < sizeof bundle_magic || memcmp(buf, bundle_magic, sizeof bundle_magic) != 0) {
-        free(buf);
-        return hsi_error(HSI_ERR_FORMAT, "%s: not an hsi SVM model (bad magic)", path);
-    }
-    if (len < sizeof bundle_magic + 4 + 8) {
-        free(buf);
-        return hsi_error(HSI_ERR_FORMAT, "%s: truncated SVM model", path);
-    }
-    cursor c = {buf, len - 8, 0, 0};
-    take(&c, sizeof bundle_magic);
-    uint32_t version = get_u32(&c);
-    if (version != BUNDLE_VERSION) {
-        free(buf);
-        return hsi_error(HSI_ERR_FORMAT, "%s: SVM model version %u, this hsi reads version %d",
-                         path, version, BUNDLE_VERSION);
-    }
-    cursor tail = {buf, len, len - 8, 0};
-    uint64_t stored_sum = get_u64(&tail);
-    if (stored_sum != fnv1a(buf, len - 8)) {
-        free(buf);
-        return hsi_error(HSI_ERR_FORMAT, "%s: SVM model is corrupt or truncated (checksum mismatch)",
-                         path);
-    }
-    uint64_t input_dim = get_u64(&c), feature_dim = get_u64(&c);
-    uint32_t n_classes = get_u32(&c), kernel = get_u32(&c), degree = get_u32(&c);
-    uint32_t has_prob = get_u32(&c);
-    double C = get_f64(&c), gamma = get_f64(&c), coef0 = get_f64(&c);
+    uint64_t input_dim = hsi_blob_get_u64(&c), feature_dim = hsi_blob_get_u64(&c);
+    uint32_t n_classes = hsi_blob_get_u32(&c), kernel = hsi_blob_get_u32(&c);
+    uint32_t degree = hsi_blob_get_u32(&c), has_prob = hsi_blob_get_u32(&c);
+    double C = hsi_blob_get_f64(&c), gamma = hsi_blob_get_f64(&c);
+    double coef0 = hsi_blob_get_f64(&c);
     const char *bad = NULL;
     if (c.short_read) bad = "truncated header";
     else if (n_classes < 1 || n_classes > 65535) bad = "class count out of range";
@@ -825,41 +710,35 @@ hsi_status hsi_svm_model_load(const char *path, hsi_svm_model **out)
     m->params.gamma = gamma;
     m->params.coef0 = coef0;
     for (uint32_t k = 0; k <= n_classes; k++) {
-        const unsigned char *name = take(&c, HSI_CLASS_NAME_MAX), *rgb = take(&c, 3);
+        const unsigned char *name = hsi_blob_take(&c, HSI_CLASS_NAME_MAX);
+        const unsigned char *rgb = hsi_blob_take(&c, 3);
         if (!name || !rgb) break;
         memcpy(m->classes[k].name, name, HSI_CLASS_NAME_MAX);
         m->classes[k].name[HSI_CLASS_NAME_MAX - 1] = 0;
         memcpy(m->classes[k].rgb, rgb, 3);
     }
-    uint32_t has_pre = get_u32(&c);
+    uint32_t has_pre = hsi_blob_get_u32(&c);
     if (c.short_read) st = hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: truncated class table", path);
     else if (has_pre > 1) st = hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: bad preprocessing flag", path);
     if (!st && has_pre) {
-        FILE *mem = fmemopen(buf + c.pos, c.len - c.pos, "rb");
-        if (!mem) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
-        else {
-            hsi_preprocess *pre = NULL;
-            st = hsi_preprocess_read(mem, path, &pre);
-            long used = ftell(mem);
-            fclose(mem);
-            if (!st) {
-                take(&c, (size_t)used);
-                if (pre->in_dim != input_dim || pre->out_dim != feature_dim) {
-                    hsi_preprocess_free(pre);
-                    st = hsi_error(HSI_ERR_FORMAT,
-                                   "%s: bad SVM model: preprocessing dimensions disagree with the header",
-                                   path);
-                } else {
-                    m->pre = pre;
-                }
+        hsi_preprocess *pre = NULL;
+        st = hsi_preprocess_read(&c, path, &pre);
+        if (!st) {
+            if (pre->in_dim != input_dim || pre->out_dim != feature_dim) {
+                hsi_preprocess_free(pre);
+                st = hsi_error(HSI_ERR_FORMAT,
+                               "%s: bad SVM model: preprocessing dimensions disagree with the header",
+                               path);
+            } else {
+                m->pre = pre;
             }
         }
     } else if (!st && input_dim != feature_dim) {
         st = hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: dimensions disagree", path);
     }
     if (!st) {
-        uint64_t text_len = get_u64(&c);
-        const unsigned char *text = c.short_read ? NULL : take(&c, text_len);
+        uint64_t text_len = hsi_blob_get_u64(&c);
+        const unsigned char *text = c.short_read ? NULL : hsi_blob_take(&c, text_len);
         if (!text || c.pos != c.len)
             st = hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: libsvm model length is wrong", path);
         else {

@@ -242,49 +242,46 @@ fail:
     return st;
 }
 
-/* ---- serialisation: little-endian on every platform we build for ---- */
+/* ---- serialisation (a record inside hsi's model files, base/blob.h) ---- */
 
-static int put(FILE *fp, const void *p, size_t n)
+void hsi_preprocess_write(const hsi_preprocess *p, hsi_blob_writer *w)
 {
-    return fwrite(p, 1, n, fp) == n ? 0 : -1;
+    hsi_blob_put(w, preprocess_magic, 8);
+    hsi_blob_put_u32(w, (uint32_t)p->kind);
+    hsi_blob_put_u64(w, p->in_dim);
+    hsi_blob_put_u64(w, p->out_dim);
+    hsi_blob_put(w, p->offset, p->in_dim * sizeof(float));
+    if (p->kind == HSI_PREPROCESS_PCA) {
+        hsi_blob_put(w, p->components, p->in_dim * p->out_dim * sizeof(float));
+        hsi_blob_put(w, p->explained, p->out_dim * sizeof(double));
+    } else {
+        hsi_blob_put(w, p->scale, p->in_dim * sizeof(float));
+    }
 }
 
-hsi_status hsi_preprocess_write(const hsi_preprocess *p, FILE *fp)
-{
-    uint32_t kind = (uint32_t)p->kind;
-    uint64_t in = p->in_dim, out = p->out_dim;
-    int e = put(fp, preprocess_magic, 8) | put(fp, &kind, 4) | put(fp, &in, 8) | put(fp, &out, 8) |
-            put(fp, p->offset, in * sizeof(float));
-    if (p->kind == HSI_PREPROCESS_PCA)
-        e |= put(fp, p->components, in * out * sizeof(float)) | put(fp, p->explained, out * sizeof(double));
-    else
-        e |= put(fp, p->scale, in * sizeof(float));
-    return e ? hsi_error(HSI_ERR_IO, "writing preprocessing parameters failed") : HSI_OK;
-}
-
-hsi_status hsi_preprocess_read(FILE *fp, const char *what, hsi_preprocess **out)
+hsi_status hsi_preprocess_read(hsi_blob_reader *r, const char *what, hsi_preprocess **out)
 {
     *out = NULL;
-    char magic[8];
-    uint32_t kind;
-    uint64_t in, outd;
-    if (fread(magic, 1, 8, fp) != 8 || memcmp(magic, preprocess_magic, 8) != 0)
+    const unsigned char *magic = hsi_blob_take(r, 8);
+    if (!magic || memcmp(magic, preprocess_magic, 8) != 0)
         return hsi_error(HSI_ERR_FORMAT, "%s: preprocessing record missing or corrupt", what);
-    if (fread(&kind, 4, 1, fp) != 1 || fread(&in, 8, 1, fp) != 1 || fread(&outd, 8, 1, fp) != 1)
-        return hsi_error(HSI_ERR_FORMAT, "%s: preprocessing record truncated", what);
+    uint32_t kind = hsi_blob_get_u32(r);
+    uint64_t in = hsi_blob_get_u64(r), outd = hsi_blob_get_u64(r);
+    if (r->short_read) return hsi_error(HSI_ERR_FORMAT, "%s: preprocessing record truncated", what);
     if (kind > HSI_PREPROCESS_PCA || in == 0 || in > (1u << 20) || outd == 0 || outd > in ||
         (kind != HSI_PREPROCESS_PCA && outd != in))
         return hsi_error(HSI_ERR_FORMAT, "%s: preprocessing record has impossible sizes", what);
     hsi_status st = alloc_preprocess((hsi_preprocess_kind)kind, in, outd, out);
     if (st) return st;
     hsi_preprocess *p = *out;
-    int ok = fread(p->offset, sizeof(float), in, fp) == in;
-    if (kind == HSI_PREPROCESS_PCA)
-        ok = ok && fread(p->components, sizeof(float), in * outd, fp) == in * outd &&
-             fread(p->explained, sizeof(double), outd, fp) == outd;
-    else
-        ok = ok && fread(p->scale, sizeof(float), in, fp) == in;
-    if (!ok) {
+    hsi_blob_get(r, p->offset, in * sizeof(float));
+    if (kind == HSI_PREPROCESS_PCA) {
+        hsi_blob_get(r, p->components, in * outd * sizeof(float));
+        hsi_blob_get(r, p->explained, outd * sizeof(double));
+    } else {
+        hsi_blob_get(r, p->scale, in * sizeof(float));
+    }
+    if (r->short_read) {
         hsi_preprocess_free(p);
         *out = NULL;
         return hsi_error(HSI_ERR_FORMAT, "%s: preprocessing record truncated", what);

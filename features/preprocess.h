@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "base/blob.h"
 #include "base/cube.h"
 
 #ifdef __cplusplus
@@ -59,11 +60,12 @@ hsi_status hsi_preprocess_apply(const hsi_preprocess *p, const float *x, size_t 
 hsi_status hsi_preprocess_apply_cube(const hsi_preprocess *p, const hsi_cube *in,
                                      hsi_cube **out);
 
-/* Binary (de)serialisation inside a model bundle or checkpoint: little-endian,
- * a magic "HSIPRE1\0", kind, dims, arrays. read fails with HSI_ERR_FORMAT on a
- * bad or truncated record; `what` names the file in messages. */
-hsi_status hsi_preprocess_write(const hsi_preprocess *p, FILE *fp);
-hsi_status hsi_preprocess_read(FILE *fp, const char *what, hsi_preprocess **out);
+/* A record inside an SVM model bundle or CNN checkpoint (base/blob.h): a
+ * magic "HSIPRE1\0", kind, dims, arrays. A write failure is reported when
+ * the file is committed; read fails with HSI_ERR_FORMAT on a bad or truncated
+ * record; `what` names the file in messages. */
+void hsi_preprocess_write(const hsi_preprocess *p, hsi_blob_writer *w);
+hsi_status hsi_preprocess_read(hsi_blob_reader *r, const char *what, hsi_preprocess **out);
 
 #ifdef __cplusplus
 }

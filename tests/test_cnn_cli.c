@@ -192,7 +192,7 @@ int main(void)
     CHECK(stat("x.ckpt", &sb) != 0);
     snprintf(cmd, sizeof cmd, "cd '%s' && head -c 300 m.ckpt > cut.ckpt", tmp);
     CHECK(system(cmd) == 0);
-    expect_error("cnn predict cube.tif -m cut.ckpt -o y.tif", "cut.ckpt: checkpoint corrupt or truncated");
+    expect_error("cnn predict cube.tif -m cut.ckpt -o y.tif", "cut.ckpt: CNN checkpoint corrupt or truncated");
     expect_error("cnn predict cube.tif -m tiny.cfg -o y.tif", "tiny.cfg: not an hsi CNN checkpoint");
     expect_error("cnn predict fewer.tif -m m.ckpt -o y.tif", "fewer.tif: 11 bands, but m.ckpt was trained on 12");
     snprintf(path, sizeof path, "%s/y.tif", tmp);

@@ -182,13 +182,13 @@ int main(void)
     hsi_cnn_net *x = NULL;
     copy_prefix(a, bad, sb.st_size - 100, -1);
     CHECK_FAILS(hsi_cnn_checkpoint_read(bad, 0, 1, NULL, &x, NULL), HSI_ERR_FORMAT,
-                "bad.ckpt: checkpoint corrupt or truncated");
+                "bad.ckpt: CNN checkpoint corrupt or truncated");
     copy_prefix(a, bad, 10, -1);
     CHECK_FAILS(hsi_cnn_checkpoint_read(bad, 0, 1, NULL, &x, NULL), HSI_ERR_FORMAT,
-                "bad.ckpt: checkpoint truncated");
+                "bad.ckpt: CNN checkpoint truncated");
     copy_prefix(a, bad, -1, sb.st_size / 2);
     CHECK_FAILS(hsi_cnn_checkpoint_read(bad, 0, 1, NULL, &x, NULL), HSI_ERR_FORMAT,
-                "bad.ckpt: checkpoint corrupt or truncated (checksum mismatch)");
+                "bad.ckpt: CNN checkpoint corrupt or truncated (checksum mismatch)");
     FILE *fp = fopen(bad, "w");
     fputs(toy_spec, fp);
     fclose(fp);

@@ -79,21 +79,35 @@ static void test_fit_on_mask_and_roundtrip(void)
     const char *dir = check_tmpdir("preprocess");
     char path[4200];
     snprintf(path, sizeof path, "%s/p.bin", dir);
-    FILE *fp = fopen(path, "wb");
-    CHECK_OK(hsi_preprocess_write(p, fp));
-    fclose(fp);
-    fp = fopen(path, "rb");
-    CHECK_OK(hsi_preprocess_read(fp, path, &q));
-    fclose(fp);
+    static const char magic[8] = "TESTPRE";
+    hsi_blob_writer w;
+    CHECK_OK(hsi_blob_writer_open(&w, magic, 7));
+    hsi_preprocess_write(p, &w);
+    CHECK_OK(hsi_blob_writer_commit(&w, path));
+    unsigned char *buf = NULL;
+    hsi_blob_reader r;
+    CHECK_OK(hsi_blob_load(path, magic, 7, 1 << 20, "test record", &buf, &r));
+    CHECK_OK(hsi_preprocess_read(&r, path, &q));
     CHECK(q && q->in_dim == 3 && memcmp(q->offset, p->offset, 12) == 0 && memcmp(q->scale, p->scale, 12) == 0);
+    CHECK(hsi_blob_left(&r) == 0); /* the record ends where its file does */
     hsi_preprocess_free(q);
-    /* Truncated record */
-    fp = fopen(path, "r+b");
-    CHECK(ftruncate(fileno(fp), 30) == 0);
+    /* A truncated record (the file's checksum is not what is tested here). */
+    r.pos = 12;
+    r.len = 12 + 30;
+    CHECK_FAILS(hsi_preprocess_read(&r, path, &q), HSI_ERR_FORMAT, "truncated");
+    CHECK(q == NULL);
+    /* A flipped byte: the whole file is refused before any field is read. */
+    buf[20] ^= 1;
+    FILE *fp = fopen(path, "wb");
+    CHECK(fp && fwrite(buf, 1, r.len + 8, fp) == r.len + 8);
     fclose(fp);
-    fp = fopen(path, "rb");
-    CHECK_FAILS(hsi_preprocess_read(fp, path, &q), HSI_ERR_FORMAT, "truncated");
-    fclose(fp);
+    free(buf);
+    CHECK_FAILS(hsi_blob_load(path, magic, 7, 1 << 20, "test record", &buf, &r), HSI_ERR_FORMAT,
+                "p.bin: test record corrupt or truncated (checksum mismatch)");
+    CHECK_FAILS(hsi_blob_load(path, "OTHERMG", 7, 1 << 20, "test record", &buf, &r), HSI_ERR_FORMAT,
+                "p.bin: not an hsi test record");
+    CHECK_FAILS(hsi_blob_load(path, magic, 8, 1 << 20, "test record", &buf, &r), HSI_ERR_FORMAT,
+                "p.bin: test record version 7; this hsi reads version 8");
     hsi_cube *out;
     CHECK_OK(hsi_preprocess_apply_cube(p, cube, &out));
     CHECK_NEAR(out->data[0], -1, 1e-6);

@@ -95,7 +95,7 @@ expect_error "feature dimension differs" 'cube.tif: 5 bands but the model takes 
     "$HSI" svm predict "$TMP/cube.tif" --bands 1-5 -m "$TMP/model.svm" -o "$TMP/bad.tif"
 expect_no_file "no class raster after a refused prediction" "$TMP/bad.tif"
 head -c 700 "$TMP/model.svm" >"$TMP/truncated.svm"
-expect_error "truncated model" 'truncated.svm: SVM model is corrupt or truncated' -- \
+expect_error "truncated model" 'truncated.svm: SVM model corrupt or truncated \(checksum mismatch\)' -- \
     "$HSI" svm predict "$TMP/cube.tif" -m "$TMP/truncated.svm" -o "$TMP/bad.tif"
 expect_error "not a model" 'cube.tif: not an hsi SVM model' -- \
     "$HSI" svm predict "$TMP/cube.tif" -m "$TMP/cube.tif" -o "$TMP/bad.tif"

@@ -255,13 +255,15 @@ static void test_bundle(void)
     snprintf(bad, sizeof bad, "%s/flipped.svm", dir);
     buf[len / 2] ^= 0x20;
     write_bytes(bad, buf, len);
-    CHECK_FAILS(hsi_svm_model_load(bad, &back), HSI_ERR_FORMAT, "flipped.svm: SVM model is corrupt");
+    CHECK_FAILS(hsi_svm_model_load(bad, &back), HSI_ERR_FORMAT,
+                "flipped.svm: SVM model corrupt or truncated (checksum mismatch)");
     buf[len / 2] ^= 0x20;
     snprintf(bad, sizeof bad, "%s/truncated.svm", dir);
     write_bytes(bad, buf, len - 100);
-    CHECK_FAILS(hsi_svm_model_load(bad, &back), HSI_ERR_FORMAT, "truncated.svm: SVM model is corrupt");
+    CHECK_FAILS(hsi_svm_model_load(bad, &back), HSI_ERR_FORMAT,
+                "truncated.svm: SVM model corrupt or truncated (checksum mismatch)");
     write_bytes(bad, buf, 10);
-    CHECK_FAILS(hsi_svm_model_load(bad, &back), HSI_ERR_FORMAT, "truncated.svm: truncated");
+    CHECK_FAILS(hsi_svm_model_load(bad, &back), HSI_ERR_FORMAT, "truncated.svm: SVM model truncated");
     snprintf(bad, sizeof bad, "%s/foreign.svm", dir);
     write_bytes(bad, (const unsigned char *)"svm_type c_svc\nkernel_type rbf\n", 31);
     CHECK_FAILS(hsi_svm_model_load(bad, &back), HSI_ERR_FORMAT, "foreign.svm: not an hsi SVM model");

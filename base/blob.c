@@ -1,0 +1,192 @@
+/* blob.c - hsi's binary model files (see blob.h). */
+#include "base/blob.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/atomic.h"
+#include "base/file.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "hsi's model files store float arrays little-endian; this host is not"
+#endif
+
+uint64_t hsi_fnv1a64(const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+hsi_status hsi_blob_writer_open(hsi_blob_writer *w, const char magic[8], uint32_t version)
+{
+    memset(w, 0, sizeof *w);
+    w->fp = open_memstream(&w->buf, &w->len);
+    if (!w->fp) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    hsi_blob_put(w, magic, 8);
+    hsi_blob_put_u32(w, version);
+    return HSI_OK;
+}
+
+void hsi_blob_put(hsi_blob_writer *w, const void *data, size_t n)
+{
+    if (n && !w->failed && fwrite(data, 1, n, w->fp) != n) w->failed = 1;
+}
+
+void hsi_blob_put_u8(hsi_blob_writer *w, uint8_t v)
+{
+    hsi_blob_put(w, &v, 1);
+}
+
+void hsi_blob_put_u32(hsi_blob_writer *w, uint32_t v)
+{
+    unsigned char b[4];
+    for (int i = 0; i < 4; i++) b[i] = (unsigned char)(v >> (8 * i));
+    hsi_blob_put(w, b, 4);
+}
+
+void hsi_blob_put_u64(hsi_blob_writer *w, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(v >> (8 * i));
+    hsi_blob_put(w, b, 8);
+}
+
+void hsi_blob_put_f64(hsi_blob_writer *w, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, 8);
+    hsi_blob_put_u64(w, bits);
+}
+
+void hsi_blob_writer_discard(hsi_blob_writer *w)
+{
+    if (w->fp) fclose(w->fp);
+    free(w->buf);
+    memset(w, 0, sizeof *w);
+}
+
+hsi_status hsi_blob_writer_commit(hsi_blob_writer *w, const char *path)
+{
+    /* fclose makes buf and len final. */
+    int failed = fclose(w->fp) != 0 || w->failed;
+    w->fp = NULL;
+    if (failed) {
+        hsi_blob_writer_discard(w);
+        return hsi_error(HSI_ERR_NOMEM, "%s: out of memory", path);
+    }
+    unsigned char sum[8];
+    uint64_t h = hsi_fnv1a64(w->buf, w->len);
+    for (int i = 0; i < 8; i++) sum[i] = (unsigned char)(h >> (8 * i));
+    hsi_atomic_file f;
+    hsi_status st = hsi_atomic_open(&f, path);
+    if (!st) {
+        if (fwrite(w->buf, 1, w->len, f.fp) != w->len || fwrite(sum, 1, 8, f.fp) != 8) {
+            int err = errno;
+            hsi_atomic_abort(&f);
+            st = hsi_error(HSI_ERR_IO, "%s: write failed: %s", path, strerror(err));
+        } else {
+            st = hsi_atomic_commit(&f);
+        }
+    }
+    hsi_blob_writer_discard(w);
+    return st;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+static uint64_t le64(const unsigned char *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+
+hsi_status hsi_blob_load(const char *path, const char magic[8], uint32_t version, size_t max_bytes,
+                         const char *what, unsigned char **buf_out, hsi_blob_reader *r)
+{
+    *buf_out = NULL;
+    memset(r, 0, sizeof *r);
+    char too_large[96];
+    snprintf(too_large, sizeof too_large, "too large to be an hsi %s", what);
+    unsigned char *buf;
+    size_t len;
+    hsi_status st = hsi_file_read_all(path, max_bytes, too_large, &buf, &len);
+    if (st) return st;
+    if (len < 8 || memcmp(buf, magic, 8) != 0) {
+        free(buf);
+        return hsi_error(HSI_ERR_FORMAT, "%s: not an hsi %s", path, what);
+    }
+    if (len < 8 + 4 + 8) {
+        free(buf);
+        return hsi_error(HSI_ERR_FORMAT, "%s: %s truncated", path, what);
+    }
+    /* The version before the checksum: a newer file is not a corrupt one. */
+    uint32_t v = (uint32_t)buf[8] | (uint32_t)buf[9] << 8 | (uint32_t)buf[10] << 16 |
+                 (uint32_t)buf[11] << 24;
+    if (v != version) {
+        free(buf);
+        return hsi_error(HSI_ERR_FORMAT, "%s: %s version %u; this hsi reads version %u", path,
+                         what, v, version);
+    }
+    if (le64(buf + len - 8) != hsi_fnv1a64(buf, len - 8)) {
+        free(buf);
+        return hsi_error(HSI_ERR_FORMAT, "%s: %s corrupt or truncated (checksum mismatch)", path,
+                         what);
+    }
+    *r = (hsi_blob_reader){buf, len - 8, 12, 0};
+    *buf_out = buf;
+    return HSI_OK;
+}
+
+const unsigned char *hsi_blob_take(hsi_blob_reader *r, size_t n)
+{
+    if (r->short_read || n > r->len - r->pos) {
+        r->short_read = 1;
+        return NULL;
+    }
+    const unsigned char *p = r->p + r->pos;
+    r->pos += n;
+    return p;
+}
+
+void hsi_blob_get(hsi_blob_reader *r, void *dst, size_t n)
+{
+    const unsigned char *p = hsi_blob_take(r, n);
+    if (p) memcpy(dst, p, n);
+    else memset(dst, 0, n);
+}
+
+uint8_t hsi_blob_get_u8(hsi_blob_reader *r)
+{
+    const unsigned char *p = hsi_blob_take(r, 1);
+    return p ? p[0] : 0;
+}
+
+uint32_t hsi_blob_get_u32(hsi_blob_reader *r)
+{
+    const unsigned char *p = hsi_blob_take(r, 4);
+    return p ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+             : 0;
+}
+
+uint64_t hsi_blob_get_u64(hsi_blob_reader *r)
+{
+    const unsigned char *p = hsi_blob_take(r, 8);
+    return p ? le64(p) : 0;
+}
+
+double hsi_blob_get_f64(hsi_blob_reader *r)
+{
+    uint64_t bits = hsi_blob_get_u64(r);
+    double d;
+    memcpy(&d, &bits, 8);
+    return d;
+}
