@@ -270,6 +270,33 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
                                    const hsi_cnn_backend *backend, hsi_cnn_net **net,
                                    hsi_cnn_meta *meta);
 
+/* ---- whole-scene prediction ---- */
+
+struct hsi_read_options;
+
+typedef struct hsi_cnn_scene_options {
+    const struct hsi_read_options *read; /* .mat variable etc.; bands NULL: the model's */
+    const char *model_name;       /* names the model in messages (e.g. its path) */
+    size_t tile_rows;             /* cube rows held at a time (0: about 64 MiB) */
+    int probability;              /* also produce the probability cube */
+    const hsi_progress *progress; /* pixels classified of the scene */
+} hsi_cnn_scene_options;
+
+/* Classify every pixel of the cube file at path with net (built with
+ * max_batch = the batch size to use) and the checkpoint's metadata: the
+ * file is read a tile of rows at a time (plus the patch radius above and
+ * below), the tile preprocessed as in training, and its patches classified
+ * batch by batch, so memory holds one tile, one batch and the outputs.
+ * *labels gets the class raster (the model's class table, the scene's
+ * georeferencing; pixels that are nodata in every band, and with the skip
+ * border mode the pixels near the edge, get 0), *prob (when prob is given
+ * and o->probability set) P(class k) in band k-1. The number of classified
+ * pixels goes to *classified (may be NULL). A band count other than the
+ * model's is HSI_ERR_SIZE naming path. */
+hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, const char *path,
+                                const hsi_cnn_scene_options *o, hsi_labels **labels,
+                                hsi_cube **prob, size_t *classified);
+
 /* ---- summary ---- */
 
 /* Keras-style table (layer, output shape, parameters, FLOPs) into a string

@@ -1,11 +1,14 @@
 /* test_cnn_cli.c - `hsi cnn` end to end on a small synthetic scene written
  * here: train (with a test raster), eval, whole-scene predict to a class map
- * and probability cube, resume == uninterrupted, and one-line errors for a
+ * and probability cube (the same for any tile height and batch; nodata
+ * pixels get class 0), resume == uninterrupted, and one-line errors for a
  * bad spec, a damaged model and a cube with the wrong bands. */
+#include <math.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include "base/rng.h"
+#include "cnn3d/cnn.h"
 #include "io/io.h"
 #include "tests/check.h"
 
@@ -128,6 +131,63 @@ static void write_scene(void)
     fclose(fp);
 }
 
+/* The library's whole-scene prediction with 1-row tiles and batches of 5
+ * gives the CLI's map (default tiles, batch 64), and a pixel that is nodata
+ * in every band gets class 0. */
+static void check_tiled_prediction(void)
+{
+    char path[4200], model[4200];
+    snprintf(model, sizeof model, "%s/m.ckpt", tmp);
+    hsi_cnn_net *net = NULL;
+    hsi_cnn_meta meta;
+    CHECK_OK(hsi_cnn_checkpoint_read(model, 0, 5, NULL, &net, &meta));
+    if (!net) return;
+    hsi_labels *cli_map = NULL, *map = NULL;
+    hsi_cube *cli_prob = NULL, *prob = NULL;
+    snprintf(path, sizeof path, "%s/map.tif", tmp);
+    CHECK_OK(hsi_labels_read(path, NULL, &cli_map));
+    snprintf(path, sizeof path, "%s/probs.tif", tmp);
+    CHECK_OK(hsi_cube_read(path, NULL, &cli_prob));
+    hsi_cnn_scene_options o = {NULL, "m.ckpt", 1, 1, NULL};
+    size_t classified = 0;
+    snprintf(path, sizeof path, "%s/cube.tif", tmp);
+    CHECK_OK(hsi_cnn_predict_file(net, &meta, path, &o, &map, &prob, &classified));
+    CHECK_INT_EQ(classified, ROWS * COLS);
+    if (map && cli_map && prob && cli_prob) {
+        size_t same = 0;
+        double worst = 0;
+        for (size_t i = 0; i < ROWS * COLS; i++) same += map->data[i] == cli_map->data[i];
+        for (size_t i = 0; i < ROWS * COLS * 3; i++)
+            worst = fmax(worst, fabs(prob->data[i] - cli_prob->data[i]));
+        CHECK_INT_EQ(same, ROWS * COLS);
+        CHECK_MSG(worst < 1e-5, "probabilities differ by %g", worst);
+    }
+    hsi_labels_free(map), hsi_cube_free(prob);
+
+    /* Pixel (3, 4) nodata in every band. */
+    hsi_cube *cube = NULL;
+    CHECK_OK(hsi_cube_read(path, NULL, &cube));
+    if (cube) {
+        cube->has_nodata = 1;
+        cube->nodata = -9999;
+        float *px = hsi_cube_pixel(cube, 3, 4);
+        for (int b = 0; b < BANDS; b++) px[b] = -9999;
+        snprintf(path, sizeof path, "%s/holes.tif", tmp);
+        CHECK_OK(hsi_cube_write(path, HSI_FORMAT_GTIFF, cube));
+        hsi_cube_free(cube);
+        o.tile_rows = 0;
+        CHECK_OK(hsi_cnn_predict_file(net, &meta, path, &o, &map, NULL, NULL));
+        if (map && cli_map) {
+            CHECK_INT_EQ(map->data[3 * COLS + 4], 0);
+            CHECK_INT_EQ(map->data[20 * COLS + 20], cli_map->data[20 * COLS + 20]);
+        }
+        hsi_labels_free(map);
+    }
+    hsi_labels_free(cli_map), hsi_cube_free(cli_prob);
+    hsi_cnn_net_free(net);
+    hsi_cnn_meta_clear(&meta);
+}
+
 int main(void)
 {
     tmp = check_tmpdir("cnn_cli");
@@ -175,6 +235,8 @@ int main(void)
         CHECK_NEAR(p[0] + p[1] + p[2], 1.0, 1e-5);
         hsi_cube_free(probs);
     }
+
+    check_tiled_prediction();
 
     /* Resume: 2 epochs with checkpoints, then on to 4 == 4 straight. */
     snprintf(args, sizeof args, "%s --seed 3 --epochs 2 --checkpoint-every 1 -o r.ckpt -q", train);

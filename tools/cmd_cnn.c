@@ -32,9 +32,11 @@ static const char usage[] =
     "          classes 1..K) and write MODEL, a checkpoint holding the spec,\n"
     "          weights, optimiser state, preprocessing and class table. Progress\n"
     "          is a Keras-like bar on a terminal, one line per epoch otherwise.\n"
-    "predict   classify the whole scene tile by tile into a class raster\n"
-    "          (GeoTIFF/ENVI with the class table; ready for hsi report/map) and\n"
-    "          optionally a float cube of class probabilities.\n"
+    "predict   classify the whole scene into a class raster (GeoTIFF/ENVI with\n"
+    "          the class table and the scene's georeferencing; ready for hsi\n"
+    "          report/map) and optionally a float cube of class probabilities.\n"
+    "          The scene is read a tile of rows at a time, so its size is not\n"
+    "          bounded by memory. Pixels that are nodata in every band get 0.\n"
     "eval      overall and per-class accuracy, average accuracy and kappa of\n"
     "          MODEL on the labelled pixels of LABELS.\n"
     "\n"
@@ -571,8 +573,29 @@ static int run_apply(int argc, char **argv, int is_eval)
     hsi_labels *map = NULL, *test = NULL;
     hsi_pixel *px = NULL;
     int32_t *cls = NULL, *pred = NULL;
-    float *x = NULL;
     if ((st = hsi_cnn_checkpoint_read(model, 0, (int)batch, NULL, &net, &meta))) goto fail;
+    if (!is_eval) {
+        /* The whole scene, a tile of rows at a time (cnn3d/predict.c). */
+        hsi_read_options ro = {0};
+        ro.var = var;
+        cli_progress prog;
+        cli_progress_init(&prog, "hsi cnn predict", quiet);
+        hsi_progress cb = cli_progress_callback(&prog);
+        hsi_cnn_scene_options so = {&ro, model, 0, probs != NULL, &cb};
+        size_t predicted = 0;
+        st = hsi_cnn_predict_file(net, &meta, cube_path, &so, &map, probs ? &prob : NULL,
+                                  &predicted);
+        cli_progress_finish(&prog);
+        if (st) goto fail;
+        if ((st = hsi_labels_write(output, HSI_FORMAT_AUTO, map))) goto fail;
+        if (prob && (st = hsi_cube_write(probs, HSI_FORMAT_AUTO, prob))) goto fail;
+        if (!quiet)
+            printf("wrote %s (%zu x %zu, %zu pixels classified, %d classes)%s%s\n", output,
+                   map->rows, map->cols, predicted, net->classes, prob ? " and " : "",
+                   prob ? probs : "");
+        rc = 0;
+        goto out;
+    }
     if ((st = load_cube(cube_path, var, meta.bands, &raw))) goto fail;
     if (meta.preprocess) {
         if (meta.preprocess->in_dim != raw->bands) {
@@ -592,88 +615,26 @@ static int run_apply(int argc, char **argv, int is_eval)
     }
     int radius = meta.radius, k = net->classes;
     hsi_border_mode border = (hsi_border_mode)meta.border;
-    if (is_eval) {
-        if ((st = hsi_labels_read_for(test_path, NULL, cube->rows, cube->cols, &test))) goto fail;
-        size_t n;
-        if ((st = labelled_pixels(cube, test, radius, border, &px, &cls, &n))) goto fail;
-        for (size_t i = 0; i < n; i++)
-            if (cls[i] >= k) {
-                cli_error(name, "%s: class %d, but %s knows %d classes", test_path, cls[i] + 1,
-                          model, k);
-                goto out;
-            }
-        pred = malloc((n + 1) * sizeof *pred);
-        if (!pred) {
-            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
-            goto fail;
+    if ((st = hsi_labels_read_for(test_path, NULL, cube->rows, cube->cols, &test))) goto fail;
+    size_t n;
+    if ((st = labelled_pixels(cube, test, radius, border, &px, &cls, &n))) goto fail;
+    for (size_t i = 0; i < n; i++)
+        if (cls[i] >= k) {
+            cli_error(name, "%s: class %d, but %s knows %d classes", test_path, cls[i] + 1,
+                      model, k);
+            goto out;
         }
-        scene_data ctx = {cube, px, radius, border};
-        hsi_cnn_dataset set = {n, cls, gather_scene, &ctx};
-        double loss, acc;
-        if ((st = hsi_cnn_evaluate(net, &set, (int)batch, &loss, &acc, pred))) goto fail;
-        printf("%s on %s (%s):\n", model, cube_path, test_path);
-        print_accuracy(pred, cls, n, k, meta.classes);
-        rc = 0;
-        goto out;
-    }
-    /* Whole scene, a tile of rows at a time, batch by batch. */
-    if ((st = hsi_labels_new(cube->rows, cube->cols, k, &map))) goto fail;
-    if (meta.classes && meta.n_classes == k && (st = hsi_labels_set_classes(map, meta.classes, k)))
-        goto fail;
-    if ((st = hsi_georef_copy(&map->geo, &cube->geo))) goto fail;
-    if (probs) {
-        if ((st = hsi_cube_new_like(cube, (size_t)k, &prob))) goto fail;
-        for (int j = 0; j < k; j++) {
-            char bn[HSI_CLASS_NAME_MAX + 16];
-            snprintf(bn, sizeof bn, "P(%s)", meta.classes ? meta.classes[j + 1].name : "class");
-            if ((st = hsi_cube_set_band_name(prob, j, bn))) goto fail;
-        }
-    }
-    size_t in = hsi_cnn_shape_size(net->input);
-    x = malloc((size_t)batch * in * sizeof *x);
-    px = malloc((size_t)batch * sizeof *px);
-    if (!x || !px) {
+    pred = malloc((n + 1) * sizeof *pred);
+    if (!pred) {
         st = hsi_error(HSI_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    cli_progress prog;
-    cli_progress_init(&prog, "hsi cnn predict", quiet);
-    hsi_progress cb = cli_progress_callback(&prog);
-    const size_t tile_rows = 8, total = cube->rows * cube->cols;
-    size_t done = 0, predicted = 0;
-    for (size_t r0 = 0; r0 < cube->rows; r0 += tile_rows) {
-        size_t r1 = r0 + tile_rows < cube->rows ? r0 + tile_rows : cube->rows;
-        size_t nb = 0;
-        for (size_t r = r0; r < r1; r++)
-            for (size_t cc = 0; cc < cube->cols; cc++) {
-                int last = r == r1 - 1 && cc == cube->cols - 1;
-                if (border != HSI_BORDER_SKIP || hsi_patch_inside(cube, r, cc, radius))
-                    px[nb++] = (hsi_pixel){(uint32_t)r, (uint32_t)cc};
-                if (nb == (size_t)batch || (last && nb)) {
-                    if ((st = hsi_patch_gather(cube, px, nb, radius, border, x))) goto fail;
-                    const float *p = hsi_cnn_forward(net, x, (int)nb, 0);
-                    for (size_t i = 0; i < nb; i++) {
-                        const float *pi = p + i * k;
-                        int best = 0;
-                        for (int j = 1; j < k; j++)
-                            if (pi[j] > pi[best]) best = j;
-                        map->data[(size_t)px[i].row * cube->cols + px[i].col] = (uint16_t)(best + 1);
-                        if (prob)
-                            memcpy(hsi_cube_pixel(prob, px[i].row, px[i].col), pi, k * sizeof *pi);
-                    }
-                    predicted += nb;
-                    nb = 0;
-                }
-            }
-        done = r1 * cube->cols;
-        hsi_progress_report(&cb, (double)done, (double)total, NULL);
-    }
-    cli_progress_finish(&prog);
-    if ((st = hsi_labels_write(output, HSI_FORMAT_AUTO, map))) goto fail;
-    if (prob && (st = hsi_cube_write(probs, HSI_FORMAT_AUTO, prob))) goto fail;
-    if (!quiet)
-        printf("wrote %s (%zu x %zu, %zu pixels classified, %d classes)%s%s\n", output, map->rows,
-               map->cols, predicted, k, prob ? " and " : "", prob ? probs : "");
+    scene_data ctx = {cube, px, radius, border};
+    hsi_cnn_dataset set = {n, cls, gather_scene, &ctx};
+    double loss, acc;
+    if ((st = hsi_cnn_evaluate(net, &set, (int)batch, &loss, &acc, pred))) goto fail;
+    printf("%s on %s (%s):\n", model, cube_path, test_path);
+    print_accuracy(pred, cls, n, k, meta.classes);
     rc = 0;
     goto out;
 fail:
@@ -686,7 +647,7 @@ out:
     hsi_cube_free(prob);
     hsi_labels_free(map);
     hsi_labels_free(test);
-    free(px), free(cls), free(pred), free(x);
+    free(px), free(cls), free(pred);
     return rc;
 }
 

@@ -1,0 +1,143 @@
+/* predict.c - whole-scene prediction with a trained net, a tile of rows at a
+ * time (hsi cnn predict).
+ *
+ * Data flow per tile: cube rows (tile + radius halo, from the file through an
+ * hsi_cube_reader) -> the checkpoint's preprocessing -> patches (N, 1, bands,
+ * S, S) from the patch iterator -> forward -> argmax into the class raster
+ * and, optionally, the probabilities into a rows x cols x classes cube.
+ */
+#include "cnn3d/cnn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "features/patch.h"
+#include "features/preprocess.h"
+#include "io/io.h"
+
+/* The iterator's row source: rows of the file, preprocessed, with the
+ * all-nodata pixels recorded in a scene-sized mask on the way. */
+typedef struct row_source {
+    hsi_cube_reader *reader;
+    const hsi_preprocess *pre;
+    uint8_t *nodata; /* rows x cols */
+    size_t cols;
+} row_source;
+
+static hsi_status read_rows(void *ctx, size_t row0, size_t nrows, hsi_cube **block)
+{
+    row_source *src = ctx;
+    hsi_cube *raw = NULL;
+    hsi_status st = hsi_cube_reader_rows(src->reader, row0, nrows, &raw);
+    if (st) return st;
+    size_t npix = nrows * src->cols, bands = raw->bands;
+    for (size_t i = 0; i < npix; i++) {
+        int all = raw->has_nodata;
+        for (size_t b = 0; all && b < bands; b++) all = raw->data[i * bands + b] == (float)raw->nodata;
+        src->nodata[row0 * src->cols + i] = (uint8_t)all;
+    }
+    if (!src->pre) {
+        *block = raw;
+        return HSI_OK;
+    }
+    st = hsi_preprocess_apply_cube(src->pre, raw, block);
+    hsi_cube_free(raw);
+    return st;
+}
+
+hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, const char *path,
+                                const hsi_cnn_scene_options *o, hsi_labels **labels_out,
+                                hsi_cube **prob_out, size_t *classified)
+{
+    *labels_out = NULL;
+    if (prob_out) *prob_out = NULL;
+    if (classified) *classified = 0;
+    const char *model = o->model_name ? o->model_name : "the model";
+    hsi_read_options ro = {0};
+    if (o->read) ro = *o->read;
+    if (!ro.bands && meta->bands[0]) ro.bands = meta->bands;
+
+    hsi_cube_reader *rd = NULL;
+    hsi_patch_iter *it = NULL;
+    hsi_labels *labels = NULL;
+    hsi_cube *prob = NULL;
+    row_source src = {0};
+    size_t rows, cols, bands;
+    const int k = net->classes;
+    hsi_status st = hsi_cube_reader_open(path, &ro, &rd);
+    if (st) return st;
+    hsi_cube_reader_shape(rd, &rows, &cols, &bands);
+    size_t in_bands = meta->preprocess ? meta->preprocess->in_dim : (size_t)net->input.d;
+    size_t net_bands = meta->preprocess ? meta->preprocess->out_dim : bands;
+    if (bands != in_bands) {
+        st = hsi_error(HSI_ERR_SIZE, "%s: %zu bands, but %s was trained on %zu", path, bands, model,
+                       in_bands);
+        goto done;
+    }
+    if (net_bands != (size_t)net->input.d) {
+        st = hsi_error(HSI_ERR_FORMAT, "%s: its preprocessing gives %zu bands, its net takes %d",
+                       model, net_bands, net->input.d);
+        goto done;
+    }
+    if ((st = hsi_patch_check_radius(rows, cols, meta->radius))) goto done;
+
+    const hsi_cube *scene = hsi_cube_reader_meta(rd);
+    if ((st = hsi_labels_new(rows, cols, k, &labels))) goto done;
+    if (meta->classes && meta->n_classes == k &&
+        (st = hsi_labels_set_classes(labels, meta->classes, k)))
+        goto done;
+    if ((st = hsi_georef_copy(&labels->geo, &scene->geo))) goto done;
+    if (prob_out && o->probability) {
+        if ((st = hsi_cube_new(rows, cols, (size_t)k, &prob))) goto done;
+        if ((st = hsi_georef_copy(&prob->geo, &scene->geo))) goto done;
+        for (int j = 0; j < k && !st; j++) {
+            char name[HSI_CLASS_NAME_MAX + 16];
+            snprintf(name, sizeof name, "P(%s)",
+                     meta->classes && meta->n_classes == k ? meta->classes[j + 1].name : "class");
+            st = hsi_cube_set_band_name(prob, (size_t)j, name);
+        }
+        if (st) goto done;
+    }
+
+    src = (row_source){rd, meta->preprocess, calloc(rows * cols, 1), cols};
+    if (!src.nodata) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = hsi_patch_iter_open_rows(read_rows, &src, rows, cols, net_bands, meta->radius,
+                                       (hsi_border_mode)meta->border, (size_t)net->max_batch,
+                                       o->tile_rows, &it)))
+        goto done;
+    const size_t total = hsi_patch_iter_total(it);
+    size_t done_pixels = 0;
+    const float *x;
+    const hsi_pixel *px;
+    size_t n;
+    while (!(st = hsi_patch_iter_next(it, &x, &px, &n)) && n > 0) {
+        const float *p = hsi_cnn_forward(net, x, (int)n, 0);
+        for (size_t i = 0; i < n; i++) {
+            const float *pi = p + i * (size_t)k;
+            size_t at = (size_t)px[i].row * cols + px[i].col;
+            int best = 0;
+            for (int j = 1; j < k; j++)
+                if (pi[j] > pi[best]) best = j;
+            labels->data[at] = src.nodata[at] ? 0 : (uint16_t)(best + 1);
+            if (prob && !src.nodata[at]) memcpy(prob->data + at * (size_t)k, pi, (size_t)k * sizeof *pi);
+        }
+        done_pixels += n;
+        hsi_progress_report(o->progress, (double)done_pixels, (double)total, NULL);
+    }
+    if (classified) *classified = done_pixels;
+done:
+    hsi_patch_iter_free(it);
+    free(src.nodata);
+    hsi_cube_reader_close(rd);
+    if (st) {
+        hsi_labels_free(labels);
+        hsi_cube_free(prob);
+        return st;
+    }
+    *labels_out = labels;
+    if (prob_out) *prob_out = prob;
+    return HSI_OK;
+}
