@@ -44,7 +44,7 @@ for seed in $SEEDS; do
             -o "$s.ckpt" -q | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
         t1=$(date +%s)
         torch=$(/usr/bin/python3 "$ROOT/bench/cnn_torch_reference.py" "scene$seed.dat" "${s}_train.dat" \
-            "${s}_test.dat" "$EPOCHS" "$seed" | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
+            "${s}_test.dat" "$EPOCHS" --seed "$seed" | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
         t2=$(date +%s)
         echo "$kind $seed $ours $torch" >>runs.txt
         echo "$kind split, seed $seed: hsi OA $ours ($((t1 - t0)) s), PyTorch OA $torch ($((t2 - t1)) s), difference $(awk -v a="$ours" -v b="$torch" 'BEGIN {printf "%+.2f", 100 * (a - b)}') points"

@@ -9,10 +9,21 @@ output, mean squared error against one-hot targets, SGD with learning rate
 1.0 and Keras decay lr / (1 + 5e-6 * iterations), batch 50, a seeded shuffle
 every epoch. Prints the overall accuracy on the test pixels.
 
-Usage: cnn_torch_reference.py CUBE.dat TRAIN.dat TEST.dat EPOCHS [SEED]
+Usage: cnn_torch_reference.py CUBE.dat TRAIN.dat TEST.dat EPOCHS
+           [--seed S] [--init INIT.ckpt [--perturb EPS]] [--save-params FILE.npy]
 (ENVI files as written by `hsi convert`; the header gives the layout.)
+
+With --init INIT.ckpt, a checkpoint written by `hsi cnn train --epochs 0` (the net as hsi
+initialised it), the run starts from hsi's initial weights and replays hsi's
+sample order: the training pixels permuted as hsi's validation split does it
+(xoshiro256** seeded with seed ^ 0x5eed5eed), then every epoch's shuffle from
+the RNG state stored in the checkpoint. Both engines then see the same
+weights and the same batches; only their floating-point arithmetic differs.
+--perturb EPS multiplies those weights by 1 + EPS * N(0, 1) noise (seed 0),
+to measure how fast the training itself amplifies a rounding-sized change;
+--save-params writes the trained parameters (flat, hsi's order) as .npy.
 """
-import sys, time
+import argparse, struct, sys, time
 import numpy as np
 import torch, torch.nn as nn
 
@@ -40,9 +51,96 @@ def read_envi(path):
     return np.ascontiguousarray(data)
 
 
+M64 = (1 << 64) - 1
+
+
+class Xoshiro:
+    """hsi's RNG (base/rng.c): xoshiro256**, seeded through splitmix64."""
+
+    def __init__(self, seed=None, state=None):
+        if state is None:
+            x, state = seed & M64, []
+            for _ in range(4):
+                x = (x + 0x9E3779B97F4A7C15) & M64
+                z = x
+                z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+                z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+                state.append(z ^ (z >> 31))
+        self.s = list(state)
+
+    @staticmethod
+    def rotl(x, k):
+        return ((x << k) | (x >> (64 - k))) & M64
+
+    def u64(self):
+        s = self.s
+        result = (self.rotl((s[1] * 5) & M64, 7) * 9) & M64
+        t = (s[1] << 17) & M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = self.rotl(s[3], 45)
+        return result
+
+    def below(self, n):
+        limit = M64 - M64 % n
+        while True:
+            x = self.u64()
+            if x < limit:
+                return x % n
+
+    def shuffle(self, v):  # hsi_rng_shuffle: Fisher-Yates from the end
+        for i in range(len(v), 1, -1):
+            j = self.below(i)
+            v[i - 1], v[j] = v[j], v[i - 1]
+        return v
+
+
+def read_hsi_checkpoint(path):
+    """Parameters (flat, PyTorch's order and layouts), RNG state, seed and
+    epoch of an hsi checkpoint (layout: cnn3d/checkpoint.c)."""
+    b = open(path, "rb").read()
+    if b[:8] != b"HSICNN\0\1":
+        sys.exit(f"{path}: not an hsi CNN checkpoint")
+    pos = 12
+    (spec_len,) = struct.unpack_from("<I", b, pos)
+    pos += 4 + spec_len + 16
+    n_params, n_state, _iterations, epoch = struct.unpack_from("<QQQI", b, pos)
+    pos += 28
+    rng = list(struct.unpack_from("<4Q", b, pos))
+    pos += 32 + 8
+    (seed,) = struct.unpack_from("<Q", b, pos)
+    # The parameters, state and (when saved) the optimiser moments end the file.
+    end = len(b) - 8
+    for copies in (3, 1):
+        start = end - 4 * (copies * n_params + n_state)
+        if start > 0 and b[start - 1] == (copies == 3):
+            return np.frombuffer(b, "<f4", n_params, start).copy(), rng, seed, epoch
+    sys.exit(f"{path}: cannot find the parameters")
+
+
+def read_hsi_init(path):
+    params, rng, seed, epoch = read_hsi_checkpoint(path)
+    if epoch != 0:
+        sys.exit(f"{path}: trained for {epoch} epochs; give a checkpoint from --epochs 0")
+    return params, rng, seed
+
+
 def main():
-    cube_path, train_path, test_path, epochs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    seed = int(sys.argv[5]) if len(sys.argv) > 5 else 1
+    ap = argparse.ArgumentParser(description="PyTorch reference of hsi's Lange et al. 3D-CNN protocol")
+    ap.add_argument("cube"), ap.add_argument("train"), ap.add_argument("test")
+    ap.add_argument("epochs", type=int)
+    ap.add_argument("seed_arg", nargs="?", type=int, help="the seed (older form of --seed)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--init", help="start from this `hsi cnn train --epochs 0` checkpoint")
+    ap.add_argument("--perturb", type=float, default=0.0)
+    ap.add_argument("--save-params")
+    args = ap.parse_args()
+    seed = args.seed_arg if args.seed_arg is not None else args.seed
+    cube_path, train_path, test_path, epochs = args.cube, args.train, args.test, args.epochs
+    init = read_hsi_init(args.init) if args.init else None
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.set_num_threads(2)
@@ -65,7 +163,9 @@ def main():
             out[i, 0] = padded[y:y + 2 * r + 1, x:x + 2 * r + 1, :].transpose(2, 0, 1)
         return torch.from_numpy(out)
 
-    tr = np.argwhere(train > 0)
+    tr = np.argwhere(train > 0)  # row-major, as hsi lists them
+    if init is not None:
+        tr = tr[Xoshiro(seed=init[2] ^ 0x5EED5EED).shuffle(list(range(len(tr))))]
     te = np.argwhere(test > 0)
     ytr = torch.from_numpy(train[tr[:, 0], tr[:, 1]] - 1)
     yte = test[te[:, 0], te[:, 1]] - 1
@@ -86,13 +186,30 @@ def main():
         if isinstance(m, (nn.Conv3d, nn.Linear)):
             nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
+    shuffle_rng = None
+    if init is not None:
+        flat, state, _ = init
+        if args.perturb:
+            noise = np.random.RandomState(0).standard_normal(flat.shape).astype(np.float32)
+            flat = flat * (1 + np.float32(args.perturb) * noise)
+        if len(flat) != sum(p.numel() for p in model.parameters()):
+            sys.exit("the checkpoint's net is not this one")
+        with torch.no_grad():
+            at = 0
+            for p in model.parameters():
+                p.copy_(torch.from_numpy(flat[at:at + p.numel()]).view_as(p))
+                at += p.numel()
+        shuffle_rng = Xoshiro(state=state)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 1.0 / (1.0 + 5e-6 * it))
     onehot = nn.functional.one_hot(ytr, classes).float()
     t0 = time.time()
     for epoch in range(epochs):
         model.train()
-        perm = torch.randperm(len(ytr))
+        if shuffle_rng is not None:
+            perm = torch.tensor(shuffle_rng.shuffle(list(range(len(ytr)))))
+        else:
+            perm = torch.randperm(len(ytr))
         total = 0.0
         for s in range(0, len(perm), 50):
             idx = perm[s:s + 50]
@@ -103,6 +220,8 @@ def main():
             sched.step()
             total += loss.item() * len(idx)
         print(f"epoch {epoch + 1}/{epochs} loss {total / len(perm):.4f} {time.time() - t0:.0f}s", flush=True)
+    if args.save_params:
+        np.save(args.save_params, torch.cat([p.detach().flatten() for p in model.parameters()]).numpy())
     model.eval()
     correct = 0
     with torch.no_grad():

@@ -245,6 +245,11 @@ int main(void)
     snprintf(args, sizeof args, "%s --seed 3 -o s.ckpt -q", train);
     CHECK(hsi(args) == 0);
     CHECK_MSG(same_file("r.ckpt", "s.ckpt"), "resumed model differs from the uninterrupted one");
+    /* --epochs 0 writes the initialised net; training on from it is the same run. */
+    snprintf(args, sizeof args, "%s --seed 3 --epochs 0 -o i.ckpt -q", train);
+    CHECK(hsi(args) == 0);
+    CHECK(hsi("cnn train cube.tif --resume i.ckpt --train train.tif --epochs 4 -o i.ckpt -q") == 0);
+    CHECK_MSG(same_file("i.ckpt", "s.ckpt"), "training on from the initialised net differs");
     CHECK(same_file("m.ckpt", "s.ckpt")); /* same seed, same model */
 
     /* Errors: one line, exit 1, naming the file and the problem. */

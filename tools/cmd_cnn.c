@@ -53,7 +53,9 @@ static const char usage[] =
     "  --test LABELS          test label raster (eval; with train: evaluated at the end)\n"
     "  -o, --output FILE      MODEL (train) or the class raster (predict)\n"
     "  --prob FILE            predict: also write P(class) per pixel (K float bands)\n"
-    "  --epochs N             training epochs (default: the spec's)\n"
+    "  --epochs N             training epochs (default: the spec's); 0 writes the\n"
+    "                         initialised net, to start several runs (--resume) or\n"
+    "                         another engine from the same weights\n"
     "  --batch N              mini-batch size (default: the spec's; predict/eval 64)\n"
     "  --lr X                 learning rate (default: the spec's)\n"
     "  --seed S               seed of initialisation, shuffles, validation split\n"
@@ -277,7 +279,7 @@ static int run_train(int argc, char **argv)
         case 'r': a.resume = optarg; break;
         case 'p': a.preprocess = optarg; break;
         case 'e':
-            if (cli_parse_long(name, "--epochs", optarg, 1, 100000000, &a.epochs)) return 2;
+            if (cli_parse_long(name, "--epochs", optarg, 0, 100000000, &a.epochs)) return 2;
             break;
         case 'B':
             if (cli_parse_long(name, "--batch", optarg, 1, 100000, &a.batch)) return 2;
@@ -421,7 +423,7 @@ static int run_train(int argc, char **argv)
         goto out;
     }
     if (a.lr > 0) net->spec->learning_rate = a.lr;
-    long epochs = a.epochs > 0 ? a.epochs : net->spec->epochs;
+    long epochs = a.epochs >= 0 ? a.epochs : net->spec->epochs;
     double vsplit = a.validation_split >= 0 ? a.validation_split : net->spec->validation_split;
     long patience = a.patience >= 0 ? a.patience : net->spec->patience;
     int batch = a.batch > 0 ? (int)a.batch : net->spec->batch;
@@ -478,11 +480,14 @@ static int run_train(int argc, char **argv)
     scene_data val_ctx = {cube, val_px, radius, a.border};
     hsi_cnn_dataset train_set = {n_tr, train_lab, gather_scene, &train_ctx};
     hsi_cnn_dataset val_set = {n_val, val_lab, gather_scene, &val_ctx};
-    if (!a.quiet)
+    if (!a.quiet && epochs > net->epoch)
         printf("Training %s on %zu pixels (%zu held out for validation), %d classes, patch %dx%dx%zu, "
                "batch %d, epochs %d..%ld\n",
                net->spec->path, n_tr, n_val, classes, 2 * radius + 1, 2 * radius + 1, cube->bands,
                batch, net->epoch + 1, epochs);
+    else if (!a.quiet)
+        printf("No epochs to train (the net is at epoch %d of %ld): writing it as it is\n",
+               net->epoch, epochs);
     cli_progress prog;
     cli_progress_init(&prog, "hsi cnn train", a.quiet);
     if (!isatty(2)) prog.quiet = 1;
