@@ -60,6 +60,6 @@ for kind in $SPLITS; do
         sa = n > 1 ? 100 * sqrt((aa - a * a / n) / (n - 1)) : 0
         sb = n > 1 ? 100 * sqrt((bb - b * b / n) / (n - 1)) : 0
         printf "%s split, %d seeds: hsi OA %.2f%% (sd %.2f), PyTorch OA %.2f%% (sd %.2f), paired difference %+.2f points (standard error %.2f)\n",
-            k, n, 100 * a / n, sa, 100 * b / n, sb, m, n > 1 ? sd / sqrt(n) : 0
+            k, n, 100 * a / n, sa, 100 * b / n, sb, m, (n > 1 ? sd / sqrt(n) : 0)
     }' runs.txt
 done
