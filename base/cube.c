@@ -159,6 +159,17 @@ hsi_status hsi_cube_check_finite(const hsi_cube *cube, const char *what)
     return HSI_OK;
 }
 
+void hsi_cube_nodata_mask(const hsi_cube *cube, uint8_t *mask)
+{
+    const size_t npix = cube->rows * cube->cols, bands = cube->bands;
+    const float nodata = (float)cube->nodata;
+    for (size_t i = 0; i < npix; i++) {
+        int all = cube->has_nodata;
+        for (size_t b = 0; all && b < bands; b++) all = cube->data[i * bands + b] == nodata;
+        mask[i] = (uint8_t)all;
+    }
+}
+
 void hsi_cube_minmax(const hsi_cube *cube, double *min, double *max)
 {
     double lo = INFINITY, hi = -INFINITY;

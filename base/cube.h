@@ -83,6 +83,11 @@ static inline float *hsi_cube_pixel(const hsi_cube *cube, size_t r, size_t c)
  * value is NaN or infinite (nodata pixels are skipped). */
 hsi_status hsi_cube_check_finite(const hsi_cube *cube, const char *what);
 
+/* mask[i] = 1 where pixel i (row-major, rows * cols entries) holds the
+ * nodata value in every band, else 0; all 0 when the cube has no nodata
+ * value. Classifiers give such pixels class 0. */
+void hsi_cube_nodata_mask(const hsi_cube *cube, uint8_t *mask);
+
 /* Smallest and largest finite, non-nodata value. */
 void hsi_cube_minmax(const hsi_cube *cube, double *min, double *max);
 

@@ -60,12 +60,7 @@ static hsi_status classify_rows(const hsi_svm_model *m, hsi_cube_reader *rd, con
         if ((st = hsi_cube_reader_rows(rd, row0 + r, nr, &block))) break;
         size_t npix = nr * cols;
         /* Pixels that are nodata in every band get class 0 (unlabelled). */
-        for (size_t i = 0; i < npix; i++) {
-            int all = block->has_nodata;
-            for (size_t b = 0; all && b < bands; b++)
-                all = block->data[i * bands + b] == (float)block->nodata;
-            is_nodata[i] = (uint8_t)all;
-        }
+        hsi_cube_nodata_mask(block, is_nodata);
         st = hsi_svm_predict(m, block->data, npix, bands, path, labels + r * cols,
                              prob ? prob + r * cols * k : NULL);
         for (size_t i = 0; !st && i < npix; i++)

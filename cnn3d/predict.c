@@ -30,12 +30,7 @@ static hsi_status read_rows(void *ctx, size_t row0, size_t nrows, hsi_cube **blo
     hsi_cube *raw = NULL;
     hsi_status st = hsi_cube_reader_rows(src->reader, row0, nrows, &raw);
     if (st) return st;
-    size_t npix = nrows * src->cols, bands = raw->bands;
-    for (size_t i = 0; i < npix; i++) {
-        int all = raw->has_nodata;
-        for (size_t b = 0; all && b < bands; b++) all = raw->data[i * bands + b] == (float)raw->nodata;
-        src->nodata[row0 * src->cols + i] = (uint8_t)all;
-    }
+    hsi_cube_nodata_mask(raw, src->nodata + row0 * src->cols);
     if (!src->pre) {
         *block = raw;
         return HSI_OK;

@@ -202,6 +202,37 @@ static hsi_status load_cube(const char *path, const char *var, const char *bands
     return hsi_cube_read(path, &ro, out);
 }
 
+/* Classify the labelled pixels of `test` (read from test_path) and print the
+ * accuracy table after `heading`: train --test and eval. A class the net
+ * does not have is an error naming test_path and model. */
+static hsi_status evaluate_and_print(hsi_cnn_net *net, const hsi_cube *cube, const hsi_labels *test,
+                                     const char *test_path, const char *model, int radius,
+                                     hsi_border_mode border, int batch,
+                                     const hsi_class_info *classes, const char *heading)
+{
+    hsi_pixel *px = NULL;
+    int32_t *cls = NULL, *pred = NULL;
+    size_t n = 0;
+    hsi_status st = labelled_pixels(cube, test, radius, border, &px, &cls, &n);
+    for (size_t i = 0; !st && i < n; i++)
+        if (cls[i] >= net->classes)
+            st = hsi_error(HSI_ERR_DATA, "%s: class %d, but %s knows %d classes", test_path,
+                           cls[i] + 1, model, net->classes);
+    if (!st && !(pred = malloc((n + 1) * sizeof *pred))) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+    if (!st) {
+        scene_data ctx = {cube, px, radius, border};
+        hsi_cnn_dataset set = {n, cls, gather_scene, &ctx};
+        double loss, acc;
+        st = hsi_cnn_evaluate(net, &set, batch, &loss, &acc, pred);
+    }
+    if (!st) {
+        fputs(heading, stdout);
+        print_accuracy(pred, cls, n, net->classes, classes);
+    }
+    free(px), free(cls), free(pred);
+    return st;
+}
+
 /* ---------------------------------------------------------------- summary */
 
 static int run_summary(int argc, char **argv)
@@ -335,12 +366,12 @@ static int run_train(int argc, char **argv)
     hsi_cnn_meta meta = {0}, resumed = {0};
     hsi_cube *raw = NULL, *cube = NULL;
     hsi_labels *train = NULL, *test = NULL;
-    hsi_pixel *px = NULL, *test_px = NULL;
-    int32_t *cls = NULL, *test_cls = NULL, *pred = NULL, *train_lab = NULL, *val_lab = NULL;
+    hsi_pixel *px = NULL;
+    int32_t *cls = NULL, *train_lab = NULL, *val_lab = NULL;
     hsi_pixel *train_px = NULL, *val_px = NULL;
     size_t *order = NULL;
     float *weights = NULL;
-    size_t n = 0, n_test = 0;
+    size_t n = 0;
 
     if (a.resume) {
         if ((st = hsi_cnn_checkpoint_read(a.resume, 1, 0, NULL, &net, &resumed))) goto fail;
@@ -503,19 +534,11 @@ static int run_train(int argc, char **argv)
     if ((st = hsi_cnn_checkpoint_write(a.output, net, &meta))) goto fail;
     if (!a.quiet) printf("wrote %s (epoch %d)\n", a.output, net->epoch);
     if (test) {
-        if ((st = labelled_pixels(cube, test, radius, a.border, &test_px, &test_cls, &n_test)))
+        char heading[4200];
+        snprintf(heading, sizeof heading, "test (%s):\n", a.test);
+        if ((st = evaluate_and_print(net, cube, test, a.test, a.output, radius, a.border, batch,
+                                     meta.classes, heading)))
             goto fail;
-        pred = malloc((n_test + 1) * sizeof *pred);
-        if (!pred) {
-            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
-        scene_data test_ctx = {cube, test_px, radius, a.border};
-        hsi_cnn_dataset test_set = {n_test, test_cls, gather_scene, &test_ctx};
-        double tl, ta;
-        if ((st = hsi_cnn_evaluate(net, &test_set, batch, &tl, &ta, pred))) goto fail;
-        printf("test (%s):\n", a.test);
-        print_accuracy(pred, test_cls, n_test, classes, meta.classes);
     }
     rc = 0;
     goto out;
@@ -530,7 +553,7 @@ out:
     hsi_cube_free(cube);
     hsi_labels_free(train);
     hsi_labels_free(test);
-    free(px), free(cls), free(test_px), free(test_cls), free(pred), free(order);
+    free(px), free(cls), free(order);
     free(train_px), free(val_px), free(train_lab), free(val_lab), free(weights);
     return rc;
 }
@@ -576,8 +599,6 @@ static int run_apply(int argc, char **argv, int is_eval)
     hsi_cnn_meta meta = {0};
     hsi_cube *raw = NULL, *cube = NULL, *prob = NULL;
     hsi_labels *map = NULL, *test = NULL;
-    hsi_pixel *px = NULL;
-    int32_t *cls = NULL, *pred = NULL;
     if ((st = hsi_cnn_checkpoint_read(model, 0, (int)batch, NULL, &net, &meta))) goto fail;
     if (!is_eval) {
         /* The whole scene, a tile of rows at a time (cnn3d/predict.c). */
@@ -618,28 +639,12 @@ static int run_apply(int argc, char **argv, int is_eval)
                   net->input.d);
         goto out;
     }
-    int radius = meta.radius, k = net->classes;
-    hsi_border_mode border = (hsi_border_mode)meta.border;
     if ((st = hsi_labels_read_for(test_path, NULL, cube->rows, cube->cols, &test))) goto fail;
-    size_t n;
-    if ((st = labelled_pixels(cube, test, radius, border, &px, &cls, &n))) goto fail;
-    for (size_t i = 0; i < n; i++)
-        if (cls[i] >= k) {
-            cli_error(name, "%s: class %d, but %s knows %d classes", test_path, cls[i] + 1,
-                      model, k);
-            goto out;
-        }
-    pred = malloc((n + 1) * sizeof *pred);
-    if (!pred) {
-        st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+    char heading[12800];
+    snprintf(heading, sizeof heading, "%s on %s (%s):\n", model, cube_path, test_path);
+    if ((st = evaluate_and_print(net, cube, test, test_path, model, meta.radius,
+                                 (hsi_border_mode)meta.border, (int)batch, meta.classes, heading)))
         goto fail;
-    }
-    scene_data ctx = {cube, px, radius, border};
-    hsi_cnn_dataset set = {n, cls, gather_scene, &ctx};
-    double loss, acc;
-    if ((st = hsi_cnn_evaluate(net, &set, (int)batch, &loss, &acc, pred))) goto fail;
-    printf("%s on %s (%s):\n", model, cube_path, test_path);
-    print_accuracy(pred, cls, n, k, meta.classes);
     rc = 0;
     goto out;
 fail:
@@ -652,7 +657,6 @@ out:
     hsi_cube_free(prob);
     hsi_labels_free(map);
     hsi_labels_free(test);
-    free(px), free(cls), free(pred);
     return rc;
 }
 
