@@ -57,6 +57,9 @@ int main(int argc, char **argv)
     /* Tuning experiments: HSI_CNN_BLOCK_BYTES sets the vol2col block size. */
     const char *blk = getenv("HSI_CNN_BLOCK_BYTES");
     if (blk) hsi_cnn_cpu_set_block_bytes((size_t)atol(blk));
+    /* HSI_CNN_TAPS=0: the first layer on vol2col + sgemm, as before conv_taps.c. */
+    const char *taps = getenv("HSI_CNN_TAPS");
+    if (taps) hsi_cnn_cpu_set_tap_kernels(atoi(taps));
     int bands = atoi(argv[2]), batch = atoi(argv[3]), steps = atoi(argv[4]);
     int classes = argc > 5 ? atoi(argv[5]) : 16;
     hsi_cnn_spec *spec;

@@ -159,6 +159,11 @@ void hsi_cnn_conv3d_naive_backward_filter(const hsi_cnn_conv_desc *cd, const flo
  * (a run of output depth slices); 0 restores the default. */
 void hsi_cnn_cpu_set_block_bytes(size_t bytes);
 
+/* Whether thin convolutions (the first layer) may use the AVX2 shifted-row
+ * kernels of cnn3d/conv_taps.c (1, the default, where the CPU has AVX2 and
+ * FMA) or must use vol2col + sgemm (0): for tests and benches of both. */
+void hsi_cnn_cpu_set_tap_kernels(int enabled);
+
 #ifdef __cplusplus
 }
 #endif

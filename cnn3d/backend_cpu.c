@@ -1,5 +1,6 @@
-/* backend_cpu.c - the CPU backend: conv3d as vol2col + OpenBLAS sgemm, and
- * the reference backend (naive direct conv3d, the test oracle).
+/* backend_cpu.c - the CPU backend: conv3d as vol2col + OpenBLAS sgemm (or,
+ * for thin first layers, the shifted-row kernels of conv_taps.c), and the
+ * reference backend (naive direct conv3d, the test oracle).
  *
  * Threads: convolutions run OpenMP over samples (and, in the forward pass,
  * over blocks of output depth slices); each thread calls a single-threaded
@@ -10,6 +11,7 @@
  * for the Lange net's second layer would be 15 MB per sample.
  */
 #include "cnn3d/backend.h"
+#include "cnn3d/conv_taps.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -30,6 +32,13 @@ static size_t block_bytes = DEFAULT_BLOCK_BYTES;
 void hsi_cnn_cpu_set_block_bytes(size_t bytes)
 {
     block_bytes = bytes ? bytes : DEFAULT_BLOCK_BYTES;
+}
+
+static int tap_kernels = 1;
+
+void hsi_cnn_cpu_set_tap_kernels(int enabled)
+{
+    tap_kernels = enabled;
 }
 
 static int max_threads(void)
@@ -365,6 +374,29 @@ static int use_shift(const hsi_cnn_conv_desc *cd)
     return cd->sd == 1 && cd->kd > 1 && shift_rows(cd) >= 64;
 }
 
+/* Where the depth-shift sgemms would be too thin, stride 1 everywhere and no
+ * x/y padding: the shifted-row kernels (conv_taps.h) read the plane matrix
+ * of a whole sample in place (forward and filter gradient; the data
+ * gradient, which the first layer does not need, stays on vol2col). */
+/* Stride 1 and no padding in x and y: every window lies inside the plane. */
+static int plane_is_simple(const hsi_cnn_conv_desc *cd)
+{
+    return cd->sh == 1 && cd->sw == 1 && cd->ph == 0 && cd->pw == 0;
+}
+
+static int use_taps(const hsi_cnn_conv_desc *cd)
+{
+    static int cpu_ok = -1;
+    if (cpu_ok < 0) cpu_ok = hsi_cnn_taps_cpu_ok();
+    return tap_kernels && cpu_ok && !use_shift(cd) && cd->sd == 1 && plane_is_simple(cd);
+}
+
+/* G of vol2plane for all of one sample's output slices: its row stride. */
+static size_t taps_gstride(const hsi_cnn_conv_desc *cd)
+{
+    return (size_t)(cd->od + cd->kd - 1) * cd->oh * cd->ow;
+}
+
 static int shift_block_depth(const hsi_cnn_conv_desc *cd)
 {
     size_t slice = (size_t)shift_rows(cd) * cd->oh * cd->ow * sizeof(float);
@@ -423,12 +455,6 @@ static inline void window_add(float *restrict dst_plane, const float *restrict w
             for (int i = 0; i < ow; i++) dst[i] += src[i];
         break;
     }
-}
-
-/* Stride 1 and no padding in x and y: every window lies inside the plane. */
-static int plane_is_simple(const hsi_cnn_conv_desc *cd)
-{
-    return cd->sh == 1 && cd->sw == 1 && cd->ph == 0 && cd->pw == 0;
 }
 
 /* G (R x (nd+kd-1)*plane) for output slices [d0, d0+nd) of one sample x. */
@@ -570,12 +596,22 @@ static size_t plane_floats(const hsi_cnn_conv_desc *cd)
                    cd->ow);
 }
 
+/* With the tap kernels: [G + slack][kernel scratch][filter-gradient sums]. */
+static size_t taps_g_floats(const hsi_cnn_conv_desc *cd)
+{
+    return round16((size_t)shift_rows(cd) * taps_gstride(cd) + HSI_CNN_TAPS_SLACK);
+}
+
 static size_t block_floats(const hsi_cnn_conv_desc *cd)
 {
     if (use_shift(cd))
         return plane_floats(cd) +
                (size_t)cd->kd * cd->f * (shift_block_depth(cd) + cd->kd - 1) * cd->oh * cd->ow;
-    return (size_t)conv_rows(cd) * conv_block_depth(cd) * cd->oh * cd->ow;
+    size_t cols = (size_t)conv_rows(cd) * conv_block_depth(cd) * cd->oh * cd->ow;
+    if (!use_taps(cd)) return cols;
+    size_t taps = taps_g_floats(cd) + round16(hsi_cnn_taps_scratch_floats(cd)) +
+                  hsi_cnn_taps_acc_floats(cd);
+    return taps > cols ? taps : cols; /* the data gradient still uses vol2col */
 }
 
 /* E (kd*f x span*plane): row block a holds the dy block (f x len*plane, row
@@ -599,6 +635,7 @@ static void shift_expand(const hsi_cnn_conv_desc *cd, const float *dyb, int P, i
 
 static size_t shared_floats(const hsi_cnn_conv_desc *cd)
 {
+    if (use_taps(cd)) return round16(hsi_cnn_taps_weight_floats(cd));
     return use_shift(cd) ? round16((size_t)cd->f * conv_rows(cd)) : 0;
 }
 
@@ -622,6 +659,20 @@ static float *group_dw(const hsi_cnn_conv_desc *cd, float *work, int g)
 static float *thread_block(const hsi_cnn_conv_desc *cd, float *work, int t)
 {
     return work + shared_floats(cd) + group_floats(cd) * DW_GROUPS + round16(block_floats(cd)) * t;
+}
+
+/* Sum of v[0 .. n) in 8 interleaved partial sums, added in a fixed order:
+ * one running sum would wait on every add's latency (the first layer's
+ * bias gradient sums 48 x 9604 values per sample). */
+static float sum_floats(const float *v, int n)
+{
+    float part[8] = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) part[j] += v[i + j];
+    for (; i < n; i++) part[i % 8] += v[i];
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
 
 /* Bias and an elementwise activation on one output block (f rows of cols,
@@ -659,6 +710,23 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
     const int plane = cd->oh * cd->ow, P = cd->od * plane;
     const int blocks = (cd->od + nd - 1) / nd;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
+    if (use_taps(cd)) {
+        /* One sample per iteration: its plane matrix G, then every output. */
+        const size_t gstride = taps_gstride(cd);
+        hsi_cnn_taps_pack_weights(cd, w, work);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int n = 0; n < cd->n; n++) {
+            float *g = thread_block(cd, work, thread_id()), *scratch = g + taps_g_floats(cd);
+            float *out = y + n * out_size;
+            vol2plane(cd, x + n * in_size, 0, cd->od, g);
+            memset(g + (size_t)shift_rows(cd) * gstride, 0, sizeof(float) * HSI_CNN_TAPS_SLACK);
+            hsi_cnn_taps_forward(cd, g, gstride, work, bias, act == HSI_CNN_ACT_RELU, out, scratch);
+            if (act == HSI_CNN_ACT_SIGMOID || act == HSI_CNN_ACT_TANH)
+                finish_block(cd, NULL, act, out, P, P);
+        }
+        if (act == HSI_CNN_ACT_SOFTMAX) cpu_activation_forward(be, act, cd->n * cd->f, P, y);
+        return;
+    }
     const float *wp = work;
     if (shift) permute_weights(cd, w, work, 1);
     int saved = blas_threads_save();
@@ -754,13 +822,29 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
     const int plane = cd->oh * cd->ow, P = cd->od * plane;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
     const size_t dw_floats = (size_t)cd->f * K;
-    const int groups = cd->n < DW_GROUPS ? cd->n : DW_GROUPS;
+    const int groups = cd->n < DW_GROUPS ? cd->n : DW_GROUPS, taps = use_taps(cd);
     int saved = blas_threads_save();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int g = 0; g < groups; g++) {
         float *buf = thread_block(cd, work, thread_id());
         float *dw_g = group_dw(cd, work, g), *db_g = dw_g + dw_floats;
         memset(dw_g, 0, sizeof(float) * (dw_floats + cd->f));
+        if (taps) {
+            /* The group's samples into 8-lane sums, then into dw_g. */
+            const size_t gstride = taps_gstride(cd);
+            float *scratch = buf + taps_g_floats(cd);
+            float *acc = scratch + round16(hsi_cnn_taps_scratch_floats(cd));
+            memset(acc, 0, sizeof(float) * hsi_cnn_taps_acc_floats(cd));
+            for (int n = g; n < cd->n; n += DW_GROUPS) {
+                const float *dyn = dy + n * out_size;
+                vol2plane(cd, x + n * in_size, 0, cd->od, buf);
+                memset(buf + (size_t)R * gstride, 0, sizeof(float) * HSI_CNN_TAPS_SLACK);
+                hsi_cnn_taps_filter_accumulate(cd, buf, gstride, dyn, acc, scratch);
+                for (int f = 0; f < cd->f; f++) db_g[f] += sum_floats(dyn + (size_t)f * P, P);
+            }
+            hsi_cnn_taps_filter_finish(cd, acc, dw_g);
+            continue;
+        }
         for (int n = g; n < cd->n; n += DW_GROUPS)
             for (int d0 = 0; d0 < cd->od; d0 += nd) {
                 int len = cd->od - d0 < nd ? cd->od - d0 : nd;
@@ -780,12 +864,8 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, K, len * plane,
                                 1.0f, dyb, P, buf, len * plane, 1.0f, dw_g, K);
                 }
-                for (int f = 0; f < cd->f; f++) {
-                    const float *o = dyb + (size_t)f * P;
-                    float s = 0;
-                    for (int i = 0; i < len * plane; i++) s += o[i];
-                    db_g[f] += s;
-                }
+                for (int f = 0; f < cd->f; f++)
+                    db_g[f] += sum_floats(dyb + (size_t)f * P, len * plane);
             }
     }
     /* Add the groups in order (see DW_GROUPS). */

@@ -1,6 +1,8 @@
-/* test_cnn_conv.c - the vol2col (and depth-shift) + sgemm conv3d equals the naive direct conv3d
- * (forward, backward data, backward filter) over valid/same padding, strides,
- * channels and vol2col block sizes; the naive conv itself matches a hand
+/* test_cnn_conv.c - the CPU backend's conv3d (vol2col or depth-shift + sgemm,
+ * and the AVX2 shifted-row kernels for thin layers, each way) equals the
+ * naive direct conv3d (forward, with and without the fused ReLU, backward
+ * data, backward filter) over valid/same padding, strides, channels and
+ * vol2col block sizes; the naive conv itself matches a hand
  * computed case and is the adjoint of itself (<conv x, dy> = <x, conv^T dy>). */
 #include <stdlib.h>
 
@@ -68,6 +70,12 @@ static void compare_case(hsi_cnn_conv_desc cd, size_t block_bytes, const char *n
     double scale, d = max_abs_diff(y, y_ref, ny, &scale);
     CHECK_MSG(d <= 1e-5 * (1 + scale), "%s forward: max diff %g (scale %g)", name, d, scale);
 
+    /* The activation fused into the forward pass: ReLU of the same sums. */
+    be->conv3d_forward(be, &cd, x, w, b, HSI_CNN_ACT_RELU, y, work);
+    for (size_t i = 0; i < ny; i++) y_ref[i] = y_ref[i] > 0 ? y_ref[i] : 0.0f;
+    d = max_abs_diff(y, y_ref, ny, &scale);
+    CHECK_MSG(d <= 1e-5 * (1 + scale), "%s forward + relu: max diff %g (scale %g)", name, d, scale);
+
     hsi_cnn_conv3d_naive_backward_data(&cd, dy, w, dx_ref);
     for (size_t i = 0; i < nx; i++) dx[i] = 123.0f; /* must be overwritten */
     be->conv3d_backward_data(be, &cd, dy, w, dx, work);
@@ -128,12 +136,21 @@ int main(void)
         {"strided same", 2, 3, 10, 6, 7, 4, 4, 3, 3, 3, 2, 2, 1},
         {"1x1x1 kernel", 2, 4, 5, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0},
         {"single sample", 1, 2, 8, 5, 5, 3, 3, 3, 3, 1, 1, 1, 0},
+        /* Thin layers (the shifted-row kernels where the CPU has AVX2): filter
+         * counts and tap counts off the register tiles, two channels, spectral
+         * padding, and output counts off the 24- and 128-output blocks. */
+        {"thin, 5 filters", 2, 1, 13, 6, 6, 5, 3, 3, 3, 1, 1, 1, 0},
+        {"thin, 2 channels, 7 taps deep", 2, 2, 16, 5, 4, 9, 7, 2, 2, 1, 1, 1, 0},
+        {"thin, spectral same", 2, 1, 10, 4, 4, 3, 3, 1, 1, 1, 1, 1, 1},
+        {"thin, 1x1 plane", 3, 3, 40, 2, 2, 6, 5, 2, 2, 1, 1, 1, 0},
         /* c * kh * kw >= 64 with spectral stride 1: the depth-shift sgemm path */
         {"depth-shift valid", 3, 8, 14, 5, 5, 4, 5, 3, 3, 1, 1, 1, 0},
         {"depth-shift same, strided x/y", 2, 8, 9, 6, 7, 3, 3, 3, 3, 1, 2, 2, 1},
         {"depth-shift spectral stride 2 (falls back)", 2, 8, 11, 5, 5, 3, 3, 3, 3, 2, 1, 1, 0},
     };
     size_t blocks[] = {1, 4096, 0 /* default */, (size_t)1 << 30};
+    for (int taps = 1; taps >= 0; taps--) {
+        hsi_cnn_cpu_set_tap_kernels(taps);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (size_t j = 0; j < sizeof blocks / sizeof blocks[0]; j++) {
             hsi_cnn_conv_desc cd = {.n = cases[i].n, .c = cases[i].c, .d = cases[i].d,
@@ -142,8 +159,11 @@ int main(void)
                                     .sd = cases[i].sd, .sh = cases[i].sh, .sw = cases[i].sw};
             geometry(&cd, cases[i].same);
             char name[128];
-            snprintf(name, sizeof name, "%s (block %zu bytes)", cases[i].name, blocks[j]);
+            snprintf(name, sizeof name, "%s (block %zu bytes%s)", cases[i].name, blocks[j],
+                     taps ? "" : ", tap kernels off");
             compare_case(cd, blocks[j], name);
         }
+    }
+    hsi_cnn_cpu_set_tap_kernels(1);
     return check_finish();
 }
