@@ -10,13 +10,19 @@
 # cores), SEEDS (default "1"; each seed makes its own scene, split and initial
 # weights, and is the training seed of both engines), FRACTION (training share
 # per class, default 0.1), SPLITS (default "random blocks"), WORK (scratch
-# directory; default a new one).
+# directory; default a new one), SAME_START (1: PyTorch starts from hsi's
+# initial weights, written by `hsi cnn train --epochs 0`, and replays hsi's
+# batch order, through cnn_torch_reference.py --init; default 0: PyTorch
+# draws its own).
 #
 # One line per seed and split, then per split the mean OA of each engine and
 # the mean of the paired differences (hsi - PyTorch, same scene and split
 # files) with its standard error: single runs differ by a few points because
 # the initial weights and shuffles differ, so only the mean over seeds says
-# whether the engines train alike.
+# whether the engines train alike. With SAME_START=1 the pair shares its
+# initial weights and batches (common random numbers): what is left of the
+# difference is the engines' arithmetic, amplified by training, so far
+# fewer seeds pin the mean difference down.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT}" && pwd)
@@ -24,11 +30,12 @@ H="$BUILD/hsi"
 EPOCHS=${EPOCHS:-30}
 SEEDS=${SEEDS:-${SEED:-1}}
 FRACTION=${FRACTION:-0.1}
+SAME_START=${SAME_START:-0}
 SPLITS=${SPLITS:-random blocks}
 WORK=${WORK:-$(mktemp -d /tmp/cnn_accuracy.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-echo "# 3D-CNN accuracy: $(date -u '+%Y-%m-%d %H:%M UTC'), seeds $SEEDS, $EPOCHS epochs, training fraction $FRACTION, in $WORK"
+echo "# 3D-CNN accuracy: $(date -u '+%Y-%m-%d %H:%M UTC'), seeds $SEEDS, $EPOCHS epochs, training fraction $FRACTION, same start $SAME_START, in $WORK"
 : >runs.txt
 for seed in $SEEDS; do
     "$H" simulate -o "scene$seed.tif" --gt "scene${seed}_gt.tif" --seed "$seed" -q
@@ -38,13 +45,20 @@ for seed in $SEEDS; do
         "$H" split "scene${seed}_gt.tif" -o "$s" --strategy "$kind" --fraction "$FRACTION" --patch 9 --seed "$seed" >/dev/null
         "$H" convert --labels "${s}_train.tif" -o "${s}_train.dat" >/dev/null
         "$H" convert --labels "${s}_test.tif" -o "${s}_test.dat" >/dev/null
+        start=""
+        if [ "$SAME_START" = 1 ]; then
+            # The straight run below equals a --resume from this file (tests/test_cnn_cli).
+            "$H" cnn train "scene$seed.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
+                --train "${s}_train.tif" --epochs 0 --seed "$seed" -o "${s}_init.ckpt" -q
+            start="--init ${s}_init.ckpt"
+        fi
         t0=$(date +%s)
         ours=$("$H" cnn train "scene$seed.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
             --train "${s}_train.tif" --test "${s}_test.tif" --epochs "$EPOCHS" --seed "$seed" \
             -o "$s.ckpt" -q | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
         t1=$(date +%s)
         torch=$(/usr/bin/python3 "$ROOT/bench/cnn_torch_reference.py" "scene$seed.dat" "${s}_train.dat" \
-            "${s}_test.dat" "$EPOCHS" --seed "$seed" | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
+            "${s}_test.dat" "$EPOCHS" --seed "$seed" $start | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
         t2=$(date +%s)
         echo "$kind $seed $ours $torch" >>runs.txt
         echo "$kind split, seed $seed: hsi OA $ours ($((t1 - t0)) s), PyTorch OA $torch ($((t2 - t1)) s), difference $(awk -v a="$ours" -v b="$torch" 'BEGIN {printf "%+.2f", 100 * (a - b)}') points"
