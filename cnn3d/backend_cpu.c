@@ -946,6 +946,35 @@ static void cpu_maxpool_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_d
         float *dxi = dx + nc * in_vol;
         const float *g = dy + nc * out_vol;
         const int32_t *am = argmax + nc * out_vol;
+        if (pd->kh == 1 && pd->kw == 1 && pd->sh == 1 && pd->sw == 1 && pd->sd == pd->kd &&
+            !pd->pd && !pd->ph && !pd->pw) {
+            /* Spectral-only windows that tile the depth (the Lange net): every
+             * input is in at most one window, so each is written once, in
+             * order, with its window's gradient or 0 - no zeroing pass and no
+             * scattered adds. */
+            const int hw = pd->h * pd->w;
+            const float *y = gate ? gate + nc * out_vol : NULL;
+            for (int od = 0; od < pd->od; od++) {
+                const float *restrict go = g + (size_t)od * hw;
+                const float *restrict yo = y ? y + (size_t)od * hw : NULL;
+                const int32_t *restrict ao = am + (size_t)od * hw;
+                for (int a = 0; a < pd->kd; a++) {
+                    const int32_t first = (od * pd->kd + a) * hw;
+                    float *restrict dp = dxi + first;
+                    if (yo) {
+#pragma omp simd
+                        for (int i = 0; i < hw; i++)
+                            dp[i] = ao[i] == first + i && yo[i] > 0 ? go[i] : 0.0f;
+                    } else {
+#pragma omp simd
+                        for (int i = 0; i < hw; i++) dp[i] = ao[i] == first + i ? go[i] : 0.0f;
+                    }
+                }
+            }
+            size_t covered = (size_t)pd->od * pd->kd * hw;
+            memset(dxi + covered, 0, sizeof(float) * (in_vol - covered));
+            continue;
+        }
         memset(dxi, 0, sizeof(float) * in_vol);
         if (gate) {
             const float *y = gate + nc * out_vol;
