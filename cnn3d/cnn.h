@@ -122,6 +122,7 @@ typedef struct hsi_cnn_layer {
     float *bn_invstd;           /* batchnorm: 1/sqrt(var + eps) of the batch [c] */
     hsi_cnn_conv_desc conv;     /* conv3d geometry (n set per call) */
     hsi_cnn_pool_desc pool;     /* pooling / padding geometry */
+    int folded;                 /* zeropad3d run as the next conv3d's own padding */
 } hsi_cnn_layer;
 
 typedef struct hsi_cnn_net_options {

@@ -199,6 +199,31 @@ void hsi_cnn_net_free(hsi_cnn_net *net)
     free(net);
 }
 
+/* A zeropad3d followed by a conv3d runs as that conv's own padding: the
+ * convolutions read depths, rows and columns outside the input as zeros
+ * anyway (vol2plane, vol2col, cuDNN's pads), so the padded copy and its crop
+ * in the backward pass are only memory traffic (31 MB per batch of 50 for
+ * the Lange net's first pad). The layer stays in the plan and the summary;
+ * it is skipped when run, and its input feeds the conv. */
+static void fold_zero_padding(hsi_cnn_net *net)
+{
+    for (int i = 0; i + 1 < net->n_layers; i++) {
+        hsi_cnn_layer *pad = &net->layers[i], *next = &net->layers[i + 1];
+        if (pad->spec.kind != HSI_CNN_ZEROPAD3D || next->spec.kind != HSI_CNN_CONV3D) continue;
+        pad->folded = 1;
+        next->conv.d = pad->pool.d, next->conv.h = pad->pool.h, next->conv.w = pad->pool.w;
+        next->conv.pd += pad->pool.pd, next->conv.ph += pad->pool.ph, next->conv.pw += pad->pool.pw;
+    }
+}
+
+/* What layer i reads: the output of the nearest layer below it that runs. */
+static const float *layer_input(const hsi_cnn_net *net, int i)
+{
+    while (--i >= 0)
+        if (!net->layers[i].folded) return net->layers[i].y;
+    return net->x;
+}
+
 static hsi_status copy_spec(const hsi_cnn_spec *src, hsi_cnn_spec **out)
 {
     /* Re-parse the text: the copy owns everything and is identical. */
@@ -230,6 +255,7 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
         return st;
     }
     net->classes = net->layers[net->n_layers - 1].out.c;
+    fold_zero_padding(net);
     hsi_rng_seed(&net->rng, opts->seed);
 
     /* Parameter arena. */
@@ -260,7 +286,7 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
     for (int i = 0; i < net->n_layers; i++) {
         hsi_cnn_layer *L = &net->layers[i];
         size_t o = hsi_cnn_shape_size(L->out);
-        act += B * o;
+        if (!L->folded) act += B * o;
         if (o > largest) largest = o;
         if (L->spec.kind == HSI_CNN_MAXPOOL3D) act += B * o; /* argmax, int32 = float size */
         if (L->spec.kind == HSI_CNN_DROPOUT && net->training) act += B * o;
@@ -296,7 +322,7 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
     for (int i = 0; i < net->n_layers; i++) {
         hsi_cnn_layer *L = &net->layers[i];
         size_t o = hsi_cnn_shape_size(L->out);
-        L->y = TAKE(B * o);
+        L->y = L->folded ? NULL : TAKE(B * o);
         if (L->spec.kind == HSI_CNN_MAXPOOL3D) L->argmax = (int32_t *)TAKE(B * o);
         if (L->spec.kind == HSI_CNN_DROPOUT && net->training) L->mask = TAKE(B * o);
         if (L->spec.kind == HSI_CNN_BATCHNORM && net->training) {
@@ -397,13 +423,10 @@ const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int traini
     if (n > net->max_batch) n = net->max_batch;
     if (x != net->x)
         net->be->upload(net->be, net->x, x, (size_t)n * hsi_cnn_shape_size(net->input) * sizeof(float));
-    const float *in = net->x;
     training = training && net->training;
-    for (int i = 0; i < net->n_layers; i++) {
-        layer_forward(net, &net->layers[i], in, n, training);
-        in = net->layers[i].y;
-    }
-    return in;
+    for (int i = 0; i < net->n_layers; i++)
+        if (!net->layers[i].folded) layer_forward(net, &net->layers[i], layer_input(net, i), n, training);
+    return net->layers[net->n_layers - 1].y;
 }
 
 /* ---------------------------------------------------------------- backward */
@@ -470,10 +493,13 @@ void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pr
     float *g = net->grad_a, *other = net->grad_b;
     net->be->copy(net->be, (size_t)n * net->classes, dout ? dout : net->dlogits, g);
     int relu_done = 0; /* the layer above already applied this layer's ReLU mask */
+    int first = 0; /* the lowest layer that runs */
+    while (net->layers[first].folded) first++;
     for (int i = net->n_layers - 1; i >= 0; i--) {
         hsi_cnn_layer *L = &net->layers[i];
-        const float *x = i ? net->layers[i - 1].y : net->x;
-        float *dx = (i > 0 || net->want_input_grad) ? other : NULL;
+        if (L->folded) continue; /* the conv above took the padding's gradient with its own */
+        const float *x = layer_input(net, i);
+        float *dx = (i > first || net->want_input_grad) ? other : NULL;
         /* ReLU then max-pool (the Lange net): the pool's backward applies the
          * ReLU mask itself, sparing a pass over the un-pooled tensor. */
         int gate = L->spec.kind == HSI_CNN_MAXPOOL3D && i > 0 && dx &&
