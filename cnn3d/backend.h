@@ -161,7 +161,8 @@ void hsi_cnn_cpu_set_block_bytes(size_t bytes);
 
 /* Whether thin convolutions (the first layer) may use the AVX2 shifted-row
  * kernels of cnn3d/conv_taps.c (1, the default, where the CPU has AVX2 and
- * FMA) or must use vol2col + sgemm (0): for tests and benches of both. */
+ * FMA) or must use vol2col + sgemm (0): for tests and benches of both. Set
+ * it before building a net or sizing a workspace: the workspace depends on it. */
 void hsi_cnn_cpu_set_tap_kernels(int enabled);
 
 #ifdef __cplusplus

@@ -374,19 +374,19 @@ static int use_shift(const hsi_cnn_conv_desc *cd)
     return cd->sd == 1 && cd->kd > 1 && shift_rows(cd) >= 64;
 }
 
-/* Where the depth-shift sgemms would be too thin, stride 1 everywhere and no
- * x/y padding: the shifted-row kernels (conv_taps.h) read the plane matrix
- * of a whole sample in place (forward and filter gradient; the data
- * gradient, which the first layer does not need, stays on vol2col). */
 /* Stride 1 and no padding in x and y: every window lies inside the plane. */
 static int plane_is_simple(const hsi_cnn_conv_desc *cd)
 {
     return cd->sh == 1 && cd->sw == 1 && cd->ph == 0 && cd->pw == 0;
 }
 
+/* Where the depth-shift sgemms would be too thin, stride 1 everywhere and no
+ * x/y padding: the shifted-row kernels (conv_taps.h) read the plane matrix
+ * of a whole sample in place (forward and filter gradient; the data
+ * gradient, which the first layer does not need, stays on vol2col). */
 static int use_taps(const hsi_cnn_conv_desc *cd)
 {
-    static int cpu_ok = -1;
+    static int cpu_ok = -1; /* asked once; any thread would store the same value */
     if (cpu_ok < 0) cpu_ok = hsi_cnn_taps_cpu_ok();
     return tap_kernels && cpu_ok && !use_shift(cd) && cd->sd == 1 && plane_is_simple(cd);
 }
