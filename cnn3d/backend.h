@@ -165,6 +165,10 @@ void hsi_cnn_cpu_set_block_bytes(size_t bytes);
  * it before building a net or sizing a workspace: the workspace depends on it. */
 void hsi_cnn_cpu_set_tap_kernels(int enabled);
 
+/* The CPU backend's way of running this convolution: "taps" (conv_taps.c),
+ * "shift" (depth-shift sgemms) or "vol2col" (vol2col + sgemm). */
+const char *hsi_cnn_cpu_conv_path(const hsi_cnn_conv_desc *cd);
+
 #ifdef __cplusplus
 }
 #endif

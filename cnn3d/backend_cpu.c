@@ -391,6 +391,11 @@ static int use_taps(const hsi_cnn_conv_desc *cd)
     return tap_kernels && cpu_ok && !use_shift(cd) && cd->sd == 1 && plane_is_simple(cd);
 }
 
+const char *hsi_cnn_cpu_conv_path(const hsi_cnn_conv_desc *cd)
+{
+    return use_shift(cd) ? "shift" : use_taps(cd) ? "taps" : "vol2col";
+}
+
 /* G of vol2plane for all of one sample's output slices: its row stride. */
 static size_t taps_gstride(const hsi_cnn_conv_desc *cd)
 {

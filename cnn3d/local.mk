@@ -11,6 +11,9 @@ tests_test_cnn_conv_LDADD = $(TEST_LDADD)
 noinst_PROGRAMS += bench/cnn_throughput
 bench_cnn_throughput_LDADD = $(TEST_LDADD)
 bench_cnn_throughput_LDFLAGS = $(HSI_LDFLAGS) $(OPENMP_CFLAGS)
+noinst_PROGRAMS += bench/cnn_layers
+bench_cnn_layers_LDADD = $(TEST_LDADD)
+bench_cnn_layers_LDFLAGS = $(HSI_LDFLAGS) $(OPENMP_CFLAGS)
 EXTRA_DIST += cnn3d/specs/lange2018.cfg
 
 TESTS += tests/test_cnn_grad

@@ -1,0 +1,160 @@
+/* cnn_layers.c - where a training step's time goes: every convolution,
+ * pooling and padding primitive of a spec's net, timed alone on the CPU
+ * backend with the geometry the net runs it with (zeropads folded into the
+ * next conv, etc.), on random data.
+ *
+ *   cnn_layers SPEC BANDS [BATCH [REPS]]      (defaults: batch 50, 10 reps)
+ *
+ * One line per layer: milliseconds per batch for the forward pass, the
+ * filter gradient and the data gradient (the first layer's is not needed in
+ * training and is shown in brackets), and GFLOP/s of each convolution pass
+ * (2 per multiply-add, as in `hsi cnn summary`), with the path the CPU
+ * backend takes (hsi_cnn_cpu_conv_path). Thin layers on the shifted-row
+ * kernels ("taps", cnn3d/conv_taps.c) are timed a second time on vol2col +
+ * sgemm, the path they took before (HSI_CNN_TAPS=0 in bench/cnn_throughput).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/rng.h"
+#include "cnn3d/cnn.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static float *random_floats(hsi_rng *rng, size_t n)
+{
+    float *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) {
+        fprintf(stderr, "cnn_layers: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) v[i] = (float)hsi_rng_normal(rng);
+    return v;
+}
+
+/* Milliseconds per call of the three conv passes (data gradient < 0: skipped). */
+static void time_conv(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd, int reps,
+                      hsi_rng *rng, double ms[3])
+{
+    size_t nx = (size_t)cd->n * cd->c * cd->d * cd->h * cd->w;
+    size_t nw = (size_t)cd->f * cd->c * cd->kd * cd->kh * cd->kw;
+    size_t ny = (size_t)cd->n * cd->f * cd->od * cd->oh * cd->ow;
+    float *x = random_floats(rng, nx), *w = random_floats(rng, nw), *b = random_floats(rng, cd->f);
+    float *y = random_floats(rng, ny), *dy = random_floats(rng, ny), *dx = random_floats(rng, nx);
+    float *dw = random_floats(rng, nw), *db = random_floats(rng, cd->f);
+    float *work = random_floats(rng, be->conv3d_workspace(be, cd));
+    be->conv3d_forward(be, cd, x, w, b, HSI_CNN_ACT_RELU, y, work); /* warm-up */
+    double t = now();
+    for (int r = 0; r < reps; r++) be->conv3d_forward(be, cd, x, w, b, HSI_CNN_ACT_RELU, y, work);
+    ms[0] = (now() - t) * 1e3 / reps;
+    t = now();
+    for (int r = 0; r < reps; r++) be->conv3d_backward_filter(be, cd, x, dy, dw, db, work);
+    ms[1] = (now() - t) * 1e3 / reps;
+    t = now();
+    for (int r = 0; r < reps; r++) be->conv3d_backward_data(be, cd, dy, w, dx, work);
+    ms[2] = (now() - t) * 1e3 / reps;
+    free(x), free(w), free(b), free(y), free(dy), free(dx), free(dw), free(db), free(work);
+}
+
+static void time_pool(const hsi_cnn_backend *be, const hsi_cnn_layer *L, int reps, hsi_rng *rng,
+                      double ms[2])
+{
+    const hsi_cnn_pool_desc *pd = &L->pool;
+    size_t nx = (size_t)pd->n * pd->c * pd->d * pd->h * pd->w;
+    size_t ny = (size_t)pd->n * pd->c * pd->od * pd->oh * pd->ow;
+    float *x = random_floats(rng, nx), *y = random_floats(rng, ny), *dx = random_floats(rng, nx);
+    int32_t *argmax = calloc(ny ? ny : 1, sizeof *argmax);
+    double t = now();
+    for (int r = 0; r < reps; r++) {
+        if (L->spec.kind == HSI_CNN_MAXPOOL3D) be->maxpool3d_forward(be, pd, x, y, argmax);
+        else if (L->spec.kind == HSI_CNN_AVGPOOL3D) be->avgpool3d_forward(be, pd, x, y);
+        else be->pad3d_forward(be, pd, x, y);
+    }
+    ms[0] = (now() - t) * 1e3 / reps;
+    t = now();
+    for (int r = 0; r < reps; r++) {
+        if (L->spec.kind == HSI_CNN_MAXPOOL3D) be->maxpool3d_backward(be, pd, y, argmax, y, dx);
+        else if (L->spec.kind == HSI_CNN_AVGPOOL3D) be->avgpool3d_backward(be, pd, y, dx);
+        else be->pad3d_backward(be, pd, y, dx);
+    }
+    ms[1] = (now() - t) * 1e3 / reps;
+    free(x), free(y), free(dx), free(argmax);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: cnn_layers SPEC BANDS [BATCH [REPS]]\n");
+        return 2;
+    }
+    int bands = atoi(argv[2]), batch = argc > 3 ? atoi(argv[3]) : 50;
+    int reps = argc > 4 ? atoi(argv[4]) : 10;
+    hsi_cnn_spec *spec;
+    hsi_cnn_net *net;
+    if (hsi_cnn_spec_load(argv[1], &spec)) {
+        fprintf(stderr, "cnn_layers: %s\n", hsi_last_error());
+        return 1;
+    }
+    hsi_cnn_net_options o = {.bands = bands, .classes = 16, .max_batch = batch, .training = 1,
+                             .seed = 1};
+    if (hsi_cnn_net_new(spec, &o, &net)) {
+        fprintf(stderr, "cnn_layers: %s\n", hsi_last_error());
+        return 1;
+    }
+    const hsi_cnn_backend *be = net->be;
+    hsi_rng rng;
+    hsi_rng_seed(&rng, 5);
+    printf("# %s, %d bands, batch %d, ms per batch (mean of %d)\n", argv[1], bands, batch, reps);
+    double total = 0;
+    int first_conv = 1;
+    for (int i = 0; i < net->n_layers; i++) {
+        hsi_cnn_layer *L = &net->layers[i];
+        if (L->folded) {
+            printf("%2d %-14s folded into the next conv's padding\n", i + 1, "zeropad3d");
+            continue;
+        }
+        if (L->spec.kind == HSI_CNN_CONV3D) {
+            hsi_cnn_conv_desc cd = L->conv;
+            cd.n = batch;
+            const double mflop = L->flops * batch / 1e6; /* per pass; MFLOP / ms = GFLOP/s */
+            const char *path = hsi_cnn_cpu_conv_path(&cd);
+            /* Thin layers once on their tap kernels and once as they ran before. */
+            int ways = !strcmp(path, "taps") ? 2 : 1;
+            for (int way = 0; way < ways; way++) {
+                double ms[3];
+                hsi_cnn_cpu_set_tap_kernels(way == 0);
+                time_conv(be, &cd, reps, &rng, ms);
+                printf("%2d conv3d %-7s forward %7.1f (%4.0f GFLOP/s)  filter %7.1f (%4.0f)  "
+                       "data %s%7.1f (%4.0f)%s\n",
+                       i + 1, hsi_cnn_cpu_conv_path(&cd), ms[0], mflop / ms[0], ms[1],
+                       mflop / ms[1], first_conv ? "[" : " ", ms[2], mflop / ms[2],
+                       first_conv ? "]" : "");
+                if (way == 0) total += ms[0] + ms[1] + (first_conv ? 0 : ms[2]);
+            }
+            hsi_cnn_cpu_set_tap_kernels(1);
+            first_conv = 0;
+        } else if (L->spec.kind == HSI_CNN_MAXPOOL3D || L->spec.kind == HSI_CNN_AVGPOOL3D ||
+                   L->spec.kind == HSI_CNN_ZEROPAD3D) {
+            double ms[2];
+            L->pool.n = batch;
+            time_pool(be, L, reps, &rng, ms);
+            printf("%2d %-14s forward %7.1f                  backward %7.1f\n", i + 1,
+                   L->spec.kind == HSI_CNN_MAXPOOL3D   ? "maxpool3d"
+                   : L->spec.kind == HSI_CNN_AVGPOOL3D ? "avgpool3d"
+                                                       : "zeropad3d",
+                   ms[0], ms[1]);
+            total += ms[0] + ms[1];
+        }
+    }
+    printf("sum of the timed passes a training step runs: %.1f ms per batch\n", total);
+    hsi_cnn_net_free(net);
+    hsi_cnn_spec_free(spec);
+    return 0;
+}
