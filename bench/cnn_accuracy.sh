@@ -48,8 +48,10 @@ for seed in $SEEDS; do
         start=""
         if [ "$SAME_START" = 1 ]; then
             # The straight run below equals a --resume from this file (tests/test_cnn_cli).
+            # --test as there: a class only the test pixels have still gets an output.
             "$H" cnn train "scene$seed.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
-                --train "${s}_train.tif" --epochs 0 --seed "$seed" -o "${s}_init.ckpt" -q
+                --train "${s}_train.tif" --test "${s}_test.tif" --epochs 0 --seed "$seed" \
+                -o "${s}_init.ckpt" -q >/dev/null
             start="--init ${s}_init.ckpt"
         fi
         t0=$(date +%s)

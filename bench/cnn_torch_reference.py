@@ -180,6 +180,15 @@ def main():
     feat = nn.Sequential(*block(1, 48, 3, True), *block(48, 32, 3, True), *block(32, 32, 2, False), nn.Flatten())
     with torch.no_grad():
         n = feat(torch.zeros(1, 1, bands, 9, 9)).shape[1]
+    if init is not None:
+        # hsi's net has an output per class of the label files' class table
+        # (hsi cnn train), which may exceed the largest label present: take
+        # the count from the checkpoint (the last layer has 128 + 1 weights
+        # per class).
+        rest = len(init[0]) - sum(p.numel() for p in feat.parameters()) - (n * 128 + 128) - (128 * 128 + 128)
+        if rest <= 0 or rest % 129 or rest // 129 < classes:
+            sys.exit(f"{args.init}: not this script's net for {bands} bands and {classes} classes")
+        classes = rest // 129
     model = nn.Sequential(feat, nn.Linear(n, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
                           nn.Linear(128, classes), nn.Softmax(dim=1))
     for m in model.modules():
