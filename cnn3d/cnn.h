@@ -281,6 +281,7 @@ typedef struct hsi_cnn_scene_options {
     size_t tile_rows;             /* cube rows held at a time (0: about 64 MiB) */
     int probability;              /* also produce the probability cube */
     const hsi_progress *progress; /* pixels classified of the scene */
+    const uint8_t *only;          /* rows x cols: classify only where nonzero (NULL: all) */
 } hsi_cnn_scene_options;
 
 /* Classify every pixel of the cube file at path with net (built with
@@ -290,7 +291,8 @@ typedef struct hsi_cnn_scene_options {
  * batch by batch, so memory holds one tile, one batch and the outputs.
  * *labels gets the class raster (the model's class table, the scene's
  * georeferencing; pixels that are nodata in every band, and with the skip
- * border mode the pixels near the edge, get 0), *prob (when prob is given
+ * border mode the pixels near the edge, and pixels outside o->only, get 0;
+ * row tiles without a pixel of o->only are not read), *prob (when prob is given
  * and o->probability set) P(class k) in band k-1. The number of classified
  * pixels goes to *classified (may be NULL). A band count other than the
  * model's is HSI_ERR_SIZE naming path. */

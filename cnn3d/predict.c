@@ -103,6 +103,7 @@ hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, cons
                                        (hsi_border_mode)meta->border, (size_t)net->max_batch,
                                        o->tile_rows, &it)))
         goto done;
+    if (o->only) hsi_patch_iter_set_mask(it, o->only);
     const size_t total = hsi_patch_iter_total(it);
     size_t done_pixels = 0;
     const float *x;

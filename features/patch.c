@@ -120,6 +120,7 @@ struct hsi_patch_iter {
     hsi_border_mode mode;
     size_t batch;
     size_t row, col;        /* next pixel to visit */
+    const uint8_t *mask;    /* rows x cols: visit where nonzero (NULL: all) */
     size_t total;
     float *patches;         /* [batch * bands * S * S] */
     hsi_pixel *pixels;      /* [batch] */
@@ -246,6 +247,10 @@ hsi_status hsi_patch_iter_next(hsi_patch_iter *it, const float **patches,
     *patches = it->patches;
     *pixels = it->pixels;
     while (k < it->batch && it->row < it->rows - r) {
+        if (it->mask && !it->mask[it->row * it->cols + it->col]) {
+            advance(it); /* before any tile is read for it */
+            continue;
+        }
         if (it->read_rows && it->row >= it->tile_end) {
             hsi_status st = load_tile(it, it->row);
             if (st) return st;
@@ -264,6 +269,15 @@ hsi_status hsi_patch_iter_next(hsi_patch_iter *it, const float **patches,
     }
     *n = k;
     return HSI_OK;
+}
+
+void hsi_patch_iter_set_mask(hsi_patch_iter *it, const uint8_t *mask)
+{
+    size_t r = it->mode == HSI_BORDER_SKIP ? (size_t)it->radius : 0, total = 0;
+    it->mask = mask;
+    for (size_t row = r; row < it->rows - r; row++)
+        for (size_t col = r; col < it->cols - r; col++) total += mask[row * it->cols + col] != 0;
+    it->total = total;
 }
 
 size_t hsi_patch_iter_total(const hsi_patch_iter *it) { return it->total; }

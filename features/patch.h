@@ -83,11 +83,16 @@ typedef hsi_status (*hsi_read_rows_fn)(void *ctx, size_t row0, size_t nrows, hsi
 hsi_status hsi_patch_iter_open_rows(hsi_read_rows_fn read_rows, void *ctx, size_t rows,
                                     size_t cols, size_t bands, int radius, hsi_border_mode mode,
                                     size_t batch, size_t tile_rows, hsi_patch_iter **out);
+/* Visit only the pixels whose byte in mask (rows x cols, row-major) is
+ * nonzero, e.g. the test pixels of an evaluation; call it before the first
+ * hsi_patch_iter_next. The mask is not copied (it must outlive the
+ * iterator); row tiles holding none of its pixels are never read. */
+void hsi_patch_iter_set_mask(hsi_patch_iter *it, const uint8_t *mask);
 /* Next batch: *n patches (0 when every pixel has been visited). */
 hsi_status hsi_patch_iter_next(hsi_patch_iter *it, const float **patches,
                                const hsi_pixel **pixels, size_t *n);
 /* Pixels the iterator will visit in all (rows*cols, or the inside pixels
- * with HSI_BORDER_SKIP), for progress reports. */
+ * with HSI_BORDER_SKIP; of those, the mask's), for progress reports. */
 size_t hsi_patch_iter_total(const hsi_patch_iter *it);
 /* Floats held by the iterator (cube rows plus the batch), to check the bound. */
 size_t hsi_patch_iter_memory(const hsi_patch_iter *it);

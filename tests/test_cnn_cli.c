@@ -148,7 +148,7 @@ static void check_tiled_prediction(void)
     CHECK_OK(hsi_labels_read(path, NULL, &cli_map));
     snprintf(path, sizeof path, "%s/probs.tif", tmp);
     CHECK_OK(hsi_cube_read(path, NULL, &cli_prob));
-    hsi_cnn_scene_options o = {NULL, "m.ckpt", 1, 1, NULL};
+    hsi_cnn_scene_options o = {NULL, "m.ckpt", 1, 1, NULL, NULL};
     size_t classified = 0;
     snprintf(path, sizeof path, "%s/cube.tif", tmp);
     CHECK_OK(hsi_cnn_predict_file(net, &meta, path, &o, &map, &prob, &classified));
@@ -163,6 +163,23 @@ static void check_tiled_prediction(void)
         CHECK_MSG(worst < 1e-5, "probabilities differ by %g", worst);
     }
     hsi_labels_free(map), hsi_cube_free(prob);
+
+    /* Only some pixels (every fifth, in rows 10..14): those get the map's
+     * class, all others 0. */
+    uint8_t only[ROWS * COLS] = {0};
+    size_t want = 0;
+    for (size_t i = 10 * COLS; i < 15 * COLS; i += 5) only[i] = 1, want++;
+    o.only = only;
+    CHECK_OK(hsi_cnn_predict_file(net, &meta, path, &o, &map, NULL, &classified));
+    CHECK_INT_EQ(classified, want);
+    if (map && cli_map) {
+        size_t wrong = 0;
+        for (size_t i = 0; i < ROWS * COLS; i++)
+            wrong += map->data[i] != (only[i] ? cli_map->data[i] : 0);
+        CHECK_INT_EQ(wrong, 0);
+    }
+    hsi_labels_free(map);
+    o.only = NULL;
 
     /* Pixel (3, 4) nodata in every band. */
     hsi_cube *cube = NULL;
@@ -202,10 +219,16 @@ int main(void)
     const char *out = slurp("out.txt");
     CHECK(strstr(out, "Epoch 4/4") != NULL);
     CHECK(strstr(out, "overall_accuracy=") != NULL);
+    /* train --test scores the test pixels from the scene in memory; eval
+     * classifies them tile by tile from the file: the same report. */
+    char *train_report = strdup(strstr(out, "overall_accuracy=") ? strstr(out, "overall_accuracy=") : "");
 
-    rc = hsi("cnn eval cube.tif -m m.ckpt --test test.tif");
+    rc = hsi("cnn eval cube.tif -m m.ckpt --test test.tif -q");
     CHECK_MSG(rc == 0, "eval exit %d: %s", rc, slurp("err.txt"));
     const char *oa = strstr(slurp("out.txt"), "overall_accuracy=");
+    CHECK_MSG(oa && !strcmp(oa, train_report), "eval report:\n%s\ntrain --test report:\n%s",
+              oa ? oa : "(none)", train_report);
+    free(train_report);
     double acc = oa ? atof(oa + strlen("overall_accuracy=")) : 0;
     printf("eval overall accuracy %.4f\n", acc);
     CHECK_MSG(acc >= 0.9, "test accuracy %.3f", acc);

@@ -182,6 +182,40 @@ static void test_iterator(const hsi_cube *cube)
                 "batch size");
 }
 
+/* A mask: exactly its pixels come out (in order, patches as defined), the
+ * total counts them, and tiles without any are not read. */
+static void test_iterator_mask(const hsi_cube *cube)
+{
+    uint8_t mask[ROWS * COLS] = {0};
+    size_t want = 0;
+    for (size_t i = 0; i < ROWS * COLS; i++) {
+        size_t row = i / COLS;
+        mask[i] = row >= 3 && row <= 5 && (i * 7) % 3 == 0; /* rows 3..5 only */
+        want += mask[i];
+    }
+    rows_source src = {cube, 0, 0, 0};
+    hsi_patch_iter *it;
+    CHECK_OK(hsi_patch_iter_open_rows(read_rows, &src, ROWS, COLS, BANDS, 1, HSI_BORDER_MIRROR, 4,
+                                      3, &it));
+    hsi_patch_iter_set_mask(it, mask);
+    CHECK_INT_EQ(hsi_patch_iter_total(it), want);
+    const float *x;
+    const hsi_pixel *px;
+    size_t n, seen = 0, off_mask = 0, bad = 0, S = 3;
+    while (!hsi_patch_iter_next(it, &x, &px, &n) && n > 0)
+        for (size_t i = 0; i < n; i++, seen++) {
+            off_mask += !mask[px[i].row * COLS + px[i].col];
+            bad += !patch_matches(x + i * BANDS * S * S, px[i].row, px[i].col, 1, HSI_BORDER_MIRROR);
+        }
+    CHECK_INT_EQ(seen, want);
+    CHECK_INT_EQ(off_mask, 0);
+    CHECK_INT_EQ(bad, 0);
+    /* Output rows 3..5 are one tile of 3 rows: one read, rows 2..6. */
+    CHECK_INT_EQ(src.calls, 1);
+    CHECK_INT_EQ(src.max_rows, 5);
+    hsi_patch_iter_free(it);
+}
+
 /* The same through a GeoTIFF and the windowed reader of io/. */
 static void test_reader(const hsi_cube *cube)
 {
@@ -205,6 +239,7 @@ int main(void)
     if (!cube) return 99;
     test_gather(cube);
     test_iterator(cube);
+    test_iterator_mask(cube);
     test_reader(cube);
     hsi_cube_free(cube);
     return check_finish();

@@ -38,7 +38,9 @@ static const char usage[] =
     "          The scene is read a tile of rows at a time (only the outputs are\n"
     "          held whole). Pixels that are nodata in every band get 0.\n"
     "eval      overall and per-class accuracy, average accuracy and kappa of\n"
-    "          MODEL on the labelled pixels of LABELS.\n"
+    "          MODEL on the labelled pixels of LABELS, classified tile by tile as\n"
+    "          in predict (tiles without test pixels are not read). Test pixels\n"
+    "          that are nodata in every band are counted and not scored.\n"
     "\n"
     "The arguments follow 'hsi svm': the scene CUBE first, -m for the model.\n"
     "\n"
@@ -202,8 +204,9 @@ static hsi_status load_cube(const char *path, const char *var, const char *bands
     return hsi_cube_read(path, &ro, out);
 }
 
-/* Classify the labelled pixels of `test` (read from test_path) and print the
- * accuracy table after `heading`: train --test and eval. A class the net
+/* Classify the labelled pixels of `test` (read from test_path) in the scene
+ * held in memory and print the accuracy table after `heading` (train
+ * --test; eval gets the same table from tiled prediction). A class the net
  * does not have is an error naming test_path and model. */
 static hsi_status evaluate_and_print(hsi_cnn_net *net, const hsi_cube *cube, const hsi_labels *test,
                                      const char *test_path, const char *model, int radius,
@@ -597,8 +600,10 @@ static int run_apply(int argc, char **argv, int is_eval)
     hsi_status st;
     hsi_cnn_net *net = NULL;
     hsi_cnn_meta meta = {0};
-    hsi_cube *raw = NULL, *cube = NULL, *prob = NULL;
+    hsi_cube *prob = NULL;
     hsi_labels *map = NULL, *test = NULL;
+    uint8_t *only = NULL;
+    int32_t *pred = NULL, *truth = NULL;
     if ((st = hsi_cnn_checkpoint_read(model, 0, (int)batch, NULL, &net, &meta))) goto fail;
     if (!is_eval) {
         /* The whole scene, a tile of rows at a time (cnn3d/predict.c). */
@@ -607,7 +612,7 @@ static int run_apply(int argc, char **argv, int is_eval)
         cli_progress prog;
         cli_progress_init(&prog, "hsi cnn predict", quiet);
         hsi_progress cb = cli_progress_callback(&prog);
-        hsi_cnn_scene_options so = {&ro, model, 0, probs != NULL, &cb};
+        hsi_cnn_scene_options so = {&ro, model, 0, probs != NULL, &cb, NULL};
         size_t predicted = 0;
         st = hsi_cnn_predict_file(net, &meta, cube_path, &so, &map, probs ? &prob : NULL,
                                   &predicted);
@@ -622,29 +627,50 @@ static int run_apply(int argc, char **argv, int is_eval)
         rc = 0;
         goto out;
     }
-    if ((st = load_cube(cube_path, var, meta.bands, &raw))) goto fail;
-    if (meta.preprocess) {
-        if (meta.preprocess->in_dim != raw->bands) {
-            cli_error(name, "%s: %zu bands, but %s was trained on %zu", cube_path, raw->bands,
-                      model, meta.preprocess->in_dim);
-            goto out;
+    {
+        /* Evaluation: the test pixels only, classified a tile of rows at a
+         * time as in predict (row tiles without test pixels are not read),
+         * then scored against their labels. */
+        hsi_read_options ro = {0};
+        ro.var = var;
+        hsi_cube_reader *rd = NULL;
+        size_t rows, cols, bands;
+        if ((st = hsi_cube_reader_open(cube_path, &ro, &rd))) goto fail;
+        hsi_cube_reader_shape(rd, &rows, &cols, &bands);
+        hsi_cube_reader_close(rd);
+        if ((st = hsi_labels_read_for(test_path, NULL, rows, cols, &test))) goto fail;
+        if (hsi_labels_max(test) > net->classes) {
+            st = hsi_error(HSI_ERR_DATA, "%s: class %d, but %s knows %d classes", test_path,
+                           hsi_labels_max(test), model, net->classes);
+            goto fail;
         }
-        if ((st = hsi_preprocess_apply_cube(meta.preprocess, raw, &cube))) goto fail;
-    } else {
-        cube = raw;
-        raw = NULL;
+        size_t n_test = 0;
+        if (!(only = malloc(rows * cols)) || !(pred = malloc((rows * cols + 1) * sizeof *pred)) ||
+            !(truth = malloc((rows * cols + 1) * sizeof *truth))) {
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < rows * cols; i++) n_test += only[i] = test->data[i] != 0;
+        cli_progress prog;
+        cli_progress_init(&prog, "hsi cnn eval", quiet);
+        hsi_progress cb = cli_progress_callback(&prog);
+        hsi_cnn_scene_options so = {&ro, model, 0, 0, &cb, only};
+        st = hsi_cnn_predict_file(net, &meta, cube_path, &so, &map, NULL, NULL);
+        cli_progress_finish(&prog);
+        if (st) goto fail;
+        size_t n = 0;
+        for (size_t i = 0; i < rows * cols; i++)
+            if (only[i] && map->data[i]) {
+                pred[n] = map->data[i] - 1;
+                truth[n++] = test->data[i] - 1;
+            }
+        printf("%s on %s (%s):\n", model, cube_path, test_path);
+        print_accuracy(pred, truth, n, net->classes, meta.classes);
+        if (n < n_test)
+            printf("%zu test pixels not scored: nodata in every band, or nearer the edge than the "
+                   "patch radius with the skip border mode\n",
+                   n_test - n);
     }
-    if ((int)cube->bands != net->input.d) {
-        cli_error(name, "%s: %zu bands, but %s expects %d", cube_path, cube->bands, model,
-                  net->input.d);
-        goto out;
-    }
-    if ((st = hsi_labels_read_for(test_path, NULL, cube->rows, cube->cols, &test))) goto fail;
-    char heading[12800];
-    snprintf(heading, sizeof heading, "%s on %s (%s):\n", model, cube_path, test_path);
-    if ((st = evaluate_and_print(net, cube, test, test_path, model, meta.radius,
-                                 (hsi_border_mode)meta.border, (int)batch, meta.classes, heading)))
-        goto fail;
     rc = 0;
     goto out;
 fail:
@@ -652,11 +678,10 @@ fail:
 out:
     hsi_cnn_net_free(net);
     hsi_cnn_meta_clear(&meta);
-    hsi_cube_free(raw);
-    hsi_cube_free(cube);
     hsi_cube_free(prob);
     hsi_labels_free(map);
     hsi_labels_free(test);
+    free(only), free(pred), free(truth);
     return rc;
 }
 
