@@ -233,6 +233,19 @@ int main(void)
     printf("eval overall accuracy %.4f\n", acc);
     CHECK_MSG(acc >= 0.9, "test accuracy %.3f", acc);
 
+    /* A test class the model has no output for: one error line, exit 1. */
+    hsi_labels *beyond = NULL;
+    CHECK_OK(hsi_labels_new(ROWS, COLS, 4, &beyond));
+    if (beyond) {
+        char lpath[4200];
+        beyond->data[7] = 4;
+        snprintf(lpath, sizeof lpath, "%s/test4.tif", tmp);
+        CHECK_OK(hsi_labels_write(lpath, HSI_FORMAT_GTIFF, beyond));
+        hsi_labels_free(beyond);
+        expect_error("cnn eval cube.tif -m m.ckpt --test test4.tif -q",
+                     "test4.tif: class 4, but m.ckpt knows 3 classes");
+    }
+
     rc = hsi("cnn predict cube.tif -m m.ckpt -o map.tif --prob probs.tif -q");
     CHECK_MSG(rc == 0, "predict exit %d: %s", rc, slurp("err.txt"));
     char path[4200];

@@ -204,38 +204,6 @@ static hsi_status load_cube(const char *path, const char *var, const char *bands
     return hsi_cube_read(path, &ro, out);
 }
 
-/* Classify the labelled pixels of `test` (read from test_path) in the scene
- * held in memory and print the accuracy table after `heading` (train
- * --test; eval gets the same table from tiled prediction). A class the net
- * does not have is an error naming test_path and model. */
-static hsi_status evaluate_and_print(hsi_cnn_net *net, const hsi_cube *cube, const hsi_labels *test,
-                                     const char *test_path, const char *model, int radius,
-                                     hsi_border_mode border, int batch,
-                                     const hsi_class_info *classes, const char *heading)
-{
-    hsi_pixel *px = NULL;
-    int32_t *cls = NULL, *pred = NULL;
-    size_t n = 0;
-    hsi_status st = labelled_pixels(cube, test, radius, border, &px, &cls, &n);
-    for (size_t i = 0; !st && i < n; i++)
-        if (cls[i] >= net->classes)
-            st = hsi_error(HSI_ERR_DATA, "%s: class %d, but %s knows %d classes", test_path,
-                           cls[i] + 1, model, net->classes);
-    if (!st && !(pred = malloc((n + 1) * sizeof *pred))) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
-    if (!st) {
-        scene_data ctx = {cube, px, radius, border};
-        hsi_cnn_dataset set = {n, cls, gather_scene, &ctx};
-        double loss, acc;
-        st = hsi_cnn_evaluate(net, &set, batch, &loss, &acc, pred);
-    }
-    if (!st) {
-        fputs(heading, stdout);
-        print_accuracy(pred, cls, n, net->classes, classes);
-    }
-    free(px), free(cls), free(pred);
-    return st;
-}
-
 /* ---------------------------------------------------------------- summary */
 
 static int run_summary(int argc, char **argv)
@@ -369,12 +337,12 @@ static int run_train(int argc, char **argv)
     hsi_cnn_meta meta = {0}, resumed = {0};
     hsi_cube *raw = NULL, *cube = NULL;
     hsi_labels *train = NULL, *test = NULL;
-    hsi_pixel *px = NULL;
-    int32_t *cls = NULL, *train_lab = NULL, *val_lab = NULL;
+    hsi_pixel *px = NULL, *test_px = NULL;
+    int32_t *cls = NULL, *test_cls = NULL, *pred = NULL, *train_lab = NULL, *val_lab = NULL;
     hsi_pixel *train_px = NULL, *val_px = NULL;
     size_t *order = NULL;
     float *weights = NULL;
-    size_t n = 0;
+    size_t n = 0, n_test = 0;
 
     if (a.resume) {
         if ((st = hsi_cnn_checkpoint_read(a.resume, 1, 0, NULL, &net, &resumed))) goto fail;
@@ -537,11 +505,19 @@ static int run_train(int argc, char **argv)
     if ((st = hsi_cnn_checkpoint_write(a.output, net, &meta))) goto fail;
     if (!a.quiet) printf("wrote %s (epoch %d)\n", a.output, net->epoch);
     if (test) {
-        char heading[4200];
-        snprintf(heading, sizeof heading, "test (%s):\n", a.test);
-        if ((st = evaluate_and_print(net, cube, test, a.test, a.output, radius, a.border, batch,
-                                     meta.classes, heading)))
+        /* The net has an output for every test class (classes counts them). */
+        if ((st = labelled_pixels(cube, test, radius, a.border, &test_px, &test_cls, &n_test)))
             goto fail;
+        if (!(pred = malloc((n_test + 1) * sizeof *pred))) {
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        scene_data test_ctx = {cube, test_px, radius, a.border};
+        hsi_cnn_dataset test_set = {n_test, test_cls, gather_scene, &test_ctx};
+        double test_loss, test_acc;
+        if ((st = hsi_cnn_evaluate(net, &test_set, batch, &test_loss, &test_acc, pred))) goto fail;
+        printf("test (%s):\n", a.test);
+        print_accuracy(pred, test_cls, n_test, net->classes, meta.classes);
     }
     rc = 0;
     goto out;
@@ -556,7 +532,7 @@ out:
     hsi_cube_free(cube);
     hsi_labels_free(train);
     hsi_labels_free(test);
-    free(px), free(cls), free(order);
+    free(px), free(cls), free(test_px), free(test_cls), free(pred), free(order);
     free(train_px), free(val_px), free(train_lab), free(val_lab), free(weights);
     return rc;
 }
@@ -645,12 +621,13 @@ static int run_apply(int argc, char **argv, int is_eval)
             goto fail;
         }
         size_t n_test = 0;
-        if (!(only = malloc(rows * cols)) || !(pred = malloc((rows * cols + 1) * sizeof *pred)) ||
-            !(truth = malloc((rows * cols + 1) * sizeof *truth))) {
+        if ((only = malloc(rows * cols)))
+            for (size_t i = 0; i < rows * cols; i++) n_test += only[i] = test->data[i] != 0;
+        if (!only || !(pred = malloc((n_test + 1) * sizeof *pred)) ||
+            !(truth = malloc((n_test + 1) * sizeof *truth))) {
             st = hsi_error(HSI_ERR_NOMEM, "out of memory");
             goto fail;
         }
-        for (size_t i = 0; i < rows * cols; i++) n_test += only[i] = test->data[i] != 0;
         cli_progress prog;
         cli_progress_init(&prog, "hsi cnn eval", quiet);
         hsi_progress cb = cli_progress_callback(&prog);
