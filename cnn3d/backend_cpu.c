@@ -666,6 +666,14 @@ static float *thread_block(const hsi_cnn_conv_desc *cd, float *work, int t)
     return work + shared_floats(cd) + group_floats(cd) * DW_GROUPS + round16(block_floats(cd)) * t;
 }
 
+/* G for the tap kernels: one sample's plane matrix for all its output
+ * slices, then the slack they read past its end, zeroed (conv_taps.h). */
+static void taps_plane(const hsi_cnn_conv_desc *cd, const float *x, float *g)
+{
+    vol2plane(cd, x, 0, cd->od, g);
+    memset(g + (size_t)shift_rows(cd) * taps_gstride(cd), 0, sizeof(float) * HSI_CNN_TAPS_SLACK);
+}
+
 /* Sum of v[0 .. n) in 8 interleaved partial sums, added in a fixed order:
  * one running sum would wait on every add's latency (the first layer's
  * bias gradient sums 48 x 9604 values per sample). */
@@ -723,8 +731,7 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
         for (int n = 0; n < cd->n; n++) {
             float *g = thread_block(cd, work, thread_id()), *scratch = g + taps_g_floats(cd);
             float *out = y + n * out_size;
-            vol2plane(cd, x + n * in_size, 0, cd->od, g);
-            memset(g + (size_t)shift_rows(cd) * gstride, 0, sizeof(float) * HSI_CNN_TAPS_SLACK);
+            taps_plane(cd, x + n * in_size, g);
             hsi_cnn_taps_forward(cd, g, gstride, work, bias, act == HSI_CNN_ACT_RELU, out, scratch);
             if (act == HSI_CNN_ACT_SIGMOID || act == HSI_CNN_ACT_TANH)
                 finish_block(cd, NULL, act, out, P, P);
@@ -842,8 +849,7 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
             memset(acc, 0, sizeof(float) * hsi_cnn_taps_acc_floats(cd));
             for (int n = g; n < cd->n; n += DW_GROUPS) {
                 const float *dyn = dy + n * out_size;
-                vol2plane(cd, x + n * in_size, 0, cd->od, buf);
-                memset(buf + (size_t)R * gstride, 0, sizeof(float) * HSI_CNN_TAPS_SLACK);
+                taps_plane(cd, x + n * in_size, buf);
                 hsi_cnn_taps_filter_accumulate(cd, buf, gstride, dyn, acc, scratch);
                 for (int f = 0; f < cd->f; f++) db_g[f] += sum_floats(dyn + (size_t)f * P, P);
             }
