@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 tools/setup-debian.sh --deps-only || exit 1
 [ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null 2>&1 || exit 1
 
-pass=0 fail=0 skip=0 status=0
+pass=0 fail=0 skip=0 status=0 skipped=""
 run_suite() { # dir configure-options...
   dir=$1; shift
   mkdir -p "$dir"
@@ -20,11 +20,20 @@ run_suite() { # dir configure-options...
   for log in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find "$dir/tests" -name '*.trs' 2>/dev/null) /dev/null 2>/dev/null); do
     echo "---- ${log%.trs}.log"; tail -40 "${log%.trs}.log"
   done
+  # A skipped test says why on a line of its log starting "SKIP"; show it, so a
+  # comparison that did not run (no numpy, no MPI, no GPU) is seen, not assumed.
+  for trs in $(grep -lE '^:test-result: SKIP' $(find "$dir/tests" -name '*.trs' 2>/dev/null) /dev/null 2>/dev/null); do
+    why=$(grep -m1 -E '^SKIP' "${trs%.trs}.log" 2>/dev/null | cut -c1-160)
+    t=${trs#$dir/}
+    skipped="$skipped
+  [$dir] ${t%.trs}: ${why:-no reason given}"
+  done
   p=$(grep -cE '^PASS:' "$dir/check.out"); f=$(grep -cE '^(FAIL|ERROR|XPASS):' "$dir/check.out"); s=$(grep -cE '^SKIP:' "$dir/check.out")
   pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 }
 
 run_suite build
 run_suite build-asan --enable-asan --enable-ubsan --without-cuda --disable-native
+[ -n "$skipped" ] && echo "skipped tests and why:$skipped"
 echo "tests: $pass passed, $fail failed, $skip skipped"
 [ "$status" -eq 0 ] && [ "$fail" -eq 0 ]
