@@ -1,6 +1,7 @@
 #include "tools/cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,40 @@ int cli_usage_error(const char *name, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, " (see 'hsi help %s')\n", name);
     return 2;
+}
+
+int cli_getopt_error(const char *name, const char *sub, int c, char **argv)
+{
+    /* optopt: the short option, the val of a long option given without its
+     * value (or with one it does not take), 0 for an unknown long option. */
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    char buf[64];
+    int len;
+    if (!strncmp(arg, "--", 2)) {
+        const char *eq = strchr(arg, '=');
+        len = eq ? (int)(eq - arg) : (int)strlen(arg);
+    } else if (optopt > 0 && optopt < 128) {
+        snprintf(buf, sizeof buf, "-%c", optopt);
+        arg = buf;
+        len = (int)strlen(buf);
+    } else {
+        len = (int)strlen(arg);
+    }
+    fprintf(stderr, "hsi %s: %s%s", name, sub ? sub : "", sub ? ": " : "");
+    if (c == ':')
+        fprintf(stderr, "option '%.*s' needs a value", len, arg);
+    else if (!strncmp(arg, "--", 2) && optopt && strchr(arg, '='))
+        fprintf(stderr, "option '%.*s' takes no value", len, arg);
+    else
+        fprintf(stderr, "unknown option '%.*s'", len, arg);
+    fprintf(stderr, " (see 'hsi help %s')\n", name);
+    return 2;
+}
+
+void cli_getopt_reset(void)
+{
+    optind = 1;
+    opterr = 0;
 }
 
 int cli_print_usage(const hsi_command *cmd)

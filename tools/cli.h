@@ -16,6 +16,17 @@ int cli_fail(const char *name, hsi_status st);
 int cli_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Usage error: one line "hsi NAME: message (see 'hsi help NAME')"; returns 2. */
 int cli_usage_error(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The one report of a getopt_long() failure, for every command: call it on
+ * '?' (unknown option) or ':' (missing value) with opterr = 0 and ':' first in
+ * the optstring (CLI_OPTSTRING). Prints one line
+ *   hsi NAME: [SUB: ]unknown option '--x' (see 'hsi help NAME')
+ *   hsi NAME: [SUB: ]option '--x' needs a value (see 'hsi help NAME')
+ * and returns 2. `sub` (grid, train ...) may be NULL. */
+int cli_getopt_error(const char *name, const char *sub, int c, char **argv);
+/* Start a getopt_long() loop: optind = 1, opterr = 0 (getopt prints nothing). */
+void cli_getopt_reset(void);
+#define CLI_OPTSTRING(s) (":" s)
+
 /* Print the command's usage text to stdout (for --help). Returns 0. */
 int cli_print_usage(const hsi_command *cmd);
 

@@ -215,8 +215,8 @@ static int run_summary(int argc, char **argv)
                                              {NULL, 0, NULL, 0}};
     long bands = 220, classes = 16;
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("h"), longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
             if (cli_parse_long(name, "--bands", optarg, 1, 100000, &bands)) return 2;
@@ -225,7 +225,8 @@ static int run_summary(int argc, char **argv)
             if (cli_parse_long(name, "--classes", optarg, 2, 65535, &classes)) return 2;
             break;
         case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(name, "unknown option for summary");
+        case ':':
+        default: return cli_getopt_error(name, "summary", c, argv);
         }
     }
     if (optind != argc - 1) return cli_usage_error(name, "summary takes one SPEC file");
@@ -269,8 +270,8 @@ static int run_train(int argc, char **argv)
     train_args a = {.epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
                     .seed = 1, .border = HSI_BORDER_MIRROR, .preprocess = "standardise"};
     int c, seed_given = 0, border_given = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'S': a.spec = optarg; break;
         case 'v': a.var = optarg; break;
@@ -316,7 +317,8 @@ static int run_train(int argc, char **argv)
             break;
         case 'q': a.quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(name, "unknown option for train");
+        case ':':
+        default: return cli_getopt_error(name, "train", c, argv);
         }
     }
     if (optind != argc - 1) return cli_usage_error(name, "train takes one CUBE");
@@ -550,8 +552,8 @@ static int run_apply(int argc, char **argv, int is_eval)
     const char *model = NULL, *var = NULL, *test_path = NULL, *output = NULL, *probs = NULL;
     long batch = 64;
     int quiet = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:o:qh", longopts, NULL)) != -1) {
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("m:o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'v': var = optarg; break;
@@ -563,7 +565,8 @@ static int run_apply(int argc, char **argv, int is_eval)
             break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(name, "unknown option for %s", is_eval ? "eval" : "predict");
+        case ':':
+        default: return cli_getopt_error(name, is_eval ? "eval" : "predict", c, argv);
         }
     }
     const char *what = is_eval ? "eval" : "predict";

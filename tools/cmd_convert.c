@@ -54,7 +54,7 @@ static int run(int argc, char **argv)
     int labels = 0, c;
     const hsi_scene *scene = NULL;
     hsi_status st;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:h"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'f':
@@ -69,7 +69,8 @@ static int run(int argc, char **argv)
             if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
             break;
         case 'h': return cli_print_usage(&cmd_convert);
-        default: return cli_usage_error(name, "unknown option");
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     if (optind != argc - 1) return cli_usage_error(name, "give exactly one input file");

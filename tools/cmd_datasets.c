@@ -87,9 +87,10 @@ static int run(int argc, char **argv)
     static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("h"), longopts, NULL)) != -1) {
         if (c == 'h') return cli_print_usage(&cmd_datasets);
-        return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
+        if (c == 'q') continue;
+        return cli_getopt_error(name, NULL, c, argv);
     }
     int nargs = argc - optind;
     const char *action = nargs ? argv[optind] : "list";

@@ -258,7 +258,7 @@ static int run(int argc, char **argv)
     hsi_read_options opts = {0};
     int json = 0, force_labels = 0, c;
     const char *truth = NULL;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("h"), longopts, NULL)) != -1) {
         switch (c) {
         case 'v': opts.var = optarg; break;
         case 'b': opts.bands = optarg; break;
@@ -270,7 +270,8 @@ static int run(int argc, char **argv)
             if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
             break;
         case 'h': return cli_print_usage(&cmd_info);
-        default: return cli_usage_error(name, "unknown option");
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     if (optind >= argc) return cli_usage_error(name, "no FILE given");

@@ -115,7 +115,7 @@ static int run(int argc, char **argv)
     double list[3];
     optind = 2;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:h"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'f':
@@ -164,7 +164,8 @@ static int run(int argc, char **argv)
             break;
         case 'v': var = optarg; break;
         case 'h': return cli_print_usage(&cmd_map);
-        default: return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     if (!out) return cli_usage_error(name, "no output file (-o OUT)");

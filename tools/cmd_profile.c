@@ -94,7 +94,7 @@ static int run(int argc, char **argv)
     int quiet = 0, c;
     hsi_status st;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out_path = optarg; break;
         case 'f':
@@ -137,8 +137,8 @@ static int run(int argc, char **argv)
         case 'n': popts.omit_input = 1; break;
         case 'q': quiet = 1; break;
         case 'h': return cli_print_usage(&cmd_profile);
-        default:
-            return cli_usage_error(name, "unknown option or missing value '%s'", argv[optind - 1]);
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     if (optind != argc - 1) return cli_usage_error(name, "give exactly one input file");

@@ -89,7 +89,7 @@ static int run(int argc, char **argv)
     const hsi_scene *scene = NULL;
     hsi_status st;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:h"), longopts, NULL)) != -1) {
         switch (c) {
         case 't': truth_path = optarg; break;
         case 'p':
@@ -116,7 +116,8 @@ static int run(int argc, char **argv)
             break;
         case 'o': out_path = optarg; break;
         case 'h': return cli_print_usage(&cmd_report);
-        default: return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     if (optind != argc) return cli_usage_error(name, "unexpected argument '%s'", argv[optind]);

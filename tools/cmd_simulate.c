@@ -87,7 +87,7 @@ static int run(int argc, char **argv)
     long v;
     hsi_status st;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'g': gt_arg = optarg; break;
@@ -117,8 +117,8 @@ static int run(int argc, char **argv)
         case 'n': want_ncm = 1; break;
         case 'q': quiet = 1; break;
         case 'h': return cli_print_usage(&cmd_simulate);
-        case ':': return cli_usage_error(name, "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     if (optind < argc) return cli_usage_error(name, "unexpected argument '%s'", argv[optind]);

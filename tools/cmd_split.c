@@ -191,7 +191,7 @@ static int run(int argc, char **argv)
     double dv;
     uint64_t uv;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:h"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': prefix = optarg; break;
         case 's':
@@ -245,7 +245,8 @@ static int run(int argc, char **argv)
         case 'x': csv = 1; break;
         case 'k': check = 1; break;
         case 'h': return cli_print_usage(&cmd_split);
-        default: return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     o.radius = (int)(patch / 2);

@@ -229,8 +229,8 @@ static int parse_args(svm_cli *o, int argc, char **argv)
     long l;
     double d;
     hsi_status st;
-    optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "c:g:o:m:qh", longopts, NULL)) != -1) {
+    cli_getopt_reset();
+    while (rc == 0 && (c = getopt_long(argc, argv, CLI_OPTSTRING("c:g:o:m:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case O_VAR: o->var = optarg; break;
         case O_BANDS: o->bands = optarg; break;
@@ -327,9 +327,8 @@ static int parse_args(svm_cli *o, int argc, char **argv)
             break;
         case 'q': o->quiet = 1; break;
         case 'h': rc = 3; break;
-        default:
-            cli_usage_error(o->name, "unknown option");
-            rc = 2;
+        case ':':
+        default: rc = cli_getopt_error("svm", o->name + 4, c, argv);
         }
     }
     if (rc == 0) {
