@@ -211,12 +211,13 @@ static int run_summary(int argc, char **argv)
     static const struct option longopts[] = {{"bands", required_argument, NULL, 'b'},
                                              {"bands-auto", required_argument, NULL, 'b'},
                                              {"classes", required_argument, NULL, 'k'},
+                                             {"quiet", no_argument, NULL, 'q'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     long bands = 220, classes = 16;
     int c;
     cli_getopt_reset();
-    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("h"), longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
             if (cli_parse_long(name, "--bands", optarg, 1, 100000, &bands)) return 2;
@@ -224,6 +225,7 @@ static int run_summary(int argc, char **argv)
         case 'k':
             if (cli_parse_long(name, "--classes", optarg, 2, 65535, &classes)) return 2;
             break;
+        case 'q': break;
         case 'h': fputs(usage, stdout); return 0;
         case ':':
         default: return cli_getopt_error(name, "summary", c, argv);

@@ -30,6 +30,7 @@ static const char usage[] =
     "  --truth GT        check that the ground truth GT has the cube's size and\n"
     "                    describe it after the cube\n"
     "  --json            print one JSON object per file instead of text\n"
+    "  -q, --quiet       accepted for uniformity (no progress to silence)\n"
     "  -h, --help        show this help\n"
     "\n"
     "Examples:\n"
@@ -252,13 +253,13 @@ static int run(int argc, char **argv)
     static const struct option longopts[] = {
         {"var", required_argument, NULL, 'v'},   {"bands", required_argument, NULL, 'b'},
         {"labels", no_argument, NULL, 'l'},      {"band-table", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        {"json", no_argument, NULL, 'j'},        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
         {"truth", required_argument, NULL, 'g'}, {"scene", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0}};
     hsi_read_options opts = {0};
     int json = 0, force_labels = 0, c;
     const char *truth = NULL;
-    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("h"), longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'v': opts.var = optarg; break;
         case 'b': opts.bands = optarg; break;
@@ -269,6 +270,7 @@ static int run(int argc, char **argv)
         case 's':
             if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
             break;
+        case 'q': break; /* no progress to silence: the output is the result */
         case 'h': return cli_print_usage(&cmd_info);
         case ':':
         default: return cli_getopt_error(name, NULL, c, argv);

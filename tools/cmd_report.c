@@ -43,6 +43,7 @@ static const char usage[] =
     "  --var NAME         .mat variable of GT (default: chosen automatically)\n"
     "  --format FMT       text (aligned, default), csv, json or md (Markdown)\n"
     "  -o, --output FILE  write the report to FILE (atomically) instead of stdout\n"
+    "  -q, --quiet        accepted for uniformity (no progress to silence)\n"
     "  -h, --help         show this help\n"
     "\n"
     "Figures: percentages with 2 decimals and kappa with 4 in text and Markdown;\n"
@@ -81,7 +82,7 @@ static int run(int argc, char **argv)
         {"names", required_argument, NULL, 'n'}, {"var", required_argument, NULL, 'v'},
         {"scene", required_argument, NULL, 's'},
         {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     const char *truth_path = NULL, *names = NULL, *var = NULL, *out_path = NULL;
     const char *preds[MAX_RUNS], *trains[MAX_RUNS];
     int n_pred = 0, n_train = 0, c;
@@ -89,7 +90,7 @@ static int run(int argc, char **argv)
     const hsi_scene *scene = NULL;
     hsi_status st;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:h"), longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 't': truth_path = optarg; break;
         case 'p':
@@ -115,6 +116,7 @@ static int run(int argc, char **argv)
             if (hsi_report_format_parse(optarg, &fmt)) return cli_usage_error(name, "%s", hsi_last_error());
             break;
         case 'o': out_path = optarg; break;
+        case 'q': break; /* no progress to silence: the output is the result */
         case 'h': return cli_print_usage(&cmd_report);
         case ':':
         default: return cli_getopt_error(name, NULL, c, argv);

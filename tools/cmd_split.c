@@ -70,6 +70,7 @@ static const char usage[] =
     "  --csv                 print the count table as CSV\n"
     "  --check               only measure: count table and leakage of the TRAIN,\n"
     "                        TEST (and VAL, counted as training) rasters given\n"
+    "  -q, --quiet           accepted for uniformity (no progress to silence)\n"
     "  -h, --help            show this help\n"
     "\n"
     "Examples:\n"
@@ -181,7 +182,7 @@ static int run(int argc, char **argv)
         {"names", required_argument, NULL, 'n'},    {"var", required_argument, NULL, 'v'},
         {"scene", required_argument, NULL, 'Z'},
         {"csv", no_argument, NULL, 'x'},            {"check", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     hsi_split_options o;
     hsi_split_options_init(&o);
     const char *prefix = NULL, *mask_path = NULL, *class_map = NULL, *names = NULL, *var = NULL;
@@ -191,7 +192,7 @@ static int run(int argc, char **argv)
     double dv;
     uint64_t uv;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:h"), longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': prefix = optarg; break;
         case 's':
@@ -244,6 +245,7 @@ static int run(int argc, char **argv)
             break;
         case 'x': csv = 1; break;
         case 'k': check = 1; break;
+        case 'q': break; /* no progress to silence: the output is the result */
         case 'h': return cli_print_usage(&cmd_split);
         case ':':
         default: return cli_getopt_error(name, NULL, c, argv);
