@@ -55,7 +55,7 @@ grep -q 'Trees' "$TMP/info" || fail "class raster lacks the class names: $(cat "
 grep -q '3 bands' "$TMP/info" || fail "probability cube: $(cat "$TMP/info")"
 pass
 # Train from a ground truth and a fraction, with explicit parameters.
-expect_ok "train --gt --fraction" -- "$HSI" svm train "$TMP/cube.tif" --gt "$TMP/gt.tif" \
+expect_ok "train --truth --fraction" -- "$HSI" svm train "$TMP/cube.tif" --truth "$TMP/gt.tif" \
     --fraction 0.1 -c 16 -g 0.5 --balanced --class-weight 2:1.5 -o "$TMP/model2.svm" -q
 expect_ok "train linear" -- "$HSI" svm train "$TMP/cube.tif" --train "$TMP/train.tif" \
     --kernel linear -c 4 --preprocess minmax -o "$TMP/linear.svm" -q
@@ -103,7 +103,7 @@ expect_error "probabilities from a model without them" 'trained without them' --
     "$HSI" svm predict "$TMP/cube.tif" -m "$TMP/model2.svm" -o "$TMP/bad.tif" --prob "$TMP/p.tif"
 expect_no_file "nothing written" "$TMP/bad.tif" "$TMP/p.tif"
 expect_error "folds above the pixel count" 'folds need between 2 and' -- \
-    "$HSI" svm grid "$TMP/cube.tif" --gt "$TMP/gt.tif" --fraction 0.01 --folds 100
+    "$HSI" svm grid "$TMP/cube.tif" --truth "$TMP/gt.tif" --fraction 0.01 --folds 100
 "$HSI" svm grid "$TMP/cube.tif" --train "$TMP/train.tif" --log2g 1,2,-1 >"$TMP/out" 2>"$TMP/err"
 [ $? -eq 2 ] && grep -q -- '--log2g: range' "$TMP/err" || fail "bad range: $(cat "$TMP/err")"
 "$HSI" svm fit >"$TMP/out" 2>"$TMP/err"

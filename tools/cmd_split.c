@@ -1,4 +1,4 @@
-/* cmd_split.c - `hsi split GT -o PREFIX`: train / test (/ validation) rasters
+/* cmd_split.c - `hsi split --truth GT -o PREFIX`: train / test (/ validation) rasters
  * without leakage; `hsi split --check` measures the leakage of any split. */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include "tools/cli.h"
 
 static const char usage[] =
-    "Usage: hsi split [options] GT -o PREFIX\n"
+    "Usage: hsi split --truth GT -o PREFIX [options]\n"
     "       hsi split --check [--patch S] TRAIN TEST [VAL]\n"
     "\n"
     "Split a ground truth into training and test label rasters (and optionally a\n"
@@ -37,6 +37,7 @@ static const char usage[] =
     "is left out (counted as 'unused').\n"
     "\n"
     "Options:\n"
+    "  --truth GT            the ground truth to split (any GDAL raster or .mat)\n"
     "  -o, --output PREFIX   write PREFIX_train.tif, PREFIX_test.tif, PREFIX_val.tif\n"
     "                        (with --val) and PREFIX_counts.csv\n"
     "  --strategy NAME       random (default), blocks, clusters or mask\n"
@@ -74,10 +75,10 @@ static const char usage[] =
     "  -h, --help            show this help\n"
     "\n"
     "Examples:\n"
-    "  hsi split gt.tif --fraction 0.1 --seed 3 -o out/random\n"
-    "  hsi split gt.tif --strategy blocks --patch 9 -o out/blocks\n"
-    "  hsi split Indian_pines_gt.mat --strategy clusters --fraction 0.3 -o out/dbscan\n"
-    "  hsi split Indian_pines_gt.mat --strategy mask --mask indianpines_ts.tif \\\n"
+    "  hsi split --truth gt.tif --fraction 0.1 --seed 3 -o out/random\n"
+    "  hsi split --truth gt.tif --strategy blocks --patch 9 -o out/blocks\n"
+    "  hsi split --truth Indian_pines_gt.mat --strategy clusters --fraction 0.3 -o out/dbscan\n"
+    "  hsi split --truth Indian_pines_gt.mat --strategy mask --mask indianpines_ts.tif \\\n"
     "            --class-map auto -o out/dase\n"
     "  hsi split --check --patch 9 out/random_train.tif out/random_test.tif\n"
     "\n"
@@ -180,12 +181,12 @@ static int run(int argc, char **argv)
         {"min-pts", required_argument, NULL, 'P'},  {"mask", required_argument, NULL, 'M'},
         {"class-map", required_argument, NULL, 'C'}, {"seed", required_argument, NULL, 'r'},
         {"names", required_argument, NULL, 'n'},    {"var", required_argument, NULL, 'v'},
-        {"scene", required_argument, NULL, 'Z'},
+        {"scene", required_argument, NULL, 'Z'},   {"truth", required_argument, NULL, 'G'},
         {"csv", no_argument, NULL, 'x'},            {"check", no_argument, NULL, 'k'},
         {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     hsi_split_options o;
     hsi_split_options_init(&o);
-    const char *prefix = NULL, *mask_path = NULL, *class_map = NULL, *names = NULL, *var = NULL;
+    const char *gt_path = NULL, *prefix = NULL, *mask_path = NULL, *class_map = NULL, *names = NULL, *var = NULL;
     const hsi_scene *scene = NULL;
     long patch = 9, lv;
     int csv = 0, check = 0, c;
@@ -195,6 +196,7 @@ static int run(int argc, char **argv)
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': prefix = optarg; break;
+        case 'G': gt_path = optarg; break;
         case 's':
             if (hsi_split_strategy_parse(optarg, &o.strategy))
                 return cli_usage_error(name, "%s", hsi_last_error());
@@ -253,7 +255,10 @@ static int run(int argc, char **argv)
     }
     o.radius = (int)(patch / 2);
     if (check) return check_mode(name, argc, argv, patch, csv);
-    if (optind != argc - 1) return cli_usage_error(name, "give exactly one ground truth GT");
+    /* GT as a positional argument is the old spelling, kept as a hidden alias. */
+    if (!gt_path && optind == argc - 1) gt_path = argv[optind++];
+    if (optind != argc) return cli_usage_error(name, "unexpected argument '%s'", argv[optind]);
+    if (!gt_path) return cli_usage_error(name, "no ground truth (--truth GT)");
     if (!prefix) return cli_usage_error(name, "no output prefix (-o PREFIX)");
     if (o.strategy == HSI_SPLIT_MASK && !mask_path)
         return cli_usage_error(name, "the mask strategy needs --mask FILE");
@@ -261,7 +266,6 @@ static int run(int argc, char **argv)
         return cli_usage_error(name, "--mask and --class-map apply to --strategy mask");
     if (o.train_count && o.strategy != HSI_SPLIT_RANDOM)
         return cli_usage_error(name, "--count applies to --strategy random");
-    const char *gt_path = argv[optind];
 
     hsi_labels *truth = NULL, *mask = NULL;
     hsi_split *s = NULL;

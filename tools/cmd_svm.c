@@ -19,8 +19,8 @@
 #endif
 
 static const char usage[] =
-    "Usage: hsi svm grid    CUBE (--train LABELS | --gt GT --fraction F) [options]\n"
-    "       hsi svm train   CUBE (--train LABELS | --gt GT --fraction F) -o MODEL [options]\n"
+    "Usage: hsi svm grid    CUBE (--train LABELS | --truth GT --fraction F) [options]\n"
+    "       hsi svm train   CUBE (--train LABELS | --truth GT --fraction F) -o MODEL [options]\n"
     "       hsi svm predict CUBE -m MODEL -o CLASSES [--prob PROB] [options]\n"
     "       mpirun -np N hsi svm grid|train --grid|predict ...\n"
     "\n"
@@ -51,7 +51,7 @@ static const char usage[] =
     "  --bands LIST        use these 1-based bands of CUBE, e.g. 1-103,109-149\n"
     "  --train LABELS      training label raster (e.g. from 'hsi split'); 0 = unused\n"
     "  --train-var NAME    .mat variable of LABELS or GT\n"
-    "  --gt GT             a ground truth to draw the training pixels from instead ...\n"
+    "  --truth GT          a ground truth to draw the training pixels from instead ...\n"
     "  --fraction F        ... this fraction of each class's pixels (at least one),\n"
     "                      chosen at random (0 < F <= 1)\n"
     "  --split-seed S      seed of that draw (default 1)\n"
@@ -105,7 +105,7 @@ static const char usage[] =
     "\n"
     "Examples:\n"
     "  hsi svm grid scene.tif --train train.tif\n"
-    "  mpirun -np 4 hsi svm grid scene.tif --gt gt.tif --fraction 0.1 --log2c 0,12,2\n"
+    "  mpirun -np 4 hsi svm grid scene.tif --truth gt.tif --fraction 0.1 --log2c 0,12,2\n"
     "  hsi svm train scene.tif --train train.tif -c 256 -g 0.0078125 --probability -o m.svm\n"
     "  mpirun -np 4 hsi svm train scene.tif --train train.tif --grid -o m.svm\n"
     "  mpirun -np 4 hsi svm predict scene.tif -m m.svm -o classes.tif --prob prob.tif\n"
@@ -186,7 +186,8 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         {"bands", required_argument, NULL, O_BANDS},
         {"train", required_argument, NULL, O_TRAIN},
         {"train-var", required_argument, NULL, O_TRAIN_VAR},
-        {"gt", required_argument, NULL, O_GT},
+        {"truth", required_argument, NULL, O_GT},
+        {"gt", required_argument, NULL, O_GT}, /* hidden alias of --truth */
         {"fraction", required_argument, NULL, O_FRACTION},
         {"split-seed", required_argument, NULL, O_SPLIT_SEED},
         {"preprocess", required_argument, NULL, O_PRE},
@@ -524,7 +525,7 @@ static int run_grid_search(const svm_cli *o, const training_set *t, hsi_svm_grid
 static int cmd_grid(svm_cli *o)
 {
     if (!o->train_path && !o->gt_path)
-        return usage_error(o, "give the training pixels: --train LABELS or --gt GT --fraction F");
+        return usage_error(o, "give the training pixels: --train LABELS or --truth GT --fraction F");
     training_set t;
     hsi_status st = load_training_set(o, &t);
     if (st) {
@@ -543,7 +544,7 @@ static int cmd_grid(svm_cli *o)
 static int cmd_train(svm_cli *o)
 {
     if (!o->train_path && !o->gt_path)
-        return usage_error(o, "give the training pixels: --train LABELS or --gt GT --fraction F");
+        return usage_error(o, "give the training pixels: --train LABELS or --truth GT --fraction F");
     if (!o->output) return usage_error(o, "give the model file: -o MODEL");
     training_set t;
     hsi_status st = load_training_set(o, &t);
@@ -702,9 +703,9 @@ static int run(int argc, char **argv)
     if (rc == 3) {
         rc = o.rank == 0 ? cli_print_usage(&(hsi_command){"svm", "", usage, NULL}) : 0;
     } else if (rc == 0) {
-        if (o.gt_path && o.train_path) rc = usage_error(&o, "give either --train or --gt, not both");
+        if (o.gt_path && o.train_path) rc = usage_error(&o, "give either --train or --truth, not both");
         else if (o.gt_path && !(o.fraction > 0))
-            rc = usage_error(&o, "--gt needs --fraction F (0 < F <= 1)");
+            rc = usage_error(&o, "--truth needs --fraction F (0 < F <= 1)");
         else if (o.prob_path && o.format == HSI_FORMAT_PNG)
             rc = usage_error(&o, "--prob cannot be PNG");
         else rc = action(&o);

@@ -31,8 +31,8 @@ step "2. describe it"
 "$HSI" info "$OUT/scene.tif" --truth "$OUT/gt.tif"
 
 step "3. splits: random pixels (leaks) vs spatially disjoint blocks (no leakage for 9 x 9 patches)"
-"$HSI" split "$OUT/gt.tif" --strategy random --fraction 0.1 --patch 9 --seed 1 -o "$OUT/random"
-"$HSI" split "$OUT/gt.tif" --strategy blocks --block 10 --fraction 0.1 --patch 9 --seed 1 -o "$OUT/split"
+"$HSI" split --truth "$OUT/gt.tif" --strategy random --fraction 0.1 --patch 9 --seed 1 -o "$OUT/random"
+"$HSI" split --truth "$OUT/gt.tif" --strategy blocks --block 10 --fraction 0.1 --patch 9 --seed 1 -o "$OUT/split"
 
 GRID="--log2c 0,12,3 --log2g -1,-13,-3 --folds 5 --allow-missing-classes"
 # The grid's best cell, by the rule hsi svm grid prints it with: highest
