@@ -147,6 +147,52 @@ int cli_parse_double_list(const char *name, const char *opt, const char *s, doub
     return 0;
 }
 
+int cli_is_stdout(const char *path)
+{
+    return path && !strcmp(path, "-");
+}
+
+hsi_status cli_output_open(cli_output *o, const char *path)
+{
+    memset(o, 0, sizeof *o);
+    o->path = path;
+    if (cli_is_stdout(path)) {
+        o->fp = stdout;
+        return HSI_OK;
+    }
+    hsi_status st = hsi_atomic_open(&o->af, path);
+    if (!st) o->fp = o->af.fp;
+    return st;
+}
+
+hsi_status cli_output_close(cli_output *o, hsi_status st)
+{
+    if (!o->fp) return st;
+    if (o->fp == stdout) {
+        if (!st && fflush(stdout) != 0) st = hsi_error(HSI_ERR_IO, "writing to standard output failed");
+    } else if (st) {
+        hsi_atomic_abort(&o->af);
+    } else {
+        st = hsi_atomic_commit(&o->af);
+    }
+    o->fp = NULL;
+    return st;
+}
+
+void cli_json_string(FILE *fp, const char *s)
+{
+    fputc('"', fp);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(fp, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(fp, "\\u%04x", *p);
+        else
+            fputc(*p, fp);
+    }
+    fputc('"', fp);
+}
+
 double cli_now(void)
 {
     struct timespec ts;

@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdio.h>
+
+#include "base/atomic.h"
 #include "base/progress.h"
 #include "base/status.h"
 #include "tools/command.h"
@@ -40,6 +43,21 @@ int cli_parse_u64(const char *name, const char *opt, const char *s, uint64_t *ou
 /* "a,b,c" of doubles into out[0..max_n-1]; *n = count. */
 int cli_parse_double_list(const char *name, const char *opt, const char *s, double *out,
                           int max_n, int *n);
+
+/* A table output named by --csv FILE or --json FILE (the same on every
+ * command): "-" is standard output, anything else a file written atomically
+ * (complete or absent). close() commits when st is HSI_OK, else aborts, and
+ * returns the first failure. */
+typedef struct cli_output {
+    const char *path;
+    hsi_atomic_file af;
+    FILE *fp;
+} cli_output;
+hsi_status cli_output_open(cli_output *o, const char *path);
+hsi_status cli_output_close(cli_output *o, hsi_status st);
+int cli_is_stdout(const char *path); /* path is "-" */
+/* A JSON string literal (quotes and escapes). */
+void cli_json_string(FILE *fp, const char *s);
 
 /* A progress display: a Keras-like bar on a terminal, a plain line every
  * ~10% otherwise. `label` prefixes each line. */
