@@ -72,7 +72,9 @@ static const char usage[] =
     "  --kernel-mem MB     memory per rank for kernel reuse (default 1024; 0 = plain\n"
     "                      libsvm RBF in every task)\n"
     "  --csv FILE          also write the table as CSV\n"
-    "                      (log2g,log2c,gamma,C,accuracy,seconds)\n"
+    "                      (log2g,log2c,gamma,C,accuracy,seconds); '-' for standard\n"
+    "                      output, in place of the text table\n"
+    "  --json FILE         the same as JSON, with the best cell ('-': standard output)\n"
     "\n"
     "Training options (train; --balanced, --cache and --eps also apply to grid):\n"
     "  --kernel K          rbf, linear or poly (default rbf)\n"
@@ -123,7 +125,7 @@ typedef struct svm_cli {
     uint64_t split_seed;
     const char *preprocess;
     hsi_svm_grid_options grid;
-    const char *csv;
+    const char *csv, *json;
     hsi_svm_params params;
     int gamma_given, use_grid;
     double *class_weight_pairs; /* [class id] from --class-weight, or NULL */
@@ -178,7 +180,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
 {
     enum {
         O_VAR = 256, O_BANDS, O_TRAIN, O_TRAIN_VAR, O_GT, O_FRACTION, O_SPLIT_SEED, O_PRE,
-        O_LOG2C, O_LOG2G, O_FOLDS, O_SEED, O_KMEM, O_CSV, O_KERNEL, O_DEGREE, O_COEF0, O_PROB,
+        O_LOG2C, O_LOG2G, O_FOLDS, O_SEED, O_KMEM, O_CSV, O_JSON, O_KERNEL, O_DEGREE, O_COEF0, O_PROB,
         O_BALANCED, O_MISSING, O_CW, O_CACHE, O_EPS, O_GRID, O_PROBOUT, O_FORMAT, O_BLOCK, O_SCHEME
     };
     static const struct option longopts[] = {
@@ -197,6 +199,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         {"seed", required_argument, NULL, O_SEED},
         {"kernel-mem", required_argument, NULL, O_KMEM},
         {"csv", required_argument, NULL, O_CSV},
+        {"json", required_argument, NULL, O_JSON},
         {"fold-scheme", required_argument, NULL, O_SCHEME},
         {"kernel", required_argument, NULL, O_KERNEL},
         {"cost", required_argument, NULL, 'c'},
@@ -267,6 +270,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
                 rc = 2;
             break;
         case O_CSV: o->csv = optarg; break;
+        case O_JSON: o->json = optarg; break;
         case O_SCHEME:
             if (!strcmp(optarg, "hsi") || !strcmp(optarg, "libsvm")) {
                 o->grid.libsvm_folds = !strcmp(optarg, "libsvm");
@@ -461,18 +465,28 @@ static hsi_status load_training_set(const svm_cli *o, training_set *t)
 
 /* ---- grid ---- */
 
-static hsi_status write_csv(const char *path, const hsi_svm_grid_result *r)
+/* The grid table as CSV or JSON ("-": standard output). */
+static hsi_status write_table(const char *path, int json, const hsi_svm_grid_result *r)
 {
-    hsi_atomic_file f;
-    hsi_status st = hsi_atomic_open(&f, path);
+    cli_output f;
+    hsi_status st = cli_output_open(&f, path);
     if (st) return st;
-    fprintf(f.fp, "log2g,log2c,gamma,C,accuracy,seconds\n");
+    if (!json) fprintf(f.fp, "log2g,log2c,gamma,C,accuracy,seconds\n");
+    else fputs("{\"cells\": [", f.fp);
     for (int gi = 0; gi < r->n_gamma; gi++)
         for (int ci = 0; ci < r->n_c; ci++)
-            fprintf(f.fp, "%g,%g,%.10g,%.10g,%.6f,%.4f\n", r->log2g[gi], r->log2c[ci],
+            fprintf(f.fp,
+                    json ? "%s\n  {\"log2g\": %g, \"log2c\": %g, \"gamma\": %.10g, \"C\": %.10g, "
+                           "\"accuracy\": %.6f, \"seconds\": %.4f}"
+                         : "%s%g,%g,%.10g,%.10g,%.6f,%.4f\n",
+                    json ? (gi || ci ? "," : "") : "", r->log2g[gi], r->log2c[ci],
                     exp2(r->log2g[gi]), exp2(r->log2c[ci]), r->accuracy[gi * r->n_c + ci],
                     r->seconds[gi * r->n_c + ci]);
-    return hsi_atomic_commit(&f);
+    if (json)
+        fprintf(f.fp, "],\n \"best\": {\"log2g\": %g, \"log2c\": %g, \"accuracy\": %.6f}}\n",
+                r->log2g[r->best_g], r->log2c[r->best_c],
+                r->accuracy[r->best_g * r->n_c + r->best_c]);
+    return cli_output_close(&f, HSI_OK);
 }
 
 static void print_table(const training_set *t, const hsi_svm_grid_options *g,
@@ -516,8 +530,10 @@ static int run_grid_search(const svm_cli *o, const training_set *t, hsi_svm_grid
     cli_progress_finish(&bar);
     if (st) return fail(o, st);
     if (o->rank == 0) {
-        print_table(t, &g, *out);
-        if (o->csv && (st = write_csv(o->csv, *out))) return fail(o, st);
+        /* --csv - / --json - put that table on standard output in place of the text. */
+        if (!cli_is_stdout(o->csv) && !cli_is_stdout(o->json)) print_table(t, &g, *out);
+        if (o->csv && (st = write_table(o->csv, 0, *out))) return fail(o, st);
+        if (o->json && (st = write_table(o->json, 1, *out))) return fail(o, st);
     }
     return 0;
 }
