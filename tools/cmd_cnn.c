@@ -18,7 +18,7 @@ static const char usage[] =
     "Usage: hsi cnn summary SPEC [--bands N] [--classes K]\n"
     "       hsi cnn train   CUBE --spec SPEC --train LABELS -o MODEL [options]\n"
     "       hsi cnn predict CUBE -m MODEL -o CLASSES [--prob PROB] [options]\n"
-    "       hsi cnn eval    CUBE -m MODEL --test LABELS [options]\n"
+    "       hsi cnn eval    CUBE -m MODEL --test LABELS [--csv FILE] [--json FILE] [options]\n"
     "\n"
     "Classify every pixel of a hyperspectral scene with a 3D convolutional network\n"
     "that looks at the (2r+1) x (2r+1) x bands patch around it (Lange et al., IGARSS\n"
@@ -55,6 +55,10 @@ static const char usage[] =
     "  --test LABELS          test label raster (eval; with train: evaluated at the end)\n"
     "  -o, --output FILE      MODEL (train) or the class raster (predict)\n"
     "  --prob FILE            predict: also write P(class) per pixel (K float bands)\n"
+    "  --csv FILE             eval: also write the per-class table as CSV\n"
+    "                         (class,name,pixels,accuracy); '-' for standard output,\n"
+    "                         in place of the text\n"
+    "  --json FILE            eval: the same as JSON ('-': standard output)\n"
     "  --epochs N             training epochs (default: the spec's); 0 writes the\n"
     "                         initialised net, to start several runs (--resume) or\n"
     "                         another engine from the same weights\n"
@@ -165,9 +169,10 @@ static void print_epoch(void *ctx, const hsi_cnn_epoch_stats *s)
     fflush(stdout);
 }
 
-/* Accuracy figures of predictions against truth (both 0-based, k classes). */
-static void print_accuracy(const int32_t *pred, const int32_t *truth, size_t n, int k,
-                           const hsi_class_info *classes)
+/* Accuracy figures of predictions against truth (both 0-based, k classes):
+ * fmt 0 text, 1 CSV (class,name,pixels,accuracy; then the overall rows), 2 JSON. */
+static void write_accuracy(FILE *fp, int fmt, const int32_t *pred, const int32_t *truth, size_t n,
+                           int k, const hsi_class_info *classes)
 {
     size_t *conf = calloc((size_t)k * k, sizeof *conf);
     if (!conf) return;
@@ -178,7 +183,9 @@ static void print_accuracy(const int32_t *pred, const int32_t *truth, size_t n, 
     }
     double oa = n ? (double)hits / n : 0, aa = 0, pe = 0;
     int present = 0;
-    printf("%-4s %-32s %8s %8s\n", "id", "class", "pixels", "accuracy");
+    if (fmt == 0) fprintf(fp, "%-4s %-32s %8s %8s\n", "id", "class", "pixels", "accuracy");
+    else if (fmt == 1) fputs("class,name,pixels,accuracy\n", fp);
+    else fputs("{\"classes\": [", fp);
     for (int c = 0; c < k; c++) {
         size_t row = 0, col = 0;
         for (int j = 0; j < k; j++) row += conf[(size_t)c * k + j], col += conf[(size_t)j * k + c];
@@ -186,13 +193,44 @@ static void print_accuracy(const int32_t *pred, const int32_t *truth, size_t n, 
         if (!row) continue;
         double acc = (double)conf[(size_t)c * k + c] / row;
         aa += acc;
+        const char *cname = classes ? classes[c + 1].name : "";
+        if (fmt == 0) {
+            fprintf(fp, "%-4d %-32s %8zu %8.4f\n", c + 1, cname, row, acc);
+        } else if (fmt == 1) {
+            fprintf(fp, "%d,", c + 1);
+            if (strpbrk(cname, ",\"\n")) {
+                fputc('"', fp);
+                for (const char *q = cname; *q; q++) fprintf(fp, *q == '"' ? "\"\"" : "%c", *q);
+                fputc('"', fp);
+            } else {
+                fputs(cname, fp);
+            }
+            fprintf(fp, ",%zu,%.10g\n", row, acc);
+        } else {
+            fprintf(fp, "%s\n  {\"class\": %d, \"name\": ", present ? "," : "", c + 1);
+            cli_json_string(fp, cname);
+            fprintf(fp, ", \"pixels\": %zu, \"accuracy\": %.17g}", row, acc);
+        }
         present++;
-        printf("%-4d %-32s %8zu %8.4f\n", c + 1, classes ? classes[c + 1].name : "", row, acc);
     }
     pe /= (double)n * n;
-    printf("overall_accuracy=%.4f average_accuracy=%.4f kappa=%.4f pixels=%zu\n", oa,
-           present ? aa / present : 0, pe < 1 ? (oa - pe) / (1 - pe) : 0, n);
+    double aam = present ? aa / present : 0, kappa = pe < 1 ? (oa - pe) / (1 - pe) : 0;
+    if (fmt == 0)
+        fprintf(fp, "overall_accuracy=%.4f average_accuracy=%.4f kappa=%.4f pixels=%zu\n", oa, aam,
+                kappa, n);
+    else if (fmt == 1)
+        fprintf(fp, "overall_accuracy,,%zu,%.10g\naverage_accuracy,,%zu,%.10g\nkappa,,%zu,%.10g\n", n,
+                oa, n, aam, n, kappa);
+    else
+        fprintf(fp, "],\n \"overall_accuracy\": %.17g, \"average_accuracy\": %.17g, \"kappa\": %.17g, "
+                "\"pixels\": %zu}\n", oa, aam, kappa, n);
     free(conf);
+}
+
+static void print_accuracy(const int32_t *pred, const int32_t *truth, size_t n, int k,
+                           const hsi_class_info *classes)
+{
+    write_accuracy(stdout, 0, pred, truth, n, k, classes);
 }
 
 /* Read the cube, apply the model's (or a new) preprocessing. */
@@ -549,9 +587,11 @@ static int run_apply(int argc, char **argv, int is_eval)
         {"model", required_argument, NULL, 'm'},  {"var", required_argument, NULL, 'v'},
         {"test", required_argument, NULL, 'T'},   {"output", required_argument, NULL, 'o'},
         {"prob", required_argument, NULL, 'p'},   {"batch", required_argument, NULL, 'B'},
+        {"csv", required_argument, NULL, 'c'},    {"json", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *model = NULL, *var = NULL, *test_path = NULL, *output = NULL, *probs = NULL;
+    const char *csv = NULL, *json = NULL;
     long batch = 64;
     int quiet = 0, c;
     cli_getopt_reset();
@@ -562,6 +602,8 @@ static int run_apply(int argc, char **argv, int is_eval)
         case 'T': test_path = optarg; break;
         case 'o': output = optarg; break;
         case 'p': probs = optarg; break;
+        case 'c': csv = optarg; break;
+        case 'j': json = optarg; break;
         case 'B':
             if (cli_parse_long(name, "--batch", optarg, 1, 100000, &batch)) return 2;
             break;
@@ -576,6 +618,9 @@ static int run_apply(int argc, char **argv, int is_eval)
     if (!model) return cli_usage_error(name, "%s needs -m MODEL", what);
     if (is_eval && !test_path) return cli_usage_error(name, "eval needs --test LABELS");
     if (!is_eval && !output) return cli_usage_error(name, "predict needs -o CLASSES");
+    if (!is_eval && (csv || json)) return cli_usage_error(name, "--csv and --json apply to eval");
+    if (cli_is_stdout(csv) && cli_is_stdout(json))
+        return cli_usage_error(name, "--csv - and --json -: only one table can go to standard output");
     const char *cube_path = argv[optind];
     int rc = 1;
     hsi_status st;
@@ -646,9 +691,20 @@ static int run_apply(int argc, char **argv, int is_eval)
                 pred[n] = map->data[i] - 1;
                 truth[n++] = test->data[i] - 1;
             }
-        printf("%s on %s (%s):\n", model, cube_path, test_path);
-        print_accuracy(pred, truth, n, net->classes, meta.classes);
-        if (n < n_test)
+        /* --csv - / --json - put that table on standard output in place of the text. */
+        if (!cli_is_stdout(csv) && !cli_is_stdout(json)) {
+            printf("%s on %s (%s):\n", model, cube_path, test_path);
+            print_accuracy(pred, truth, n, net->classes, meta.classes);
+        }
+        const char *tables[2] = {csv, json};
+        for (int t = 0; t < 2; t++) {
+            if (!tables[t]) continue;
+            cli_output co;
+            if ((st = cli_output_open(&co, tables[t]))) goto fail;
+            write_accuracy(co.fp, t + 1, pred, truth, n, net->classes, meta.classes);
+            if ((st = cli_output_close(&co, HSI_OK))) goto fail;
+        }
+        if (n < n_test && !cli_is_stdout(csv) && !cli_is_stdout(json))
             printf("%zu test pixels not scored: nodata in every band, or nearer the edge than the "
                    "patch radius with the skip border mode\n",
                    n_test - n);
