@@ -18,7 +18,7 @@ expect_ok "simulate seed 6" -- "$HSI" simulate -o "$TMP/c.tif" --gt "$TMP/c_gt.t
 cmp -s "$TMP/a.tif" "$TMP/c.tif" && fail "seeds 5 and 6 give the same cube"
 
 # Read back: size, bands, wavelengths, georeferencing, class names.
-expect_ok "info cube" -- "$HSI" info --json "$TMP/a.tif"
+expect_ok "info cube" -- "$HSI" info --json - "$TMP/a.tif"
 grep -q '"rows": 40, "cols": 60, "bands": 220' "$TMP/out" || fail "cube reads back as 40x60x220: $(cat "$TMP/out")"
 grep -q "32616" "$TMP/out" || fail "cube carries EPSG:32616: $(cat "$TMP/out")"
 expect_ok "info gt" -- "$HSI" info "$TMP/a_gt.tif"
@@ -33,7 +33,7 @@ grep -q "nearest-class-mean overall accuracy .*: 0.6464" "$TMP/out" || fail "NCM
 
 expect_ok "200 bands, ENVI" -- "$HSI" simulate -q --bands 200 --rows 20 --cols 20 -o "$TMP/e.dat" --gt "$TMP/e_gt.dat"
 [ -s "$TMP/out" ] && fail "--quiet printed: $(cat "$TMP/out")"
-expect_ok "info ENVI" -- "$HSI" info --json "$TMP/e.dat"
+expect_ok "info ENVI" -- "$HSI" info --json - "$TMP/e.dat"
 grep -q '"bands": 200' "$TMP/out" || fail "200-band cube: $(cat "$TMP/out")"
 
 # Bad arguments: one line, non-zero exit, nothing written.

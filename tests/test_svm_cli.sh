@@ -84,7 +84,7 @@ if "$HSI" svm train "$TMP/cube.tif" --train "$TMP/train_no_trees.tif" --allow-mi
     || fail "--allow-missing-classes: expected one warning line, got: $(cat "$TMP/err")"
   expect_ok "predict without the missing class" -- "$HSI" svm predict "$TMP/cube.tif" \
     -m "$TMP/no_trees.svm" -o "$TMP/no_trees.tif" -q
-  expect_ok "histogram" -- "$HSI" info --json "$TMP/no_trees.tif"
+  expect_ok "histogram" -- "$HSI" info --json - "$TMP/no_trees.tif"
   grep -q '"id": 2,' "$TMP/out" && fail "class 2 had no training pixels but was predicted"
 else
   fail "--allow-missing-classes: training failed: $(cat "$TMP/err")"
