@@ -273,6 +273,11 @@ static int run_summary(int argc, char **argv)
     hsi_cnn_spec *spec;
     hsi_status st = hsi_cnn_spec_load(argv[optind], &spec);
     if (st) return cli_fail(name, st);
+    int radius;
+    if (radius_of(spec, &radius)) { /* as train: a centred patch needs an odd side */
+        hsi_cnn_spec_free(spec);
+        return 1;
+    }
     char *text;
     st = hsi_cnn_summary(spec, spec->in_bands ? 0 : (int)bands, spec->classes ? 0 : (int)classes,
                          &text);

@@ -286,12 +286,17 @@ static int parse_args(svm_cli *o, int argc, char **argv)
             }
             break;
         case 'c':
-            /* Any number parses: C <= 0 is refused with the library's message. */
+            /* A usage error, before any data is read. */
             if (cli_parse_double(o->name, "--cost", optarg, -1e300, 1e300, &o->params.C)) rc = 2;
+            else if (!(o->params.C > 0))
+                rc = cli_usage_error(o->name, "--cost: C must be a positive number, not '%s'", optarg);
             break;
         case 'g':
             if (cli_parse_double(o->name, "--gamma", optarg, -1e300, 1e300, &o->params.gamma))
                 rc = 2;
+            else if (!(o->params.gamma > 0))
+                rc = cli_usage_error(o->name, "--gamma: gamma must be a positive number, not '%s'",
+                                     optarg);
             o->gamma_given = 1;
             break;
         case O_DEGREE:
