@@ -56,7 +56,7 @@ grep -q '3 bands' "$TMP/info" || fail "probability cube: $(cat "$TMP/info")"
 pass
 # Train from a ground truth and a fraction, with explicit parameters.
 expect_ok "train --truth --fraction" -- "$HSI" svm train "$TMP/cube.tif" --truth "$TMP/gt.tif" \
-    --fraction 0.1 -c 16 -g 0.5 --balanced --class-weight 2:1.5 -o "$TMP/model2.svm" -q
+    --fraction 0.1 -c 16 -g 0.5 --class-weights balanced,2:1.5 -o "$TMP/model2.svm" -q
 expect_ok "train linear" -- "$HSI" svm train "$TMP/cube.tif" --train "$TMP/train.tif" \
     --kernel linear -c 4 --preprocess minmax -o "$TMP/linear.svm" -q
 expect_ok "predict linear" -- "$HSI" svm predict "$TMP/cube.tif" -m "$TMP/linear.svm" \

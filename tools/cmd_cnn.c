@@ -15,7 +15,7 @@
 #include "tools/cli.h"
 
 static const char usage[] =
-    "Usage: hsi cnn summary SPEC [--bands N] [--classes K]\n"
+    "Usage: hsi cnn summary SPEC [--bands-count N] [--classes K]\n"
     "       hsi cnn train   CUBE --spec SPEC --train LABELS -o MODEL [options]\n"
     "       hsi cnn predict CUBE -m MODEL -o CLASSES [--prob PROB] [options]\n"
     "       hsi cnn eval    CUBE -m MODEL --test LABELS [--csv FILE] [--json FILE] [options]\n"
@@ -76,9 +76,11 @@ static const char usage[] =
     "  --patience N           stop after N epochs without a better validation loss\n"
     "                         and keep the best weights (default: the spec's, else off)\n"
     "  --class-weights W      none (default) or balanced: weight n/(K n_k) per class\n"
+    "                         (as hsi svm's --class-weights, which also takes\n"
+    "                         class:weight lists)\n"
     "  --checkpoint-every N   also write MODEL every N epochs (default 0: at the end)\n"
     "  --resume MODEL         continue training from a checkpoint (same data)\n"
-    "  --bands-auto N         summary: bands when the spec says auto (default 220)\n"
+    "  --bands-count N        summary: bands when the spec says auto (default 220)\n"
     "  --classes K            summary: classes when the spec says auto (default 16)\n"
     "  -q, --quiet            no progress output\n"
     "  -h, --help             show this help\n"
@@ -86,7 +88,7 @@ static const char usage[] =
     "Environment: OMP_NUM_THREADS sets the threads (default: all cores).\n"
     "\n"
     "Examples:\n"
-    "  hsi cnn summary cnn3d/specs/lange2018.cfg --bands 200\n"
+    "  hsi cnn summary cnn3d/specs/lange2018.cfg --bands-count 200\n"
     "  hsi cnn train ip.tif --spec cnn3d/specs/lange2018.cfg --train train.tif \\\n"
     "      --test test.tif --epochs 30 -o lange.ckpt\n"
     "  hsi cnn predict ip.tif -m lange.ckpt -o classes.tif --prob probs.tif\n"
@@ -246,8 +248,9 @@ static hsi_status load_cube(const char *path, const char *var, const char *bands
 
 static int run_summary(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"bands", required_argument, NULL, 'b'},
-                                             {"bands-auto", required_argument, NULL, 'b'},
+    static const struct option longopts[] = {{"bands-count", required_argument, NULL, 'b'},
+                                             {"bands-auto", required_argument, NULL, 'b'}, /* hidden alias */
+                                             {"bands", required_argument, NULL, 'L'},
                                              {"classes", required_argument, NULL, 'k'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"help", no_argument, NULL, 'h'},
@@ -258,8 +261,11 @@ static int run_summary(int argc, char **argv)
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
-            if (cli_parse_long(name, "--bands", optarg, 1, 100000, &bands)) return 2;
+            if (cli_parse_long(name, "--bands-count", optarg, 1, 100000, &bands)) return 2;
             break;
+        case 'L':
+            return cli_usage_error(name, "summary: --bands is a band list elsewhere; give the band "
+                                         "count with --bands-count N");
         case 'k':
             if (cli_parse_long(name, "--classes", optarg, 2, 65535, &classes)) return 2;
             break;
@@ -358,7 +364,8 @@ static int run_train(int argc, char **argv)
         case 'w':
             if (!strcmp(optarg, "balanced")) a.balanced = 1;
             else if (!strcmp(optarg, "none")) a.balanced = 0;
-            else return cli_usage_error(name, "--class-weights: '%s' is not none or balanced", optarg);
+            else return cli_usage_error(name, "--class-weights: '%s' is not none or balanced "
+                                              "(class:weight lists are for hsi svm)", optarg);
             break;
         case 'q': a.quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;

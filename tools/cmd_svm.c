@@ -76,19 +76,21 @@ static const char usage[] =
     "                      output, in place of the text table\n"
     "  --json FILE         the same as JSON, with the best cell ('-': standard output)\n"
     "\n"
-    "Training options (train; --balanced, --cache and --eps also apply to grid):\n"
+    "Training options (train; --class-weights, --cache and --eps also apply to grid):\n"
     "  --kernel K          rbf, linear or poly (default rbf)\n"
     "  -c, --cost C        the C of C-SVC (default 1)\n"
     "  -g, --gamma G       kernel gamma (default 1 / number of features)\n"
     "  --degree D          polynomial degree (default 3)\n"
     "  --coef0 R           polynomial coef0 (default 0)\n"
     "  --probability       also fit probability outputs (needed for predict --prob)\n"
-    "  --balanced          weight each class's C by n / (classes * n_class)\n"
+
     "  --allow-missing-classes\n"
     "                      train without the classes that have no training pixels\n"
     "                      (a spatially disjoint split can leave a small class out);\n"
     "                      they are never predicted. Default: such a class is an error\n"
-    "  --class-weight LIST extra weights, e.g. 1:2,7:0.5 (class:weight)\n"
+    "  --class-weights W   none (default); balanced: each class's C times\n"
+    "                      n / (classes * n_class); or a list class:weight such as\n"
+    "                      1:2,7:0.5; or balanced,LIST (both)\n"
     "  --cache MB          libsvm kernel cache (default 200)\n"
     "  --eps E             libsvm stopping tolerance (default 0.001)\n"
     "  --grid              choose C and gamma by the grid search first\n"
@@ -172,7 +174,7 @@ static int parse_class_weights(svm_cli *o, const char *spec)
     return 0;
 bad:
     if (o->rank == 0)
-        cli_usage_error(o->name, "--class-weight: '%s' is not a list of class:weight", spec);
+        cli_usage_error(o->name, "--class-weights: '%s' is not none, balanced or a list of class:weight", spec);
     return -1;
 }
 
@@ -181,7 +183,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
     enum {
         O_VAR = 256, O_BANDS, O_TRAIN, O_TRAIN_VAR, O_GT, O_FRACTION, O_SPLIT_SEED, O_PRE,
         O_LOG2C, O_LOG2G, O_FOLDS, O_SEED, O_KMEM, O_CSV, O_JSON, O_KERNEL, O_DEGREE, O_COEF0, O_PROB,
-        O_BALANCED, O_MISSING, O_CW, O_CACHE, O_EPS, O_GRID, O_PROBOUT, O_FORMAT, O_BLOCK, O_SCHEME
+        O_BALANCED, O_MISSING, O_CW, O_CACHE, O_EPS, O_GRID, O_PROBOUT, O_FORMAT, O_BLOCK, O_SCHEME, O_CWS
     };
     static const struct option longopts[] = {
         {"var", required_argument, NULL, O_VAR},
@@ -209,7 +211,9 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         {"probability", no_argument, NULL, O_PROB},
         {"balanced", no_argument, NULL, O_BALANCED},
         {"allow-missing-classes", no_argument, NULL, O_MISSING},
-        {"class-weight", required_argument, NULL, O_CW},
+        {"class-weights", required_argument, NULL, O_CWS},
+        {"class-weight", required_argument, NULL, O_CW}, /* hidden aliases: --class-weights LIST, */
+                                                         /* --balanced = --class-weights balanced */
         {"cache", required_argument, NULL, O_CACHE},
         {"eps", required_argument, NULL, O_EPS},
         {"grid", no_argument, NULL, O_GRID},
@@ -310,6 +314,17 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         case O_PROB: o->params.probability = 1; break;
         case O_BALANCED: o->params.balanced = o->grid.balanced = 1; break;
         case O_MISSING: o->params.allow_missing_classes = o->grid.allow_missing_classes = 1; break;
+        case O_CWS:
+            /* none | balanced | LIST | balanced,LIST (the same option as cnn's) */
+            o->params.balanced = o->grid.balanced = 0;
+            if (!strcmp(optarg, "none")) break;
+            if (!strncmp(optarg, "balanced", 8) && (optarg[8] == '\0' || optarg[8] == ',')) {
+                o->params.balanced = o->grid.balanced = 1;
+                if (!optarg[8]) break;
+                optarg += 9;
+            }
+            /* the class:weight list */
+            __attribute__((fallthrough));
         case O_CW:
             o->class_weight_spec = optarg;
             if (parse_class_weights(o, optarg)) rc = 2;
@@ -599,7 +614,7 @@ static int cmd_train(svm_cli *o)
     if (o->class_weight_pairs) {
         if (o->class_weight_max > t.n_classes) {
             training_set_free(&t);
-            return cli_usage_error(o->name, "--class-weight: class %d, but there are %d classes",
+            return cli_usage_error(o->name, "--class-weights: class %d, but there are %d classes",
                                    o->class_weight_max, t.n_classes);
         }
         weights = calloc((size_t)t.n_classes, sizeof *weights);

@@ -54,7 +54,7 @@ $MPI "$HSI" svm predict "$OUT/sdap.tif" -m "$OUT/svm_sdap.model" -q -o "$OUT/pre
 
 step "6. the Lange et al. 3D-CNN on 9 x 9 x 200 patches ($EPOCHS epochs on the CPU)"
 unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS
-"$HSI" cnn summary cnn3d/specs/lange2018.cfg --bands-auto 200
+"$HSI" cnn summary cnn3d/specs/lange2018.cfg --bands-count 200
 "$HSI" cnn train "$OUT/scene.tif" --spec cnn3d/specs/lange2018.cfg --bands 1-103,109-149,164-219 \
   --train "$OUT/split_train.tif" --epochs "$EPOCHS" --seed 1 -o "$OUT/cnn.ckpt"
 "$HSI" cnn predict "$OUT/scene.tif" -m "$OUT/cnn.ckpt" -q -o "$OUT/pred_cnn.tif"
