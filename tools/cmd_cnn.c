@@ -78,6 +78,11 @@ static const char usage[] =
     "  --class-weights W      none (default) or balanced: weight n/(K n_k) per class\n"
     "                         (as hsi svm's --class-weights, which also takes\n"
     "                         class:weight lists)\n"
+    "  --allow-missing-classes\n"
+    "                         train although a class (1..K, K from the class tables\n"
+    "                         of LABELS and --test) has no training pixels; it is\n"
+    "                         never predicted. Default: such a class is an error, as\n"
+    "                         in hsi svm\n"
     "  --checkpoint-every N   also write MODEL every N epochs (default 0: at the end)\n"
     "  --resume MODEL         continue training from a checkpoint (same data)\n"
     "  --bands-count N        summary: bands when the spec says auto (default 220)\n"
@@ -302,7 +307,7 @@ typedef struct train_args {
     double lr, validation_split;
     uint64_t seed;
     hsi_border_mode border;
-    int balanced, quiet;
+    int balanced, quiet, allow_missing;
 } train_args;
 
 static int run_train(int argc, char **argv)
@@ -316,6 +321,7 @@ static int run_train(int argc, char **argv)
         {"border", required_argument, NULL, 'm'},    {"validation-split", required_argument, NULL, 'V'},
         {"patience", required_argument, NULL, 'P'},  {"class-weights", required_argument, NULL, 'w'},
         {"checkpoint-every", required_argument, NULL, 'C'}, {"resume", required_argument, NULL, 'r'},
+        {"allow-missing-classes", no_argument, NULL, 'A'},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     train_args a = {.epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
@@ -367,6 +373,7 @@ static int run_train(int argc, char **argv)
             else return cli_usage_error(name, "--class-weights: '%s' is not none or balanced "
                                               "(class:weight lists are for hsi svm)", optarg);
             break;
+        case 'A': a.allow_missing = 1; break;
         case 'q': a.quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case ':':
@@ -442,6 +449,32 @@ static int run_train(int argc, char **argv)
     if (classes < 2) {
         cli_error(name, "%s: fewer than two classes labelled", a.train);
         goto out;
+    }
+    {
+        /* A class without training pixels: refused unless asked for, as in hsi svm. */
+        size_t *count = calloc((size_t)classes + 1, sizeof *count);
+        if (!count) {
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < train->rows * train->cols; i++)
+            if (train->data[i] <= classes) count[train->data[i]]++;
+        int missing = 0, first = 0;
+        for (int k = 1; k <= classes; k++)
+            if (!count[k] && !missing++) first = k;
+        free(count);
+        if (missing && !a.allow_missing) {
+            const char *cn = first <= train->n_classes ? train->classes[first].name : "";
+            cli_error(name,
+                      "%s: class %d%s%s%s has no training pixels (a spatially disjoint split can "
+                      "leave a small class out; --allow-missing-classes trains without it)",
+                      a.train, first, *cn ? " (" : "", cn, *cn ? ")" : "");
+            goto out;
+        }
+        if (missing)
+            fprintf(stderr, "hsi %s: warning: %s: %d of %d classes have no training pixels and will "
+                            "never be predicted\n",
+                    name, a.train, missing, classes);
     }
     /* Preprocessing: fitted on the training pixels only (or the model's). */
     if (net) {

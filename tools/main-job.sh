@@ -56,7 +56,7 @@ step "6. the Lange et al. 3D-CNN on 9 x 9 x 200 patches ($EPOCHS epochs on the C
 unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS
 "$HSI" cnn summary cnn3d/specs/lange2018.cfg --bands-count 200
 "$HSI" cnn train "$OUT/scene.tif" --spec cnn3d/specs/lange2018.cfg --bands 1-103,109-149,164-219 \
-  --train "$OUT/split_train.tif" --epochs "$EPOCHS" --seed 1 -o "$OUT/cnn.ckpt"
+  --train "$OUT/split_train.tif" --allow-missing-classes --epochs "$EPOCHS" --seed 1 -o "$OUT/cnn.ckpt"
 "$HSI" cnn predict "$OUT/scene.tif" -m "$OUT/cnn.ckpt" -q -o "$OUT/pred_cnn.tif"
 
 # Scored on the split's test pixels only: the guard band around the training
@@ -64,7 +64,7 @@ unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS
 step "7. accuracy on the test pixels of the disjoint split"
 for m in svm_raw svm_sdap cnn; do
   "$HSI" report --truth "$OUT/split_test.tif" --pred "$OUT/pred_$m.tif" -o "$OUT/report_$m.txt"
-  "$HSI" report --truth "$OUT/split_test.tif" --pred "$OUT/pred_$m.tif" --format md -o "$OUT/report_$m.md"
+  "$HSI" report --truth "$OUT/split_test.tif" --pred "$OUT/pred_$m.tif" -o "$OUT/report_$m.md"
   printf '%-9s %s\n' "$m" "$(grep -E '^(Overall|Average|Cohen)' "$OUT/report_$m.txt" | sed 's/  */ /g' | tr '\n' ';')"
 done
 echo "full reports: $OUT/report_*.txt"
