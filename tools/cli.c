@@ -1,5 +1,7 @@
 #include "tools/cli.h"
 
+#include "io/io.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -142,6 +144,19 @@ int cli_parse_double_list(const char *name, const char *opt, const char *s, doub
     }
     if (*n == 0) {
         cli_usage_error(name, "%s: empty list", opt);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_check_bands(const char *name, const char *opt, const char *spec)
+{
+    size_t *bands = NULL, n = 0;
+    /* Any band number up to the largest sensible cube passes here. */
+    hsi_status st = hsi_band_list_parse(spec, 1000000, &bands, &n);
+    free(bands);
+    if (st) {
+        cli_usage_error(name, "%s: %s", opt, hsi_last_error());
         return -1;
     }
     return 0;

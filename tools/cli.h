@@ -59,6 +59,11 @@ int cli_is_stdout(const char *path); /* path is "-" */
 /* A JSON string literal (quotes and escapes). */
 void cli_json_string(FILE *fp, const char *s);
 
+/* Check the syntax of a 1-based band list (--bands) before any cube is read;
+ * on error print a usage error and return -1 (the caller exits 2). Whether the
+ * bands exist is checked against the cube when it is read. */
+int cli_check_bands(const char *name, const char *opt, const char *spec);
+
 /* A progress display: a Keras-like bar on a terminal, a plain line every
  * ~10% otherwise. `label` prefixes each line. */
 typedef struct cli_progress {

@@ -332,7 +332,10 @@ static int run_train(int argc, char **argv)
         switch (c) {
         case 'S': a.spec = optarg; break;
         case 'v': a.var = optarg; break;
-        case 'b': a.bands = optarg; break;
+        case 'b':
+            if (cli_check_bands(name, "--bands", optarg)) return 2;
+            a.bands = optarg;
+            break;
         case 't': a.train = optarg; break;
         case 'T': a.test = optarg; break;
         case 'o': a.output = optarg; break;

@@ -62,7 +62,10 @@ static int run(int argc, char **argv)
             if ((st = hsi_format_parse(optarg, &fmt))) return cli_usage_error(name, "%s", hsi_last_error());
             break;
         case 'v': opts.var = optarg; break;
-        case 'b': opts.bands = optarg; break;
+        case 'b':
+            if (cli_check_bands(name, "--bands", optarg)) return 2;
+            opts.bands = optarg;
+            break;
         case 't': opts.band_table = optarg; break;
         case 'l': labels = 1; break;
         case 'n': opts.allow_nonfinite = 1; break;

@@ -263,7 +263,10 @@ static int run(int argc, char **argv)
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'v': opts.var = optarg; break;
-        case 'b': opts.bands = optarg; break;
+        case 'b':
+            if (cli_check_bands(name, "--bands", optarg)) return 2;
+            opts.bands = optarg;
+            break;
         case 'l': force_labels = 1; break;
         case 't': opts.band_table = optarg; break;
         case 'j': json = 1, json_path = optarg; break;

@@ -104,7 +104,10 @@ static int run(int argc, char **argv)
         case 'f':
             if (hsi_format_parse(optarg, &fmt)) return cli_usage_error(name, "%s", hsi_last_error());
             break;
-        case 'b': ropts.bands = optarg; break;
+        case 'b':
+            if (cli_check_bands(name, "--bands", optarg)) return 2;
+            ropts.bands = optarg;
+            break;
         case 'v': ropts.var = optarg; break;
         case 'P':
             if (cli_parse_long(name, "--pca", optarg, 1, 1000, &pca_k)) return 2;

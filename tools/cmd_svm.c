@@ -241,7 +241,10 @@ static int parse_args(svm_cli *o, int argc, char **argv)
     while (rc == 0 && (c = getopt_long(argc, argv, CLI_OPTSTRING("c:g:o:m:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case O_VAR: o->var = optarg; break;
-        case O_BANDS: o->bands = optarg; break;
+        case O_BANDS:
+            if (cli_check_bands(o->name, "--bands", optarg)) rc = 2;
+            o->bands = optarg;
+            break;
         case O_TRAIN: o->train_path = optarg; break;
         case O_TRAIN_VAR: o->train_var = optarg; break;
         case O_GT: o->gt_path = optarg; break;
@@ -251,7 +254,17 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         case O_SPLIT_SEED:
             if (cli_parse_u64(o->name, "--split-seed", optarg, &o->split_seed)) rc = 2;
             break;
-        case O_PRE: o->preprocess = optarg; break;
+        case O_PRE: {
+            hsi_preprocess_kind k;
+            size_t pk;
+            double pf;
+            if (hsi_preprocess_parse(optarg, &k, &pk, &pf)) {
+                cli_usage_error(o->name, "--preprocess: %s", hsi_last_error());
+                rc = 2;
+            }
+            o->preprocess = optarg;
+            break;
+        }
         case O_LOG2C:
         case O_LOG2G:
             st = hsi_svm_range_parse(optarg, c == O_LOG2C ? &o->grid.log2c : &o->grid.log2g);
