@@ -127,6 +127,12 @@ expect_usage "report format" "hsi report: " 'xml' -- \
     "$HSI" report --truth "$N-gt.tif" --pred "$N.tif" --report-format xml
 expect_usage "map scale 0" "hsi map: " '--scale' -- "$HSI" map class "$N.tif" --scale 0 -o "$TMP/m.png"
 expect_usage "info scene" "hsi info: " 'atlantis' -- "$HSI" info "$N.tif" --scene atlantis
+expect_usage "svm malformed --bands" "hsi svm" '--bands' -- \
+    "$HSI" svm train "$N.tif" --train "$N-train.tif" --bands 1-3,x -o "$TMP/m.svm"
+expect_usage "cnn malformed --bands" "hsi cnn: " '--bands' -- \
+    "$HSI" cnn train "$N.tif" --spec "$N.cfg" --train "$N-train.tif" --bands 0-3 -o "$TMP/c.ckpt"
+expect_usage "svm malformed --preprocess" "hsi svm" '--preprocess' -- \
+    "$HSI" svm grid "$N.tif" --train "$N-train.tif" --preprocess pca:0
 expect_usage "convert PNG" "hsi convert: " 'PNG' -- "$HSI" convert "$N.tif" --format PNG -o "$TMP/c.png"
 expect_no_file "nothing written by refused commands" "$TMP/m.svm" "$TMP/c.ckpt" "$TMP/p.tif" "$TMP/x.tif"
 
