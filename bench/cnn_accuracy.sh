@@ -50,13 +50,13 @@ for seed in $SEEDS; do
             # The straight run below equals a --resume from this file (tests/test_cnn_cli).
             # --test as there: a class only the test pixels have still gets an output.
             "$H" cnn train "scene$seed.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
-                --train "${s}_train.tif" --test "${s}_test.tif" --epochs 0 --seed "$seed" \
+                --train "${s}_train.tif" --test "${s}_test.tif" --allow-missing-classes --epochs 0 --seed "$seed" \
                 -o "${s}_init.ckpt" -q >/dev/null
             start="--init ${s}_init.ckpt"
         fi
         t0=$(date +%s)
         ours=$("$H" cnn train "scene$seed.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
-            --train "${s}_train.tif" --test "${s}_test.tif" --epochs "$EPOCHS" --seed "$seed" \
+            --train "${s}_train.tif" --test "${s}_test.tif" --allow-missing-classes --epochs "$EPOCHS" --seed "$seed" \
             -o "$s.ckpt" -q | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
         t1=$(date +%s)
         torch=$(/usr/bin/python3 "$ROOT/bench/cnn_torch_reference.py" "scene$seed.dat" "${s}_train.dat" \

@@ -462,7 +462,11 @@ static hsi_status labels_from_gdal(const char *path, hsi_labels **out)
     }
     GDALColorTableH ct = GDALGetRasterColorTable(band);
     char **cats = GDALGetRasterCategoryNames(band);
+    /* The class table is the category table when there is one (a test
+     * raster keeps all the classes of its scene, present or not). */
     int n_classes = max;
+    if (cats && CSLCount(cats) - 1 > n_classes && CSLCount(cats) - 1 <= 65535)
+        n_classes = CSLCount(cats) - 1;
     if ((st = hsi_labels_new(rows, cols, n_classes, &lab))) goto done;
     for (size_t i = 0; i < rows * cols; i++) lab->data[i] = (uint16_t)buf[i];
     for (int k = 0; k <= n_classes; k++) {

@@ -18,20 +18,20 @@ if [ -f "$DATA/README.md" ]; then
     case $f in *.aux.xml) continue ;; esac   # GDAL side files, not data
     expect_ok "info $(basename "$f")" -- "$HSI" info "$f"
   done
-  expect_ok "info json" -- "$HSI" info --json "$DATA/indian_pines/Indian_pines_gt.mat"
+  expect_ok "info json" -- "$HSI" info --json - "$DATA/indian_pines/Indian_pines_gt.mat"
   grep -q '"labelled": 10249' "$TMP/out" || fail "Indian_pines_gt.mat has 10249 labelled pixels: $(cat "$TMP/out")"
   if command -v python3 >/dev/null; then
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["rows"]==145 and len(d["classes"])==16' "$TMP/out" \
       || fail "info --json is not valid JSON with 16 classes"
   fi
-  expect_ok "info samson" -- "$HSI" info --json "$DATA/samson/Samson.mat"
+  expect_ok "info samson" -- "$HSI" info --json - "$DATA/samson/Samson.mat"
   grep -q '"rows": 95, "cols": 95, "bands": 156' "$TMP/out" || fail "Samson reads as 95x95x156: $(cat "$TMP/out")"
   expect_ok "band table" -- "$HSI" info "$DATA/indian_pines/92AV3C.spc"
   grep -q "220" "$TMP/out" || fail "92AV3C.spc has 220 bands"
 
   # Convert: .mat cube to GeoTIFF with band selection, then read it back.
   expect_ok "convert samson" -- "$HSI" convert "$DATA/samson/Samson.mat" --bands 1-100,120-156 -o "$TMP/samson.tif"
-  expect_ok "info converted" -- "$HSI" info --json "$TMP/samson.tif"
+  expect_ok "info converted" -- "$HSI" info --json - "$TMP/samson.tif"
   grep -q '"bands": 137' "$TMP/out" || fail "band selection kept 137 bands: $(cat "$TMP/out")"
   expect_ok "convert GT" -- "$HSI" convert --labels "$DATA/indian_pines/92AV3GT.GIS" --scene indian_pines -o "$TMP/gt.tif"
   expect_ok "info GT" -- "$HSI" info "$TMP/gt.tif"

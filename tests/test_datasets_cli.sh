@@ -18,7 +18,7 @@ expect_ok "simulate seed 6" -- "$HSI" simulate -o "$TMP/c.tif" --gt "$TMP/c_gt.t
 cmp -s "$TMP/a.tif" "$TMP/c.tif" && fail "seeds 5 and 6 give the same cube"
 
 # Read back: size, bands, wavelengths, georeferencing, class names.
-expect_ok "info cube" -- "$HSI" info --json "$TMP/a.tif"
+expect_ok "info cube" -- "$HSI" info --json - "$TMP/a.tif"
 grep -q '"rows": 40, "cols": 60, "bands": 220' "$TMP/out" || fail "cube reads back as 40x60x220: $(cat "$TMP/out")"
 grep -q "32616" "$TMP/out" || fail "cube carries EPSG:32616: $(cat "$TMP/out")"
 expect_ok "info gt" -- "$HSI" info "$TMP/a_gt.tif"
@@ -31,9 +31,9 @@ grep -q "10249 of 21025 pixels labelled in 16 classes" "$TMP/out" || fail "defau
 grep -q "Stone-Steel-Towers *93" "$TMP/out" || fail "towers class has 93 pixels: $(cat "$TMP/out")"
 grep -q "nearest-class-mean overall accuracy .*: 0.6464" "$TMP/out" || fail "NCM on the default scene: $(cat "$TMP/out")"
 
-expect_ok "200 bands, ENVI" -- "$HSI" simulate -q --bands 200 --rows 20 --cols 20 -o "$TMP/e.dat" --gt "$TMP/e_gt.dat"
+expect_ok "200 bands, ENVI" -- "$HSI" simulate -q --bands-count 200 --rows 20 --cols 20 -o "$TMP/e.dat" --gt "$TMP/e_gt.dat"
 [ -s "$TMP/out" ] && fail "--quiet printed: $(cat "$TMP/out")"
-expect_ok "info ENVI" -- "$HSI" info --json "$TMP/e.dat"
+expect_ok "info ENVI" -- "$HSI" info --json - "$TMP/e.dat"
 grep -q '"bands": 200' "$TMP/out" || fail "200-band cube: $(cat "$TMP/out")"
 
 # Bad arguments: one line, non-zero exit, nothing written.
@@ -45,7 +45,7 @@ expect_error "difficulty 1.5" "--difficulty: '1.5' is not a number in 0..1" -- \
   "$HSI" simulate --difficulty 1.5 -o "$TMP/bad.tif"
 expect_error "difficulty -0.1" "--difficulty: '-0.1' is not a number in 0..1" -- \
   "$HSI" simulate --difficulty -0.1 -o "$TMP/bad.tif"
-expect_error "bands 103" "--bands: '103' is not 220 or 200" -- "$HSI" simulate --bands 103 -o "$TMP/bad.tif"
+expect_error "bands 103" "--bands-count: '103' is not 220 or 200" -- "$HSI" simulate --bands-count 103 -o "$TMP/bad.tif"
 expect_error "seed negative" "--seed: '-3' is not a non-negative integer" -- "$HSI" simulate --seed -3 -o "$TMP/bad.tif"
 expect_error "unknown option" "unknown option '--colour'" -- "$HSI" simulate --colour -o "$TMP/bad.tif"
 expect_error "missing value" "option '--rows' needs a value" -- "$HSI" simulate -o "$TMP/bad.tif" --rows

@@ -24,7 +24,7 @@ leak() { sed -n 's/^Leakage: \([0-9]*\) of \([0-9]*\) test pixels.*/\1 \2/p' "$T
 
 GT="$DATA/indian_pines/Indian_pines_gt.mat"
 if [ -f "$GT" ]; then
-  expect_ok "random split" -- "$HSI" split "$GT" --fraction 0.1 --seed 4 -o "$TMP/r"
+  expect_ok "random split" -- "$HSI" split --truth "$GT" --fraction 0.1 --seed 4 -o "$TMP/r"
   set -- $(leak)
   [ $# -eq 2 ] && [ "$1" -gt $(($2 * 9 / 10)) ] || fail "random split should leak at 9 x 9: '$*'"
   random_leak="$1 $2"
@@ -37,8 +37,8 @@ if [ -f "$GT" ]; then
   [ "$1" = 0 ] || fail "a 1 x 1 window cannot leak: '$*'"
 
   # Same seed, same split; another seed, another split.
-  expect_ok "again" -- "$HSI" split "$GT" --fraction 0.1 --seed 4 -o "$TMP/r2"
-  expect_ok "other seed" -- "$HSI" split "$GT" --fraction 0.1 --seed 5 -o "$TMP/r3"
+  expect_ok "again" -- "$HSI" split --truth "$GT" --fraction 0.1 --seed 4 -o "$TMP/r2"
+  expect_ok "other seed" -- "$HSI" split --truth "$GT" --fraction 0.1 --seed 5 -o "$TMP/r3"
   for p in r r2 r3; do
     expect_ok "to ENVI $p" -- "$HSI" convert --labels "$TMP/${p}_train.tif" -o "$TMP/${p}_train.dat"
   done
@@ -48,25 +48,25 @@ if [ -f "$GT" ]; then
 
   # Spatially disjoint splits: zero leakage at the patch size.
   for s in blocks clusters; do
-    expect_ok "$s split" -- "$HSI" split "$GT" --strategy $s --patch 9 --fraction 0.2 -o "$TMP/$s"
+    expect_ok "$s split" -- "$HSI" split --truth "$GT" --strategy $s --patch 9 --fraction 0.2 -o "$TMP/$s"
     set -- $(leak)
     [ $# -eq 2 ] && [ "$1" = 0 ] && [ "$2" -gt 3000 ] || fail "$s split leaks or has few test pixels: '$*'"
     expect_ok "$s check" -- "$HSI" split --check --patch 9 "$TMP/${s}_train.tif" "$TMP/${s}_test.tif"
     set -- $(leak)
     [ "$1" = 0 ] || fail "$s: --check finds leakage '$*'"
   done
-  expect_ok "validation" -- "$HSI" split "$GT" --strategy clusters --fraction 0.3 --val 0.2 -o "$TMP/v"
+  expect_ok "validation" -- "$HSI" split --truth "$GT" --strategy clusters --fraction 0.3 --val 0.2 -o "$TMP/v"
   [ -f "$TMP/v_val.tif" ] || fail "--val wrote no v_val.tif"
 
   # The GRSS DASE training mask with an automatic class map.
   if [ -f "$DATA/indian_pines/indianpines_ts.tif" ]; then
-    expect_ok "mask split" -- "$HSI" split "$GT" --strategy mask --mask "$DATA/indian_pines/indianpines_ts.tif" --class-map auto -o "$TMP/m"
+    expect_ok "mask split" -- "$HSI" split --truth "$GT" --strategy mask --mask "$DATA/indian_pines/indianpines_ts.tif" --class-map auto -o "$TMP/m"
     grep -q "Mask classes -> .* 1=2 2=3 3=5" "$TMP/out" || fail "mask class map: $(cat "$TMP/out")"
     grep -q "^161 of 5689 training pixels carry another class" "$TMP/out" || fail "mask disagreement: $(cat "$TMP/out")"
-    expect_ok "mask, identity map" -- "$HSI" split "$GT" --strategy mask --mask "$DATA/indian_pines/indianpines_ts.tif" -o "$TMP/mi"
+    expect_ok "mask, identity map" -- "$HSI" split --truth "$GT" --strategy mask --mask "$DATA/indian_pines/indianpines_ts.tif" -o "$TMP/mi"
     grep -q "(most of them: is --class-map needed?)" "$TMP/out" || fail "identity map of the DASE mask is not flagged: $(cat "$TMP/out")"
     expect_error "mask class map beyond the GT classes" "indianpines_ts.tif: class 2 \(row 1, column 1\) maps to class 40, which is not in the class table" -- \
-      "$HSI" split "$GT" --strategy mask --mask "$DATA/indian_pines/indianpines_ts.tif" --class-map 1=2,2=40 -o "$TMP/mm"
+      "$HSI" split --truth "$GT" --strategy mask --mask "$DATA/indian_pines/indianpines_ts.tif" --class-map 1=2,2=40 -o "$TMP/mm"
     expect_no_file "failed mask split" "$TMP/mm_train.tif" "$TMP/mm_counts.csv"
   fi
 
@@ -76,7 +76,7 @@ if [ -f "$GT" ]; then
   grep -q "Overall accuracy (OA):  100.00 %" "$TMP/out" || fail "truth against itself: $(cat "$TMP/out")"
   expect_ok "report with scene names" -- "$HSI" report --truth "$GT" --scene indian_pines --pred "$TMP/gt.dat"
   grep -q "^ *16  Stone-Steel-Towers " "$TMP/out" || fail "--scene indian_pines names the classes: $(cat "$TMP/out")"
-  expect_error "unknown scene" "unknown scene 'atlantis'" -- "$HSI" split "$GT" --scene atlantis -o "$TMP/x"
+  expect_error "unknown scene" "unknown scene 'atlantis'" -- "$HSI" split --truth "$GT" --scene atlantis -o "$TMP/x"
   expect_ok "report md" -- "$HSI" report --truth "$GT" --pred "$TMP/gt.dat" --format md -o "$TMP/r.md"
   grep -q "^| Overall accuracy (OA) | 100.00 % |" "$TMP/r.md" || fail "markdown report: $(cat "$TMP/r.md")"
   expect_ok "class map" -- "$HSI" map class "$GT" -o "$TMP/gt.png" --scale 4 --legend "$TMP/legend.txt"
@@ -100,7 +100,7 @@ if [ -f "$GT" ]; then
     "$HSI" report --truth "$GT" --pred "$TMP/c17.dat" -o "$TMP/bad.txt"
   expect_no_file "no report" "$TMP/bad.txt"
   expect_error "window larger than the scene" "patch radius 150 \(window 301 x 301\) is larger than the scene \(145 x 145\)" -- \
-    "$HSI" split "$GT" --strategy blocks --patch 301 -o "$TMP/big"
+    "$HSI" split --truth "$GT" --strategy blocks --patch 301 -o "$TMP/big"
   expect_no_file "no split" "$TMP/big_train.tif"
   expect_error "map sizes differ" "size .* differs" -- "$HSI" map correct --truth "$GT" --pred "$DATA/salinas_a/SalinasA_gt.mat" -o "$TMP/bad.png"
   expect_no_file "no map" "$TMP/bad.png"
@@ -109,7 +109,7 @@ if [ -f "$GT" ]; then
       "$HSI" report --truth "$GT" --pred "$DATA/salinas_a/SalinasA_gt.mat"
   fi
   expect_error "small class rule" "class 7 \(Class 7\) has 28 pixels, too few" -- \
-    "$HSI" split "$GT" --count 15 --min 15 --small error -o "$TMP/small"
+    "$HSI" split --truth "$GT" --count 15 --min 15 --small error -o "$TMP/small"
   expect_no_file "no small split" "$TMP/small_train.tif"
 fi
 
@@ -117,11 +117,11 @@ fi
 # block and cluster splits do not; maps of the cube and its truth.
 if "$HSI" help simulate >/dev/null 2>&1; then
   expect_ok "simulate" -- "$HSI" simulate -o "$TMP/sim.tif" --gt "$TMP/sim_gt.tif" --seed 1
-  expect_ok "sim random" -- "$HSI" split "$TMP/sim_gt.tif" --patch 9 -o "$TMP/simr"
+  expect_ok "sim random" -- "$HSI" split --truth "$TMP/sim_gt.tif" --patch 9 -o "$TMP/simr"
   set -- $(leak)
   [ $# -eq 2 ] && [ "$1" -gt $(($2 * 9 / 10)) ] || fail "simulated scene: random split should leak: '$*'"
   for s in blocks clusters; do
-    expect_ok "sim $s" -- "$HSI" split "$TMP/sim_gt.tif" --strategy $s --patch 9 -o "$TMP/sim$s"
+    expect_ok "sim $s" -- "$HSI" split --truth "$TMP/sim_gt.tif" --strategy $s --patch 9 -o "$TMP/sim$s"
     set -- $(leak)
     [ $# -eq 2 ] && [ "$1" = 0 ] && [ "$2" -gt 1000 ] || fail "simulated scene: $s split leaks: '$*'"
   done

@@ -33,7 +33,7 @@ for run, share in ((1, 0.2), (2, 0.3)):
                 "file type = ENVI Standard\ndata type = 12\ninterleave = bsq\nbyte order = 0\n")
 EOF
 
-expect_ok "split" -- "$HSI" split "$GT" --fraction 0.1 --seed 3 -o "$TMP/s"
+expect_ok "split" -- "$HSI" split --truth "$GT" --fraction 0.1 --seed 3 -o "$TMP/s"
 expect_ok "train to ENVI" -- "$HSI" convert --labels "$TMP/s_train.tif" -o "$TMP/train.dat"
 expect_ok "report text" -- "$HSI" report --truth "$GT" --pred "$TMP/pred1.dat" --train "$TMP/s_train.tif" -o "$TMP/report.txt"
 expect_ok "report csv" -- "$HSI" report --truth "$GT" --pred "$TMP/pred1.dat" --train "$TMP/s_train.tif" --format csv -o "$TMP/report.csv"

@@ -55,8 +55,8 @@ grep -q 'Trees' "$TMP/info" || fail "class raster lacks the class names: $(cat "
 grep -q '3 bands' "$TMP/info" || fail "probability cube: $(cat "$TMP/info")"
 pass
 # Train from a ground truth and a fraction, with explicit parameters.
-expect_ok "train --gt --fraction" -- "$HSI" svm train "$TMP/cube.tif" --gt "$TMP/gt.tif" \
-    --fraction 0.1 -c 16 -g 0.5 --balanced --class-weight 2:1.5 -o "$TMP/model2.svm" -q
+expect_ok "train --truth --fraction" -- "$HSI" svm train "$TMP/cube.tif" --truth "$TMP/gt.tif" \
+    --fraction 0.1 -c 16 -g 0.5 --class-weights balanced,2:1.5 -o "$TMP/model2.svm" -q
 expect_ok "train linear" -- "$HSI" svm train "$TMP/cube.tif" --train "$TMP/train.tif" \
     --kernel linear -c 4 --preprocess minmax -o "$TMP/linear.svm" -q
 expect_ok "predict linear" -- "$HSI" svm predict "$TMP/cube.tif" -m "$TMP/linear.svm" \
@@ -84,7 +84,7 @@ if "$HSI" svm train "$TMP/cube.tif" --train "$TMP/train_no_trees.tif" --allow-mi
     || fail "--allow-missing-classes: expected one warning line, got: $(cat "$TMP/err")"
   expect_ok "predict without the missing class" -- "$HSI" svm predict "$TMP/cube.tif" \
     -m "$TMP/no_trees.svm" -o "$TMP/no_trees.tif" -q
-  expect_ok "histogram" -- "$HSI" info --json "$TMP/no_trees.tif"
+  expect_ok "histogram" -- "$HSI" info --json - "$TMP/no_trees.tif"
   grep -q '"id": 2,' "$TMP/out" && fail "class 2 had no training pixels but was predicted"
 else
   fail "--allow-missing-classes: training failed: $(cat "$TMP/err")"
@@ -103,7 +103,7 @@ expect_error "probabilities from a model without them" 'trained without them' --
     "$HSI" svm predict "$TMP/cube.tif" -m "$TMP/model2.svm" -o "$TMP/bad.tif" --prob "$TMP/p.tif"
 expect_no_file "nothing written" "$TMP/bad.tif" "$TMP/p.tif"
 expect_error "folds above the pixel count" 'folds need between 2 and' -- \
-    "$HSI" svm grid "$TMP/cube.tif" --gt "$TMP/gt.tif" --fraction 0.01 --folds 100
+    "$HSI" svm grid "$TMP/cube.tif" --truth "$TMP/gt.tif" --fraction 0.01 --folds 100
 "$HSI" svm grid "$TMP/cube.tif" --train "$TMP/train.tif" --log2g 1,2,-1 >"$TMP/out" 2>"$TMP/err"
 [ $? -eq 2 ] && grep -q -- '--log2g: range' "$TMP/err" || fail "bad range: $(cat "$TMP/err")"
 "$HSI" svm fit >"$TMP/out" 2>"$TMP/err"

@@ -1,6 +1,9 @@
 #include "tools/cli.h"
 
+#include "io/io.h"
+
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +39,40 @@ int cli_usage_error(const char *name, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, " (see 'hsi help %s')\n", name);
     return 2;
+}
+
+int cli_getopt_error(const char *name, const char *sub, int c, char **argv)
+{
+    /* optopt: the short option, the val of a long option given without its
+     * value (or with one it does not take), 0 for an unknown long option. */
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    char buf[64];
+    int len;
+    if (!strncmp(arg, "--", 2)) {
+        const char *eq = strchr(arg, '=');
+        len = eq ? (int)(eq - arg) : (int)strlen(arg);
+    } else if (optopt > 0 && optopt < 128) {
+        snprintf(buf, sizeof buf, "-%c", optopt);
+        arg = buf;
+        len = (int)strlen(buf);
+    } else {
+        len = (int)strlen(arg);
+    }
+    fprintf(stderr, "hsi %s: %s%s", name, sub ? sub : "", sub ? ": " : "");
+    if (c == ':')
+        fprintf(stderr, "option '%.*s' needs a value", len, arg);
+    else if (!strncmp(arg, "--", 2) && optopt && strchr(arg, '='))
+        fprintf(stderr, "option '%.*s' takes no value", len, arg);
+    else
+        fprintf(stderr, "unknown option '%.*s'", len, arg);
+    fprintf(stderr, " (see 'hsi help %s')\n", name);
+    return 2;
+}
+
+void cli_getopt_reset(void)
+{
+    optind = 1;
+    opterr = 0;
 }
 
 int cli_print_usage(const hsi_command *cmd)
@@ -110,6 +147,65 @@ int cli_parse_double_list(const char *name, const char *opt, const char *s, doub
         return -1;
     }
     return 0;
+}
+
+int cli_check_bands(const char *name, const char *opt, const char *spec)
+{
+    size_t *bands = NULL, n = 0;
+    /* Any band number up to the largest sensible cube passes here. */
+    hsi_status st = hsi_band_list_parse(spec, 1000000, &bands, &n);
+    free(bands);
+    if (st) {
+        cli_usage_error(name, "%s: %s", opt, hsi_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+int cli_is_stdout(const char *path)
+{
+    return path && !strcmp(path, "-");
+}
+
+hsi_status cli_output_open(cli_output *o, const char *path)
+{
+    memset(o, 0, sizeof *o);
+    o->path = path;
+    if (cli_is_stdout(path)) {
+        o->fp = stdout;
+        return HSI_OK;
+    }
+    hsi_status st = hsi_atomic_open(&o->af, path);
+    if (!st) o->fp = o->af.fp;
+    return st;
+}
+
+hsi_status cli_output_close(cli_output *o, hsi_status st)
+{
+    if (!o->fp) return st;
+    if (o->fp == stdout) {
+        if (!st && fflush(stdout) != 0) st = hsi_error(HSI_ERR_IO, "writing to standard output failed");
+    } else if (st) {
+        hsi_atomic_abort(&o->af);
+    } else {
+        st = hsi_atomic_commit(&o->af);
+    }
+    o->fp = NULL;
+    return st;
+}
+
+void cli_json_string(FILE *fp, const char *s)
+{
+    fputc('"', fp);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(fp, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(fp, "\\u%04x", *p);
+        else
+            fputc(*p, fp);
+    }
+    fputc('"', fp);
 }
 
 double cli_now(void)

@@ -15,10 +15,10 @@
 #include "tools/cli.h"
 
 static const char usage[] =
-    "Usage: hsi cnn summary SPEC [--bands N] [--classes K]\n"
+    "Usage: hsi cnn summary SPEC [--bands-count N] [--classes K]\n"
     "       hsi cnn train   CUBE --spec SPEC --train LABELS -o MODEL [options]\n"
     "       hsi cnn predict CUBE -m MODEL -o CLASSES [--prob PROB] [options]\n"
-    "       hsi cnn eval    CUBE -m MODEL --test LABELS [options]\n"
+    "       hsi cnn eval    CUBE -m MODEL --test LABELS [--csv FILE] [--json FILE] [options]\n"
     "\n"
     "Classify every pixel of a hyperspectral scene with a 3D convolutional network\n"
     "that looks at the (2r+1) x (2r+1) x bands patch around it (Lange et al., IGARSS\n"
@@ -55,6 +55,10 @@ static const char usage[] =
     "  --test LABELS          test label raster (eval; with train: evaluated at the end)\n"
     "  -o, --output FILE      MODEL (train) or the class raster (predict)\n"
     "  --prob FILE            predict: also write P(class) per pixel (K float bands)\n"
+    "  --csv FILE             eval: also write the per-class table as CSV\n"
+    "                         (class,name,pixels,accuracy); '-' for standard output,\n"
+    "                         in place of the text\n"
+    "  --json FILE            eval: the same as JSON ('-': standard output)\n"
     "  --epochs N             training epochs (default: the spec's); 0 writes the\n"
     "                         initialised net, to start several runs (--resume) or\n"
     "                         another engine from the same weights\n"
@@ -72,9 +76,16 @@ static const char usage[] =
     "  --patience N           stop after N epochs without a better validation loss\n"
     "                         and keep the best weights (default: the spec's, else off)\n"
     "  --class-weights W      none (default) or balanced: weight n/(K n_k) per class\n"
+    "                         (as hsi svm's --class-weights, which also takes\n"
+    "                         class:weight lists)\n"
+    "  --allow-missing-classes\n"
+    "                         train although a class (1..K, K from the class tables\n"
+    "                         of LABELS and --test) has no training pixels; it is\n"
+    "                         never predicted. Default: such a class is an error, as\n"
+    "                         in hsi svm\n"
     "  --checkpoint-every N   also write MODEL every N epochs (default 0: at the end)\n"
     "  --resume MODEL         continue training from a checkpoint (same data)\n"
-    "  --bands-auto N         summary: bands when the spec says auto (default 220)\n"
+    "  --bands-count N        summary: bands when the spec says auto (default 220)\n"
     "  --classes K            summary: classes when the spec says auto (default 16)\n"
     "  -q, --quiet            no progress output\n"
     "  -h, --help             show this help\n"
@@ -82,7 +93,7 @@ static const char usage[] =
     "Environment: OMP_NUM_THREADS sets the threads (default: all cores).\n"
     "\n"
     "Examples:\n"
-    "  hsi cnn summary cnn3d/specs/lange2018.cfg --bands 200\n"
+    "  hsi cnn summary cnn3d/specs/lange2018.cfg --bands-count 200\n"
     "  hsi cnn train ip.tif --spec cnn3d/specs/lange2018.cfg --train train.tif \\\n"
     "      --test test.tif --epochs 30 -o lange.ckpt\n"
     "  hsi cnn predict ip.tif -m lange.ckpt -o classes.tif --prob probs.tif\n"
@@ -165,9 +176,10 @@ static void print_epoch(void *ctx, const hsi_cnn_epoch_stats *s)
     fflush(stdout);
 }
 
-/* Accuracy figures of predictions against truth (both 0-based, k classes). */
-static void print_accuracy(const int32_t *pred, const int32_t *truth, size_t n, int k,
-                           const hsi_class_info *classes)
+/* Accuracy figures of predictions against truth (both 0-based, k classes):
+ * fmt 0 text, 1 CSV (class,name,pixels,accuracy; then the overall rows), 2 JSON. */
+static void write_accuracy(FILE *fp, int fmt, const int32_t *pred, const int32_t *truth, size_t n,
+                           int k, const hsi_class_info *classes)
 {
     size_t *conf = calloc((size_t)k * k, sizeof *conf);
     if (!conf) return;
@@ -178,7 +190,9 @@ static void print_accuracy(const int32_t *pred, const int32_t *truth, size_t n, 
     }
     double oa = n ? (double)hits / n : 0, aa = 0, pe = 0;
     int present = 0;
-    printf("%-4s %-32s %8s %8s\n", "id", "class", "pixels", "accuracy");
+    if (fmt == 0) fprintf(fp, "%-4s %-32s %8s %8s\n", "id", "class", "pixels", "accuracy");
+    else if (fmt == 1) fputs("class,name,pixels,accuracy\n", fp);
+    else fputs("{\"classes\": [", fp);
     for (int c = 0; c < k; c++) {
         size_t row = 0, col = 0;
         for (int j = 0; j < k; j++) row += conf[(size_t)c * k + j], col += conf[(size_t)j * k + c];
@@ -186,13 +200,44 @@ static void print_accuracy(const int32_t *pred, const int32_t *truth, size_t n, 
         if (!row) continue;
         double acc = (double)conf[(size_t)c * k + c] / row;
         aa += acc;
+        const char *cname = classes ? classes[c + 1].name : "";
+        if (fmt == 0) {
+            fprintf(fp, "%-4d %-32s %8zu %8.4f\n", c + 1, cname, row, acc);
+        } else if (fmt == 1) {
+            fprintf(fp, "%d,", c + 1);
+            if (strpbrk(cname, ",\"\n")) {
+                fputc('"', fp);
+                for (const char *q = cname; *q; q++) fprintf(fp, *q == '"' ? "\"\"" : "%c", *q);
+                fputc('"', fp);
+            } else {
+                fputs(cname, fp);
+            }
+            fprintf(fp, ",%zu,%.10g\n", row, acc);
+        } else {
+            fprintf(fp, "%s\n  {\"class\": %d, \"name\": ", present ? "," : "", c + 1);
+            cli_json_string(fp, cname);
+            fprintf(fp, ", \"pixels\": %zu, \"accuracy\": %.17g}", row, acc);
+        }
         present++;
-        printf("%-4d %-32s %8zu %8.4f\n", c + 1, classes ? classes[c + 1].name : "", row, acc);
     }
     pe /= (double)n * n;
-    printf("overall_accuracy=%.4f average_accuracy=%.4f kappa=%.4f pixels=%zu\n", oa,
-           present ? aa / present : 0, pe < 1 ? (oa - pe) / (1 - pe) : 0, n);
+    double aam = present ? aa / present : 0, kappa = pe < 1 ? (oa - pe) / (1 - pe) : 0;
+    if (fmt == 0)
+        fprintf(fp, "overall_accuracy=%.4f average_accuracy=%.4f kappa=%.4f pixels=%zu\n", oa, aam,
+                kappa, n);
+    else if (fmt == 1)
+        fprintf(fp, "overall_accuracy,,%zu,%.10g\naverage_accuracy,,%zu,%.10g\nkappa,,%zu,%.10g\n", n,
+                oa, n, aam, n, kappa);
+    else
+        fprintf(fp, "],\n \"overall_accuracy\": %.17g, \"average_accuracy\": %.17g, \"kappa\": %.17g, "
+                "\"pixels\": %zu}\n", oa, aam, kappa, n);
     free(conf);
+}
+
+static void print_accuracy(const int32_t *pred, const int32_t *truth, size_t n, int k,
+                           const hsi_class_info *classes)
+{
+    write_accuracy(stdout, 0, pred, truth, n, k, classes);
 }
 
 /* Read the cube, apply the model's (or a new) preprocessing. */
@@ -208,30 +253,42 @@ static hsi_status load_cube(const char *path, const char *var, const char *bands
 
 static int run_summary(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"bands", required_argument, NULL, 'b'},
-                                             {"bands-auto", required_argument, NULL, 'b'},
+    static const struct option longopts[] = {{"bands-count", required_argument, NULL, 'b'},
+                                             {"bands-auto", required_argument, NULL, 'b'}, /* hidden alias */
+                                             {"bands", required_argument, NULL, 'L'},
                                              {"classes", required_argument, NULL, 'k'},
+                                             {"quiet", no_argument, NULL, 'q'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     long bands = 220, classes = 16;
     int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'b':
-            if (cli_parse_long(name, "--bands", optarg, 1, 100000, &bands)) return 2;
+            if (cli_parse_long(name, "--bands-count", optarg, 1, 100000, &bands)) return 2;
             break;
+        case 'L':
+            return cli_usage_error(name, "summary: --bands is a band list elsewhere; give the band "
+                                         "count with --bands-count N");
         case 'k':
             if (cli_parse_long(name, "--classes", optarg, 2, 65535, &classes)) return 2;
             break;
+        case 'q': break;
         case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(name, "unknown option for summary");
+        case ':':
+        default: return cli_getopt_error(name, "summary", c, argv);
         }
     }
     if (optind != argc - 1) return cli_usage_error(name, "summary takes one SPEC file");
     hsi_cnn_spec *spec;
     hsi_status st = hsi_cnn_spec_load(argv[optind], &spec);
     if (st) return cli_fail(name, st);
+    int radius;
+    if (radius_of(spec, &radius)) { /* as train: a centred patch needs an odd side */
+        hsi_cnn_spec_free(spec);
+        return 1;
+    }
     char *text;
     st = hsi_cnn_summary(spec, spec->in_bands ? 0 : (int)bands, spec->classes ? 0 : (int)classes,
                          &text);
@@ -250,7 +307,7 @@ typedef struct train_args {
     double lr, validation_split;
     uint64_t seed;
     hsi_border_mode border;
-    int balanced, quiet;
+    int balanced, quiet, allow_missing;
 } train_args;
 
 static int run_train(int argc, char **argv)
@@ -264,17 +321,21 @@ static int run_train(int argc, char **argv)
         {"border", required_argument, NULL, 'm'},    {"validation-split", required_argument, NULL, 'V'},
         {"patience", required_argument, NULL, 'P'},  {"class-weights", required_argument, NULL, 'w'},
         {"checkpoint-every", required_argument, NULL, 'C'}, {"resume", required_argument, NULL, 'r'},
+        {"allow-missing-classes", no_argument, NULL, 'A'},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     train_args a = {.epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
                     .seed = 1, .border = HSI_BORDER_MIRROR, .preprocess = "standardise"};
     int c, seed_given = 0, border_given = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'S': a.spec = optarg; break;
         case 'v': a.var = optarg; break;
-        case 'b': a.bands = optarg; break;
+        case 'b':
+            if (cli_check_bands(name, "--bands", optarg)) return 2;
+            a.bands = optarg;
+            break;
         case 't': a.train = optarg; break;
         case 'T': a.test = optarg; break;
         case 'o': a.output = optarg; break;
@@ -312,11 +373,14 @@ static int run_train(int argc, char **argv)
         case 'w':
             if (!strcmp(optarg, "balanced")) a.balanced = 1;
             else if (!strcmp(optarg, "none")) a.balanced = 0;
-            else return cli_usage_error(name, "--class-weights: '%s' is not none or balanced", optarg);
+            else return cli_usage_error(name, "--class-weights: '%s' is not none or balanced "
+                                              "(class:weight lists are for hsi svm)", optarg);
             break;
+        case 'A': a.allow_missing = 1; break;
         case 'q': a.quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(name, "unknown option for train");
+        case ':':
+        default: return cli_getopt_error(name, "train", c, argv);
         }
     }
     if (optind != argc - 1) return cli_usage_error(name, "train takes one CUBE");
@@ -388,6 +452,32 @@ static int run_train(int argc, char **argv)
     if (classes < 2) {
         cli_error(name, "%s: fewer than two classes labelled", a.train);
         goto out;
+    }
+    {
+        /* A class without training pixels: refused unless asked for, as in hsi svm. */
+        size_t *count = calloc((size_t)classes + 1, sizeof *count);
+        if (!count) {
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (size_t i = 0; i < train->rows * train->cols; i++)
+            if (train->data[i] <= classes) count[train->data[i]]++;
+        int missing = 0, first = 0;
+        for (int k = 1; k <= classes; k++)
+            if (!count[k] && !missing++) first = k;
+        free(count);
+        if (missing && !a.allow_missing) {
+            const char *cn = first <= train->n_classes ? train->classes[first].name : "";
+            cli_error(name,
+                      "%s: class %d%s%s%s has no training pixels (a spatially disjoint split can "
+                      "leave a small class out; --allow-missing-classes trains without it)",
+                      a.train, first, *cn ? " (" : "", cn, *cn ? ")" : "");
+            goto out;
+        }
+        if (missing)
+            fprintf(stderr, "hsi %s: warning: %s: %d of %d classes have no training pixels and will "
+                            "never be predicted\n",
+                    name, a.train, missing, classes);
     }
     /* Preprocessing: fitted on the training pixels only (or the model's). */
     if (net) {
@@ -545,25 +635,30 @@ static int run_apply(int argc, char **argv, int is_eval)
         {"model", required_argument, NULL, 'm'},  {"var", required_argument, NULL, 'v'},
         {"test", required_argument, NULL, 'T'},   {"output", required_argument, NULL, 'o'},
         {"prob", required_argument, NULL, 'p'},   {"batch", required_argument, NULL, 'B'},
+        {"csv", required_argument, NULL, 'c'},    {"json", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *model = NULL, *var = NULL, *test_path = NULL, *output = NULL, *probs = NULL;
+    const char *csv = NULL, *json = NULL;
     long batch = 64;
     int quiet = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "m:o:qh", longopts, NULL)) != -1) {
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("m:o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'v': var = optarg; break;
         case 'T': test_path = optarg; break;
         case 'o': output = optarg; break;
         case 'p': probs = optarg; break;
+        case 'c': csv = optarg; break;
+        case 'j': json = optarg; break;
         case 'B':
             if (cli_parse_long(name, "--batch", optarg, 1, 100000, &batch)) return 2;
             break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
-        default: return cli_usage_error(name, "unknown option for %s", is_eval ? "eval" : "predict");
+        case ':':
+        default: return cli_getopt_error(name, is_eval ? "eval" : "predict", c, argv);
         }
     }
     const char *what = is_eval ? "eval" : "predict";
@@ -571,6 +666,9 @@ static int run_apply(int argc, char **argv, int is_eval)
     if (!model) return cli_usage_error(name, "%s needs -m MODEL", what);
     if (is_eval && !test_path) return cli_usage_error(name, "eval needs --test LABELS");
     if (!is_eval && !output) return cli_usage_error(name, "predict needs -o CLASSES");
+    if (!is_eval && (csv || json)) return cli_usage_error(name, "--csv and --json apply to eval");
+    if (cli_is_stdout(csv) && cli_is_stdout(json))
+        return cli_usage_error(name, "--csv - and --json -: only one table can go to standard output");
     const char *cube_path = argv[optind];
     int rc = 1;
     hsi_status st;
@@ -641,9 +739,20 @@ static int run_apply(int argc, char **argv, int is_eval)
                 pred[n] = map->data[i] - 1;
                 truth[n++] = test->data[i] - 1;
             }
-        printf("%s on %s (%s):\n", model, cube_path, test_path);
-        print_accuracy(pred, truth, n, net->classes, meta.classes);
-        if (n < n_test)
+        /* --csv - / --json - put that table on standard output in place of the text. */
+        if (!cli_is_stdout(csv) && !cli_is_stdout(json)) {
+            printf("%s on %s (%s):\n", model, cube_path, test_path);
+            print_accuracy(pred, truth, n, net->classes, meta.classes);
+        }
+        const char *tables[2] = {csv, json};
+        for (int t = 0; t < 2; t++) {
+            if (!tables[t]) continue;
+            cli_output co;
+            if ((st = cli_output_open(&co, tables[t]))) goto fail;
+            write_accuracy(co.fp, t + 1, pred, truth, n, net->classes, meta.classes);
+            if ((st = cli_output_close(&co, HSI_OK))) goto fail;
+        }
+        if (n < n_test && !cli_is_stdout(csv) && !cli_is_stdout(json))
             printf("%zu test pixels not scored: nodata in every band, or nearer the edge than the "
                    "patch radius with the skip border mode\n",
                    n_test - n);

@@ -29,6 +29,7 @@ static const char usage[] =
     "  --scene NAME         with --labels: class names and colours of a public scene\n"
     "                       (indian_pines, salinas, pavia_university, ...)\n"
     "  --allow-nonfinite    keep NaN/Inf values instead of refusing the cube\n"
+    "  -q, --quiet          no summary line of what was written\n"
     "  -h, --help           show this help\n"
     "\n"
     "Examples:\n"
@@ -45,31 +46,36 @@ static int run(int argc, char **argv)
         {"output", required_argument, NULL, 'o'}, {"format", required_argument, NULL, 'f'},
         {"var", required_argument, NULL, 'v'},    {"bands", required_argument, NULL, 'b'},
         {"band-table", required_argument, NULL, 't'}, {"labels", no_argument, NULL, 'l'},
-        {"allow-nonfinite", no_argument, NULL, 'n'}, {"help", no_argument, NULL, 'h'},
+        {"allow-nonfinite", no_argument, NULL, 'n'}, {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
         {"scene", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0}};
     hsi_read_options opts = {0};
     const char *out = NULL;
     hsi_raster_format fmt = HSI_FORMAT_AUTO;
-    int labels = 0, c;
+    int labels = 0, quiet = 0, c;
     const hsi_scene *scene = NULL;
     hsi_status st;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'f':
             if ((st = hsi_format_parse(optarg, &fmt))) return cli_usage_error(name, "%s", hsi_last_error());
             break;
         case 'v': opts.var = optarg; break;
-        case 'b': opts.bands = optarg; break;
+        case 'b':
+            if (cli_check_bands(name, "--bands", optarg)) return 2;
+            opts.bands = optarg;
+            break;
         case 't': opts.band_table = optarg; break;
         case 'l': labels = 1; break;
         case 'n': opts.allow_nonfinite = 1; break;
         case 's':
             if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
             break;
+        case 'q': quiet = 1; break;
         case 'h': return cli_print_usage(&cmd_convert);
-        default: return cli_usage_error(name, "unknown option");
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     if (optind != argc - 1) return cli_usage_error(name, "give exactly one input file");
@@ -84,14 +90,14 @@ static int run(int argc, char **argv)
         if ((st = hsi_labels_read(in, opts.var, &lab))) return cli_fail(name, st);
         st = scene ? hsi_scene_apply_classes(scene, lab) : HSI_OK;
         if (!st) st = hsi_labels_write(out, fmt, lab);
-        if (!st) printf("%s: %zu x %zu labels, %d classes\n", out, lab->rows, lab->cols, lab->n_classes);
+        if (!st && !quiet) printf("%s: %zu x %zu labels, %d classes\n", out, lab->rows, lab->cols, lab->n_classes);
         hsi_labels_free(lab);
         return st ? cli_fail(name, st) : 0;
     }
     hsi_cube *cube;
     if ((st = hsi_cube_read(in, &opts, &cube))) return cli_fail(name, st);
     st = hsi_cube_write(out, fmt, cube);
-    if (!st) printf("%s: %zu x %zu x %zu\n", out, cube->rows, cube->cols, cube->bands);
+    if (!st && !quiet) printf("%s: %zu x %zu x %zu\n", out, cube->rows, cube->cols, cube->bands);
     hsi_cube_free(cube);
     return st ? cli_fail(name, st) : 0;
 }

@@ -28,6 +28,7 @@ static const char usage[] =
     "  datasets/fetch -d DIR NAME       (in the source tree; see --help there)\n"
     "\n"
     "Options:\n"
+    "  -q, --quiet  accepted for uniformity (nothing to silence)\n"
     "  -h, --help   show this help\n"
     "\n"
     "Examples:\n"
@@ -84,12 +85,13 @@ static void show_scene(const hsi_scene *s)
 static int run(int argc, char **argv)
 {
     const char *name = "datasets";
-    static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("qh"), longopts, NULL)) != -1) {
         if (c == 'h') return cli_print_usage(&cmd_datasets);
-        return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
+        if (c == 'q') continue;
+        return cli_getopt_error(name, NULL, c, argv);
     }
     int nargs = argc - optind;
     const char *action = nargs ? argv[optind] : "list";

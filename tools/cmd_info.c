@@ -29,12 +29,14 @@ static const char usage[] =
     "  --band-table SPC  attach wavelengths and FWHM from a band table (.spc)\n"
     "  --truth GT        check that the ground truth GT has the cube's size and\n"
     "                    describe it after the cube\n"
-    "  --json            print one JSON object per file instead of text\n"
+    "  --json FILE       write one JSON object per file, instead of text, to FILE\n"
+    "                    ('-': standard output)\n"
+    "  -q, --quiet       accepted for uniformity (no progress to silence)\n"
     "  -h, --help        show this help\n"
     "\n"
     "Examples:\n"
     "  hsi info scene.tif\n"
-    "  hsi info --json ../shared/data/indian_pines/Indian_pines_gt.mat\n"
+    "  hsi info --json - ../shared/data/indian_pines/Indian_pines_gt.mat\n"
     "  hsi info --band-table 92AV3C.spc Indian_pines_corrected.mat --bands 1-103,109-149,164-219\n"
     "\n"
     "Exit status: 0 on success, 1 if a file cannot be read, 2 on a usage error.\n";
@@ -252,25 +254,30 @@ static int run(int argc, char **argv)
     static const struct option longopts[] = {
         {"var", required_argument, NULL, 'v'},   {"bands", required_argument, NULL, 'b'},
         {"labels", no_argument, NULL, 'l'},      {"band-table", required_argument, NULL, 't'},
-        {"json", no_argument, NULL, 'j'},        {"help", no_argument, NULL, 'h'},
+        {"json", required_argument, NULL, 'j'},        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
         {"truth", required_argument, NULL, 'g'}, {"scene", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0}};
     hsi_read_options opts = {0};
     int json = 0, force_labels = 0, c;
-    const char *truth = NULL;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    const char *truth = NULL, *json_path = NULL;
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'v': opts.var = optarg; break;
-        case 'b': opts.bands = optarg; break;
+        case 'b':
+            if (cli_check_bands(name, "--bands", optarg)) return 2;
+            opts.bands = optarg;
+            break;
         case 'l': force_labels = 1; break;
         case 't': opts.band_table = optarg; break;
-        case 'j': json = 1; break;
+        case 'j': json = 1, json_path = optarg; break;
         case 'g': truth = optarg; break;
         case 's':
             if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
             break;
+        case 'q': break; /* no progress to silence: the output is the result */
         case 'h': return cli_print_usage(&cmd_info);
-        default: return cli_usage_error(name, "unknown option");
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     if (optind >= argc) return cli_usage_error(name, "no FILE given");
@@ -286,6 +293,15 @@ static int run(int argc, char **argv)
         hsi_labels *lab;
         if ((st = hsi_labels_read_for(truth, NULL, rows, cols, &lab))) return cli_fail(name, st);
         hsi_labels_free(lab);
+    }
+    /* --json FILE: the describing functions print to stdout; point it at FILE. */
+    cli_output jo = {0};
+    FILE *saved_stdout = NULL;
+    if (json && !cli_is_stdout(json_path)) {
+        hsi_status st = cli_output_open(&jo, json_path);
+        if (st) return cli_fail(name, st);
+        saved_stdout = stdout;
+        stdout = jo.fp;
     }
     int rc = 0;
     for (int i = optind; i < argc; i++) {
@@ -311,6 +327,11 @@ static int run(int argc, char **argv)
         hsi_file_info fi;
         hsi_status st = hsi_file_probe(truth, NULL, &fi);
         rc = st ? cli_fail(name, st) : info_labels(name, truth, NULL, &fi, json);
+    }
+    if (saved_stdout) {
+        stdout = saved_stdout;
+        hsi_status st = cli_output_close(&jo, rc ? HSI_ERR_IO : HSI_OK);
+        if (st && !rc) rc = cli_fail(name, st);
     }
     return rc;
 }

@@ -57,6 +57,7 @@ static const char usage[] =
     "  --alpha A          rgb: weight of the overlay colour, 0..1 (default 0.5)\n"
     "  --band-table SPC   rgb: wavelengths for a cube without them (e.g. a .mat)\n"
     "  --var NAME         .mat variable of LABELS, GT or CUBE\n"
+    "  -q, --quiet        no summary line (the legend table is still printed)\n"
     "  -h, --help         show this help\n"
     "\n"
     "Examples:\n"
@@ -97,7 +98,7 @@ static int run(int argc, char **argv)
         {"overlay", required_argument, NULL, 'O'}, {"alpha", required_argument, NULL, 'a'},
         {"band-table", required_argument, NULL, 'B'}, {"var", required_argument, NULL, 'v'},
         {"scene", required_argument, NULL, 'Z'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
         return cli_print_usage(&cmd_map);
     if (argc < 2) return cli_usage_error(name, "give a map kind: class, correct or rgb");
@@ -109,13 +110,13 @@ static int run(int argc, char **argv)
     hsi_raster_format fmt = HSI_FORMAT_AUTO;
     const hsi_scene *scene = NULL;
     long scale = 1;
-    int mark_train = 0, scale_given = 0, c, n;
+    int mark_train = 0, scale_given = 0, quiet = 0, c, n;
     hsi_false_colour_options fo;
     hsi_false_colour_options_init(&fo);
     double list[3];
     optind = 2;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'f':
@@ -163,8 +164,10 @@ static int run(int argc, char **argv)
             if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
             break;
         case 'v': var = optarg; break;
+        case 'q': quiet = 1; break;
         case 'h': return cli_print_usage(&cmd_map);
-        default: return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     if (!out) return cli_usage_error(name, "no output file (-o OUT)");
@@ -221,7 +224,7 @@ static int run(int argc, char **argv)
                                    key, fmt == HSI_FORMAT_PNG ? (int)scale : 1,
                                    &(hsi_georef){0});
                 hsi_rgb_image_free(key);
-                if (!st) printf("%s: legend of %s\n", legend, path);
+                if (!st && !quiet) printf("%s: legend of %s\n", legend, path);
             } else if (!st && legend) {
                 hsi_atomic_file f;
                 st = hsi_atomic_open(&f, legend);
@@ -231,7 +234,8 @@ static int run(int argc, char **argv)
                     else st = hsi_atomic_commit(&f);
                 }
             } else if (!st) {
-                printf("%s: %zu x %zu class map of %s\n", out, lab->rows * (fmt == HSI_FORMAT_PNG ? scale : 1),
+                if (!quiet)
+                    printf("%s: %zu x %zu class map of %s\n", out, lab->rows * (fmt == HSI_FORMAT_PNG ? scale : 1),
                        lab->cols * (fmt == HSI_FORMAT_PNG ? scale : 1), path);
                 st = hsi_map_legend_write(lab, counts, stdout);
             }
@@ -245,7 +249,7 @@ static int run(int argc, char **argv)
         if (!st && train_path) st = hsi_labels_read(train_path, NULL, &train);
         if (!st) st = hsi_map_correct(truth, pred, pred_path, train, train_path, mark_train, &img);
         if (!st) st = write_rgb(out, fmt, img, (int)scale, &truth->geo);
-        if (!st) {
+        if (!st && !quiet) {
             size_t right = 0, wrong = 0;
             for (size_t i = 0; i < img->rows * img->cols; i++) {
                 const uint8_t *p = img->data + 3 * i;
@@ -275,7 +279,7 @@ static int run(int argc, char **argv)
         }
         if (!st) st = hsi_map_false_colour(cube, path, &fo, &img, used);
         if (!st) st = write_rgb(out, fmt, img, (int)scale, &cube->geo);
-        if (!st) {
+        if (!st && !quiet) {
             printf("%s: false colour of %s from bands", out, path);
             for (int i = 0; i < 3; i++) {
                 printf(" %ld", used[i] + 1);

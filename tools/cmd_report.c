@@ -41,8 +41,15 @@ static const char usage[] =
     "  --scene NAME       name GT's classes after a public scene (indian_pines,\n"
     "                     salinas, pavia_university, ...; see 'hsi datasets')\n"
     "  --var NAME         .mat variable of GT (default: chosen automatically)\n"
-    "  --format FMT       text (aligned, default), csv, json or md (Markdown)\n"
-    "  -o, --output FILE  write the report to FILE (atomically) instead of stdout\n"
+    "  -o, --output FILE  write the report to FILE (atomically) instead of stdout;\n"
+    "                     its format follows the extension: .csv, .json, .md,\n"
+    "                     anything else text\n"
+    "  --report-format FMT  text (aligned, default), csv, json or md (Markdown),\n"
+    "                     overriding the extension\n"
+    "  --csv FILE         also write the report as CSV ('-': standard output, in\n"
+    "                     place of the text)\n"
+    "  --json FILE        also write the report as JSON ('-': standard output)\n"
+    "  -q, --quiet        accepted for uniformity (no progress to silence)\n"
     "  -h, --help         show this help\n"
     "\n"
     "Figures: percentages with 2 decimals and kappa with 4 in text and Markdown;\n"
@@ -51,9 +58,9 @@ static const char usage[] =
     "Examples:\n"
     "  hsi report --truth gt.tif --pred pred.tif --train split_train.tif\n"
     "  hsi report --truth Indian_pines_gt.mat --names ip.names --pred map.tif \\\n"
-    "             --format md\n"
+    "             --report-format md\n"
     "  hsi report --truth gt.tif --runs seed1.tif,seed2.tif,seed3.tif \\\n"
-    "             --train s1.tif --train s2.tif --train s3.tif --format csv -o runs.csv\n"
+    "             --train s1.tif --train s2.tif --train s3.tif -o runs.csv\n"
     "\n"
     "Exit status: 0 on success, 1 if a file cannot be read or the rasters do not\n"
     "fit together (sizes differ, a class missing from GT's class table, nothing\n"
@@ -72,6 +79,35 @@ static int split_list(char *s, const char **out, int max)
     return n;
 }
 
+/* One report of one run, or the summary of several, in one format. */
+static hsi_status write_report(FILE *fp, hsi_report_format fmt, const hsi_metrics *const *runs,
+                               int n_pred, const char *const *preds, const char *truth_path,
+                               const char *train0)
+{
+    hsi_status st;
+    if (n_pred == 1) {
+        if (fmt == HSI_REPORT_TEXT) {
+            fprintf(fp, "Accuracy of %s against %s", preds[0], truth_path);
+            if (train0) fprintf(fp, " (training pixels of %s not scored)", train0);
+            fputs("\n\n", fp);
+        }
+        return hsi_metrics_write(runs[0], fmt, fp);
+    }
+    hsi_metrics_summary *sum = NULL;
+    st = hsi_metrics_summarise(runs, n_pred, &sum);
+    if (!st && fmt == HSI_REPORT_TEXT) {
+        fprintf(fp, "Accuracy of %d runs against %s\n\n", n_pred, truth_path);
+        for (int r = 0; r < n_pred; r++)
+            fprintf(fp, "run %d: %s: OA %.2f %%, AA %.2f %%, kappa %.4f (%llu pixels)\n", r + 1,
+                    preds[r], 100.0 * runs[r]->oa, 100.0 * runs[r]->aa, runs[r]->kappa,
+                    (unsigned long long)runs[r]->total);
+        fputc('\n', fp);
+    }
+    if (!st) st = hsi_metrics_summary_write(sum, fmt, fp);
+    hsi_metrics_summary_free(sum);
+    return st;
+}
+
 static int run(int argc, char **argv)
 {
     const char *name = "report";
@@ -80,16 +116,21 @@ static int run(int argc, char **argv)
         {"runs", required_argument, NULL, 'r'},  {"train", required_argument, NULL, 'T'},
         {"names", required_argument, NULL, 'n'}, {"var", required_argument, NULL, 'v'},
         {"scene", required_argument, NULL, 's'},
-        {"format", required_argument, NULL, 'f'}, {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+        {"report-format", required_argument, NULL, 'f'},
+        {"format", required_argument, NULL, 'f'}, /* hidden alias of --report-format */
+        {"csv", required_argument, NULL, 'c'},   {"json", required_argument, NULL, 'j'},
+        {"output", required_argument, NULL, 'o'},
+        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
     const char *truth_path = NULL, *names = NULL, *var = NULL, *out_path = NULL;
+    const char *csv_path = NULL, *json_path = NULL;
+    int fmt_given = 0;
     const char *preds[MAX_RUNS], *trains[MAX_RUNS];
     int n_pred = 0, n_train = 0, c;
     hsi_report_format fmt = HSI_REPORT_TEXT;
     const hsi_scene *scene = NULL;
     hsi_status st;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 't': truth_path = optarg; break;
         case 'p':
@@ -113,10 +154,15 @@ static int run(int argc, char **argv)
             break;
         case 'f':
             if (hsi_report_format_parse(optarg, &fmt)) return cli_usage_error(name, "%s", hsi_last_error());
+            fmt_given = 1;
             break;
         case 'o': out_path = optarg; break;
+        case 'c': csv_path = optarg; break;
+        case 'j': json_path = optarg; break;
+        case 'q': break; /* no progress to silence: the output is the result */
         case 'h': return cli_print_usage(&cmd_report);
-        default: return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     if (optind != argc) return cli_usage_error(name, "unexpected argument '%s'", argv[optind]);
@@ -125,6 +171,18 @@ static int run(int argc, char **argv)
     if (n_train > 1 && n_train != n_pred)
         return cli_usage_error(name, "%d training rasters for %d runs: give one, or one per run",
                                n_train, n_pred);
+    if (out_path && !fmt_given) {
+        if (hsi_path_has_ext(out_path, ".csv")) fmt = HSI_REPORT_CSV;
+        else if (hsi_path_has_ext(out_path, ".json")) fmt = HSI_REPORT_JSON;
+        else if (hsi_path_has_ext(out_path, ".md")) fmt = HSI_REPORT_MARKDOWN;
+    }
+    /* The outputs: the report (-o or standard output), --csv, --json; a
+     * table asked for on standard output takes the text's place there. */
+    const char *out_paths[3] = {out_path ? out_path : "-", csv_path, json_path};
+    hsi_report_format out_fmts[3] = {fmt, HSI_REPORT_CSV, HSI_REPORT_JSON};
+    if (!out_path && (cli_is_stdout(csv_path) || cli_is_stdout(json_path))) out_paths[0] = NULL;
+    if (cli_is_stdout(csv_path) && cli_is_stdout(json_path))
+        return cli_usage_error(name, "--csv - and --json -: only one table can go to standard output");
 
     hsi_labels *truth = NULL;
     hsi_metrics *runs[MAX_RUNS] = {NULL};
@@ -150,47 +208,19 @@ static int run(int argc, char **argv)
         }
     }
 
-    hsi_atomic_file af = {0};
-    FILE *fp = stdout;
-    if (out_path) {
-        if ((st = hsi_atomic_open(&af, out_path))) {
+    for (int o = 0; o < 3; o++) {
+        if (!out_paths[o]) continue;
+        cli_output out;
+        if ((st = cli_output_open(&out, out_paths[o]))) {
             cli_fail(name, st);
             goto done;
         }
-        fp = af.fp;
-    }
-    if (n_pred == 1) {
-        if (fmt == HSI_REPORT_TEXT) {
-            fprintf(fp, "Accuracy of %s against %s", preds[0], truth_path);
-            if (n_train) fprintf(fp, " (training pixels of %s not scored)", trains[0]);
-            fputs("\n\n", fp);
+        st = write_report(out.fp, out_fmts[o], (const hsi_metrics *const *)runs, n_pred, preds,
+                          truth_path, n_train ? trains[0] : NULL);
+        if ((st = cli_output_close(&out, st))) {
+            cli_fail(name, st);
+            goto done;
         }
-        st = hsi_metrics_write(runs[0], fmt, fp);
-    } else {
-        hsi_metrics_summary *sum = NULL;
-        st = hsi_metrics_summarise((const hsi_metrics *const *)runs, n_pred, &sum);
-        if (!st && fmt == HSI_REPORT_TEXT) {
-            fprintf(fp, "Accuracy of %d runs against %s\n\n", n_pred, truth_path);
-            for (int r = 0; r < n_pred; r++)
-                fprintf(fp, "run %d: %s: OA %.2f %%, AA %.2f %%, kappa %.4f (%llu pixels)\n", r + 1,
-                        preds[r], 100.0 * runs[r]->oa, 100.0 * runs[r]->aa, runs[r]->kappa,
-                        (unsigned long long)runs[r]->total);
-            fputc('\n', fp);
-        }
-        if (!st) st = hsi_metrics_summary_write(sum, fmt, fp);
-        hsi_metrics_summary_free(sum);
-    }
-    if (out_path) {
-        if (st)
-            hsi_atomic_abort(&af);
-        else
-            st = hsi_atomic_commit(&af);
-    } else if (!st && fflush(stdout) != 0) {
-        st = hsi_error(HSI_ERR_IO, "writing to standard output failed");
-    }
-    if (st) {
-        cli_fail(name, st);
-        goto done;
     }
     rc = 0;
 done:

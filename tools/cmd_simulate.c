@@ -36,7 +36,7 @@ static const char usage[] =
     "  --difficulty D      0 (clean, separable) .. 1 (hard); scales noise, variability\n"
     "                      inside classes and mixing (default 0.7: a nearest-class-\n"
     "                      mean classifier scores 0.646 on seed 1)\n"
-    "  --bands N           220 (all AVIRIS bands) or 200 (water bands dropped)\n"
+    "  --bands-count N     220 (all AVIRIS bands) or 200 (water bands dropped)\n"
     "                      (default 220)\n"
     "  --format FMT        GTiff or ENVI for both outputs, overriding the extension\n"
     "  --ncm               also report the overall accuracy of a nearest-class-mean\n"
@@ -46,7 +46,7 @@ static const char usage[] =
     "\n"
     "Examples:\n"
     "  hsi simulate -o scene.tif --gt gt.tif\n"
-    "  hsi simulate --seed 7 --difficulty 0.3 --bands 200 -o easy.dat --gt easy_gt.dat\n"
+    "  hsi simulate --seed 7 --difficulty 0.3 --bands-count 200 -o easy.dat --gt easy_gt.dat\n"
     "  hsi simulate --rows 512 --cols 512 --ncm -o big.tif\n"
     "\n"
     "Exit status: 0 on success, 1 if generating or writing failed (no output is\n"
@@ -76,7 +76,8 @@ static int run(int argc, char **argv)
         {"output", required_argument, NULL, 'o'}, {"gt", required_argument, NULL, 'g'},
         {"rows", required_argument, NULL, 'r'},   {"cols", required_argument, NULL, 'c'},
         {"seed", required_argument, NULL, 's'},   {"difficulty", required_argument, NULL, 'd'},
-        {"bands", required_argument, NULL, 'b'},  {"format", required_argument, NULL, 'f'},
+        {"bands-count", required_argument, NULL, 'b'},
+        {"bands", required_argument, NULL, 'b'}, /* hidden alias of --bands-count */  {"format", required_argument, NULL, 'f'},
         {"ncm", no_argument, NULL, 'n'},          {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     hsi_simulate_params p;
@@ -87,7 +88,7 @@ static int run(int argc, char **argv)
     long v;
     hsi_status st;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":o:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
         case 'g': gt_arg = optarg; break;
@@ -107,7 +108,7 @@ static int run(int argc, char **argv)
             break;
         case 'b':
             if (strcmp(optarg, "220") && strcmp(optarg, "200"))
-                return cli_usage_error(name, "--bands: '%s' is not 220 or 200", optarg);
+                return cli_usage_error(name, "--bands-count: '%s' is not 220 or 200", optarg);
             p.bands = atoi(optarg);
             break;
         case 'f':
@@ -117,8 +118,8 @@ static int run(int argc, char **argv)
         case 'n': want_ncm = 1; break;
         case 'q': quiet = 1; break;
         case 'h': return cli_print_usage(&cmd_simulate);
-        case ':': return cli_usage_error(name, "option '%s' needs a value", argv[optind - 1]);
-        default: return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     if (optind < argc) return cli_usage_error(name, "unexpected argument '%s'", argv[optind]);

@@ -1,4 +1,4 @@
-/* cmd_split.c - `hsi split GT -o PREFIX`: train / test (/ validation) rasters
+/* cmd_split.c - `hsi split --truth GT -o PREFIX`: train / test (/ validation) rasters
  * without leakage; `hsi split --check` measures the leakage of any split. */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include "tools/cli.h"
 
 static const char usage[] =
-    "Usage: hsi split [options] GT -o PREFIX\n"
+    "Usage: hsi split --truth GT -o PREFIX [options]\n"
     "       hsi split --check [--patch S] TRAIN TEST [VAL]\n"
     "\n"
     "Split a ground truth into training and test label rasters (and optionally a\n"
@@ -37,6 +37,7 @@ static const char usage[] =
     "is left out (counted as 'unused').\n"
     "\n"
     "Options:\n"
+    "  --truth GT            the ground truth to split (any GDAL raster or .mat)\n"
     "  -o, --output PREFIX   write PREFIX_train.tif, PREFIX_test.tif, PREFIX_val.tif\n"
     "                        (with --val) and PREFIX_counts.csv\n"
     "  --strategy NAME       random (default), blocks, clusters or mask\n"
@@ -67,16 +68,20 @@ static const char usage[] =
     "  --scene NAME          name GT's classes after a public scene (indian_pines,\n"
     "                        salinas, pavia_university, ...; see 'hsi datasets')\n"
     "  --var NAME            .mat variable of GT (default: chosen automatically)\n"
-    "  --csv                 print the count table as CSV\n"
+    "  --csv FILE            also write the count table as CSV\n"
+    "                        (class,name,total,train,val,test,unused); '-' for\n"
+    "                        standard output, in place of the text table\n"
+    "  --json FILE           the same as JSON ('-': standard output)\n"
     "  --check               only measure: count table and leakage of the TRAIN,\n"
     "                        TEST (and VAL, counted as training) rasters given\n"
+    "  -q, --quiet           accepted for uniformity (no progress to silence)\n"
     "  -h, --help            show this help\n"
     "\n"
     "Examples:\n"
-    "  hsi split gt.tif --fraction 0.1 --seed 3 -o out/random\n"
-    "  hsi split gt.tif --strategy blocks --patch 9 -o out/blocks\n"
-    "  hsi split Indian_pines_gt.mat --strategy clusters --fraction 0.3 -o out/dbscan\n"
-    "  hsi split Indian_pines_gt.mat --strategy mask --mask indianpines_ts.tif \\\n"
+    "  hsi split --truth gt.tif --fraction 0.1 --seed 3 -o out/random\n"
+    "  hsi split --truth gt.tif --strategy blocks --patch 9 -o out/blocks\n"
+    "  hsi split --truth Indian_pines_gt.mat --strategy clusters --fraction 0.3 -o out/dbscan\n"
+    "  hsi split --truth Indian_pines_gt.mat --strategy mask --mask indianpines_ts.tif \\\n"
     "            --class-map auto -o out/dase\n"
     "  hsi split --check --patch 9 out/random_train.tif out/random_test.tif\n"
     "\n"
@@ -91,7 +96,48 @@ static void print_leakage(size_t leaked, size_t tested, long patch)
            leaked, tested, tested ? 100.0 * (double)leaked / (double)tested : 0.0, patch, patch);
 }
 
-static int check_mode(const char *name, int argc, char **argv, long patch, int csv)
+/* The count table as JSON, with the leakage. */
+static void split_json(FILE *fp, const hsi_split *s, const hsi_class_info *classes, size_t leaked,
+                       size_t tested, long patch)
+{
+    fputs("{\"classes\": [", fp);
+    for (int k = 1; k <= s->n_classes; k++) {
+        const hsi_split_counts *c = &s->counts[k];
+        fprintf(fp, "%s\n  {\"class\": %d, \"name\": ", k > 1 ? "," : "", k);
+        cli_json_string(fp, classes[k].name);
+        fprintf(fp, ", \"total\": %zu, \"train\": %zu, \"val\": %zu, \"test\": %zu, \"unused\": %zu}",
+                c->total, c->train, c->val, c->test, c->unused);
+    }
+    const hsi_split_counts *t = &s->counts[0];
+    fprintf(fp, "],\n \"total\": {\"total\": %zu, \"train\": %zu, \"val\": %zu, \"test\": %zu, "
+            "\"unused\": %zu},\n \"leakage\": {\"patch\": %ld, \"leaked\": %zu, \"tested\": %zu}}\n",
+            t->total, t->train, t->val, t->test, t->unused, patch, leaked, tested);
+}
+
+/* The count table and leakage: text on standard output unless --csv - or
+ * --json - puts that table there instead; --csv/--json FILE besides. */
+static hsi_status write_tables(const hsi_split *s, const hsi_class_info *classes, const char *csv,
+                               const char *json, size_t leaked, size_t tested, long patch)
+{
+    hsi_status st = HSI_OK;
+    if (!cli_is_stdout(csv) && !cli_is_stdout(json)) {
+        st = hsi_split_table_write(s, classes, 0, stdout);
+        if (!st) print_leakage(leaked, tested, patch);
+    }
+    const char *paths[2] = {csv, json};
+    for (int i = 0; i < 2 && !st; i++) {
+        if (!paths[i]) continue;
+        cli_output out;
+        if ((st = cli_output_open(&out, paths[i]))) break;
+        if (i == 0) st = hsi_split_table_write(s, classes, 1, out.fp);
+        else split_json(out.fp, s, classes, leaked, tested, patch);
+        st = cli_output_close(&out, st);
+    }
+    return st;
+}
+
+static int check_mode(const char *name, int argc, char **argv, long patch, const char *csv,
+                      const char *json)
 {
     int nfiles = argc - optind;
     if (nfiles < 2 || nfiles > 3)
@@ -114,10 +160,9 @@ static int check_mode(const char *name, int argc, char **argv, long patch, int c
         hsi_labels *table = NULL;
         st = hsi_labels_new_like(names, &table);
         if (!st && table->n_classes < s->n_classes) st = hsi_labels_set_class_count(table, s->n_classes);
-        if (!st) st = hsi_split_table_write(s, table->classes, csv, stdout);
+        if (!st) st = write_tables(s, table->classes, csv, json, leaked, tested, patch);
         hsi_labels_free(table);
     }
-    if (!st) print_leakage(leaked, tested, patch);
     hsi_split_free(s);
     for (int i = 0; i < 3; i++) hsi_labels_free(lab[i]);
     return st ? cli_fail(name, st) : 0;
@@ -179,21 +224,23 @@ static int run(int argc, char **argv)
         {"min-pts", required_argument, NULL, 'P'},  {"mask", required_argument, NULL, 'M'},
         {"class-map", required_argument, NULL, 'C'}, {"seed", required_argument, NULL, 'r'},
         {"names", required_argument, NULL, 'n'},    {"var", required_argument, NULL, 'v'},
-        {"scene", required_argument, NULL, 'Z'},
-        {"csv", no_argument, NULL, 'x'},            {"check", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        {"scene", required_argument, NULL, 'Z'},   {"truth", required_argument, NULL, 'G'},
+        {"csv", required_argument, NULL, 'x'},     {"json", required_argument, NULL, 'j'},            {"check", no_argument, NULL, 'k'},
+        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     hsi_split_options o;
     hsi_split_options_init(&o);
-    const char *prefix = NULL, *mask_path = NULL, *class_map = NULL, *names = NULL, *var = NULL;
+    const char *gt_path = NULL, *prefix = NULL, *mask_path = NULL, *class_map = NULL, *names = NULL, *var = NULL;
     const hsi_scene *scene = NULL;
     long patch = 9, lv;
-    int csv = 0, check = 0, c;
+    const char *csv = NULL, *json = NULL;
+    int check = 0, c;
     double dv;
     uint64_t uv;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': prefix = optarg; break;
+        case 'G': gt_path = optarg; break;
         case 's':
             if (hsi_split_strategy_parse(optarg, &o.strategy))
                 return cli_usage_error(name, "%s", hsi_last_error());
@@ -242,15 +289,21 @@ static int run(int argc, char **argv)
         case 'Z':
             if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
             break;
-        case 'x': csv = 1; break;
+        case 'x': csv = optarg; break;
+        case 'j': json = optarg; break;
         case 'k': check = 1; break;
+        case 'q': break; /* no progress to silence: the output is the result */
         case 'h': return cli_print_usage(&cmd_split);
-        default: return cli_usage_error(name, "unknown option '%s'", argv[optind - 1]);
+        case ':':
+        default: return cli_getopt_error(name, NULL, c, argv);
         }
     }
     o.radius = (int)(patch / 2);
-    if (check) return check_mode(name, argc, argv, patch, csv);
-    if (optind != argc - 1) return cli_usage_error(name, "give exactly one ground truth GT");
+    if (check) return check_mode(name, argc, argv, patch, csv, json);
+    /* GT as a positional argument is the old spelling, kept as a hidden alias. */
+    if (!gt_path && optind == argc - 1) gt_path = argv[optind++];
+    if (optind != argc) return cli_usage_error(name, "unexpected argument '%s'", argv[optind]);
+    if (!gt_path) return cli_usage_error(name, "no ground truth (--truth GT)");
     if (!prefix) return cli_usage_error(name, "no output prefix (-o PREFIX)");
     if (o.strategy == HSI_SPLIT_MASK && !mask_path)
         return cli_usage_error(name, "the mask strategy needs --mask FILE");
@@ -258,7 +311,6 @@ static int run(int argc, char **argv)
         return cli_usage_error(name, "--mask and --class-map apply to --strategy mask");
     if (o.train_count && o.strategy != HSI_SPLIT_RANDOM)
         return cli_usage_error(name, "--count applies to --strategy random");
-    const char *gt_path = argv[optind];
 
     hsi_labels *truth = NULL, *mask = NULL;
     hsi_split *s = NULL;
@@ -286,7 +338,8 @@ static int run(int argc, char **argv)
     size_t leaked = 0, tested = 0;
     if (!st) st = hsi_split_leakage(s->train, s->val, s->test, o.radius, &leaked, &tested);
     if (!st) st = write_outputs(prefix, s, truth);
-    if (!st) {
+    int table_on_stdout = cli_is_stdout(csv) || cli_is_stdout(json);
+    if (!st && !table_on_stdout) {
         static const char *strategy_names[] = {"random", "blocks", "clusters", "mask"};
         printf("Split of %s (%s, seed %llu): wrote %s_train.tif %s_test.tif ", gt_path,
                strategy_names[o.strategy], (unsigned long long)o.seed, prefix, prefix);
@@ -305,9 +358,8 @@ static int run(int argc, char **argv)
                    2 * s->mask_disagree > s->counts[0].train
                        ? " (most of them: is --class-map needed?)"
                        : "");
-        st = hsi_split_table_write(s, s->train->classes, csv, stdout);
-        if (!st) print_leakage(leaked, tested, patch);
     }
+    if (!st) st = write_tables(s, s->train->classes, csv, json, leaked, tested, patch);
     hsi_split_free(s);
     hsi_labels_free(truth);
     hsi_labels_free(mask);

@@ -19,8 +19,8 @@
 #endif
 
 static const char usage[] =
-    "Usage: hsi svm grid    CUBE (--train LABELS | --gt GT --fraction F) [options]\n"
-    "       hsi svm train   CUBE (--train LABELS | --gt GT --fraction F) -o MODEL [options]\n"
+    "Usage: hsi svm grid    CUBE (--train LABELS | --truth GT --fraction F) [options]\n"
+    "       hsi svm train   CUBE (--train LABELS | --truth GT --fraction F) -o MODEL [options]\n"
     "       hsi svm predict CUBE -m MODEL -o CLASSES [--prob PROB] [options]\n"
     "       mpirun -np N hsi svm grid|train --grid|predict ...\n"
     "\n"
@@ -51,7 +51,7 @@ static const char usage[] =
     "  --bands LIST        use these 1-based bands of CUBE, e.g. 1-103,109-149\n"
     "  --train LABELS      training label raster (e.g. from 'hsi split'); 0 = unused\n"
     "  --train-var NAME    .mat variable of LABELS or GT\n"
-    "  --gt GT             a ground truth to draw the training pixels from instead ...\n"
+    "  --truth GT          a ground truth to draw the training pixels from instead ...\n"
     "  --fraction F        ... this fraction of each class's pixels (at least one),\n"
     "                      chosen at random (0 < F <= 1)\n"
     "  --split-seed S      seed of that draw (default 1)\n"
@@ -72,21 +72,25 @@ static const char usage[] =
     "  --kernel-mem MB     memory per rank for kernel reuse (default 1024; 0 = plain\n"
     "                      libsvm RBF in every task)\n"
     "  --csv FILE          also write the table as CSV\n"
-    "                      (log2g,log2c,gamma,C,accuracy,seconds)\n"
+    "                      (log2g,log2c,gamma,C,accuracy,seconds); '-' for standard\n"
+    "                      output, in place of the text table\n"
+    "  --json FILE         the same as JSON, with the best cell ('-': standard output)\n"
     "\n"
-    "Training options (train; --balanced, --cache and --eps also apply to grid):\n"
+    "Training options (train; --class-weights, --cache and --eps also apply to grid):\n"
     "  --kernel K          rbf, linear or poly (default rbf)\n"
     "  -c, --cost C        the C of C-SVC (default 1)\n"
     "  -g, --gamma G       kernel gamma (default 1 / number of features)\n"
     "  --degree D          polynomial degree (default 3)\n"
     "  --coef0 R           polynomial coef0 (default 0)\n"
     "  --probability       also fit probability outputs (needed for predict --prob)\n"
-    "  --balanced          weight each class's C by n / (classes * n_class)\n"
+
     "  --allow-missing-classes\n"
     "                      train without the classes that have no training pixels\n"
     "                      (a spatially disjoint split can leave a small class out);\n"
     "                      they are never predicted. Default: such a class is an error\n"
-    "  --class-weight LIST extra weights, e.g. 1:2,7:0.5 (class:weight)\n"
+    "  --class-weights W   none (default); balanced: each class's C times\n"
+    "                      n / (classes * n_class); or a list class:weight such as\n"
+    "                      1:2,7:0.5; or balanced,LIST (both)\n"
     "  --cache MB          libsvm kernel cache (default 200)\n"
     "  --eps E             libsvm stopping tolerance (default 0.001)\n"
     "  --grid              choose C and gamma by the grid search first\n"
@@ -105,7 +109,7 @@ static const char usage[] =
     "\n"
     "Examples:\n"
     "  hsi svm grid scene.tif --train train.tif\n"
-    "  mpirun -np 4 hsi svm grid scene.tif --gt gt.tif --fraction 0.1 --log2c 0,12,2\n"
+    "  mpirun -np 4 hsi svm grid scene.tif --truth gt.tif --fraction 0.1 --log2c 0,12,2\n"
     "  hsi svm train scene.tif --train train.tif -c 256 -g 0.0078125 --probability -o m.svm\n"
     "  mpirun -np 4 hsi svm train scene.tif --train train.tif --grid -o m.svm\n"
     "  mpirun -np 4 hsi svm predict scene.tif -m m.svm -o classes.tif --prob prob.tif\n"
@@ -123,7 +127,7 @@ typedef struct svm_cli {
     uint64_t split_seed;
     const char *preprocess;
     hsi_svm_grid_options grid;
-    const char *csv;
+    const char *csv, *json;
     hsi_svm_params params;
     int gamma_given, use_grid;
     double *class_weight_pairs; /* [class id] from --class-weight, or NULL */
@@ -170,7 +174,7 @@ static int parse_class_weights(svm_cli *o, const char *spec)
     return 0;
 bad:
     if (o->rank == 0)
-        cli_usage_error(o->name, "--class-weight: '%s' is not a list of class:weight", spec);
+        cli_usage_error(o->name, "--class-weights: '%s' is not none, balanced or a list of class:weight", spec);
     return -1;
 }
 
@@ -178,15 +182,16 @@ static int parse_args(svm_cli *o, int argc, char **argv)
 {
     enum {
         O_VAR = 256, O_BANDS, O_TRAIN, O_TRAIN_VAR, O_GT, O_FRACTION, O_SPLIT_SEED, O_PRE,
-        O_LOG2C, O_LOG2G, O_FOLDS, O_SEED, O_KMEM, O_CSV, O_KERNEL, O_DEGREE, O_COEF0, O_PROB,
-        O_BALANCED, O_MISSING, O_CW, O_CACHE, O_EPS, O_GRID, O_PROBOUT, O_FORMAT, O_BLOCK, O_SCHEME
+        O_LOG2C, O_LOG2G, O_FOLDS, O_SEED, O_KMEM, O_CSV, O_JSON, O_KERNEL, O_DEGREE, O_COEF0, O_PROB,
+        O_BALANCED, O_MISSING, O_CW, O_CACHE, O_EPS, O_GRID, O_PROBOUT, O_FORMAT, O_BLOCK, O_SCHEME, O_CWS
     };
     static const struct option longopts[] = {
         {"var", required_argument, NULL, O_VAR},
         {"bands", required_argument, NULL, O_BANDS},
         {"train", required_argument, NULL, O_TRAIN},
         {"train-var", required_argument, NULL, O_TRAIN_VAR},
-        {"gt", required_argument, NULL, O_GT},
+        {"truth", required_argument, NULL, O_GT},
+        {"gt", required_argument, NULL, O_GT}, /* hidden alias of --truth */
         {"fraction", required_argument, NULL, O_FRACTION},
         {"split-seed", required_argument, NULL, O_SPLIT_SEED},
         {"preprocess", required_argument, NULL, O_PRE},
@@ -196,6 +201,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         {"seed", required_argument, NULL, O_SEED},
         {"kernel-mem", required_argument, NULL, O_KMEM},
         {"csv", required_argument, NULL, O_CSV},
+        {"json", required_argument, NULL, O_JSON},
         {"fold-scheme", required_argument, NULL, O_SCHEME},
         {"kernel", required_argument, NULL, O_KERNEL},
         {"cost", required_argument, NULL, 'c'},
@@ -205,7 +211,9 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         {"probability", no_argument, NULL, O_PROB},
         {"balanced", no_argument, NULL, O_BALANCED},
         {"allow-missing-classes", no_argument, NULL, O_MISSING},
-        {"class-weight", required_argument, NULL, O_CW},
+        {"class-weights", required_argument, NULL, O_CWS},
+        {"class-weight", required_argument, NULL, O_CW}, /* hidden aliases: --class-weights LIST, */
+                                                         /* --balanced = --class-weights balanced */
         {"cache", required_argument, NULL, O_CACHE},
         {"eps", required_argument, NULL, O_EPS},
         {"grid", no_argument, NULL, O_GRID},
@@ -229,11 +237,14 @@ static int parse_args(svm_cli *o, int argc, char **argv)
     long l;
     double d;
     hsi_status st;
-    optind = 1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "c:g:o:m:qh", longopts, NULL)) != -1) {
+    cli_getopt_reset();
+    while (rc == 0 && (c = getopt_long(argc, argv, CLI_OPTSTRING("c:g:o:m:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case O_VAR: o->var = optarg; break;
-        case O_BANDS: o->bands = optarg; break;
+        case O_BANDS:
+            if (cli_check_bands(o->name, "--bands", optarg)) rc = 2;
+            o->bands = optarg;
+            break;
         case O_TRAIN: o->train_path = optarg; break;
         case O_TRAIN_VAR: o->train_var = optarg; break;
         case O_GT: o->gt_path = optarg; break;
@@ -243,7 +254,17 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         case O_SPLIT_SEED:
             if (cli_parse_u64(o->name, "--split-seed", optarg, &o->split_seed)) rc = 2;
             break;
-        case O_PRE: o->preprocess = optarg; break;
+        case O_PRE: {
+            hsi_preprocess_kind k;
+            size_t pk;
+            double pf;
+            if (hsi_preprocess_parse(optarg, &k, &pk, &pf)) {
+                cli_usage_error(o->name, "--preprocess: %s", hsi_last_error());
+                rc = 2;
+            }
+            o->preprocess = optarg;
+            break;
+        }
         case O_LOG2C:
         case O_LOG2G:
             st = hsi_svm_range_parse(optarg, c == O_LOG2C ? &o->grid.log2c : &o->grid.log2g);
@@ -266,6 +287,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
                 rc = 2;
             break;
         case O_CSV: o->csv = optarg; break;
+        case O_JSON: o->json = optarg; break;
         case O_SCHEME:
             if (!strcmp(optarg, "hsi") || !strcmp(optarg, "libsvm")) {
                 o->grid.libsvm_folds = !strcmp(optarg, "libsvm");
@@ -281,12 +303,17 @@ static int parse_args(svm_cli *o, int argc, char **argv)
             }
             break;
         case 'c':
-            /* Any number parses: C <= 0 is refused with the library's message. */
+            /* A usage error, before any data is read. */
             if (cli_parse_double(o->name, "--cost", optarg, -1e300, 1e300, &o->params.C)) rc = 2;
+            else if (!(o->params.C > 0))
+                rc = cli_usage_error(o->name, "--cost: C must be a positive number, not '%s'", optarg);
             break;
         case 'g':
             if (cli_parse_double(o->name, "--gamma", optarg, -1e300, 1e300, &o->params.gamma))
                 rc = 2;
+            else if (!(o->params.gamma > 0))
+                rc = cli_usage_error(o->name, "--gamma: gamma must be a positive number, not '%s'",
+                                     optarg);
             o->gamma_given = 1;
             break;
         case O_DEGREE:
@@ -300,6 +327,17 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         case O_PROB: o->params.probability = 1; break;
         case O_BALANCED: o->params.balanced = o->grid.balanced = 1; break;
         case O_MISSING: o->params.allow_missing_classes = o->grid.allow_missing_classes = 1; break;
+        case O_CWS:
+            /* none | balanced | LIST | balanced,LIST (the same option as cnn's) */
+            o->params.balanced = o->grid.balanced = 0;
+            if (!strcmp(optarg, "none")) break;
+            if (!strncmp(optarg, "balanced", 8) && (optarg[8] == '\0' || optarg[8] == ',')) {
+                o->params.balanced = o->grid.balanced = 1;
+                if (!optarg[8]) break;
+                optarg += 9;
+            }
+            /* the class:weight list */
+            __attribute__((fallthrough));
         case O_CW:
             o->class_weight_spec = optarg;
             if (parse_class_weights(o, optarg)) rc = 2;
@@ -327,9 +365,8 @@ static int parse_args(svm_cli *o, int argc, char **argv)
             break;
         case 'q': o->quiet = 1; break;
         case 'h': rc = 3; break;
-        default:
-            cli_usage_error(o->name, "unknown option");
-            rc = 2;
+        case ':':
+        default: rc = cli_getopt_error("svm", o->name + 4, c, argv);
         }
     }
     if (rc == 0) {
@@ -461,18 +498,28 @@ static hsi_status load_training_set(const svm_cli *o, training_set *t)
 
 /* ---- grid ---- */
 
-static hsi_status write_csv(const char *path, const hsi_svm_grid_result *r)
+/* The grid table as CSV or JSON ("-": standard output). */
+static hsi_status write_table(const char *path, int json, const hsi_svm_grid_result *r)
 {
-    hsi_atomic_file f;
-    hsi_status st = hsi_atomic_open(&f, path);
+    cli_output f;
+    hsi_status st = cli_output_open(&f, path);
     if (st) return st;
-    fprintf(f.fp, "log2g,log2c,gamma,C,accuracy,seconds\n");
+    if (!json) fprintf(f.fp, "log2g,log2c,gamma,C,accuracy,seconds\n");
+    else fputs("{\"cells\": [", f.fp);
     for (int gi = 0; gi < r->n_gamma; gi++)
         for (int ci = 0; ci < r->n_c; ci++)
-            fprintf(f.fp, "%g,%g,%.10g,%.10g,%.6f,%.4f\n", r->log2g[gi], r->log2c[ci],
+            fprintf(f.fp,
+                    json ? "%s\n  {\"log2g\": %g, \"log2c\": %g, \"gamma\": %.10g, \"C\": %.10g, "
+                           "\"accuracy\": %.6f, \"seconds\": %.4f}"
+                         : "%s%g,%g,%.10g,%.10g,%.6f,%.4f\n",
+                    json ? (gi || ci ? "," : "") : "", r->log2g[gi], r->log2c[ci],
                     exp2(r->log2g[gi]), exp2(r->log2c[ci]), r->accuracy[gi * r->n_c + ci],
                     r->seconds[gi * r->n_c + ci]);
-    return hsi_atomic_commit(&f);
+    if (json)
+        fprintf(f.fp, "],\n \"best\": {\"log2g\": %g, \"log2c\": %g, \"accuracy\": %.6f}}\n",
+                r->log2g[r->best_g], r->log2c[r->best_c],
+                r->accuracy[r->best_g * r->n_c + r->best_c]);
+    return cli_output_close(&f, HSI_OK);
 }
 
 static void print_table(const training_set *t, const hsi_svm_grid_options *g,
@@ -516,8 +563,10 @@ static int run_grid_search(const svm_cli *o, const training_set *t, hsi_svm_grid
     cli_progress_finish(&bar);
     if (st) return fail(o, st);
     if (o->rank == 0) {
-        print_table(t, &g, *out);
-        if (o->csv && (st = write_csv(o->csv, *out))) return fail(o, st);
+        /* --csv - / --json - put that table on standard output in place of the text. */
+        if (!cli_is_stdout(o->csv) && !cli_is_stdout(o->json)) print_table(t, &g, *out);
+        if (o->csv && (st = write_table(o->csv, 0, *out))) return fail(o, st);
+        if (o->json && (st = write_table(o->json, 1, *out))) return fail(o, st);
     }
     return 0;
 }
@@ -525,7 +574,7 @@ static int run_grid_search(const svm_cli *o, const training_set *t, hsi_svm_grid
 static int cmd_grid(svm_cli *o)
 {
     if (!o->train_path && !o->gt_path)
-        return usage_error(o, "give the training pixels: --train LABELS or --gt GT --fraction F");
+        return usage_error(o, "give the training pixels: --train LABELS or --truth GT --fraction F");
     training_set t;
     hsi_status st = load_training_set(o, &t);
     if (st) {
@@ -544,7 +593,7 @@ static int cmd_grid(svm_cli *o)
 static int cmd_train(svm_cli *o)
 {
     if (!o->train_path && !o->gt_path)
-        return usage_error(o, "give the training pixels: --train LABELS or --gt GT --fraction F");
+        return usage_error(o, "give the training pixels: --train LABELS or --truth GT --fraction F");
     if (!o->output) return usage_error(o, "give the model file: -o MODEL");
     training_set t;
     hsi_status st = load_training_set(o, &t);
@@ -578,7 +627,7 @@ static int cmd_train(svm_cli *o)
     if (o->class_weight_pairs) {
         if (o->class_weight_max > t.n_classes) {
             training_set_free(&t);
-            return cli_usage_error(o->name, "--class-weight: class %d, but there are %d classes",
+            return cli_usage_error(o->name, "--class-weights: class %d, but there are %d classes",
                                    o->class_weight_max, t.n_classes);
         }
         weights = calloc((size_t)t.n_classes, sizeof *weights);
@@ -703,9 +752,9 @@ static int run(int argc, char **argv)
     if (rc == 3) {
         rc = o.rank == 0 ? cli_print_usage(&(hsi_command){"svm", "", usage, NULL}) : 0;
     } else if (rc == 0) {
-        if (o.gt_path && o.train_path) rc = usage_error(&o, "give either --train or --gt, not both");
+        if (o.gt_path && o.train_path) rc = usage_error(&o, "give either --train or --truth, not both");
         else if (o.gt_path && !(o.fraction > 0))
-            rc = usage_error(&o, "--gt needs --fraction F (0 < F <= 1)");
+            rc = usage_error(&o, "--truth needs --fraction F (0 < F <= 1)");
         else if (o.prob_path && o.format == HSI_FORMAT_PNG)
             rc = usage_error(&o, "--prob cannot be PNG");
         else rc = action(&o);

@@ -31,8 +31,8 @@ step "2. describe it"
 "$HSI" info "$OUT/scene.tif" --truth "$OUT/gt.tif"
 
 step "3. splits: random pixels (leaks) vs spatially disjoint blocks (no leakage for 9 x 9 patches)"
-"$HSI" split "$OUT/gt.tif" --strategy random --fraction 0.1 --patch 9 --seed 1 -o "$OUT/random"
-"$HSI" split "$OUT/gt.tif" --strategy blocks --block 10 --fraction 0.1 --patch 9 --seed 1 -o "$OUT/split"
+"$HSI" split --truth "$OUT/gt.tif" --strategy random --fraction 0.1 --patch 9 --seed 1 -o "$OUT/random"
+"$HSI" split --truth "$OUT/gt.tif" --strategy blocks --block 10 --fraction 0.1 --patch 9 --seed 1 -o "$OUT/split"
 
 GRID="--log2c 0,12,3 --log2g -1,-13,-3 --folds 5 --allow-missing-classes"
 # The grid's best cell, by the rule hsi svm grid prints it with: highest
@@ -54,9 +54,9 @@ $MPI "$HSI" svm predict "$OUT/sdap.tif" -m "$OUT/svm_sdap.model" -q -o "$OUT/pre
 
 step "6. the Lange et al. 3D-CNN on 9 x 9 x 200 patches ($EPOCHS epochs on the CPU)"
 unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS
-"$HSI" cnn summary cnn3d/specs/lange2018.cfg --bands-auto 200
+"$HSI" cnn summary cnn3d/specs/lange2018.cfg --bands-count 200
 "$HSI" cnn train "$OUT/scene.tif" --spec cnn3d/specs/lange2018.cfg --bands 1-103,109-149,164-219 \
-  --train "$OUT/split_train.tif" --epochs "$EPOCHS" --seed 1 -o "$OUT/cnn.ckpt"
+  --train "$OUT/split_train.tif" --allow-missing-classes --epochs "$EPOCHS" --seed 1 -o "$OUT/cnn.ckpt"
 "$HSI" cnn predict "$OUT/scene.tif" -m "$OUT/cnn.ckpt" -q -o "$OUT/pred_cnn.tif"
 
 # Scored on the split's test pixels only: the guard band around the training
@@ -64,7 +64,7 @@ unset OMP_NUM_THREADS OPENBLAS_NUM_THREADS
 step "7. accuracy on the test pixels of the disjoint split"
 for m in svm_raw svm_sdap cnn; do
   "$HSI" report --truth "$OUT/split_test.tif" --pred "$OUT/pred_$m.tif" -o "$OUT/report_$m.txt"
-  "$HSI" report --truth "$OUT/split_test.tif" --pred "$OUT/pred_$m.tif" --format md -o "$OUT/report_$m.md"
+  "$HSI" report --truth "$OUT/split_test.tif" --pred "$OUT/pred_$m.tif" -o "$OUT/report_$m.md"
   printf '%-9s %s\n' "$m" "$(grep -E '^(Overall|Average|Cohen)' "$OUT/report_$m.txt" | sed 's/  */ /g' | tr '\n' ';')"
 done
 echo "full reports: $OUT/report_*.txt"
