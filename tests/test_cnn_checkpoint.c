@@ -384,6 +384,17 @@ static void test_crafted_fields(const char *good)
      * (its arrays then no longer fit either; the count is what is named). */
     REFUSED(patched64(&c, "pre_in_huge.ckpt", c.pre_in, (uint64_t)1 << 20), "preprocessing");
     REFUSED(patched64(&c, "pre_out5.ckpt", c.pre_out, BANDS - 1), "preprocessing");
+    /* A PCA record claiming 2^20 x 2^20 components: refused as a record
+     * larger than the file, before 4 TiB are asked for. */
+    {
+        unsigned char *b = malloc(c.len);
+        memcpy(b, c.p, c.len);
+        wr32(b + c.pre + 8, HSI_PREPROCESS_PCA);
+        wr64(b + c.pre_in, (uint64_t)1 << 20);
+        wr64(b + c.pre_out, (uint64_t)1 << 20);
+        REFUSED(write_crafted("pca_huge.ckpt", b, c.len - 8), "preprocessing record truncated");
+        free(b);
+    }
     /* The band selection text parses and selects as many bands as the
      * preprocessing takes. */
     REFUSED(patched8(&c, "band_text.ckpt", c.band_text + 2, 'x'), "band selection");
