@@ -18,12 +18,15 @@
 #include "cnn3d/cnn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/blob.h"
+#include "features/patch.h"
 #include "features/preprocess.h"
+#include "io/io.h"
 
 static const char ckpt_magic[8] = {'H', 'S', 'I', 'C', 'N', 'N', '\0', '\1'};
 #define CKPT_VERSION 1u
@@ -39,6 +42,11 @@ void hsi_cnn_meta_clear(hsi_cnn_meta *meta)
 hsi_status hsi_cnn_checkpoint_write(const char *path, const hsi_cnn_net *net,
                                     const hsi_cnn_meta *meta)
 {
+    /* The reader takes only centred patches (x = y, odd): a file it would
+     * refuse is not written. */
+    if (net->input.h != net->input.w || net->input.h % 2 == 0)
+        return hsi_error(HSI_ERR_ARG, "%s: a checkpoint needs a centred patch (x = y, odd), not %d x %d",
+                         path, net->input.w, net->input.h);
     hsi_blob_writer w;
     hsi_status st = hsi_blob_writer_open(&w, ckpt_magic, CKPT_VERSION);
     if (st) return hsi_error_prefix(st, "%s", path);
@@ -55,7 +63,9 @@ hsi_status hsi_cnn_checkpoint_write(const char *path, const hsi_cnn_net *net,
     hsi_blob_put_u64(&w, net->iterations);
     hsi_blob_put_u32(&w, (uint32_t)net->epoch);
     for (int i = 0; i < 4; i++) hsi_blob_put_u64(&w, net->rng.s[i]);
-    hsi_cnn_meta empty = {0};
+    /* Without metadata, the radius the net's input implies (the reader
+     * checks it against the spec). */
+    hsi_cnn_meta empty = {.radius = (net->input.h - 1) / 2};
     if (!meta) meta = &empty;
     uint32_t bands_len = (uint32_t)strnlen(meta->bands, sizeof meta->bands);
     hsi_blob_put_u32(&w, (uint32_t)meta->radius);
@@ -95,6 +105,12 @@ hsi_status hsi_cnn_checkpoint_write(const char *path, const hsi_cnn_net *net,
     return hsi_blob_writer_commit(&w, path);
 }
 
+/* Every field is checked against the spec, the net the spec builds and the
+ * other fields before it is used: the checksum only catches accidents, and
+ * a crafted file with a valid checksum must not reach the forward pass with
+ * a patch radius its input was not built for (it would read past the patch
+ * buffer) or have an unknown border mode taken for another. Each refusal
+ * names the file and the field. */
 hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch,
                                    const hsi_cnn_backend *backend, hsi_cnn_net **net_out,
                                    hsi_cnn_meta *meta)
@@ -111,39 +127,48 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
     hsi_cnn_net *net = NULL;
     hsi_cnn_meta m = {0};
     char *text = NULL;
+    size_t *band_idx = NULL;
+#define REFUSE(...)                                          \
+    do {                                                     \
+        st = hsi_error(HSI_ERR_FORMAT, __VA_ARGS__);         \
+        goto done;                                           \
+    } while (0)
     uint32_t spec_len = hsi_blob_get_u32(&r);
-    if (spec_len > hsi_blob_left(&r)) {
-        st = hsi_error(HSI_ERR_FORMAT, "%s: checkpoint has an impossible spec length", path);
-        goto done;
-    }
-    text = malloc(spec_len + 1);
+    if (spec_len > hsi_blob_left(&r))
+        REFUSE("%s: checkpoint spec length %u is more than the file holds", path, spec_len);
+    text = malloc((size_t)spec_len + 1);
     if (!text) {
         st = hsi_error(HSI_ERR_NOMEM, "%s: out of memory", path);
         goto done;
     }
     hsi_blob_get(&r, text, spec_len);
     text[spec_len] = '\0';
-    int bands = (int)hsi_blob_get_u32(&r), classes = (int)hsi_blob_get_u32(&r);
-    int in_h = (int)hsi_blob_get_u32(&r), in_w = (int)hsi_blob_get_u32(&r);
+    /* A NUL would hide the rest of the text from the parser. */
+    if (memchr(text, '\0', spec_len))
+        REFUSE("%s: checkpoint spec text holds a NUL byte", path);
+    uint32_t bands = hsi_blob_get_u32(&r), classes = hsi_blob_get_u32(&r);
+    uint32_t in_h = hsi_blob_get_u32(&r), in_w = hsi_blob_get_u32(&r);
     uint64_t n_params = hsi_blob_get_u64(&r), n_state = hsi_blob_get_u64(&r), iterations = hsi_blob_get_u64(&r);
-    int epoch = (int)hsi_blob_get_u32(&r);
+    uint32_t epoch = hsi_blob_get_u32(&r);
     hsi_rng rng;
     for (int i = 0; i < 4; i++) rng.s[i] = hsi_blob_get_u64(&r);
-    m.radius = (int)hsi_blob_get_u32(&r);
-    m.border = (int)hsi_blob_get_u32(&r);
+    uint32_t radius = hsi_blob_get_u32(&r), border = hsi_blob_get_u32(&r);
     m.seed = hsi_blob_get_u64(&r);
     uint32_t bands_len = hsi_blob_get_u32(&r);
-    if (bands_len >= sizeof m.bands) {
-        st = hsi_error(HSI_ERR_FORMAT, "%s: checkpoint has an impossible band list", path);
-        goto done;
-    }
+    if (r.short_read) REFUSE("%s: checkpoint header truncated", path);
+    if (bands_len >= sizeof m.bands)
+        REFUSE("%s: checkpoint band selection length %u (at most %zu)", path, bands_len,
+               sizeof m.bands - 1);
     hsi_blob_get(&r, m.bands, bands_len);
+    if (memchr(m.bands, '\0', bands_len) && !r.short_read)
+        REFUSE("%s: checkpoint band selection text holds a NUL byte", path);
     uint32_t nc = hsi_blob_get_u32(&r);
-    if (nc > 65535) {
-        st = hsi_error(HSI_ERR_FORMAT, "%s: checkpoint has an impossible class table", path);
-        goto done;
-    }
+    /* Classes are uint16 labels, 0 = unlabelled. */
+    if (nc > 65535)
+        REFUSE("%s: checkpoint class table of %u classes (at most 65535)", path, nc);
     if (nc) {
+        if ((size_t)(nc + 1) * (HSI_CLASS_NAME_MAX + 3) > hsi_blob_left(&r))
+            REFUSE("%s: checkpoint header truncated (class table of %u classes)", path, nc);
         m.n_classes = (int)nc;
         m.classes = calloc(nc + 1, sizeof *m.classes);
         if (!m.classes) {
@@ -157,38 +182,89 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
         }
     }
     uint8_t has_pre = hsi_blob_get_u8(&r);
-    if (has_pre && !r.short_read && (st = hsi_preprocess_read(&r, path, &m.preprocess))) goto done;
+    if (r.short_read) REFUSE("%s: checkpoint header truncated", path);
+    if (has_pre > 1) REFUSE("%s: checkpoint has_preprocess byte is %u, not 0 or 1", path, has_pre);
+    if (has_pre && (st = hsi_preprocess_read(&r, path, &m.preprocess))) goto done;
     uint8_t has_opt = hsi_blob_get_u8(&r);
-    if (r.short_read) {
-        st = hsi_error(HSI_ERR_FORMAT, "%s: checkpoint header truncated", path);
-        goto done;
-    }
+    if (r.short_read) REFUSE("%s: checkpoint header truncated", path);
+    if (has_opt > 1) REFUSE("%s: checkpoint has_optimizer byte is %u, not 0 or 1", path, has_opt);
+
     if ((st = hsi_cnn_spec_parse(text, path, &spec))) {
         hsi_error_prefix(st, "%s: the checkpoint's spec", path);
         goto done;
     }
-    if (spec->in_h != in_h || spec->in_w != in_w) {
-        st = hsi_error(HSI_ERR_FORMAT, "%s: checkpoint shapes disagree with its spec", path);
-        goto done;
+    /* Shapes: the patch is centred, as the spec says. */
+    if (in_h != (uint32_t)spec->in_h)
+        REFUSE("%s: checkpoint in_h %u, but its spec's input is x=%d y=%d", path, in_h, spec->in_w,
+               spec->in_h);
+    if (in_w != (uint32_t)spec->in_w)
+        REFUSE("%s: checkpoint in_w %u, but its spec's input is x=%d y=%d", path, in_w, spec->in_w,
+               spec->in_h);
+    if (in_h != in_w || in_h % 2 == 0)
+        REFUSE("%s: checkpoint input x=%u y=%u is not a centred patch (x = y, odd)", path, in_w, in_h);
+    if (radius != (in_h - 1) / 2)
+        REFUSE("%s: checkpoint patch radius %u, but its %u x %u input needs radius %u", path, radius,
+               in_w, in_h, (in_h - 1) / 2);
+    if (border > HSI_BORDER_SKIP)
+        REFUSE("%s: checkpoint border mode %u is not zero (0), mirror (1) or skip (2)", path, border);
+    m.radius = (int)radius;
+    m.border = (int)border;
+    /* Bands: the net's input, which the preprocessing (if any) produces. The
+     * same bound as the preprocessing record's. */
+    if (bands == 0 || bands > (1u << 20))
+        REFUSE("%s: checkpoint bands %u (1 to %u)", path, bands, 1u << 20);
+    if (spec->in_bands && bands != (uint32_t)spec->in_bands)
+        REFUSE("%s: checkpoint bands %u, but its spec's input has %d", path, bands, spec->in_bands);
+    if (m.preprocess && m.preprocess->out_dim != bands)
+        REFUSE("%s: checkpoint preprocessing gives %zu bands, but its net takes bands = %u", path,
+               m.preprocess->out_dim, bands);
+    /* Classes: the net's output and the class table. */
+    if (classes < 2 || classes > 65535)
+        REFUSE("%s: checkpoint classes %u (2 to 65535)", path, classes);
+    if (spec->classes && classes != (uint32_t)spec->classes)
+        REFUSE("%s: checkpoint classes %u, but its spec has %d", path, classes, spec->classes);
+    if (nc && nc != classes)
+        REFUSE("%s: checkpoint classes %u, but its class table has %u", path, classes, nc);
+    /* The band selection picks the bands the preprocessing (or the net)
+     * reads from the scene. */
+    if (m.bands[0]) {
+        size_t n_sel = 0, want = m.preprocess ? m.preprocess->in_dim : bands;
+        if (hsi_band_list_parse(m.bands, (size_t)1 << 20, &band_idx, &n_sel)) {
+            st = hsi_error_prefix(HSI_ERR_FORMAT, "%s: checkpoint band selection", path);
+            goto done;
+        }
+        if (n_sel != want)
+            REFUSE("%s: checkpoint band selection '%s' selects %zu bands, but its %s takes %zu", path,
+                   m.bands, n_sel, m.preprocess ? "preprocessing" : "net", want);
     }
-    hsi_cnn_net_options o = {.bands = bands, .classes = classes, .max_batch = max_batch,
+    /* Counters: every epoch takes at least one optimiser step. */
+    if (epoch > INT_MAX) REFUSE("%s: checkpoint epoch %u (at most %d)", path, epoch, INT_MAX);
+    if (epoch > iterations)
+        REFUSE("%s: checkpoint epoch %u after only %llu iterations (each epoch takes a step)", path,
+               epoch, (unsigned long long)iterations);
+    /* xoshiro256** never leaves an all-zero state, nor gets out of one. */
+    if (!(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3]))
+        REFUSE("%s: checkpoint rng state is all zero", path);
+
+    hsi_cnn_net_options o = {.bands = (int)bands, .classes = (int)classes, .max_batch = max_batch,
                              .training = training, .backend = backend};
     if ((st = hsi_cnn_net_new(spec, &o, &net))) {
         hsi_error_prefix(st, "%s", path);
         goto done;
     }
-    if (net->n_params != n_params || net->n_state != n_state) {
-        st = hsi_error(HSI_ERR_FORMAT,
-                       "%s: checkpoint holds %llu parameters, its spec needs %zu (mismatched file)",
-                       path, (unsigned long long)n_params, net->n_params);
-        goto done;
-    }
+    if (net->classes != (int)classes)
+        REFUSE("%s: checkpoint classes %u, but its net has %d outputs", path, classes, net->classes);
+    if (net->n_params != n_params)
+        REFUSE("%s: checkpoint n_params %llu, but the net its spec builds has %zu", path,
+               (unsigned long long)n_params, net->n_params);
+    if (net->n_state != n_state)
+        REFUSE("%s: checkpoint n_state %llu, but the net its spec builds has %zu", path,
+               (unsigned long long)n_state, net->n_state);
     size_t need = (n_params * (has_opt ? 3 : 1) + n_state) * sizeof(float);
-    if (hsi_blob_left(&r) != need) {
-        st = hsi_error(HSI_ERR_FORMAT, "%s: checkpoint has %zu bytes of parameters, expected %zu",
-                       path, hsi_blob_left(&r), need);
-        goto done;
-    }
+    if (hsi_blob_left(&r) != need)
+        REFUSE("%s: checkpoint has %zu bytes of parameters, expected %zu", path, hsi_blob_left(&r),
+               need);
+#undef REFUSE
     const float *f = (const float *)(r.p + r.pos);
     net->be->upload(net->be, net->params, f, n_params * sizeof(float));
     net->be->upload(net->be, net->state, f + n_params, n_state * sizeof(float));
@@ -197,11 +273,12 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
         net->be->upload(net->be, net->opt_v, f + 2 * n_params + n_state, n_params * sizeof(float));
     }
     net->iterations = iterations;
-    net->epoch = epoch;
+    net->epoch = (int)epoch;
     net->rng = rng;
 done:
     free(buf);
     free(text);
+    free(band_idx);
     hsi_cnn_spec_free(spec);
     if (st) {
         hsi_cnn_net_free(net);

@@ -261,12 +261,16 @@ void hsi_cnn_meta_clear(hsi_cnn_meta *meta);
 
 /* Write atomically: magic "HSICNN\0\1", version, the spec text, shapes, the
  * metadata, parameters, optimiser state, RNG, then an FNV-1a 64 checksum of
- * everything before it. */
+ * everything before it. meta may be NULL (the radius of the net's input is
+ * recorded); the net's input must be a centred patch (x = y, odd). */
 hsi_status hsi_cnn_checkpoint_write(const char *path, const hsi_cnn_net *net,
                                     const hsi_cnn_meta *meta);
 
 /* Read a checkpoint into a new net (for training when training = 1) and its
- * metadata. A truncated, corrupt or foreign file is HSI_ERR_FORMAT naming it. */
+ * metadata. A truncated, corrupt or foreign file is HSI_ERR_FORMAT naming it,
+ * and so is one whose fields disagree with its spec, the net the spec builds
+ * or each other (patch radius, border mode, shapes, counts, band selection,
+ * preprocessing), naming the field: a valid checksum is not trusted alone. */
 hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch,
                                    const hsi_cnn_backend *backend, hsi_cnn_net **net,
                                    hsi_cnn_meta *meta);

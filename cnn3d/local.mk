@@ -44,3 +44,7 @@ tests_test_cnn_cli_LDADD = $(TEST_LDADD)
 EXTRA_DIST += bench/cnn_bench.sh
 EXTRA_DIST += bench/cnn_accuracy.sh bench/cnn_agreement.sh bench/cnn_torch_reference.py
 EXTRA_DIST += cnn3d/specs/README.md
+
+TESTS += tests/test_cnn_checkpoint
+check_PROGRAMS += tests/test_cnn_checkpoint
+tests_test_cnn_checkpoint_LDADD = $(TEST_LDADD)

@@ -25,9 +25,18 @@ static hsi_status shape_error(const hsi_cnn_spec *spec, const hsi_cnn_layer_spec
                      in.h, in.d, in.c);
 }
 
-static int is_flat(hsi_cnn_shape s)
+/* Flatness is where the layer sequence puts it, not a shape: a conv3d with
+ * many filters over a 1 x 1 x 1 output is still a volume a pad, conv or pool
+ * may follow (hamida2018 on 4 bands), while after [flatten] or [dense] the
+ * values are a vector whatever its length. `flat_at` is the line of the
+ * layer that made the input flat (0: a volume). */
+static hsi_status volume_needed(const hsi_cnn_spec *spec, const hsi_cnn_layer_spec *l,
+                                int flat_at, hsi_cnn_layer_kind flat_kind, hsi_cnn_shape in)
 {
-    return s.d == 1 && s.h == 1 && s.w == 1;
+    char msg[128];
+    snprintf(msg, sizeof msg, "needs a volume, but [%s] at line %d made its input a flat vector",
+             hsi_cnn_layer_kind_name(flat_kind), flat_at);
+    return shape_error(spec, l, msg, in);
 }
 
 hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
@@ -46,6 +55,8 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
     if (k <= 1) return hsi_error(HSI_ERR_ARG, "%s: classes are 'auto': give the class count", spec->path);
     hsi_cnn_shape s = {1, b, spec->in_h, spec->in_w};
     *input = s;
+    int flat_at = 0; /* line of the [flatten] / [dense] that made s a vector */
+    hsi_cnn_layer_kind flat_kind = HSI_CNN_FLATTEN;
     for (int i = 0; i < spec->n_layers; i++) {
         const hsi_cnn_layer_spec *l = &spec->layers[i];
         hsi_cnn_layer *L = &layers[i];
@@ -56,7 +67,7 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
         char msg[160];
         switch (l->kind) {
         case HSI_CNN_CONV3D: {
-            if (is_flat(s) && s.c > 1) return shape_error(spec, l, "needs a volume, not a flat vector", s);
+            if (flat_at) return volume_needed(spec, l, flat_at, flat_kind, s);
             int dims[3] = {s.d, s.h, s.w}, out[3], pad[3];
             for (int a = 0; a < 3; a++) {
                 if (l->same) {
@@ -88,7 +99,7 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
         }
         case HSI_CNN_MAXPOOL3D:
         case HSI_CNN_AVGPOOL3D: {
-            if (is_flat(s) && s.c > 1) return shape_error(spec, l, "needs a volume, not a flat vector", s);
+            if (flat_at) return volume_needed(spec, l, flat_at, flat_kind, s);
             int dims[3] = {s.d, s.h, s.w}, out[3];
             for (int a = 0; a < 3; a++) {
                 if (l->kernel[a] > dims[a]) {
@@ -106,7 +117,7 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
             break;
         }
         case HSI_CNN_ZEROPAD3D:
-            if (is_flat(s) && s.c > 1) return shape_error(spec, l, "needs a volume, not a flat vector", s);
+            if (flat_at) return volume_needed(spec, l, flat_at, flat_kind, s);
             o = (hsi_cnn_shape){s.c, s.d + 2 * l->pad[0], s.h + 2 * l->pad[1], s.w + 2 * l->pad[2]};
             L->pool = (hsi_cnn_pool_desc){0, s.c, s.d, s.h, s.w, 0, 0, 0, 0, 0, 0,
                                           l->pad[0], l->pad[1], l->pad[2], o.d, o.h, o.w};
@@ -115,7 +126,9 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
             o = (hsi_cnn_shape){(int)hsi_cnn_shape_size(s), 1, 1, 1};
             break;
         case HSI_CNN_DENSE: {
-            if (!is_flat(s))
+            /* A 1 x 1 x 1 volume is laid out as the vector of its channels,
+             * so [dense] may take it without a [flatten]. */
+            if (!flat_at && !(s.d == 1 && s.h == 1 && s.w == 1))
                 return shape_error(spec, l, "needs a flat input: add [flatten] before it", s);
             int units = l->units_is_classes ? k : l->units;
             if (i == spec->n_layers - 1 && units != k) {
@@ -141,6 +154,7 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
             return shape_error(spec, l, "gives an empty or huge output", s);
         L->out = o;
         s = o;
+        if (l->kind == HSI_CNN_FLATTEN || l->kind == HSI_CNN_DENSE) flat_at = l->line, flat_kind = l->kind;
     }
     return HSI_OK;
 }

@@ -48,6 +48,15 @@ hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, cons
     if (prob_out) *prob_out = NULL;
     if (classified) *classified = 0;
     const char *model = o->model_name ? o->model_name : "the model";
+    /* The patches must be the net's input: any other radius would read past
+     * (or short of) each patch in the forward pass. hsi_cnn_checkpoint_read
+     * checks this, but a caller may pass any metadata. */
+    if (meta->radius < 0 || net->input.h != net->input.w ||
+        net->input.h != 2 * (long)meta->radius + 1)
+        return hsi_error(HSI_ERR_ARG, "%s: patch radius %d does not give its net's %d x %d input",
+                         model, meta->radius, net->input.w, net->input.h);
+    if (meta->border < HSI_BORDER_ZERO || meta->border > HSI_BORDER_SKIP)
+        return hsi_error(HSI_ERR_ARG, "%s: unknown border mode %d", model, meta->border);
     hsi_read_options ro = {0};
     if (o->read) ro = *o->read;
     if (!ro.bands && meta->bands[0]) ro.bands = meta->bands;

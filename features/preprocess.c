@@ -271,6 +271,11 @@ hsi_status hsi_preprocess_read(hsi_blob_reader *r, const char *what, hsi_preproc
     if (kind > HSI_PREPROCESS_PCA || in == 0 || in > (1u << 20) || outd == 0 || outd > in ||
         (kind != HSI_PREPROCESS_PCA && outd != in))
         return hsi_error(HSI_ERR_FORMAT, "%s: preprocessing record has impossible sizes", what);
+    /* The arrays must be in the file before they are allocated: a crafted
+     * PCA record of 2^20 x 2^20 would ask for 4 TiB. */
+    uint64_t arrays = kind == HSI_PREPROCESS_PCA ? in * 4 + in * outd * 4 + outd * 8 : in * 8;
+    if (arrays > hsi_blob_left(r))
+        return hsi_error(HSI_ERR_FORMAT, "%s: preprocessing record truncated", what);
     hsi_status st = alloc_preprocess((hsi_preprocess_kind)kind, in, outd, out);
     if (st) return st;
     hsi_preprocess *p = *out;

@@ -83,6 +83,23 @@ static void bad(const char *text, hsi_status want, const char *message)
               want, message);
 }
 
+/* Parse and plan text with its own bands and classes; want HSI_OK or the
+ * status and message. */
+static void bad_or_ok(const char *text, hsi_status want, const char *message)
+{
+    hsi_cnn_spec *spec = NULL;
+    hsi_status st = hsi_cnn_spec_parse(text, "flat.cfg", &spec);
+    if (st == HSI_OK) {
+        hsi_cnn_layer layers[16];
+        hsi_cnn_shape in;
+        st = hsi_cnn_net_plan(spec, 0, 0, &in, layers);
+        hsi_cnn_spec_free(spec);
+    }
+    CHECK_MSG(st == want && (want == HSI_OK || strstr(hsi_last_error(), message)),
+              "spec '%s': status %d message '%s', wanted %d with '%s'", text, st,
+              st ? hsi_last_error() : "", want, message);
+}
+
 static void test_bad_specs(void)
 {
     const char *head = "[net]\ninput = 5, 5, auto\n";
@@ -161,11 +178,84 @@ static void test_init(void)
     }
 }
 
+/* Flatness is where the layers put it, not a shape: a conv3d whose output is
+ * 1 x 1 x 1 with many filters is still a volume, so hamida2018 on 4 bands
+ * (its third conv gives 35 filters of 1 x 1 x 1, then pads depth) is a valid
+ * net; 3 bands is the smallest its first 3 x 3 x 3 kernel fits, and 2 is
+ * refused for that real cause. After [flatten] or [dense] a volume layer is
+ * refused, even when the vector has one value. */
+static void test_flat_is_a_sequence(void)
+{
+    hsi_cnn_spec *spec = NULL;
+    CHECK_OK(hsi_cnn_spec_load(spec_path("hamida2018.cfg"), &spec));
+    if (!spec) return;
+    hsi_cnn_layer layers[64];
+    hsi_cnn_shape in;
+    CHECK_OK(hsi_cnn_net_plan(spec, 4, 16, &in, layers));
+    /* conv 3x3x3: 20 x 2 x 3 x 3; pad: depth 4; conv (1,1,3)/2: depth 1;
+     * pad: 3; conv 3x3x3: 35 x 1 x 1 x 1, a volume the pad after it grows. */
+    CHECK(layers[4].out.c == 35 && layers[4].out.d == 1 && layers[4].out.h == 1 &&
+          layers[4].out.w == 1);
+    CHECK(layers[5].out.c == 35 && layers[5].out.d == 3 && layers[5].out.h == 1);
+    CHECK_INT_EQ(layers[11].out.c, 35); /* flatten */
+    CHECK_INT_EQ(layers[spec->n_layers - 1].out.c, 16);
+    CHECK_OK(hsi_cnn_net_plan(spec, 3, 16, &in, layers));
+    CHECK_INT_EQ(layers[11].out.c, 35);
+    char want[256];
+    snprintf(want, sizeof want,
+             "%s:17: [conv3d] kernel x=3 y=3 spectral=3 is larger than its input", spec->path);
+    CHECK_FAILS(hsi_cnn_net_plan(spec, 2, 16, &in, layers), HSI_ERR_SIZE, want);
+    /* The 4-band net runs: probabilities that sum to 1. */
+    hsi_cnn_net *net = NULL;
+    hsi_cnn_net_options o = {.bands = 4, .classes = 16, .max_batch = 3, .seed = 1};
+    CHECK_OK(hsi_cnn_net_new(spec, &o, &net));
+    if (net) {
+        float x[3 * 4 * 5 * 5];
+        for (int i = 0; i < 3 * 4 * 5 * 5; i++) x[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
+        const float *p = hsi_cnn_forward(net, x, 3, 0);
+        for (int n = 0; n < 3; n++) {
+            double sum = 0;
+            for (int k = 0; k < 16; k++) sum += p[n * 16 + k];
+            CHECK_NEAR(sum, 1.0, 1e-5);
+        }
+        hsi_cnn_net_free(net);
+    }
+    hsi_cnn_spec_free(spec);
+
+    /* A pad and a 1 x 1 x 1 conv on a 1 x 1 x 1 conv output (a volume). */
+    bad_or_ok("[net]\ninput = 3, 3, 3\nclasses = 3\n[conv3d]\nfilters = 4\nkernel = 3, 3, 3\n"
+              "[zeropad3d]\npad = 0, 0, 1\n[conv3d]\nfilters = 2\nkernel = 1, 1, 3\n"
+              "[maxpool3d]\nsize = 1, 1, 1\n[flatten]\n[dense]\nunits = classes\n",
+              HSI_OK, "");
+    /* Genuinely impossible: a spectral kernel of 3 on a depth of 1 names the
+     * kernel, not flatness. */
+    bad_or_ok("[net]\ninput = 3, 3, 3\nclasses = 3\n[conv3d]\nfilters = 4\nkernel = 3, 3, 3\n"
+              "[conv3d]\nfilters = 2\nkernel = 1, 1, 3\n[flatten]\n[dense]\nunits = classes\n",
+              HSI_ERR_SIZE, "flat.cfg:7: [conv3d] kernel x=1 y=1 spectral=3 is larger than its input");
+    /* After [flatten] a volume layer is refused even for a one-value vector
+     * (the old shape test let it through), naming the layer that flattened. */
+    bad_or_ok("[net]\ninput = 1, 1, 1\nclasses = 3\n[flatten]\n[conv3d]\nfilters = 2\nkernel = 1, 1, 1\n"
+              "[flatten]\n[dense]\nunits = classes\n",
+              HSI_ERR_SIZE, "flat.cfg:5: [conv3d] needs a volume, but [flatten] at line 4 made its input a flat vector");
+    bad_or_ok("[net]\ninput = 3, 3, 3\nclasses = 3\n[flatten]\n[dense]\nunits = 4\n[dropout]\nrate = 0.5\n"
+              "[zeropad3d]\npad = 1, 1, 1\n[flatten]\n[dense]\nunits = classes\n",
+              HSI_ERR_SIZE, "flat.cfg:9: [zeropad3d] needs a volume, but [dense] at line 5 made its input a flat vector");
+    bad_or_ok("[net]\ninput = 3, 3, 3\nclasses = 3\n[flatten]\n[avgpool3d]\nsize = 1, 1, 1\n"
+              "[flatten]\n[dense]\nunits = classes\n",
+              HSI_ERR_SIZE, "flat.cfg:5: [avgpool3d] needs a volume, but [flatten] at line 4");
+    /* [dense] straight on a 1 x 1 x 1 conv output stays accepted: its
+     * values are laid out as the flat vector would be. */
+    bad_or_ok("[net]\ninput = 3, 3, 3\nclasses = 3\n[conv3d]\nfilters = 4\nkernel = 3, 3, 3\n"
+              "[dense]\nunits = classes\n",
+              HSI_OK, "");
+}
+
 int main(void)
 {
     test_init();
     test_lange();
     test_shipped();
     test_bad_specs();
+    test_flat_is_a_sequence();
     return check_finish();
 }
