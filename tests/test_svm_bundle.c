@@ -278,9 +278,9 @@ static void test_crafted_text(void)
     }
 }
 
-/* Header fields: offsets in the version-1 layout that precede the text
- * (magic 8, version 4, input_dim 8, feature_dim 8, n_classes 4, kernel 4,
- * degree 4, probability 4, C 8, gamma 8, coef0 8). */
+/* Header fields at their offsets (magic 8, version 4, input_dim 8,
+ * feature_dim 8, n_classes 4, kernel 4, degree 4, probability 4, C 8,
+ * gamma 8, coef0 8, then in version 2 the band selection: u32 length at 68). */
 static void test_crafted_fields(void)
 {
     size_t plen = text_off - 8;
@@ -325,6 +325,89 @@ static void test_crafted_fields(void)
         refused(write_bundle("pre_nan.svm", h, plen, (const char *)orig + text_off, text_len),
                 "preprocessing");
     }
+    free(h);
+}
+
+/* The band selection: kept in the bundle (version 2), checked against the
+ * model's input count, and version-1 bundles (without it) still load. The
+ * model m was trained on all B bands of the scene. */
+static void test_bands(hsi_svm_model *m, const hsi_cube *cube)
+{
+    CHECK_FAILS(hsi_svm_model_set_bands(m, "1-5"), HSI_ERR_SIZE,
+                "band selection '1-5' has 5 bands but the model takes 6");
+    CHECK_FAILS(hsi_svm_model_set_bands(m, "1-x"), HSI_ERR_ARG, "1-x");
+    CHECK_OK(hsi_svm_model_set_bands(m, "2-7"));
+    char path[4400];
+    snprintf(path, sizeof path, "%s/bands.svm", dir);
+    CHECK_OK(hsi_svm_model_save(m, path));
+    hsi_svm_model *back = NULL;
+    CHECK_OK(hsi_svm_model_load(path, &back));
+    if (back) {
+        hsi_svm_model_info info;
+        hsi_svm_model_get_info(back, &info);
+        CHECK(strcmp(info.bands, "2-7") == 0);
+        const char *use = NULL;
+        CHECK_OK(hsi_svm_model_bands_for(back, NULL, "s.tif", &use));
+        CHECK(use && strcmp(use, "2-7") == 0);
+        CHECK_OK(hsi_svm_model_bands_for(back, "2,3,4-7", "s.tif", &use));
+        CHECK(use && strcmp(use, "2,3,4-7") == 0);
+        CHECK_FAILS(hsi_svm_model_bands_for(back, "1-6", "s.tif", &use), HSI_ERR_ARG,
+                    "s.tif: band selection '1-6' differs from '2-7', the bands ");
+        CHECK(strstr(hsi_last_error(), "bands.svm was trained on"));
+        CHECK_FAILS(hsi_svm_model_bands_for(back, "3,2,4-7", "s.tif", &use), HSI_ERR_ARG,
+                    "differs");
+    }
+    hsi_svm_model_free(back);
+    CHECK_OK(hsi_svm_model_set_bands(m, NULL));
+
+    /* orig (all bands) has an empty selection at offset 68: a stored list
+     * must parse and select as many bands as the model takes. */
+    size_t plen = text_off - 8;
+    unsigned char *h = malloc(plen + 64);
+    const char *lists[] = {"1-5", "2-x", "1-2000000"};
+    for (int i = 0; i < 3; i++) {
+        size_t bl = strlen(lists[i]);
+        memcpy(h, orig, 68);
+        put_le(h + 68, bl, 4);
+        memcpy(h + 72, lists[i], bl);
+        memcpy(h + 72 + bl, orig + 72, plen - 72);
+        char name[32];
+        snprintf(name, sizeof name, "bands%d.svm", i);
+        refused(write_bundle(name, h, plen + bl, (const char *)orig + text_off, text_len),
+                "band selection");
+    }
+    /* A selection length past the file. */
+    memcpy(h, orig, plen);
+    put_le(h + 68, 0xfffffff0u, 4);
+    refused(write_bundle("bands_len.svm", h, plen, (const char *)orig + text_off, text_len),
+            "band selection");
+
+    /* Version 1: the same bundle without the selection field. */
+    memcpy(h, orig, 68);
+    put_le(h + 8, 1, 4);
+    memcpy(h + 68, orig + 72, plen - 72);
+    const char *v1 = write_bundle("v1.svm", h, plen - 4, (const char *)orig + text_off, text_len);
+    back = NULL;
+    CHECK_OK(hsi_svm_model_load(v1, &back));
+    if (back) {
+        hsi_svm_model_info info;
+        hsi_svm_model_get_info(back, &info);
+        CHECK(strcmp(info.bands, "") == 0);
+        const char *use = NULL;
+        CHECK_OK(hsi_svm_model_bands_for(back, "1-6", "s.tif", &use));
+        CHECK(use && strcmp(use, "1-6") == 0);
+        size_t n = (size_t)R * C;
+        uint16_t la[R * C], lb[R * C];
+        CHECK_OK(hsi_svm_predict(m, cube->data, n, B, "cube", la, NULL));
+        CHECK_OK(hsi_svm_predict(back, cube->data, n, B, "cube", lb, NULL));
+        CHECK(memcmp(la, lb, sizeof la) == 0);
+    }
+    hsi_svm_model_free(back);
+    /* Version 3 is not read. */
+    memcpy(h, orig, plen);
+    put_le(h + 8, 3, 4);
+    refused(write_bundle("v3.svm", h, plen, (const char *)orig + text_off, text_len),
+            "SVM model version 3");
     free(h);
 }
 
@@ -385,6 +468,7 @@ int main(void)
 
     test_crafted_text();
     test_crafted_fields();
+    test_bands(m, cube);
 
     memcpy(orig + text_off + text_len, checksum, 8);
     free(orig);
