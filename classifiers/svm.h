@@ -9,10 +9,11 @@
  * ids 1..n_classes (0 = unlabelled never enters training).
  *
  * A trained model travels as one bundle file (hsi_svm_model_save): our
- * header (magic, version, dimensions, class table), the preprocessing fitted
- * on the training pixels (features/preprocess.h), the libsvm model text, and
- * a checksum, so that a truncated, corrupt or foreign file is refused with a
- * message naming it.
+ * header (magic, version, dimensions, band selection, class table), the
+ * preprocessing fitted on the training pixels (features/preprocess.h), the
+ * libsvm model text, and a checksum, so that a truncated, corrupt or foreign
+ * file is refused with a message naming it; a file with a valid checksum is
+ * still checked field by field before libsvm reads it.
  *
  * Model selection (hsi_svm_grid) runs stratified k-fold cross-validation over
  * a log2 grid of (gamma, C) as a task farm over MPI ranks; see below.
