@@ -7,6 +7,9 @@ hsi_SOURCES += tools/cmd_svm.c
 TESTS += tests/test_svm_core
 check_PROGRAMS += tests/test_svm_core
 tests_test_svm_core_LDADD = $(TEST_LDADD)
+TESTS += tests/test_svm_bundle
+check_PROGRAMS += tests/test_svm_bundle
+tests_test_svm_bundle_LDADD = $(TEST_LDADD)
 # test_svm_scene writes the synthetic scene the shell tests use.
 check_PROGRAMS += tests/test_svm_scene
 tests_test_svm_scene_LDADD = $(TEST_LDADD)

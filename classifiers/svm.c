@@ -19,12 +19,20 @@
  *   magic "HSISVMB\0" (8) | version u32 | input_dim u64 | feature_dim u64 |
  *   n_classes u32 | kernel u32 | degree u32 | probability u32 |
  *   C f64 | gamma f64 | coef0 f64 |
+ *   [version 2: bands_len u32 | band selection text, no NUL ("" = all)] |
  *   class table: (n_classes + 1) x { name[64], rgb[3] } |
  *   has_preprocess u32 | [hsi_preprocess_write record] |
  *   model_text_len u64 | libsvm model text |
  *   FNV-1a 64 checksum u64 of everything before it. */
 static const char bundle_magic[8] = {'H', 'S', 'I', 'S', 'V', 'M', 'B', 0};
-enum { BUNDLE_VERSION = 1 };
+/* Version 2 added the band selection; version 1 bundles still load (as
+ * trained on all bands). */
+enum { BUNDLE_VERSION = 2 };
+/* A stored band list longer than this is not one hsi wrote. */
+#define BUNDLE_MAX_BANDS_TEXT 65536
+/* Band numbers a stored selection may name: only bounds the parse of a
+ * crafted list (a cube with more bands than this is not a real scene). */
+#define BANDS_PARSE_BOUND ((size_t)1 << 20)
 /* Bundles above this are not ours (a sanity bound against absurd lengths). */
 #define BUNDLE_MAX_BYTES ((size_t)8 << 30)
 
@@ -38,6 +46,8 @@ struct hsi_svm_model {
     hsi_preprocess *pre;     /* or NULL */
     hsi_svm_params params;
     int has_probability;
+    char *bands;             /* band selection trained on, or NULL (all bands) */
+    char *path;              /* the bundle it was loaded from (messages), or NULL */
 };
 
 static void libsvm_quiet(const char *s)
@@ -294,6 +304,8 @@ void hsi_svm_model_free(hsi_svm_model *m)
     if (!m) return;
     if (m->svm) svm_free_and_destroy_model(&m->svm);
     free(m->text);
+    free(m->bands);
+    free(m->path);
     free(m->classes);
     hsi_preprocess_free(m->pre);
     free(m);
@@ -334,37 +346,312 @@ void hsi_svm_model_get_info(const hsi_svm_model *m, hsi_svm_model_info *info)
     info->params.class_weight = NULL;
     info->classes = m->classes;
     info->preprocess = m->pre;
+    info->bands = m->bands ? m->bands : "";
 }
 
-/* Fill the model's libsvm side from text (taking ownership of text) and
- * check it agrees with the header: C-SVC, the kernel, classes within
- * 1..n_classes, feature indices within 1..feature_dim. */
+/* ---- checking the libsvm model text ----
+ *
+ * libsvm's svm_load_model trusts its input: it allocates what nr_class and
+ * total_sv say, reads as many support-vector lines as total_sv says without
+ * noticing the text ended, and svm_predict indexes by nr_sv and the node
+ * indices. A bundle's checksum only proves the file is what was written, not
+ * that an hsi wrote it, so the text is checked here in full -- exactly the
+ * layout model_to_text writes, every count against the others and against
+ * the bundle header -- before libsvm sees a byte of it. */
+
+typedef struct text_cursor {
+    const char *p, *end; /* the rest of the text */
+    const char *line;    /* the current line, without its newline */
+    size_t len;
+    int cut;             /* the current line had no newline (text ended) */
+} text_cursor;
+
+/* The next line; 0 at the end of the text. */
+static int next_line(text_cursor *c)
+{
+    if (c->p >= c->end) return 0;
+    const char *nl = memchr(c->p, '\n', (size_t)(c->end - c->p));
+    c->line = c->p;
+    c->cut = nl == NULL;
+    c->len = (size_t)((nl ? nl : c->end) - c->p);
+    c->p = nl ? nl + 1 : c->end;
+    return 1;
+}
+
+/* The next space-separated token of [*s, end) (length in *n); 0 at the end. */
+static int next_token(const char **s, const char *end, const char **tok, size_t *n)
+{
+    const char *p = *s;
+    while (p < end && *p == ' ') p++;
+    if (p >= end) return 0;
+    const char *q = p;
+    while (q < end && *q != ' ') q++;
+    *tok = p;
+    *n = (size_t)(q - p);
+    *s = q;
+    return 1;
+}
+
+/* A token that is a whole decimal integer / number. The text is
+ * NUL-terminated and tokens end at a space, newline or NUL, so strtol and
+ * strtod stop at the token's end at the latest. */
+static int token_long(const char *tok, size_t n, long *v)
+{
+    if (n == 0 || tok[0] == ' ') return 0;
+    char *end;
+    errno = 0;
+    *v = strtol(tok, &end, 10);
+    return errno == 0 && end == tok + n;
+}
+
+static int token_double(const char *tok, size_t n, double *v)
+{
+    if (n == 0 || tok[0] == ' ') return 0;
+    char *end;
+    *v = strtod(tok, &end);
+    return end == tok + n;
+}
+
+/* The current line starts with "key" followed by a space or nothing; the
+ * values start at *rest. */
+static int line_is(const text_cursor *c, const char *key, const char **rest)
+{
+    size_t k = strlen(key);
+    if (c->len < k || memcmp(c->line, key, k) != 0 || (c->len > k && c->line[k] != ' '))
+        return 0;
+    *rest = c->line + k;
+    return 1;
+}
+
+/* Count the values of a line and check each is a finite number. Returns the
+ * count, or -(1 + index) of the first bad value. */
+static long finite_values(const char *s, const char *end)
+{
+    const char *tok;
+    size_t n;
+    long count = 0;
+    double v;
+    while (next_token(&s, end, &tok, &n)) {
+        if (!token_double(tok, n, &v) || !isfinite(v)) return -(1 + count);
+        count++;
+    }
+    return count;
+}
+
+#define TEXT_BAD(...) return hsi_error(HSI_ERR_FORMAT, __VA_ARGS__)
+
+/* Check the text against the header already in m (n_classes, feature_dim,
+ * params: kernel, degree, gamma, coef0, probability). `what` names the file. */
+static hsi_status check_model_text(const hsi_svm_model *m, const char *text, size_t len,
+                                   const char *what)
+{
+    static const char *const kernel_text[] = {"rbf", "linear", "polynomial"};
+    const char *pre = "the libsvm model";
+    if (strlen(text) != len) TEXT_BAD("%s: %s text contains a NUL byte", what, pre);
+    text_cursor c = {text, text + len, NULL, 0, 0};
+    const char *rest, *tok;
+    size_t n;
+    long v;
+    double d;
+#define EXPECT(key)                                                                      \
+    do {                                                                                 \
+        if (!next_line(&c) || c.cut || !line_is(&c, key, &rest))                         \
+            TEXT_BAD("%s: %s has no '%s' line where hsi writes one", what, pre, key);    \
+    } while (0)
+#define ONE_VALUE(key)                                                                   \
+    do {                                                                                 \
+        const char *s_ = rest, *end_ = c.line + c.len, *t2_;                             \
+        size_t n2_;                                                                      \
+        if (!next_token(&s_, end_, &tok, &n) || next_token(&s_, end_, &t2_, &n2_))       \
+            TEXT_BAD("%s: %s's %s line is not one value", what, pre, key);               \
+    } while (0)
+
+    EXPECT("svm_type");
+    ONE_VALUE("svm_type");
+    if (n != 5 || memcmp(tok, "c_svc", 5) != 0)
+        TEXT_BAD("%s: %s's svm_type is '%.*s', not c_svc", what, pre, (int)(n < 40 ? n : 40), tok);
+    EXPECT("kernel_type");
+    ONE_VALUE("kernel_type");
+    const char *want_kernel = kernel_text[m->params.kernel];
+    if (n != strlen(want_kernel) || memcmp(tok, want_kernel, n) != 0)
+        TEXT_BAD("%s: %s's kernel_type '%.*s' is not the bundle's kernel (%s)", what, pre,
+                 (int)(n < 40 ? n : 40), tok, want_kernel);
+    const int poly = m->params.kernel == HSI_SVM_POLY;
+    if (poly) {
+        EXPECT("degree");
+        ONE_VALUE("degree");
+        if (!token_long(tok, n, &v) || v != m->params.degree)
+            TEXT_BAD("%s: %s's degree is not the bundle's (%d)", what, pre, m->params.degree);
+    }
+    if (m->params.kernel != HSI_SVM_LINEAR) {
+        EXPECT("gamma");
+        ONE_VALUE("gamma");
+        if (!token_double(tok, n, &d) || !isfinite(d) || !(d > 0))
+            TEXT_BAD("%s: %s's gamma is not a positive number", what, pre);
+        if (d != m->params.gamma)
+            TEXT_BAD("%s: %s's gamma %.17g is not the bundle's gamma (%.17g)", what, pre, d,
+                     m->params.gamma);
+    }
+    if (poly) {
+        EXPECT("coef0");
+        ONE_VALUE("coef0");
+        if (!token_double(tok, n, &d) || d != m->params.coef0)
+            TEXT_BAD("%s: %s's coef0 is not the bundle's (%.17g)", what, pre, m->params.coef0);
+    }
+    EXPECT("nr_class");
+    ONE_VALUE("nr_class");
+    if (!token_long(tok, n, &v) || v < 2 || v > m->n_classes)
+        TEXT_BAD("%s: %s's nr_class '%.*s' is not in 2..%d (the bundle's class count)", what,
+                 pre, (int)(n < 40 ? n : 40), tok, m->n_classes);
+    const long k = v, pairs = k * (k - 1) / 2;
+    EXPECT("total_sv");
+    ONE_VALUE("total_sv");
+    if (!token_long(tok, n, &v) || v < 1 || v > INT32_MAX)
+        TEXT_BAD("%s: %s's total_sv '%.*s' is not in 1..%d", what, pre, (int)(n < 40 ? n : 40),
+                 tok, INT32_MAX);
+    const long total_sv = v;
+    EXPECT("rho");
+    long got = finite_values(rest, c.line + c.len);
+    if (got < 0) TEXT_BAD("%s: %s's rho value %ld is not a finite number", what, pre, -got);
+    if (got != pairs)
+        TEXT_BAD("%s: %s has %ld rho values; %ld classes need %ld", what, pre, got, k, pairs);
+    EXPECT("label");
+    {
+        /* Labels are class ids of the bundle's table, each once: predict
+         * writes P(class label[i]) at column label[i] - 1. */
+        unsigned char *seen = calloc((size_t)m->n_classes + 1, 1);
+        if (!seen) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+        const char *s = rest, *end = c.line + c.len;
+        long count = 0;
+        const char *why = NULL;
+        while (!why && next_token(&s, end, &tok, &n)) {
+            if (!token_long(tok, n, &v) || v < 1 || v > m->n_classes) why = "not a class id in";
+            else if (seen[v]) why = "repeated; labels are distinct ids in";
+            else seen[v] = 1;
+            count++;
+        }
+        free(seen);
+        if (why)
+            TEXT_BAD("%s: %s's label '%.*s' is %s 1..%d", what, pre, (int)(n < 40 ? n : 40), tok,
+                     why, m->n_classes);
+        if (count != k)
+            TEXT_BAD("%s: %s has %ld labels for nr_class %ld", what, pre, count, k);
+    }
+    /* probA and probB, both or neither, as the header's probability flag says. */
+    if (!next_line(&c) || c.cut)
+        TEXT_BAD("%s: %s ends after its label line", what, pre);
+    int has_prob = line_is(&c, "probA", &rest);
+    if (has_prob != (m->params.probability != 0))
+        TEXT_BAD("%s: %s %s probA/probB but the bundle header says it has %sprobabilities", what,
+                 pre, has_prob ? "has" : "lacks", has_prob ? "no " : "");
+    if (has_prob) {
+        got = finite_values(rest, c.line + c.len);
+        if (got < 0) TEXT_BAD("%s: %s's probA value %ld is not a finite number", what, pre, -got);
+        if (got != pairs)
+            TEXT_BAD("%s: %s has %ld probA values; %ld classes need %ld", what, pre, got, k,
+                     pairs);
+        EXPECT("probB");
+        got = finite_values(rest, c.line + c.len);
+        if (got < 0) TEXT_BAD("%s: %s's probB value %ld is not a finite number", what, pre, -got);
+        if (got != pairs)
+            TEXT_BAD("%s: %s has %ld probB values; %ld classes need %ld", what, pre, got, k,
+                     pairs);
+        EXPECT("nr_sv");
+    } else if (!line_is(&c, "nr_sv", &rest)) {
+        TEXT_BAD("%s: %s has no 'nr_sv' line where hsi writes one", what, pre);
+    }
+    {
+        const char *s = rest, *end = c.line + c.len;
+        long count = 0, sum = 0;
+        while (next_token(&s, end, &tok, &n)) {
+            if (!token_long(tok, n, &v) || v < 0 || v > total_sv)
+                TEXT_BAD("%s: %s's nr_sv '%.*s' (class %ld) is not in 0..total_sv", what, pre,
+                         (int)(n < 40 ? n : 40), tok, count + 1);
+            sum += v;
+            count++;
+        }
+        if (count != k) TEXT_BAD("%s: %s has %ld nr_sv values for nr_class %ld", what, pre, count, k);
+        if (sum != total_sv)
+            TEXT_BAD("%s: %s's nr_sv values add up to %ld but total_sv is %ld", what, pre, sum,
+                     total_sv);
+    }
+    if (!next_line(&c) || c.cut || c.len != 2 || memcmp(c.line, "SV", 2) != 0)
+        TEXT_BAD("%s: %s has no 'SV' line where hsi writes one", what, pre);
+
+    /* The support vectors: nr_class - 1 finite coefficients, then index:value
+     * pairs with strictly increasing indices in 1..feature_dim and finite values. */
+    long max_index = 0;
+    for (long i = 1; i <= total_sv; i++) {
+        if (!next_line(&c))
+            TEXT_BAD("%s: %s has %ld support vector lines but total_sv is %ld", what, pre, i - 1,
+                     total_sv);
+        if (c.cut) TEXT_BAD("%s: %s's support vector %ld is cut short", what, pre, i);
+        const char *s = c.line, *end = c.line + c.len;
+        for (long j = 1; j < k; j++)
+            if (!next_token(&s, end, &tok, &n) || !token_double(tok, n, &d) || !isfinite(d))
+                TEXT_BAD("%s: %s's support vector %ld: coefficient %ld of %ld is missing or not a "
+                         "finite number",
+                         what, pre, i, j, k - 1);
+        long last = 0;
+        while (next_token(&s, end, &tok, &n)) {
+            const char *colon = memchr(tok, ':', n);
+            if (!colon || !token_long(tok, (size_t)(colon - tok), &v))
+                TEXT_BAD("%s: %s's support vector %ld: '%.*s' is not index:value", what, pre, i,
+                         (int)(n < 40 ? n : 40), tok);
+            if (v < 1 || (size_t)v > m->feature_dim)
+                TEXT_BAD("%s: %s's support vector %ld: feature index %ld is outside 1..%zu", what,
+                         pre, i, v, m->feature_dim);
+            if (v <= last)
+                TEXT_BAD("%s: %s's support vector %ld: feature indices are not strictly "
+                         "increasing (%ld after %ld)",
+                         what, pre, i, v, last);
+            last = v;
+            size_t vn = n - (size_t)(colon + 1 - tok);
+            if (!token_double(colon + 1, vn, &d))
+                TEXT_BAD("%s: %s's support vector %ld: the value of feature %ld is not a number",
+                         what, pre, i, v);
+            if (!isfinite(d))
+                TEXT_BAD("%s: %s's support vector %ld: the value of feature %ld is not finite",
+                         what, pre, i, v);
+        }
+        if (last > max_index) max_index = last;
+    }
+    if (next_line(&c))
+        TEXT_BAD("%s: %s's text goes on after its last support vector (total_sv %ld)", what, pre,
+                 total_sv);
+    /* hsi writes every feature of a support vector, so the largest index is
+     * the model's feature count; it must be the bundle's (and so the
+     * preprocessing's, which load checked against the header). */
+    if ((size_t)max_index != m->feature_dim)
+        TEXT_BAD("%s: %s's support vectors have %ld features but the bundle says %zu", what, pre,
+                 max_index, m->feature_dim);
+#undef EXPECT
+#undef ONE_VALUE
+    return HSI_OK;
+}
+#undef TEXT_BAD
+
+/* Fill the model's libsvm side from text (taking ownership of text) once
+ * check_model_text has found it to be what hsi writes and to agree with the
+ * header in m. */
 static hsi_status model_attach_text(hsi_svm_model *m, char *text, size_t len, const char *what)
 {
     struct svm_model *svm = NULL;
-    hsi_status st = model_from_text(text, len, what, &svm);
+    hsi_status st = check_model_text(m, text, len, what);
+    if (!st) st = model_from_text(text, len, what, &svm);
     if (st) {
         free(text);
         return st;
     }
-    const char *bad = NULL;
-    if (svm_get_svm_type(svm) != C_SVC) bad = "is not a C-SVC model";
-    else if (svm->param.kernel_type != libsvm_kernel_type(m->params.kernel))
-        bad = "has a kernel that differs from the header";
-    else if (svm->nr_class < 1 || svm->nr_class > m->n_classes)
-        bad = "has a class count that differs from the header";
-    for (int i = 0; !bad && i < svm->nr_class; i++)
-        if (svm->label[i] < 1 || svm->label[i] > m->n_classes) bad = "has a class id out of range";
-    for (int i = 0; !bad && i < svm->l; i++)
-        for (const struct svm_node *nd = svm->SV[i]; nd->index != -1; nd++)
-            if (nd->index < 1 || (size_t)nd->index > m->feature_dim) {
-                bad = "has a support vector longer than the feature dimension";
-                break;
-            }
-    if (bad) {
+    /* libsvm read what was checked; a disagreement here would be a libsvm
+     * that parses differently, not a bad file -- still never used. */
+    if (svm_get_svm_type(svm) != C_SVC ||
+        svm->param.kernel_type != libsvm_kernel_type(m->params.kernel) || svm->nr_class < 2 ||
+        svm->nr_class > m->n_classes || svm->l < 1) {
         svm_free_and_destroy_model(&svm);
         free(text);
-        return hsi_error(HSI_ERR_FORMAT, "%s: the libsvm model %s", what, bad);
+        return hsi_error(HSI_ERR_FORMAT, "%s: libsvm read the model text differently from hsi",
+                         what);
     }
     m->svm = svm;
     m->text = text;
@@ -399,7 +686,9 @@ hsi_status hsi_svm_train(const float *x, const uint16_t *y, size_t n, size_t dim
             return hsi_error(HSI_ERR_DATA, "class %d has no training samples", k);
         }
     }
-    if (present < 2 && n_classes > 1) {
+    /* One class alone is no classification problem (libsvm would make a
+     * model without support vectors, which no bundle check accepts). */
+    if (present < 2) {
         free(counts);
         return hsi_error(HSI_ERR_DATA, "only %d class has training samples; an SVM needs two",
                          present);
@@ -527,7 +816,7 @@ hsi_status hsi_svm_check_training(const hsi_labels *train, const char *what, int
                            what, k, *name ? " (" : "", name, *name ? ")" : "");
         }
     }
-    if (!st && present < 2 && n_classes > 1)
+    if (!st && present < 2)
         st = hsi_error(HSI_ERR_DATA, "%s: only %d class has training pixels; an SVM needs two", what,
                        present);
     if (n_missing) *n_missing = missing;
@@ -663,6 +952,9 @@ hsi_status hsi_svm_model_save(const hsi_svm_model *m, const char *path)
     hsi_blob_put_f64(&w, m->params.C);
     hsi_blob_put_f64(&w, m->params.gamma);
     hsi_blob_put_f64(&w, m->params.coef0);
+    size_t bands_len = m->bands ? strlen(m->bands) : 0;
+    hsi_blob_put_u32(&w, (uint32_t)bands_len);
+    hsi_blob_put(&w, m->bands, bands_len);
     for (int k = 0; k <= m->n_classes; k++) {
         hsi_blob_put(&w, m->classes[k].name, HSI_CLASS_NAME_MAX);
         hsi_blob_put(&w, m->classes[k].rgb, 3);
@@ -674,25 +966,107 @@ hsi_status hsi_svm_model_save(const hsi_svm_model *m, const char *path)
     return hsi_blob_writer_commit(&w, path);
 }
 
+/* The version a bundle file says it is, so that hsi_blob_load can check it
+ * as that version (1 or the current one); anything else (unreadable, short,
+ * another magic, another version) gets the current version, and
+ * hsi_blob_load reports what is wrong. */
+static uint32_t bundle_version_of(const char *path)
+{
+    unsigned char head[12];
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return BUNDLE_VERSION;
+    size_t got = fread(head, 1, sizeof head, fp);
+    fclose(fp);
+    if (got != sizeof head || memcmp(head, bundle_magic, 8) != 0) return BUNDLE_VERSION;
+    uint32_t v = (uint32_t)head[8] | (uint32_t)head[9] << 8 | (uint32_t)head[10] << 16 |
+                 (uint32_t)head[11] << 24;
+    return v == 1 ? 1 : BUNDLE_VERSION;
+}
+
+/* The preprocessing record at the reader, checked before its arrays are
+ * allocated (hsi_preprocess_read sizes them from the record's own in/out
+ * dimensions, up to 2^20 x 2^20 floats) and after: every value finite. */
+static hsi_status read_preprocess(hsi_blob_reader *c, const char *path, hsi_preprocess **out)
+{
+    *out = NULL;
+    hsi_blob_reader peek = *c;
+    (void)hsi_blob_take(&peek, 8); /* magic: hsi_preprocess_read checks it */
+    uint32_t kind = hsi_blob_get_u32(&peek);
+    uint64_t in = hsi_blob_get_u64(&peek), outd = hsi_blob_get_u64(&peek);
+    if (!peek.short_read && kind <= HSI_PREPROCESS_PCA && in >= 1 && in <= (1u << 20) &&
+        outd >= 1 && outd <= in) {
+        /* offset[in], then scale[in] or components[in x out] and explained[out] */
+        uint64_t bytes = in * 4 + (kind == HSI_PREPROCESS_PCA ? in * outd * 4 + outd * 8 : in * 4);
+        if (bytes > hsi_blob_left(&peek))
+            return hsi_error(HSI_ERR_FORMAT,
+                             "%s: bad SVM model: preprocessing record of %llu x %llu values is "
+                             "longer than the file",
+                             path, (unsigned long long)in, (unsigned long long)outd);
+    }
+    hsi_preprocess *p = NULL;
+    hsi_status st = hsi_preprocess_read(c, path, &p);
+    if (st) return st;
+    int finite = 1;
+    for (size_t i = 0; i < p->in_dim; i++) {
+        finite &= isfinite(p->offset[i]) != 0;
+        if (p->scale) finite &= isfinite(p->scale[i]) != 0;
+    }
+    if (p->components)
+        for (size_t i = 0; i < p->in_dim * p->out_dim; i++) finite &= isfinite(p->components[i]) != 0;
+    if (p->explained)
+        for (size_t i = 0; i < p->out_dim; i++) finite &= isfinite(p->explained[i]) != 0;
+    if (!finite) {
+        hsi_preprocess_free(p);
+        return hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: preprocessing record has a value "
+                                         "that is not finite",
+                         path);
+    }
+    *out = p;
+    return HSI_OK;
+}
+
+/* The number of bands a band list selects, parsed against a bound large
+ * enough for any real scene (the cube's own band count is not known here). */
+static hsi_status band_list_count(const char *spec, size_t **list, size_t *n)
+{
+    return hsi_band_list_parse(spec, BANDS_PARSE_BOUND, list, n);
+}
+
 hsi_status hsi_svm_model_load(const char *path, hsi_svm_model **out)
 {
     *out = NULL;
     unsigned char *buf;
     hsi_blob_reader c;
+    const uint32_t version = bundle_version_of(path);
     hsi_status st =
-        hsi_blob_load(path, bundle_magic, BUNDLE_VERSION, BUNDLE_MAX_BYTES, "SVM model", &buf, &c);
+        hsi_blob_load(path, bundle_magic, version, BUNDLE_MAX_BYTES, "SVM model", &buf, &c);
     if (st) return st;
     uint64_t input_dim = hsi_blob_get_u64(&c), feature_dim = hsi_blob_get_u64(&c);
     uint32_t n_classes = hsi_blob_get_u32(&c), kernel = hsi_blob_get_u32(&c);
     uint32_t degree = hsi_blob_get_u32(&c), has_prob = hsi_blob_get_u32(&c);
     double C = hsi_blob_get_f64(&c), gamma = hsi_blob_get_f64(&c);
     double coef0 = hsi_blob_get_f64(&c);
+    uint32_t bands_len = version >= 2 ? hsi_blob_get_u32(&c) : 0;
+    const unsigned char *bands = bands_len && !c.short_read && bands_len <= BUNDLE_MAX_BANDS_TEXT
+                                     ? hsi_blob_take(&c, bands_len)
+                                     : NULL;
+    /* Every header field is checked here as hsi_svm_params_check would at
+     * training: the libsvm text is then checked against them. */
     const char *bad = NULL;
     if (c.short_read) bad = "truncated header";
-    else if (n_classes < 1 || n_classes > 65535) bad = "class count out of range";
+    else if (n_classes < 2 || n_classes > 65535) bad = "class count out of range (2..65535)";
     else if (input_dim < 1 || feature_dim < 1 || input_dim > INT32_MAX || feature_dim > INT32_MAX)
         bad = "dimensions out of range";
     else if (kernel > HSI_SVM_POLY) bad = "unknown kernel";
+    else if (kernel == HSI_SVM_POLY && (degree < 1 || degree > 20))
+        bad = "polynomial degree out of range (1..20)";
+    else if (has_prob > 1) bad = "bad probability flag";
+    else if (!(C > 0) || !isfinite(C)) bad = "C is not a positive number";
+    else if (kernel != HSI_SVM_LINEAR && (!(gamma > 0) || !isfinite(gamma)))
+        bad = "gamma is not a positive number";
+    else if (!isfinite(coef0)) bad = "coef0 is not finite";
+    else if (bands_len > BUNDLE_MAX_BANDS_TEXT) bad = "band selection too long";
+    else if (bands_len && memchr(bands, 0, bands_len)) bad = "band selection contains a NUL byte";
     if (bad) {
         free(buf);
         return hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: %s", path, bad);
@@ -709,32 +1083,59 @@ hsi_status hsi_svm_model_load(const char *path, hsi_svm_model **out)
     m->params.C = C;
     m->params.gamma = gamma;
     m->params.coef0 = coef0;
-    for (uint32_t k = 0; k <= n_classes; k++) {
+    m->path = strdup(path);
+    if (!m->path) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+    if (!st && bands_len) {
+        /* The selection must parse and pick exactly the bands the model takes. */
+        m->bands = strndup((const char *)bands, bands_len);
+        size_t *list = NULL, nb = 0;
+        if (!m->bands) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        else if (band_list_count(m->bands, &list, &nb))
+            st = hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: band selection: %s", path,
+                           hsi_last_error());
+        else if (nb != input_dim)
+            st = hsi_error(HSI_ERR_FORMAT,
+                           "%s: bad SVM model: band selection '%s' has %zu bands but the model "
+                           "takes %llu",
+                           path, m->bands, nb, (unsigned long long)input_dim);
+        free(list);
+    }
+    for (uint32_t k = 0; !st && k <= n_classes; k++) {
         const unsigned char *name = hsi_blob_take(&c, HSI_CLASS_NAME_MAX);
         const unsigned char *rgb = hsi_blob_take(&c, 3);
         if (!name || !rgb) break;
+        /* hsi writes every name NUL-terminated within its field. */
+        if (!memchr(name, 0, HSI_CLASS_NAME_MAX))
+            st = hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: class %u's name is not terminated",
+                           path, k);
         memcpy(m->classes[k].name, name, HSI_CLASS_NAME_MAX);
         m->classes[k].name[HSI_CLASS_NAME_MAX - 1] = 0;
         memcpy(m->classes[k].rgb, rgb, 3);
     }
     uint32_t has_pre = hsi_blob_get_u32(&c);
-    if (c.short_read) st = hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: truncated class table", path);
-    else if (has_pre > 1) st = hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: bad preprocessing flag", path);
-    if (!st && has_pre) {
+    if (!st && c.short_read) {
+        st = hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: truncated class table", path);
+    } else if (!st && has_pre > 1) {
+        st = hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: bad preprocessing flag", path);
+    } else if (!st && has_pre) {
         hsi_preprocess *pre = NULL;
-        st = hsi_preprocess_read(&c, path, &pre);
+        st = read_preprocess(&c, path, &pre);
         if (!st) {
             if (pre->in_dim != input_dim || pre->out_dim != feature_dim) {
                 hsi_preprocess_free(pre);
                 st = hsi_error(HSI_ERR_FORMAT,
-                               "%s: bad SVM model: preprocessing dimensions disagree with the header",
-                               path);
+                               "%s: bad SVM model: preprocessing dimensions (%zu -> %zu) disagree "
+                               "with the header (%llu -> %llu)",
+                               path, pre->in_dim, pre->out_dim, (unsigned long long)input_dim,
+                               (unsigned long long)feature_dim);
             } else {
                 m->pre = pre;
             }
         }
     } else if (!st && input_dim != feature_dim) {
-        st = hsi_error(HSI_ERR_FORMAT, "%s: bad SVM model: dimensions disagree", path);
+        st = hsi_error(HSI_ERR_FORMAT,
+                       "%s: bad SVM model: %llu inputs but %llu features and no preprocessing",
+                       path, (unsigned long long)input_dim, (unsigned long long)feature_dim);
     }
     if (!st) {
         uint64_t text_len = hsi_blob_get_u64(&c);
@@ -757,5 +1158,54 @@ hsi_status hsi_svm_model_load(const char *path, hsi_svm_model **out)
         return st;
     }
     *out = m;
+    return HSI_OK;
+}
+
+/* ---- band selection ---- */
+
+hsi_status hsi_svm_model_set_bands(hsi_svm_model *m, const char *bands)
+{
+    char *copy = NULL;
+    if (bands && *bands) {
+        size_t *list = NULL, n = 0;
+        hsi_status st = band_list_count(bands, &list, &n);
+        free(list);
+        if (st) return st;
+        if (n != m->input_dim)
+            return hsi_error(HSI_ERR_SIZE, "band selection '%s' has %zu bands but the model takes %zu",
+                             bands, n, m->input_dim);
+        if (strlen(bands) > BUNDLE_MAX_BANDS_TEXT)
+            return hsi_error(HSI_ERR_ARG, "band selection longer than %d characters",
+                             BUNDLE_MAX_BANDS_TEXT);
+        if (!(copy = strdup(bands))) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    }
+    free(m->bands);
+    m->bands = copy;
+    return HSI_OK;
+}
+
+hsi_status hsi_svm_model_bands_for(const hsi_svm_model *m, const char *given, const char *what,
+                                   const char **use)
+{
+    *use = given;
+    if (!m->bands) return HSI_OK; /* trained on every band: no selection to keep to */
+    if (!given || !*given) {
+        *use = m->bands;
+        return HSI_OK;
+    }
+    /* The same bands in the same order agree however they are spelled
+     * ("2-5" and "2,3,4-5"). */
+    size_t *a = NULL, *b = NULL, na = 0, nb = 0;
+    hsi_status st = band_list_count(given, &a, &na);
+    if (!st) st = band_list_count(m->bands, &b, &nb);
+    int same = !st && na == nb && memcmp(a, b, na * sizeof *a) == 0;
+    free(a);
+    free(b);
+    if (st) return st;
+    if (!same) {
+        return hsi_error(HSI_ERR_ARG,
+                         "%s: band selection '%s' differs from '%s', the bands %s was trained on",
+                         what ? what : "input", given, m->bands, m->path ? m->path : "the model");
+    }
     return HSI_OK;
 }

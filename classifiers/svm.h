@@ -9,10 +9,11 @@
  * ids 1..n_classes (0 = unlabelled never enters training).
  *
  * A trained model travels as one bundle file (hsi_svm_model_save): our
- * header (magic, version, dimensions, class table), the preprocessing fitted
- * on the training pixels (features/preprocess.h), the libsvm model text, and
- * a checksum, so that a truncated, corrupt or foreign file is refused with a
- * message naming it.
+ * header (magic, version, dimensions, band selection, class table), the
+ * preprocessing fitted on the training pixels (features/preprocess.h), the
+ * libsvm model text, and a checksum, so that a truncated, corrupt or foreign
+ * file is refused with a message naming it; a file with a valid checksum is
+ * still checked field by field before libsvm reads it.
  *
  * Model selection (hsi_svm_grid) runs stratified k-fold cross-validation over
  * a log2 grid of (gamma, C) as a task farm over MPI ranks; see below.
@@ -119,9 +120,25 @@ typedef struct hsi_svm_model_info {
     hsi_svm_params params; /* kernel, C, gamma, degree, coef0 (class_weight NULL) */
     const hsi_class_info *classes; /* [n_classes + 1] */
     const hsi_preprocess *preprocess; /* or NULL */
+    const char *bands;     /* band selection trained on (io.h band list); "" = all */
 } hsi_svm_model_info;
 
 void hsi_svm_model_get_info(const hsi_svm_model *m, hsi_svm_model_info *info);
+
+/* Record the band selection (an io.h band list of the training cube) the
+ * model was trained on, kept in the bundle so that prediction reads the same
+ * bands. NULL or "" = all bands. A list that does not select input_dim bands
+ * is HSI_ERR_SIZE. */
+hsi_status hsi_svm_model_set_bands(hsi_svm_model *m, const char *bands);
+
+/* The band list to read a scene with for this model, given the caller's
+ * (NULL = none): the model's selection when the caller gives none; the
+ * caller's when the model has none (trained on all bands, or a version-1
+ * bundle) or when it selects the same bands in the same order, however
+ * spelled ("2-5" = "2,3,4-5"); otherwise HSI_ERR_ARG naming `what` (the
+ * scene) and both lists. *use points into given or the model. */
+hsi_status hsi_svm_model_bands_for(const hsi_svm_model *m, const char *given, const char *what,
+                                   const char **use);
 
 /* Classify n samples x[n x dim] (raw inputs: the model's preprocessing is
  * applied here). labels[n] gets class ids (libsvm's one-vs-one vote, also when
@@ -135,8 +152,11 @@ hsi_status hsi_svm_predict(const hsi_svm_model *m, const float *x, size_t n, siz
 
 /* Bundle file (written atomically). */
 hsi_status hsi_svm_model_save(const hsi_svm_model *m, const char *path);
-/* Load and check a bundle: bad magic, version, checksum, truncation, or a
- * libsvm model that disagrees with the header are HSI_ERR_FORMAT naming path. */
+/* Load and check a bundle: bad magic, version, checksum, truncation, any
+ * header field out of range, or a libsvm model text that is not exactly what
+ * hsi writes (every count, index and number is checked, and against the
+ * header, before libsvm parses it) are HSI_ERR_FORMAT naming path and the
+ * problem. Reads version 1 (no band selection) and version 2 bundles. */
 hsi_status hsi_svm_model_load(const char *path, hsi_svm_model **out);
 
 /* ---- whole scenes ---- */
@@ -157,7 +177,9 @@ void hsi_svm_scene_options_init(hsi_svm_scene_options *o);
  * table, the scene's georeferencing; pixels that are nodata in every band
  * get 0) and, when prob is given and o->probability set, *prob a cube of
  * n_classes bands, P(class k) in band k-1; on other ranks both stay NULL.
- * A band count other than the model's input_dim is HSI_ERR_SIZE naming path. */
+ * A band count other than the model's input_dim is HSI_ERR_SIZE naming path.
+ * Without o->read->bands the model's band selection is read (see
+ * hsi_svm_model_bands_for; a different one is HSI_ERR_ARG). */
 hsi_status hsi_svm_predict_file(const hsi_svm_model *m, const char *path,
                                 const hsi_svm_scene_options *o, hsi_labels **labels,
                                 hsi_cube **prob);

@@ -93,8 +93,12 @@ hsi_status hsi_svm_predict_file(const hsi_svm_model *m, const char *path,
                          "probabilities asked for, but the model was trained without them");
     const size_t k = (size_t)info.n_classes;
 
+    /* A model trained on a band selection reads the same bands. */
+    hsi_read_options ro = {0};
+    if (o->read) ro = *o->read;
     hsi_cube_reader *rd = NULL;
-    hsi_status st = hsi_cube_reader_open(path, o->read, &rd);
+    hsi_status st = hsi_svm_model_bands_for(m, ro.bands, path, &ro.bands);
+    if (!st) st = hsi_cube_reader_open(path, &ro, &rd);
     size_t rows = 0, cols = 0, bands = 0;
     if (!st) {
         hsi_cube_reader_shape(rd, &rows, &cols, &bands);

@@ -64,6 +64,31 @@ expect_ok "predict linear" -- "$HSI" svm predict "$TMP/cube.tif" -m "$TMP/linear
 acc=$("$SCENE" accuracy "$TMP/linear.tif" "$TMP/gt.tif")
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }' || fail "linear: accuracy $acc < 0.9"
 
+# A model remembers the bands it was trained on: predict on the full cube
+# without --bands reads those bands again, and classifies exactly as a model
+# trained and applied on a cube holding only those bands.
+expect_ok "train --bands" -- "$HSI" svm train "$TMP/cube.tif" --bands 2-5 \
+    --train "$TMP/train.tif" -o "$TMP/bands.svm" -q
+expect_ok "predict, the model's bands" -- "$HSI" svm predict "$TMP/cube.tif" \
+    -m "$TMP/bands.svm" -o "$TMP/bands_full.tif" -q
+expect_ok "band subset cube" -- "$HSI" convert "$TMP/cube.tif" --bands 2-5 -o "$TMP/cube25.tif"
+expect_ok "train on the subset cube" -- "$HSI" svm train "$TMP/cube25.tif" \
+    --train "$TMP/train.tif" -o "$TMP/sub.svm" -q
+expect_ok "predict the subset cube" -- "$HSI" svm predict "$TMP/cube25.tif" \
+    -m "$TMP/sub.svm" -o "$TMP/bands_sub.tif" -q
+same=$("$SCENE" accuracy "$TMP/bands_full.tif" "$TMP/bands_sub.tif")
+[ "$same" = "1.0000" ] || fail "--bands model on the full cube agrees with the subset on $same"
+# The same selection spelled otherwise is accepted; a different one refused.
+expect_ok "predict, same bands given" -- "$HSI" svm predict "$TMP/cube.tif" --bands 2,3,4-5 \
+    -m "$TMP/bands.svm" -o "$TMP/bands_same.tif" -q
+same=$("$SCENE" accuracy "$TMP/bands_same.tif" "$TMP/bands_sub.tif")
+[ "$same" = "1.0000" ] || fail "--bands 2,3,4-5 agrees with the subset on $same"
+expect_error "predict, other bands" \
+    "cube.tif: band selection '1-4' differs from '2-5', the bands .*bands.svm was trained on" -- \
+    "$HSI" svm predict "$TMP/cube.tif" --bands 1-4 -m "$TMP/bands.svm" -o "$TMP/bad_bands.tif"
+expect_no_file "no class raster after other bands" "$TMP/bad_bands.tif"
+pass
+
 # Bad inputs: one error line naming the problem, no output left behind.
 expect_error "gamma 0" 'gamma must be a positive number' -- \
     "$HSI" svm train "$TMP/cube.tif" --train "$TMP/train.tif" -g 0 -o "$TMP/bad.svm"

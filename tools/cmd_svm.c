@@ -49,6 +49,8 @@ static const char usage[] =
     "  CUBE                the scene or feature cube: any raster GDAL reads or a .mat\n"
     "  --var NAME          .mat variable of CUBE (default: chosen automatically)\n"
     "  --bands LIST        use these 1-based bands of CUBE, e.g. 1-103,109-149\n"
+    "                      (predict reads the bands the model was trained on; a\n"
+    "                      different list is refused)\n"
     "  --train LABELS      training label raster (e.g. from 'hsi split'); 0 = unused\n"
     "  --train-var NAME    .mat variable of LABELS or GT\n"
     "  --truth GT          a ground truth to draw the training pixels from instead ...\n"
@@ -640,6 +642,8 @@ static int cmd_train(svm_cli *o)
     st = hsi_svm_train_scene(t.cube, t.labels, t.what, t.pre_kind, t.pca_k, t.pca_fraction, &p,
                              &m);
     free(weights);
+    /* Kept in the model: predict reads the same bands of the scene. */
+    if (!st) st = hsi_svm_model_set_bands(m, o->bands);
     if (!st) st = hsi_svm_model_save(m, o->output);
     if (!st && !o->quiet) {
         hsi_svm_model_info info;
