@@ -76,4 +76,68 @@ expect_error "2 ranks, corrupt model" 'bad.svm: not an hsi SVM model' -- \
 expect_error "2 ranks, class without pixels" 'class 2 \(Trees\) has no training pixels' -- \
     $MPI -np 2 "$HSI" svm grid "$TMP/cube.tif" --train "$TMP/train_no_trees.tif" -q
 expect_no_file "no output" "$TMP/bad.tif"
+
+# One rank fails, the others do not (MPMD launches, `mpirun A : B`): every
+# rank must learn of it before the next collective step, so the run ends at
+# once instead of hanging, every rank exits non-zero, the failing rank's
+# message is printed once, and nothing is written. Each rank runs through
+# rank.sh, which records its exit status; timeout turns a hang into a failure.
+cat >"$TMP/rank.sh" <<EOF_RANK
+#!/bin/sh
+"\$@"
+rc=\$?
+echo \$rc >"$TMP/rc.\${OMPI_COMM_WORLD_RANK:-x}"
+exit \$rc
+EOF_RANK
+RANK="sh $TMP/rank.sh $HSI"
+# expect_rank_error DESCRIPTION PATTERN -- mpirun arguments... : as
+# expect_error, within 60 s, and every rank (of 2) exited non-zero.
+expect_rank_error() {
+    local what=$1 pattern=$2; shift 2; [ "$1" = "--" ] && shift
+    rm -f "$TMP"/rc.*
+    local t0; t0=$(date +%s)
+    expect_error "$what" "$pattern" -- timeout -k 5 60 "$@"
+    local secs=$(($(date +%s) - t0))
+    [ "$secs" -lt 55 ] || { fail "$what: hung (killed after 60 s)"; return; }
+    for r in 0 1; do
+        [ -s "$TMP/rc.$r" ] || { fail "$what: rank $r did not finish"; continue; }
+        [ "$(cat "$TMP/rc.$r")" -ne 0 ] || fail "$what: rank $r exited 0"
+    done
+}
+SMALL="--train $TMP/train.tif --log2c 3,3,1 --log2g -3,-3,-1 --folds 2 -q"
+MISSING="$TMP/missing.tif"
+expect_rank_error "grid, rank 1 given a missing cube" "rank 1 failed: .*missing\.tif" -- \
+    $MPI -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL --csv "$TMP/m.csv" : \
+    -np 1 $RANK svm grid "$MISSING" $SMALL --csv "$TMP/m.csv"
+expect_rank_error "grid, rank 0 given a missing cube" "missing\.tif" -- \
+    $MPI -np 1 $RANK svm grid "$MISSING" $SMALL --csv "$TMP/m.csv" : \
+    -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL --csv "$TMP/m.csv"
+expect_rank_error "grid, rank 1 given missing labels" "rank 1 failed: .*missing\.tif" -- \
+    $MPI -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL : \
+    -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL --train "$MISSING"
+expect_rank_error "train --grid, rank 1 given a missing cube" "rank 1 failed: .*missing\.tif" -- \
+    $MPI -np 1 $RANK svm train "$TMP/cube.tif" $SMALL --grid -o "$TMP/m.svm" : \
+    -np 1 $RANK svm train "$MISSING" $SMALL --grid -o "$TMP/m.svm"
+expect_rank_error "train, rank 1 given a missing cube" "rank 1 failed: .*missing\.tif" -- \
+    $MPI -np 1 $RANK svm train "$TMP/cube.tif" $SMALL -o "$TMP/m.svm" : \
+    -np 1 $RANK svm train "$MISSING" $SMALL -o "$TMP/m.svm"
+expect_no_file "no output after a failed rank" "$TMP/m.csv" "$TMP/m.svm"
+PRED="-o $TMP/m.tif --prob $TMP/mp.tif -q"
+expect_rank_error "predict, rank 1 given a missing model" "rank 1 failed: .*missing\.svm" -- \
+    $MPI -np 1 $RANK svm predict "$TMP/cube.tif" -m "$TMP/model.svm" $PRED : \
+    -np 1 $RANK svm predict "$TMP/cube.tif" -m "$TMP/missing.svm" $PRED
+expect_rank_error "predict, rank 1 given a missing cube" "rank 1 failed: .*missing\.tif" -- \
+    $MPI -np 1 $RANK svm predict "$TMP/cube.tif" -m "$TMP/model.svm" $PRED : \
+    -np 1 $RANK svm predict "$MISSING" -m "$TMP/model.svm" $PRED
+# Inputs of different shapes: the row split and the task table assume every
+# rank reads the same scene and training pixels; refuse, naming both sizes.
+expect_rank_error "predict, rank 1 given a smaller cube" \
+    "rank 1 failed: .*tiny/cube\.tif: 2 rows.*rank 0 has 30" -- \
+    $MPI -np 1 $RANK svm predict "$TMP/cube.tif" -m "$TMP/model.svm" $PRED : \
+    -np 1 $RANK svm predict "$TMP/tiny/cube.tif" -m "$TMP/model.svm" $PRED
+expect_rank_error "grid, rank 1 given a smaller scene" \
+    "rank 1 failed: .*training.* [0-9]+ samples.*rank 0 has [0-9]+" -- \
+    $MPI -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL --csv "$TMP/m.csv" : \
+    -np 1 $RANK svm grid "$TMP/tiny/cube.tif" $SMALL --train "$TMP/tiny/train.tif" --csv "$TMP/m.csv"
+expect_no_file "no output after a failed rank" "$TMP/m.tif" "$TMP/mp.tif" "$TMP/m.csv"
 finish
