@@ -140,4 +140,13 @@ expect_rank_error "grid, rank 1 given a smaller scene" \
     $MPI -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL --csv "$TMP/m.csv" : \
     -np 1 $RANK svm grid "$TMP/tiny/cube.tif" $SMALL --train "$TMP/tiny/train.tif" --csv "$TMP/m.csv"
 expect_no_file "no output after a failed rank" "$TMP/m.tif" "$TMP/mp.tif" "$TMP/m.csv"
+# Rank 0 trains and writes alone; the ranks that waited exit non-zero too
+# when that fails.
+expect_rank_error "train, rank 0 cannot write the model" "nodir/m\.svm" -- \
+    $MPI -np 2 $RANK svm train "$TMP/cube.tif" $SMALL -o "$TMP/nodir/m.svm"
+expect_rank_error "predict, rank 0 cannot write the classes" "nodir/m\.tif" -- \
+    $MPI -np 2 $RANK svm predict "$TMP/cube.tif" -m "$TMP/model.svm" -q -o "$TMP/nodir/m.tif"
+# A usage error only rank 1 sees (it prints nothing: only rank 0 speaks).
+expect_rank_error "grid, rank 1 given an unknown option" "rank 1 failed: invalid command line" -- \
+    $MPI -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL : -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL --bogus
 finish
