@@ -179,7 +179,10 @@ void hsi_svm_scene_options_init(hsi_svm_scene_options *o);
  * n_classes bands, P(class k) in band k-1; on other ranks both stay NULL.
  * A band count other than the model's input_dim is HSI_ERR_SIZE naming path.
  * Without o->read->bands the model's band selection is read (see
- * hsi_svm_model_bands_for; a different one is HSI_ERR_ARG). */
+ * hsi_svm_model_bands_for; a different one is HSI_ERR_ARG).
+ * The ranks agree (hsi_mpi_agree) before each collective step: if one rank
+ * fails (its file, or a scene or model of another shape than rank 0's),
+ * every rank returns an error and no rank is left waiting. */
 hsi_status hsi_svm_predict_file(const hsi_svm_model *m, const char *path,
                                 const hsi_svm_scene_options *o, hsi_labels **labels,
                                 hsi_cube **prob);
@@ -193,7 +196,10 @@ hsi_status hsi_svm_predict_file(const hsi_svm_model *m, const char *path,
  * otherwise one process runs them all), so a slow cell does not leave ranks
  * idle. A task's result depends only on its inputs, so the table is the same
  * for any number of ranks. Every rank must call hsi_svm_grid with the same
- * arguments; every rank gets the full table.
+ * arguments; every rank gets the full table. Ranks whose sample count,
+ * features, classes, labels or grid options differ from rank 0's are
+ * refused, and a failure on one rank is an error on every rank
+ * (hsi_mpi_agree).
  *
  * Kernel reuse: for the RBF kernel, each rank computes the squared distances
  * of the n training samples once (OpenBLAS dgemm: |x|^2 + |y|^2 - 2 X X^T),
@@ -263,6 +269,33 @@ hsi_status hsi_svm_folds_libsvm(const uint16_t *y, size_t n, int folds, int *fol
 hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim, int n_classes,
                         const hsi_svm_grid_options *opts, hsi_svm_grid_result **out);
 void hsi_svm_grid_free(hsi_svm_grid_result *r);
+
+/* ---- agreement between MPI ranks ----
+ *
+ * Under mpirun every rank reads its own inputs, so one rank can fail alone.
+ * Each collective phase (hsi_svm_grid, hsi_svm_predict_file, and a tool's
+ * steps between them) starts with an agreement, so that no rank waits in a
+ * collective call for one that has given up. Without MPI, or with MPI not
+ * initialised or one rank, these return st and do nothing else. */
+
+/* Collective: every rank calls it at the same point. HSI_OK when every
+ * rank passed HSI_OK. Otherwise every rank gets an error: a failing rank its
+ * own st and message, the others the first failing rank's status with
+ * "rank N failed: <its message>". */
+hsi_status hsi_mpi_agree(hsi_status st);
+
+/* The last agreement, just before MPI_Finalize, with the rank's final
+ * status. A rank that finishes while another is still in hsi_mpi_agree
+ * fails both (their command lines differ). After a failure has been
+ * agreed, it returns at once: every rank already knows. */
+hsi_status hsi_mpi_finish(hsi_status st);
+
+/* hsi_mpi_agree(st), then, if all succeeded, refuse inputs that differ
+ * between ranks: n (at most 16) values such as sizes and counts, named
+ * names[i], must equal rank 0's, else the rank fails with
+ * "WHAT: V NAME, but rank 0 has V0 (...)" and the ranks agree on that. */
+hsi_status hsi_mpi_agree_same(hsi_status st, const char *what, const char *const *names,
+                              const long *values, int n);
 
 #ifdef __cplusplus
 }

@@ -416,17 +416,16 @@ static void task_source_close(task_source *ts)
     (void)ts;
 }
 
-/* Sum the per-task results and the worst status over ranks. */
+/* Sum the per-task results over ranks (after they agreed that all tasks ran). */
 static hsi_status combine_ranks(task_source *ts, long *correct, double *seconds, long tasks,
-                                double *kernel_seconds, int *failed)
+                                double *kernel_seconds)
 {
 #ifdef HAVE_MPI
     if (ts->use_mpi) {
         if (MPI_Allreduce(MPI_IN_PLACE, correct, (int)tasks, MPI_LONG, MPI_SUM, MPI_COMM_WORLD) ||
             MPI_Allreduce(MPI_IN_PLACE, seconds, (int)tasks, MPI_DOUBLE, MPI_SUM,
                           MPI_COMM_WORLD) ||
-            MPI_Allreduce(MPI_IN_PLACE, kernel_seconds, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) ||
-            MPI_Allreduce(MPI_IN_PLACE, failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD))
+            MPI_Allreduce(MPI_IN_PLACE, kernel_seconds, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD))
             return hsi_error(HSI_ERR_MPI, "MPI_Allreduce of the grid results failed");
     }
 #endif
@@ -435,8 +434,43 @@ static hsi_status combine_ranks(task_source *ts, long *correct, double *seconds,
     (void)seconds;
     (void)tasks;
     (void)kernel_seconds;
-    (void)failed;
     return HSI_OK;
+}
+
+/* FNV-1a, to compare the ranks' labels and options without sending them. */
+static uint64_t fnv1a(uint64_t h, const void *data, size_t bytes)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ p[i]) * 1099511628211u;
+    return h;
+}
+
+/* Every rank read its own training set: agree that all are usable and the
+ * same, since the task table adds up results computed on different ranks.
+ * The feature values are not compared: preprocessing on other hardware or
+ * thread counts may round them differently; labels and options are exact. */
+static hsi_status agree_on_inputs(hsi_status st, const uint16_t *y, size_t n, size_t dim,
+                                  int n_classes, const hsi_svm_grid_options *o, int ng, int nc)
+{
+    const uint64_t basis = 14695981039346656037u;
+    uint64_t labels = st ? 0 : fnv1a(basis, y, n * sizeof *y);
+    uint64_t opts = basis;
+    const hsi_svm_range *ranges[2] = {&o->log2g, &o->log2c};
+    for (int i = 0; i < 2; i++) {
+        double v[3] = {ranges[i]->begin, ranges[i]->end, ranges[i]->step};
+        opts = fnv1a(opts, v, sizeof v);
+    }
+    int flags[3] = {o->libsvm_folds, o->balanced, o->allow_missing_classes};
+    opts = fnv1a(opts, &o->seed, sizeof o->seed);
+    opts = fnv1a(opts, flags, sizeof flags);
+    opts = fnv1a(opts, &o->eps, sizeof o->eps);
+    static const char *const names[] = {
+        "samples", "features", "classes", "(checksum of the labels)",
+        "gamma values", "C values", "folds", "(checksum of the grid options)"};
+    const long values[] = {(long)n,  (long)dim, n_classes, (long)labels,
+                           ng,       nc,        o->folds,  (long)opts};
+    return hsi_mpi_agree_same(st, "the training set", names, values,
+                              (int)(sizeof values / sizeof *values));
 }
 
 static hsi_status grid_check(const float *x, const uint16_t *y, size_t n, size_t dim,
@@ -482,7 +516,7 @@ hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim,
     *out = NULL;
     int ng = 0, nc = 0;
     hsi_status st = grid_check(x, y, n, dim, n_classes, o, &ng, &nc);
-    if (st) return st;
+    if ((st = agree_on_inputs(st, y, n, dim, n_classes, o, ng, nc))) return st;
     hsi_svm_silence_libsvm();
     double t_start = now_seconds();
     const int folds = o->folds;
@@ -539,7 +573,8 @@ hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim,
     }
 
     task_source ts;
-    int failed = 0;
+    /* The task counter's window is collective: no rank may skip it alone. */
+    st = hsi_mpi_agree(st);
     if (!st) {
         st = task_source_open(&ts);
         if (!st) {
@@ -556,19 +591,16 @@ hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim,
                 task_st = run_task(&w, gi, exp2(r->log2g[gi]), exp2(r->log2c[ci]), fold,
                                    &correct[t]);
                 task_seconds[t] = now_seconds() - t0;
-                if (task_st) {
-                    failed = 1;
-                    break; /* the other ranks finish the remaining tasks */
-                }
+                if (task_st) break; /* the other ranks finish the remaining tasks */
                 hsi_progress_report(o->progress, (double)(t + 1), (double)tasks, NULL);
             }
             task_source_close(&ts);
             double kernel_seconds = kc.seconds;
-            st = combine_ranks(&ts, correct, task_seconds, tasks, &kernel_seconds, &failed);
+            /* A failed task leaves a hole in the table: every rank returns
+             * the failing rank's error rather than a partial sum. */
+            st = hsi_mpi_agree(task_st);
+            if (!st) st = combine_ranks(&ts, correct, task_seconds, tasks, &kernel_seconds);
             r->kernel_seconds = kernel_seconds;
-            if (!st && failed)
-                st = task_st ? task_st
-                             : hsi_error(HSI_ERR_MPI, "the grid search failed on another rank");
         }
     }
 

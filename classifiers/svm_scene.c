@@ -82,22 +82,25 @@ hsi_status hsi_svm_predict_file(const hsi_svm_model *m, const char *path,
 {
     *labels_out = NULL;
     if (prob_out) *prob_out = NULL;
-    if (o->block_rows < 1) return hsi_error(HSI_ERR_ARG, "block rows must be at least 1");
     int rank, size;
     mpi_layout(&rank, &size);
     hsi_svm_model_info info;
     hsi_svm_model_get_info(m, &info);
     const int want_prob = o->probability;
-    if (want_prob && !info.has_probability)
-        return hsi_error(HSI_ERR_ARG,
-                         "probabilities asked for, but the model was trained without them");
     const size_t k = (size_t)info.n_classes;
+    /* No early returns before the agreement below: the other ranks would
+     * wait in it for this one. */
+    hsi_status st = HSI_OK;
+    if (o->block_rows < 1) st = hsi_error(HSI_ERR_ARG, "block rows must be at least 1");
+    else if (want_prob && !info.has_probability)
+        st = hsi_error(HSI_ERR_ARG,
+                       "probabilities asked for, but the model was trained without them");
 
     /* A model trained on a band selection reads the same bands. */
     hsi_read_options ro = {0};
     if (o->read) ro = *o->read;
     hsi_cube_reader *rd = NULL;
-    hsi_status st = hsi_svm_model_bands_for(m, ro.bands, path, &ro.bands);
+    if (!st) st = hsi_svm_model_bands_for(m, ro.bands, path, &ro.bands);
     if (!st) st = hsi_cube_reader_open(path, &ro, &rd);
     size_t rows = 0, cols = 0, bands = 0;
     if (!st) {
@@ -106,6 +109,16 @@ hsi_status hsi_svm_predict_file(const hsi_svm_model *m, const char *path,
             st = hsi_error(HSI_ERR_SIZE, "%s: %zu bands but the model takes %zu", path, bands,
                            info.input_dim);
     }
+    /* Every rank opened its own scene and model: the row split and the
+     * gather assume they are the same, so refuse them otherwise. */
+    static const char *const scene_names[] = {"rows", "columns", "bands"};
+    const long scene[] = {(long)rows, (long)cols, (long)bands};
+    st = hsi_mpi_agree_same(st, path, scene_names, scene, 3);
+    static const char *const model_names[] = {"classes", "support vectors", "input features",
+                                              "model features", "probability outputs (1 = yes)"};
+    const long model[] = {(long)k, info.n_support, (long)info.input_dim, (long)info.feature_dim,
+                          info.has_probability};
+    if (!st) st = hsi_mpi_agree_same(st, "the model", model_names, model, 5);
     /* This rank's rows. */
     size_t my_row0 = rows * (size_t)rank / (size_t)size;
     size_t my_rows = rows * (size_t)(rank + 1) / (size_t)size - my_row0;
@@ -143,23 +156,15 @@ hsi_status hsi_svm_predict_file(const hsi_svm_model *m, const char *path,
 
 #ifdef HAVE_MPI
     if (size > 1) {
-        /* Agree on success before the collective gathers, so no rank waits
-         * for one that gave up. */
-        int failed = st != HSI_OK, any_failed = 0;
-        MPI_Allreduce(&failed, &any_failed, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-        if (any_failed && !st)
-            st = hsi_error(HSI_ERR_MPI, "%s: prediction failed on another rank", path);
         if (!st && (double)rows * cols * (want_prob ? k : 1) > INT_MAX)
             st = hsi_error(HSI_ERR_SIZE, "%s: scene too large to gather in one MPI message", path);
+        int *counts = st ? NULL : malloc((size_t)size * sizeof *counts);
+        int *displs = st ? NULL : malloc((size_t)size * sizeof *displs);
+        if (!st && (!counts || !displs)) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        /* Agree on success before the collective gathers, so no rank waits
+         * for one that gave up. */
+        st = hsi_mpi_agree(st);
         if (!st) {
-            int *counts = malloc((size_t)size * sizeof *counts);
-            int *displs = malloc((size_t)size * sizeof *displs);
-            if (!counts || !displs) {
-                /* cannot happen in practice; still release the others */
-                free(counts);
-                free(displs);
-                MPI_Abort(MPI_COMM_WORLD, 1);
-            }
             for (int pass = 0; pass < (want_prob ? 2 : 1); pass++) {
                 size_t per_pixel = pass ? k : 1;
                 for (int q = 0; q < size; q++) {
@@ -178,9 +183,9 @@ hsi_status hsi_svm_predict_file(const hsi_svm_model *m, const char *path,
                                            MPI_FLOAT, 0, MPI_COMM_WORLD);
                 if (rc != MPI_SUCCESS) st = hsi_error(HSI_ERR_MPI, "MPI_Gatherv failed");
             }
-            free(counts);
-            free(displs);
         }
+        free(counts);
+        free(displs);
     } else
 #endif
         if (!st) {

@@ -76,4 +76,84 @@ expect_error "2 ranks, corrupt model" 'bad.svm: not an hsi SVM model' -- \
 expect_error "2 ranks, class without pixels" 'class 2 \(Trees\) has no training pixels' -- \
     $MPI -np 2 "$HSI" svm grid "$TMP/cube.tif" --train "$TMP/train_no_trees.tif" -q
 expect_no_file "no output" "$TMP/bad.tif"
+
+# One rank fails, the others do not (MPMD launches, `mpirun A : B`): every
+# rank must learn of it before the next collective step, so the run ends at
+# once instead of hanging, every rank exits non-zero, the failing rank's
+# message is printed once, and nothing is written. Each rank runs through
+# rank.sh, which records its exit status; timeout turns a hang into a failure.
+cat >"$TMP/rank.sh" <<EOF_RANK
+#!/bin/sh
+"\$@"
+rc=\$?
+echo \$rc >"$TMP/rc.\${OMPI_COMM_WORLD_RANK:-x}"
+exit \$rc
+EOF_RANK
+RANK="sh $TMP/rank.sh $HSI"
+# expect_rank_error DESCRIPTION PATTERN -- mpirun arguments... : as
+# expect_error, within 60 s, and every rank (of 2) exited non-zero. mpirun is
+# told not to kill the other ranks when one exits non-zero (it then exits 0
+# itself), so that each rank's own exit status gets recorded.
+expect_rank_error() {
+    local what=$1 pattern=$2 r rank_rc; shift 2; [ "$1" = "--" ] && shift
+    checks=$((checks + 1))
+    rm -f "$TMP"/rc.*
+    OMPI_MCA_orte_abort_on_non_zero_status=0 timeout -k 5 60 "$@" >"$TMP/out" 2>"$TMP/err"
+    local rc=$?
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then fail "$what: hung (killed after 60 s)"; return; fi
+    for r in 0 1; do
+        rank_rc=$(cat "$TMP/rc.$r" 2>/dev/null)
+        if [ -z "$rank_rc" ]; then fail "$what: rank $r did not finish"; return; fi
+        [ "$rank_rc" -ne 0 ] || fail "$what: rank $r exited 0"
+        [ "$rank_rc" -lt 128 ] || fail "$what: rank $r crashed (exit $rank_rc)"
+    done
+    local lines; lines=$(wc -l <"$TMP/err")
+    if [ "$lines" -ne 1 ]; then fail "$what: $lines stderr lines, wanted 1: $(cat "$TMP/err")"; return; fi
+    grep -Eq -- "$pattern" "$TMP/err" || fail "$what: stderr '$(cat "$TMP/err")' lacks /$pattern/"
+}
+SMALL="--train $TMP/train.tif --log2c 3,3,1 --log2g -3,-3,-1 --folds 2 -q"
+MISSING="$TMP/missing.tif"
+expect_rank_error "grid, rank 1 given a missing cube" "rank 1 failed: .*missing\.tif" -- \
+    $MPI -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL --csv "$TMP/m.csv" : \
+    -np 1 $RANK svm grid "$MISSING" $SMALL --csv "$TMP/m.csv"
+expect_rank_error "grid, rank 0 given a missing cube" "missing\.tif" -- \
+    $MPI -np 1 $RANK svm grid "$MISSING" $SMALL --csv "$TMP/m.csv" : \
+    -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL --csv "$TMP/m.csv"
+expect_rank_error "grid, rank 1 given missing labels" "rank 1 failed: .*missing\.tif" -- \
+    $MPI -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL : \
+    -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL --train "$MISSING"
+expect_rank_error "train --grid, rank 1 given a missing cube" "rank 1 failed: .*missing\.tif" -- \
+    $MPI -np 1 $RANK svm train "$TMP/cube.tif" $SMALL --grid -o "$TMP/m.svm" : \
+    -np 1 $RANK svm train "$MISSING" $SMALL --grid -o "$TMP/m.svm"
+expect_rank_error "train, rank 1 given a missing cube" "rank 1 failed: .*missing\.tif" -- \
+    $MPI -np 1 $RANK svm train "$TMP/cube.tif" $SMALL -o "$TMP/m.svm" : \
+    -np 1 $RANK svm train "$MISSING" $SMALL -o "$TMP/m.svm"
+expect_no_file "no output after a failed rank" "$TMP/m.csv" "$TMP/m.svm"
+PRED="-o $TMP/m.tif --prob $TMP/mp.tif -q"
+expect_rank_error "predict, rank 1 given a missing model" "rank 1 failed: .*missing\.svm" -- \
+    $MPI -np 1 $RANK svm predict "$TMP/cube.tif" -m "$TMP/model.svm" $PRED : \
+    -np 1 $RANK svm predict "$TMP/cube.tif" -m "$TMP/missing.svm" $PRED
+expect_rank_error "predict, rank 1 given a missing cube" "rank 1 failed: .*missing\.tif" -- \
+    $MPI -np 1 $RANK svm predict "$TMP/cube.tif" -m "$TMP/model.svm" $PRED : \
+    -np 1 $RANK svm predict "$MISSING" -m "$TMP/model.svm" $PRED
+# Inputs of different shapes: the row split and the task table assume every
+# rank reads the same scene and training pixels; refuse, naming both sizes.
+expect_rank_error "predict, rank 1 given a smaller cube" \
+    "rank 1 failed: .*tiny/cube\.tif: 2 rows.*rank 0 has 30" -- \
+    $MPI -np 1 $RANK svm predict "$TMP/cube.tif" -m "$TMP/model.svm" $PRED : \
+    -np 1 $RANK svm predict "$TMP/tiny/cube.tif" -m "$TMP/model.svm" $PRED
+expect_rank_error "grid, rank 1 given a smaller scene" \
+    "rank 1 failed: .*training.* [0-9]+ samples.*rank 0 has [0-9]+" -- \
+    $MPI -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL --csv "$TMP/m.csv" : \
+    -np 1 $RANK svm grid "$TMP/tiny/cube.tif" $SMALL --train "$TMP/tiny/train.tif" --csv "$TMP/m.csv"
+expect_no_file "no output after a failed rank" "$TMP/m.tif" "$TMP/mp.tif" "$TMP/m.csv"
+# Rank 0 trains and writes alone; the ranks that waited exit non-zero too
+# when that fails.
+expect_rank_error "train, rank 0 cannot write the model" "nodir/m\.svm" -- \
+    $MPI -np 2 $RANK svm train "$TMP/cube.tif" $SMALL -o "$TMP/nodir/m.svm"
+expect_rank_error "predict, rank 0 cannot write the classes" "nodir/m\.tif" -- \
+    $MPI -np 2 $RANK svm predict "$TMP/cube.tif" -m "$TMP/model.svm" -q -o "$TMP/nodir/m.tif"
+# A usage error only rank 1 sees (it prints nothing: only rank 0 speaks).
+expect_rank_error "grid, rank 1 given an unknown option" "rank 1 failed: invalid command line" -- \
+    $MPI -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL : -np 1 $RANK svm grid "$TMP/cube.tif" $SMALL --bogus
 finish

@@ -141,9 +141,13 @@ typedef struct svm_cli {
     int quiet;
 } svm_cli;
 
+/* The status behind the last fail(), for the ranks' last agreement. */
+static hsi_status failed_with;
+
 /* Only rank 0 speaks: N ranks hitting the same bad input print one line. */
 static int fail(const svm_cli *o, hsi_status st)
 {
+    failed_with = st;
     return o->rank == 0 ? cli_fail(o->name, st) : 1;
 }
 
@@ -578,7 +582,8 @@ static int cmd_grid(svm_cli *o)
     if (!o->train_path && !o->gt_path)
         return usage_error(o, "give the training pixels: --train LABELS or --truth GT --fraction F");
     training_set t;
-    hsi_status st = load_training_set(o, &t);
+    /* Each rank reads its own inputs: all go on, or all stop. */
+    hsi_status st = hsi_mpi_agree(load_training_set(o, &t));
     if (st) {
         training_set_free(&t);
         return fail(o, st);
@@ -598,7 +603,8 @@ static int cmd_train(svm_cli *o)
         return usage_error(o, "give the training pixels: --train LABELS or --truth GT --fraction F");
     if (!o->output) return usage_error(o, "give the model file: -o MODEL");
     training_set t;
-    hsi_status st = load_training_set(o, &t);
+    /* Each rank reads its own inputs: all go on, or all stop. */
+    hsi_status st = hsi_mpi_agree(load_training_set(o, &t));
     if (st) {
         training_set_free(&t);
         return fail(o, st);
@@ -666,8 +672,12 @@ static int cmd_predict(svm_cli *o)
     if (!o->model_path) return usage_error(o, "give the model: -m MODEL");
     if (!o->output) return usage_error(o, "give the class raster to write: -o FILE");
     hsi_svm_model *m = NULL;
-    hsi_status st = hsi_svm_model_load(o->model_path, &m);
-    if (st) return fail(o, st);
+    /* Each rank reads its own model: all go on, or all stop. */
+    hsi_status st = hsi_mpi_agree(hsi_svm_model_load(o->model_path, &m));
+    if (st) {
+        hsi_svm_model_free(m);
+        return fail(o, st);
+    }
     hsi_read_options ro = {.var = o->var, .bands = o->bands};
     hsi_svm_scene_options so;
     hsi_svm_scene_options_init(&so);
@@ -765,7 +775,19 @@ static int run(int argc, char **argv)
     }
     free(o.class_weight_pairs);
 #ifdef HAVE_MPI
-    if (mpi) MPI_Finalize();
+    if (mpi) {
+        /* The last agreement: ranks that waited while rank 0 trained or
+         * wrote the outputs alone learn how that went, and a rank that
+         * stopped without agreeing (a usage error only it saw) does not
+         * leave the others waiting. If one rank failed, all exit non-zero. */
+        hsi_status st = HSI_OK;
+        if (rc == 1 && failed_with) st = failed_with;
+        else if (rc)
+            st = hsi_error(HSI_ERR_ARG, "invalid command line (only rank 0 prints usage errors)");
+        st = hsi_mpi_finish(st);
+        if (st && !rc) rc = fail(&o, st);
+        MPI_Finalize();
+    }
 #endif
     return rc;
 }

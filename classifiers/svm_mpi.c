@@ -1,0 +1,147 @@
+/* svm_mpi.c - the ranks agree on success before every collective step.
+ *
+ * Under mpirun every rank reads its own inputs, so one rank can fail where
+ * the others do not. A rank that simply returned would leave the others
+ * waiting forever in the next collective call (a window allocation, a
+ * reduction, a gather, or MPI_Finalize). So each collective phase starts
+ * with hsi_mpi_agree: one MPI_Allreduce says whether any rank failed and
+ * which was first, and a broadcast hands that rank's status and message to
+ * the others, who return "rank N failed: <message>". Every rank then unwinds
+ * with an error, and the tool prints it once (from rank 0).
+ *
+ * The allreduce also carries whether a rank is finishing (hsi_mpi_finish,
+ * just before MPI_Finalize), so a rank that ends while the others still work
+ * is a failure for all of them rather than a hang.
+ */
+#include "classifiers/svm.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+
+#ifdef HAVE_MPI
+#include <mpi.h>
+
+#define MESSAGE_MAX 1024
+
+typedef struct failure {
+    int status;
+    char message[MESSAGE_MAX];
+} failure;
+
+/* Set on every rank by the same agreement, so every rank knows that all of
+ * them are unwinding with an error; hsi_mpi_finish then has nothing to ask. */
+static int failure_agreed;
+static int failed_rank;
+static failure agreed;
+
+static int mpi_ranks(int *rank, int *size)
+{
+    int initialised = 0, finalised = 0;
+    MPI_Initialized(&initialised);
+    MPI_Finalized(&finalised);
+    if (!initialised || finalised) return 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_size(MPI_COMM_WORLD, size);
+    return *size > 1;
+}
+
+/* This rank's view of an agreed failure: its own error if it failed too
+ * (its message is the one to print), else the first failing rank's. */
+static hsi_status agreed_failure(hsi_status st)
+{
+    if (st) return st;
+    return hsi_error((hsi_status)agreed.status, "rank %d failed: %s", failed_rank, agreed.message);
+}
+
+static hsi_status agree(hsi_status st, int finishing)
+{
+    int rank = 0, size = 1;
+    if (!mpi_ranks(&rank, &size)) return st;
+    if (failure_agreed && finishing) return agreed_failure(st);
+    /* MIN over ranks of: the rank if it failed; the rank if it is finishing;
+     * the rank if it is not finishing (size stands for "none"). */
+    int mine[3] = {st ? rank : size, finishing ? rank : size, finishing ? size : rank};
+    int all[3];
+    MPI_Allreduce(mine, all, 3, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (all[0] < size) {
+        failed_rank = all[0];
+        memset(&agreed, 0, sizeof agreed);
+        if (rank == failed_rank) {
+            agreed.status = st;
+            snprintf(agreed.message, sizeof agreed.message, "%s",
+                     *hsi_last_error() ? hsi_last_error() : hsi_status_str(st));
+        }
+        MPI_Bcast(&agreed, (int)sizeof agreed, MPI_BYTE, failed_rank, MPI_COMM_WORLD);
+        failure_agreed = 1;
+        return agreed_failure(st);
+    }
+    if (all[1] < size && all[2] < size) {
+        /* Some ranks are finishing while others start another phase: their
+         * command lines differ (one saw a usage error or --help). */
+        failure_agreed = 1;
+        failed_rank = all[1];
+        agreed.status = HSI_ERR_ARG;
+        snprintf(agreed.message, sizeof agreed.message,
+                 "it stopped early (its command line differs from the others')");
+        return agreed_failure(st);
+    }
+    failure_agreed = 0;
+    return HSI_OK;
+}
+
+hsi_status hsi_mpi_agree(hsi_status st)
+{
+    return agree(st, 0);
+}
+
+hsi_status hsi_mpi_finish(hsi_status st)
+{
+    return agree(st, 1);
+}
+
+hsi_status hsi_mpi_agree_same(hsi_status st, const char *what, const char *const *names,
+                              const long *values, int n)
+{
+    int rank = 0, size = 1;
+    if (!mpi_ranks(&rank, &size)) return st;
+    if ((st = hsi_mpi_agree(st))) return st;
+    /* Every rank is here (the agreement succeeded): compare with rank 0. */
+    enum { MAX_VALUES = 16 };
+    long first[MAX_VALUES];
+    if (n > MAX_VALUES) n = MAX_VALUES;
+    memcpy(first, values, (size_t)n * sizeof *first);
+    MPI_Bcast(first, n, MPI_LONG, 0, MPI_COMM_WORLD);
+    for (int i = 0; i < n && !st; i++)
+        if (values[i] != first[i])
+            st = hsi_error(HSI_ERR_SIZE,
+                           "%s: %ld %s, but rank 0 has %ld (every rank must be given the same "
+                           "inputs)",
+                           what, values[i], names[i], first[i]);
+    return hsi_mpi_agree(st);
+}
+
+#else /* without MPI there is one process: nothing to agree on */
+
+hsi_status hsi_mpi_agree(hsi_status st)
+{
+    return st;
+}
+
+hsi_status hsi_mpi_finish(hsi_status st)
+{
+    return st;
+}
+
+hsi_status hsi_mpi_agree_same(hsi_status st, const char *what, const char *const *names,
+                              const long *values, int n)
+{
+    (void)what;
+    (void)names;
+    (void)values;
+    (void)n;
+    return st;
+}
+
+#endif
