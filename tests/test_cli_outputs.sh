@@ -16,7 +16,7 @@ expect_no_tmp() {
 }
 
 # A small scene and its ground truth.
-"$HSI" simulate --rows 12 --cols 10 --bands 200 --seed 3 -q -o "$TMP/s.tif" --gt "$TMP/gt.tif" \
+"$HSI" simulate --rows 40 --cols 36 --bands 200 --seed 3 -q -o "$TMP/s.tif" --gt "$TMP/gt.tif" \
   || { echo "cannot simulate a scene" >&2; exit 1; }
 cp "$TMP/s.tif" "$TMP/s.orig"
 cp "$TMP/gt.tif" "$TMP/gt.orig"
@@ -54,6 +54,10 @@ expect_error "-o DIR (ENVI)" "outdir: is a directory" -- \
   "$HSI" convert "$TMP/s.tif" --format envi -o "$TMP/outdir"
 expect_error "report -o DIR" "outdir: is a directory" -- \
   "$HSI" report --truth "$TMP/gt.tif" --pred "$TMP/gt.tif" -o "$TMP/outdir"
+# Refused before any work: before the (missing) input is even opened.
+expect_error "-o DIR before reading" "outdir: is a directory" -- "$HSI" convert "$TMP/nope.tif" -o "$TMP/outdir"
+expect_error "--output=FIFO before reading" "fifo: is a FIFO" -- \
+  "$HSI" cnn predict "$TMP/nope.tif" -m "$TMP/nope.ckpt" --output="$TMP/fifo"
 [ -d "$TMP/outdir" ] && [ -z "$(ls -A "$TMP/outdir")" ] || fail "-o DIR: the directory changed"
 expect_no_file "-o DIR" "$TMP/outdir.hdr" "$TMP/outdir.aux.xml"
 expect_no_tmp "-o DIR" "$TMP"
