@@ -101,6 +101,10 @@ expect_error "profile -o hard link of IN" "hard.tif: is also an input" -- \
   "$HSI" profile "$TMP/s.tif" --pca 2 --ap area=4 -q -o "$TMP/hard.tif"
 expect_error "report -o GT" "gt.tif: is also an input" -- \
   sh -c 'cd "$1" && "$2" report --truth gt.tif --pred ./gt.tif -o ././gt.tif' sh "$TMP" "$HSI"
+printf 'Alfalfa\n' > "$TMP/names.txt"
+expect_error "report -o NAMES" "names.txt: is also an input" -- \
+  "$HSI" report --truth "$TMP/gt.tif" --pred "$TMP/gt.tif" --names "$TMP/names.txt" -o "$TMP/names.txt"
+grep -qx 'Alfalfa' "$TMP/names.txt" || fail "report -o NAMES: the class names were overwritten"
 cmp -s "$TMP/s.tif" "$TMP/s.orig" || fail "output == input: the scene was overwritten"
 cmp -s "$TMP/gt.tif" "$TMP/gt.orig" || fail "output == input: the ground truth was overwritten"
 expect_no_tmp "output == input" "$TMP"
