@@ -1,5 +1,7 @@
 #include "base/atomic.h"
 
+#include "base/guard.h"
+
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -36,9 +38,19 @@ char *hsi_atomic_temp_name(const char *path)
 
 hsi_status hsi_atomic_open(hsi_atomic_file *f, const char *path)
 {
+    return hsi_atomic_open_kind(f, path, NULL);
+}
+
+hsi_status hsi_atomic_open_kind(hsi_atomic_file *f, const char *path, const char *kind)
+{
     memset(f, 0, sizeof *f);
+    snprintf(f->kind, sizeof f->kind, "%s", kind ? kind : "");
+    /* Refuse a device, FIFO, directory or input now, before the caller
+     * spends any work on the output. */
+    hsi_status st = hsi_output_target(path, f->kind, &f->target);
+    if (st) return st;
     f->path = strdup(path);
-    f->tmp_path = hsi_atomic_temp_name(path);
+    f->tmp_path = hsi_atomic_temp_name(f->target);
     if (!f->path || !f->tmp_path) {
         hsi_atomic_abort(f);
         return hsi_error(HSI_ERR_NOMEM, "out of memory");
@@ -49,16 +61,24 @@ hsi_status hsi_atomic_open(hsi_atomic_file *f, const char *path)
         hsi_atomic_abort(f);
         return hsi_error(HSI_ERR_IO, "%s: cannot create: %s", path, strerror(e));
     }
+    f->temp_handle = hsi_temp_add(f->tmp_path, strlen(f->tmp_path));
     return HSI_OK;
+}
+
+static void atomic_free(hsi_atomic_file *f)
+{
+    free(f->path);
+    free(f->tmp_path);
+    free(f->target);
+    memset(f, 0, sizeof *f);
 }
 
 void hsi_atomic_abort(hsi_atomic_file *f)
 {
     if (f->fp) fclose(f->fp);
     if (f->tmp_path) unlink(f->tmp_path);
-    free(f->path);
-    free(f->tmp_path);
-    memset(f, 0, sizeof *f);
+    hsi_temp_forget(f->temp_handle);
+    atomic_free(f);
 }
 
 hsi_status hsi_atomic_commit(hsi_atomic_file *f)
@@ -72,16 +92,24 @@ hsi_status hsi_atomic_commit(hsi_atomic_file *f)
         hsi_atomic_abort(f);
         return st;
     }
-    if (rename(f->tmp_path, f->path) != 0) {
-        hsi_status st = hsi_error(HSI_ERR_IO, "%s: cannot rename into place: %s", f->path,
-                                  strerror(errno));
+    /* Again: the target may have changed since open, and inputs read since
+     * then are registered now. */
+    hsi_status st = hsi_output_check_replace(f->target, f->path, f->kind);
+    if (st) {
         hsi_atomic_abort(f);
         return st;
     }
-    free(f->path);
-    free(f->tmp_path);
-    memset(f, 0, sizeof *f);
-    return HSI_OK;
+    sigset_t saved;
+    hsi_signals_hold(&saved);
+    if (rename(f->tmp_path, f->target) != 0) {
+        st = hsi_error(HSI_ERR_IO, "%s: cannot rename into place: %s", f->path, strerror(errno));
+        hsi_atomic_abort(f);
+    } else {
+        hsi_temp_forget(f->temp_handle);
+        atomic_free(f);
+    }
+    hsi_signals_release(&saved);
+    return st;
 }
 
 size_t hsi_atomic_temp_stem_len(const char *tmp_path, const char *final_path)
@@ -101,6 +129,9 @@ hsi_status hsi_atomic_rename_set(const char *tmp_path, const char *final_path,
     split_path(final_path, &fdir, &fstem);
     size_t tprefix = hsi_atomic_temp_stem_len(tmp_path, final_path), fprefix = fdir + fstem;
     hsi_status st = HSI_OK;
+    char **done = calloc((size_t)n + 1, sizeof *done); /* final names renamed so far */
+    int n_done = 0;
+    if (!done) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
     /* Side files first, the main file last: once the main file appears under
      * its final name, everything that belongs to it is already there. */
     for (int pass = 0; pass < 2; pass++)
@@ -110,14 +141,24 @@ hsi_status hsi_atomic_rename_set(const char *tmp_path, const char *final_path,
             if (is_main != pass) continue;
             if (strncmp(src, tmp_path, tprefix) != 0) continue; /* not ours */
             char *dst = NULL;
-            if (asprintf(&dst, "%.*s%s", (int)fprefix, final_path, src + tprefix) < 0)
-                return hsi_error(HSI_ERR_NOMEM, "out of memory");
+            if (st == HSI_OK && asprintf(&dst, "%.*s%s", (int)fprefix, final_path, src + tprefix) < 0) {
+                dst = NULL;
+                st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+            }
             if (st == HSI_OK && rename(src, dst) != 0)
                 st = hsi_error(HSI_ERR_IO, "%s: cannot rename into place: %s", dst,
                                strerror(errno));
-            else if (st != HSI_OK)
+            if (st != HSI_OK) {
                 unlink(src);
-            free(dst);
+                free(dst);
+            } else {
+                done[n_done++] = dst;
+            }
         }
+    for (int i = 0; i < n_done; i++) {
+        if (st != HSI_OK) unlink(done[i]);
+        free(done[i]);
+    }
+    free(done);
     return st;
 }

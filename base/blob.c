@@ -7,6 +7,7 @@
 
 #include "base/atomic.h"
 #include "base/file.h"
+#include "base/guard.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "hsi's model files store float arrays little-endian; this host is not"
@@ -23,6 +24,22 @@ uint64_t hsi_fnv1a64(const void *data, size_t n)
     return h;
 }
 
+/* A model file's kind for base/guard.h: its magic in hex (magics hold NULs). */
+static void blob_kind(const char magic[8], char kind[HSI_KIND_MAX])
+{
+    for (int i = 0; i < 8; i++) snprintf(kind + 2 * i, 3, "%02x", (unsigned char)magic[i]);
+}
+
+hsi_status hsi_blob_check_output(const char *path, const char magic[8])
+{
+    char kind[HSI_KIND_MAX];
+    blob_kind(magic, kind);
+    char *target = NULL;
+    hsi_status st = hsi_output_target(path, kind, &target);
+    free(target);
+    return st;
+}
+
 /* ---------------------------------------------------------------- writing */
 
 hsi_status hsi_blob_writer_open(hsi_blob_writer *w, const char magic[8], uint32_t version)
@@ -30,6 +47,7 @@ hsi_status hsi_blob_writer_open(hsi_blob_writer *w, const char magic[8], uint32_
     memset(w, 0, sizeof *w);
     w->fp = open_memstream(&w->buf, &w->len);
     if (!w->fp) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    memcpy(w->magic, magic, 8);
     hsi_blob_put(w, magic, 8);
     hsi_blob_put_u32(w, version);
     return HSI_OK;
@@ -85,8 +103,11 @@ hsi_status hsi_blob_writer_commit(hsi_blob_writer *w, const char *path)
     unsigned char sum[8];
     uint64_t h = hsi_fnv1a64(w->buf, w->len);
     for (int i = 0; i < 8; i++) sum[i] = (unsigned char)(h >> (8 * i));
+    /* Of its kind: training resumed from a checkpoint may write it back. */
+    char kind[HSI_KIND_MAX];
+    blob_kind(w->magic, kind);
     hsi_atomic_file f;
-    hsi_status st = hsi_atomic_open(&f, path);
+    hsi_status st = hsi_atomic_open_kind(&f, path, kind);
     if (!st) {
         if (fwrite(w->buf, 1, w->len, f.fp) != w->len || fwrite(sum, 1, 8, f.fp) != 8) {
             int err = errno;
@@ -114,11 +135,22 @@ hsi_status hsi_blob_load(const char *path, const char magic[8], uint32_t version
 {
     *buf_out = NULL;
     memset(r, 0, sizeof *r);
-    char too_large[96];
-    snprintf(too_large, sizeof too_large, "too large to be an hsi %s", what);
+    /* Every kind of model file has a bound, even when its caller gives
+     * none: memory is what the file is read into. */
+    if (max_bytes > HSI_BLOB_MAX_BYTES) max_bytes = HSI_BLOB_MAX_BYTES;
+    char bound[32], too_large[160];
+    if (max_bytes % ((size_t)1 << 30) == 0)
+        snprintf(bound, sizeof bound, "%zu GiB", max_bytes >> 30);
+    else if (max_bytes % ((size_t)1 << 20) == 0)
+        snprintf(bound, sizeof bound, "%zu MiB", max_bytes >> 20);
+    else
+        snprintf(bound, sizeof bound, "%zu bytes", max_bytes);
+    snprintf(too_large, sizeof too_large, "larger than %s: too large to be an hsi %s", bound, what);
     unsigned char *buf;
     size_t len;
-    hsi_status st = hsi_file_read_all(path, max_bytes, too_large, &buf, &len);
+    char kind[HSI_KIND_MAX];
+    blob_kind(magic, kind);
+    hsi_status st = hsi_file_read_kind(path, max_bytes, too_large, kind, &buf, &len);
     if (st) return st;
     if (len < 8 || memcmp(buf, magic, 8) != 0) {
         free(buf);

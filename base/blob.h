@@ -33,7 +33,13 @@ typedef struct hsi_blob_writer {
     char *buf;
     size_t len;
     int failed;  /* a write failed (out of memory); reported by commit */
+    char magic[8]; /* the file's kind: it may replace an input of the same magic */
 } hsi_blob_writer;
+
+/* May a record with this magic be written to `path` (base/guard.h's output
+ * rules: not a device or directory, not an input of another kind)? For a
+ * command to refuse a bad -o before its long work, not only at the commit. */
+hsi_status hsi_blob_check_output(const char *path, const char magic[8]);
 
 /* Start a file with its magic and version. */
 hsi_status hsi_blob_writer_open(hsi_blob_writer *w, const char magic[8], uint32_t version);
@@ -43,7 +49,9 @@ void hsi_blob_put_u32(hsi_blob_writer *w, uint32_t v);
 void hsi_blob_put_u64(hsi_blob_writer *w, uint64_t v);
 void hsi_blob_put_f64(hsi_blob_writer *w, double v);
 /* Append the checksum and write `path` atomically (a temporary file renamed
- * into place); frees the writer either way. */
+ * into place); frees the writer either way. `path` may be a file this run
+ * loaded with the same magic (a checkpoint written back when training
+ * resumes from it), never any other input (base/guard.h). */
 hsi_status hsi_blob_writer_commit(hsi_blob_writer *w, const char *path);
 /* Drop the record without writing anything. */
 void hsi_blob_writer_discard(hsi_blob_writer *w);
@@ -56,7 +64,14 @@ typedef struct hsi_blob_reader {
     int short_read;   /* a take went past len: the file is truncated */
 } hsi_blob_reader;
 
-/* Read `path` (at most max_bytes) and check it: magic, version, checksum.
+/* No model file is read past this size, whatever max_bytes a caller gives:
+ * the largest nets and SVM bundles hsi makes are far below it, and the file
+ * is read whole into memory. */
+#define HSI_BLOB_MAX_BYTES ((size_t)8 << 30)
+
+/* Read `path` (a regular file of at most max_bytes, and of at most
+ * HSI_BLOB_MAX_BYTES: "m.ckpt: larger than 8 GiB: too large to be an hsi
+ * CNN checkpoint") and check it: magic, version, checksum.
  * `what` names the kind of file in the messages ("CNN checkpoint":
  * "m.ckpt: not an hsi CNN checkpoint", "m.ckpt: CNN checkpoint corrupt or
  * truncated (checksum mismatch)", "m.ckpt: CNN checkpoint version 2; this

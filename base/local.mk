@@ -1,6 +1,6 @@
-# base/local.mk - status and errors, the cube and label model, RNG, atomic writes, model-file records.
-libhsi_la_SOURCES += base/status.c base/cube.c base/rng.c base/atomic.c base/file.c base/blob.c base/version.c
-nobase_pkginclude_HEADERS += base/status.h base/cube.h base/rng.h base/atomic.h base/file.h base/blob.h base/version.h base/progress.h
+# base/local.mk - status and errors, the cube and label model, RNG, atomic writes, the input registry and signal cleanup (guard), model-file records.
+libhsi_la_SOURCES += base/status.c base/cube.c base/rng.c base/atomic.c base/guard.c base/file.c base/blob.c base/version.c
+nobase_pkginclude_HEADERS += base/status.h base/cube.h base/rng.h base/atomic.h base/guard.h base/file.h base/blob.h base/version.h base/progress.h
 
 if HAVE_CUDA
 libhsi_la_SOURCES += base/gpu.cu

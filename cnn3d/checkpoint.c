@@ -39,6 +39,11 @@ void hsi_cnn_meta_clear(hsi_cnn_meta *meta)
     memset(meta, 0, sizeof *meta);
 }
 
+hsi_status hsi_cnn_checkpoint_check_output(const char *path)
+{
+    return hsi_blob_check_output(path, ckpt_magic);
+}
+
 hsi_status hsi_cnn_checkpoint_write(const char *path, const hsi_cnn_net *net,
                                     const hsi_cnn_meta *meta)
 {

@@ -259,6 +259,11 @@ typedef struct hsi_cnn_meta {
 
 void hsi_cnn_meta_clear(hsi_cnn_meta *meta);
 
+/* May a checkpoint be written to `path`? The writer checks again at the
+ * commit; this lets train refuse a bad -o (a device, an input such as the
+ * spec) before hours of training. */
+hsi_status hsi_cnn_checkpoint_check_output(const char *path);
+
 /* Write atomically: magic "HSICNN\0\1", version, the spec text, shapes, the
  * metadata, parameters, optimiser state, RNG, then an FNV-1a 64 checksum of
  * everything before it. meta may be NULL (the radius of the net's input is

@@ -2,6 +2,8 @@
  * Formulas and conventions are in metrics.h. */
 #include "eval/metrics.h"
 
+#include "base/guard.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -259,6 +261,7 @@ hsi_status hsi_class_names_read(const char *path, hsi_labels *labels)
 {
     FILE *fp = fopen(path, "r");
     if (!fp) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    hsi_input_register_fd(fileno(fp), path, NULL); /* report --names N -o N must not replace it */
     char line[512];
     int k = 0, lineno = 0;
     hsi_status st = HSI_OK;

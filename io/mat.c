@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/guard.h"
 #include "io/io_internal.h"
 
 #ifndef HAVE_MATIO
@@ -105,6 +106,7 @@ static hsi_status open_mat(const char *path, mat_t **out)
     if (stat(path, &sb) != 0) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
     if (!mat) return hsi_error(HSI_ERR_FORMAT, "%s: not a MATLAB .mat file matio can read", path);
+    hsi_input_register(path); /* no output of this run may replace it */
     *out = mat;
     return HSI_OK;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/guard.h"
 #include "io/io_internal.h"
 
 static pthread_once_t gdal_once = PTHREAD_ONCE_INIT;
@@ -122,6 +123,12 @@ static hsi_status open_dataset(const char *path, GDALDatasetH *out)
         return hsi_error(HSI_ERR_FORMAT,
                          "%s: not a raster format GDAL can read (and not a .mat file)", path);
     }
+    /* Every file the dataset is made of (ENVI data and .hdr, .aux.xml) is an
+     * input that no output of this run may replace. */
+    hsi_input_register(path);
+    char **files = GDALGetFileList(ds);
+    for (int i = 0; files && files[i]; i++) hsi_input_register(files[i]);
+    CSLDestroy(files);
     if (GDALGetRasterXSize(ds) <= 0 || GDALGetRasterYSize(ds) <= 0 || GDALGetRasterCount(ds) <= 0) {
         GDALClose(ds);
         return hsi_error(HSI_ERR_SIZE, "%s: zero-sized raster", path);
@@ -240,6 +247,7 @@ static hsi_status apply_band_table(const hsi_cube_reader *rd, const hsi_read_opt
     size_t n;
     hsi_status st = hsi_band_table_read(opts->band_table, &tw, &tf, &n);
     if (st) return st;
+    hsi_input_register(opts->band_table);
     if (n != rd->total_bands) {
         free(tw);
         free(tf);

@@ -1,7 +1,9 @@
 /* raster_write.c - scenes out: cubes, label rasters and RGB images as
  * GeoTIFF, ENVI or PNG, georeferenced, written under a temporary name and
  * renamed into place together with every side file GDAL made (.hdr,
- * .aux.xml), so no reader ever sees half a file. */
+ * .aux.xml), so no reader ever sees half a file. The output rules of
+ * base/guard.h apply to the file and to each side file it would replace;
+ * every failure, and a fatal signal, removes all the temporary files. */
 #include <cpl_conv.h>
 #include <cpl_error.h>
 #include <cpl_string.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/atomic.h"
+#include "base/guard.h"
 #include "io/io_internal.h"
 
 hsi_status hsi_format_parse(const char *name, hsi_raster_format *fmt)
@@ -38,27 +41,75 @@ static hsi_raster_format resolve_format(const char *path, hsi_raster_format fmt)
 /* ---- temporary-name output sets ---- */
 
 typedef struct out_set {
-    char *final_path;
+    char *name;       /* the output as given: messages name it */
+    char *final_path; /* what is replaced: name, or a symlink's target */
     char *tmp_path;
+    int temp_handle;  /* hsi_temp_add's, for removal on a fatal signal */
 } out_set;
 
-static hsi_status out_begin(out_set *o, const char *path)
+static void out_free(out_set *o)
 {
+    hsi_temp_forget(o->temp_handle);
+    free(o->name);
+    free(o->final_path);
+    free(o->tmp_path);
+    memset(o, 0, sizeof *o);
+}
+
+/* The final name of the side file that `suffix` replaces the extension of
+ * `path` with (ENVI's header: "x.dat" -> "x.hdr", "x" -> "x.hdr"). */
+static char *replace_ext(const char *path, const char *suffix)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    const char *dot = strrchr(base, '.');
+    size_t keep = dot && dot != base ? (size_t)(dot - path) : strlen(path);
+    char *out = NULL;
+    return asprintf(&out, "%.*s%s", (int)keep, path, suffix) < 0 ? NULL : out;
+}
+
+static hsi_status out_begin(out_set *o, const char *path, hsi_raster_format fmt)
+{
+    memset(o, 0, sizeof *o);
+    /* Refuse a device, FIFO, directory, dangling link or input before any
+     * file is made; a symlink is written through to its target. */
+    char *target = NULL;
+    hsi_status st = hsi_output_target(path, NULL, &target);
+    if (st) return st;
+    /* The side files this output will replace must not be inputs either:
+     * ENVI "x.img" next to an ENVI input "x" shares its x.hdr. */
+    char *sides[2] = {NULL, NULL};
+    if (asprintf(&sides[0], "%s.aux.xml", target) < 0) sides[0] = NULL;
+    if (fmt == HSI_FORMAT_ENVI) sides[1] = replace_ext(target, ".hdr");
+    for (int i = 0; i < 2 && !st; i++)
+        if (sides[i]) st = hsi_output_check_replace(sides[i], sides[i], NULL);
+    free(sides[0]);
+    free(sides[1]);
+    if (st) {
+        free(target);
+        return st;
+    }
     /* Say plainly when the folder is missing or read-only, before GDAL
      * reports it against the temporary name. */
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    const char *slash = strrchr(target, '/');
+    char *dir = slash ? strndup(target, slash == target ? 1 : (size_t)(slash - target)) : strdup(".");
     int writable = dir && access(dir, W_OK) == 0;
     int e = errno;
     free(dir);
-    if (!writable) return hsi_error(HSI_ERR_IO, "%s: cannot write to its folder: %s", path, strerror(e));
-    o->final_path = strdup(path);
-    o->tmp_path = hsi_atomic_temp_name(path);
-    if (!o->final_path || !o->tmp_path) {
-        free(o->final_path);
-        free(o->tmp_path);
+    if (!writable) {
+        free(target);
+        return hsi_error(HSI_ERR_IO, "%s: cannot write to its folder: %s", path, strerror(e));
+    }
+    o->final_path = target;
+    o->name = strdup(path);
+    o->tmp_path = hsi_atomic_temp_name(target);
+    if (!o->name || !o->tmp_path) {
+        out_free(o);
         return hsi_error(HSI_ERR_NOMEM, "out of memory");
     }
+    /* Before GDAL makes the first file: the handler removes every file
+     * that starts with the temporary stem. */
+    o->temp_handle = hsi_temp_add(o->tmp_path, hsi_atomic_temp_stem_len(o->tmp_path, target));
     return HSI_OK;
 }
 
@@ -102,14 +153,41 @@ static void out_abort(out_set *o)
     int n = list_tmp_files(o, &files);
     for (int i = 0; i < n; i++) unlink(files[i]);
     free_list(files, n);
-    free(o->final_path);
-    free(o->tmp_path);
+    out_free(o);
+}
+
+/* The final name of temporary file `tmp` of the set. */
+static char *final_name(const out_set *o, const char *tmp)
+{
+    /* Both names end with the same extension; the stems before it differ. */
+    size_t tprefix = hsi_atomic_temp_stem_len(o->tmp_path, o->final_path);
+    size_t fprefix = strlen(o->final_path) - (strlen(o->tmp_path) - tprefix);
+    char *out = NULL;
+    return asprintf(&out, "%.*s%s", (int)fprefix, o->final_path, tmp + tprefix) < 0 ? NULL : out;
 }
 
 static hsi_status out_commit(out_set *o)
 {
     char **files;
     int n = list_tmp_files(o, &files);
+    /* Check every name the set will replace before renaming any: the paths
+     * may have changed since out_begin, and GDAL may have made side files
+     * out_begin did not predict. */
+    hsi_status st = HSI_OK;
+    for (int i = 0; i < n && !st; i++) {
+        char *dst = final_name(o, files[i]);
+        if (!dst) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        else st = hsi_output_check_replace(dst, strcmp(files[i], o->tmp_path) ? dst : o->name, NULL);
+        free(dst);
+    }
+    if (st) {
+        for (int i = 0; i < n; i++) unlink(files[i]);
+        free_list(files, n);
+        out_free(o);
+        return st;
+    }
+    sigset_t saved;
+    hsi_signals_hold(&saved);
     /* A side file of an earlier output that this one does not have would
      * describe the wrong data: remove it. */
     char *aux = NULL;
@@ -119,10 +197,10 @@ static hsi_status out_commit(out_set *o)
         if (!has_aux) unlink(aux);
         free(aux);
     }
-    hsi_status st = hsi_atomic_rename_set(o->tmp_path, o->final_path, files, n);
+    st = hsi_atomic_rename_set(o->tmp_path, o->final_path, files, n);
+    out_free(o);
+    hsi_signals_release(&saved);
     free_list(files, n);
-    free(o->final_path);
-    free(o->tmp_path);
     return st;
 }
 
@@ -167,11 +245,11 @@ static hsi_status finish(GDALDatasetH ds, hsi_raster_format fmt, const out_set *
         GDALDatasetH out = png ? GDALCreateCopy(png, o->tmp_path, ds, FALSE, opts, NULL, NULL) : NULL;
         CSLDestroy(opts);
         if (!out) {
-            st = hsi_io_gdal_error(HSI_ERR_IO, o->final_path, "cannot write PNG");
+            st = hsi_io_gdal_error(HSI_ERR_IO, o->name, "cannot write PNG");
         } else {
             GDALClose(out);
             if (CPLGetLastErrorType() >= CE_Failure)
-                st = hsi_io_gdal_error(HSI_ERR_IO, o->final_path, "write failed");
+                st = hsi_io_gdal_error(HSI_ERR_IO, o->name, "write failed");
         }
         GDALClose(ds);
         return st;
@@ -185,7 +263,7 @@ static hsi_status finish(GDALDatasetH ds, hsi_raster_format fmt, const out_set *
     CPLErrorReset();
     GDALClose(ds); /* flushes: a full disk shows up here */
     if (CPLGetLastErrorType() >= CE_Failure)
-        st = hsi_io_gdal_error(HSI_ERR_IO, o->final_path, "write failed");
+        st = hsi_io_gdal_error(HSI_ERR_IO, o->name, "write failed");
     return st;
 }
 
@@ -195,7 +273,7 @@ static hsi_status close_and_commit(GDALDatasetH ds, hsi_raster_format fmt, out_s
 {
     hsi_status st;
     if (e != CE_None) {
-        st = hsi_io_gdal_error(HSI_ERR_IO, o->final_path, "write failed");
+        st = hsi_io_gdal_error(HSI_ERR_IO, o->name, "write failed");
         GDALClose(ds);
         out_abort(o);
         return st;
@@ -230,7 +308,7 @@ static hsi_status hsi_cube_write_impl(const char *path, hsi_raster_format fmt, c
     if (cube->rows > INT32_MAX || cube->cols > INT32_MAX || cube->bands > INT32_MAX)
         return hsi_error(HSI_ERR_SIZE, "%s: cube too large for GDAL", path);
     out_set o;
-    hsi_status st = out_begin(&o, path);
+    hsi_status st = out_begin(&o, path, fmt);
     if (st) return st;
     GDALDatasetH ds = create(o.tmp_path, fmt, cube->rows, cube->cols, cube->bands, GDT_Float32, 1);
     if (!ds) {
@@ -306,7 +384,7 @@ static hsi_status hsi_labels_write_impl(const char *path, hsi_raster_format fmt,
     if (fmt == HSI_FORMAT_PNG && !byte)
         return hsi_error(HSI_ERR_ARG, "%s: PNG class maps hold at most 255 classes", path);
     out_set o;
-    hsi_status st = out_begin(&o, path);
+    hsi_status st = out_begin(&o, path, fmt);
     if (st) return st;
     GDALDatasetH ds = create(o.tmp_path, fmt, labels->rows, labels->cols, 1,
                              byte ? GDT_Byte : GDT_UInt16, 0);
@@ -334,7 +412,7 @@ static hsi_status hsi_rgb_write_impl(const char *path, hsi_raster_format fmt, co
         return hsi_error(HSI_ERR_ARG, "%s: write colour images as .png or .tif", path);
     if (rows == 0 || cols == 0) return hsi_error(HSI_ERR_SIZE, "%s: zero-sized image", path);
     out_set o;
-    hsi_status st = out_begin(&o, path);
+    hsi_status st = out_begin(&o, path, fmt);
     if (st) return st;
     GDALDatasetH ds = create(o.tmp_path, fmt, rows, cols, 3, GDT_Byte, 1);
     if (!ds) {

@@ -11,3 +11,5 @@ TESTS += tests/test_cli_io.sh
 EXTRA_DIST += tests/test_cli_io.sh
 TESTS += tests/test_cli_convention.sh
 EXTRA_DIST += tests/test_cli_convention.sh
+TESTS += tests/test_cli_outputs.sh
+EXTRA_DIST += tests/test_cli_outputs.sh

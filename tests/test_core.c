@@ -1,8 +1,13 @@
-/* test_core.c - status messages, cube and label model, RNG, atomic writes. */
+/* test_core.c - status messages, cube and label model, RNG, atomic writes,
+ * the input registry, output rules and signal cleanup, whole-file reads. */
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "base/atomic.h"
 #include "base/cube.h"
+#include "base/file.h"
+#include "base/guard.h"
 #include "base/rng.h"
 #include "base/status.h"
 #include "tests/check.h"
@@ -121,6 +126,177 @@ static void test_atomic(void)
     free(tmp);
 }
 
+static void write_file(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    CHECK(fp != NULL);
+    if (!fp) return;
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static int file_is(const char *path, const char *text)
+{
+    unsigned char *buf;
+    size_t len;
+    if (hsi_file_read_all(path, 1 << 20, "too large", &buf, &len)) return 0;
+    int same = len == strlen(text) && memcmp(buf, text, len) == 0;
+    free(buf);
+    return same;
+}
+
+/* No "~hsi-tmp-" name left in dir. */
+static int no_temporaries(const char *dir)
+{
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | grep -q 'hsi-tmp'", dir);
+    return system(cmd) != 0;
+}
+
+static void test_outputs(void)
+{
+    const char *dir = check_tmpdir("core-out");
+    char in[4200], hard[4200], dot[4200], lnk[4200], dangling[4200], sub[4200], out[4200];
+    snprintf(in, sizeof in, "%s/in.txt", dir);
+    snprintf(hard, sizeof hard, "%s/hard.txt", dir);
+    snprintf(dot, sizeof dot, "%s/./in.txt", dir);
+    snprintf(lnk, sizeof lnk, "%s/link.txt", dir);
+    snprintf(dangling, sizeof dangling, "%s/dangling.txt", dir);
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    snprintf(out, sizeof out, "%s/sub/target.txt", dir);
+    write_file(in, "input");
+    CHECK(link(in, hard) == 0);
+    CHECK(mkdir(sub, 0755) == 0);
+    write_file(out, "old");
+    CHECK(symlink("sub/target.txt", lnk) == 0);
+    CHECK(symlink("sub/nowhere.txt", dangling) == 0);
+
+    /* Inputs: by device and inode, whatever the name. */
+    hsi_input_forget_all();
+    hsi_atomic_file f;
+    CHECK_OK(hsi_atomic_open(&f, hard));
+    hsi_atomic_abort(&f);
+    hsi_input_register(in);
+    struct stat sb;
+    CHECK(stat(in, &sb) == 0 && hsi_input_find(sb.st_dev, sb.st_ino) != NULL);
+    CHECK_FAILS(hsi_atomic_open(&f, hard), HSI_ERR_IO, "hard.txt: is also an input (");
+    CHECK(strstr(hsi_last_error(), "in.txt); refusing to overwrite it") != NULL);
+    CHECK_FAILS(hsi_atomic_open(&f, dot), HSI_ERR_IO, "is also an input");
+    /* An input read after the output was opened is caught at commit. */
+    hsi_input_forget_all();
+    CHECK(hsi_input_find(sb.st_dev, sb.st_ino) == NULL);
+    CHECK_OK(hsi_atomic_open(&f, hard));
+    fputs("output", f.fp);
+    hsi_input_register(in);
+    CHECK_FAILS(hsi_atomic_commit(&f), HSI_ERR_IO, "hard.txt: is also an input");
+    CHECK(file_is(in, "input"));
+    CHECK(no_temporaries(dir));
+    hsi_input_forget_all();
+    /* An input of a kind may be replaced by an output of that kind only. */
+    unsigned char *kbuf;
+    size_t klen;
+    CHECK_OK(hsi_file_read_kind(in, 100, "too large", "ckpt", &kbuf, &klen));
+    free(kbuf);
+    CHECK_FAILS(hsi_atomic_open(&f, hard), HSI_ERR_IO, "is also an input");
+    CHECK_FAILS(hsi_atomic_open_kind(&f, hard, "svm"), HSI_ERR_IO, "is also an input");
+    CHECK_OK(hsi_atomic_open_kind(&f, hard, "ckpt"));
+    hsi_atomic_abort(&f);
+    hsi_input_register(in); /* read a second way: no kind any more */
+    CHECK_FAILS(hsi_atomic_open_kind(&f, hard, "ckpt"), HSI_ERR_IO, "is also an input");
+    hsi_input_forget_all();
+
+    /* Not regular files. */
+    CHECK_FAILS(hsi_atomic_open(&f, sub), HSI_ERR_IO, "sub: is a directory");
+    CHECK_FAILS(hsi_atomic_open(&f, dangling), HSI_ERR_IO, "dangling.txt: dangling symbolic link");
+    char *target = NULL;
+    CHECK_FAILS(hsi_output_target("/dev/null", NULL, &target), HSI_ERR_IO,
+                "/dev/null: is a character device; outputs must be regular files");
+    CHECK(target == NULL);
+
+    /* A symlink is written through to its target and stays a link. */
+    CHECK_OK(hsi_atomic_open(&f, lnk));
+    fputs("new", f.fp);
+    CHECK_OK(hsi_atomic_commit(&f));
+    CHECK(lstat(lnk, &sb) == 0 && S_ISLNK(sb.st_mode));
+    CHECK(file_is(out, "new"));
+    CHECK(no_temporaries(dir) && no_temporaries(sub));
+
+    /* A set whose main rename fails leaves none of its files, side files
+     * already renamed included. */
+    char tmain[4200], tside[4200], fmain[4200], fside[4200], blocker[4200];
+    snprintf(fmain, sizeof fmain, "%s/set.dat", dir);
+    snprintf(fside, sizeof fside, "%s/set.hdr", dir);
+    snprintf(tmain, sizeof tmain, "%s/set~hsi-tmp-1-0.dat", dir);
+    snprintf(tside, sizeof tside, "%s/set~hsi-tmp-1-0.hdr", dir);
+    snprintf(blocker, sizeof blocker, "%s/set.dat/x", dir);
+    CHECK(mkdir(fmain, 0755) == 0);
+    write_file(blocker, "x");
+    write_file(tmain, "data");
+    write_file(tside, "header");
+    char *set[2] = {tmain, tside};
+    CHECK_FAILS(hsi_atomic_rename_set(tmain, fmain, set, 2), HSI_ERR_IO, "cannot rename into place");
+    CHECK(stat(fside, &sb) != 0 && stat(tside, &sb) != 0 && stat(tmain, &sb) != 0);
+
+    /* Whole-file reads: regular files only, bounded before reading. */
+    unsigned char *buf = NULL;
+    size_t len;
+    CHECK_FAILS(hsi_file_read_all("/dev/zero", 1 << 20, "too large", &buf, &len), HSI_ERR_IO,
+                "/dev/zero: not a regular file (a character device)");
+    CHECK_FAILS(hsi_file_read_all(sub, 1 << 20, "too large", &buf, &len), HSI_ERR_IO,
+                "not a regular file (a directory)");
+    CHECK_FAILS(hsi_file_read_all(in, 4, "larger than 4 bytes", &buf, &len), HSI_ERR_FORMAT,
+                "in.txt: larger than 4 bytes");
+    CHECK(buf == NULL);
+    CHECK_OK(hsi_file_read_all(in, 5, "larger than 5 bytes", &buf, &len));
+    CHECK(len == 5);
+    free(buf);
+    CHECK(stat(in, &sb) == 0 && hsi_input_find(sb.st_dev, sb.st_ino) != NULL);
+    hsi_input_forget_all();
+}
+
+/* A fatal signal removes the registered temporaries and their side files,
+ * then kills the process with that signal. */
+static void test_signal_cleanup(void)
+{
+    const char *dir = check_tmpdir("core-sig");
+    char tmp[4200], side[4200], other[4200];
+    snprintf(tmp, sizeof tmp, "%s/out~hsi-tmp-9-0.dat", dir);
+    snprintf(side, sizeof side, "%s/out~hsi-tmp-9-0.hdr", dir);
+    snprintf(other, sizeof other, "%s/out.dat", dir);
+    write_file(tmp, "partial");
+    write_file(side, "header");
+    write_file(other, "someone else's");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (hsi_cleanup_install()) _exit(3);
+        if (!hsi_temp_add(tmp, strlen(tmp) - 4)) _exit(4);
+        raise(SIGTERM);
+        _exit(5);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM, "status %#x", status);
+    struct stat sb;
+    CHECK(stat(tmp, &sb) != 0 && stat(side, &sb) != 0);
+    CHECK(stat(other, &sb) == 0);
+
+    /* Forgotten temporaries (committed ones) are left alone. */
+    write_file(tmp, "committed");
+    pid = fork();
+    if (pid == 0) {
+        if (hsi_cleanup_install()) _exit(3);
+        int h = hsi_temp_add(tmp, strlen(tmp) - 4);
+        if (!h) _exit(4);
+        hsi_temp_forget(h);
+        raise(SIGHUP);
+        _exit(5);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK_MSG(WIFSIGNALED(status) && WTERMSIG(status) == SIGHUP, "status %#x", status);
+    CHECK(stat(tmp, &sb) == 0);
+}
+
 int main(void)
 {
     test_status();
@@ -128,5 +304,7 @@ int main(void)
     test_labels();
     test_rng();
     test_atomic();
+    test_outputs();
+    test_signal_cleanup();
     return check_finish();
 }

@@ -446,6 +446,9 @@ static int run_train(int argc, char **argv)
     if ((st = load_cube(a.cube, a.var, a.bands, &raw))) goto fail;
     if ((st = hsi_labels_read_for(a.train, NULL, raw->rows, raw->cols, &train))) goto fail;
     if (a.test && (st = hsi_labels_read_for(a.test, NULL, raw->rows, raw->cols, &test))) goto fail;
+    /* Every input is read (and registered): refuse an -o that would replace
+     * one, or a device, now rather than after training. */
+    if (a.output && (st = hsi_cnn_checkpoint_check_output(a.output))) goto fail;
     int classes = hsi_labels_max(train);
     if (test && hsi_labels_max(test) > classes) classes = hsi_labels_max(test);
     if (train->n_classes > classes) classes = train->n_classes;

@@ -4,12 +4,17 @@
  *     hsi help <command>           its full usage text
  *     hsi --version                version and what was built in
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <gdal.h>
 
+#include "base/guard.h"
 #include "base/version.h"
+#include "tools/cli.h"
 #include "tools/command.h"
 
 static const hsi_command *const commands[] = {
@@ -77,8 +82,57 @@ static void print_version(void)
     }
 }
 
+/* At exit: a report, JSON or table that did not reach standard output is a
+ * failure, not success (`hsi info --json > /dev/full`). The coreutils
+ * close_stdout pattern: a write error seen earlier, or one that flushing
+ * and closing show now, exits 1 with one line. */
+static void close_stdout(void)
+{
+    int failed = ferror(stdout);
+    int e = 0;
+    errno = 0;
+    if (fflush(stdout) != 0) e = errno;
+    if (fclose(stdout) != 0 && !e) e = errno;
+    if (!failed && !e) return;
+    if (e)
+        fprintf(stderr, "hsi: write error on standard output: %s\n", strerror(e));
+    else
+        fprintf(stderr, "hsi: write error on standard output\n");
+    _exit(1);
+}
+
+/* Refuse an output that can never be written (a device, FIFO, socket,
+ * directory, dangling symlink) before the command reads a byte, rather than
+ * after minutes of work: the writers check again (and for inputs) at write
+ * time, so this only moves the common refusals earlier. It sees "-o X",
+ * "-oX", "--output X" and "--output=X" (every command's output option);
+ * split's -o is a name prefix, not a file. */
+static int check_outputs(const char *name, int argc, char **argv)
+{
+    if (!strcmp(name, "split")) return 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *value = NULL;
+        if (!strcmp(a, "--")) break;
+        if (!strcmp(a, "-o") || !strcmp(a, "--output")) value = i + 1 < argc ? argv[++i] : NULL;
+        else if (!strncmp(a, "--output=", 9)) value = a + 9;
+        else if (a[0] == '-' && a[1] == 'o' && a[2]) value = a + 2;
+        if (!value || !*value) continue;
+        char *target = NULL;
+        hsi_status st = hsi_output_target(value, NULL, &target);
+        free(target);
+        if (st) return cli_fail(name, st);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    atexit(close_stdout);
+    /* Temporary output files go away with SIGINT, SIGTERM and SIGHUP. */
+    if (hsi_cleanup_install()) {
+        fprintf(stderr, "hsi: %s\n", hsi_last_error());
+        return 1;
+    }
     if (argc < 2) {
         print_overview(stderr);
         return 2;
@@ -114,6 +168,7 @@ int main(int argc, char **argv)
      * hsi messages, and tools print those. */
     GDALAllRegister();
     CPLSetErrorHandler(CPLQuietErrorHandler);
+    if (check_outputs(cmd->name, argc, argv)) return 1;
     char label[64];
     snprintf(label, sizeof label, "hsi %s", cmd->name);
     argv[1] = label;
