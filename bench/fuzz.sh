@@ -14,6 +14,7 @@
 # keeps the grown corpora, logs and findings. Exit status: 0 when no target
 # found anything, 1 when one did, 2 on a usage or build error.
 set -u
+export LC_ALL=C # the logs can hold the targets' binary input echoed back
 usage() { echo "usage: bench/fuzz.sh BUILD SECONDS [TARGET...]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 build=$(cd "$1" 2>/dev/null && pwd) || { echo "fuzz.sh: no build directory $1" >&2; exit 2; }
@@ -108,8 +109,9 @@ for t in $targets; do
         where=$(grep -m1 -E '^ +#[0-9]+ .* in [^ ]+ [^ ]*/(base|io|cnn3d|classifiers|features|eval|datasets)/[^ ]+:[0-9]+' "$f.out" |
             sed -E 's/^.* in ([^ ]+) [^ ]*\/([a-z0-9]+\/[^/ ]+:[0-9]+).*/\1 \2/')
         # No frame in hsi: the first one past the allocator/interceptor, in its library.
-        [ -n "$where" ] || where=$(grep -E '^ +#[0-9]+ ' "$f.out" | grep -v -E ' in (__interceptor_|__asan|__sanitizer|malloc|calloc|realloc|operator new)' |
-            grep -m1 -E ' in [^ ]+ \(' | sed -E 's/^.* in ([^ ]+) \(([^ +]*\/)?([^ +/]+)\+.*/\1 in \3/')
+        [ -n "$where" ] || where=$(grep -E '^ +#[0-9]+ ' "$f.out" |
+            grep -v -E ' in (__interceptor_|__asan|__sanitizer|__lsan|malloc|calloc|realloc|posix_memalign|operator new|fuzzer::)' |
+            grep -m1 -E '\(/[^ ]*\+0x' | sed -E 's/^ +#[0-9]+ 0x[0-9a-f]+ +(in ([^( ]+)[^/]*)?\(([^ +]*\/)?([^ +/]+)\+0x.*/\2 in \4/; s/^ in /in /')
         [ -n "$kind" ] || kind="$(basename "$f" | cut -d- -f1) (did not reproduce in a single run)"
         printf '%s @ %s\t%s\n' "$kind" "${where:-?}" "$f" >>"$dir/signatures"
         mv "$f.out" "$dir/$(basename "$f").log"

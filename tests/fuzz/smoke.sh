@@ -3,7 +3,8 @@
 # build with --enable-fuzz in BUILD (made if missing, relative to the
 # current directory), build the targets (`make fuzz`) and run each for
 # FUZZ_SECONDS (default 5) on its seed corpus and the committed regression
-# inputs (tests/fuzz/crashes/) through bench/fuzz.sh.
+# inputs (tests/fuzz/crashes/) through bench/fuzz.sh. FUZZ_TARGETS (e.g.
+# "spec svm") runs only those targets.
 # Exit status: 0 when no target found anything, 1 on a finding or a build
 # failure, 77 (automake's "skipped") when clang or libFuzzer is missing.
 set -u
@@ -30,4 +31,4 @@ if [ ! -f "$build/Makefile" ] || ! grep -q 'enable-fuzz' "$build/config.status" 
 fi
 make -C "$build" -j"${FUZZ_JOBS:-2}" fuzz >"$build/fuzz-make.log" 2>&1 ||
     { echo "smoke.sh: make fuzz failed:"; grep -E 'error' "$build/fuzz-make.log" | head -20; exit 1; }
-FUZZ_SCRATCH="$build/fuzz-smoke" "$src/bench/fuzz.sh" "$build" "$seconds" || exit 1
+FUZZ_SCRATCH="$build/fuzz-smoke" "$src/bench/fuzz.sh" "$build" "$seconds" ${FUZZ_TARGETS:-} || exit 1
