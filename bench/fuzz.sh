@@ -52,7 +52,9 @@ status=0
 for t in $targets; do
     bin="$build/tests/fuzz/fuzz_$t"
     dir="$scratch/$t"
-    rm -rf "$dir" && mkdir -p "$dir/corpus" "$dir/findings"
+    rm -rf "$dir" && mkdir -p "$dir/corpus" "$dir/findings" "$dir/tmp"
+    # The targets stage inputs under $TMPDIR; a crash leaves its files there.
+    export TMPDIR="$dir/tmp"
     cp "$src/tests/fuzz/corpus/$t/"* "$dir/corpus/" 2>/dev/null
     [ -d "$src/tests/fuzz/crashes/$t" ] && cp "$src/tests/fuzz/crashes/$t/"* "$dir/corpus/" 2>/dev/null
     chmod -R u+w "$dir/corpus"
