@@ -111,14 +111,66 @@ static hsi_status open_mat(const char *path, mat_t **out)
     return HSI_OK;
 }
 
-/* A scalar numeric variable's value, or -1. */
-static double scalar_var(mat_t *mat, const char *name)
+/* Bytes of a variable's data in memory; SIZE_MAX when its dimensions
+ * overflow. */
+static size_t data_bytes(const matvar_t *v)
 {
+    size_t n = Mat_SizeOfClass(v->class_type);
+    if (!n) n = 1;
+    for (int i = 0; i < v->rank; i++)
+        if (__builtin_mul_overflow(n, v->dims[i], &n)) return SIZE_MAX;
+    return n;
+}
+
+/* Mat_VarRead, but only when the file can hold the variable's data: matio
+ * allocates what the dimensions say before it reads, so a header of a few
+ * hundred bytes could ask for gigabytes. Uncompressed data must be in the
+ * file; zlib (v5) and HDF5's deflate (v7.3) expand at most about 1032:1. */
+static hsi_status read_var(mat_t *mat, const char *path, const char *name, matvar_t **out)
+{
+    *out = NULL;
+    matvar_t *info = Mat_VarReadInfo(mat, name);
+    if (!info) return hsi_error(HSI_ERR_FORMAT, "%s: cannot read variable '%s'", path, name);
+    size_t need = data_bytes(info);
+    int packed = info->compression != MAT_COMPRESSION_NONE || Mat_GetVersion(mat) == MAT_FT_MAT73;
+    Mat_VarFree(info);
+    struct stat sb;
+    if (stat(path, &sb) != 0) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (need == SIZE_MAX || (double)need > (double)sb.st_size * (packed ? 1032.0 : 1.0))
+        return hsi_error(HSI_ERR_FORMAT,
+                         "%s: variable '%s' has more elements than the file can hold (truncated or "
+                         "corrupt)",
+                         path, name);
     matvar_t *v = Mat_VarRead(mat, name);
+    if (!v || !v->data) {
+        Mat_VarFree(v);
+        return hsi_error(HSI_ERR_FORMAT, "%s: cannot read variable '%s'", path, name);
+    }
+    *out = v;
+    return HSI_OK;
+}
+
+/* A scalar numeric variable's value, or -1. */
+static double scalar_var(mat_t *mat, const char *path, const char *name)
+{
+    matvar_t *v = NULL;
     double value = -1;
-    if (v && is_numeric(v) && element_count(v) == 1 && v->data) value = element(v, 0);
+    if (read_var(mat, path, name, &v) == HSI_OK && is_numeric(v) && element_count(v) == 1)
+        value = element(v, 0);
     Mat_VarFree(v);
     return value;
+}
+
+/* The image size that scalar `lines` and `cols` variables give (Jasper Ridge
+ * style bands x pixels matrices); 0 unless both are integers in 1..2^30. */
+static int fold_size(mat_t *mat, const char *path, size_t *rows, size_t *cols)
+{
+    double l = scalar_var(mat, path, "lines"), c = scalar_var(mat, path, "cols");
+    if (!(l >= 1 && c >= 1 && l <= 1 << 30 && c <= 1 << 30 && l == floor(l) && c == floor(c)))
+        return 0;
+    *rows = (size_t)l;
+    *cols = (size_t)c;
+    return 1;
 }
 
 /* Choose the variable: by name, or the largest numeric one of the wanted
@@ -163,8 +215,8 @@ static hsi_status choose_var(mat_t *mat, const char *path, const char *var, int 
         }
         Mat_VarFree(v);
     }
-    if (!best && want_rank == 3 && best2 && scalar_var(mat, "lines") > 0 &&
-        scalar_var(mat, "cols") > 0) {
+    size_t fold_rows, fold_cols;
+    if (!best && want_rank == 3 && best2 && fold_size(mat, path, &fold_rows, &fold_cols)) {
         best = best2;
         best2 = NULL;
     }
@@ -188,11 +240,7 @@ hsi_status hsi_mat_read_cube(const char *path, const char *var, hsi_cube **out, 
     hsi_cube *cube = NULL;
     if ((st = choose_var(mat, path, var, 3, &name))) goto done;
     if (used_var) snprintf(used_var, used_len, "%s", name);
-    v = Mat_VarRead(mat, name);
-    if (!v || !v->data) {
-        st = hsi_error(HSI_ERR_FORMAT, "%s: cannot read variable '%s'", path, name);
-        goto done;
-    }
+    if ((st = read_var(mat, path, name, &v))) goto done;
     if (v->rank == 3) {
         size_t rows = v->dims[0], cols = v->dims[1], bands = v->dims[2];
         if ((st = hsi_cube_new(rows, cols, bands, &cube))) {
@@ -206,16 +254,14 @@ hsi_status hsi_mat_read_cube(const char *path, const char *var, hsi_cube **out, 
                         (float)element(v, r + c * rows + b * rows * cols);
     } else if (v->rank == 2) {
         /* bands x pixels, pixels in column-major order of a lines x cols image. */
-        double lines = scalar_var(mat, "lines"), ncols = scalar_var(mat, "cols");
-        size_t bands = v->dims[0], pixels = v->dims[1];
-        if (!(lines > 0 && ncols > 0) || (size_t)lines * (size_t)ncols != pixels) {
+        size_t rows = 0, cols = 0, bands = v->dims[0], pixels = v->dims[1];
+        if (!fold_size(mat, path, &rows, &cols) || rows * cols != pixels) {
             st = hsi_error(HSI_ERR_FORMAT,
                            "%s: variable '%s' is 2-D (%zu x %zu) and no `lines`/`cols` variables "
                            "give an image of %zu pixels to fold it into",
                            path, name, bands, pixels, pixels);
             goto done;
         }
-        size_t rows = (size_t)lines, cols = (size_t)ncols;
         if ((st = hsi_cube_new(rows, cols, bands, &cube))) goto done;
         for (size_t p = 0; p < pixels; p++) {
             size_t r = p % rows, c = p / rows;
@@ -249,11 +295,7 @@ hsi_status hsi_mat_read_labels(const char *path, const char *var, hsi_labels **o
     matvar_t *v = NULL;
     hsi_labels *lab = NULL;
     if ((st = choose_var(mat, path, var, 2, &name))) goto done;
-    v = Mat_VarRead(mat, name);
-    if (!v || !v->data) {
-        st = hsi_error(HSI_ERR_FORMAT, "%s: cannot read variable '%s'", path, name);
-        goto done;
-    }
+    if ((st = read_var(mat, path, name, &v))) goto done;
     size_t rows = v->dims[0], cols = v->dims[1];
     int max = 0;
     size_t n = rows * cols;
@@ -307,19 +349,19 @@ hsi_status hsi_mat_probe(const char *path, const char *var, hsi_file_info *info)
         info->rows = v->dims[0];
         info->cols = v->rank > 1 ? v->dims[1] : 1;
         info->bands = v->rank > 2 ? v->dims[2] : 1;
-        if (v->rank == 2 && scalar_var(mat, "lines") > 0 &&
-            (size_t)(scalar_var(mat, "lines") * scalar_var(mat, "cols")) == v->dims[1] && v->dims[0] > 1 &&
-            !(v->class_type == MAT_C_UINT8)) {
+        size_t fold_rows, fold_cols;
+        if (v->rank == 2 && fold_size(mat, path, &fold_rows, &fold_cols) &&
+            fold_rows * fold_cols == v->dims[1] && v->dims[0] > 1 && !(v->class_type == MAT_C_UINT8)) {
             info->bands = v->dims[0];
-            info->rows = (size_t)scalar_var(mat, "lines");
-            info->cols = (size_t)scalar_var(mat, "cols");
+            info->rows = fold_rows;
+            info->cols = fold_cols;
         }
         info->is_label_like = info->bands == 1 && v->class_type != MAT_C_DOUBLE &&
                               v->class_type != MAT_C_SINGLE;
         if (info->bands == 1 && !info->is_label_like) {
             /* A double 2-D matrix of integers is a label raster too. */
-            matvar_t *full = Mat_VarRead(mat, name);
-            int ints = full && full->data != NULL;
+            matvar_t *full = NULL;
+            int ints = read_var(mat, path, name, &full) == HSI_OK;
             for (size_t i = 0; ints && i < element_count(full); i++) {
                 double x = element(full, i);
                 ints = x >= 0 && x <= 65535 && x == floor(x);
