@@ -58,6 +58,18 @@ void hsi_blob_put(hsi_blob_writer *w, const void *data, size_t n)
     if (n && !w->failed && fwrite(data, 1, n, w->fp) != n) w->failed = 1;
 }
 
+void hsi_blob_put_fixed_string(hsi_blob_writer *w, const char *s, size_t size)
+{
+    size_t n = s ? strnlen(s, size - 1) : 0;
+    static const char zeros[256];
+    hsi_blob_put(w, s, n);
+    for (size_t left = size - n; left; ) {
+        size_t k = left < sizeof zeros ? left : sizeof zeros;
+        hsi_blob_put(w, zeros, k);
+        left -= k;
+    }
+}
+
 void hsi_blob_put_u8(hsi_blob_writer *w, uint8_t v)
 {
     hsi_blob_put(w, &v, 1);

@@ -48,6 +48,10 @@ void hsi_blob_put_u8(hsi_blob_writer *w, uint8_t v);
 void hsi_blob_put_u32(hsi_blob_writer *w, uint32_t v);
 void hsi_blob_put_u64(hsi_blob_writer *w, uint64_t v);
 void hsi_blob_put_f64(hsi_blob_writer *w, double v);
+/* A string in a fixed field of `size` bytes, NUL-terminated and zero-padded
+ * (cut to size - 1 characters): the bytes after the terminator of a
+ * caller's buffer must not leak into the file. */
+void hsi_blob_put_fixed_string(hsi_blob_writer *w, const char *s, size_t size);
 /* Append the checksum and write `path` atomically (a temporary file renamed
  * into place); frees the writer either way. `path` may be a file this run
  * loaded with the same magic (a checkpoint written back when training

@@ -956,7 +956,7 @@ hsi_status hsi_svm_model_save(const hsi_svm_model *m, const char *path)
     hsi_blob_put_u32(&w, (uint32_t)bands_len);
     hsi_blob_put(&w, m->bands, bands_len);
     for (int k = 0; k <= m->n_classes; k++) {
-        hsi_blob_put(&w, m->classes[k].name, HSI_CLASS_NAME_MAX);
+        hsi_blob_put_fixed_string(&w, m->classes[k].name, HSI_CLASS_NAME_MAX);
         hsi_blob_put(&w, m->classes[k].rgb, 3);
     }
     hsi_blob_put_u32(&w, m->pre ? 1 : 0);

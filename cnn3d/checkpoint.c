@@ -81,10 +81,7 @@ hsi_status hsi_cnn_checkpoint_write(const char *path, const hsi_cnn_net *net,
     int nc = meta->classes ? meta->n_classes : 0;
     hsi_blob_put_u32(&w, (uint32_t)nc);
     for (int k = 0; nc && k <= nc; k++) {
-        /* Zero-padded: bytes after the terminator must not leak into the file. */
-        char padded[HSI_CLASS_NAME_MAX] = {0};
-        memcpy(padded, meta->classes[k].name, strnlen(meta->classes[k].name, HSI_CLASS_NAME_MAX - 1));
-        hsi_blob_put(&w, padded, HSI_CLASS_NAME_MAX);
+        hsi_blob_put_fixed_string(&w, meta->classes[k].name, HSI_CLASS_NAME_MAX);
         hsi_blob_put(&w, meta->classes[k].rgb, 3);
     }
     hsi_blob_put_u8(&w, meta->preprocess != NULL);

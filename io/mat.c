@@ -10,8 +10,12 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <zlib.h>
 
 #include "base/guard.h"
 #include "io/io_internal.h"
@@ -100,10 +104,172 @@ static double element(const matvar_t *v, size_t i)
     }
 }
 
+/* ---- a structural check of MATLAB v5 files before matio sees them ----
+ *
+ * matio trusts the byte counts in element tags: a dimensions element that
+ * claims 6 GB makes Mat_VarReadNextInfo allocate 6 GB (found by
+ * tests/fuzz/fuzz_mat). A v5 file is a 128-byte header and a sequence of
+ * tagged elements (u32 type, u32 byte count; "small" elements pack both in
+ * 4 bytes with the data); a miMATRIX (14) holds array flags, dimensions, a
+ * name and then data or further miMATRIX elements; miCOMPRESSED (15) holds
+ * a zlib stream of one element. We check that every tag fits in its parent
+ * and that dimensions and names have plausible sizes. Compressed elements
+ * are checked on their first V5_HEAD_BYTES inflated bytes, where the
+ * matrix's flags, dimensions and name are. */
+#define V5_MAX_DIMS 64        /* MATLAB arrays have far fewer */
+#define V5_MAX_NAME 4096
+#define V5_MAX_DEPTH 16       /* cells of structs of cells ... */
+#define V5_HEAD_BYTES 8192
+
+typedef struct v5_scan {
+    int swap; /* the file's byte order differs from ours */
+    const char *path;
+} v5_scan;
+
+static uint32_t v5_u32(const v5_scan *sc, const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return sc->swap ? __builtin_bswap32(v) : v;
+}
+
+/* Check the element whose tag is at p: `present` bytes of it and its
+ * followers are in memory, `total` bytes remain in its parent (the rest is
+ * on disk or, for a compressed head, not inflated). Sets *size to the
+ * element's length with tag and padding. */
+static hsi_status v5_check_element(const v5_scan *sc, const unsigned char *p, size_t present,
+                                   size_t total, int depth, size_t *size);
+
+/* The sub-elements of a miMATRIX whose data part starts at p. */
+static hsi_status v5_check_matrix(const v5_scan *sc, const unsigned char *p, size_t present,
+                                  size_t total, int depth)
+{
+    if (depth > V5_MAX_DEPTH)
+        return hsi_error(HSI_ERR_FORMAT, "%s: arrays nested more than %d deep", sc->path, V5_MAX_DEPTH);
+    size_t off = 0;
+    for (int i = 0; off + 8 <= present && off < total; i++) {
+        if (total - off < 8) return hsi_error(HSI_ERR_FORMAT, "%s: truncated array element", sc->path);
+        uint32_t type = v5_u32(sc, p + off), bytes = v5_u32(sc, p + off + 4);
+        if (!(type >> 16)) {
+            if (i == 1 && (bytes % 4 || bytes / 4 > V5_MAX_DIMS || bytes < 8))
+                return hsi_error(HSI_ERR_FORMAT, "%s: an array with %u bytes of dimensions (corrupt)",
+                                 sc->path, (unsigned)bytes);
+            if (i == 2 && bytes > V5_MAX_NAME)
+                return hsi_error(HSI_ERR_FORMAT, "%s: a variable name of %u bytes (corrupt)",
+                                 sc->path, (unsigned)bytes);
+        }
+        size_t size;
+        hsi_status st = v5_check_element(sc, p + off, present - off, total - off, depth + 1, &size);
+        if (st) return st;
+        off += size;
+    }
+    return HSI_OK;
+}
+
+static hsi_status v5_check_element(const v5_scan *sc, const unsigned char *p, size_t present,
+                                   size_t total, int depth, size_t *size)
+{
+    uint32_t type = v5_u32(sc, p), bytes = v5_u32(sc, p + 4);
+    if (type >> 16) { /* small element: up to 4 bytes of data inside the tag */
+        *size = 8;
+        return HSI_OK;
+    }
+    if ((size_t)bytes > total - 8)
+        return hsi_error(HSI_ERR_FORMAT,
+                         "%s: an element of %u bytes where %zu remain (truncated or corrupt)",
+                         sc->path, (unsigned)bytes, total - 8);
+    /* Uncompressed elements are padded to 8 bytes; the last may omit it. */
+    size_t padded = type == 15 ? bytes : ((size_t)bytes + 7) / 8 * 8;
+    if (padded > total - 8) padded = total - 8;
+    *size = 8 + padded;
+    size_t here = present - 8 < padded ? present - 8 : padded;
+    if (type == 14) return v5_check_matrix(sc, p + 8, here, bytes, depth);
+    if (type != 15) return HSI_OK;
+    if (depth > 0) return hsi_error(HSI_ERR_FORMAT, "%s: a compressed element inside an array", sc->path);
+    unsigned char *head = malloc(V5_HEAD_BYTES);
+    if (!head) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    z_stream z = {0};
+    z.next_in = (Bytef *)p + 8;
+    z.avail_in = (uInt)here;
+    z.next_out = head;
+    z.avail_out = V5_HEAD_BYTES;
+    if (inflateInit(&z) != Z_OK) {
+        free(head);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    }
+    int zr = inflate(&z, Z_SYNC_FLUSH);
+    size_t got = V5_HEAD_BYTES - z.avail_out;
+    inflateEnd(&z);
+    hsi_status st = HSI_OK;
+    if ((zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) || got < 8)
+        st = hsi_error(HSI_ERR_FORMAT, "%s: a compressed variable that does not inflate", sc->path);
+    else if (v5_u32(sc, head) == 14)
+        /* The inflated matrix's length is unknown until it is all inflated
+         * (matio checks it against the stream): bound it by its own tag. */
+        st = v5_check_matrix(sc, head + 8, got - 8, v5_u32(sc, head + 4), 1);
+    free(head);
+    return st;
+}
+
+/* Walk a v5 file's top-level elements; other files (v4, v7.3/HDF5) pass. */
+static hsi_status v5_check_file(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char hdr[128];
+    hsi_status st = HSI_OK;
+    if (fread(hdr, 1, 128, fp) != 128 || memcmp(hdr, "MATLAB 5.0", 10) != 0 ||
+        !((hdr[126] == 'I' && hdr[127] == 'M') || (hdr[126] == 'M' && hdr[127] == 'I'))) {
+        fclose(fp);
+        return HSI_OK;
+    }
+    uint16_t version;
+    memcpy(&version, hdr + 124, 2);
+    v5_scan sc = {.swap = hdr[126] == 'M', .path = path};
+    if ((sc.swap ? __builtin_bswap16(version) : version) != 0x0100) { /* 0x0200: v7.3 (HDF5) */
+        fclose(fp);
+        return HSI_OK;
+    }
+    /* One element at a time: its tag and at most V5_HEAD_BYTES of its body
+     * (flags, dimensions and name come first; the data is not read here). */
+    struct stat sb;
+    if (fstat(fileno(fp), &sb) != 0) {
+        fclose(fp);
+        return hsi_error(HSI_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    size_t left = sb.st_size > 128 ? (size_t)sb.st_size - 128 : 0;
+    unsigned char *el = malloc(8 + V5_HEAD_BYTES);
+    if (!el) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+    off_t pos = 128;
+    while (!st && left >= 8) {
+        size_t want = left < 8 + V5_HEAD_BYTES ? left : 8 + V5_HEAD_BYTES;
+        if (fseeko(fp, pos, SEEK_SET) != 0 || fread(el, 1, want, fp) != want) {
+            st = hsi_error(HSI_ERR_IO, "%s: read error", path);
+            break;
+        }
+        size_t size;
+        st = v5_check_element(&sc, el, want, left, 0, &size);
+        pos += (off_t)size;
+        left -= size;
+    }
+    free(el);
+    fclose(fp);
+    return st;
+}
+
+/* matio opens v7.3 files through HDF5, whose default error handler prints a
+ * stack of 20 lines to stderr for a corrupt file; hsi reports one line of
+ * its own. Declared weak, without HDF5's headers: where matio was built
+ * without HDF5 the symbol is absent and there is nothing to silence. */
+extern int H5Eset_auto2(int64_t estack_id, void *func, void *client_data) __attribute__((weak));
+
 static hsi_status open_mat(const char *path, mat_t **out)
 {
+    if (H5Eset_auto2) H5Eset_auto2(0 /* H5E_DEFAULT */, NULL, NULL);
     struct stat sb;
     if (stat(path, &sb) != 0) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    hsi_status st = v5_check_file(path);
+    if (st) return st;
     mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
     if (!mat) return hsi_error(HSI_ERR_FORMAT, "%s: not a MATLAB .mat file matio can read", path);
     hsi_input_register(path); /* no output of this run may replace it */

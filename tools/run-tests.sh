@@ -1,10 +1,11 @@
 #!/bin/sh
 # run-tests.sh - build hsi and run the whole test suite twice: a normal build
 # (build/) and an AddressSanitizer + UndefinedBehaviorSanitizer build
-# (build-asan/, CUDA off). Ends with one line "N passed, N failed, N skipped".
+# (build-asan/, CUDA off), then the fuzz targets briefly (build-fuzz/, clang).
+# Ends with one line "N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/.."
-tools/setup-debian.sh --deps-only || exit 1
+HSI_EXTRA_PACKAGES="clang libclang-rt-14-dev" tools/setup-debian.sh --deps-only || exit 1
 [ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null 2>&1 || exit 1
 
 pass=0 fail=0 skip=0 status=0 skipped=""
@@ -34,6 +35,16 @@ run_suite() { # dir configure-options...
 
 run_suite build
 run_suite build-asan --enable-asan --enable-ubsan --without-cuda --disable-native
+# Every parser of untrusted input under libFuzzer + ASan + UBSan for a few
+# seconds each, on its seed corpus and the committed crash regressions.
+echo "fuzz smoke (tests/fuzz/smoke.sh build-fuzz, ${FUZZ_SECONDS:-5} s per target):"
+tests/fuzz/smoke.sh build-fuzz
+case $? in
+  0) pass=$((pass + 1)) ;;
+  77) skip=$((skip + 1)); skipped="$skipped
+  tests/fuzz/smoke.sh: clang or libFuzzer absent" ;;
+  *) fail=$((fail + 1)) ;;
+esac
 [ -n "$skipped" ] && echo "skipped tests and why:$skipped"
 echo "tests: $pass passed, $fail failed, $skip skipped"
 [ "$status" -eq 0 ] && [ "$fail" -eq 0 ]
