@@ -5,8 +5,19 @@
 # Ends with one line "N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/.."
-HSI_EXTRA_PACKAGES="clang libclang-rt-14-dev" tools/setup-debian.sh --deps-only || exit 1
+HSI_EXTRA_PACKAGES="clang libclang-rt-14-dev python3-venv" tools/setup-debian.sh --deps-only || exit 1
 [ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null 2>&1 || exit 1
+
+# Higra (PyPI only) for the comparison in test_features_higra.sh: a venv over
+# Debian's python3, so numpy, scipy, scikit-learn and GDAL stay Debian's. Made
+# once, outside the tree; without it that test is skipped and listed below.
+venv=${HSI_TEST_VENV:-${HOME:-/tmp}/.cache/hsi/test-venv}
+if ! "$venv/bin/python" -c 'import higra' 2>/dev/null; then
+  /usr/bin/python3 -m venv --system-site-packages "$venv" >/dev/null 2>&1 &&
+    "$venv/bin/pip" install -q higra >/dev/null 2>&1 || echo "run-tests: could not install higra into $venv"
+fi
+py_opt=""
+"$venv/bin/python" -c 'import higra, numpy' 2>/dev/null && py_opt="PYTHON3=$venv/bin/python"
 
 pass=0 fail=0 skip=0 status=0 skipped=""
 run_suite() { # dir configure-options...
@@ -33,8 +44,8 @@ run_suite() { # dir configure-options...
   pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
 }
 
-run_suite build
-run_suite build-asan --enable-asan --enable-ubsan --without-cuda --disable-native
+run_suite build $py_opt
+run_suite build-asan $py_opt --enable-asan --enable-ubsan --without-cuda --disable-native
 # Every parser of untrusted input under libFuzzer + ASan + UBSan for a few
 # seconds each, on its seed corpus and the committed crash regressions.
 echo "fuzz smoke (tests/fuzz/smoke.sh build-fuzz, ${FUZZ_SECONDS:-5} s per target):"
