@@ -9,3 +9,4 @@ check_PROGRAMS += tests/test_io
 tests_test_io_LDADD = $(TEST_LDADD) $(MATIO_LIBS)
 TESTS += tests/test_cli_io.sh
 EXTRA_DIST += tests/test_cli_io.sh
+TESTS += tests/test_cpu_kernels.sh
