@@ -180,12 +180,23 @@ static void corename(char *buf, size_t len)
     }
 }
 
+/* Whether the cblas_sgemm this process calls comes from BLIS: BLIS can be
+ * preloaded over OpenBLAS (bench/blas_compare.sh), and then OpenBLAS is still
+ * loaded, for LAPACKE, but no longer does the sgemms. */
+static int sgemm_from_blis(void)
+{
+    Dl_info where;
+    void *f = sym("cblas_sgemm");
+    return f && sym("bli_info_get_version_str") && dladdr(f, &where) && where.dli_fname &&
+           strstr(where.dli_fname, "blis");
+}
+
 void hsi_blas_describe(hsi_blas_info *info)
 {
     memset(info, 0, sizeof *info);
     char *(*config)(void) = (char *(*)(void))sym("openblas_get_config");
     int (*threads)(void) = (int (*)(void))sym("openblas_get_num_threads");
-    if (config) {
+    if (config && !sgemm_from_blis()) {
         copy(info->name, sizeof info->name, "OpenBLAS");
         copy(info->config, sizeof info->config, config());
         sscanf(info->config, "OpenBLAS %15s", info->version);
@@ -194,10 +205,12 @@ void hsi_blas_describe(hsi_blas_info *info)
     } else if (sym("bli_info_get_version_str")) {
         const char *(*ver)(void) = (const char *(*)(void))sym("bli_info_get_version_str");
         int (*bt)(void) = (int (*)(void))sym("bli_thread_get_num_threads");
+        int (*arch)(void) = (int (*)(void))sym("bli_arch_query_id");
+        const char *(*arch_name)(int) = (const char *(*)(int))sym("bli_arch_string");
         copy(info->name, sizeof info->name, "BLIS");
         copy(info->version, sizeof info->version, ver());
         /* BLIS chooses its kernels from CPUID features at run time. */
-        copy(info->kernels, sizeof info->kernels, "by CPU features");
+        copy(info->kernels, sizeof info->kernels, arch && arch_name ? arch_name(arch()) : "?");
         info->threads = bt ? bt() : 0;
         return;
     } else {
