@@ -1,6 +1,6 @@
-# base/local.mk - status and errors, the cube and label model, RNG, atomic writes, the input registry and signal cleanup (guard), model-file records.
-libhsi_la_SOURCES += base/status.c base/cube.c base/rng.c base/atomic.c base/guard.c base/file.c base/blob.c base/version.c
-nobase_pkginclude_HEADERS += base/status.h base/cube.h base/rng.h base/atomic.h base/guard.h base/file.h base/blob.h base/version.h base/progress.h
+# base/local.mk - status and errors, the cube and label model, RNG, atomic writes, the input registry and signal cleanup (guard), model-file records, CPU and BLAS kernel detection.
+libhsi_la_SOURCES += base/status.c base/cube.c base/rng.c base/atomic.c base/guard.c base/file.c base/blob.c base/version.c base/cpu.c
+nobase_pkginclude_HEADERS += base/status.h base/cube.h base/rng.h base/atomic.h base/guard.h base/file.h base/blob.h base/version.h base/cpu.h base/progress.h
 
 if HAVE_CUDA
 libhsi_la_SOURCES += base/gpu.cu
@@ -8,3 +8,5 @@ else
 libhsi_la_SOURCES += base/gpu_none.c
 endif
 EXTRA_DIST += base/gpu.cu base/gpu_none.c
+# The CPU/BLAS kernel checks and re-execution (base/cpu.h); the test is listed in tests/local.mk.
+EXTRA_DIST += tests/test_cpu_kernels.sh

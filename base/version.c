@@ -39,9 +39,9 @@ int hsi_have_cuda(void)
 
 const char *hsi_build_features(void)
 {
-    static char buf[256];
+    static char buf[320];
     snprintf(buf, sizeof buf, "gdal=%s openblas libsvm%s%s%s", GDALVersionInfo("RELEASE_NAME"),
              hsi_have_matio() ? " matio" : "", hsi_have_mpi() ? " mpi" : "",
-             hsi_have_cuda() ? " cuda+cudnn" : "");
+             hsi_have_cuda() ? " cuda (no cuDNN backend yet: the CNN runs on the CPU)" : "");
     return buf;
 }

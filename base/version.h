@@ -9,7 +9,8 @@ extern "C" {
 #endif
 
 const char *hsi_version(void);
-/* e.g. "gdal=3.6.2 openblas matio mpi cuda" */
+/* e.g. "gdal=3.6.2 openblas libsvm matio mpi"; with CUDA it says that no
+ * cuDNN backend exists yet (cnn3d/backend.h has only the CPU one). */
 const char *hsi_build_features(void);
 int hsi_have_matio(void);
 int hsi_have_mpi(void);

@@ -1,58 +1,123 @@
 #!/bin/sh
-# cnn_bench.sh - 3D-CNN throughput: hsi's engine vs the PyTorch CPU peer.
+# cnn_bench.sh - 3D-CNN throughput: hsi's engine vs the strong CPU peers.
 #
 #   bench/cnn_bench.sh [BUILD_DIR]        (default BUILD_DIR: the repo root)
 #
 # For the Lange et al. network (cnn3d/specs/lange2018.cfg) at 9x9x220 and
-# 9x9x200, batch 50, it runs in the same session, alternating:
-#   hsi:     BUILD_DIR/bench/cnn_throughput SPEC BANDS 50 STEPS
-#   PyTorch: /usr/bin/python3 ../shared/peers/torch_lange3dcnn.py BANDS 50 STEPS THREADS
-# and prints training and inference samples/s, their ratios, and the GFLOP/s
-# hsi reaches against the machine's sgemm peak (OpenBLAS, 2048^3, same threads).
+# 9x9x200, batch 50, it runs in the same session, alternating in every round:
+#   hsi:       BUILD_DIR/bench/cnn_throughput SPEC BANDS 50 STEPS
+#   Keras/TF:  VENV/bin/python ../shared/peers/keras_lange3dcnn.py BANDS 50 STEPS THREADS
+#   PyTorch 2: VENV/bin/python ../shared/peers/torch_lange3dcnn.py BANDS 50 STEPS THREADS
+#   PyTorch 1: /usr/bin/python3 (Debian's 1.13) with the same script, only
+#              where /usr/bin/python3 imports torch
+# and prints training and inference samples/s, the ratios hsi/Keras and
+# hsi/PyTorch 2 (median over the rounds), and the GFLOP/s hsi reaches against
+# the machine's sgemm peak (OpenBLAS, 2048^3, same threads). The header names
+# the CPU, its ISA, the BLAS and its kernel set, and the peers' versions.
+#
+# The peers come from PyPI (tensorflow-cpu, torch, numpy) in a virtual
+# environment outside the source tree, created on first use and reused:
+#   HSI_PEERS_VENV (default $HOME/.cache/hsi/peers-venv)
 # Environment: THREADS (default 2), STEPS (timed training steps, default 10),
-# ROUNDS (repetitions, default 3; the median ratio is reported).
+# ROUNDS (repetitions, default 3), PEERS_PIP_ARGS (extra pip install args).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT}
 BUILD=$(cd "$BUILD" && pwd)
-PEER="$ROOT/../shared/peers/torch_lange3dcnn.py"
+PEERS="$ROOT/../shared/peers"
 SPEC="$ROOT/cnn3d/specs/lange2018.cfg"
 THREADS=${THREADS:-2}
 STEPS=${STEPS:-10}
 ROUNDS=${ROUNDS:-3}
-PY=/usr/bin/python3
+VENV=${HSI_PEERS_VENV:-$HOME/.cache/hsi/peers-venv}
 OURS="$BUILD/bench/cnn_throughput"
 [ -x "$OURS" ] || { echo "cnn_bench: $OURS not built (make -C $BUILD bench/cnn_throughput)" >&2; exit 1; }
-[ -f "$PEER" ] || { echo "cnn_bench: peer $PEER missing" >&2; exit 1; }
+for p in keras_lange3dcnn.py torch_lange3dcnn.py; do
+    [ -f "$PEERS/$p" ] || { echo "cnn_bench: peer $PEERS/$p missing" >&2; exit 1; }
+done
 export OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
 
+# The peers' virtual environment: reused when it imports all three; else
+# created under a lock (a second bench waits for no install: it stops).
+IMPORTS='import numpy, torch, tensorflow, keras'
+peers_venv() {
+    if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "$IMPORTS" >/dev/null 2>&1; then return 0; fi
+    mkdir -p "$(dirname "$VENV")"
+    if ! mkdir "$VENV.lock" 2>/dev/null; then
+        echo "cnn_bench: $VENV is being created by another process ($VENV.lock exists; remove it if none is)" >&2
+        exit 1
+    fi
+    trap 'rmdir "$VENV.lock" 2>/dev/null' EXIT
+    echo "# creating the peers' virtual environment $VENV (tensorflow-cpu, torch, numpy from PyPI)" >&2
+    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    # shellcheck disable=SC2086 # PEERS_PIP_ARGS is a list of words
+    "$VENV/bin/python" -m pip install --quiet ${PEERS_PIP_ARGS:-} tensorflow-cpu torch numpy >&2
+    "$VENV/bin/python" -c "$IMPORTS" || { echo "cnn_bench: $VENV does not import $IMPORTS" >&2; exit 1; }
+    rmdir "$VENV.lock"; trap - EXIT
+}
+peers_venv
+VPY="$VENV/bin/python"
+DEBIAN_TORCH=no
+if /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then DEBIAN_TORCH=yes; fi
+
+# The peers (numpy, TensorFlow, PyTorch) bring their own BLAS and oneDNN:
+# OpenBLAS settings meant for hsi (a forced kernel set, a cache size) must not
+# reach them.
+ERR=$(mktemp); trap 'rm -f "$ERR"' EXIT
+peer() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE TF_CPP_MIN_LOG_LEVEL=2 "$@" 2>"$ERR" | tail -1; }
+no_result() { echo "cnn_bench: $1 gave no result: $(tail -3 "$ERR")" >&2; exit 1; }
 field() { # field NAME LINE
     echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
 }
-median() { sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+median() { sort -g | awk '{v[NR]=$1} END {printf "%.2f\n", (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "nan"}'; }
+pct() { awk -v a="$1" -v p="$2" 'BEGIN {printf "%.0f", 100 * a / p}'; }
 
 echo "# 3D-CNN bench: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, THREADS=$THREADS STEPS=$STEPS ROUNDS=$ROUNDS"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# hsi: $("$OURS" --kernels)"
+[ -n "${OPENBLAS_CORETYPE:-}${OPENBLAS_L2_SIZE:-}" ] &&
+    echo "# environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-} (hsi only; unset for the peers)"
+echo "# peers: $(peer "$VPY" -c 'import tensorflow as tf, keras, torch, numpy; print(f"TensorFlow {tf.__version__} (oneDNN), Keras {keras.__version__}, PyTorch {torch.__version__}, numpy {numpy.__version__}; venv '"$VENV"'")')"
+if [ $DEBIAN_TORCH = yes ]; then
+    echo "# fourth column: Debian PyTorch $(peer /usr/bin/python3 -c 'import torch; print(torch.__version__)')"
+else
+    echo "# no Debian PyTorch (/usr/bin/python3 does not import torch): three columns"
+fi
 peak_line=$("$OURS" --sgemm)
 PEAK=$(field sgemm_gflops "$peak_line")
 echo "sgemm peak: $PEAK GFLOP/s ($peak_line)"
 
 for bands in 220 200; do
-    tr_ratios=""; in_ratios=""
+    rk_t=""; rk_i=""; rt_t=""; rt_i=""; r1_t=""; r1_i=""
     for r in $(seq "$ROUNDS"); do
         ours=$("$OURS" "$SPEC" "$bands" 50 "$STEPS")
-        peer=$("$PY" "$PEER" "$bands" 50 "$STEPS" "$THREADS")
+        keras=$(peer "$VPY" "$PEERS/keras_lange3dcnn.py" "$bands" 50 "$STEPS" "$THREADS")
+        torch2=$(peer "$VPY" "$PEERS/torch_lange3dcnn.py" "$bands" 50 "$STEPS" "$THREADS")
         ot=$(field train_samples_per_s "$ours"); oi=$(field infer_samples_per_s "$ours")
-        pt=$(field train_samples_per_s "$peer"); pi=$(field infer_samples_per_s "$peer")
+        kt=$(field train_samples_per_s "$keras"); ki=$(field infer_samples_per_s "$keras")
+        tt=$(field train_samples_per_s "$torch2"); ti=$(field infer_samples_per_s "$torch2")
         tg=$(field train_gflops "$ours"); ig=$(field infer_gflops "$ours")
-        rt=$(awk -v a="$ot" -v b="$pt" 'BEGIN {printf "%.2f", a / b}')
-        ri=$(awk -v a="$oi" -v b="$pi" 'BEGIN {printf "%.2f", a / b}')
-        tr_ratios="$tr_ratios $rt"; in_ratios="$in_ratios $ri"
-        printf '9x9x%s round %s: train hsi %7s  torch %7s  ratio %5s | infer hsi %7s  torch %7s  ratio %5s | hsi GFLOP/s train %s (%s%% of peak) infer %s (%s%%)\n' \
-            "$bands" "$r" "$ot" "$pt" "$rt" "$oi" "$pi" "$ri" "$tg" \
-            "$(awk -v a="$tg" -v p="$PEAK" 'BEGIN {printf "%.0f", 100 * a / p}')" "$ig" \
-            "$(awk -v a="$ig" -v p="$PEAK" 'BEGIN {printf "%.0f", 100 * a / p}')"
+        [ -n "$kt" ] || no_result "Keras peer"
+        [ -n "$tt" ] || no_result "PyTorch 2 peer"
+        rk_t="$rk_t $(ratio "$ot" "$kt")"; rk_i="$rk_i $(ratio "$oi" "$ki")"
+        rt_t="$rt_t $(ratio "$ot" "$tt")"; rt_i="$rt_i $(ratio "$oi" "$ti")"
+        old=""
+        if [ $DEBIAN_TORCH = yes ]; then
+            torch1=$(peer /usr/bin/python3 "$PEERS/torch_lange3dcnn.py" "$bands" 50 "$STEPS" "$THREADS")
+            t1t=$(field train_samples_per_s "$torch1"); t1i=$(field infer_samples_per_s "$torch1")
+            [ -n "$t1t" ] || no_result "Debian PyTorch peer"
+            r1_t="$r1_t $(ratio "$ot" "$t1t")"; r1_i="$r1_i $(ratio "$oi" "$t1i")"
+            old=$(printf ' torch1.13 %7s/%-7s' "$t1t" "$t1i")
+        fi
+        printf '9x9x%s round %s train/infer samples/s: hsi %7s/%-7s keras %7s/%-7s torch2 %7s/%-7s%s | hsi GFLOP/s train %s (%s%% of peak) infer %s (%s%%)\n' \
+            "$bands" "$r" "$ot" "$oi" "$kt" "$ki" "$tt" "$ti" "$old" \
+            "$tg" "$(pct "$tg" "$PEAK")" "$ig" "$(pct "$ig" "$PEAK")"
     done
-    echo "9x9x$bands median ratio hsi/torch: train $(echo $tr_ratios | tr ' ' '\n' | median)x, infer $(echo $in_ratios | tr ' ' '\n' | median)x"
+    m() { echo $1 | tr ' ' '\n' | median; }
+    old=""
+    [ $DEBIAN_TORCH = no ] || old="; hsi/PyTorch1.13 train $(m "$r1_t")x infer $(m "$r1_i")x"
+    echo "9x9x$bands median ratios: hsi/Keras train $(m "$rk_t")x infer $(m "$rk_i")x;" \
+        "hsi/PyTorch2 train $(m "$rt_t")x infer $(m "$rt_i")x$old"
 done
 echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -2,6 +2,11 @@
  *
  *   cnn_throughput SPEC BANDS BATCH STEPS [CLASSES]   training and inference samples/s
  *   cnn_throughput --sgemm                            OpenBLAS sgemm GFLOP/s (the peak)
+ *   cnn_throughput --kernels                          CPU, ISA, BLAS and kernel set
+ *
+ * Like hsi, it re-executes itself once with OPENBLAS_CORETYPE set where
+ * OpenBLAS picked older kernels than the CPU runs (base/cpu.h), so the bench
+ * times what users get; stderr warns when the kernels are still older.
  *
  * Training: STEPS timed steps (forward, MSE/CCE loss, backward, update) on one
  * random batch after 3 warm-up steps, like the PyTorch peer. Inference: 500
@@ -13,12 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+#include "base/cpu.h"
 #include "base/rng.h"
 #include "cnn3d/cnn.h"
+#include "cnn3d/conv_taps.h"
 
 static double now(void)
 {
@@ -26,6 +34,8 @@ static double now(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+static const char *blas_kernels(void);
 
 static int sgemm_peak(void)
 {
@@ -41,16 +51,39 @@ static int sgemm_peak(void)
         double g = 2.0 * n * n * (double)n / (now() - t) / 1e9;
         if (g > best) best = g;
     }
-    printf("sgemm_gflops=%.1f blas_threads=%d n=%d\n", best, openblas_get_num_threads(), n);
+    printf("sgemm_gflops=%.1f blas_threads=%d n=%d blas_kernels=%s\n", best, openblas_get_num_threads(), n,
+           blas_kernels());
     free(a), free(b), free(c);
     return 0;
 }
 
+/* The BLAS kernel set for the output lines; a warning on stderr where it is
+ * older than the CPU runs (the timings would not be what this CPU can do). */
+static const char *blas_kernels(void)
+{
+    static hsi_blas_info b;
+    hsi_blas_describe(&b);
+    if (b.best[0])
+        fprintf(stderr, "cnn_throughput: warning: BLAS kernels %s are older than this CPU runs (%s): "
+                "timings are not representative\n", b.kernels, b.best);
+    return b.kernels[0] ? b.kernels : "unknown";
+}
+
 int main(int argc, char **argv)
 {
+    const char *core = hsi_blas_reexec_coretype();
+    if (core && !setenv("OPENBLAS_CORETYPE", core, 1) &&
+        !setenv(HSI_BLAS_REEXEC_ENV, hsi_blas_reexec_marker(), 1))
+        execv("/proc/self/exe", argv);
+    if (argc == 2 && !strcmp(argv[1], "--kernels")) {
+        char line[512];
+        hsi_cpu_blas_summary(line, sizeof line);
+        printf("%s; hsi kernels: conv taps %s\n", line, hsi_cnn_taps_isa());
+        return 0;
+    }
     if (argc == 2 && !strcmp(argv[1], "--sgemm")) return sgemm_peak();
     if (argc < 5) {
-        fprintf(stderr, "usage: cnn_throughput SPEC BANDS BATCH STEPS [CLASSES] | --sgemm\n");
+        fprintf(stderr, "usage: cnn_throughput SPEC BANDS BATCH STEPS [CLASSES] | --sgemm | --kernels\n");
         return 2;
     }
     const char *path = argv[1];
@@ -106,9 +139,10 @@ int main(int argc, char **argv)
     threads = omp_get_max_threads();
 #endif
     printf("bands=%d batch=%d train_samples_per_s=%.1f infer_samples_per_s=%.1f "
-           "train_gflops=%.1f infer_gflops=%.1f forward_mflop_per_sample=%.1f threads=%d\n",
+           "train_gflops=%.1f infer_gflops=%.1f forward_mflop_per_sample=%.1f threads=%d "
+           "blas_kernels=%s conv_taps=%s\n",
            bands, batch, batch / train_s, 500 / infer_s, 3 * flops * batch / train_s / 1e9,
-           flops * 500 / infer_s / 1e9, flops / 1e6, threads);
+           flops * 500 / infer_s / 1e9, flops / 1e6, threads, blas_kernels(), hsi_cnn_taps_isa());
     hsi_cnn_net_free(net);
     hsi_cnn_spec_free(spec);
     free(x), free(y);

@@ -1,1 +1,2 @@
 # bench/local.mk - see Makefile.am
+EXTRA_DIST += bench/blas_compare.sh

@@ -893,6 +893,48 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
 
 /* ---------------------------------------------------------------- pooling, padding */
 
+/* The spectral pooling planes below are selects (compare, keep value and
+ * index). GCC vectorises them with AVX2's masked selects but not at the
+ * default build's SSE2 level, where the Lange net spent 3x longer in pooling
+ * (a fifth of a training step); the default build is not -march=native, so
+ * they are compiled for both and the loader picks one (ifunc). Selects only:
+ * the results are the same bits either way. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define POOL_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef POOL_CLONES
+#define POOL_CLONES
+#endif
+
+/* One plane of a spectral window: y = max(y, x), argmax to off + i where x wins. */
+POOL_CLONES static void pool_plane_max(float *restrict yp, int32_t *restrict ap,
+                                       const float *restrict xp, int32_t off, int hw)
+{
+#pragma omp simd
+    for (int i = 0; i < hw; i++) {
+        int better = xp[i] > yp[i];
+        yp[i] = better ? xp[i] : yp[i];
+        ap[i] = better ? off + i : ap[i];
+    }
+}
+
+/* One input plane's gradient: its window's gradient where it was the max
+ * (and, with a ReLU gate, the max was positive), else 0. */
+POOL_CLONES static void pool_plane_grad(float *restrict dp, const int32_t *restrict ao,
+                                        const float *restrict yo, const float *restrict go,
+                                        int32_t first, int hw)
+{
+    if (yo) {
+#pragma omp simd
+        for (int i = 0; i < hw; i++) dp[i] = ao[i] == first + i && yo[i] > 0 ? go[i] : 0.0f;
+    } else {
+#pragma omp simd
+        for (int i = 0; i < hw; i++) dp[i] = ao[i] == first + i ? go[i] : 0.0f;
+    }
+}
+
 static void cpu_maxpool_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
                                 const float *x, float *y, int32_t *argmax)
 {
@@ -914,16 +956,8 @@ static void cpu_maxpool_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_de
                 const float *restrict x0 = xi + first;
 #pragma omp simd
                 for (int i = 0; i < hw; i++) yp[i] = x0[i], ap[i] = first + i;
-                for (int a = 1; a < pd->kd; a++) {
-                    const int32_t off = first + a * hw;
-                    const float *restrict xp = xi + off;
-#pragma omp simd
-                    for (int i = 0; i < hw; i++) {
-                        int better = xp[i] > yp[i];
-                        yp[i] = better ? xp[i] : yp[i];
-                        ap[i] = better ? off + i : ap[i];
-                    }
-                }
+                for (int a = 1; a < pd->kd; a++)
+                    pool_plane_max(yp, ap, xi + first + a * hw, first + a * hw, hw);
             }
             continue;
         }
@@ -971,15 +1005,7 @@ static void cpu_maxpool_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_d
                 const int32_t *restrict ao = am + (size_t)od * hw;
                 for (int a = 0; a < pd->kd; a++) {
                     const int32_t first = (od * pd->kd + a) * hw;
-                    float *restrict dp = dxi + first;
-                    if (yo) {
-#pragma omp simd
-                        for (int i = 0; i < hw; i++)
-                            dp[i] = ao[i] == first + i && yo[i] > 0 ? go[i] : 0.0f;
-                    } else {
-#pragma omp simd
-                        for (int i = 0; i < hw; i++) dp[i] = ao[i] == first + i ? go[i] : 0.0f;
-                    }
+                    pool_plane_grad(dxi + first, ao, yo, go, first, hw);
                 }
             }
             size_t covered = (size_t)pd->od * pd->kd * hw;

@@ -230,7 +230,18 @@ TARGET void hsi_cnn_taps_filter_accumulate(const hsi_cnn_conv_desc *cd, const fl
     }
 }
 
+const char *hsi_cnn_taps_isa(void)
+{
+    return hsi_cnn_taps_cpu_ok() ? "avx2" : "generic";
+}
+
 #else /* not x86: the backend never calls the kernels below */
+
+const char *hsi_cnn_taps_isa(void)
+{
+    return "generic";
+}
+
 
 int hsi_cnn_taps_cpu_ok(void)
 {

@@ -22,6 +22,9 @@
 
 /* 1 when this CPU runs AVX2 and FMA. */
 int hsi_cnn_taps_cpu_ok(void);
+/* Which tap kernels run here, for hsi --version and the benches: "avx2", or
+ * "generic" (none: thin layers take vol2col + sgemm). */
+const char *hsi_cnn_taps_isa(void);
 
 /* Floats G needs after its R*gstride values: the kernels read up to this
  * far past a row's end (results there are discarded or multiplied by 0);

@@ -13,3 +13,5 @@ TESTS += tests/test_cli_convention.sh
 EXTRA_DIST += tests/test_cli_convention.sh
 TESTS += tests/test_cli_outputs.sh
 EXTRA_DIST += tests/test_cli_outputs.sh
+TESTS += tests/test_cpu_kernels.sh
+EXTRA_DIST += tests/test_cpu_kernels.sh

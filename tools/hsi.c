@@ -12,8 +12,10 @@
 
 #include <gdal.h>
 
+#include "base/cpu.h"
 #include "base/guard.h"
 #include "base/version.h"
+#include "cnn3d/conv_taps.h"
 #include "tools/cli.h"
 #include "tools/command.h"
 
@@ -74,6 +76,9 @@ static void print_overview(FILE *out)
 static void print_version(void)
 {
     printf("hsi %s (%s)\n", hsi_version(), hsi_build_features());
+    char line[512];
+    hsi_cpu_blas_summary(line, sizeof line);
+    printf("%s; hsi kernels: conv taps %s\n", line, hsi_cnn_taps_isa());
     int n = hsi_gpu_count();
     for (int i = 0; i < n; i++) {
         char buf[256];
@@ -127,6 +132,16 @@ static int check_outputs(const char *name, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* OpenBLAS chose its kernels from the CPU model when it loaded; where it
+     * chose older ones than this CPU runs, run again, once, with
+     * OPENBLAS_CORETYPE set (base/cpu.h). A user's OPENBLAS_CORETYPE stands. */
+    const char *core = hsi_blas_reexec_coretype();
+    if (core && !setenv("OPENBLAS_CORETYPE", core, 1) &&
+        !setenv(HSI_BLAS_REEXEC_ENV, hsi_blas_reexec_marker(), 1)) {
+        execv("/proc/self/exe", argv);
+        fprintf(stderr, "hsi: warning: cannot re-execute with OPENBLAS_CORETYPE=%s (%s); "
+                "running on slower BLAS kernels\n", core, strerror(errno));
+    }
     atexit(close_stdout);
     /* Temporary output files go away with SIGINT, SIGTERM and SIGHUP. */
     if (hsi_cleanup_install()) {
