@@ -140,23 +140,57 @@ static uint32_t v5_u32(const v5_scan *sc, const unsigned char *p)
 static hsi_status v5_check_element(const v5_scan *sc, const unsigned char *p, size_t present,
                                    size_t total, int depth, size_t *size);
 
-/* The sub-elements of a miMATRIX whose data part starts at p. */
+/* The sub-elements of a miMATRIX whose data part starts at p. They begin
+ * with array flags (miUINT32, 8 bytes: the class in the low byte), the
+ * dimensions (miINT32) and the name (miINT8); matio reads these at fixed
+ * places whatever their tags say, so their tags must be exactly that. */
 static hsi_status v5_check_matrix(const v5_scan *sc, const unsigned char *p, size_t present,
                                   size_t total, int depth)
 {
     if (depth > V5_MAX_DEPTH)
         return hsi_error(HSI_ERR_FORMAT, "%s: arrays nested more than %d deep", sc->path, V5_MAX_DEPTH);
+    if (total == 0) return HSI_OK; /* an empty element: matio skips it */
     size_t off = 0;
+    unsigned klass = 0;
     for (int i = 0; off + 8 <= present && off < total; i++) {
         if (total - off < 8) return hsi_error(HSI_ERR_FORMAT, "%s: truncated array element", sc->path);
         uint32_t type = v5_u32(sc, p + off), bytes = v5_u32(sc, p + off + 4);
-        if (!(type >> 16)) {
-            if (i == 1 && (bytes % 4 || bytes / 4 > V5_MAX_DIMS || bytes < 8))
+        int small = (type >> 16) != 0;
+        if (small) {
+            bytes = type >> 16;
+            type &= 0xffff;
+        }
+        if (i == 0) {
+            if (small || type != 6 || bytes != 8)
+                return hsi_error(HSI_ERR_FORMAT, "%s: an array without valid array flags (corrupt)",
+                                 sc->path);
+            if (off + 16 <= present) klass = v5_u32(sc, p + off + 8) & 0xff;
+        } else if (i == 1) {
+            if (small || type != 5 || bytes % 4 || bytes / 4 > V5_MAX_DIMS || bytes < 8)
                 return hsi_error(HSI_ERR_FORMAT, "%s: an array with %u bytes of dimensions (corrupt)",
                                  sc->path, (unsigned)bytes);
-            if (i == 2 && bytes > V5_MAX_NAME)
-                return hsi_error(HSI_ERR_FORMAT, "%s: a variable name of %u bytes (corrupt)",
-                                 sc->path, (unsigned)bytes);
+            /* Every element but a sparse matrix's (class 5, whose size is
+             * logical) takes at least one byte of the array's element, so
+             * the element count is bounded by the array's byte count: matio
+             * allocates by the count before it reads. */
+            if (off + 8 + bytes <= present && klass != 5) {
+                uint64_t count = 1;
+                for (uint32_t d = 0; d < bytes / 4; d++) {
+                    uint32_t n = v5_u32(sc, p + off + 8 + 4 * d);
+                    if (n > INT32_MAX || __builtin_mul_overflow(count, (uint64_t)n, &count)) {
+                        count = UINT64_MAX;
+                        break;
+                    }
+                }
+                if (count > total)
+                    return hsi_error(HSI_ERR_FORMAT,
+                                     "%s: an array of %s elements in %zu bytes (truncated or corrupt)",
+                                     sc->path, count == UINT64_MAX ? "too many" : "more", total);
+            }
+        } else if (i == 2) {
+            if (type != 1 || bytes > V5_MAX_NAME)
+                return hsi_error(HSI_ERR_FORMAT, "%s: an array without a valid name (corrupt)",
+                                 sc->path);
         }
         size_t size;
         hsi_status st = v5_check_element(sc, p + off, present - off, total - off, depth + 1, &size);
@@ -206,7 +240,10 @@ static hsi_status v5_check_element(const v5_scan *sc, const unsigned char *p, si
     else if (v5_u32(sc, head) == 14)
         /* The inflated matrix's length is unknown until it is all inflated
          * (matio checks it against the stream): bound it by its own tag. */
-        st = v5_check_matrix(sc, head + 8, got - 8, v5_u32(sc, head + 4), 1);
+        st = (double)v5_u32(sc, head + 4) > 1032.0 * (double)padded + 64
+                 ? hsi_error(HSI_ERR_FORMAT, "%s: a compressed variable that claims more than "
+                                             "zlib can expand to (corrupt)", sc->path)
+                 : v5_check_matrix(sc, head + 8, got - 8, v5_u32(sc, head + 4), 1);
     free(head);
     return st;
 }
@@ -218,7 +255,9 @@ static hsi_status v5_check_file(const char *path)
     if (!fp) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char hdr[128];
     hsi_status st = HSI_OK;
-    if (fread(hdr, 1, 128, fp) != 128 || memcmp(hdr, "MATLAB 5.0", 10) != 0 ||
+    /* matio knows a v5 file by its version and byte-order mark alone (the
+     * text "MATLAB 5.0 MAT-file" is not checked), so neither do we. */
+    if (fread(hdr, 1, 128, fp) != 128 ||
         !((hdr[126] == 'I' && hdr[127] == 'M') || (hdr[126] == 'M' && hdr[127] == 'I'))) {
         fclose(fp);
         return HSI_OK;

@@ -22,7 +22,7 @@ tests_fuzz_fuzz_mat_LDADD = $(TEST_LDADD) $(MATIO_LIBS)
 tests_fuzz_fuzz_mat_LDFLAGS = $(FUZZ_LINK)
 CLEANFILES += $(FUZZ_TARGETS)
 noinst_HEADERS += tests/fuzz/fuzz_util.h
-EXTRA_DIST += tests/fuzz/corpus tests/fuzz/crashes tests/fuzz/dict tests/fuzz/smoke.sh \
+EXTRA_DIST += tests/fuzz/corpus tests/fuzz/crashes tests/fuzz/dict tests/fuzz/lsan.supp tests/fuzz/smoke.sh \
 	tests/fuzz/README.md bench/fuzz.sh
 
 .PHONY: fuzz
