@@ -248,6 +248,41 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
     if (!(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3]))
         REFUSE("%s: checkpoint rng state is all zero", path);
 
+    /* The spec must plan a net of as many parameters as the header counts,
+     * and the file must hold them, before the net's arenas are allocated:
+     * else a 600-byte file could make us allocate gigabytes (tests/fuzz). */
+    {
+        hsi_cnn_layer *plan = calloc((size_t)spec->n_layers, sizeof *plan);
+        hsi_cnn_shape in;
+        if (!plan) {
+            st = hsi_error(HSI_ERR_NOMEM, "%s: out of memory", path);
+            goto done;
+        }
+        st = hsi_cnn_net_plan(spec, (int)bands, (int)classes, &in, plan);
+        size_t planned = 0, planned_state = 0;
+        for (int i = 0; !st && i < spec->n_layers; i++) {
+            planned += plan[i].n_weights + plan[i].n_bias;
+            if (plan[i].spec.kind == HSI_CNN_BATCHNORM) planned_state += 2 * (size_t)plan[i].in.c;
+        }
+        free(plan);
+        if (st) {
+            hsi_error_prefix(st, "%s", path);
+            goto done;
+        }
+        if (planned != n_params)
+            REFUSE("%s: checkpoint n_params %llu, but the net its spec builds has %zu", path,
+                   (unsigned long long)n_params, planned);
+        if (planned_state != n_state)
+            REFUSE("%s: checkpoint n_state %llu, but the net its spec builds has %zu", path,
+                   (unsigned long long)n_state, planned_state);
+    }
+    if (n_params > SIZE_MAX / 16 || n_state > SIZE_MAX / 16 ||
+        (n_params * (has_opt ? 3 : 1) + n_state) * sizeof(float) != hsi_blob_left(&r))
+        REFUSE("%s: checkpoint has %zu bytes of parameters, but its header counts %llu "
+               "parameters and %llu state values%s",
+               path, hsi_blob_left(&r), (unsigned long long)n_params, (unsigned long long)n_state,
+               has_opt ? " with optimiser moments" : "");
+
     hsi_cnn_net_options o = {.bands = (int)bands, .classes = (int)classes, .max_batch = max_batch,
                              .training = training, .backend = backend};
     if ((st = hsi_cnn_net_new(spec, &o, &net))) {
@@ -256,16 +291,6 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
     }
     if (net->classes != (int)classes)
         REFUSE("%s: checkpoint classes %u, but its net has %d outputs", path, classes, net->classes);
-    if (net->n_params != n_params)
-        REFUSE("%s: checkpoint n_params %llu, but the net its spec builds has %zu", path,
-               (unsigned long long)n_params, net->n_params);
-    if (net->n_state != n_state)
-        REFUSE("%s: checkpoint n_state %llu, but the net its spec builds has %zu", path,
-               (unsigned long long)n_state, net->n_state);
-    size_t need = (n_params * (has_opt ? 3 : 1) + n_state) * sizeof(float);
-    if (hsi_blob_left(&r) != need)
-        REFUSE("%s: checkpoint has %zu bytes of parameters, expected %zu", path, hsi_blob_left(&r),
-               need);
 #undef REFUSE
     const float *f = (const float *)(r.p + r.pos);
     net->be->upload(net->be, net->params, f, n_params * sizeof(float));
