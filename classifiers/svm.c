@@ -1122,12 +1122,12 @@ hsi_status hsi_svm_model_load(const char *path, hsi_svm_model **out)
         st = read_preprocess(&c, path, &pre);
         if (!st) {
             if (pre->in_dim != input_dim || pre->out_dim != feature_dim) {
-                hsi_preprocess_free(pre);
                 st = hsi_error(HSI_ERR_FORMAT,
                                "%s: bad SVM model: preprocessing dimensions (%zu -> %zu) disagree "
                                "with the header (%llu -> %llu)",
                                path, pre->in_dim, pre->out_dim, (unsigned long long)input_dim,
                                (unsigned long long)feature_dim);
+                hsi_preprocess_free(pre); /* after the message, which reads it */
             } else {
                 m->pre = pre;
             }
