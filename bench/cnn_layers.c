@@ -12,6 +12,9 @@
  * backend takes (hsi_cnn_cpu_conv_path). Thin layers on the shifted-row
  * kernels ("taps", cnn3d/conv_taps.c) are timed a second time on vol2col +
  * sgemm, the path they took before (HSI_CNN_TAPS=0 in bench/cnn_throughput).
+ * A conv + ReLU followed by a max-pool is also timed as the one fused call
+ * the net makes (conv3d_forward_maxpool; HSI_CNN_FUSE=0 in cnn_throughput
+ * turns it off there).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +64,29 @@ static void time_conv(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd, in
     for (int r = 0; r < reps; r++) be->conv3d_backward_data(be, cd, dy, w, dx, work);
     ms[2] = (now() - t) * 1e3 / reps;
     free(x), free(w), free(b), free(y), free(dy), free(dx), free(dw), free(db), free(work);
+}
+
+/* Milliseconds per call of conv + ReLU + max-pool as one fused call
+ * (conv3d_forward_maxpool); < 0 where the backend does not fuse them. */
+static double time_fused(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                         const hsi_cnn_pool_desc *pd, int reps, hsi_rng *rng)
+{
+    if (!be->conv3d_forward_maxpool) return -1;
+    size_t nx = (size_t)cd->n * cd->c * cd->d * cd->h * cd->w;
+    size_t nw = (size_t)cd->f * cd->c * cd->kd * cd->kh * cd->kw;
+    size_t ny = (size_t)pd->n * pd->c * pd->od * pd->oh * pd->ow;
+    float *x = random_floats(rng, nx), *w = random_floats(rng, nw), *b = random_floats(rng, cd->f);
+    float *y = random_floats(rng, ny), *work = random_floats(rng, be->conv3d_workspace(be, cd));
+    int32_t *argmax = calloc(ny ? ny : 1, sizeof *argmax);
+    double ms = -1;
+    if (be->conv3d_forward_maxpool(be, cd, x, w, b, HSI_CNN_ACT_RELU, pd, y, argmax, work)) {
+        double t = now();
+        for (int r = 0; r < reps; r++)
+            be->conv3d_forward_maxpool(be, cd, x, w, b, HSI_CNN_ACT_RELU, pd, y, argmax, work);
+        ms = (now() - t) * 1e3 / reps;
+    }
+    free(x), free(w), free(b), free(y), free(work), free(argmax);
+    return ms;
 }
 
 static void time_pool(const hsi_cnn_backend *be, const hsi_cnn_layer *L, int reps, hsi_rng *rng,
@@ -140,6 +166,16 @@ int main(int argc, char **argv)
             }
             hsi_cnn_cpu_set_tap_kernels(1);
             first_conv = 0;
+            hsi_cnn_layer *P = i + 1 < net->n_layers ? L + 1 : NULL;
+            if (P && P->spec.kind == HSI_CNN_MAXPOOL3D && L->spec.activation == HSI_CNN_ACT_RELU) {
+                hsi_cnn_pool_desc pd = P->pool;
+                pd.n = batch;
+                double ms = time_fused(be, &cd, &pd, reps, &rng);
+                if (ms >= 0)
+                    printf("%2d+%-2d conv3d + maxpool3d fused forward %7.1f (the net runs this, "
+                           "not the two forwards)\n",
+                           i + 1, i + 2, ms);
+            }
         } else if (L->spec.kind == HSI_CNN_MAXPOOL3D || L->spec.kind == HSI_CNN_AVGPOOL3D ||
                    L->spec.kind == HSI_CNN_ZEROPAD3D) {
             double ms[2];

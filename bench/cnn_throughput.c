@@ -93,6 +93,9 @@ int main(int argc, char **argv)
     /* HSI_CNN_TAPS=0: the first layer on vol2col + sgemm, as before conv_taps.c. */
     const char *taps = getenv("HSI_CNN_TAPS");
     if (taps) hsi_cnn_cpu_set_tap_kernels(atoi(taps));
+    /* HSI_CNN_FUSE=0: conv and max-pool as two passes, as before the fusion. */
+    const char *fuse = getenv("HSI_CNN_FUSE");
+    if (fuse) hsi_cnn_cpu_set_fused_pool(atoi(fuse));
     int bands = atoi(argv[2]), batch = atoi(argv[3]), steps = atoi(argv[4]);
     int classes = argc > 5 ? atoi(argv[5]) : 16;
     hsi_cnn_spec *spec;

@@ -607,6 +607,15 @@ static size_t taps_g_floats(const hsi_cnn_conv_desc *cd)
     return round16((size_t)shift_rows(cd) * taps_gstride(cd) + HSI_CNN_TAPS_SLACK);
 }
 
+/* One sample's conv output (f x od*plane), where conv3d_forward_maxpool
+ * pools it from, per thread: for the Lange net's first layer 2 MB that stays
+ * in cache instead of a 92 MB batch tensor written to and read back from
+ * memory. */
+static size_t sample_out_floats(const hsi_cnn_conv_desc *cd)
+{
+    return round16((size_t)cd->f * cd->od * cd->oh * cd->ow);
+}
+
 static size_t block_floats(const hsi_cnn_conv_desc *cd)
 {
     if (use_shift(cd))
@@ -649,11 +658,16 @@ static size_t group_floats(const hsi_cnn_conv_desc *cd)
     return round16((size_t)cd->f * conv_rows(cd) + cd->f);
 }
 
+static size_t thread_floats(const hsi_cnn_conv_desc *cd)
+{
+    return round16(block_floats(cd)) + sample_out_floats(cd);
+}
+
 static size_t cpu_conv_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd)
 {
     (void)be;
     return shared_floats(cd) + group_floats(cd) * DW_GROUPS +
-           round16(block_floats(cd)) * (size_t)max_threads();
+           thread_floats(cd) * (size_t)max_threads();
 }
 
 static float *group_dw(const hsi_cnn_conv_desc *cd, float *work, int g)
@@ -663,7 +677,13 @@ static float *group_dw(const hsi_cnn_conv_desc *cd, float *work, int g)
 
 static float *thread_block(const hsi_cnn_conv_desc *cd, float *work, int t)
 {
-    return work + shared_floats(cd) + group_floats(cd) * DW_GROUPS + round16(block_floats(cd)) * t;
+    return work + shared_floats(cd) + group_floats(cd) * DW_GROUPS + thread_floats(cd) * t;
+}
+
+/* The fused forward's sample output buffer, after the thread's block. */
+static float *thread_sample_out(const hsi_cnn_conv_desc *cd, float *work, int t)
+{
+    return thread_block(cd, work, t) + round16(block_floats(cd));
 }
 
 /* G for the tap kernels: one sample's plane matrix for all its output
@@ -714,9 +734,30 @@ static void finish_block(const hsi_cnn_conv_desc *cd, const float *bias, hsi_cnn
     }
 }
 
-static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
-                             const float *x, const float *w, const float *bias,
-                             hsi_cnn_activation act, float *y, float *work)
+static void maxpool_channel(const hsi_cnn_pool_desc *pd, const float *xi, float *yo,
+                            int32_t *am);
+
+/* Max-pool one sample's conv output (f x od*plane, in a thread's buffer)
+ * into its place in the pooled batch. */
+static void pool_sample(const hsi_cnn_pool_desc *pd, const float *ys, int n, float *y,
+                        int32_t *argmax)
+{
+    const size_t in_vol = (size_t)pd->d * pd->h * pd->w;
+    const size_t out_vol = (size_t)pd->od * pd->oh * pd->ow;
+    for (int c = 0; c < pd->c; c++) {
+        size_t nc = (size_t)n * pd->c + c;
+        maxpool_channel(pd, ys + c * in_vol, y + nc * out_vol, argmax + nc * out_vol);
+    }
+}
+
+/* The forward pass; with pd (conv3d_forward_maxpool) every sample's output
+ * goes to the thread's sample buffer and is pooled from there into
+ * ypool/argmax, and y is not written. With pd the caller has checked that
+ * work items are whole samples (forward_fusable). */
+static void conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd, const float *x,
+                         const float *w, const float *bias, hsi_cnn_activation act, float *y,
+                         float *work, const hsi_cnn_pool_desc *pd, float *ypool,
+                         int32_t *argmax)
 {
     const int shift = use_shift(cd), K = conv_rows(cd), R = shift_rows(cd);
     const int nd = shift ? shift_block_depth(cd) : conv_block_depth(cd);
@@ -729,12 +770,14 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
         hsi_cnn_taps_pack_weights(cd, w, work);
 #pragma omp parallel for schedule(dynamic, 1)
         for (int n = 0; n < cd->n; n++) {
-            float *g = thread_block(cd, work, thread_id()), *scratch = g + taps_g_floats(cd);
-            float *out = y + n * out_size;
+            const int t = thread_id();
+            float *g = thread_block(cd, work, t), *scratch = g + taps_g_floats(cd);
+            float *out = pd ? thread_sample_out(cd, work, t) : y + n * out_size;
             taps_plane(cd, x + n * in_size, g);
             hsi_cnn_taps_forward(cd, g, gstride, work, bias, act == HSI_CNN_ACT_RELU, out, scratch);
             if (act == HSI_CNN_ACT_SIGMOID || act == HSI_CNN_ACT_TANH)
                 finish_block(cd, NULL, act, out, P, P);
+            if (pd) pool_sample(pd, out, n, ypool, argmax);
         }
         if (act == HSI_CNN_ACT_SOFTMAX) cpu_activation_forward(be, act, cd->n * cd->f, P, y);
         return;
@@ -746,8 +789,9 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
     for (long item = 0; item < (long)cd->n * blocks; item++) {
         int n = (int)(item / blocks), d0 = (int)(item % blocks) * nd;
         int len = cd->od - d0 < nd ? cd->od - d0 : nd;
-        float *buf = thread_block(cd, work, thread_id());
-        float *out = y + n * out_size + (size_t)d0 * plane;
+        const int t = thread_id();
+        float *buf = thread_block(cd, work, t);
+        float *out = (pd ? thread_sample_out(cd, work, t) : y + n * out_size) + (size_t)d0 * plane;
         if (shift) {
             const int gcols = (len + cd->kd - 1) * plane, cols = len * plane;
             float *yall = buf + plane_floats(cd);
@@ -778,10 +822,49 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
         }
         finish_block(cd, bias, act == HSI_CNN_ACT_SOFTMAX ? HSI_CNN_ACT_LINEAR : act, out,
                      len * plane, P);
+        if (pd) pool_sample(pd, out, n, ypool, argmax);
     }
     blas_threads_restore(saved);
     if (act == HSI_CNN_ACT_SOFTMAX) /* not elementwise: over each filter's volume */
         cpu_activation_forward(be, act, cd->n * cd->f, P, y);
+}
+
+static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                             const float *x, const float *w, const float *bias,
+                             hsi_cnn_activation act, float *y, float *work)
+{
+    conv_forward(be, cd, x, w, bias, act, y, work, NULL, NULL, NULL);
+}
+
+static int fuse_pool = 1;
+
+void hsi_cnn_cpu_set_fused_pool(int enabled)
+{
+    fuse_pool = enabled;
+}
+
+/* Fusable: an elementwise activation, a pool over exactly this conv's
+ * output, and work items that are whole samples (the taps path, or one
+ * depth block per sample). */
+static int forward_fusable(const hsi_cnn_conv_desc *cd, hsi_cnn_activation act,
+                           const hsi_cnn_pool_desc *pd)
+{
+    if (!fuse_pool || act == HSI_CNN_ACT_SOFTMAX || pd->n != cd->n || pd->c != cd->f ||
+        pd->d != cd->od || pd->h != cd->oh || pd->w != cd->ow)
+        return 0;
+    if (use_taps(cd)) return 1;
+    int nd = use_shift(cd) ? shift_block_depth(cd) : conv_block_depth(cd);
+    return nd >= cd->od;
+}
+
+static int cpu_conv_forward_maxpool(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                    const float *x, const float *w, const float *bias,
+                                    hsi_cnn_activation act, const hsi_cnn_pool_desc *pd,
+                                    float *ypool, int32_t *argmax, float *work)
+{
+    if (!argmax || !forward_fusable(cd, act, pd)) return 0;
+    conv_forward(be, cd, x, w, bias, act, NULL, work, pd, ypool, argmax);
+    return 1;
 }
 
 static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
@@ -935,49 +1018,52 @@ POOL_CLONES static void pool_plane_grad(float *restrict dp, const int32_t *restr
     }
 }
 
+/* One (sample, channel) volume: yo, and am (NULL: not recorded). */
+static void maxpool_channel(const hsi_cnn_pool_desc *pd, const float *xi, float *yo, int32_t *am)
+{
+    if (pd->kh == 1 && pd->kw == 1 && pd->sh == 1 && pd->sw == 1 && am) {
+        /* Spectral-only pooling (the Lange net): whole planes at a time,
+         * so the inner loops run over contiguous memory and vectorise. */
+        const int hw = pd->h * pd->w;
+        for (int od = 0; od < pd->od; od++) {
+            float *restrict yp = yo + (size_t)od * hw;
+            int32_t *restrict ap = am + (size_t)od * hw;
+            const int32_t first = od * pd->sd * hw;
+            const float *restrict x0 = xi + first;
+#pragma omp simd
+            for (int i = 0; i < hw; i++) yp[i] = x0[i], ap[i] = first + i;
+            for (int a = 1; a < pd->kd; a++)
+                pool_plane_max(yp, ap, xi + first + a * hw, first + a * hw, hw);
+        }
+        return;
+    }
+    for (int od = 0; od < pd->od; od++)
+        for (int oh = 0; oh < pd->oh; oh++)
+            for (int ow = 0; ow < pd->ow; ow++) {
+                float best = -INFINITY;
+                int32_t where = 0;
+                for (int a = 0; a < pd->kd; a++)
+                    for (int b = 0; b < pd->kh; b++)
+                        for (int e = 0; e < pd->kw; e++) {
+                            int32_t i = ((od * pd->sd + a) * pd->h + oh * pd->sh + b) * pd->w +
+                                        ow * pd->sw + e;
+                            if (xi[i] > best) best = xi[i], where = i;
+                        }
+                size_t o = ((size_t)od * pd->oh + oh) * pd->ow + ow;
+                yo[o] = best;
+                if (am) am[o] = where;
+            }
+}
+
 static void cpu_maxpool_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
                                 const float *x, float *y, int32_t *argmax)
 {
     (void)be;
     size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
 #pragma omp parallel for schedule(static)
-    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
-        const float *xi = x + nc * in_vol;
-        float *yo = y + nc * out_vol;
-        int32_t *am = argmax ? argmax + nc * out_vol : NULL;
-        if (pd->kh == 1 && pd->kw == 1 && pd->sh == 1 && pd->sw == 1 && am) {
-            /* Spectral-only pooling (the Lange net): whole planes at a time,
-             * so the inner loops run over contiguous memory and vectorise. */
-            const int hw = pd->h * pd->w;
-            for (int od = 0; od < pd->od; od++) {
-                float *restrict yp = yo + (size_t)od * hw;
-                int32_t *restrict ap = am + (size_t)od * hw;
-                const int32_t first = od * pd->sd * hw;
-                const float *restrict x0 = xi + first;
-#pragma omp simd
-                for (int i = 0; i < hw; i++) yp[i] = x0[i], ap[i] = first + i;
-                for (int a = 1; a < pd->kd; a++)
-                    pool_plane_max(yp, ap, xi + first + a * hw, first + a * hw, hw);
-            }
-            continue;
-        }
-        for (int od = 0; od < pd->od; od++)
-            for (int oh = 0; oh < pd->oh; oh++)
-                for (int ow = 0; ow < pd->ow; ow++) {
-                    float best = -INFINITY;
-                    int32_t where = 0;
-                    for (int a = 0; a < pd->kd; a++)
-                        for (int b = 0; b < pd->kh; b++)
-                            for (int e = 0; e < pd->kw; e++) {
-                                int32_t i = ((od * pd->sd + a) * pd->h + oh * pd->sh + b) * pd->w +
-                                            ow * pd->sw + e;
-                                if (xi[i] > best) best = xi[i], where = i;
-                            }
-                    size_t o = ((size_t)od * pd->oh + oh) * pd->ow + ow;
-                    yo[o] = best;
-                    if (am) am[o] = where;
-                }
-    }
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++)
+        maxpool_channel(pd, x + nc * in_vol, y + nc * out_vol,
+                        argmax ? argmax + nc * out_vol : NULL);
 }
 
 static void cpu_maxpool_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
@@ -1309,6 +1395,7 @@ static const hsi_cnn_backend cpu_backend = {
     .conv3d_forward = cpu_conv_forward,
     .conv3d_backward_data = cpu_conv_backward_data,
     .conv3d_backward_filter = cpu_conv_backward_filter,
+    .conv3d_forward_maxpool = cpu_conv_forward_maxpool,
     .maxpool3d_forward = cpu_maxpool_forward,
     .maxpool3d_backward = cpu_maxpool_backward,
     .avgpool3d_forward = cpu_avgpool_forward,

@@ -432,14 +432,40 @@ static void layer_forward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, in
     }
 }
 
+/* Conv + ReLU followed by a max-pool, as one backend call where it fuses
+ * them: the conv's own output (the Lange net's biggest tensor) is then
+ * never stored. Nothing reads it later: the pool's backward takes the ReLU
+ * mask from the pooled values (the gate in hsi_cnn_backward), so the conv's
+ * backward does not read its y. Returns 1 when layers i and i + 1 ran. */
+static int fused_conv_pool(hsi_cnn_net *net, int i, int n)
+{
+    const hsi_cnn_backend *be = net->be;
+    hsi_cnn_layer *C = &net->layers[i], *P = i + 1 < net->n_layers ? C + 1 : NULL;
+    if (!be->conv3d_forward_maxpool || C->spec.kind != HSI_CNN_CONV3D ||
+        C->spec.activation != HSI_CNN_ACT_RELU || !P || P->folded ||
+        P->spec.kind != HSI_CNN_MAXPOOL3D)
+        return 0;
+    C->conv.n = n;
+    P->pool.n = n;
+    return be->conv3d_forward_maxpool(be, &C->conv, layer_input(net, i), C->w, C->b,
+                                      C->spec.activation, &P->pool, P->y, P->argmax, net->work);
+}
+
 const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training)
 {
     if (n > net->max_batch) n = net->max_batch;
     if (x != net->x)
         net->be->upload(net->be, net->x, x, (size_t)n * hsi_cnn_shape_size(net->input) * sizeof(float));
     training = training && net->training;
-    for (int i = 0; i < net->n_layers; i++)
-        if (!net->layers[i].folded) layer_forward(net, &net->layers[i], layer_input(net, i), n, training);
+    for (int i = 0; i < net->n_layers; i++) {
+        hsi_cnn_layer *L = &net->layers[i];
+        if (L->folded) continue;
+        if (fused_conv_pool(net, i, n)) {
+            i++; /* the pool after it is done */
+            continue;
+        }
+        layer_forward(net, L, layer_input(net, i), n, training);
+    }
     return net->layers[net->n_layers - 1].y;
 }
 
