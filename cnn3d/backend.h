@@ -37,6 +37,10 @@ typedef struct hsi_cnn_conv_desc {
     int sd, sh, sw;
     int pd, ph, pw;
     int od, oh, ow;
+    /* 1: the depth-shift GEMMs take bf16 operands (fp32 accumulation and
+     * output) where the CPU has AVX512_BF16 (hsi_cnn_net_set_precision);
+     * the workspace does not depend on it. */
+    int bf16;
 } hsi_cnn_conv_desc;
 
 /* Pooling (window k, stride s, no padding) or zero padding (pd/ph/pw each

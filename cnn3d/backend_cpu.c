@@ -12,6 +12,7 @@
  */
 #include "cnn3d/backend.h"
 #include "cnn3d/conv_taps.h"
+#include "cnn3d/gemm_bf16.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -647,10 +648,59 @@ static void shift_expand(const hsi_cnn_conv_desc *cd, const float *dyb, int P, i
         }
 }
 
+/* bf16 GEMMs for the depth-shift scheme: where the CPU has them, every
+ * shift conv's workspace has room for their packed operands, so switching
+ * precision (cd->bf16) never resizes it. */
+static int bf16_ok(void)
+{
+    static int ok = -1; /* asked once; any thread would store the same value */
+    if (ok < 0) ok = hsi_cnn_bf16_cpu_ok();
+    return ok;
+}
+
+static int use_bf16(const hsi_cnn_conv_desc *cd)
+{
+    return cd->bf16 && use_shift(cd) && bf16_ok();
+}
+
+static int bf16_room(const hsi_cnn_conv_desc *cd)
+{
+    return use_shift(cd) && bf16_ok();
+}
+
+/* Packed Wp (forward) or Wp^T (data gradient), shared by the threads. */
+static size_t bf16_shared_floats(const hsi_cnn_conv_desc *cd)
+{
+    if (!bf16_room(cd)) return 0;
+    const int R = shift_rows(cd), kf = cd->kd * cd->f;
+    size_t fwd = hsi_cnn_bf16_pack_a_floats(kf, R), bwd = hsi_cnn_bf16_pack_a_floats(R, kf);
+    return round16(fwd > bwd ? fwd : bwd);
+}
+
+/* Per thread: packed G (forward), packed E (data gradient), or bf16 rows of
+ * E and of G (filter gradient). */
+static size_t bf16_thread_floats(const hsi_cnn_conv_desc *cd)
+{
+    if (!bf16_room(cd)) return 0;
+    const int R = shift_rows(cd), kf = cd->kd * cd->f;
+    const int gcols = (shift_block_depth(cd) + cd->kd - 1) * cd->oh * cd->ow;
+    size_t fwd = hsi_cnn_bf16_pack_b_floats(R, gcols), data = hsi_cnn_bf16_pack_b_floats(kf, gcols);
+    size_t filt = round16(hsi_cnn_bf16_rows_floats(kf, gcols)) +
+                  round16(hsi_cnn_bf16_rows_floats(R, gcols));
+    size_t m = fwd > data ? fwd : data;
+    return round16(m > filt ? m : filt);
+}
+
 static size_t shared_floats(const hsi_cnn_conv_desc *cd)
 {
     if (use_taps(cd)) return round16(hsi_cnn_taps_weight_floats(cd));
-    return use_shift(cd) ? round16((size_t)cd->f * conv_rows(cd)) : 0;
+    return use_shift(cd) ? round16((size_t)cd->f * conv_rows(cd)) + bf16_shared_floats(cd) : 0;
+}
+
+/* The packed weights for the bf16 GEMMs, after Wp. */
+static uint32_t *bf16_weights(const hsi_cnn_conv_desc *cd, float *work)
+{
+    return (uint32_t *)(work + round16((size_t)cd->f * conv_rows(cd)));
 }
 
 static size_t group_floats(const hsi_cnn_conv_desc *cd)
@@ -660,7 +710,7 @@ static size_t group_floats(const hsi_cnn_conv_desc *cd)
 
 static size_t thread_floats(const hsi_cnn_conv_desc *cd)
 {
-    return round16(block_floats(cd)) + sample_out_floats(cd);
+    return round16(block_floats(cd)) + sample_out_floats(cd) + bf16_thread_floats(cd);
 }
 
 static size_t cpu_conv_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd)
@@ -684,6 +734,12 @@ static float *thread_block(const hsi_cnn_conv_desc *cd, float *work, int t)
 static float *thread_sample_out(const hsi_cnn_conv_desc *cd, float *work, int t)
 {
     return thread_block(cd, work, t) + round16(block_floats(cd));
+}
+
+/* The thread's bf16 operands, after its sample output buffer. */
+static float *thread_bf16(const hsi_cnn_conv_desc *cd, float *work, int t)
+{
+    return thread_sample_out(cd, work, t) + sample_out_floats(cd);
 }
 
 /* G for the tap kernels: one sample's plane matrix for all its output
@@ -783,7 +839,9 @@ static void conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
         return;
     }
     const float *wp = work;
+    const int bf16 = use_bf16(cd);
     if (shift) permute_weights(cd, w, work, 1);
+    if (bf16) hsi_cnn_bf16_pack_a(cd->kd * cd->f, R, wp, R, 0, bf16_weights(cd, work));
     int saved = blas_threads_save();
 #pragma omp parallel for schedule(dynamic, 1)
     for (long item = 0; item < (long)cd->n * blocks; item++) {
@@ -800,8 +858,14 @@ static void conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
              * yall (kd*f x gcols) = Wp (kd*f x R) . G (R x gcols), then
              * out (f x len*plane, stride P) = sum_a yall[a][:, a*plane ..], added
              * in a order like the kd accumulating sgemms this replaces. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->kd * cd->f, gcols, R,
-                        1.0f, wp, R, buf, gcols, 0.0f, yall, gcols);
+            if (bf16) {
+                uint32_t *gp = (uint32_t *)thread_bf16(cd, work, t);
+                hsi_cnn_bf16_pack_b(R, gcols, buf, gcols, gp);
+                hsi_cnn_bf16_gemm_nn(cd->kd * cd->f, gcols, R, bf16_weights(cd, work), gp, 0, yall,
+                                     gcols);
+            } else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->kd * cd->f, gcols, R,
+                            1.0f, wp, R, buf, gcols, 0.0f, yall, gcols);
             for (int f = 0; f < cd->f; f++) {
                 float *restrict o = out + (size_t)f * P;
                 const float *restrict y0 = yall + (size_t)f * gcols;
@@ -876,12 +940,16 @@ static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv
     const int plane = cd->oh * cd->ow, P = cd->od * plane;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
     const float *wp = work;
+    const int bf16 = use_bf16(cd);
     if (shift) permute_weights(cd, w, work, 1);
+    /* Wp^T (R x kd*f) for dG below. */
+    if (bf16) hsi_cnn_bf16_pack_a(R, cd->kd * cd->f, wp, R, 1, bf16_weights(cd, work));
     int saved = blas_threads_save();
     /* One sample per iteration: blocks of a sample overlap in dx. */
 #pragma omp parallel for schedule(dynamic, 1)
     for (int n = 0; n < cd->n; n++) {
-        float *buf = thread_block(cd, work, thread_id());
+        const int t = thread_id();
+        float *buf = thread_block(cd, work, t);
         float *dxn = dx + n * in_size;
         memset(dxn, 0, sizeof(float) * in_size);
         for (int d0 = 0; d0 < cd->od; d0 += nd) {
@@ -893,8 +961,14 @@ static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv
                 shift_expand(cd, dyb, P, len, e);
                 /* dG (R x gcols) = sum_a Wp[a]^T (R x f) . dy block shifted by a planes
                  *               = Wp^T (R x kd*f) . E (kd*f x gcols) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, gcols, cd->kd * cd->f,
-                            1.0f, wp, R, e, gcols, 0.0f, buf, gcols);
+                if (bf16) {
+                    uint32_t *ep = (uint32_t *)thread_bf16(cd, work, t);
+                    hsi_cnn_bf16_pack_b(cd->kd * cd->f, gcols, e, gcols, ep);
+                    hsi_cnn_bf16_gemm_nn(R, gcols, cd->kd * cd->f, bf16_weights(cd, work), ep, 0,
+                                         buf, gcols);
+                } else
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, gcols,
+                                cd->kd * cd->f, 1.0f, wp, R, e, gcols, 0.0f, buf, gcols);
                 plane2vol_add(cd, buf, d0, len, dxn);
             } else {
                 /* dcol (K x len*plane) = W^T (K x f) . dy block (f x len*plane, stride P) */
@@ -918,10 +992,12 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
     const size_t dw_floats = (size_t)cd->f * K;
     const int groups = cd->n < DW_GROUPS ? cd->n : DW_GROUPS, taps = use_taps(cd);
+    const int bf16 = use_bf16(cd);
     int saved = blas_threads_save();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int g = 0; g < groups; g++) {
-        float *buf = thread_block(cd, work, thread_id());
+        const int t = thread_id();
+        float *buf = thread_block(cd, work, t);
         float *dw_g = group_dw(cd, work, g), *db_g = dw_g + dw_floats;
         memset(dw_g, 0, sizeof(float) * (dw_floats + cd->f));
         if (taps) {
@@ -950,8 +1026,18 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
                     shift_expand(cd, dyb, P, len, e);
                     /* dWp[a] (f x R) += dy block (f x len*plane) . G[:, a*plane ..]^T for
                      * every a at once: dWp (kd*f x R) += E (kd*f x gcols) . G^T */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->kd * cd->f, R,
-                                gcols, 1.0f, e, gcols, buf, gcols, 1.0f, dw_g, R);
+                    if (bf16) {
+                        /* The same product as dot products over gcols of bf16 rows. */
+                        uint16_t *eh = (uint16_t *)thread_bf16(cd, work, t);
+                        uint16_t *gh = (uint16_t *)(thread_bf16(cd, work, t) +
+                                                    round16(hsi_cnn_bf16_rows_floats(
+                                                        cd->kd * cd->f, gcols)));
+                        hsi_cnn_bf16_rows(cd->kd * cd->f, gcols, e, gcols, eh);
+                        hsi_cnn_bf16_rows(R, gcols, buf, gcols, gh);
+                        hsi_cnn_bf16_gemm_nt(cd->kd * cd->f, R, gcols, eh, gh, dw_g, R);
+                    } else
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->kd * cd->f, R,
+                                    gcols, 1.0f, e, gcols, buf, gcols, 1.0f, dw_g, R);
                 } else {
                     vol2col(cd, x + n * in_size, d0, len, buf);
                     /* dW (f x K) += dy block (f x len*plane) . col^T */

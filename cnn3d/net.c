@@ -9,6 +9,7 @@
  * and points every layer into them (llm.c style).
  */
 #include "cnn3d/cnn.h"
+#include "cnn3d/gemm_bf16.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -89,7 +90,7 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
             hsi_cnn_conv_desc cd = {0,      s.c,          s.d,          s.h,          s.w,
                                     l->units, l->kernel[0], l->kernel[1], l->kernel[2], l->stride[0],
                                     l->stride[1], l->stride[2], pad[0],     pad[1],       pad[2],
-                                    out[0], out[1],       out[2]};
+                                    out[0], out[1],       out[2],       0};
             L->conv = cd;
             size_t K = (size_t)s.c * l->kernel[0] * l->kernel[1] * l->kernel[2];
             L->n_weights = K * l->units;
@@ -198,6 +199,21 @@ static void init_weights(const hsi_cnn_net *net, const hsi_cnn_layer *L, float *
     }
     }
     for (size_t i = 0; i < L->n_bias; i++) b[i] = 0.0f;
+}
+
+hsi_status hsi_cnn_net_set_precision(hsi_cnn_net *net, hsi_cnn_precision precision)
+{
+    if (precision == HSI_CNN_BF16) {
+        if (net->be != hsi_cnn_backend_cpu())
+            return hsi_error(HSI_ERR_UNSUPPORTED, "bf16 precision runs on the CPU backend only, "
+                                                  "not on '%s'", net->be->name);
+        if (!hsi_cnn_bf16_cpu_ok())
+            return hsi_error(HSI_ERR_UNSUPPORTED,
+                             "bf16 precision needs a CPU with AVX512_BF16; this one lacks it");
+    }
+    for (int i = 0; i < net->n_layers; i++)
+        net->layers[i].conv.bf16 = precision == HSI_CNN_BF16;
+    return HSI_OK;
 }
 
 void hsi_cnn_net_free(hsi_cnn_net *net)
