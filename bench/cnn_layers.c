@@ -14,7 +14,8 @@
  * sgemm, the path they took before (HSI_CNN_TAPS=0 in bench/cnn_throughput).
  * A conv + ReLU followed by a max-pool is also timed as the one fused call
  * the net makes (conv3d_forward_maxpool; HSI_CNN_FUSE=0 in cnn_throughput
- * turns it off there).
+ * turns it off there). HSI_CNN_PRECISION=bf16 times the convs as
+ * `--precision bf16` runs them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,9 @@ int main(int argc, char **argv)
     }
     int bands = atoi(argv[2]), batch = argc > 3 ? atoi(argv[3]) : 50;
     int reps = argc > 4 ? atoi(argv[4]) : 10;
+    /* HSI_CNN_PRECISION=bf16: the convs as `--precision bf16` runs them. */
+    const char *prec = getenv("HSI_CNN_PRECISION");
+    const int bf16 = prec && !strcmp(prec, "bf16");
     hsi_cnn_spec *spec;
     hsi_cnn_net *net;
     if (hsi_cnn_spec_load(argv[1], &spec)) {
@@ -137,7 +141,12 @@ int main(int argc, char **argv)
     const hsi_cnn_backend *be = net->be;
     hsi_rng rng;
     hsi_rng_seed(&rng, 5);
-    printf("# %s, %d bands, batch %d, ms per batch (mean of %d)\n", argv[1], bands, batch, reps);
+    if (bf16 && hsi_cnn_net_set_precision(net, HSI_CNN_BF16)) {
+        fprintf(stderr, "cnn_layers: %s\n", hsi_last_error());
+        return 1;
+    }
+    printf("# %s, %d bands, batch %d, %s, ms per batch (mean of %d)\n", argv[1], bands, batch,
+           bf16 ? "bf16" : "fp32", reps);
     double total = 0;
     int first_conv = 1;
     for (int i = 0; i < net->n_layers; i++) {
@@ -149,6 +158,7 @@ int main(int argc, char **argv)
         if (L->spec.kind == HSI_CNN_CONV3D) {
             hsi_cnn_conv_desc cd = L->conv;
             cd.n = batch;
+            cd.bf16 = bf16;
             const double mflop = L->flops * batch / 1e6; /* per pass; MFLOP / ms = GFLOP/s */
             const char *path = hsi_cnn_cpu_conv_path(&cd);
             /* Thin layers once on their tap kernels and once as they ran before. */

@@ -668,6 +668,29 @@ static int bf16_room(const hsi_cnn_conv_desc *cd)
     return use_shift(cd) && bf16_ok();
 }
 
+/* The tap layers' filter gradient in bf16 (taps_filter_bf16). */
+static int use_bf16_taps(const hsi_cnn_conv_desc *cd)
+{
+    return cd->bf16 && use_taps(cd) && bf16_ok();
+}
+
+static size_t round32(size_t n)
+{
+    return (n + 31) & ~(size_t)31;
+}
+
+/* Per thread for taps_filter_bf16: dy's rows (f x Q, padded to 32), G's rows
+ * (R x gstride, padded to 32) with 32 zeros after the last, in bf16; then
+ * f + K row pointers. */
+static size_t taps_bf16_floats(const hsi_cnn_conv_desc *cd)
+{
+    if (!use_taps(cd) || !bf16_ok()) return 0;
+    const size_t Q = (size_t)cd->od * cd->oh * cd->ow;
+    size_t halves = cd->f * round32(Q) + shift_rows(cd) * round32(taps_gstride(cd)) + 32;
+    size_t ptrs = (size_t)(cd->f + conv_rows(cd)) * sizeof(void *) / sizeof(float);
+    return round16(halves / 2 + 1) + round16(ptrs);
+}
+
 /* Packed Wp (forward) or Wp^T (data gradient), shared by the threads. */
 static size_t bf16_shared_floats(const hsi_cnn_conv_desc *cd)
 {
@@ -681,6 +704,7 @@ static size_t bf16_shared_floats(const hsi_cnn_conv_desc *cd)
  * E and of G (filter gradient). */
 static size_t bf16_thread_floats(const hsi_cnn_conv_desc *cd)
 {
+    if (use_taps(cd)) return taps_bf16_floats(cd);
     if (!bf16_room(cd)) return 0;
     const int R = shift_rows(cd), kf = cd->kd * cd->f;
     const int gcols = (shift_block_depth(cd) + cd->kd - 1) * cd->oh * cd->ow;
@@ -981,6 +1005,33 @@ static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv
     blas_threads_restore(saved);
 }
 
+/* A tap layer's filter gradient for one sample in bf16, as the product
+ *     dW (f x K) += dy (f x Q) . T^T,   T[k] = G row (c, b, e) shifted by a planes
+ * for weight k = (c, a, b, e): every row of T is a contiguous slice of one
+ * row of G (conv_taps.h), so T is never built; the bf16 dot-product kernel
+ * reads dy's rows and G's shifted rows in place. g: the sample's G (fp32,
+ * R x gstride); space: taps_bf16_floats. */
+static void taps_filter_bf16(const hsi_cnn_conv_desc *cd, const float *g, const float *dyn,
+                             float *dw_g, float *space)
+{
+    const int R = shift_rows(cd), K = conv_rows(cd), hw = cd->kh * cd->kw;
+    const int plane = cd->oh * cd->ow, Q = cd->od * plane;
+    const size_t gstride = taps_gstride(cd), q32 = round32(Q), g32 = round32(gstride);
+    uint16_t *dh = (uint16_t *)space, *gh = dh + cd->f * q32;
+    const uint16_t **rows = (const uint16_t **)(space + round16((cd->f * q32 + R * g32 + 32) / 2 + 1));
+    hsi_cnn_bf16_rows(cd->f, Q, dyn, Q, dh);
+    hsi_cnn_bf16_rows(R, (int)gstride, g, (int)gstride, gh);
+    /* A shifted row reads up to 31 values past its G row: the next row, or
+     * after the last these zeros (all times dy's zero padding). */
+    memset(gh + R * g32, 0, 32 * sizeof(uint16_t));
+    for (int f = 0; f < cd->f; f++) rows[f] = dh + f * q32;
+    for (int k = 0; k < K; k++) {
+        int c = k / (cd->kd * hw), a = k / hw % cd->kd, i = k % hw;
+        rows[cd->f + k] = gh + (size_t)(c * hw + i) * g32 + (size_t)a * plane;
+    }
+    hsi_cnn_bf16_gemm_nt_rows(cd->f, K, Q, rows, rows + cd->f, dw_g, K);
+}
+
 static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
                                      const float *x, const float *dy, float *dw, float *dbias,
                                      float *work)
@@ -992,7 +1043,7 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
     const size_t dw_floats = (size_t)cd->f * K;
     const int groups = cd->n < DW_GROUPS ? cd->n : DW_GROUPS, taps = use_taps(cd);
-    const int bf16 = use_bf16(cd);
+    const int bf16 = use_bf16(cd), bf16_taps = use_bf16_taps(cd);
     int saved = blas_threads_save();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int g = 0; g < groups; g++) {
@@ -1009,10 +1060,11 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
             for (int n = g; n < cd->n; n += DW_GROUPS) {
                 const float *dyn = dy + n * out_size;
                 taps_plane(cd, x + n * in_size, buf);
-                hsi_cnn_taps_filter_accumulate(cd, buf, gstride, dyn, acc, scratch);
+                if (bf16_taps) taps_filter_bf16(cd, buf, dyn, dw_g, thread_bf16(cd, work, t));
+                else hsi_cnn_taps_filter_accumulate(cd, buf, gstride, dyn, acc, scratch);
                 for (int f = 0; f < cd->f; f++) db_g[f] += sum_floats(dyn + (size_t)f * P, P);
             }
-            hsi_cnn_taps_filter_finish(cd, acc, dw_g);
+            if (!bf16_taps) hsi_cnn_taps_filter_finish(cd, acc, dw_g);
             continue;
         }
         for (int n = g; n < cd->n; n += DW_GROUPS)

@@ -167,8 +167,32 @@ TARGET void hsi_cnn_bf16_rows(int rows, int k, const float *src, int ld, uint16_
     }
 }
 
-TARGET void hsi_cnn_bf16_gemm_nt(int m, int n, int k, const uint16_t *a, const uint16_t *b, float *c,
-                                 int ldc)
+/* One TM x TN tile of dot products over k32 (a multiple of 32) bf16. */
+TARGET static void nt_tile(int mm, int nn, int k32, const uint16_t *const *ar,
+                           const uint16_t *const *br, float *c, int ldc)
+{
+    __m512 s[TM][TN];
+#pragma GCC unroll 4
+    for (int i = 0; i < TM; i++)
+#pragma GCC unroll 6
+        for (int j = 0; j < TN; j++) s[i][j] = _mm512_setzero_ps();
+    for (int q = 0; q < k32; q += 32) {
+        __m512bh bv[TN];
+#pragma GCC unroll 6
+        for (int j = 0; j < TN; j++) bv[j] = (__m512bh)_mm512_loadu_si512(br[j] + q);
+#pragma GCC unroll 4
+        for (int i = 0; i < TM; i++) {
+            __m512bh av = (__m512bh)_mm512_loadu_si512(ar[i] + q);
+#pragma GCC unroll 6
+            for (int j = 0; j < TN; j++) s[i][j] = _mm512_dpbf16_ps(s[i][j], av, bv[j]);
+        }
+    }
+    for (int i = 0; i < mm; i++)
+        for (int j = 0; j < nn; j++) c[(size_t)i * ldc + j] += _mm512_reduce_add_ps(s[i][j]);
+}
+
+void hsi_cnn_bf16_gemm_nt_rows(int m, int n, int k, const uint16_t *const *a,
+                               const uint16_t *const *b, float *c, int ldc)
 {
     const int k32 = (k + 31) / 32 * 32;
     for (int n0 = 0; n0 < n; n0 += TN)
@@ -176,27 +200,23 @@ TARGET void hsi_cnn_bf16_gemm_nt(int m, int n, int k, const uint16_t *a, const u
             const int mm = m - m0 < TM ? m - m0 : TM, nn = n - n0 < TN ? n - n0 : TN;
             const uint16_t *ar[TM], *br[TN];
             /* Rows past the edge repeat row 0 of the tile; their sums are dropped. */
+            for (int i = 0; i < TM; i++) ar[i] = a[m0 + (i < mm ? i : 0)];
+            for (int j = 0; j < TN; j++) br[j] = b[n0 + (j < nn ? j : 0)];
+            nt_tile(mm, nn, k32, ar, br, c + (size_t)m0 * ldc + n0, ldc);
+        }
+}
+
+void hsi_cnn_bf16_gemm_nt(int m, int n, int k, const uint16_t *a, const uint16_t *b, float *c,
+                          int ldc)
+{
+    const int k32 = (k + 31) / 32 * 32;
+    for (int n0 = 0; n0 < n; n0 += TN)
+        for (int m0 = 0; m0 < m; m0 += TM) {
+            const int mm = m - m0 < TM ? m - m0 : TM, nn = n - n0 < TN ? n - n0 : TN;
+            const uint16_t *ar[TM], *br[TN];
             for (int i = 0; i < TM; i++) ar[i] = a + (size_t)(m0 + (i < mm ? i : 0)) * k32;
             for (int j = 0; j < TN; j++) br[j] = b + (size_t)(n0 + (j < nn ? j : 0)) * k32;
-            __m512 s[TM][TN];
-#pragma GCC unroll 4
-            for (int i = 0; i < TM; i++)
-#pragma GCC unroll 6
-                for (int j = 0; j < TN; j++) s[i][j] = _mm512_setzero_ps();
-            for (int q = 0; q < k32; q += 32) {
-                __m512bh bv[TN];
-#pragma GCC unroll 6
-                for (int j = 0; j < TN; j++) bv[j] = (__m512bh)_mm512_loadu_si512(br[j] + q);
-#pragma GCC unroll 4
-                for (int i = 0; i < TM; i++) {
-                    __m512bh av = (__m512bh)_mm512_loadu_si512(ar[i] + q);
-#pragma GCC unroll 6
-                    for (int j = 0; j < TN; j++) s[i][j] = _mm512_dpbf16_ps(s[i][j], av, bv[j]);
-                }
-            }
-            for (int i = 0; i < mm; i++)
-                for (int j = 0; j < nn; j++)
-                    c[(size_t)(m0 + i) * ldc + n0 + j] += _mm512_reduce_add_ps(s[i][j]);
+            nt_tile(mm, nn, k32, ar, br, c + (size_t)m0 * ldc + n0, ldc);
         }
 }
 
@@ -225,6 +245,12 @@ void hsi_cnn_bf16_rows(int rows, int k, const float *src, int ld, uint16_t *dst)
 
 void hsi_cnn_bf16_gemm_nt(int m, int n, int k, const uint16_t *a, const uint16_t *b, float *c,
                           int ldc)
+{
+    (void)m, (void)n, (void)k, (void)a, (void)b, (void)c, (void)ldc;
+}
+
+void hsi_cnn_bf16_gemm_nt_rows(int m, int n, int k, const uint16_t *const *a,
+                               const uint16_t *const *b, float *c, int ldc)
 {
     (void)m, (void)n, (void)k, (void)a, (void)b, (void)c, (void)ldc;
 }

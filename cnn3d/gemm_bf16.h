@@ -40,5 +40,10 @@ void hsi_cnn_bf16_rows(int rows, int k, const float *src, int ld, uint16_t *dst)
  * hsi_cnn_bf16_rows. */
 void hsi_cnn_bf16_gemm_nt(int m, int n, int k, const uint16_t *a, const uint16_t *b, float *c,
                           int ldc);
+/* The same with each row of A and B given by a pointer (rows of any
+ * spacing, e.g. shifted views of one row); every row must be readable for
+ * k rounded up to 32 values, those past k multiplied by zeros in the other. */
+void hsi_cnn_bf16_gemm_nt_rows(int m, int n, int k, const uint16_t *const *a,
+                               const uint16_t *const *b, float *c, int ldc);
 
 #endif
