@@ -55,7 +55,7 @@ static void check_bound(const char *what, const float *got, const float *want, c
 
 /* One geometry on the shift path (c*kh*kw >= 64, spectral stride 1): all
  * three passes in bf16; or on the tap kernels (a thin first layer, where the
- * CPU has AVX2): the filter gradient in bf16, the rest fp32. */
+ * CPU has AVX2): the filter gradient in bf16, forward and data gradient fp32. */
 static void conv_case(hsi_cnn_conv_desc cd, const char *name)
 {
     hsi_rng rng;
