@@ -27,6 +27,7 @@
 #include "base/rng.h"
 #include "cnn3d/cnn.h"
 #include "cnn3d/conv_taps.h"
+#include "cnn3d/gemm_bf16.h"
 
 static double now(void)
 {
@@ -78,7 +79,8 @@ int main(int argc, char **argv)
     if (argc == 2 && !strcmp(argv[1], "--kernels")) {
         char line[512];
         hsi_cpu_blas_summary(line, sizeof line);
-        printf("%s; hsi kernels: conv taps %s\n", line, hsi_cnn_taps_isa());
+        printf("%s; hsi kernels: conv taps %s, bf16 gemm %s\n", line, hsi_cnn_taps_isa(),
+               hsi_cnn_bf16_cpu_ok() ? "avx512-bf16 (--precision bf16)" : "none");
         return 0;
     }
     if (argc == 2 && !strcmp(argv[1], "--sgemm")) return sgemm_peak();
