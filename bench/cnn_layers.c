@@ -12,6 +12,10 @@
  * backend takes (hsi_cnn_cpu_conv_path). Thin layers on the shifted-row
  * kernels ("taps", cnn3d/conv_taps.c) are timed a second time on vol2col +
  * sgemm, the path they took before (HSI_CNN_TAPS=0 in bench/cnn_throughput).
+ * A conv + ReLU followed by a max-pool is also timed as the one fused call
+ * the net makes (conv3d_forward_maxpool; HSI_CNN_FUSE=0 in cnn_throughput
+ * turns it off there). HSI_CNN_PRECISION=bf16 times the convs as
+ * `--precision bf16` runs them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +67,29 @@ static void time_conv(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd, in
     free(x), free(w), free(b), free(y), free(dy), free(dx), free(dw), free(db), free(work);
 }
 
+/* Milliseconds per call of conv + ReLU + max-pool as one fused call
+ * (conv3d_forward_maxpool); < 0 where the backend does not fuse them. */
+static double time_fused(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                         const hsi_cnn_pool_desc *pd, int reps, hsi_rng *rng)
+{
+    if (!be->conv3d_forward_maxpool) return -1;
+    size_t nx = (size_t)cd->n * cd->c * cd->d * cd->h * cd->w;
+    size_t nw = (size_t)cd->f * cd->c * cd->kd * cd->kh * cd->kw;
+    size_t ny = (size_t)pd->n * pd->c * pd->od * pd->oh * pd->ow;
+    float *x = random_floats(rng, nx), *w = random_floats(rng, nw), *b = random_floats(rng, cd->f);
+    float *y = random_floats(rng, ny), *work = random_floats(rng, be->conv3d_workspace(be, cd));
+    int32_t *argmax = calloc(ny ? ny : 1, sizeof *argmax);
+    double ms = -1;
+    if (be->conv3d_forward_maxpool(be, cd, x, w, b, HSI_CNN_ACT_RELU, pd, y, argmax, work)) {
+        double t = now();
+        for (int r = 0; r < reps; r++)
+            be->conv3d_forward_maxpool(be, cd, x, w, b, HSI_CNN_ACT_RELU, pd, y, argmax, work);
+        ms = (now() - t) * 1e3 / reps;
+    }
+    free(x), free(w), free(b), free(y), free(work), free(argmax);
+    return ms;
+}
+
 static void time_pool(const hsi_cnn_backend *be, const hsi_cnn_layer *L, int reps, hsi_rng *rng,
                       double ms[2])
 {
@@ -96,6 +123,9 @@ int main(int argc, char **argv)
     }
     int bands = atoi(argv[2]), batch = argc > 3 ? atoi(argv[3]) : 50;
     int reps = argc > 4 ? atoi(argv[4]) : 10;
+    /* HSI_CNN_PRECISION=bf16: the convs as `--precision bf16` runs them. */
+    const char *prec = getenv("HSI_CNN_PRECISION");
+    const int bf16 = prec && !strcmp(prec, "bf16");
     hsi_cnn_spec *spec;
     hsi_cnn_net *net;
     if (hsi_cnn_spec_load(argv[1], &spec)) {
@@ -111,7 +141,12 @@ int main(int argc, char **argv)
     const hsi_cnn_backend *be = net->be;
     hsi_rng rng;
     hsi_rng_seed(&rng, 5);
-    printf("# %s, %d bands, batch %d, ms per batch (mean of %d)\n", argv[1], bands, batch, reps);
+    if (bf16 && hsi_cnn_net_set_precision(net, HSI_CNN_BF16)) {
+        fprintf(stderr, "cnn_layers: %s\n", hsi_last_error());
+        return 1;
+    }
+    printf("# %s, %d bands, batch %d, %s, ms per batch (mean of %d)\n", argv[1], bands, batch,
+           bf16 ? "bf16" : "fp32", reps);
     double total = 0;
     int first_conv = 1;
     for (int i = 0; i < net->n_layers; i++) {
@@ -123,6 +158,7 @@ int main(int argc, char **argv)
         if (L->spec.kind == HSI_CNN_CONV3D) {
             hsi_cnn_conv_desc cd = L->conv;
             cd.n = batch;
+            cd.bf16 = bf16;
             const double mflop = L->flops * batch / 1e6; /* per pass; MFLOP / ms = GFLOP/s */
             const char *path = hsi_cnn_cpu_conv_path(&cd);
             /* Thin layers once on their tap kernels and once as they ran before. */
@@ -140,6 +176,16 @@ int main(int argc, char **argv)
             }
             hsi_cnn_cpu_set_tap_kernels(1);
             first_conv = 0;
+            hsi_cnn_layer *P = i + 1 < net->n_layers ? L + 1 : NULL;
+            if (P && P->spec.kind == HSI_CNN_MAXPOOL3D && L->spec.activation == HSI_CNN_ACT_RELU) {
+                hsi_cnn_pool_desc pd = P->pool;
+                pd.n = batch;
+                double ms = time_fused(be, &cd, &pd, reps, &rng);
+                if (ms >= 0)
+                    printf("%2d+%-2d conv3d + maxpool3d fused forward %7.1f (the net runs this, "
+                           "not the two forwards)\n",
+                           i + 1, i + 2, ms);
+            }
         } else if (L->spec.kind == HSI_CNN_MAXPOOL3D || L->spec.kind == HSI_CNN_AVGPOOL3D ||
                    L->spec.kind == HSI_CNN_ZEROPAD3D) {
             double ms[2];

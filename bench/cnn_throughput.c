@@ -27,6 +27,7 @@
 #include "base/rng.h"
 #include "cnn3d/cnn.h"
 #include "cnn3d/conv_taps.h"
+#include "cnn3d/gemm_bf16.h"
 
 static double now(void)
 {
@@ -78,7 +79,8 @@ int main(int argc, char **argv)
     if (argc == 2 && !strcmp(argv[1], "--kernels")) {
         char line[512];
         hsi_cpu_blas_summary(line, sizeof line);
-        printf("%s; hsi kernels: conv taps %s\n", line, hsi_cnn_taps_isa());
+        printf("%s; hsi kernels: conv taps %s, bf16 gemm %s\n", line, hsi_cnn_taps_isa(),
+               hsi_cnn_bf16_cpu_ok() ? "avx512-bf16 (--precision bf16)" : "none");
         return 0;
     }
     if (argc == 2 && !strcmp(argv[1], "--sgemm")) return sgemm_peak();
@@ -93,6 +95,12 @@ int main(int argc, char **argv)
     /* HSI_CNN_TAPS=0: the first layer on vol2col + sgemm, as before conv_taps.c. */
     const char *taps = getenv("HSI_CNN_TAPS");
     if (taps) hsi_cnn_cpu_set_tap_kernels(atoi(taps));
+    /* HSI_CNN_FUSE=0: conv and max-pool as two passes, as before the fusion. */
+    const char *fuse = getenv("HSI_CNN_FUSE");
+    if (fuse) hsi_cnn_cpu_set_fused_pool(atoi(fuse));
+    /* HSI_CNN_PRECISION=bf16: the shift convs' GEMMs in bf16 (hsi cnn --precision). */
+    const char *prec_env = getenv("HSI_CNN_PRECISION");
+    const int bf16 = prec_env && !strcmp(prec_env, "bf16");
     int bands = atoi(argv[2]), batch = atoi(argv[3]), steps = atoi(argv[4]);
     int classes = argc > 5 ? atoi(argv[5]) : 16;
     hsi_cnn_spec *spec;
@@ -103,7 +111,8 @@ int main(int argc, char **argv)
     hsi_cnn_net_options o = {.bands = bands, .classes = classes, .max_batch = batch,
                              .training = 1, .seed = 1};
     hsi_cnn_net *net;
-    if (hsi_cnn_net_new(spec, &o, &net)) {
+    if (hsi_cnn_net_new(spec, &o, &net) ||
+        (bf16 && hsi_cnn_net_set_precision(net, HSI_CNN_BF16))) {
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
         return 1;
     }
@@ -126,7 +135,8 @@ int main(int argc, char **argv)
     hsi_cnn_net_free(net);
 
     hsi_cnn_net_options oi = {.bands = bands, .classes = classes, .max_batch = 100, .seed = 1};
-    if (hsi_cnn_net_new(spec, &oi, &net)) {
+    if (hsi_cnn_net_new(spec, &oi, &net) ||
+        (bf16 && hsi_cnn_net_set_precision(net, HSI_CNN_BF16))) {
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
         return 1;
     }
@@ -140,9 +150,10 @@ int main(int argc, char **argv)
 #endif
     printf("bands=%d batch=%d train_samples_per_s=%.1f infer_samples_per_s=%.1f "
            "train_gflops=%.1f infer_gflops=%.1f forward_mflop_per_sample=%.1f threads=%d "
-           "blas_kernels=%s conv_taps=%s\n",
+           "blas_kernels=%s conv_taps=%s precision=%s\n",
            bands, batch, batch / train_s, 500 / infer_s, 3 * flops * batch / train_s / 1e9,
-           flops * 500 / infer_s / 1e9, flops / 1e6, threads, blas_kernels(), hsi_cnn_taps_isa());
+           flops * 500 / infer_s / 1e9, flops / 1e6, threads, blas_kernels(), hsi_cnn_taps_isa(),
+           bf16 ? "bf16" : "fp32");
     hsi_cnn_net_free(net);
     hsi_cnn_spec_free(spec);
     free(x), free(y);

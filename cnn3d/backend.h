@@ -37,6 +37,10 @@ typedef struct hsi_cnn_conv_desc {
     int sd, sh, sw;
     int pd, ph, pw;
     int od, oh, ow;
+    /* 1: the depth-shift GEMMs take bf16 operands (fp32 accumulation and
+     * output) where the CPU has AVX512_BF16 (hsi_cnn_net_set_precision);
+     * the workspace does not depend on it. */
+    int bf16;
 } hsi_cnn_conv_desc;
 
 /* Pooling (window k, stride s, no padding) or zero padding (pd/ph/pw each
@@ -79,6 +83,16 @@ struct hsi_cnn_backend {
     void (*conv3d_backward_filter)(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
                                    const float *x, const float *dy, float *dw, float *dbias,
                                    float *work);
+
+    /* Optional (NULL: never): conv3d_forward followed by maxpool3d_forward
+     * on its output (pd, which describes exactly that tensor), without
+     * storing the conv output: it is pooled per sample while in cache.
+     * Returns 1 when done, 0 when this backend does not fuse this pair (the
+     * caller then runs the two). Same results, bit for bit. */
+    int (*conv3d_forward_maxpool)(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                  const float *x, const float *w, const float *bias,
+                                  hsi_cnn_activation act, const hsi_cnn_pool_desc *pd,
+                                  float *ypool, int32_t *argmax, float *work);
 
     /* Pooling; argmax (max only) records the winning input offset within
      * the (d, h, w) volume of each output. Backward overwrites dx. */
@@ -164,6 +178,10 @@ void hsi_cnn_cpu_set_block_bytes(size_t bytes);
  * FMA) or must use vol2col + sgemm (0): for tests and benches of both. Set
  * it before building a net or sizing a workspace: the workspace depends on it. */
 void hsi_cnn_cpu_set_tap_kernels(int enabled);
+
+/* Whether the CPU backend fuses a conv with the max-pool after it
+ * (conv3d_forward_maxpool; 1, the default) or declines (0): for A/B runs. */
+void hsi_cnn_cpu_set_fused_pool(int enabled);
 
 /* The CPU backend's way of running this convolution: "taps" (conv_taps.c),
  * "shift" (depth-shift sgemms) or "vol2col" (vol2col + sgemm). */

@@ -12,6 +12,7 @@
  */
 #include "cnn3d/backend.h"
 #include "cnn3d/conv_taps.h"
+#include "cnn3d/gemm_bf16.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -607,6 +608,15 @@ static size_t taps_g_floats(const hsi_cnn_conv_desc *cd)
     return round16((size_t)shift_rows(cd) * taps_gstride(cd) + HSI_CNN_TAPS_SLACK);
 }
 
+/* One sample's conv output (f x od*plane), where conv3d_forward_maxpool
+ * pools it from, per thread: for the Lange net's first layer 2 MB that stays
+ * in cache instead of a 92 MB batch tensor written to and read back from
+ * memory. */
+static size_t sample_out_floats(const hsi_cnn_conv_desc *cd)
+{
+    return round16((size_t)cd->f * cd->od * cd->oh * cd->ow);
+}
+
 static size_t block_floats(const hsi_cnn_conv_desc *cd)
 {
     if (use_shift(cd))
@@ -638,10 +648,83 @@ static void shift_expand(const hsi_cnn_conv_desc *cd, const float *dyb, int P, i
         }
 }
 
+/* bf16 GEMMs for the depth-shift scheme: where the CPU has them, every
+ * shift conv's workspace has room for their packed operands, so switching
+ * precision (cd->bf16) never resizes it. */
+static int bf16_ok(void)
+{
+    static int ok = -1; /* asked once; any thread would store the same value */
+    if (ok < 0) ok = hsi_cnn_bf16_cpu_ok();
+    return ok;
+}
+
+static int use_bf16(const hsi_cnn_conv_desc *cd)
+{
+    return cd->bf16 && use_shift(cd) && bf16_ok();
+}
+
+static int bf16_room(const hsi_cnn_conv_desc *cd)
+{
+    return use_shift(cd) && bf16_ok();
+}
+
+/* The tap layers' filter gradient in bf16 (taps_filter_bf16). */
+static int use_bf16_taps(const hsi_cnn_conv_desc *cd)
+{
+    return cd->bf16 && use_taps(cd) && bf16_ok();
+}
+
+static size_t round32(size_t n)
+{
+    return (n + 31) & ~(size_t)31;
+}
+
+/* Per thread for taps_filter_bf16: dy's rows (f x Q, padded to 32), G's rows
+ * (R x gstride, padded to 32) with 32 zeros after the last, in bf16; then
+ * f + K row pointers. */
+static size_t taps_bf16_floats(const hsi_cnn_conv_desc *cd)
+{
+    if (!use_taps(cd) || !bf16_ok()) return 0;
+    const size_t Q = (size_t)cd->od * cd->oh * cd->ow;
+    size_t halves = cd->f * round32(Q) + shift_rows(cd) * round32(taps_gstride(cd)) + 32;
+    size_t ptrs = (size_t)(cd->f + conv_rows(cd)) * sizeof(void *) / sizeof(float);
+    return round16(halves / 2 + 1) + round16(ptrs);
+}
+
+/* Packed Wp (forward) or Wp^T (data gradient), shared by the threads. */
+static size_t bf16_shared_floats(const hsi_cnn_conv_desc *cd)
+{
+    if (!bf16_room(cd)) return 0;
+    const int R = shift_rows(cd), kf = cd->kd * cd->f;
+    size_t fwd = hsi_cnn_bf16_pack_a_floats(kf, R), bwd = hsi_cnn_bf16_pack_a_floats(R, kf);
+    return round16(fwd > bwd ? fwd : bwd);
+}
+
+/* Per thread: packed G (forward), packed E (data gradient), or bf16 rows of
+ * E and of G (filter gradient). */
+static size_t bf16_thread_floats(const hsi_cnn_conv_desc *cd)
+{
+    if (use_taps(cd)) return taps_bf16_floats(cd);
+    if (!bf16_room(cd)) return 0;
+    const int R = shift_rows(cd), kf = cd->kd * cd->f;
+    const int gcols = (shift_block_depth(cd) + cd->kd - 1) * cd->oh * cd->ow;
+    size_t fwd = hsi_cnn_bf16_pack_b_floats(R, gcols), data = hsi_cnn_bf16_pack_b_floats(kf, gcols);
+    size_t filt = round16(hsi_cnn_bf16_rows_floats(kf, gcols)) +
+                  round16(hsi_cnn_bf16_rows_floats(R, gcols));
+    size_t m = fwd > data ? fwd : data;
+    return round16(m > filt ? m : filt);
+}
+
 static size_t shared_floats(const hsi_cnn_conv_desc *cd)
 {
     if (use_taps(cd)) return round16(hsi_cnn_taps_weight_floats(cd));
-    return use_shift(cd) ? round16((size_t)cd->f * conv_rows(cd)) : 0;
+    return use_shift(cd) ? round16((size_t)cd->f * conv_rows(cd)) + bf16_shared_floats(cd) : 0;
+}
+
+/* The packed weights for the bf16 GEMMs, after Wp. */
+static uint32_t *bf16_weights(const hsi_cnn_conv_desc *cd, float *work)
+{
+    return (uint32_t *)(work + round16((size_t)cd->f * conv_rows(cd)));
 }
 
 static size_t group_floats(const hsi_cnn_conv_desc *cd)
@@ -649,11 +732,16 @@ static size_t group_floats(const hsi_cnn_conv_desc *cd)
     return round16((size_t)cd->f * conv_rows(cd) + cd->f);
 }
 
+static size_t thread_floats(const hsi_cnn_conv_desc *cd)
+{
+    return round16(block_floats(cd)) + sample_out_floats(cd) + bf16_thread_floats(cd);
+}
+
 static size_t cpu_conv_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd)
 {
     (void)be;
     return shared_floats(cd) + group_floats(cd) * DW_GROUPS +
-           round16(block_floats(cd)) * (size_t)max_threads();
+           thread_floats(cd) * (size_t)max_threads();
 }
 
 static float *group_dw(const hsi_cnn_conv_desc *cd, float *work, int g)
@@ -663,7 +751,19 @@ static float *group_dw(const hsi_cnn_conv_desc *cd, float *work, int g)
 
 static float *thread_block(const hsi_cnn_conv_desc *cd, float *work, int t)
 {
-    return work + shared_floats(cd) + group_floats(cd) * DW_GROUPS + round16(block_floats(cd)) * t;
+    return work + shared_floats(cd) + group_floats(cd) * DW_GROUPS + thread_floats(cd) * t;
+}
+
+/* The fused forward's sample output buffer, after the thread's block. */
+static float *thread_sample_out(const hsi_cnn_conv_desc *cd, float *work, int t)
+{
+    return thread_block(cd, work, t) + round16(block_floats(cd));
+}
+
+/* The thread's bf16 operands, after its sample output buffer. */
+static float *thread_bf16(const hsi_cnn_conv_desc *cd, float *work, int t)
+{
+    return thread_sample_out(cd, work, t) + sample_out_floats(cd);
 }
 
 /* G for the tap kernels: one sample's plane matrix for all its output
@@ -714,9 +814,30 @@ static void finish_block(const hsi_cnn_conv_desc *cd, const float *bias, hsi_cnn
     }
 }
 
-static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
-                             const float *x, const float *w, const float *bias,
-                             hsi_cnn_activation act, float *y, float *work)
+static void maxpool_channel(const hsi_cnn_pool_desc *pd, const float *xi, float *yo,
+                            int32_t *am);
+
+/* Max-pool one sample's conv output (f x od*plane, in a thread's buffer)
+ * into its place in the pooled batch. */
+static void pool_sample(const hsi_cnn_pool_desc *pd, const float *ys, int n, float *y,
+                        int32_t *argmax)
+{
+    const size_t in_vol = (size_t)pd->d * pd->h * pd->w;
+    const size_t out_vol = (size_t)pd->od * pd->oh * pd->ow;
+    for (int c = 0; c < pd->c; c++) {
+        size_t nc = (size_t)n * pd->c + c;
+        maxpool_channel(pd, ys + c * in_vol, y + nc * out_vol, argmax + nc * out_vol);
+    }
+}
+
+/* The forward pass; with pd (conv3d_forward_maxpool) every sample's output
+ * goes to the thread's sample buffer and is pooled from there into
+ * ypool/argmax, and y is not written. With pd the caller has checked that
+ * work items are whole samples (forward_fusable). */
+static void conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd, const float *x,
+                         const float *w, const float *bias, hsi_cnn_activation act, float *y,
+                         float *work, const hsi_cnn_pool_desc *pd, float *ypool,
+                         int32_t *argmax)
 {
     const int shift = use_shift(cd), K = conv_rows(cd), R = shift_rows(cd);
     const int nd = shift ? shift_block_depth(cd) : conv_block_depth(cd);
@@ -729,25 +850,30 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
         hsi_cnn_taps_pack_weights(cd, w, work);
 #pragma omp parallel for schedule(dynamic, 1)
         for (int n = 0; n < cd->n; n++) {
-            float *g = thread_block(cd, work, thread_id()), *scratch = g + taps_g_floats(cd);
-            float *out = y + n * out_size;
+            const int t = thread_id();
+            float *g = thread_block(cd, work, t), *scratch = g + taps_g_floats(cd);
+            float *out = pd ? thread_sample_out(cd, work, t) : y + n * out_size;
             taps_plane(cd, x + n * in_size, g);
             hsi_cnn_taps_forward(cd, g, gstride, work, bias, act == HSI_CNN_ACT_RELU, out, scratch);
             if (act == HSI_CNN_ACT_SIGMOID || act == HSI_CNN_ACT_TANH)
                 finish_block(cd, NULL, act, out, P, P);
+            if (pd) pool_sample(pd, out, n, ypool, argmax);
         }
         if (act == HSI_CNN_ACT_SOFTMAX) cpu_activation_forward(be, act, cd->n * cd->f, P, y);
         return;
     }
     const float *wp = work;
+    const int bf16 = use_bf16(cd);
     if (shift) permute_weights(cd, w, work, 1);
+    if (bf16) hsi_cnn_bf16_pack_a(cd->kd * cd->f, R, wp, R, 0, bf16_weights(cd, work));
     int saved = blas_threads_save();
 #pragma omp parallel for schedule(dynamic, 1)
     for (long item = 0; item < (long)cd->n * blocks; item++) {
         int n = (int)(item / blocks), d0 = (int)(item % blocks) * nd;
         int len = cd->od - d0 < nd ? cd->od - d0 : nd;
-        float *buf = thread_block(cd, work, thread_id());
-        float *out = y + n * out_size + (size_t)d0 * plane;
+        const int t = thread_id();
+        float *buf = thread_block(cd, work, t);
+        float *out = (pd ? thread_sample_out(cd, work, t) : y + n * out_size) + (size_t)d0 * plane;
         if (shift) {
             const int gcols = (len + cd->kd - 1) * plane, cols = len * plane;
             float *yall = buf + plane_floats(cd);
@@ -756,8 +882,14 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
              * yall (kd*f x gcols) = Wp (kd*f x R) . G (R x gcols), then
              * out (f x len*plane, stride P) = sum_a yall[a][:, a*plane ..], added
              * in a order like the kd accumulating sgemms this replaces. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->kd * cd->f, gcols, R,
-                        1.0f, wp, R, buf, gcols, 0.0f, yall, gcols);
+            if (bf16) {
+                uint32_t *gp = (uint32_t *)thread_bf16(cd, work, t);
+                hsi_cnn_bf16_pack_b(R, gcols, buf, gcols, gp);
+                hsi_cnn_bf16_gemm_nn(cd->kd * cd->f, gcols, R, bf16_weights(cd, work), gp, 0, yall,
+                                     gcols);
+            } else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->kd * cd->f, gcols, R,
+                            1.0f, wp, R, buf, gcols, 0.0f, yall, gcols);
             for (int f = 0; f < cd->f; f++) {
                 float *restrict o = out + (size_t)f * P;
                 const float *restrict y0 = yall + (size_t)f * gcols;
@@ -778,10 +910,49 @@ static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc 
         }
         finish_block(cd, bias, act == HSI_CNN_ACT_SOFTMAX ? HSI_CNN_ACT_LINEAR : act, out,
                      len * plane, P);
+        if (pd) pool_sample(pd, out, n, ypool, argmax);
     }
     blas_threads_restore(saved);
     if (act == HSI_CNN_ACT_SOFTMAX) /* not elementwise: over each filter's volume */
         cpu_activation_forward(be, act, cd->n * cd->f, P, y);
+}
+
+static void cpu_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                             const float *x, const float *w, const float *bias,
+                             hsi_cnn_activation act, float *y, float *work)
+{
+    conv_forward(be, cd, x, w, bias, act, y, work, NULL, NULL, NULL);
+}
+
+static int fuse_pool = 1;
+
+void hsi_cnn_cpu_set_fused_pool(int enabled)
+{
+    fuse_pool = enabled;
+}
+
+/* Fusable: an elementwise activation, a pool over exactly this conv's
+ * output, and work items that are whole samples (the taps path, or one
+ * depth block per sample). */
+static int forward_fusable(const hsi_cnn_conv_desc *cd, hsi_cnn_activation act,
+                           const hsi_cnn_pool_desc *pd)
+{
+    if (!fuse_pool || act == HSI_CNN_ACT_SOFTMAX || pd->n != cd->n || pd->c != cd->f ||
+        pd->d != cd->od || pd->h != cd->oh || pd->w != cd->ow)
+        return 0;
+    if (use_taps(cd)) return 1;
+    int nd = use_shift(cd) ? shift_block_depth(cd) : conv_block_depth(cd);
+    return nd >= cd->od;
+}
+
+static int cpu_conv_forward_maxpool(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
+                                    const float *x, const float *w, const float *bias,
+                                    hsi_cnn_activation act, const hsi_cnn_pool_desc *pd,
+                                    float *ypool, int32_t *argmax, float *work)
+{
+    if (!argmax || !forward_fusable(cd, act, pd)) return 0;
+    conv_forward(be, cd, x, w, bias, act, NULL, work, pd, ypool, argmax);
+    return 1;
 }
 
 static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
@@ -793,12 +964,16 @@ static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv
     const int plane = cd->oh * cd->ow, P = cd->od * plane;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
     const float *wp = work;
+    const int bf16 = use_bf16(cd);
     if (shift) permute_weights(cd, w, work, 1);
+    /* Wp^T (R x kd*f) for dG below. */
+    if (bf16) hsi_cnn_bf16_pack_a(R, cd->kd * cd->f, wp, R, 1, bf16_weights(cd, work));
     int saved = blas_threads_save();
     /* One sample per iteration: blocks of a sample overlap in dx. */
 #pragma omp parallel for schedule(dynamic, 1)
     for (int n = 0; n < cd->n; n++) {
-        float *buf = thread_block(cd, work, thread_id());
+        const int t = thread_id();
+        float *buf = thread_block(cd, work, t);
         float *dxn = dx + n * in_size;
         memset(dxn, 0, sizeof(float) * in_size);
         for (int d0 = 0; d0 < cd->od; d0 += nd) {
@@ -810,8 +985,14 @@ static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv
                 shift_expand(cd, dyb, P, len, e);
                 /* dG (R x gcols) = sum_a Wp[a]^T (R x f) . dy block shifted by a planes
                  *               = Wp^T (R x kd*f) . E (kd*f x gcols) */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, gcols, cd->kd * cd->f,
-                            1.0f, wp, R, e, gcols, 0.0f, buf, gcols);
+                if (bf16) {
+                    uint32_t *ep = (uint32_t *)thread_bf16(cd, work, t);
+                    hsi_cnn_bf16_pack_b(cd->kd * cd->f, gcols, e, gcols, ep);
+                    hsi_cnn_bf16_gemm_nn(R, gcols, cd->kd * cd->f, bf16_weights(cd, work), ep, 0,
+                                         buf, gcols);
+                } else
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, gcols,
+                                cd->kd * cd->f, 1.0f, wp, R, e, gcols, 0.0f, buf, gcols);
                 plane2vol_add(cd, buf, d0, len, dxn);
             } else {
                 /* dcol (K x len*plane) = W^T (K x f) . dy block (f x len*plane, stride P) */
@@ -822,6 +1003,33 @@ static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv
         }
     }
     blas_threads_restore(saved);
+}
+
+/* A tap layer's filter gradient for one sample in bf16, as the product
+ *     dW (f x K) += dy (f x Q) . T^T,   T[k] = G row (c, b, e) shifted by a planes
+ * for weight k = (c, a, b, e): every row of T is a contiguous slice of one
+ * row of G (conv_taps.h), so T is never built; the bf16 dot-product kernel
+ * reads dy's rows and G's shifted rows in place. g: the sample's G (fp32,
+ * R x gstride); space: taps_bf16_floats. */
+static void taps_filter_bf16(const hsi_cnn_conv_desc *cd, const float *g, const float *dyn,
+                             float *dw_g, float *space)
+{
+    const int R = shift_rows(cd), K = conv_rows(cd), hw = cd->kh * cd->kw;
+    const int plane = cd->oh * cd->ow, Q = cd->od * plane;
+    const size_t gstride = taps_gstride(cd), q32 = round32(Q), g32 = round32(gstride);
+    uint16_t *dh = (uint16_t *)space, *gh = dh + cd->f * q32;
+    const uint16_t **rows = (const uint16_t **)(space + round16((cd->f * q32 + R * g32 + 32) / 2 + 1));
+    hsi_cnn_bf16_rows(cd->f, Q, dyn, Q, dh);
+    hsi_cnn_bf16_rows(R, (int)gstride, g, (int)gstride, gh);
+    /* A shifted row reads up to 31 values past its G row: the next row, or
+     * after the last these zeros (all times dy's zero padding). */
+    memset(gh + R * g32, 0, 32 * sizeof(uint16_t));
+    for (int f = 0; f < cd->f; f++) rows[f] = dh + f * q32;
+    for (int k = 0; k < K; k++) {
+        int c = k / (cd->kd * hw), a = k / hw % cd->kd, i = k % hw;
+        rows[cd->f + k] = gh + (size_t)(c * hw + i) * g32 + (size_t)a * plane;
+    }
+    hsi_cnn_bf16_gemm_nt_rows(cd->f, K, Q, rows, rows + cd->f, dw_g, K);
 }
 
 static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
@@ -835,10 +1043,12 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
     const size_t dw_floats = (size_t)cd->f * K;
     const int groups = cd->n < DW_GROUPS ? cd->n : DW_GROUPS, taps = use_taps(cd);
+    const int bf16 = use_bf16(cd), bf16_taps = use_bf16_taps(cd);
     int saved = blas_threads_save();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int g = 0; g < groups; g++) {
-        float *buf = thread_block(cd, work, thread_id());
+        const int t = thread_id();
+        float *buf = thread_block(cd, work, t);
         float *dw_g = group_dw(cd, work, g), *db_g = dw_g + dw_floats;
         memset(dw_g, 0, sizeof(float) * (dw_floats + cd->f));
         if (taps) {
@@ -850,10 +1060,11 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
             for (int n = g; n < cd->n; n += DW_GROUPS) {
                 const float *dyn = dy + n * out_size;
                 taps_plane(cd, x + n * in_size, buf);
-                hsi_cnn_taps_filter_accumulate(cd, buf, gstride, dyn, acc, scratch);
+                if (bf16_taps) taps_filter_bf16(cd, buf, dyn, dw_g, thread_bf16(cd, work, t));
+                else hsi_cnn_taps_filter_accumulate(cd, buf, gstride, dyn, acc, scratch);
                 for (int f = 0; f < cd->f; f++) db_g[f] += sum_floats(dyn + (size_t)f * P, P);
             }
-            hsi_cnn_taps_filter_finish(cd, acc, dw_g);
+            if (!bf16_taps) hsi_cnn_taps_filter_finish(cd, acc, dw_g);
             continue;
         }
         for (int n = g; n < cd->n; n += DW_GROUPS)
@@ -867,8 +1078,18 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
                     shift_expand(cd, dyb, P, len, e);
                     /* dWp[a] (f x R) += dy block (f x len*plane) . G[:, a*plane ..]^T for
                      * every a at once: dWp (kd*f x R) += E (kd*f x gcols) . G^T */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->kd * cd->f, R,
-                                gcols, 1.0f, e, gcols, buf, gcols, 1.0f, dw_g, R);
+                    if (bf16) {
+                        /* The same product as dot products over gcols of bf16 rows. */
+                        uint16_t *eh = (uint16_t *)thread_bf16(cd, work, t);
+                        uint16_t *gh = (uint16_t *)(thread_bf16(cd, work, t) +
+                                                    round16(hsi_cnn_bf16_rows_floats(
+                                                        cd->kd * cd->f, gcols)));
+                        hsi_cnn_bf16_rows(cd->kd * cd->f, gcols, e, gcols, eh);
+                        hsi_cnn_bf16_rows(R, gcols, buf, gcols, gh);
+                        hsi_cnn_bf16_gemm_nt(cd->kd * cd->f, R, gcols, eh, gh, dw_g, R);
+                    } else
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->kd * cd->f, R,
+                                    gcols, 1.0f, e, gcols, buf, gcols, 1.0f, dw_g, R);
                 } else {
                     vol2col(cd, x + n * in_size, d0, len, buf);
                     /* dW (f x K) += dy block (f x len*plane) . col^T */
@@ -935,49 +1156,52 @@ POOL_CLONES static void pool_plane_grad(float *restrict dp, const int32_t *restr
     }
 }
 
+/* One (sample, channel) volume: yo, and am (NULL: not recorded). */
+static void maxpool_channel(const hsi_cnn_pool_desc *pd, const float *xi, float *yo, int32_t *am)
+{
+    if (pd->kh == 1 && pd->kw == 1 && pd->sh == 1 && pd->sw == 1 && am) {
+        /* Spectral-only pooling (the Lange net): whole planes at a time,
+         * so the inner loops run over contiguous memory and vectorise. */
+        const int hw = pd->h * pd->w;
+        for (int od = 0; od < pd->od; od++) {
+            float *restrict yp = yo + (size_t)od * hw;
+            int32_t *restrict ap = am + (size_t)od * hw;
+            const int32_t first = od * pd->sd * hw;
+            const float *restrict x0 = xi + first;
+#pragma omp simd
+            for (int i = 0; i < hw; i++) yp[i] = x0[i], ap[i] = first + i;
+            for (int a = 1; a < pd->kd; a++)
+                pool_plane_max(yp, ap, xi + first + a * hw, first + a * hw, hw);
+        }
+        return;
+    }
+    for (int od = 0; od < pd->od; od++)
+        for (int oh = 0; oh < pd->oh; oh++)
+            for (int ow = 0; ow < pd->ow; ow++) {
+                float best = -INFINITY;
+                int32_t where = 0;
+                for (int a = 0; a < pd->kd; a++)
+                    for (int b = 0; b < pd->kh; b++)
+                        for (int e = 0; e < pd->kw; e++) {
+                            int32_t i = ((od * pd->sd + a) * pd->h + oh * pd->sh + b) * pd->w +
+                                        ow * pd->sw + e;
+                            if (xi[i] > best) best = xi[i], where = i;
+                        }
+                size_t o = ((size_t)od * pd->oh + oh) * pd->ow + ow;
+                yo[o] = best;
+                if (am) am[o] = where;
+            }
+}
+
 static void cpu_maxpool_forward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
                                 const float *x, float *y, int32_t *argmax)
 {
     (void)be;
     size_t in_vol = (size_t)pd->d * pd->h * pd->w, out_vol = (size_t)pd->od * pd->oh * pd->ow;
 #pragma omp parallel for schedule(static)
-    for (long nc = 0; nc < (long)pd->n * pd->c; nc++) {
-        const float *xi = x + nc * in_vol;
-        float *yo = y + nc * out_vol;
-        int32_t *am = argmax ? argmax + nc * out_vol : NULL;
-        if (pd->kh == 1 && pd->kw == 1 && pd->sh == 1 && pd->sw == 1 && am) {
-            /* Spectral-only pooling (the Lange net): whole planes at a time,
-             * so the inner loops run over contiguous memory and vectorise. */
-            const int hw = pd->h * pd->w;
-            for (int od = 0; od < pd->od; od++) {
-                float *restrict yp = yo + (size_t)od * hw;
-                int32_t *restrict ap = am + (size_t)od * hw;
-                const int32_t first = od * pd->sd * hw;
-                const float *restrict x0 = xi + first;
-#pragma omp simd
-                for (int i = 0; i < hw; i++) yp[i] = x0[i], ap[i] = first + i;
-                for (int a = 1; a < pd->kd; a++)
-                    pool_plane_max(yp, ap, xi + first + a * hw, first + a * hw, hw);
-            }
-            continue;
-        }
-        for (int od = 0; od < pd->od; od++)
-            for (int oh = 0; oh < pd->oh; oh++)
-                for (int ow = 0; ow < pd->ow; ow++) {
-                    float best = -INFINITY;
-                    int32_t where = 0;
-                    for (int a = 0; a < pd->kd; a++)
-                        for (int b = 0; b < pd->kh; b++)
-                            for (int e = 0; e < pd->kw; e++) {
-                                int32_t i = ((od * pd->sd + a) * pd->h + oh * pd->sh + b) * pd->w +
-                                            ow * pd->sw + e;
-                                if (xi[i] > best) best = xi[i], where = i;
-                            }
-                    size_t o = ((size_t)od * pd->oh + oh) * pd->ow + ow;
-                    yo[o] = best;
-                    if (am) am[o] = where;
-                }
-    }
+    for (long nc = 0; nc < (long)pd->n * pd->c; nc++)
+        maxpool_channel(pd, x + nc * in_vol, y + nc * out_vol,
+                        argmax ? argmax + nc * out_vol : NULL);
 }
 
 static void cpu_maxpool_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_desc *pd,
@@ -1309,6 +1533,7 @@ static const hsi_cnn_backend cpu_backend = {
     .conv3d_forward = cpu_conv_forward,
     .conv3d_backward_data = cpu_conv_backward_data,
     .conv3d_backward_filter = cpu_conv_backward_filter,
+    .conv3d_forward_maxpool = cpu_conv_forward_maxpool,
     .maxpool3d_forward = cpu_maxpool_forward,
     .maxpool3d_backward = cpu_maxpool_backward,
     .avgpool3d_forward = cpu_avgpool_forward,

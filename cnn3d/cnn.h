@@ -168,6 +168,15 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
                            hsi_cnn_net **out);
 void hsi_cnn_net_free(hsi_cnn_net *net);
 
+/* Arithmetic of the convolutions' GEMMs. BF16: operands rounded to bf16,
+ * products summed in fp32 (AVX512_BF16), for the depth-shift convolutions
+ * (all but thin first layers) in training and inference; weights, their
+ * updates and every other layer stay fp32. */
+typedef enum { HSI_CNN_FP32 = 0, HSI_CNN_BF16 = 1 } hsi_cnn_precision;
+/* HSI_ERR_UNSUPPORTED for BF16 where the CPU lacks AVX512_BF16 or the net
+ * is not on the CPU backend. */
+hsi_status hsi_cnn_net_set_precision(hsi_cnn_net *net, hsi_cnn_precision precision);
+
 /* Shapes and parameter counts without allocating the arenas (for summary). */
 hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
                             hsi_cnn_shape *input, hsi_cnn_layer *layers /* [n_layers] */);

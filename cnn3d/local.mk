@@ -1,7 +1,7 @@
 # cnn3d/local.mk - the 3D-CNN engine: specs, CPU backend, layers, training, checkpoints, scene prediction.
-libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c
+libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/gemm_bf16.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c
 nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h
-noinst_HEADERS += cnn3d/conv_taps.h
+noinst_HEADERS += cnn3d/conv_taps.h cnn3d/gemm_bf16.h
 
 TESTS += tests/test_cnn_conv
 check_PROGRAMS += tests/test_cnn_conv
@@ -48,3 +48,7 @@ EXTRA_DIST += cnn3d/specs/README.md
 TESTS += tests/test_cnn_checkpoint
 check_PROGRAMS += tests/test_cnn_checkpoint
 tests_test_cnn_checkpoint_LDADD = $(TEST_LDADD)
+
+TESTS += tests/test_cnn_bf16
+check_PROGRAMS += tests/test_cnn_bf16
+tests_test_cnn_bf16_LDADD = $(TEST_LDADD)

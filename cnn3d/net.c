@@ -9,6 +9,7 @@
  * and points every layer into them (llm.c style).
  */
 #include "cnn3d/cnn.h"
+#include "cnn3d/gemm_bf16.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -89,7 +90,7 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
             hsi_cnn_conv_desc cd = {0,      s.c,          s.d,          s.h,          s.w,
                                     l->units, l->kernel[0], l->kernel[1], l->kernel[2], l->stride[0],
                                     l->stride[1], l->stride[2], pad[0],     pad[1],       pad[2],
-                                    out[0], out[1],       out[2]};
+                                    out[0], out[1],       out[2],       0};
             L->conv = cd;
             size_t K = (size_t)s.c * l->kernel[0] * l->kernel[1] * l->kernel[2];
             L->n_weights = K * l->units;
@@ -198,6 +199,21 @@ static void init_weights(const hsi_cnn_net *net, const hsi_cnn_layer *L, float *
     }
     }
     for (size_t i = 0; i < L->n_bias; i++) b[i] = 0.0f;
+}
+
+hsi_status hsi_cnn_net_set_precision(hsi_cnn_net *net, hsi_cnn_precision precision)
+{
+    if (precision == HSI_CNN_BF16) {
+        if (net->be != hsi_cnn_backend_cpu())
+            return hsi_error(HSI_ERR_UNSUPPORTED, "bf16 precision runs on the CPU backend only, "
+                                                  "not on '%s'", net->be->name);
+        if (!hsi_cnn_bf16_cpu_ok())
+            return hsi_error(HSI_ERR_UNSUPPORTED,
+                             "bf16 precision needs a CPU with AVX512_BF16; this one lacks it");
+    }
+    for (int i = 0; i < net->n_layers; i++)
+        net->layers[i].conv.bf16 = precision == HSI_CNN_BF16;
+    return HSI_OK;
 }
 
 void hsi_cnn_net_free(hsi_cnn_net *net)
@@ -432,14 +448,40 @@ static void layer_forward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, in
     }
 }
 
+/* Conv + ReLU followed by a max-pool, as one backend call where it fuses
+ * them: the conv's own output (the Lange net's biggest tensor) is then
+ * never stored. Nothing reads it later: the pool's backward takes the ReLU
+ * mask from the pooled values (the gate in hsi_cnn_backward), so the conv's
+ * backward does not read its y. Returns 1 when layers i and i + 1 ran. */
+static int fused_conv_pool(hsi_cnn_net *net, int i, int n)
+{
+    const hsi_cnn_backend *be = net->be;
+    hsi_cnn_layer *C = &net->layers[i], *P = i + 1 < net->n_layers ? C + 1 : NULL;
+    if (!be->conv3d_forward_maxpool || C->spec.kind != HSI_CNN_CONV3D ||
+        C->spec.activation != HSI_CNN_ACT_RELU || !P || P->folded ||
+        P->spec.kind != HSI_CNN_MAXPOOL3D)
+        return 0;
+    C->conv.n = n;
+    P->pool.n = n;
+    return be->conv3d_forward_maxpool(be, &C->conv, layer_input(net, i), C->w, C->b,
+                                      C->spec.activation, &P->pool, P->y, P->argmax, net->work);
+}
+
 const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training)
 {
     if (n > net->max_batch) n = net->max_batch;
     if (x != net->x)
         net->be->upload(net->be, net->x, x, (size_t)n * hsi_cnn_shape_size(net->input) * sizeof(float));
     training = training && net->training;
-    for (int i = 0; i < net->n_layers; i++)
-        if (!net->layers[i].folded) layer_forward(net, &net->layers[i], layer_input(net, i), n, training);
+    for (int i = 0; i < net->n_layers; i++) {
+        hsi_cnn_layer *L = &net->layers[i];
+        if (L->folded) continue;
+        if (fused_conv_pool(net, i, n)) {
+            i++; /* the pool after it is done */
+            continue;
+        }
+        layer_forward(net, L, layer_input(net, i), n, training);
+    }
     return net->layers[net->n_layers - 1].y;
 }
 

@@ -84,6 +84,9 @@ static const char usage[] =
     "                         never predicted. Default: such a class is an error, as\n"
     "                         in hsi svm\n"
     "  --checkpoint-every N   also write MODEL every N epochs (default 0: at the end)\n"
+    "  --precision P          fp32 (default) or bf16: the convolutions' GEMMs take\n"
+    "                         bf16 operands, summed in fp32 (train, predict, eval;\n"
+    "                         needs a CPU with AVX512_BF16; weights stay fp32)\n"
     "  --resume MODEL         continue training from a checkpoint (same data)\n"
     "  --bands-count N        summary: bands when the spec says auto (default 220)\n"
     "  --classes K            summary: classes when the spec says auto (default 16)\n"
@@ -308,7 +311,17 @@ typedef struct train_args {
     uint64_t seed;
     hsi_border_mode border;
     int balanced, quiet, allow_missing;
+    hsi_cnn_precision precision;
 } train_args;
+
+/* --precision: 0 and *p set, or a usage error (exit 2). */
+static int parse_precision(const char *arg, hsi_cnn_precision *p)
+{
+    if (!strcmp(arg, "fp32")) *p = HSI_CNN_FP32;
+    else if (!strcmp(arg, "bf16")) *p = HSI_CNN_BF16;
+    else return cli_usage_error(name, "--precision: '%s' is not fp32 or bf16", arg);
+    return 0;
+}
 
 static int run_train(int argc, char **argv)
 {
@@ -321,7 +334,7 @@ static int run_train(int argc, char **argv)
         {"border", required_argument, NULL, 'm'},    {"validation-split", required_argument, NULL, 'V'},
         {"patience", required_argument, NULL, 'P'},  {"class-weights", required_argument, NULL, 'w'},
         {"checkpoint-every", required_argument, NULL, 'C'}, {"resume", required_argument, NULL, 'r'},
-        {"allow-missing-classes", no_argument, NULL, 'A'},
+        {"allow-missing-classes", no_argument, NULL, 'A'}, {"precision", required_argument, NULL, 'X'},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     train_args a = {.epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
@@ -341,6 +354,9 @@ static int run_train(int argc, char **argv)
         case 'o': a.output = optarg; break;
         case 'r': a.resume = optarg; break;
         case 'p': a.preprocess = optarg; break;
+        case 'X':
+            if (parse_precision(optarg, &a.precision)) return 2;
+            break;
         case 'e':
             if (cli_parse_long(name, "--epochs", optarg, 0, 100000000, &a.epochs)) return 2;
             break;
@@ -517,6 +533,7 @@ static int run_train(int argc, char **argv)
                   a.resume, net->input.d);
         goto out;
     }
+    if ((st = hsi_cnn_net_set_precision(net, a.precision))) goto fail;
     if (a.lr > 0) net->spec->learning_rate = a.lr;
     long epochs = a.epochs >= 0 ? a.epochs : net->spec->epochs;
     double vsplit = a.validation_split >= 0 ? a.validation_split : net->spec->validation_split;
@@ -639,12 +656,14 @@ static int run_apply(int argc, char **argv, int is_eval)
         {"test", required_argument, NULL, 'T'},   {"output", required_argument, NULL, 'o'},
         {"prob", required_argument, NULL, 'p'},   {"batch", required_argument, NULL, 'B'},
         {"csv", required_argument, NULL, 'c'},    {"json", required_argument, NULL, 'j'},
+        {"precision", required_argument, NULL, 'X'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *model = NULL, *var = NULL, *test_path = NULL, *output = NULL, *probs = NULL;
     const char *csv = NULL, *json = NULL;
     long batch = 64;
     int quiet = 0, c;
+    hsi_cnn_precision precision = HSI_CNN_FP32;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("m:o:qh"), longopts, NULL)) != -1) {
         switch (c) {
@@ -655,6 +674,9 @@ static int run_apply(int argc, char **argv, int is_eval)
         case 'p': probs = optarg; break;
         case 'c': csv = optarg; break;
         case 'j': json = optarg; break;
+        case 'X':
+            if (parse_precision(optarg, &precision)) return 2;
+            break;
         case 'B':
             if (cli_parse_long(name, "--batch", optarg, 1, 100000, &batch)) return 2;
             break;
@@ -682,6 +704,7 @@ static int run_apply(int argc, char **argv, int is_eval)
     uint8_t *only = NULL;
     int32_t *pred = NULL, *truth = NULL;
     if ((st = hsi_cnn_checkpoint_read(model, 0, (int)batch, NULL, &net, &meta))) goto fail;
+    if ((st = hsi_cnn_net_set_precision(net, precision))) goto fail;
     if (!is_eval) {
         /* The whole scene, a tile of rows at a time (cnn3d/predict.c). */
         hsi_read_options ro = {0};
