@@ -248,7 +248,50 @@ static hsi_status v5_check_element(const v5_scan *sc, const unsigned char *p, si
     return st;
 }
 
-/* Walk a v5 file's top-level elements; other files (v4, v7.3/HDF5) pass. */
+/* Level 4 MAT-files, which matio reads when the v5 header is absent: a
+ * sequence of variables, each a 20-byte header (type MOPT, rows, columns,
+ * imaginary flag, name length, as int32 in the writer's byte order), the
+ * name and the data. matio allocates the name and the data by these counts,
+ * so a crafted header of a few bytes asked for gigabytes (tests/fuzz). We
+ * require every variable to fit in the file. A file that is no level 4
+ * file either is left to matio to refuse. */
+static hsi_status v4_check_file(FILE *fp, const char *path, off_t file_size)
+{
+    static const unsigned elsize[6] = {8, 4, 4, 2, 2, 1}; /* P: double .. uint8 */
+    off_t pos = 0;
+    while (file_size - pos >= 20) {
+        int32_t h[5];
+        if (fseeko(fp, pos, SEEK_SET) != 0 || fread(h, 4, 5, fp) != 5)
+            return hsi_error(HSI_ERR_IO, "%s: read error", path);
+        int32_t type = h[0];
+        if (type < 0 || type > 4052) { /* the other byte order */
+            for (int i = 0; i < 5; i++) h[i] = (int32_t)__builtin_bswap32((uint32_t)h[i]);
+            type = h[0];
+        }
+        int M = type / 1000, O = type / 100 % 10, P = type / 10 % 10, T = type % 10;
+        if (type < 0 || M > 4 || O != 0 || P > 5 || T > 2) {
+            if (pos == 0) return HSI_OK; /* not a level 4 file: matio refuses it */
+            return hsi_error(HSI_ERR_FORMAT, "%s: a level 4 variable with type %d (corrupt)", path,
+                             (int)h[0]);
+        }
+        int32_t rows = h[1], cols = h[2], imag = h[3], namelen = h[4];
+        uint64_t data = 0;
+        if (rows < 0 || cols < 0 || imag < 0 || imag > 1 || namelen < 1 || namelen > V5_MAX_NAME ||
+            __builtin_mul_overflow((uint64_t)rows, (uint64_t)cols, &data) ||
+            __builtin_mul_overflow(data, (uint64_t)elsize[P] * (imag ? 2 : 1), &data) ||
+            data > (uint64_t)(file_size - pos - 20) ||
+            (uint64_t)namelen > (uint64_t)(file_size - pos - 20) - data)
+            return hsi_error(HSI_ERR_FORMAT,
+                             "%s: a level 4 variable of %d x %d values and a %d-byte name that "
+                             "the file cannot hold (truncated or corrupt)",
+                             path, (int)rows, (int)cols, (int)namelen);
+        pos += 20 + namelen + (off_t)data;
+    }
+    return HSI_OK;
+}
+
+/* Walk a v5 file's top-level elements (a level 4 file's variables, through
+ * v4_check_file); v7.3 (HDF5) files pass. */
 static hsi_status v5_check_file(const char *path)
 {
     FILE *fp = fopen(path, "rb");
@@ -259,8 +302,11 @@ static hsi_status v5_check_file(const char *path)
      * text "MATLAB 5.0 MAT-file" is not checked), so neither do we. */
     if (fread(hdr, 1, 128, fp) != 128 ||
         !((hdr[126] == 'I' && hdr[127] == 'M') || (hdr[126] == 'M' && hdr[127] == 'I'))) {
+        struct stat sb4;
+        st = fstat(fileno(fp), &sb4) != 0 ? hsi_error(HSI_ERR_IO, "%s: %s", path, strerror(errno))
+                                          : v4_check_file(fp, path, sb4.st_size);
         fclose(fp);
-        return HSI_OK;
+        return st;
     }
     uint16_t version;
     memcpy(&version, hdr + 124, 2);
