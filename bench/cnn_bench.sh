@@ -6,6 +6,7 @@
 # For the Lange et al. network (cnn3d/specs/lange2018.cfg) at 9x9x220 and
 # 9x9x200, batch 50, it runs in the same session, alternating in every round:
 #   hsi:       BUILD_DIR/bench/cnn_throughput SPEC BANDS 50 STEPS
+#              (and with HSI_CNN_PRECISION=bf16 where the CPU has AVX512_BF16)
 #   Keras/TF:  VENV/bin/python ../shared/peers/keras_lange3dcnn.py BANDS 50 STEPS THREADS
 #   PyTorch 2: VENV/bin/python ../shared/peers/torch_lange3dcnn.py BANDS 50 STEPS THREADS
 #   PyTorch 1: /usr/bin/python3 (Debian's 1.13) with the same script, only
@@ -84,12 +85,16 @@ if [ $DEBIAN_TORCH = yes ]; then
 else
     echo "# no Debian PyTorch (/usr/bin/python3 does not import torch): three columns"
 fi
+# hsi's --precision bf16 (bf16 GEMM operands, fp32 accumulation and master
+# weights) runs as a second hsi column where the CPU has AVX512_BF16.
+BF16=no
+"$OURS" --kernels | grep -q 'bf16 gemm avx512-bf16' && BF16=yes
 peak_line=$("$OURS" --sgemm)
 PEAK=$(field sgemm_gflops "$peak_line")
 echo "sgemm peak: $PEAK GFLOP/s ($peak_line)"
 
 for bands in 220 200; do
-    rk_t=""; rk_i=""; rt_t=""; rt_i=""; r1_t=""; r1_i=""
+    rk_t=""; rk_i=""; rt_t=""; rt_i=""; r1_t=""; r1_i=""; bk_t=""; bk_i=""; bt_t=""; bt_i=""
     for r in $(seq "$ROUNDS"); do
         ours=$("$OURS" "$SPEC" "$bands" 50 "$STEPS")
         keras=$(peer "$VPY" "$PEERS/keras_lange3dcnn.py" "$bands" 50 "$STEPS" "$THREADS")
@@ -102,6 +107,14 @@ for bands in 220 200; do
         [ -n "$tt" ] || no_result "PyTorch 2 peer"
         rk_t="$rk_t $(ratio "$ot" "$kt")"; rk_i="$rk_i $(ratio "$oi" "$ki")"
         rt_t="$rt_t $(ratio "$ot" "$tt")"; rt_i="$rt_i $(ratio "$oi" "$ti")"
+        bf=""
+        if [ $BF16 = yes ]; then
+            oursb=$(HSI_CNN_PRECISION=bf16 "$OURS" "$SPEC" "$bands" 50 "$STEPS")
+            bt=$(field train_samples_per_s "$oursb"); bi=$(field infer_samples_per_s "$oursb")
+            bk_t="$bk_t $(ratio "$bt" "$kt")"; bk_i="$bk_i $(ratio "$bi" "$ki")"
+            bt_t="$bt_t $(ratio "$bt" "$tt")"; bt_i="$bt_i $(ratio "$bi" "$ti")"
+            bf=$(printf ' hsi-bf16 %7s/%-7s' "$bt" "$bi")
+        fi
         old=""
         if [ $DEBIAN_TORCH = yes ]; then
             torch1=$(peer /usr/bin/python3 "$PEERS/torch_lange3dcnn.py" "$bands" 50 "$STEPS" "$THREADS")
@@ -110,8 +123,8 @@ for bands in 220 200; do
             r1_t="$r1_t $(ratio "$ot" "$t1t")"; r1_i="$r1_i $(ratio "$oi" "$t1i")"
             old=$(printf ' torch1.13 %7s/%-7s' "$t1t" "$t1i")
         fi
-        printf '9x9x%s round %s train/infer samples/s: hsi %7s/%-7s keras %7s/%-7s torch2 %7s/%-7s%s | hsi GFLOP/s train %s (%s%% of peak) infer %s (%s%%)\n' \
-            "$bands" "$r" "$ot" "$oi" "$kt" "$ki" "$tt" "$ti" "$old" \
+        printf '9x9x%s round %s train/infer samples/s: hsi %7s/%-7s%s keras %7s/%-7s torch2 %7s/%-7s%s | hsi GFLOP/s train %s (%s%% of peak) infer %s (%s%%)\n' \
+            "$bands" "$r" "$ot" "$oi" "$bf" "$kt" "$ki" "$tt" "$ti" "$old" \
             "$tg" "$(pct "$tg" "$PEAK")" "$ig" "$(pct "$ig" "$PEAK")"
     done
     m() { echo $1 | tr ' ' '\n' | median; }
@@ -119,5 +132,7 @@ for bands in 220 200; do
     [ $DEBIAN_TORCH = no ] || old="; hsi/PyTorch1.13 train $(m "$r1_t")x infer $(m "$r1_i")x"
     echo "9x9x$bands median ratios: hsi/Keras train $(m "$rk_t")x infer $(m "$rk_i")x;" \
         "hsi/PyTorch2 train $(m "$rt_t")x infer $(m "$rt_i")x$old"
+    [ $BF16 = no ] || echo "9x9x$bands median ratios, hsi --precision bf16: hsi/Keras train $(m "$bk_t")x" \
+        "infer $(m "$bk_i")x; hsi/PyTorch2 train $(m "$bt_t")x infer $(m "$bt_i")x"
 done
 echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
