@@ -48,6 +48,7 @@ hsi_status hsi_mat_probe(const char *path, const char *var, hsi_file_info *info)
 #include <errno.h>
 #include <matio.h>
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -350,6 +351,9 @@ static hsi_status v5_check_file(const char *path)
  * without HDF5 the symbol is absent and there is nothing to silence. */
 extern int H5Eset_auto2(int64_t estack_id, void *func, void *client_data) __attribute__((weak));
 
+/* Present in sanitizer builds only (libFuzzer's crash hook). */
+extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
+
 /* Is `path` a v7.3 MAT-file (HDF5 inside a v5-style header)? */
 static int is_mat73(const char *path)
 {
@@ -376,6 +380,12 @@ static hsi_status probe_mat73_in_child(const char *path)
     pid_t pid = fork();
     if (pid < 0) return hsi_error(HSI_ERR_IO, "%s: cannot fork to check it: %s", path, strerror(errno));
     if (pid == 0) {
+        /* Whatever the child says (a sanitizer's crash report, HDF5) is
+         * noise: the parent reports one line. Under libFuzzer the child also
+         * must not write a crash artifact for a crash that is handled. */
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0) dup2(devnull, STDERR_FILENO);
+        if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(NULL);
         mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
         if (!mat) _exit(0); /* the parent's own open reports it */
         matvar_t *v;
