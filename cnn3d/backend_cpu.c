@@ -668,7 +668,8 @@ static int bf16_room(const hsi_cnn_conv_desc *cd)
     return use_shift(cd) && bf16_ok();
 }
 
-/* The tap layers' filter gradient in bf16 (taps_filter_bf16). */
+/* The tap layers' forward pass (hsi_cnn_bf16_taps_forward) and filter
+ * gradient (taps_filter_bf16) in bf16. */
 static int use_bf16_taps(const hsi_cnn_conv_desc *cd)
 {
     return cd->bf16 && use_taps(cd) && bf16_ok();
@@ -688,7 +689,10 @@ static size_t taps_bf16_floats(const hsi_cnn_conv_desc *cd)
     const size_t Q = (size_t)cd->od * cd->oh * cd->ow;
     size_t halves = cd->f * round32(Q) + shift_rows(cd) * round32(taps_gstride(cd)) + 32;
     size_t ptrs = (size_t)(cd->f + conv_rows(cd)) * sizeof(void *) / sizeof(float);
-    return round16(halves / 2 + 1) + round16(ptrs);
+    size_t filt = round16(halves / 2 + 1) + round16(ptrs);
+    /* The forward pass's bf16 row pairs H of G (hsi_cnn_bf16_pairs) share it. */
+    size_t fwd = round16(hsi_cnn_bf16_pairs_floats(shift_rows(cd), taps_gstride(cd)));
+    return filt > fwd ? filt : fwd;
 }
 
 /* Packed Wp (forward) or Wp^T (data gradient), shared by the threads. */
@@ -717,7 +721,11 @@ static size_t bf16_thread_floats(const hsi_cnn_conv_desc *cd)
 
 static size_t shared_floats(const hsi_cnn_conv_desc *cd)
 {
-    if (use_taps(cd)) return round16(hsi_cnn_taps_weight_floats(cd));
+    if (use_taps(cd))
+        return round16(hsi_cnn_taps_weight_floats(cd)) +
+               (bf16_ok() ? round16(hsi_cnn_bf16_taps_weight_floats(cd->f, cd->kd,
+                                                                    shift_rows(cd)))
+                          : 0);
     return use_shift(cd) ? round16((size_t)cd->f * conv_rows(cd)) + bf16_shared_floats(cd) : 0;
 }
 
@@ -847,14 +855,28 @@ static void conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
     if (use_taps(cd)) {
         /* One sample per iteration: its plane matrix G, then every output. */
         const size_t gstride = taps_gstride(cd);
-        hsi_cnn_taps_pack_weights(cd, w, work);
+        /* bf16 (use_bf16_taps): weights as bf16 pairs of taps after the fp32
+         * ones, G's rows as bf16 pairs H in the thread's bf16 space. */
+        const int bf16_taps = use_bf16_taps(cd);
+        uint32_t *wp16 = (uint32_t *)(work + round16(hsi_cnn_taps_weight_floats(cd)));
+        if (bf16_taps)
+            hsi_cnn_bf16_taps_pack_weights(cd->f, cd->c, cd->kd, cd->kh, cd->kw, w, wp16);
+        else
+            hsi_cnn_taps_pack_weights(cd, w, work);
 #pragma omp parallel for schedule(dynamic, 1)
         for (int n = 0; n < cd->n; n++) {
             const int t = thread_id();
             float *g = thread_block(cd, work, t), *scratch = g + taps_g_floats(cd);
             float *out = pd ? thread_sample_out(cd, work, t) : y + n * out_size;
             taps_plane(cd, x + n * in_size, g);
-            hsi_cnn_taps_forward(cd, g, gstride, work, bias, act == HSI_CNN_ACT_RELU, out, scratch);
+            if (bf16_taps) {
+                uint32_t *h = (uint32_t *)thread_bf16(cd, work, t);
+                hsi_cnn_bf16_pairs(R, gstride, g, h);
+                hsi_cnn_bf16_taps_forward(cd->f, cd->kd, R, plane, P, gstride, h, wp16, bias,
+                                          act == HSI_CNN_ACT_RELU, out);
+            } else
+                hsi_cnn_taps_forward(cd, g, gstride, work, bias, act == HSI_CNN_ACT_RELU, out,
+                                     scratch);
             if (act == HSI_CNN_ACT_SIGMOID || act == HSI_CNN_ACT_TANH)
                 finish_block(cd, NULL, act, out, P, P);
             if (pd) pool_sample(pd, out, n, ypool, argmax);
