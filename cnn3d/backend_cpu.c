@@ -695,6 +695,13 @@ static size_t taps_bf16_floats(const hsi_cnn_conv_desc *cd)
     return filt > fwd ? filt : fwd;
 }
 
+/* The filter gradient's bf16 dy rows (shift_filter_bf16): values per row
+ * for a block of gcols plane columns. */
+static size_t shift_dyz_stride(const hsi_cnn_conv_desc *cd, int gcols)
+{
+    return round32((size_t)(cd->kd - 1) * cd->oh * cd->ow + gcols + 32);
+}
+
 /* Packed Wp (forward) or Wp^T (data gradient), shared by the threads. */
 static size_t bf16_shared_floats(const hsi_cnn_conv_desc *cd)
 {
@@ -713,8 +720,10 @@ static size_t bf16_thread_floats(const hsi_cnn_conv_desc *cd)
     const int R = shift_rows(cd), kf = cd->kd * cd->f;
     const int gcols = (shift_block_depth(cd) + cd->kd - 1) * cd->oh * cd->ow;
     size_t fwd = hsi_cnn_bf16_pack_b_floats(R, gcols), data = hsi_cnn_bf16_pack_b_floats(kf, gcols);
-    size_t filt = round16(hsi_cnn_bf16_rows_floats(kf, gcols)) +
-                  round16(hsi_cnn_bf16_rows_floats(R, gcols));
+    size_t dyz = (size_t)cd->f * shift_dyz_stride(cd, gcols) / 2 + 1;
+    size_t eh = hsi_cnn_bf16_rows_floats(kf, gcols);
+    size_t filt = round16(eh > dyz ? eh : dyz) + round16(hsi_cnn_bf16_rows_floats(R, gcols)) +
+                  round16((size_t)(kf + R) * sizeof(void *) / sizeof(float));
     size_t m = fwd > data ? fwd : data;
     return round16(m > filt ? m : filt);
 }
@@ -1054,6 +1063,41 @@ static void taps_filter_bf16(const hsi_cnn_conv_desc *cd, const float *g, const 
     hsi_cnn_bf16_gemm_nt_rows(cd->f, K, Q, rows, rows + cd->f, dw_g, K);
 }
 
+/* A shift conv's filter gradient for one block in bf16: dWp (kd*f x R) +=
+ * E (kd*f x gcols) . G^T as dot products over gcols of bf16 rows, where
+ * E's row (a, f) (shift_expand) is read in place as a shifted view of one
+ * zero-padded bf16 row of dy per filter:
+ *     dyz[f] = [(kd-1)*plane zeros][dy block row f, len*plane][zeros]
+ *     E[(a, f)][j] = dyz[f][(kd-1-a)*plane + j]
+ * so E (kd times dy's size) is neither built nor converted. g: the block's
+ * G (R x gcols, fp32); space: bf16_thread_floats. */
+static void shift_filter_bf16(const hsi_cnn_conv_desc *cd, const float *g, const float *dyb,
+                              int P, int len, float *dw_g, float *space)
+{
+    const int R = shift_rows(cd), kf = cd->kd * cd->f, plane = cd->oh * cd->ow;
+    const int gcols = (len + cd->kd - 1) * plane, lead = (cd->kd - 1) * plane;
+    const size_t zs = shift_dyz_stride(cd, gcols);
+    const size_t eh = hsi_cnn_bf16_rows_floats(kf, gcols), dyz_floats = (size_t)cd->f * zs / 2 + 1;
+    uint16_t *dyz = (uint16_t *)space;
+    uint16_t *gh = (uint16_t *)(space + round16(eh > dyz_floats ? eh : dyz_floats));
+    const uint16_t **rows =
+        (const uint16_t **)((float *)gh + round16(hsi_cnn_bf16_rows_floats(R, gcols)));
+    const size_t body = round32((size_t)len * plane); /* what hsi_cnn_bf16_rows writes */
+    for (int f = 0; f < cd->f; f++) {
+        uint16_t *z = dyz + (size_t)f * zs;
+        memset(z, 0, sizeof(uint16_t) * lead);
+        hsi_cnn_bf16_rows(1, len * plane, dyb + (size_t)f * P, P, z + lead);
+        memset(z + lead + body, 0, sizeof(uint16_t) * (zs - lead - body));
+    }
+    hsi_cnn_bf16_rows(R, gcols, g, gcols, gh);
+    const size_t g32 = round32(gcols);
+    for (int a = 0; a < cd->kd; a++)
+        for (int f = 0; f < cd->f; f++)
+            rows[a * cd->f + f] = dyz + (size_t)f * zs + (size_t)(cd->kd - 1 - a) * plane;
+    for (int r = 0; r < R; r++) rows[kf + r] = gh + (size_t)r * g32;
+    hsi_cnn_bf16_gemm_nt_rows(kf, R, gcols, rows, rows + kf, dw_g, R);
+}
+
 static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
                                      const float *x, const float *dy, float *dw, float *dbias,
                                      float *work)
@@ -1097,21 +1141,15 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
                     const int gcols = (len + cd->kd - 1) * plane;
                     float *e = buf + plane_floats(cd);
                     vol2plane(cd, x + n * in_size, d0, len, buf);
-                    shift_expand(cd, dyb, P, len, e);
                     /* dWp[a] (f x R) += dy block (f x len*plane) . G[:, a*plane ..]^T for
                      * every a at once: dWp (kd*f x R) += E (kd*f x gcols) . G^T */
-                    if (bf16) {
-                        /* The same product as dot products over gcols of bf16 rows. */
-                        uint16_t *eh = (uint16_t *)thread_bf16(cd, work, t);
-                        uint16_t *gh = (uint16_t *)(thread_bf16(cd, work, t) +
-                                                    round16(hsi_cnn_bf16_rows_floats(
-                                                        cd->kd * cd->f, gcols)));
-                        hsi_cnn_bf16_rows(cd->kd * cd->f, gcols, e, gcols, eh);
-                        hsi_cnn_bf16_rows(R, gcols, buf, gcols, gh);
-                        hsi_cnn_bf16_gemm_nt(cd->kd * cd->f, R, gcols, eh, gh, dw_g, R);
-                    } else
+                    if (bf16)
+                        shift_filter_bf16(cd, buf, dyb, P, len, dw_g, thread_bf16(cd, work, t));
+                    else {
+                        shift_expand(cd, dyb, P, len, e);
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->kd * cd->f, R,
                                     gcols, 1.0f, e, gcols, buf, gcols, 1.0f, dw_g, R);
+                    }
                 } else {
                     vol2col(cd, x + n * in_size, d0, len, buf);
                     /* dW (f x K) += dy block (f x len*plane) . col^T */
