@@ -463,6 +463,64 @@ static inline void window_add(float *restrict dst_plane, const float *restrict w
     }
 }
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_PLANE_AVX512 1
+/* One input plane (h x w, w <= 8) of dx += its kh x kw windows of dG:
+ * window (b, e) is oh x ow contiguous floats at win + (b*kw + e)*cols and is
+ * added at row b, column e. Row by row with masked AVX-512VL loads instead
+ * of window_add's 3-7 float scalar rows (a twentieth of a bf16 training
+ * step on the Lange net's conv2). Each dx value gets its windows' values in
+ * the same (b, e) order as window_add, and masked-off lanes are not touched
+ * (mask_add), so the sums are the same bits. */
+__attribute__((target("avx512f,avx512vl"))) static void
+plane_add_avx512(float *dst, const float *win, size_t cols, int kh, int kw, int oh, int ow,
+                 int h, int w)
+{
+    const __mmask8 mw = (__mmask8)((1u << w) - 1), mo = (__mmask8)((1u << ow) - 1);
+    for (int ih = 0; ih < h; ih++) {
+        __m256 acc = _mm256_maskz_loadu_ps(mw, dst + (size_t)ih * w);
+        for (int b = 0; b < kh; b++) {
+            const int r = ih - b;
+            if (r < 0 || r >= oh) continue;
+            for (int e = 0; e < kw; e++) {
+                const __mmask8 m = (__mmask8)(mo << e);
+                const float *src = win + (size_t)(b * kw + e) * cols + (size_t)r * ow;
+                /* lanes e .. e+ow-1 = src[0 .. ow-1]; the others are not read */
+                __m256 v = _mm256_maskz_loadu_ps(m, src - e);
+                acc = _mm256_mask_add_ps(acc, m, acc, v);
+            }
+        }
+        _mm256_mask_storeu_ps(dst + (size_t)ih * w, mw, acc);
+    }
+}
+
+/* G's kh*kw rows of one input plane (h x w, ow <= 8): window (b, e) (oh x
+ * ow, at row b, column e of the plane) to dst + (b*kw + e)*cols, one masked
+ * load and store per window row instead of window_copy's 3-7 scalar ones. */
+__attribute__((target("avx512f,avx512vl"))) static void
+plane_copy_avx512(float *dst, const float *src, size_t cols, int kh, int kw, int oh, int ow,
+                  int w)
+{
+    const __mmask8 mo = (__mmask8)((1u << ow) - 1);
+    for (int b = 0; b < kh; b++)
+        for (int e = 0; e < kw; e++) {
+            float *d = dst + (size_t)(b * kw + e) * cols;
+            const float *s0 = src + (size_t)b * w + e;
+            for (int r = 0; r < oh; r++)
+                _mm256_mask_storeu_ps(d + (size_t)r * ow, mo,
+                                      _mm256_maskz_loadu_ps(mo, s0 + (size_t)r * w));
+        }
+}
+
+static int plane_avx512_ok(void)
+{
+    static int ok = -1; /* asked once; any thread would store the same value */
+    if (ok < 0) ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+    return ok;
+}
+#endif
+
 /* G (R x (nd+kd-1)*plane) for output slices [d0, d0+nd) of one sample x. */
 static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *g)
 {
@@ -475,6 +533,13 @@ static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int n
                 int id = d0 + j - cd->pd;
                 const float *src =
                     id >= 0 && id < cd->d ? x + ((size_t)c * cd->d + id) * cd->h * cd->w : NULL;
+#ifdef HAVE_PLANE_AVX512
+                if (src && cd->ow <= 8 && plane_avx512_ok()) {
+                    plane_copy_avx512(g + (size_t)c * cd->kh * cd->kw * cols + (size_t)j * plane,
+                                      src, (size_t)cols, cd->kh, cd->kw, cd->oh, cd->ow, cd->w);
+                    continue;
+                }
+#endif
                 for (int b = 0; b < cd->kh; b++)
                     for (int e = 0; e < cd->kw; e++) {
                         float *dst = g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols +
@@ -517,10 +582,24 @@ static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int n
             }
 }
 
+
 /* The adjoint of vol2plane: dx (one sample) += scatter of dG. */
 static void plane2vol_add(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd, float *dx)
 {
     const int plane = cd->oh * cd->ow, span = nd + cd->kd - 1, cols = span * plane;
+#ifdef HAVE_PLANE_AVX512
+    if (plane_is_simple(cd) && cd->w <= 8 && plane_avx512_ok()) {
+        for (int c = 0; c < cd->c; c++)
+            for (int j = 0; j < span; j++) {
+                int id = d0 + j - cd->pd;
+                if (id < 0 || id >= cd->d) continue;
+                plane_add_avx512(dx + ((size_t)c * cd->d + id) * cd->h * cd->w,
+                                 g + (size_t)c * cd->kh * cd->kw * cols + (size_t)j * plane,
+                                 (size_t)cols, cd->kh, cd->kw, cd->oh, cd->ow, cd->h, cd->w);
+            }
+        return;
+    }
+#endif
     if (plane_is_simple(cd)) {
         for (int c = 0; c < cd->c; c++)
             for (int j = 0; j < span; j++) {
@@ -668,7 +747,8 @@ static int bf16_room(const hsi_cnn_conv_desc *cd)
     return use_shift(cd) && bf16_ok();
 }
 
-/* The tap layers' filter gradient in bf16 (taps_filter_bf16). */
+/* The tap layers' forward pass (hsi_cnn_bf16_taps_forward) and filter
+ * gradient (taps_filter_bf16) in bf16. */
 static int use_bf16_taps(const hsi_cnn_conv_desc *cd)
 {
     return cd->bf16 && use_taps(cd) && bf16_ok();
@@ -688,7 +768,17 @@ static size_t taps_bf16_floats(const hsi_cnn_conv_desc *cd)
     const size_t Q = (size_t)cd->od * cd->oh * cd->ow;
     size_t halves = cd->f * round32(Q) + shift_rows(cd) * round32(taps_gstride(cd)) + 32;
     size_t ptrs = (size_t)(cd->f + conv_rows(cd)) * sizeof(void *) / sizeof(float);
-    return round16(halves / 2 + 1) + round16(ptrs);
+    size_t filt = round16(halves / 2 + 1) + round16(ptrs);
+    /* The forward pass's bf16 row pairs H of G (hsi_cnn_bf16_pairs) share it. */
+    size_t fwd = round16(hsi_cnn_bf16_pairs_floats(shift_rows(cd), taps_gstride(cd)));
+    return filt > fwd ? filt : fwd;
+}
+
+/* The filter gradient's bf16 dy rows (shift_filter_bf16): values per row
+ * for a block of gcols plane columns. */
+static size_t shift_dyz_stride(const hsi_cnn_conv_desc *cd, int gcols)
+{
+    return round32((size_t)(cd->kd - 1) * cd->oh * cd->ow + gcols + 32);
 }
 
 /* Packed Wp (forward) or Wp^T (data gradient), shared by the threads. */
@@ -709,15 +799,21 @@ static size_t bf16_thread_floats(const hsi_cnn_conv_desc *cd)
     const int R = shift_rows(cd), kf = cd->kd * cd->f;
     const int gcols = (shift_block_depth(cd) + cd->kd - 1) * cd->oh * cd->ow;
     size_t fwd = hsi_cnn_bf16_pack_b_floats(R, gcols), data = hsi_cnn_bf16_pack_b_floats(kf, gcols);
-    size_t filt = round16(hsi_cnn_bf16_rows_floats(kf, gcols)) +
-                  round16(hsi_cnn_bf16_rows_floats(R, gcols));
+    size_t dyz = (size_t)cd->f * shift_dyz_stride(cd, gcols) / 2 + 1;
+    size_t eh = hsi_cnn_bf16_rows_floats(kf, gcols);
+    size_t filt = round16(eh > dyz ? eh : dyz) + round16(hsi_cnn_bf16_rows_floats(R, gcols)) +
+                  round16((size_t)(kf + R) * sizeof(void *) / sizeof(float));
     size_t m = fwd > data ? fwd : data;
     return round16(m > filt ? m : filt);
 }
 
 static size_t shared_floats(const hsi_cnn_conv_desc *cd)
 {
-    if (use_taps(cd)) return round16(hsi_cnn_taps_weight_floats(cd));
+    if (use_taps(cd))
+        return round16(hsi_cnn_taps_weight_floats(cd)) +
+               (bf16_ok() ? round16(hsi_cnn_bf16_taps_weight_floats(cd->f, cd->kd,
+                                                                    shift_rows(cd)))
+                          : 0);
     return use_shift(cd) ? round16((size_t)cd->f * conv_rows(cd)) + bf16_shared_floats(cd) : 0;
 }
 
@@ -847,14 +943,28 @@ static void conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
     if (use_taps(cd)) {
         /* One sample per iteration: its plane matrix G, then every output. */
         const size_t gstride = taps_gstride(cd);
-        hsi_cnn_taps_pack_weights(cd, w, work);
+        /* bf16 (use_bf16_taps): weights as bf16 pairs of taps after the fp32
+         * ones, G's rows as bf16 pairs H in the thread's bf16 space. */
+        const int bf16_taps = use_bf16_taps(cd);
+        uint32_t *wp16 = (uint32_t *)(work + round16(hsi_cnn_taps_weight_floats(cd)));
+        if (bf16_taps)
+            hsi_cnn_bf16_taps_pack_weights(cd->f, cd->c, cd->kd, cd->kh, cd->kw, w, wp16);
+        else
+            hsi_cnn_taps_pack_weights(cd, w, work);
 #pragma omp parallel for schedule(dynamic, 1)
         for (int n = 0; n < cd->n; n++) {
             const int t = thread_id();
             float *g = thread_block(cd, work, t), *scratch = g + taps_g_floats(cd);
             float *out = pd ? thread_sample_out(cd, work, t) : y + n * out_size;
             taps_plane(cd, x + n * in_size, g);
-            hsi_cnn_taps_forward(cd, g, gstride, work, bias, act == HSI_CNN_ACT_RELU, out, scratch);
+            if (bf16_taps) {
+                uint32_t *h = (uint32_t *)thread_bf16(cd, work, t);
+                hsi_cnn_bf16_pairs(R, gstride, g, h);
+                hsi_cnn_bf16_taps_forward(cd->f, cd->kd, R, plane, P, gstride, h, wp16, bias,
+                                          act == HSI_CNN_ACT_RELU, out);
+            } else
+                hsi_cnn_taps_forward(cd, g, gstride, work, bias, act == HSI_CNN_ACT_RELU, out,
+                                     scratch);
             if (act == HSI_CNN_ACT_SIGMOID || act == HSI_CNN_ACT_TANH)
                 finish_block(cd, NULL, act, out, P, P);
             if (pd) pool_sample(pd, out, n, ypool, argmax);
@@ -1032,6 +1142,41 @@ static void taps_filter_bf16(const hsi_cnn_conv_desc *cd, const float *g, const 
     hsi_cnn_bf16_gemm_nt_rows(cd->f, K, Q, rows, rows + cd->f, dw_g, K);
 }
 
+/* A shift conv's filter gradient for one block in bf16: dWp (kd*f x R) +=
+ * E (kd*f x gcols) . G^T as dot products over gcols of bf16 rows, where
+ * E's row (a, f) (shift_expand) is read in place as a shifted view of one
+ * zero-padded bf16 row of dy per filter:
+ *     dyz[f] = [(kd-1)*plane zeros][dy block row f, len*plane][zeros]
+ *     E[(a, f)][j] = dyz[f][(kd-1-a)*plane + j]
+ * so E (kd times dy's size) is neither built nor converted. g: the block's
+ * G (R x gcols, fp32); space: bf16_thread_floats. */
+static void shift_filter_bf16(const hsi_cnn_conv_desc *cd, const float *g, const float *dyb,
+                              int P, int len, float *dw_g, float *space)
+{
+    const int R = shift_rows(cd), kf = cd->kd * cd->f, plane = cd->oh * cd->ow;
+    const int gcols = (len + cd->kd - 1) * plane, lead = (cd->kd - 1) * plane;
+    const size_t zs = shift_dyz_stride(cd, gcols);
+    const size_t eh = hsi_cnn_bf16_rows_floats(kf, gcols), dyz_floats = (size_t)cd->f * zs / 2 + 1;
+    uint16_t *dyz = (uint16_t *)space;
+    uint16_t *gh = (uint16_t *)(space + round16(eh > dyz_floats ? eh : dyz_floats));
+    const uint16_t **rows =
+        (const uint16_t **)((float *)gh + round16(hsi_cnn_bf16_rows_floats(R, gcols)));
+    const size_t body = round32((size_t)len * plane); /* what hsi_cnn_bf16_rows writes */
+    for (int f = 0; f < cd->f; f++) {
+        uint16_t *z = dyz + (size_t)f * zs;
+        memset(z, 0, sizeof(uint16_t) * lead);
+        hsi_cnn_bf16_rows(1, len * plane, dyb + (size_t)f * P, P, z + lead);
+        memset(z + lead + body, 0, sizeof(uint16_t) * (zs - lead - body));
+    }
+    hsi_cnn_bf16_rows(R, gcols, g, gcols, gh);
+    const size_t g32 = round32(gcols);
+    for (int a = 0; a < cd->kd; a++)
+        for (int f = 0; f < cd->f; f++)
+            rows[a * cd->f + f] = dyz + (size_t)f * zs + (size_t)(cd->kd - 1 - a) * plane;
+    for (int r = 0; r < R; r++) rows[kf + r] = gh + (size_t)r * g32;
+    hsi_cnn_bf16_gemm_nt_rows(kf, R, gcols, rows, rows + kf, dw_g, R);
+}
+
 static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
                                      const float *x, const float *dy, float *dw, float *dbias,
                                      float *work)
@@ -1075,21 +1220,15 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
                     const int gcols = (len + cd->kd - 1) * plane;
                     float *e = buf + plane_floats(cd);
                     vol2plane(cd, x + n * in_size, d0, len, buf);
-                    shift_expand(cd, dyb, P, len, e);
                     /* dWp[a] (f x R) += dy block (f x len*plane) . G[:, a*plane ..]^T for
                      * every a at once: dWp (kd*f x R) += E (kd*f x gcols) . G^T */
-                    if (bf16) {
-                        /* The same product as dot products over gcols of bf16 rows. */
-                        uint16_t *eh = (uint16_t *)thread_bf16(cd, work, t);
-                        uint16_t *gh = (uint16_t *)(thread_bf16(cd, work, t) +
-                                                    round16(hsi_cnn_bf16_rows_floats(
-                                                        cd->kd * cd->f, gcols)));
-                        hsi_cnn_bf16_rows(cd->kd * cd->f, gcols, e, gcols, eh);
-                        hsi_cnn_bf16_rows(R, gcols, buf, gcols, gh);
-                        hsi_cnn_bf16_gemm_nt(cd->kd * cd->f, R, gcols, eh, gh, dw_g, R);
-                    } else
+                    if (bf16)
+                        shift_filter_bf16(cd, buf, dyb, P, len, dw_g, thread_bf16(cd, work, t));
+                    else {
+                        shift_expand(cd, dyb, P, len, e);
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->kd * cd->f, R,
                                     gcols, 1.0f, e, gcols, buf, gcols, 1.0f, dw_g, R);
+                    }
                 } else {
                     vol2col(cd, x + n * in_size, d0, len, buf);
                     /* dW (f x K) += dy block (f x len*plane) . col^T */

@@ -70,6 +70,43 @@ void hsi_cnn_bf16_pack_a(int m, int k, const float *a, int lda, int trans, uint3
             }
 }
 
+size_t hsi_cnn_bf16_pairs_stride(size_t gstride)
+{
+    return (gstride + HSI_CNN_BF16_TAPS_SLACK + 15) & ~(size_t)15;
+}
+
+size_t hsi_cnn_bf16_pairs_floats(int rows, size_t gstride)
+{
+    return (size_t)(rows + 1) / 2 * hsi_cnn_bf16_pairs_stride(gstride);
+}
+
+size_t hsi_cnn_bf16_taps_weight_floats(int f, int kd, int rows)
+{
+    return (size_t)kd * ((rows + 1) / 2) * ((f + 7) / 8 * 8);
+}
+
+/* Wp[a*RP + rp][f] = (w[f] at tap (a, row 2rp), at tap (a, row 2rp+1)) in
+ * bf16, zero for padding filters and a missing odd row; a plane row r = (c,
+ * b, e) at shift a is weight ((c*kd + a)*kh + b)*kw + e of its filter. */
+void hsi_cnn_bf16_taps_pack_weights(int f, int c, int kd, int kh, int kw, const float *w,
+                                    uint32_t *wp)
+{
+    const int hw = kh * kw, rows = c * hw, rp_n = (rows + 1) / 2, fp = (f + 7) / 8 * 8;
+    const size_t K = (size_t)c * kd * hw;
+    for (int a = 0; a < kd; a++)
+        for (int rp = 0; rp < rp_n; rp++)
+            for (int i = 0; i < fp; i++) {
+                uint32_t v = 0;
+                if (i < f) {
+                    int r0 = 2 * rp, r1 = 2 * rp + 1;
+                    const float *wf = w + (size_t)i * K;
+                    v = bf16_bits(wf[((size_t)(r0 / hw) * kd + a) * hw + r0 % hw]);
+                    if (r1 < rows) v |= bf16_bits(wf[((size_t)(r1 / hw) * kd + a) * hw + r1 % hw]) << 16;
+                }
+                wp[((size_t)a * rp_n + rp) * fp + i] = v;
+            }
+}
+
 #if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 10 || defined(__clang__))
 #include <immintrin.h>
 #define HAVE_BF16_KERNELS 1
@@ -220,6 +257,74 @@ void hsi_cnn_bf16_gemm_nt(int m, int n, int k, const uint16_t *a, const uint16_t
         }
 }
 
+/* H[rp][j] = (G[2rp][j], G[2rp+1][j]) in bf16 for j < gstride, zeros up to
+ * the row stride (and for the missing row when R is odd). g: R x gstride. */
+TARGET void hsi_cnn_bf16_pairs(int rows, size_t gstride, const float *g, uint32_t *h)
+{
+    const size_t hs = hsi_cnn_bf16_pairs_stride(gstride);
+    for (int rp = 0; rp < (rows + 1) / 2; rp++) {
+        const float *r0 = g + (size_t)(2 * rp) * gstride;
+        const float *r1 = 2 * rp + 1 < rows ? r0 + gstride : NULL;
+        uint32_t *o = h + (size_t)rp * hs;
+        for (size_t j = 0; j < hs; j += 16) {
+            __mmask16 m = j >= gstride ? 0 : lanes((int)(gstride - j < 16 ? gstride - j : 16));
+            __m512 x0 = _mm512_maskz_loadu_ps(m, r0 + j);
+            __m512 x1 = r1 ? _mm512_maskz_loadu_ps(m, r1 + j) : _mm512_setzero_ps();
+            _mm512_storeu_si512(o + j, pair16(x0, x1));
+        }
+    }
+}
+
+/* Register tile: 8 filters x 48 outputs (3 zmm), 24 accumulators; per
+ * pair-tap 3 loads of H, 8 broadcast weight pairs, 24 vdpbf16ps. Outputs
+ * outer, filters inner: a tile's H columns (kd*RP x 48 pairs, 4.8 KB for
+ * the Lange net's conv1) stay in L1 for all filters. */
+TARGET void hsi_cnn_bf16_taps_forward(int f, int kd, int rows, int plane, int Q, size_t gstride,
+                                      const uint32_t *h, const uint32_t *wp, const float *bias,
+                                      int relu, float *y)
+{
+    const int rp_n = (rows + 1) / 2, fp = (f + 7) / 8 * 8;
+    const size_t hs = hsi_cnn_bf16_pairs_stride(gstride);
+    const __m512 zero = _mm512_setzero_ps();
+    for (int q0 = 0; q0 < Q; q0 += 48) {
+        const __mmask16 mk[3] = {lanes(Q - q0), lanes(Q - q0 - 16), lanes(Q - q0 - 32)};
+        for (int f0 = 0; f0 < f; f0 += 8) {
+            __m512 s[8][3];
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) s[i][0] = s[i][1] = s[i][2] = zero;
+            const uint32_t *w = wp + f0;
+            for (int a = 0; a < kd; a++) {
+                const uint32_t *ha = h + (size_t)a * plane + q0;
+                for (int rp = 0; rp < rp_n; rp++, w += fp) {
+                    const uint32_t *hp = ha + (size_t)rp * hs;
+                    __m512bh b0 = (__m512bh)_mm512_loadu_si512(hp);
+                    __m512bh b1 = (__m512bh)_mm512_loadu_si512(hp + 16);
+                    __m512bh b2 = (__m512bh)_mm512_loadu_si512(hp + 32);
+#pragma GCC unroll 8
+                    for (int i = 0; i < 8; i++) {
+                        __m512bh ai = (__m512bh)_mm512_set1_epi32((int)w[i]);
+                        s[i][0] = _mm512_dpbf16_ps(s[i][0], ai, b0);
+                        s[i][1] = _mm512_dpbf16_ps(s[i][1], ai, b1);
+                        s[i][2] = _mm512_dpbf16_ps(s[i][2], ai, b2);
+                    }
+                }
+            }
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; i++) {
+                if (f0 + i >= f) break;
+                const __m512 b = _mm512_set1_ps(bias ? bias[f0 + i] : 0.0f);
+                float *yr = y + (size_t)(f0 + i) * Q + q0;
+#pragma GCC unroll 3
+                for (int j = 0; j < 3; j++) {
+                    __m512 v = _mm512_add_ps(s[i][j], b);
+                    if (relu) v = _mm512_max_ps(v, zero);
+                    _mm512_mask_storeu_ps(yr + 16 * j, mk[j], v);
+                }
+            }
+        }
+    }
+}
+
 #else /* no AVX512_BF16 kernels in this build: the backend never calls these */
 
 int hsi_cnn_bf16_cpu_ok(void)
@@ -253,5 +358,17 @@ void hsi_cnn_bf16_gemm_nt_rows(int m, int n, int k, const uint16_t *const *a,
                                const uint16_t *const *b, float *c, int ldc)
 {
     (void)m, (void)n, (void)k, (void)a, (void)b, (void)c, (void)ldc;
+}
+void hsi_cnn_bf16_pairs(int rows, size_t gstride, const float *g, uint32_t *h)
+{
+    (void)rows, (void)gstride, (void)g, (void)h;
+}
+
+void hsi_cnn_bf16_taps_forward(int f, int kd, int rows, int plane, int Q, size_t gstride,
+                               const uint32_t *h, const uint32_t *wp, const float *bias, int relu,
+                               float *y)
+{
+    (void)f, (void)kd, (void)rows, (void)plane, (void)Q, (void)gstride, (void)h, (void)wp;
+    (void)bias, (void)relu, (void)y;
 }
 #endif

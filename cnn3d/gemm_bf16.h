@@ -1,5 +1,6 @@
 /* gemm_bf16.h - bf16 GEMMs with fp32 accumulation for the CPU backend's
- * depth-shift convolutions under `--precision bf16` (AVX512_BF16's
+ * depth-shift convolutions and the tap layers (the thin first layer: its
+ * forward pass and filter gradient) under `--precision bf16` (AVX512_BF16's
  * vdpbf16ps: two bf16 products per fp32 lane, twice sgemm's multiply-adds
  * per instruction). Internal to cnn3d/backend_cpu.c.
  *
@@ -45,5 +46,30 @@ void hsi_cnn_bf16_gemm_nt(int m, int n, int k, const uint16_t *a, const uint16_t
  * k rounded up to 32 values, those past k multiplied by zeros in the other. */
 void hsi_cnn_bf16_gemm_nt_rows(int m, int n, int k, const uint16_t *const *a,
                                const uint16_t *const *b, float *c, int ldc);
+
+/* ---- the tap layers' forward pass in bf16 (conv_taps.h's G, one sample) ----
+ *
+ * Taps are paired along G's rows: pair-tap pt = a*RP + rp (RP = (R+1)/2)
+ * multiplies G rows 2rp and 2rp+1, both shifted by a planes, so
+ *     y[f][q] = bias[f] + sum_pt Wp[pt][f] . H[rp][q + a*plane]
+ * with H[rp][j] = (G[2rp][j], G[2rp+1][j]) as one bf16 pair (row 2rp+1 = 0
+ * when R is odd): one vdpbf16ps does two taps, and H's rows are read in
+ * place like G's. */
+#define HSI_CNN_BF16_TAPS_SLACK 48 /* values H needs past gstride per row */
+/* Floats (4 bytes) of H for R rows of gstride columns; its row stride. */
+size_t hsi_cnn_bf16_pairs_floats(int rows, size_t gstride);
+size_t hsi_cnn_bf16_pairs_stride(size_t gstride);
+/* H (RP x pairs_stride) from G (R x gstride, row stride gstride). */
+void hsi_cnn_bf16_pairs(int rows, size_t gstride, const float *g, uint32_t *h);
+/* Packed weights Wp (kd*RP pair-taps x f rounded up to 8) from w (f, c, kd,
+ * kh, kw) of a conv with R = c*kh*kw plane rows. */
+size_t hsi_cnn_bf16_taps_weight_floats(int f, int kd, int rows);
+void hsi_cnn_bf16_taps_pack_weights(int f, int c, int kd, int kh, int kw, const float *w,
+                                    uint32_t *wp);
+/* y (f x Q, row stride Q) = bias + Wp . H for one sample, then max(0, .)
+ * when relu; H from hsi_cnn_bf16_pairs, plane = oh*ow. */
+void hsi_cnn_bf16_taps_forward(int f, int kd, int rows, int plane, int Q, size_t gstride,
+                               const uint32_t *h, const uint32_t *wp, const float *bias, int relu,
+                               float *y);
 
 #endif
