@@ -37,9 +37,10 @@ typedef struct hsi_cnn_conv_desc {
     int sd, sh, sw;
     int pd, ph, pw;
     int od, oh, ow;
-    /* 1: the depth-shift GEMMs take bf16 operands (fp32 accumulation and
-     * output) where the CPU has AVX512_BF16 (hsi_cnn_net_set_precision);
-     * the workspace does not depend on it. */
+    /* 1: bf16 operands, fp32 accumulation and output, where the CPU has
+     * AVX512_BF16 (hsi_cnn_net_set_precision): the depth-shift GEMMs, and
+     * for thin first layers the tap kernels' forward pass and filter
+     * gradient (cnn3d/gemm_bf16.c); the workspace does not depend on it. */
     int bf16;
 } hsi_cnn_conv_desc;
 
