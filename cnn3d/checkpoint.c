@@ -260,10 +260,7 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
         }
         st = hsi_cnn_net_plan(spec, (int)bands, (int)classes, &in, plan);
         size_t planned = 0, planned_state = 0;
-        for (int i = 0; !st && i < spec->n_layers; i++) {
-            planned += plan[i].n_weights + plan[i].n_bias;
-            if (plan[i].spec.kind == HSI_CNN_BATCHNORM) planned_state += 2 * (size_t)plan[i].in.c;
-        }
+        if (!st) hsi_cnn_count_params(plan, spec->n_layers, &planned, &planned_state);
         free(plan);
         if (st) {
             hsi_error_prefix(st, "%s", path);

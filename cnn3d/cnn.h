@@ -181,6 +181,11 @@ hsi_status hsi_cnn_net_set_precision(hsi_cnn_net *net, hsi_cnn_precision precisi
 hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
                             hsi_cnn_shape *input, hsi_cnn_layer *layers /* [n_layers] */);
 
+/* Trainable parameters and batch-norm state values (running mean and
+ * variance) of planned layers: what a net's arena and a checkpoint hold. */
+void hsi_cnn_count_params(const hsi_cnn_layer *layers, int n_layers, size_t *n_params,
+                          size_t *n_state);
+
 /* Forward n samples (n <= max_batch) from x (n x |input|, (N,1,D,H,W)).
  * training = 1 uses dropout and batch statistics. Returns the output
  * (n x classes) inside the net (valid until the next call). */

@@ -260,6 +260,16 @@ static hsi_status copy_spec(const hsi_cnn_spec *src, hsi_cnn_spec **out)
     return hsi_cnn_spec_parse(src->text, src->path, out);
 }
 
+void hsi_cnn_count_params(const hsi_cnn_layer *layers, int n_layers, size_t *n_params,
+                          size_t *n_state)
+{
+    *n_params = *n_state = 0;
+    for (int i = 0; i < n_layers; i++) {
+        *n_params += layers[i].n_weights + layers[i].n_bias;
+        if (layers[i].spec.kind == HSI_CNN_BATCHNORM) *n_state += 2 * (size_t)layers[i].in.c;
+    }
+}
+
 hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *opts,
                            hsi_cnn_net **out)
 {
@@ -289,11 +299,8 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
     hsi_rng_seed(&net->rng, opts->seed);
 
     /* Parameter arena. */
-    size_t n_params = 0, n_state = 0;
-    for (int i = 0; i < net->n_layers; i++) {
-        n_params += net->layers[i].n_weights + net->layers[i].n_bias;
-        if (net->layers[i].spec.kind == HSI_CNN_BATCHNORM) n_state += 2 * (size_t)net->layers[i].in.c;
-    }
+    size_t n_params, n_state;
+    hsi_cnn_count_params(net->layers, net->n_layers, &n_params, &n_state);
     net->n_params = n_params;
     net->n_state = n_state;
     size_t copies = net->training ? 4 : 1; /* params, grads, m, v */
