@@ -293,80 +293,8 @@ static hsi_status v4_check_file(FILE *fp, const char *path, off_t file_size)
     return HSI_OK;
 }
 
-/* Walk a v5 file's top-level elements (a level 4 file's variables, through
- * v4_check_file); v7.3 (HDF5) files pass. */
-static hsi_status v5_check_file(const char *path)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    unsigned char hdr[128];
-    hsi_status st = HSI_OK;
-    /* matio knows a v5 file by its version and byte-order mark alone (the
-     * text "MATLAB 5.0 MAT-file" is not checked), so neither do we. */
-    if (fread(hdr, 1, 128, fp) != 128 ||
-        !((hdr[126] == 'I' && hdr[127] == 'M') || (hdr[126] == 'M' && hdr[127] == 'I'))) {
-        struct stat sb4;
-        st = fstat(fileno(fp), &sb4) != 0 ? hsi_error(HSI_ERR_IO, "%s: %s", path, strerror(errno))
-                                          : v4_check_file(fp, path, sb4.st_size);
-        fclose(fp);
-        return st;
-    }
-    uint16_t version;
-    memcpy(&version, hdr + 124, 2);
-    v5_scan sc = {.swap = hdr[126] == 'M', .path = path};
-    if ((sc.swap ? __builtin_bswap16(version) : version) != 0x0100) { /* 0x0200: v7.3 (HDF5) */
-        fclose(fp);
-        return HSI_OK;
-    }
-    /* One element at a time: its tag and at most V5_HEAD_BYTES of its body
-     * (flags, dimensions and name come first; the data is not read here). */
-    struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0) {
-        fclose(fp);
-        return hsi_error(HSI_ERR_IO, "%s: %s", path, strerror(errno));
-    }
-    size_t left = sb.st_size > 128 ? (size_t)sb.st_size - 128 : 0;
-    unsigned char *el = malloc(8 + V5_HEAD_BYTES);
-    if (!el) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
-    off_t pos = 128;
-    while (!st && left >= 8) {
-        size_t want = left < 8 + V5_HEAD_BYTES ? left : 8 + V5_HEAD_BYTES;
-        if (fseeko(fp, pos, SEEK_SET) != 0 || fread(el, 1, want, fp) != want) {
-            st = hsi_error(HSI_ERR_IO, "%s: read error", path);
-            break;
-        }
-        size_t size;
-        st = v5_check_element(&sc, el, want, left, 0, &size);
-        pos += (off_t)size;
-        left -= size;
-    }
-    free(el);
-    fclose(fp);
-    return st;
-}
-
-/* matio opens v7.3 files through HDF5, whose default error handler prints a
- * stack of 20 lines to stderr for a corrupt file; hsi reports one line of
- * its own. Declared weak, without HDF5's headers: where matio was built
- * without HDF5 the symbol is absent and there is nothing to silence. */
-extern int H5Eset_auto2(int64_t estack_id, void *func, void *client_data) __attribute__((weak));
-
 /* Present in sanitizer builds only (libFuzzer's crash hook). */
 extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
-
-/* Is `path` a v7.3 MAT-file (HDF5 inside a v5-style header)? */
-static int is_mat73(const char *path)
-{
-    unsigned char hdr[128];
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return 0;
-    int ok = fread(hdr, 1, 128, fp) == 128;
-    fclose(fp);
-    if (!ok) return 0;
-    if (hdr[126] == 'I' && hdr[127] == 'M') return hdr[124] == 0x00 && hdr[125] == 0x02;
-    if (hdr[126] == 'M' && hdr[127] == 'I') return hdr[124] == 0x02 && hdr[125] == 0x00;
-    return 0;
-}
 
 /* HDF5 1.10 can crash on a corrupt file (a SEGV in H5F__accum_read, found by
  * tests/fuzz), and its structure is too rich to check here as we check v4
@@ -403,12 +331,72 @@ static hsi_status probe_mat73_in_child(const char *path)
                      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
+/* Check a .mat file before matio reads it, by its header: walk a v5 file's
+ * top-level elements, a level 4 file's variables (v4_check_file), and open
+ * a v7.3 (HDF5) file in a child first (probe_mat73_in_child). */
+static hsi_status check_mat_file(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char hdr[128];
+    hsi_status st = HSI_OK;
+    /* matio knows a v5 file by its version and byte-order mark alone (the
+     * text "MATLAB 5.0 MAT-file" is not checked), so neither do we. */
+    if (fread(hdr, 1, 128, fp) != 128 ||
+        !((hdr[126] == 'I' && hdr[127] == 'M') || (hdr[126] == 'M' && hdr[127] == 'I'))) {
+        struct stat sb4;
+        st = fstat(fileno(fp), &sb4) != 0 ? hsi_error(HSI_ERR_IO, "%s: %s", path, strerror(errno))
+                                          : v4_check_file(fp, path, sb4.st_size);
+        fclose(fp);
+        return st;
+    }
+    uint16_t version;
+    memcpy(&version, hdr + 124, 2);
+    v5_scan sc = {.swap = hdr[126] == 'M', .path = path};
+    version = sc.swap ? __builtin_bswap16(version) : version;
+    if (version != 0x0100) { /* 0x0200: v7.3 (HDF5); anything else matio refuses */
+        fclose(fp);
+        return version == 0x0200 ? probe_mat73_in_child(path) : HSI_OK;
+    }
+    /* One element at a time: its tag and at most V5_HEAD_BYTES of its body
+     * (flags, dimensions and name come first; the data is not read here). */
+    struct stat sb;
+    if (fstat(fileno(fp), &sb) != 0) {
+        fclose(fp);
+        return hsi_error(HSI_ERR_IO, "%s: %s", path, strerror(errno));
+    }
+    size_t left = sb.st_size > 128 ? (size_t)sb.st_size - 128 : 0;
+    unsigned char *el = malloc(8 + V5_HEAD_BYTES);
+    if (!el) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+    off_t pos = 128;
+    while (!st && left >= 8) {
+        size_t want = left < 8 + V5_HEAD_BYTES ? left : 8 + V5_HEAD_BYTES;
+        if (fseeko(fp, pos, SEEK_SET) != 0 || fread(el, 1, want, fp) != want) {
+            st = hsi_error(HSI_ERR_IO, "%s: read error", path);
+            break;
+        }
+        size_t size;
+        st = v5_check_element(&sc, el, want, left, 0, &size);
+        pos += (off_t)size;
+        left -= size;
+    }
+    free(el);
+    fclose(fp);
+    return st;
+}
+
+/* matio opens v7.3 files through HDF5, whose default error handler prints a
+ * stack of 20 lines to stderr for a corrupt file; hsi reports one line of
+ * its own. Declared weak, without HDF5's headers: where matio was built
+ * without HDF5 the symbol is absent and there is nothing to silence. */
+extern int H5Eset_auto2(int64_t estack_id, void *func, void *client_data) __attribute__((weak));
+
 static hsi_status open_mat(const char *path, mat_t **out)
 {
     if (H5Eset_auto2) H5Eset_auto2(0 /* H5E_DEFAULT */, NULL, NULL);
     struct stat sb;
     if (stat(path, &sb) != 0) return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    hsi_status st = is_mat73(path) ? probe_mat73_in_child(path) : v5_check_file(path);
+    hsi_status st = check_mat_file(path);
     if (st) return st;
     mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
     if (!mat) return hsi_error(HSI_ERR_FORMAT, "%s: not a MATLAB .mat file matio can read", path);
