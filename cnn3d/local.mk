@@ -14,7 +14,7 @@ bench_cnn_throughput_LDFLAGS = $(HSI_LDFLAGS) $(OPENMP_CFLAGS)
 noinst_PROGRAMS += bench/cnn_layers
 bench_cnn_layers_LDADD = $(TEST_LDADD)
 bench_cnn_layers_LDFLAGS = $(HSI_LDFLAGS) $(OPENMP_CFLAGS)
-EXTRA_DIST += cnn3d/specs/lange2018.cfg
+EXTRA_DIST += cnn3d/specs/lange2018.cfg cnn3d/specs/lange2018_adam.cfg
 
 TESTS += tests/test_cnn_grad
 check_PROGRAMS += tests/test_cnn_grad
