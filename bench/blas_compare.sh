@@ -1,5 +1,7 @@
 #!/bin/sh
-# blas_compare.sh - OpenBLAS vs BLIS under hsi's 3D-CNN, same run, alternating.
+# blas_compare.sh - OpenBLAS vs BLIS under hsi's 3D-CNN and the SVM grid's
+# kernel matrix, and oneDNN's convolution primitives against hsi's own, same
+# run, alternating.
 #
 #   bench/blas_compare.sh [BUILD_DIR]     (default BUILD_DIR: the repo root)
 #
@@ -14,7 +16,14 @@
 #
 # For each BLAS, per round: sgemm 2048^3 (the peak), bench/cnn_throughput on
 # the Lange net at 9x9x220, batch 50 (training and inference samples/s), and
-# once bench/cnn_layers (per-layer times: the net's own sgemm shapes).
+# once bench/cnn_layers (per-layer times: the net's own sgemm shapes); and the
+# SVM grid's Gram matrix (cnn_throughput --dsyrk: dsyrk of 2000 x 200 doubles,
+# classifiers/svm_grid.c). Then, where Debian's libdnnl-dev is installed
+# (apt-get install libdnnl-dev; skipped with a note otherwise), ROUNDS
+# alternating runs of bench/onednn_conv.c (compiled here into a temporary
+# directory) and bench/cnn_layers: the three Lange convolutions as oneDNN runs
+# them (its preferred blocked layout, and the plain (N,C,D,H,W) layout hsi's
+# other layers use) next to hsi's own passes.
 # Environment: THREADS (default 2), STEPS (default 10), ROUNDS (default 3),
 # BLIS_LIB (a libblis.so.4; default the installed or downloaded openmp build),
 # BLIS_ROOT (where to unpack the package, default $HOME/.cache/hsi/blis).
@@ -60,23 +69,40 @@ run() {
 echo "# BLAS comparison: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, THREADS=$THREADS STEPS=$STEPS ROUNDS=$ROUNDS"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for b in openblas blis; do echo "# $b: $(run $b "$OURS" --kernels)"; done
-for b in openblas blis; do eval "pk_$b=''; tr_$b=''; in_$b=''"; done
+for b in openblas blis; do eval "pk_$b=''; tr_$b=''; in_$b=''; sy_$b=''"; done
 for r in $(seq "$ROUNDS"); do
     for b in openblas blis; do
         pk=$(field sgemm_gflops "$(run $b "$OURS" --sgemm)")
+        sy=$(field dsyrk_gflops "$(run $b "$OURS" --dsyrk)")
         line=$(run $b "$OURS" "$SPEC" 220 50 "$STEPS")
         t=$(field train_samples_per_s "$line"); i=$(field infer_samples_per_s "$line")
-        eval "pk_$b=\"\$pk_$b $pk\"; tr_$b=\"\$tr_$b $t\"; in_$b=\"\$in_$b $i\""
-        printf 'round %s %-8s sgemm 2048^3 %6s GFLOP/s | Lange 9x9x220 batch 50: train %7s infer %7s samples/s\n' \
-            "$r" "$b" "$pk" "$t" "$i"
+        eval "pk_$b=\"\$pk_$b $pk\"; tr_$b=\"\$tr_$b $t\"; in_$b=\"\$in_$b $i\"; sy_$b=\"\$sy_$b $sy\""
+        printf 'round %s %-8s sgemm 2048^3 %6s GFLOP/s | dsyrk 2000x200 %6s GFLOP/s | Lange 9x9x220 batch 50: train %7s infer %7s samples/s\n' \
+            "$r" "$b" "$pk" "$sy" "$t" "$i"
     done
 done
 m() { echo $1 | tr ' ' '\n' | median; }
 for b in openblas blis; do
-    eval "echo \"median $b: sgemm \$(m \"\$pk_$b\") GFLOP/s, train \$(m \"\$tr_$b\"), infer \$(m \"\$in_$b\") samples/s\""
+    eval "echo \"median $b: sgemm \$(m \"\$pk_$b\") GFLOP/s, dsyrk \$(m \"\$sy_$b\") GFLOP/s, train \$(m \"\$tr_$b\"), infer \$(m \"\$in_$b\") samples/s\""
 done
 for b in openblas blis; do
     echo "# per layer, $b (bench/cnn_layers $SPEC 220 50):"
     run $b "$LAYERS" "$SPEC" 220 50 5
 done
+
+# oneDNN's convolutions against hsi's, alternating.
+if [ -f /usr/include/oneapi/dnnl/dnnl.h ]; then
+    TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+    cc -O2 -std=c11 "$ROOT/bench/onednn_conv.c" -o "$TMP/onednn_conv" -ldnnl
+    for r in $(seq "$ROUNDS"); do
+        echo "# round $r: oneDNN, preferred (blocked) layout"
+        "$TMP/onednn_conv" 220 50 10
+        echo "# round $r: oneDNN, plain (N,C,D,H,W) layout"
+        ONEDNN_PLAIN=1 "$TMP/onednn_conv" 220 50 5
+        echo "# round $r: hsi (OpenBLAS)"
+        "$LAYERS" "$SPEC" 220 50 10 | grep -E 'conv3d|sum'
+    done
+else
+    echo "# oneDNN: libdnnl-dev not installed (apt-get install libdnnl-dev), not compared"
+fi
 echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
