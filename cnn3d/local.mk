@@ -53,3 +53,10 @@ tests_test_cnn_checkpoint_LDADD = $(TEST_LDADD)
 TESTS += tests/test_cnn_bf16
 check_PROGRAMS += tests/test_cnn_bf16
 tests_test_cnn_bf16_LDADD = $(TEST_LDADD)
+
+# The recurrent layers against PyTorch (fixture by tests/fixtures/cnn/rnn_golden.py).
+TESTS += tests/test_cnn_rnn
+check_PROGRAMS += tests/test_cnn_rnn
+tests_test_cnn_rnn_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/fixtures/cnn/rnn_golden.py tests/fixtures/cnn/rnn_golden.txt \
+	tests/fixture_arrays.h cnn3d/specs/mou2017_rnn.cfg
