@@ -143,6 +143,38 @@ static void test_batch_independence(void)
     hsi_cnn_net_free(net);
 }
 
+/* One band is one step: W_hh only ever multiplies the zero initial state,
+ * so its gradient is exactly zero (an empty GEMM, k = 0), and so is the
+ * LSTM forget gate's (it scales the zero initial cell); every other weight
+ * moves. */
+static void test_one_step(void)
+{
+    const char *kinds[] = {"lstm", "gru"};
+    for (int k = 0; k < 2; k++) {
+        char text[200];
+        snprintf(text, sizeof text,
+                 "[net]\ninput = 1, 1, 1\nclasses = 2\n[%s]\nunits = 3\n[dense]\nunits = classes\n",
+                 kinds[k]);
+        hsi_cnn_net *net = build(text, 2, 8);
+        if (!net) continue;
+        hsi_cnn_layer *L = &net->layers[0];
+        /* Stale values where dW_hh goes: the backward pass must overwrite them. */
+        size_t g = L->n_bias / 2, f = 1;
+        for (size_t i = 0; i < L->n_weights; i++) L->dw[i] = 7.0f;
+        float x[2] = {0.5f, -1.5f}, dout[4] = {1, -1, 0.5f, 2};
+        hsi_cnn_forward(net, x, 2, 1);
+        hsi_cnn_backward(net, dout, 2, 0);
+        int zero = 1, moved = 0;
+        for (size_t i = g * f; i < L->n_weights; i++) zero &= L->dw[i] == 0.0f;
+        for (size_t i = 0; i < g * f; i++) moved += L->dw[i] != 0.0f && L->dw[i] != 7.0f;
+        CHECK_MSG(zero, "[%s] on one band: d W_hh is not zero", kinds[k]);
+        size_t want = k == 0 ? g - g / 4 : g;
+        CHECK_MSG(moved == (int)want, "[%s] on one band: %d of %zu d W_ih set, not %zu", kinds[k],
+                  moved, g, want);
+        hsi_cnn_net_free(net);
+    }
+}
+
 static void test_spec_and_shapes(void)
 {
     hsi_cnn_spec *spec = NULL;
@@ -363,6 +395,7 @@ int main(void)
     test_golden(dir);
     test_init();
     test_batch_independence();
+    test_one_step();
     test_spec_and_shapes();
     test_shipped_spec();
     test_learns_order();
