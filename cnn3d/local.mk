@@ -59,4 +59,4 @@ TESTS += tests/test_cnn_rnn
 check_PROGRAMS += tests/test_cnn_rnn
 tests_test_cnn_rnn_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/fixtures/cnn/rnn_golden.py tests/fixtures/cnn/rnn_golden.txt \
-	tests/fixture_arrays.h cnn3d/specs/mou2017_rnn.cfg
+	tests/fixture_arrays.h cnn3d/specs/mou2017_rnn.cfg bench/rnn_bench.sh bench/rnn_torch_peer.py
