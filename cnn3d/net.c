@@ -5,7 +5,7 @@
  * then hsi_cnn_net_new() allocates one parameter arena
  *     [params | grads | opt_m | opt_v | state]
  * and one activation arena
- *     [x | y of each layer | argmax | masks | xhat | grad ping-pong | work]
+ *     [x | y of each layer | argmax | masks | xhat | recurrent states | grad ping-pong | work]
  * and points every layer into them (llm.c style).
  */
 #include "cnn3d/cnn.h"
