@@ -154,6 +154,49 @@ struct hsi_cnn_backend {
                        float *v, float lr, float momentum, int nesterov, float wd);
     void (*adam_update)(const hsi_cnn_backend *be, size_t n, float *w, const float *g, float *m,
                         float *v, float lr, float b1, float b2, float eps, float wd, uint64_t t);
+
+    /* Spectral recurrent layers ([lstm], [gru]; cnn3d/rnn.c does the
+     * GEMMs, these the layout changes and the gates). A sample (c, d, s),
+     * s = h * w, is a sequence of d steps of c * s features (feature
+     * index ch * s + k), which the layers handle time-major:
+     *   seq_pack:   x (n, c, d, s) -> xt (d, n, c * s)
+     *   seq_unpack: xt (d, n, c * s) -> x (n, c, d, s)   (both overwrite) */
+    void (*seq_pack)(const hsi_cnn_backend *be, int n, int c, int d, int s, const float *x,
+                     float *xt);
+    void (*seq_unpack)(const hsi_cnn_backend *be, int n, int c, int d, int s, const float *xt,
+                       float *x);
+    /* One LSTM step over n rows of u units, PyTorch's gate order (i, f, g, o):
+     * a (n x 4u) holds W_ih x_t + W_hh h_{t-1} without biases and becomes
+     * the activated gates (i, f, g, o) after adding b_ih + b_hh (4u each);
+     *   c = f * c_prev + i * g;  h = o * tanh(c)     (c, h: n x u)
+     * c_prev NULL: the zero initial state. */
+    void (*lstm_forward)(const hsi_cnn_backend *be, int n, int u, float *a, const float *b_ih,
+                         const float *b_hh, const float *c_prev, float *c, float *h);
+    /* Its backward: gates (n x 4u, as forward left them), c_prev (NULL:
+     * zero) and c; d loss / d h_t = dh_out + dh_rec (n x u, either NULL:
+     * none), d loss / d c_t through step t + 1 in dc_next (NULL: none).
+     * Writes da (n x 4u) = d loss / d pre-activations (the same for W_ih x,
+     * W_hh h and both biases) and dc_prev = d loss / d c_{t-1} (may be
+     * dc_next: in place). */
+    void (*lstm_backward)(const hsi_cnn_backend *be, int n, int u, const float *gates,
+                          const float *c_prev, const float *c, const float *dh_out,
+                          const float *dh_rec, const float *dc_next, float *dc_prev, float *da);
+    /* One GRU step, PyTorch's gate order (r, z, n):
+     *   r = sig(gx_r + b_ir + gh_r + b_hr),  z = sig(gx_z + b_iz + gh_z + b_hz)
+     *   n = tanh(gx_n + b_in + r * (gh_n + b_hn)),  h = (1 - z) * n + z * h_prev
+     * g (n rows of 4u) holds gx = W_ih x_t in its first 3u columns and
+     * becomes (r, z, n, gh_n + b_hn); gh (n x 3u) = W_hh h_{t-1} (NULL with
+     * h_prev NULL: the zero initial state). */
+    void (*gru_forward)(const hsi_cnn_backend *be, int n, int u, float *g, const float *gh,
+                        const float *b_ih, const float *b_hh, const float *h_prev, float *h);
+    /* Its backward: g as forward left it, h_prev (NULL: zero), d loss / d h_t
+     * = dh_out + dh_rec (either NULL: none). Writes dgx (n x 3u) = d loss /
+     * d (W_ih x_t + b_ih), dgh (n x 3u) = d loss / d (W_hh h_{t-1} + b_hh)
+     * and, unless NULL, dh_prev (n x u) = dh * z, the direct path to
+     * h_{t-1} (the caller adds dgh W_hh). dh_prev must not alias dh_rec. */
+    void (*gru_backward)(const hsi_cnn_backend *be, int n, int u, const float *g,
+                         const float *h_prev, const float *dh_out, const float *dh_rec,
+                         float *dgx, float *dgh, float *dh_prev);
     void *ctx;
 };
 

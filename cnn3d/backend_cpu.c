@@ -13,6 +13,7 @@
 #include "cnn3d/backend.h"
 #include "cnn3d/conv_taps.h"
 #include "cnn3d/gemm_bf16.h"
+#include "cnn3d/rnn.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -1689,6 +1690,12 @@ static const hsi_cnn_backend cpu_backend = {
     .copy = cpu_copy,
     .sgd_update = cpu_sgd_update,
     .adam_update = cpu_adam_update,
+    .seq_pack = hsi_cnn_cpu_seq_pack,
+    .seq_unpack = hsi_cnn_cpu_seq_unpack,
+    .lstm_forward = hsi_cnn_cpu_lstm_forward,
+    .lstm_backward = hsi_cnn_cpu_lstm_backward,
+    .gru_forward = hsi_cnn_cpu_gru_forward,
+    .gru_backward = hsi_cnn_cpu_gru_backward,
     .ctx = NULL,
 };
 
@@ -1719,6 +1726,12 @@ static const hsi_cnn_backend reference_backend = {
     .copy = cpu_copy,
     .sgd_update = cpu_sgd_update,
     .adam_update = cpu_adam_update,
+    .seq_pack = hsi_cnn_cpu_seq_pack,
+    .seq_unpack = hsi_cnn_cpu_seq_unpack,
+    .lstm_forward = hsi_cnn_cpu_lstm_forward,
+    .lstm_backward = hsi_cnn_cpu_lstm_backward,
+    .gru_forward = hsi_cnn_cpu_gru_forward,
+    .gru_backward = hsi_cnn_cpu_gru_backward,
     .ctx = NULL,
 };
 

@@ -38,7 +38,9 @@ typedef enum hsi_cnn_layer_kind {
     HSI_CNN_FLATTEN,
     HSI_CNN_DENSE,
     HSI_CNN_DROPOUT,
-    HSI_CNN_BATCHNORM
+    HSI_CNN_BATCHNORM,
+    HSI_CNN_LSTM, /* spectral recurrent layers (cnn3d/rnn.c); append new kinds, never renumber */
+    HSI_CNN_GRU
 } hsi_cnn_layer_kind;
 
 typedef enum hsi_cnn_loss {
@@ -78,6 +80,7 @@ typedef struct hsi_cnn_layer_spec {
     float rate;            /* dropout: fraction of units dropped in training */
     float bn_momentum;     /* batchnorm: running = m * running + (1 - m) * batch (Keras 0.99) */
     float bn_epsilon;      /* batchnorm: 1e-3 (Keras) */
+    int return_sequences;  /* lstm / gru: 1 = every step's state (units, D, 1, 1), 0 = the last (units) */
 } hsi_cnn_layer_spec;
 
 typedef struct hsi_cnn_spec {
@@ -123,6 +126,10 @@ typedef struct hsi_cnn_layer {
     hsi_cnn_conv_desc conv;     /* conv3d geometry (n set per call) */
     hsi_cnn_pool_desc pool;     /* pooling / padding geometry */
     int folded;                 /* zeropad3d run as the next conv3d's own padding */
+    /* lstm / gru, time-major for every step t of the batch (cnn3d/rnn.c):
+     * gates [D * max_batch * 4 units], hidden states h and (lstm) cells c
+     * [D * max_batch * units]. */
+    float *rnn_gates, *rnn_h, *rnn_c;
 } hsi_cnn_layer;
 
 typedef struct hsi_cnn_net_options {

@@ -1,7 +1,8 @@
 # cnn3d/local.mk - the 3D-CNN engine: specs, CPU backend, layers, training, checkpoints, scene prediction.
 libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/gemm_bf16.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c
+libhsi_la_SOURCES += cnn3d/rnn.c cnn3d/rnn_cpu.c
 nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h
-noinst_HEADERS += cnn3d/conv_taps.h cnn3d/gemm_bf16.h
+noinst_HEADERS += cnn3d/conv_taps.h cnn3d/gemm_bf16.h cnn3d/rnn.h
 
 TESTS += tests/test_cnn_conv
 check_PROGRAMS += tests/test_cnn_conv
@@ -52,3 +53,10 @@ tests_test_cnn_checkpoint_LDADD = $(TEST_LDADD)
 TESTS += tests/test_cnn_bf16
 check_PROGRAMS += tests/test_cnn_bf16
 tests_test_cnn_bf16_LDADD = $(TEST_LDADD)
+
+# The recurrent layers against PyTorch (fixture by tests/fixtures/cnn/rnn_golden.py).
+TESTS += tests/test_cnn_rnn
+check_PROGRAMS += tests/test_cnn_rnn
+tests_test_cnn_rnn_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/fixtures/cnn/rnn_golden.py tests/fixtures/cnn/rnn_golden.txt \
+	tests/fixture_arrays.h cnn3d/specs/mou2017_rnn.cfg bench/rnn_bench.sh bench/rnn_torch_peer.py

@@ -5,11 +5,12 @@
  * then hsi_cnn_net_new() allocates one parameter arena
  *     [params | grads | opt_m | opt_v | state]
  * and one activation arena
- *     [x | y of each layer | argmax | masks | xhat | grad ping-pong | work]
+ *     [x | y of each layer | argmax | masks | xhat | recurrent states | grad ping-pong | work]
  * and points every layer into them (llm.c style).
  */
 #include "cnn3d/cnn.h"
 #include "cnn3d/gemm_bf16.h"
+#include "cnn3d/rnn.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -145,6 +146,13 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
             break;
         }
         case HSI_CNN_DROPOUT: break;
+        case HSI_CNN_LSTM:
+        case HSI_CNN_GRU:
+            /* The steps are the depth (bands): a flat vector has none. */
+            if (flat_at) return volume_needed(spec, l, flat_at, flat_kind, s);
+            hsi_cnn_rnn_plan(L);
+            o = L->out;
+            break;
         case HSI_CNN_BATCHNORM:
             L->n_weights = s.c; /* gamma */
             L->n_bias = s.c;    /* beta */
@@ -155,7 +163,10 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
             return shape_error(spec, l, "gives an empty or huge output", s);
         L->out = o;
         s = o;
-        if (l->kind == HSI_CNN_FLATTEN || l->kind == HSI_CNN_DENSE) flat_at = l->line, flat_kind = l->kind;
+        /* A recurrent layer's last state is a vector too. */
+        if (l->kind == HSI_CNN_FLATTEN || l->kind == HSI_CNN_DENSE ||
+            ((l->kind == HSI_CNN_LSTM || l->kind == HSI_CNN_GRU) && !l->return_sequences))
+            flat_at = l->line, flat_kind = l->kind;
     }
     return HSI_OK;
 }
@@ -169,6 +180,10 @@ static void init_weights(const hsi_cnn_net *net, const hsi_cnn_layer *L, float *
     if (L->spec.kind == HSI_CNN_BATCHNORM) {
         for (size_t i = 0; i < L->n_weights; i++) w[i] = 1.0f, b[i] = 0.0f;
         for (int c = 0; c < L->in.c; c++) state[c] = 0.0f, state[L->in.c + c] = 1.0f;
+        return;
+    }
+    if (L->spec.kind == HSI_CNN_LSTM || L->spec.kind == HSI_CNN_GRU) {
+        hsi_cnn_rnn_init(L, w, b, rng);
         return;
     }
     if (L->spec.kind == HSI_CNN_CONV3D) {
@@ -328,6 +343,11 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
         if (L->spec.kind == HSI_CNN_MAXPOOL3D) act += B * o; /* argmax, int32 = float size */
         if (L->spec.kind == HSI_CNN_DROPOUT && net->training) act += B * o;
         if (L->spec.kind == HSI_CNN_BATCHNORM && net->training) act += B * o + L->in.c;
+        if (L->spec.kind == HSI_CNN_LSTM || L->spec.kind == HSI_CNN_GRU) {
+            size_t ws = hsi_cnn_rnn_work_floats(L, B);
+            act += hsi_cnn_rnn_arena_floats(L, B);
+            if (ws > work) work = ws;
+        }
         if (L->spec.kind == HSI_CNN_CONV3D) {
             size_t ws = net->be->conv3d_workspace(net->be, &L->conv);
             if (ws > work) work = ws;
@@ -366,6 +386,8 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
             L->bn_xhat = TAKE(B * o);
             L->bn_invstd = TAKE((size_t)L->in.c);
         }
+        if (L->spec.kind == HSI_CNN_LSTM || L->spec.kind == HSI_CNN_GRU)
+            p = hsi_cnn_rnn_take(L, p, B);
         if (L->n_weights + L->n_bias) {
             size_t off = (size_t)(pp - net->params);
             L->w = pp;
@@ -452,6 +474,8 @@ static void layer_forward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, in
         be->activation_forward(be, L->spec.activation, n * L->out.c, s, L->y);
         break;
     }
+    case HSI_CNN_LSTM:
+    case HSI_CNN_GRU: hsi_cnn_rnn_forward(be, L, x, n, net->work); break;
     }
 }
 
@@ -547,6 +571,8 @@ static void layer_backward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, f
         be->batchnorm_backward(be, n, L->out.c, (int)(out_size / L->out.c), dy, L->bn_xhat,
                                L->bn_invstd, L->w, L->dw, L->db, dx);
         break;
+    case HSI_CNN_LSTM:
+    case HSI_CNN_GRU: hsi_cnn_rnn_backward(be, L, x, dy, dx, n, net->work); break;
     }
 }
 
@@ -738,7 +764,7 @@ hsi_status hsi_cnn_summary(const hsi_cnn_spec *spec, int bands, int classes, cha
     sb_printf(&b, "%-28s %-26s %10d %10s\n", "input", shape, 0, "0");
     size_t total = 0, state = 0;
     double flops = 0;
-    int count[8] = {0};
+    int count[HSI_CNN_GRU + 1] = {0};
     for (int i = 0; i < spec->n_layers; i++) {
         hsi_cnn_layer *L = &layers[i];
         char name[64];

@@ -222,6 +222,11 @@ static hsi_status layer_key(parser *p, const char *k, const char *v)
             return st;
         }
         break;
+    case HSI_CNN_LSTM:
+    case HSI_CNN_GRU:
+        if (!strcmp(k, "units")) return parse_int(p, k, v, 1, 65536, &l->units);
+        if (!strcmp(k, "return_sequences")) return parse_bool(p, k, v, &l->return_sequences);
+        break;
     case HSI_CNN_BATCHNORM:
         if (!strcmp(k, "activation")) return parse_activation(p, k, v, &l->activation);
         if (!strcmp(k, "momentum")) {
@@ -250,6 +255,7 @@ static const struct {
     {"avgpool3d", HSI_CNN_AVGPOOL3D}, {"zeropad3d", HSI_CNN_ZEROPAD3D},
     {"flatten", HSI_CNN_FLATTEN},     {"dense", HSI_CNN_DENSE},
     {"dropout", HSI_CNN_DROPOUT},     {"batchnorm", HSI_CNN_BATCHNORM},
+    {"lstm", HSI_CNN_LSTM},           {"gru", HSI_CNN_GRU},
 };
 
 const char *hsi_cnn_layer_kind_name(hsi_cnn_layer_kind kind)
@@ -277,6 +283,7 @@ static hsi_status finish_section(parser *p, int header_line)
         missing = "size";
     else if (l->kind == HSI_CNN_ZEROPAD3D && l->pad[0] < 0) missing = "pad";
     else if (l->kind == HSI_CNN_DENSE && !l->units && !l->units_is_classes) missing = "units";
+    else if ((l->kind == HSI_CNN_LSTM || l->kind == HSI_CNN_GRU) && !l->units) missing = "units";
     if (missing)
         return hsi_error(HSI_ERR_FORMAT, "%s:%d: [%s] needs '%s'", p->what, header_line,
                          p->section, missing);
@@ -352,7 +359,7 @@ hsi_status hsi_cnn_spec_parse(const char *text, const char *what, hsi_cnn_spec *
                 if (kind < 0) {
                     st = hsi_error(HSI_ERR_FORMAT,
                                    "%s:%d: unknown section [%s] (layers: conv3d, maxpool3d, "
-                                   "avgpool3d, zeropad3d, flatten, dense, dropout, batchnorm)",
+                                   "avgpool3d, zeropad3d, flatten, dense, dropout, batchnorm, lstm, gru)",
                                    what, line_no, name);
                     break;
                 }

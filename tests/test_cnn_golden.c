@@ -9,65 +9,7 @@
 
 #include "cnn3d/cnn.h"
 #include "tests/check.h"
-
-typedef struct array {
-    char name[32];
-    size_t n;
-    float *v;
-} array;
-
-/* Read "name count" + count values blocks; '#' lines are comments. */
-static int load_arrays(const char *path, array *out, int max)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp) {
-        fprintf(stderr, "cannot open %s\n", path);
-        return -1;
-    }
-    int n = 0;
-    char line[256];
-    while (n < max) {
-        long pos = ftell(fp);
-        if (!fgets(line, sizeof line, fp)) break;
-        if (line[0] == '#') continue;
-        fseek(fp, pos, SEEK_SET);
-        if (fscanf(fp, "%31s %zu", out[n].name, &out[n].n) != 2) break;
-        out[n].v = malloc(out[n].n * sizeof(float));
-        for (size_t i = 0; i < out[n].n; i++)
-            if (fscanf(fp, "%f", &out[n].v[i]) != 1) {
-                fprintf(stderr, "%s: short array %s\n", path, out[n].name);
-                fclose(fp);
-                return -1;
-            }
-        fgets(line, sizeof line, fp); /* end of the last line */
-        n++;
-    }
-    fclose(fp);
-    return n;
-}
-
-static const array *find(const array *a, int n, const char *name)
-{
-    for (int i = 0; i < n; i++)
-        if (!strcmp(a[i].name, name)) return &a[i];
-    fprintf(stderr, "fixture array %s missing\n", name);
-    exit(99);
-}
-
-static void compare(const char *what, const float *got, const array *want, double atol,
-                    double rtol)
-{
-    int bad = 0;
-    double worst = 0;
-    for (size_t i = 0; i < want->n; i++) {
-        double d = fabs((double)got[i] - want->v[i]);
-        worst = fmax(worst, d);
-        if (d > atol + rtol * fabs(want->v[i]) && bad++ < 3)
-            fprintf(stderr, "%s[%zu]: got %.9g, PyTorch %.9g\n", what, i, got[i], want->v[i]);
-    }
-    CHECK_MSG(bad == 0, "%s: %d of %zu values differ from PyTorch (worst %g)", what, bad, want->n,
-              worst);
-}
+#include "tests/fixture_arrays.h"
 
 static void run(const char *dir, const char *kind, const array *init, int n_init)
 {

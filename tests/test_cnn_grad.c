@@ -156,6 +156,25 @@ static const grad_case cases[] = {
      "[net]\ninput = 1, 1, 6\nclasses = 5\nloss = categorical_crossentropy\n"
      "[flatten]\n[dense]\nunits = 8\nactivation = relu\n[dense]\nunits = classes\nactivation = softmax\n",
      6, 5},
+    /* Recurrent layers over the bands: stacked (the sequence of one feeds
+     * the next), last state and whole sequence, over a 2-pixel patch and
+     * over a convolution's channels. */
+    {"lstm-sequence-gru-last-softmax-cce",
+     "[net]\ninput = 2, 1, auto\nclasses = auto\nloss = cce\n"
+     "[lstm]\nunits = 3\nreturn_sequences = 1\n[gru]\nunits = 2\n"
+     "[dense]\nunits = classes\nactivation = softmax\n",
+     5, 3},
+    {"gru-sequence-lstm-last-sigmoid-mse",
+     "[net]\ninput = 1, 1, auto\nclasses = auto\nloss = mse\n"
+     "[gru]\nunits = 3\nreturn_sequences = 1\n[lstm]\nunits = 2\nreturn_sequences = 0\n"
+     "[dense]\nunits = classes\nactivation = sigmoid\n",
+     6, 3},
+    {"conv-lstm-sequence-flatten-gru-sequence-softmax-cce",
+     "[net]\ninput = 3, 3, auto\nclasses = auto\nloss = cce\n"
+     "[conv3d]\nfilters = 2\nkernel = 3, 3, 2\nactivation = tanh\n"
+     "[lstm]\nunits = 2\nreturn_sequences = 1\n[gru]\nunits = 2\nreturn_sequences = yes\n"
+     "[flatten]\n[dense]\nunits = classes\nactivation = softmax\n",
+     6, 4},
 };
 
 static void test_loss_values(void)

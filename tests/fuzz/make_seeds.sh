@@ -72,17 +72,41 @@ activation = sigmoid
 units = classes
 activation = linear
 EOF
-cp tiny.cfg tiny_sgd.cfg pad.cfg "$out/spec/"
+cat >rnn.cfg <<'EOF'
+# recurrent layers stacked on a convolution: [lstm] sequence -> [gru] sequence
+[net]
+input = 3, 3, auto
+classes = auto
+batch = 8
+optimizer = adam
+[conv3d]
+filters = 2
+kernel = 3, 3, 2
+activation = relu
+[lstm]
+units = 4
+return_sequences = 1
+[gru]
+units = 3
+return_sequences = 1
+[flatten]
+[dense]
+units = classes
+activation = softmax
+EOF
+cp tiny.cfg tiny_sgd.cfg pad.cfg rnn.cfg "$out/spec/"
 
 # ---- a small scene to train on
 "$hsi" simulate -q --rows 48 --cols 48 --difficulty 0.2 -o scene.tif --gt gt.tif
 
-# ---- CNN checkpoints: adam + standardise, adam + PCA (untrained), sgd + none
+# ---- CNN checkpoints: adam + standardise, adam + PCA (untrained), sgd + none, recurrent
 "$hsi" cnn train scene.tif --spec tiny.cfg --train gt.tif --bands 1-10 --epochs 1 -q -o "$out/checkpoint/std.ckpt"
 "$hsi" cnn train scene.tif --spec tiny.cfg --train gt.tif --bands 1-12 --preprocess pca:8 --epochs 0 \
     --border zero -q -o "$out/checkpoint/pca.ckpt"
 "$hsi" cnn train scene.tif --spec tiny_sgd.cfg --train gt.tif --bands 1-8 --preprocess none --epochs 1 \
     -q -o "$out/checkpoint/none.ckpt"
+"$hsi" cnn train scene.tif --spec rnn.cfg --train gt.tif --bands 1-6 --preprocess none --epochs 1 --allow-missing-classes \
+    -q -o "$out/checkpoint/rnn.ckpt"
 
 # ---- SVM bundles: RBF + standardise, RBF + PCA + probabilities, poly + none
 a="--allow-missing-classes -q"
