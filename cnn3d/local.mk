@@ -1,6 +1,6 @@
 # cnn3d/local.mk - the 3D-CNN engine: specs, CPU backend, layers, training, checkpoints, scene prediction.
-libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/gemm_bf16.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c
-nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h
+libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/gemm_bf16.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c cnn3d/dist.c
+nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h cnn3d/dist.h
 noinst_HEADERS += cnn3d/conv_taps.h cnn3d/gemm_bf16.h
 
 TESTS += tests/test_cnn_conv
@@ -52,3 +52,9 @@ tests_test_cnn_checkpoint_LDADD = $(TEST_LDADD)
 TESTS += tests/test_cnn_bf16
 check_PROGRAMS += tests/test_cnn_bf16
 tests_test_cnn_bf16_LDADD = $(TEST_LDADD)
+# Data-parallel training and prediction over MPI ranks (cnn3d/dist.c):
+# cnn_ckpt_diff compares the weights of two checkpoints for the test.
+check_PROGRAMS += tests/cnn_ckpt_diff
+tests_cnn_ckpt_diff_LDADD = $(TEST_LDADD)
+TESTS += tests/test_cnn_mpi.sh
+EXTRA_DIST += tests/test_cnn_mpi.sh

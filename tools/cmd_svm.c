@@ -713,26 +713,6 @@ static int cmd_predict(svm_cli *o)
 
 /* ---- entry ---- */
 
-/* MPI is started only under a launcher (mpirun sets OMPI_COMM_WORLD_SIZE or
- * PMIX_RANK), so a plain `hsi svm` run needs no MPI runtime at all. */
-static int mpi_start(int *argc, char ***argv, int *rank, int *ranks)
-{
-    *rank = 0;
-    *ranks = 1;
-#ifdef HAVE_MPI
-    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK")) {
-        if (MPI_Init(argc, argv) != MPI_SUCCESS) return -1;
-        MPI_Comm_rank(MPI_COMM_WORLD, rank);
-        MPI_Comm_size(MPI_COMM_WORLD, ranks);
-        return 1;
-    }
-#else
-    (void)argc;
-    (void)argv;
-#endif
-    return 0;
-}
-
 static int run(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -760,7 +740,7 @@ static int run(int argc, char **argv)
 
     int sub_argc = argc - 1;
     char **sub_argv = argv + 1;
-    int mpi = mpi_start(&sub_argc, &sub_argv, &o.rank, &o.ranks);
+    int mpi = hsi_mpi_start(&sub_argc, &sub_argv, &o.rank, &o.ranks);
     if (mpi < 0) return cli_error(name, "MPI_Init failed");
     int rc = parse_args(&o, sub_argc, sub_argv);
     if (rc == 3) {
