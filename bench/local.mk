@@ -1,2 +1,3 @@
 # bench/local.mk - see Makefile.am
 EXTRA_DIST += bench/blas_compare.sh
+EXTRA_DIST += bench/cnn_scaling.sh
