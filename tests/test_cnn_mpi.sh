@@ -107,6 +107,41 @@ expect_ok "global batch, no scaling" -- "$HSI" cnn train "$TMP/cube.tif" --train
 grep -q 'lr: 0.01$' "$TMP/out" || fail "--lr-scaling none changed the rate: $(cat "$TMP/out")"
 pass
 
+# Dropout and batch normalisation: other weights than one process's (masks
+# per rank, shard statistics), but the same on every 2-rank run of a seed,
+# with the running statistics the same on every rank (rank 0 writes them).
+cat >"$TMP/bn.cfg" <<'EOF_SPEC'
+[net]
+input = 3, 3, auto
+classes = auto
+batch = 16
+epochs = 3
+loss = cce
+optimizer = adam
+learning_rate = 0.01
+
+[conv3d]
+filters = 4
+kernel = 3, 3, 3
+
+[batchnorm]
+activation = relu
+
+[flatten]
+
+[dropout]
+rate = 0.3
+
+[dense]
+units = classes
+activation = softmax
+EOF_SPEC
+expect_ok "dropout + batchnorm, 2 ranks" -- $MPI -np 2 "$HSI" $TRAIN --spec "$TMP/bn.cfg" -o "$TMP/bn1.ckpt"
+expect_ok "dropout + batchnorm, 2 ranks again" -- $MPI -np 2 "$HSI" $TRAIN --spec "$TMP/bn.cfg" \
+    -o "$TMP/bn2.ckpt"
+checks=$((checks + 1))
+"$DIFF" "$TMP/bn1.ckpt" "$TMP/bn2.ckpt" 0 >"$TMP/diff" 2>&1 || fail "dropout + batchnorm: 2-rank runs differ: $(cat "$TMP/diff")"
+
 # ---- a 2-rank run killed mid-training resumes from its last checkpoint
 EPOCHS=400
 LONG="--spec $TMP/net.cfg --epochs $EPOCHS --checkpoint-every 1"
