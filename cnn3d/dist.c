@@ -66,7 +66,7 @@ hsi_status hsi_cnn_dist_new(hsi_cnn_net *net, const hsi_cnn_dist_options *o, hsi
     hsi_mpi_layout(&d->rank, &d->ranks);
     d->no_overlap = o && o->no_overlap;
     d->staged = net->be != hsi_cnn_backend_cpu() && net->be != hsi_cnn_backend_reference();
-    size_t bucket_floats = (o && o->bucket_bytes ? o->bucket_bytes : (size_t)4 << 20) / sizeof(float);
+    size_t bucket_floats = (o && o->bucket_bytes ? o->bucket_bytes : (size_t)1 << 20) / sizeof(float);
     if (bucket_floats < 1) bucket_floats = 1;
     d->closes = malloc((size_t)net->n_layers * sizeof *d->closes);
     d->buckets = malloc(((size_t)net->n_layers + 1) * sizeof *d->buckets);

@@ -41,7 +41,7 @@ extern "C" {
 typedef struct hsi_cnn_dist hsi_cnn_dist;
 
 typedef struct hsi_cnn_dist_options {
-    size_t bucket_bytes; /* gradient bytes per allreduce bucket (0: 4 MiB) */
+    size_t bucket_bytes; /* gradient bytes per allreduce bucket (0: 1 MiB) */
     int no_overlap;      /* 1: one blocking allreduce after the backward pass (for comparison) */
 } hsi_cnn_dist_options;
 

@@ -99,7 +99,9 @@ static const char usage[] =
     "                         spec's, is the batch the rate was tuned for); none keeps\n"
     "                         it. Combine with the warm-up option for large batches.\n"
     "                         Give both again with --resume (not stored in MODEL)\n"
-    "  --bucket-mb X          train under MPI: gradients per allreduce bucket (default 4)\n"
+    "  --bucket-mb X          train under MPI: MiB of gradients per allreduce bucket\n"
+    "                         (default 1: the Lange net's dense layers are one bucket,\n"
+    "                         reduced while its convolutions run backward)\n"
     "  --no-overlap           train under MPI: reduce the gradients after the backward\n"
     "                         pass instead of during it (for measurements)\n"
     "  --timing               train: print samples/s and the time per step split into\n"
@@ -391,7 +393,7 @@ static int run_train(int argc, char **argv)
         {"timing", no_argument, NULL, 'Z'},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    train_args a = {.lr_scaling = 1, .bucket_mb = 4, .epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
+    train_args a = {.lr_scaling = 1, .bucket_mb = 1, .epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
                     .seed = 1, .border = HSI_BORDER_MIRROR, .preprocess = "standardise"};
     int c, seed_given = 0, border_given = 0;
     cli_getopt_reset();

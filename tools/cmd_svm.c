@@ -14,10 +14,6 @@
 #include "io/io.h"
 #include "tools/cli.h"
 
-#ifdef HAVE_MPI
-#include <mpi.h>
-#endif
-
 static const char usage[] =
     "Usage: hsi svm grid    CUBE (--train LABELS | --truth GT --fraction F) [options]\n"
     "       hsi svm train   CUBE (--train LABELS | --truth GT --fraction F) -o MODEL [options]\n"
@@ -754,7 +750,6 @@ static int run(int argc, char **argv)
         else rc = action(&o);
     }
     free(o.class_weight_pairs);
-#ifdef HAVE_MPI
     if (mpi) {
         /* The last agreement: ranks that waited while rank 0 trained or
          * wrote the outputs alone learn how that went, and a rank that
@@ -766,9 +761,8 @@ static int run(int argc, char **argv)
             st = hsi_error(HSI_ERR_ARG, "invalid command line (only rank 0 prints usage errors)");
         st = hsi_mpi_finish(st);
         if (st && !rc) rc = fail(&o, st);
-        MPI_Finalize();
+        hsi_mpi_stop();
     }
-#endif
     return rc;
 }
 
