@@ -49,14 +49,6 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int argmax_row(const float *p, int k)
-{
-    int best = 0;
-    for (int c = 1; c < k; c++)
-        if (p[c] > p[best]) best = c;
-    return best;
-}
-
 hsi_status hsi_cnn_dist_new(hsi_cnn_net *net, const hsi_cnn_dist_options *o, hsi_cnn_dist **out)
 {
     *out = NULL;
@@ -157,6 +149,14 @@ void hsi_cnn_dist_epoch_begin(hsi_cnn_dist *d, hsi_cnn_net *net)
 /* ---------------------------------------------------------------- reductions */
 
 #ifdef HAVE_MPI
+
+static int argmax_row(const float *p, int k)
+{
+    int best = 0;
+    for (int c = 1; c < k; c++)
+        if (p[c] > p[best]) best = c;
+    return best;
+}
 
 /* The buffer a bucket is reduced in: the gradients, or their host copy. */
 static float *reduce_buffer(hsi_cnn_dist *d, hsi_cnn_net *net)

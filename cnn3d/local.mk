@@ -53,8 +53,11 @@ TESTS += tests/test_cnn_bf16
 check_PROGRAMS += tests/test_cnn_bf16
 tests_test_cnn_bf16_LDADD = $(TEST_LDADD)
 # Data-parallel training and prediction over MPI ranks (cnn3d/dist.c):
-# cnn_ckpt_diff compares the weights of two checkpoints for the test.
-check_PROGRAMS += tests/cnn_ckpt_diff
+# cnn_ckpt_diff compares the weights of two checkpoints for the test;
+# cnn_dist_check checks the shards, the scene split and a failing rank
+# on every rank of an mpirun.
+check_PROGRAMS += tests/cnn_ckpt_diff tests/cnn_dist_check
 tests_cnn_ckpt_diff_LDADD = $(TEST_LDADD)
+tests_cnn_dist_check_LDADD = $(TEST_LDADD)
 TESTS += tests/test_cnn_mpi.sh
 EXTRA_DIST += tests/test_cnn_mpi.sh

@@ -193,6 +193,11 @@ cmp -s "$TMP/e0.csv" "$TMP/e2.csv" || fail "eval table differs on 2 ranks"
 pass
 
 # ---- one rank fails
+# In the library: the shards and the scene split on 2 and 3 ranks, and a
+# rank whose gather fails mid-training stops all at that step.
+for np in 2 3; do
+    expect_ok "cnn_dist_check on $np ranks" -- $MPI -np $np "$HSI_BUILDDIR/tests/cnn_dist_check"
+done
 # One rank fails, the others do not (MPMD launches, `mpirun A : B`): every
 # rank must learn of it before the next collective step, so the run ends at
 # once instead of hanging, every rank exits non-zero, the failing rank's
