@@ -163,9 +163,10 @@ typedef struct hsi_cnn_net {
     const float *input_grad;    /* then: [n * |input|], valid until the next call */
     float *host_scratch;        /* host buffer for dropout masks [max_batch * largest layer] */
     double lr_scale;            /* multiplies the spec's rate (linear scaling rule; 1 by default) */
-    /* Called by hsi_cnn_backward as soon as layer i's dw and db are final
-     * (layers with parameters, top layer first): a data-parallel trainer
-     * starts reducing them while the layers below are still computing. */
+    /* Called by hsi_cnn_backward after each layer's backward pass (top
+     * layer first), when its dw and db (if it has any) are final: a
+     * data-parallel trainer starts reducing them, and progresses the
+     * reductions already started, while the layers below compute. */
     void (*grad_ready)(void *ctx, struct hsi_cnn_net *net, int layer);
     void *grad_ready_ctx;
 } hsi_cnn_net;

@@ -176,9 +176,10 @@ static void post_bucket(hsi_cnn_dist *d, hsi_cnn_net *net, int b)
     d->posted = b + 1;
 }
 
-/* net->grad_ready: start the bucket this layer completes, and give the
- * reductions already started a turn (Open MPI progresses non-blocking
- * collectives inside MPI calls). */
+/* net->grad_ready, after every layer's backward pass: start the bucket this
+ * layer completes, and give the reductions already started a turn (Open MPI
+ * progresses non-blocking collectives only inside MPI calls, so every layer
+ * boundary is a chance for a rendezvous or a reduction round to advance). */
 static void grad_ready(void *ctx, hsi_cnn_net *net, int layer)
 {
     hsi_cnn_dist *d = ctx;

@@ -572,7 +572,7 @@ void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pr
                     net->layers[i - 1].spec.kind == HSI_CNN_BATCHNORM);
         int skip = (i == net->n_layers - 1 && dout_is_pre_activation) || relu_done;
         layer_backward(net, L, x, g, dx, n, skip, gate);
-        if (net->grad_ready && L->n_weights + L->n_bias) net->grad_ready(net->grad_ready_ctx, net, i);
+        if (net->grad_ready) net->grad_ready(net->grad_ready_ctx, net, i);
         relu_done = gate;
         if (dx) {
             other = g;

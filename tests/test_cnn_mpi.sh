@@ -152,7 +152,14 @@ job=$!
 waited=0
 while [ ! -e "$TMP/k.ckpt" ] && [ $waited -lt 600 ]; do sleep 0.1; waited=$((waited + 1)); done
 sleep 0.3
-kill -TERM $job 2>/dev/null
+# Kill the ranks, as a scheduler ends a job (Slurm's scancel or time limit
+# sends SIGTERM to every task, SIGKILL only after KillWait): each removes
+# its temporaries. (Killing mpirun instead lets it SIGKILL a rank 1 s after
+# its SIGTERM, which can leave a checkpoint's temporary beside it.)
+ranks=$(ps -o pid= --ppid $job 2>/dev/null)
+[ -n "$ranks" ] || fail "killed run: no ranks found under mpirun $job"
+# shellcheck disable=SC2086 # a list of process ids
+kill -TERM $ranks 2>/dev/null
 wait $job
 checks=$((checks + 1))
 "$DIFF" "$TMP/k.ckpt" "$TMP/k.ckpt" 0 >"$TMP/diff" 2>&1 || fail "killed run: checkpoint unreadable: $(cat "$TMP/diff")"
