@@ -55,6 +55,13 @@ hsi_stage() {
 # this job (requeued or resubmitted) left one, else nothing. Training then
 # continues from that epoch: at most one --checkpoint-every interval is lost.
 hsi_resume_args() {
+    # A rank killed with SIGKILL while writing a checkpoint (e.g. a node
+    # lost) can leave its temporary, NAME~hsi-tmp-PID-N.EXT, beside it; the
+    # checkpoint itself is intact (written under that name, then renamed).
+    local stale
+    for stale in "${1%.*}"~hsi-tmp-*; do
+        [ -e "$stale" ] && rm -f "$stale"
+    done
     if [ -s "$1" ]; then
         echo "resuming from $1" >&2
         echo "--resume $1"
