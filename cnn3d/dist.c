@@ -309,6 +309,48 @@ hsi_status hsi_cnn_dist_epoch_end(hsi_cnn_dist *d, hsi_cnn_net *net)
     return HSI_OK;
 }
 
+/* ---------------------------------------------------------------- validation */
+
+/* A contiguous run of another dataset's samples. */
+typedef struct subset {
+    const hsi_cnn_dataset *all;
+    size_t first;
+    size_t *idx; /* [batch] shifted indices */
+} subset;
+
+static hsi_status subset_gather(void *ctx, const size_t *idx, size_t n, float *x)
+{
+    subset *s = ctx;
+    for (size_t i = 0; i < n; i++) s->idx[i] = s->first + idx[i];
+    return s->all->gather(s->all->ctx, s->idx, n, x);
+}
+
+hsi_status hsi_cnn_dist_evaluate(hsi_cnn_dist *d, hsi_cnn_net *net, const hsi_cnn_dataset *data,
+                                 int batch, double *loss, double *accuracy)
+{
+    if (d->ranks == 1) return hsi_cnn_evaluate(net, data, batch, loss, accuracy, NULL);
+#ifdef HAVE_MPI
+    /* Each rank scores a contiguous share; the sums are added up. */
+    size_t first = data->n * (size_t)d->rank / (size_t)d->ranks;
+    size_t count = data->n * (size_t)(d->rank + 1) / (size_t)d->ranks - first;
+    if (batch <= 0 || batch > net->max_batch) batch = net->max_batch;
+    subset sub = {data, first, malloc((size_t)batch * sizeof(size_t))};
+    hsi_cnn_dataset part = {count, data->labels + first, subset_gather, &sub};
+    double l = 0, a = 0;
+    hsi_status st = sub.idx ? HSI_OK : hsi_error(HSI_ERR_NOMEM, "out of memory");
+    if (!st && count) st = hsi_cnn_evaluate(net, &part, batch, &l, &a, NULL);
+    free(sub.idx);
+    if ((st = hsi_mpi_agree(st))) return st;
+    double sums[2] = {count ? l * count : 0, count ? a * count : 0};
+    MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    if (loss) *loss = data->n ? sums[0] / data->n : NAN;
+    if (accuracy) *accuracy = data->n ? sums[1] / data->n : NAN;
+    return HSI_OK;
+#else
+    return hsi_cnn_evaluate(net, data, batch, loss, accuracy, NULL);
+#endif
+}
+
 /* ---------------------------------------------------------------- scene prediction */
 
 hsi_status hsi_cnn_dist_scene_split(size_t rows, size_t cols, size_t r0, const uint8_t *only,

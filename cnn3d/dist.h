@@ -82,6 +82,11 @@ double hsi_cnn_dist_step(hsi_cnn_dist *d, hsi_cnn_net *net, const float *x,
                          const int32_t *labels, const float *class_weights, int n, int n_global,
                          int *correct, hsi_status *st);
 
+/* hsi_cnn_evaluate's loss and accuracy over data (collective): each rank
+ * scores a contiguous share of the samples and the sums are added up. */
+hsi_status hsi_cnn_dist_evaluate(hsi_cnn_dist *d, hsi_cnn_net *net, const hsi_cnn_dataset *data,
+                                 int batch, double *loss, double *accuracy);
+
 /* hsi_mpi_agree over the trainer's ranks (st alone with one rank). */
 hsi_status hsi_cnn_dist_agree(const hsi_cnn_dist *d, hsi_status st);
 

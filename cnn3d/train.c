@@ -152,8 +152,8 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
                                  .accuracy = (double)hits / train->n, .val_loss = NAN,
                                  .val_accuracy = NAN, .lr = hsi_cnn_current_lr(net), .improved = 1};
         if (val && val->n) {
-            st = hsi_cnn_evaluate(net, val, shard, &s.val_loss, &s.val_accuracy, NULL);
-            if (dist) st = hsi_cnn_dist_agree(dist, st);
+            st = dist ? hsi_cnn_dist_evaluate(dist, net, val, shard, &s.val_loss, &s.val_accuracy)
+                      : hsi_cnn_evaluate(net, val, shard, &s.val_loss, &s.val_accuracy, NULL);
             if (st) break;
             s.improved = s.val_loss < best_loss;
             if (s.improved) {

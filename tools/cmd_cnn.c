@@ -680,6 +680,9 @@ static int run_train(int argc, char **argv)
                "batch %d%s, epochs %d..%ld\n",
                net->spec->path, n_tr, n_val, classes, 2 * radius + 1, 2 * radius + 1, cube->bands,
                global, ranks > 1 ? " over the MPI ranks" : "", net->epoch + 1, epochs);
+    if (!a.quiet && ranks > 1 && epochs > net->epoch)
+        printf("%d MPI ranks, %d to %d samples each per step, learning rate x %g\n", ranks,
+               global / ranks, (global + ranks - 1) / ranks, net->lr_scale);
     else if (!a.quiet)
         printf("No epochs to train (the net is at epoch %d of %ld): writing it as it is\n",
                net->epoch, epochs);
