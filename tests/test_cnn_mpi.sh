@@ -107,6 +107,24 @@ expect_ok "global batch, no scaling" -- "$HSI" cnn train "$TMP/cube.tif" --train
 grep -q 'lr: 0.01$' "$TMP/out" || fail "--lr-scaling none changed the rate: $(cat "$TMP/out")"
 pass
 
+# A global batch smaller than the ranks: one rank has no samples in a step.
+expect_ok "global batch 2, one process" -- "$HSI" $TRAIN --spec "$TMP/net.cfg" --global-batch 2 \
+    --epochs 1 -o "$TMP/t1.ckpt"
+expect_ok "global batch 2, 3 ranks" -- $MPI -np 3 "$HSI" $TRAIN --spec "$TMP/net.cfg" \
+    --global-batch 2 --epochs 1 -o "$TMP/t3.ckpt"
+same_weights "global batch 2, 3 ranks vs one process" "$TMP/t1.ckpt" "$TMP/t3.ckpt"
+# Validation scored in shares over the ranks, early stopping: the epoch
+# lines (losses, accuracies, the improvement marks) are one process's.
+VAL="cnn train $TMP/cube.tif --train $TMP/train.tif --spec $TMP/adam.cfg --validation-split 0.3 --patience 2 --epochs 6 --batch 15"
+expect_ok "validation, one process" -- "$HSI" $VAL -o "$TMP/v1.ckpt"
+grep '^Epoch' "$TMP/out" | sed 's/ - [0-9.]*s - / - /' >"$TMP/v1.txt"
+expect_ok "validation, 3 ranks" -- $MPI -np 3 "$HSI" $VAL -o "$TMP/v3.ckpt"
+grep '^Epoch' "$TMP/out" | sed 's/ - [0-9.]*s - / - /' >"$TMP/v3.txt"
+[ -s "$TMP/v1.txt" ] && cmp -s "$TMP/v1.txt" "$TMP/v3.txt" ||
+    fail "validation on 3 ranks: $(diff "$TMP/v1.txt" "$TMP/v3.txt")"
+pass
+same_weights "validation, 3 ranks vs one process" "$TMP/v1.ckpt" "$TMP/v3.ckpt"
+
 # Dropout and batch normalisation: other weights than one process's (masks
 # per rank, shard statistics), but the same on every 2-rank run of a seed,
 # with the running statistics the same on every rank (rank 0 writes them).
