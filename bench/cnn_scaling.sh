@@ -76,15 +76,19 @@ echo "# $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //'); $("
 
 # run RANKS [extra options]: prints the --timing line's fields.
 run() {
-    local r=$1; shift
-    local cmd="$HSI cnn train $WORK/scene.tif --spec $SPEC --train $WORK/s_train.tif -q --timing
+    r=$1; shift
+    cmd="$HSI cnn train $WORK/scene.tif --spec $SPEC --train $WORK/s_train.tif -q --timing
         --epochs $EPOCHS --global-batch $((PER_RANK * r)) --batch $((PER_RANK * r))
         --bucket-mb $BUCKET_MB --allow-missing-classes -o $WORK/m$r.ckpt $*"
     if [ "$r" -eq 1 ]; then
         # shellcheck disable=SC2086 # a word list
         $cmd
+    elif [ "$r" -le "$CORES" ]; then
+        # One rank per core, bound to it.
+        # shellcheck disable=SC2086
+        "$MPIRUN" --quiet --bind-to core -np "$r" $cmd
     else
-        # Ranks that wait yield their core instead of spinning on it.
+        # Oversubscribed: waiting ranks yield their core instead of spinning.
         # shellcheck disable=SC2086
         OMPI_MCA_mpi_yield_when_idle=1 "$MPIRUN" --quiet --oversubscribe --bind-to none -np "$r" $cmd
     fi 2>"$WORK/err" | sed -n 's/^timing: //p'
