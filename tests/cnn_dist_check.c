@@ -128,6 +128,33 @@ int main(int argc, char **argv)
     /* The failure is agreed: the last agreement returns at once. */
     CHECK(hsi_mpi_finish(st) != HSI_OK);
 
+    /* Host staging (a backend whose memory is not the host's): the CPU
+     * backend's table under another address, so the trainer copies each
+     * bucket to host memory, reduces it there and copies it back. The
+     * weights must be those of the direct reduction, bit for bit. */
+    hsi_cnn_backend staged = *hsi_cnn_backend_cpu();
+    hsi_cnn_net *nets[2] = {NULL, NULL};
+    gather_ctx ok = {-1, 0, 0, rank};
+    hsi_cnn_dataset good = {40, labels, gather, &ok};
+    for (int k = 0; k < 2; k++) {
+        hsi_cnn_net_options o = {.training = 1, .seed = 9, .max_batch = 8,
+                                 .backend = k ? &staged : NULL};
+        hsi_cnn_dist *dk = NULL;
+        hsi_cnn_dist_options dopt = {64, 0}; /* 16-float buckets: several */
+        CHECK_OK(hsi_cnn_net_new(spec, &o, &nets[k]));
+        CHECK_OK(hsi_cnn_dist_new(nets[k], &dopt, &dk));
+        hsi_cnn_train_options t2 = {.epochs = 2, .batch = 8, .dist = dk};
+        CHECK_OK(hsi_cnn_train(nets[k], &good, NULL, &t2));
+        hsi_cnn_dist_timing tm;
+        hsi_cnn_dist_get_timing(dk, &tm);
+        CHECK(tm.buckets > 1);
+        CHECK_INT_EQ(tm.steps, 10);
+        hsi_cnn_dist_free(dk);
+    }
+    CHECK(memcmp(nets[0]->params, nets[1]->params, nets[0]->n_params * sizeof(float)) == 0);
+    hsi_cnn_net_free(nets[0]);
+    hsi_cnn_net_free(nets[1]);
+
     hsi_cnn_dist_free(d);
     hsi_cnn_net_free(net);
     hsi_cnn_spec_free(spec);
