@@ -311,6 +311,7 @@ hsi_status hsi_cnn_dist_epoch_end(hsi_cnn_dist *d, hsi_cnn_net *net)
 
 /* ---------------------------------------------------------------- validation */
 
+#ifdef HAVE_MPI
 /* A contiguous run of another dataset's samples. */
 typedef struct subset {
     const hsi_cnn_dataset *all;
@@ -324,6 +325,7 @@ static hsi_status subset_gather(void *ctx, const size_t *idx, size_t n, float *x
     for (size_t i = 0; i < n; i++) s->idx[i] = s->first + idx[i];
     return s->all->gather(s->all->ctx, s->idx, n, x);
 }
+#endif
 
 hsi_status hsi_cnn_dist_evaluate(hsi_cnn_dist *d, hsi_cnn_net *net, const hsi_cnn_dataset *data,
                                  int batch, double *loss, double *accuracy)
