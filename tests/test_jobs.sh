@@ -3,7 +3,8 @@
 # stand-ins for the schedulers' launchers (srun, PBS's mpirun placement)
 # that start 2 local ranks: training writes its checkpoint in the results
 # directory, a second submission resumes from it, prediction over ranks
-# equals one process's, the grid search writes its table; bash -n on all.
+# equals one process's, the grid search writes its table; bash -n (and
+# shellcheck where installed) on all.
 . "$HSI_SRCDIR/tests/setup.sh"
 [ -n "${HSI_MPIRUN:-}" ] || { echo "SKIP: built without MPI"; exit 77; }
 command -v bash >/dev/null || { echo "SKIP: no bash"; exit 77; }
@@ -16,6 +17,11 @@ for f in "$JOBS"/hsi-job.sh "$JOBS"/slurm/* "$JOBS"/pbs/*; do
     bash -n "$f" || fail "bash -n $f"
 done
 pass
+if command -v shellcheck >/dev/null; then
+    shellcheck -s bash "$JOBS"/hsi-job.sh "$JOBS"/slurm/* "$JOBS"/pbs/* >"$TMP/sc" 2>&1 ||
+        fail "shellcheck: $(cat "$TMP/sc")"
+    pass
+fi
 
 "$HSI_BUILDDIR/tests/test_svm_scene" make "$TMP" || { echo "cannot make the test scene"; exit 99; }
 cat >"$TMP/net.cfg" <<'EOF_SPEC'
