@@ -294,6 +294,13 @@ hsi_status hsi_mpi_finish(hsi_status st);
  * between ranks: n (at most 16) values such as sizes and counts, named
  * names[i], must equal rank 0's, else the rank fails with
  * "WHAT: V NAME, but rank 0 has V0 (...)" and the ranks agree on that. */
+/* Solo mode (on = 1): every function here treats this rank as the only
+ * process, as without MPI: no agreement, no shared counter, no gather. For
+ * callers that farm whole jobs over the ranks (hsi experiment); off again
+ * before the next collective step. */
+void hsi_mpi_solo(int on);
+int hsi_mpi_solo_get(void);
+
 hsi_status hsi_mpi_agree_same(hsi_status st, const char *what, const char *const *names,
                               const long *values, int n);
 

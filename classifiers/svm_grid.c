@@ -369,7 +369,7 @@ static hsi_status task_source_open(task_source *ts)
     int initialised = 0, finalised = 0;
     MPI_Initialized(&initialised);
     MPI_Finalized(&finalised);
-    if (initialised && !finalised) {
+    if (initialised && !finalised && !hsi_mpi_solo_get()) {
         MPI_Comm_rank(MPI_COMM_WORLD, &ts->rank);
         MPI_Comm_size(MPI_COMM_WORLD, &ts->size);
     }

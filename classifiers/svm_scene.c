@@ -34,7 +34,7 @@ static void mpi_layout(int *rank, int *size)
     int initialised = 0, finalised = 0;
     MPI_Initialized(&initialised);
     MPI_Finalized(&finalised);
-    if (initialised && !finalised) {
+    if (initialised && !finalised && !hsi_mpi_solo_get()) {
         MPI_Comm_rank(MPI_COMM_WORLD, rank);
         MPI_Comm_size(MPI_COMM_WORLD, size);
     }

@@ -46,6 +46,9 @@ static const hsi_command *const commands[] = {
     /* CNN */
     &cmd_cnn,
 
+    /* Experiments */
+    &cmd_experiment,
+
 
     NULL,
 };
