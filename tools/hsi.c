@@ -114,10 +114,10 @@ static void close_stdout(void)
  * after minutes of work: the writers check again (and for inputs) at write
  * time, so this only moves the common refusals earlier. It sees "-o X",
  * "-oX", "--output X" and "--output=X" (every command's output option);
- * split's -o is a name prefix, not a file. */
+ * split's -o is a name prefix and experiment's a folder, not a file. */
 static int check_outputs(const char *name, int argc, char **argv)
 {
-    if (!strcmp(name, "split")) return 0;
+    if (!strcmp(name, "split") || !strcmp(name, "experiment")) return 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *value = NULL;
         if (!strcmp(a, "--")) break;
