@@ -891,6 +891,19 @@ hsi_status hsi_experiment_report(const hsi_experiment *e, const char *dir, const
     report r = {.e = e, .dir = dir};
     figures fs = {0};
     char path[PATH_LEN];
+    int done = 0, first = -1;
+    for (int job = 0; job < hsi_experiment_jobs(e); job++) {
+        struct stat sb;
+        hsi_experiment_job_path(e, dir, job, "result.ini", path, sizeof path);
+        if (stat(path, &sb) == 0) done++;
+        else if (first < 0) first = job;
+    }
+    if (first >= 0) {
+        hsi_experiment_job_path(e, dir, first, NULL, path, sizeof path);
+        return hsi_error(HSI_ERR_DATA, "%s: %d of %d jobs finished (%s is not): run the experiment "
+                                       "to finish them",
+                         dir, done, hsi_experiment_jobs(e), path);
+    }
     hsi_status st = load_jobs(&r);
     if (!st) st = make_figures(&r, &fs);
     snprintf(path, sizeof path, "%s/figures", dir);

@@ -127,6 +127,15 @@ expect_error "no pipeline" "bad4.ini: no \[pipeline NAME\]" -- "$HSI" experiment
 "$HSI" experiment "$TMP/bad1.ini" -o "$TMP/b1" 2>/dev/null
 [ $? -eq 2 ] || fail "a bad config must exit 2"
 expect_error "no -o" "give the report folder" -- "$HSI" experiment "$TINY"
+# Every shipped configuration parses (--list reads no data).
+for f in datasets/experiments/*.ini; do
+    expect_ok "list $f" -- "$HSI" experiment "$f" -o "$TMP/list" --list
+    grep -q "^[0-9]* jobs, 0 finished" "$TMP/out" || fail "$f --list: $(tail -1 "$TMP/out")"
+done
+expect_ok "list tiny" -- "$HSI" experiment "$TINY" -o "$OUT" --list
+grep -q "^12 jobs, 12 finished" "$TMP/out" || fail "tiny --list: $(tail -1 "$TMP/out")"
+expect_error "report of an unfinished run" "0 of 12 jobs finished" -- \
+    "$HSI" experiment "$TINY" -o "$TMP/nothing" --report-only
 expect_ok "help" -- "$HSI" experiment --help
 grep -q 'results.csv' "$TMP/out" || fail "--help lacks the report folder"
 finish

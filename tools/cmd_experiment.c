@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "experiment/experiment.h"
@@ -73,6 +74,8 @@ static const char usage[] =
     "Options:\n"
     "  -o, --output DIR   the report folder (created; reused to resume)\n"
     "  --report-only      only (re)write the report from finished jobs\n"
+    "  --list             list the jobs and whether each has finished in DIR;\n"
+    "                     reads no data (checks a configuration)\n"
     "  -q, --quiet        no progress line\n"
     "  -h, --help         show this help\n"
     "\n"
@@ -114,11 +117,12 @@ static int run(int argc, char **argv)
 {
     static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
                                              {"report-only", no_argument, NULL, 'R'},
+                                             {"list", no_argument, NULL, 'L'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *out = NULL;
-    int quiet = 0, report_only = 0, c, rank = 0, mpi = 0;
+    int quiet = 0, report_only = 0, list = 0, c, rank = 0, mpi = 0;
 #ifdef HAVE_MPI
     /* MPI only under a launcher, as hsi svm. */
     if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK")) {
@@ -133,6 +137,7 @@ static int run(int argc, char **argv)
         switch (c) {
         case 'o': out = optarg; break;
         case 'R': report_only = 1; break;
+        case 'L': list = 1; break;
         case 'q': quiet = 1; break;
         case 'h': rc = 3; break;
         case ':':
@@ -155,7 +160,20 @@ static int run(int argc, char **argv)
     for (int i = 0, used = 3; i < argc && used < (int)sizeof command - 1; i++)
         if (i) used += snprintf(command + used, sizeof command - used, " %s", argv[i]);
     else used += snprintf(command + used, sizeof command - used, " experiment");
-    if (!rc) {
+    if (!rc && list) {
+        if (rank == 0) {
+            int n = hsi_experiment_jobs(e), done = 0;
+            char path[HSI_EXP_PATH_MAX + 256];
+            for (int job = 0; job < n; job++) {
+                hsi_experiment_job_path(e, out, job, "result.ini", path, sizeof path);
+                int fin = access(path, F_OK) == 0;
+                done += fin;
+                hsi_experiment_job_path(e, out, job, NULL, path, sizeof path);
+                printf("%-9s %s\n", fin ? "finished" : "to run", path);
+            }
+            printf("%d jobs, %d finished\n", n, done);
+        }
+    } else if (!rc) {
         progress_ctx pc = {cli_now(), quiet || rank != 0};
         progress_ctx sc = {pc.t0, quiet};
         hsi_progress cb = {on_progress, &pc};
