@@ -25,7 +25,7 @@ hsi_status hsi_ini_walk(const char *text, const char *what, const hsi_ini_handle
     hsi_status st = HSI_OK;
     char section[KEY_MAX] = "";
     char seen[SEEN_MAX][KEY_MAX];
-    int n_seen = 0, in_section = 0, line_no = 0;
+    int n_seen = 0, line_no = 0;
     /* strtok would skip empty lines and lose the count: walk by hand. */
     for (char *line = copy; line && !st;) {
         char *nl = strchr(line, '\n');
@@ -48,17 +48,12 @@ hsi_status hsi_ini_walk(const char *text, const char *what, const hsi_ini_handle
             name = trim(name);
             snprintf(section, sizeof section, "%s%s%s", kind, *name ? " " : "", name);
             n_seen = 0;
-            in_section = 1;
             if (h->section) st = h->section(h->ctx, kind, name, line_no);
         } else if (*t) {
             char *eq = strchr(t, '=');
             if (!eq) {
                 st = hsi_error(HSI_ERR_FORMAT, "%s:%d: expected 'key = value', got '%s'", what,
                                line_no, t);
-                break;
-            }
-            if (!in_section) {
-                st = hsi_error(HSI_ERR_FORMAT, "%s:%d: a key before any [section]", what, line_no);
                 break;
             }
             *eq = '\0';

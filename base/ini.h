@@ -8,8 +8,9 @@
  * section header and key = value pair to the caller's callbacks with the
  * line number, so every message the caller makes can name "file:line". It
  * refuses, naming file:line: a malformed header, a line without '=', a key
- * before any section, a key without a value, and a key given twice in one
- * section. What the keys mean is the caller's business.
+ * without a value, and a key given twice in one section. What the keys mean,
+ * and whether one may come before any [section], is the caller's business
+ * (cnn3d/spec.c for model specs, experiment/config.c for experiments).
  */
 #ifndef HSI_INI_H
 #define HSI_INI_H
