@@ -42,6 +42,24 @@ tail -n +2 "$OUT/results.csv" | while IFS=, read -r pipe split seed oa aa kappa 
 done || fail "results.csv differs from hsi report"
 pass
 
+# A job's prediction is what the commands make from the same split and seed:
+# hsi svm grid, train at the best cell, predict; hsi cnn train, predict.
+T="$OUT/splits/random_s1_train.tif"
+expect_ok "svm grid" -- "$HSI" svm grid "$OUT/scene.tif" --train "$T" --log2c 0,8,4 --log2g -3,-9,-3 \
+    --folds 3 --seed 1 --allow-missing-classes -q --csv "$TMP/grid.csv"
+best=$(awk -F, 'NR > 1' "$TMP/grid.csv" | sort -t, -k5,5gr -k2,2g -k1,1g | head -n 1 | awk -F, '{print "-c " $4 " -g " $3}')
+expect_ok "svm train" -- "$HSI" svm train "$OUT/scene.tif" --train "$T" $best --allow-missing-classes -q -o "$TMP/m.svm"
+expect_ok "svm predict" -- "$HSI" svm predict "$OUT/scene.tif" -m "$TMP/m.svm" -q -o "$TMP/svm.tif"
+expect_ok "cnn train" -- "$HSI" cnn train "$OUT/scene.tif" --spec cnn3d/specs/spectral_mlp.cfg --train "$T" \
+    --epochs 3 --seed 1 --allow-missing-classes -q -o "$TMP/m.ckpt"
+expect_ok "cnn predict" -- "$HSI" cnn predict "$OUT/scene.tif" -m "$TMP/m.ckpt" -q -o "$TMP/cnn.tif"
+for pair in svm-raw:svm mlp:cnn; do
+    job=${pair%%:*} mine=${pair#*:}
+    "$HSI" report --truth "$OUT/splits/random_s1_test.tif" --pred "$TMP/$mine.tif" --csv - >"$TMP/a.csv"
+    "$HSI" report --truth "$OUT/splits/random_s1_test.tif" --pred "$OUT/jobs/$job/random/s1/pred.tif" --csv - >"$TMP/b.csv"
+    cmp -s "$TMP/a.csv" "$TMP/b.csv" || fail "$job/random/s1 differs from the commands' prediction: $(diff "$TMP/a.csv" "$TMP/b.csv" | head -3)"
+done
+
 # Run again: nothing to do, nothing rewritten.
 stat -c %Y.%s "$OUT"/jobs/*/*/*/result.ini >"$TMP/stamps1"
 sleep 1
