@@ -219,6 +219,12 @@ hsi_status plot_lines(const char *title, const char *x_label, const char *y_labe
     title_text(cr, W, title);
     y_axis(cr, l, t, r, b, y0, y1, y_label);
     double xs = nice_step(x1 - x0, 6);
+    /* Whole x values (epochs): whole ticks. */
+    int whole = 1;
+    for (int s = 0; s < n_series && whole; s++)
+        for (int i = 0; i < n[s]; i++)
+            if (x[s][i] != floor(x[s][i])) whole = 0;
+    if (whole && xs < 1) xs = 1;
     char buf[32];
     cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
     for (double v = ceil(x0 / xs) * xs; v <= x1 + 1e-9; v += xs) {
@@ -226,7 +232,11 @@ hsi_status plot_lines(const char *title, const char *x_label, const char *y_labe
         text(cr, l + (v - x0) / (x1 - x0) * (r - l), b + 4, 0.5, 0, buf);
     }
     text(cr, (l + r) / 2, b + 22, 0.5, 0, x_label);
+    int shown = 0;
     for (int s = 0; s < n_series; s++) {
+        int any = 0;
+        for (int i = 0; i < n[s]; i++) any |= !isnan(y[s][i]);
+        if (!any) continue; /* e.g. no validation share: no line, no legend entry */
         const double *c = palette[s / 2 % 8];
         cairo_set_source_rgb(cr, c[0], c[1], c[2]);
         cairo_set_line_width(cr, 1.8);
@@ -246,7 +256,8 @@ hsi_status plot_lines(const char *title, const char *x_label, const char *y_labe
         }
         cairo_stroke(cr);
         /* Legend below the axis, two entries a row. */
-        double lx = l + (s % 2) * (r - l) / 2, ly = b + 42 + (s / 2) * 16;
+        double lx = l + (shown % 2) * (r - l) / 2, ly = b + 42 + (shown / 2) * 16;
+        shown++;
         cairo_move_to(cr, lx, ly + 6);
         cairo_line_to(cr, lx + 22, ly + 6);
         cairo_stroke(cr);
@@ -260,7 +271,7 @@ hsi_status plot_lines(const char *title, const char *x_label, const char *y_labe
 hsi_status plot_confusion(const char *title, const hsi_metrics *m, plot_png *out)
 {
     int k = m->n_classes, cell = k > 24 ? 12 : 22;
-    const double l = 46, t = 52;
+    const double l = 46, t = 64;
     int W = (int)(l + (k + 1) * cell + 30), H = (int)(t + k * cell + 44);
     if (W < 300) W = 300;
     cairo_surface_t *surf;
@@ -269,7 +280,7 @@ hsi_status plot_confusion(const char *title, const hsi_metrics *m, plot_png *out
     cairo_set_font_size(cr, cell > 12 ? 10 : 7);
     char buf[16];
     cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
-    text(cr, l + (k + 1) * cell / 2.0, t - 30, 0.5, 0, "predicted class (0: unclassified)");
+    text(cr, l + (k + 1) * cell / 2.0, t - 32, 0.5, 0, "predicted class (0: unclassified)");
     for (int p = 0; p <= k; p++) {
         snprintf(buf, sizeof buf, "%d", p);
         text(cr, l + (p + 0.5) * cell, t - 14, 0.5, 0, buf);

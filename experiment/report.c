@@ -736,7 +736,9 @@ static void write_md(const report *r, const figures *fs, const char *command, FI
         fprintf(fp, "\n### %s split\n\n", e->splits[s].name);
         class_table(r, fp, 0, s);
     }
-    fputs("\n## Run times\n\n", fp);
+    fputs("\n## Run times\n\nTraining includes the SVM's grid search; profile features are computed "
+          "once per scene before the jobs and are not counted. Peak memory is the process's "
+          "high-water mark after the job.\n\n", fp);
     times_table(r, fp, 0);
     fputs("\n## Figures\n\n", fp);
     for (int i = 0; i < fs->n; i++)
@@ -828,7 +830,9 @@ static void write_html(const report *r, const figures *fs, const char *command, 
                 }
         }
     }
-    fputs("<h2>Run times</h2>\n", fp);
+    fputs("<h2>Run times</h2>\n<p>Training includes the SVM's grid search; profile features "
+          "are computed once per scene before the jobs and are not counted. Peak memory is the "
+          "process's high-water mark after the job.</p>\n", fp);
     times_table(r, fp, 1);
     html_img(fp, fs, "times.png");
     fputs("<h2>Provenance</h2>\n<ul><li>command: <code>", fp);
