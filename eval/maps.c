@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 
 hsi_status hsi_rgb_image_new(size_t rows, size_t cols, hsi_rgb_image **out)
 {
@@ -260,6 +261,12 @@ hsi_status hsi_map_legend_write(const hsi_labels *labels, const size_t *counts, 
     }
     if (ferror(fp)) return hsi_error(HSI_ERR_IO, "writing the legend failed");
     return HSI_OK;
+}
+
+void hsi_graphics_release(void)
+{
+    cairo_debug_reset_static_data();
+    FcFini(); /* fontconfig's configuration, which cairo loaded */
 }
 
 /* The legend is drawn with cairo: DejaVu Sans (fontconfig's "sans-serif")

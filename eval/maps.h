@@ -90,6 +90,11 @@ hsi_status hsi_map_legend_write(const hsi_labels *labels, const size_t *counts, 
 hsi_status hsi_map_legend_image(const hsi_labels *labels, const size_t *counts,
                                 int with_unlabelled, hsi_rgb_image **out);
 
+/* Free the caches cairo keeps for its fonts (fontconfig patterns, glyphs):
+ * memory a leak checker would otherwise report at exit. Call it once, when
+ * no drawing is in progress (hsi calls it at exit). */
+void hsi_graphics_release(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,6 +17,8 @@ typedef enum { SEC_NONE, SEC_EXPERIMENT, SEC_SCENE, SEC_SPLIT, SEC_PIPELINE } se
 
 typedef struct parser {
     hsi_experiment *e;
+    uint64_t hash;     /* the signature being built */
+    int hashing;       /* in a section that counts */
     const char *what;
     section_kind sec;
     char section[HSI_EXP_NAME_MAX + 16];
@@ -73,10 +75,20 @@ static int good_name(const char *s)
     return 1;
 }
 
+static void hash(parser *p, const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s;; c++) {
+        p->hash = (p->hash ^ *c) * 1099511628211ull;
+        if (!*c) break;
+    }
+}
+
 static hsi_status on_section(void *ctx, const char *kind, const char *name, int line)
 {
     parser *p = ctx;
     hsi_experiment *e = p->e;
+    p->hashing = strcmp(kind, "experiment") != 0;
+    if (p->hashing) hash(p, kind), hash(p, name);
     snprintf(p->section, sizeof p->section, "%s%s%s", kind, *name ? " " : "", name);
     if (!strcmp(kind, "experiment") || !strcmp(kind, "scene")) {
         int *have = !strcmp(kind, "scene") ? &p->have_scene : &p->have_experiment;
@@ -336,6 +348,7 @@ static hsi_status pipeline_key(parser *p, const char *k, const char *v, int line
 static hsi_status on_key(void *ctx, const char *k, const char *v, int line)
 {
     parser *p = ctx;
+    if (p->hashing) hash(p, k), hash(p, v);
     switch (p->sec) {
     case SEC_EXPERIMENT: return experiment_key(p, k, v, line);
     case SEC_SCENE: return scene_key(p, k, v, line);
@@ -404,7 +417,7 @@ hsi_status hsi_experiment_load(const char *path, hsi_experiment **out)
                                       &buf, &len);
     if (!st && memchr(buf, '\0', len))
         st = hsi_error(HSI_ERR_FORMAT, "%s: binary data: not an experiment configuration", path);
-    parser p = {.e = e, .what = path};
+    parser p = {.e = e, .what = path, .hash = 14695981039346656037ull};
     hsi_ini_handler h = {on_section, on_key, &p};
     if (!st) st = hsi_ini_walk((const char *)buf, path, &h);
     if (!st) st = check(&p);
@@ -414,6 +427,7 @@ hsi_status hsi_experiment_load(const char *path, hsi_experiment **out)
         return st;
     }
     e->text = (char *)buf;
+    e->signature = p.hash;
     *out = e;
     return HSI_OK;
 }

@@ -16,6 +16,9 @@
  *                 bands, preprocess, class-weights, validation-split, patience
  *
  * Output folder DIR:
+ *   experiment.ini               the configuration of the first run with its
+ *                                signature; a later run whose scene, splits or
+ *                                pipelines differ is refused (seeds may be added)
  *   scene.tif, gt.tif            the simulated scene (file scenes stay where they are)
  *   features/PIPELINE.tif        a profile pipeline's feature cube
  *   splits/SPLIT_sSEED_{train,test}.tif
@@ -86,6 +89,9 @@ typedef struct hsi_exp_split {
 typedef struct hsi_experiment {
     char path[HSI_EXP_PATH_MAX];
     char *text;                   /* the whole configuration, for the report */
+    uint64_t signature;           /* FNV-1a of every section but [experiment], keys as
+                                     read (comments and spacing do not count): what the
+                                     jobs' results depend on besides their seeds */
     int simulate;
     hsi_simulate_params sim;
     char scene[HSI_EXP_PATH_MAX], truth[HSI_EXP_PATH_MAX];
@@ -113,6 +119,10 @@ void hsi_experiment_split_path(const hsi_experiment *e, const char *dir, int s, 
 /* The scene and ground truth a run reads (DIR/scene.tif for a simulated one). */
 void hsi_experiment_scene_paths(const hsi_experiment *e, const char *dir, char *scene,
                                 char *truth, size_t len);
+
+/* Refuse a folder whose experiment.ini has another signature (HSI_ERR_ARG);
+ * with create, write experiment.ini where there is none. */
+hsi_status hsi_experiment_check_folder(const hsi_experiment *e, const char *dir, int create);
 
 typedef struct hsi_exp_run_options {
     int quiet;

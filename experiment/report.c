@@ -896,6 +896,8 @@ hsi_status hsi_experiment_report(const hsi_experiment *e, const char *dir, const
     figures fs = {0};
     char path[PATH_LEN];
     int done = 0, first = -1;
+    hsi_status st0 = hsi_experiment_check_folder(e, dir, 0);
+    if (st0) return st0;
     for (int job = 0; job < hsi_experiment_jobs(e); job++) {
         struct stat sb;
         hsi_experiment_job_path(e, dir, job, "result.ini", path, sizeof path);

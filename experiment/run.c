@@ -166,12 +166,43 @@ static hsi_status make_split(const hsi_experiment *e, const char *dir, const hsi
     return st;
 }
 
+/* DIR/experiment.ini: the first run's configuration under a line with its
+ * signature. A folder made from other scenes, splits or pipelines is
+ * refused: its splits, features and finished jobs belong to those. */
+hsi_status hsi_experiment_check_folder(const hsi_experiment *e, const char *dir, int create)
+{
+    char path[HSI_EXP_PATH_MAX + 256], line[128];
+    snprintf(path, sizeof path, "%s/experiment.ini", dir);
+    FILE *fp = fopen(path, "r");
+    if (fp) {
+        unsigned long long sig = 0;
+        int ok = fgets(line, sizeof line, fp) && sscanf(line, "# signature %llx", &sig) == 1;
+        fclose(fp);
+        if (!ok) return hsi_error(HSI_ERR_FORMAT, "%s: no '# signature' first line", path);
+        if (sig != e->signature)
+            return hsi_error(HSI_ERR_ARG,
+                             "%s: made from another configuration (its scene, splits or pipelines "
+                             "differ from %s; only [experiment] seeds may change): use a new "
+                             "output folder",
+                             dir, e->path);
+        return HSI_OK;
+    }
+    if (!create) return HSI_OK;
+    hsi_atomic_file f;
+    hsi_status st = hsi_atomic_open(&f, path);
+    if (st) return st;
+    fprintf(f.fp, "# signature %016llx (hsi experiment: the configuration of this folder)\n%s",
+            (unsigned long long)e->signature, e->text);
+    return hsi_atomic_commit(&f);
+}
+
 static hsi_status prepare(const hsi_experiment *e, const char *dir)
 {
     char scene[HSI_EXP_PATH_MAX + 64], truth_path[HSI_EXP_PATH_MAX + 64];
     char path[HSI_EXP_PATH_MAX + 256];
     hsi_experiment_scene_paths(e, dir, scene, truth_path, sizeof scene);
     hsi_status st = make_dirs(dir, 1);
+    if (!st) st = hsi_experiment_check_folder(e, dir, 1);
     snprintf(path, sizeof path, "%s/splits", dir);
     if (!st) st = make_dirs(path, 1);
     if (!st && e->simulate && !(exists(scene) && exists(truth_path))) {

@@ -190,6 +190,7 @@ static void test_legend(void)
 
 int main(void)
 {
+    atexit(hsi_graphics_release);
     test_legend();
     test_class_and_correct();
     test_false_colour();

@@ -116,12 +116,25 @@ else
     md5sum "$R/jobs/svm/random/s1/result.ini" "$R/jobs/svm/random/s1/pred.tif" >"$TMP/m2"
     cmp -s "$TMP/t1" "$TMP/t2" && cmp -s "$TMP/m1" "$TMP/m2" || fail "resume rewrote a finished job"
     [ -s "$R/report.html" ] && [ "$(wc -l <"$R/results.csv")" -eq 5 ] || fail "resume: no full report"
+    # Another split in the same folder: refused (its splits and jobs are the old ones).
+    sed 's/^fraction = 0.2/fraction = 0.3/' "$TMP/resume.ini" >"$TMP/changed.ini"
+    expect_error "changed config" "made from another configuration" -- \
+        "$HSI" experiment "$TMP/changed.ini" -o "$R"
+    # A seed more: only its jobs run (comments and spacing do not matter).
+    sed 's/^seeds = 1, 2/seeds = 1,2,3   # one more/' "$TMP/resume.ini" >"$TMP/more.ini"
+    expect_ok "one seed more" -- "$HSI" experiment "$TMP/more.ini" -o "$R"
+    grep -q "6 jobs (2 run here, 4 already finished)" "$TMP/out" || fail "more seeds: $(cat "$TMP/out")"
 fi
 
 # Under mpirun the jobs are farmed over the ranks; the table is the same.
 if [ -n "${HSI_MPIRUN:-}" ]; then
     [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     export OMPI_MCA_mpi_yield_when_idle=1
+    # Open MPI itself leaks at exit (sanitizer builds): as tests/test_svm_mpi.sh.
+    printf 'leak:libmpi.so\nleak:libopen-pal.so\nleak:libopen-rte.so\nleak:libpmix.so\nleak:libhwloc.so\nleak:libevent\nleak:libucp.so\nleak:libucs.so\nleak:mca_\n' >"$TMP/lsan.supp"
+    export LSAN_OPTIONS="suppressions=$TMP/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+    export ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+    export OMPI_MCA_mca_base_component_disable_dlclose=1
     expect_ok "tiny on 2 ranks" -- env OMP_NUM_THREADS=1 $HSI_MPIRUN --quiet --oversubscribe -np 2 \
         "$HSI" experiment "$TINY" -o "$TMP/mpi" -q
     # Figures (not the times) equal the single-process run's.

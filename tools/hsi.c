@@ -16,6 +16,7 @@
 #include "base/guard.h"
 #include "base/version.h"
 #include "cnn3d/conv_taps.h"
+#include "eval/maps.h"
 #include "tools/cli.h"
 #include "tools/command.h"
 
@@ -146,6 +147,7 @@ int main(int argc, char **argv)
                 "running on slower BLAS kernels\n", core, strerror(errno));
     }
     atexit(close_stdout);
+    atexit(hsi_graphics_release); /* cairo's font caches: no leak reports at exit */
     /* Temporary output files go away with SIGINT, SIGTERM and SIGHUP. */
     if (hsi_cleanup_install()) {
         fprintf(stderr, "hsi: %s\n", hsi_last_error());
