@@ -126,10 +126,11 @@ hsi_status hsi_experiment_check_folder(const hsi_experiment *e, const char *dir,
 
 typedef struct hsi_exp_run_options {
     int quiet;
-    /* Called on rank 0 when a job has finished (here or on another rank):
-     * done of total jobs, msg names the job. */
+    /* Called on rank 0 once before the jobs (done = jobs finished before, msg
+     * NULL) and when it has finished a job: done (on any rank) of total, msg
+     * names the job. */
     const hsi_progress *progress;
-    /* Called on the rank that starts a job, before it starts. */
+    /* Called on rank 0 when it starts a job. */
     void (*job_start)(void *ctx, int job, const char *msg);
     void *job_ctx;
 } hsi_exp_run_options;

@@ -639,13 +639,10 @@ hsi_status hsi_experiment_run(const hsi_experiment *e, const char *dir,
     if (f.rank == 0) st = prepare(e, dir);
     st = hsi_mpi_agree(st);
     int total = hsi_experiment_jobs(e);
-    int done0 = jobs_done(e, dir);
-    double t0 = now();
-    char msg[256], name[160];
-    if (!st && f.rank == 0 && o && o->progress) {
-        snprintf(msg, sizeof msg, "%d of %d jobs already finished", done0, total);
-        hsi_progress_report(o->progress, done0, total, msg);
-    }
+    char name[160];
+    /* The first report: the jobs finished before this run. */
+    if (!st && f.rank == 0 && o && o->progress)
+        hsi_progress_report(o->progress, jobs_done(e, dir), total, NULL);
     hsi_mpi_solo(1);
     for (int job; !st && (job = farm_next(&f)) < total;) {
         if (job_done(e, dir, job)) {
@@ -653,7 +650,7 @@ hsi_status hsi_experiment_run(const hsi_experiment *e, const char *dir,
             continue;
         }
         job_name(e, job, name, sizeof name);
-        if (o && o->job_start) o->job_start(o->job_ctx, job, name);
+        if (f.rank == 0 && o && o->job_start) o->job_start(o->job_ctx, job, name);
         st = run_job(e, dir, job);
         if (st) {
             char why[1024];
@@ -662,15 +659,8 @@ hsi_status hsi_experiment_run(const hsi_experiment *e, const char *dir,
             break;
         }
         my_ran++;
-        if (f.rank == 0 && o && o->progress) {
-            int done = jobs_done(e, dir);
-            double el = now() - t0;
-            int here = done - done0;
-            double eta = here > 0 ? el / here * (total - done) : NAN;
-            snprintf(msg, sizeof msg, "%s done; elapsed %.0f s, ETA %s%.0f s", name, el,
-                     isnan(eta) ? "?" : "", isnan(eta) ? 0.0 : eta);
-            hsi_progress_report(o->progress, done, total, msg);
-        }
+        if (f.rank == 0 && o && o->progress)
+            hsi_progress_report(o->progress, jobs_done(e, dir), total, name);
     }
     hsi_mpi_solo(0);
     farm_close(&f);

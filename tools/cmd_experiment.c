@@ -82,8 +82,9 @@ static const char usage[] =
     "  -q, --quiet        no progress line\n"
     "  -h, --help         show this help\n"
     "\n"
-    "Progress: one line per finished job with the job count, elapsed time and an\n"
-    "estimate of the time left (from the jobs finished in this run).\n"
+    "Progress: the jobs done of all, the time elapsed and an estimate of the time\n"
+    "left (from the jobs this run has finished); on a terminal one line updated in\n"
+    "place, naming the job running, otherwise one line per finished job.\n"
     "\n"
     "Examples:\n"
     "  hsi experiment datasets/experiments/main.ini -o out\n"
@@ -94,26 +95,53 @@ static const char usage[] =
 
 static const char *name = "experiment";
 
+/* The progress line: jobs done of all, time elapsed in this run, and an
+ * estimate of the time left from the jobs this run has finished (jobs found
+ * finished do not count). On a terminal one line rewritten in place, with
+ * the job running; otherwise one line per finished job. */
 typedef struct progress_ctx {
     double t0;
-    int quiet;
+    int quiet, is_tty, done0, first, done, total;
 } progress_ctx;
+
+static void duration(double s, char *buf, size_t len)
+{
+    long t = s > 0 && s < 1e9 ? (long)(s + 0.5) : 0;
+    if (t >= 3600) snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void progress_line(progress_ctx *p, const char *what, const char *job)
+{
+    char el[32], eta[32] = "?";
+    double elapsed = cli_now() - p->t0;
+    duration(elapsed, el, sizeof el);
+    if (p->done > p->done0) duration(elapsed / (p->done - p->done0) * (p->total - p->done), eta, sizeof eta);
+    fprintf(stderr, "%shsi experiment: %d/%d jobs, elapsed %s, ETA %s%s%s%s%s", p->is_tty ? "\r" : "",
+            p->done, p->total, el, eta, job ? ": " : "", what, job ? " " : "", job ? job : "");
+    fputs(p->is_tty ? "\033[K" : "\n", stderr);
+    fflush(stderr);
+}
 
 static void on_progress(void *ctx, double done, double total, const char *msg)
 {
     progress_ctx *p = ctx;
-    if (p->quiet) return;
-    fprintf(stderr, "hsi experiment: [%.0f/%.0f jobs] %s\n", done, total, msg ? msg : "");
-    fflush(stderr);
+    p->done = (int)done, p->total = (int)total;
+    if (!p->first) {
+        p->first = 1;
+        p->done0 = p->done;
+        if (p->quiet) return;
+        if (p->done0) fprintf(stderr, "hsi experiment: %d of %d jobs already finished\n", p->done0, p->total);
+        return;
+    }
+    if (!p->quiet && !p->is_tty) progress_line(p, "done", msg);
 }
 
 static void on_start(void *ctx, int job, const char *msg)
 {
     progress_ctx *p = ctx;
     (void)job;
-    if (p->quiet) return;
-    fprintf(stderr, "hsi experiment: running %s (%.0f s elapsed)\n", msg, cli_now() - p->t0);
-    fflush(stderr);
+    if (!p->quiet && p->is_tty) progress_line(p, "running", msg);
 }
 
 static int run(int argc, char **argv)
@@ -177,12 +205,12 @@ static int run(int argc, char **argv)
             printf("%d jobs, %d finished\n", n, done);
         }
     } else if (!rc) {
-        progress_ctx pc = {cli_now(), quiet || rank != 0};
-        progress_ctx sc = {pc.t0, quiet};
+        progress_ctx pc = {.t0 = cli_now(), .quiet = quiet || rank != 0, .is_tty = isatty(2)};
         hsi_progress cb = {on_progress, &pc};
-        hsi_exp_run_options o = {quiet, &cb, on_start, &sc};
+        hsi_exp_run_options o = {quiet, &cb, on_start, &pc};
         int ran = 0, skipped = 0;
         if (!report_only) st = hsi_experiment_run(e, out, &o, &ran, &skipped);
+        if (pc.is_tty && pc.first && !pc.quiet) fputc('\n', stderr);
         if (!st && rank == 0) {
             st = hsi_experiment_report(e, out, command);
             if (!st && !quiet)
