@@ -60,6 +60,36 @@ for pair in svm-raw:svm mlp:cnn; do
     cmp -s "$TMP/a.csv" "$TMP/b.csv" || fail "$job/random/s1 differs from the commands' prediction: $(diff "$TMP/a.csv" "$TMP/b.csv" | head -3)"
 done
 
+# DBSCAN clusters and a given training mask (here one made by hsi split):
+# the mask split trains on exactly the mask's pixels.
+expect_ok "a mask" -- "$HSI" split --truth "$OUT/gt.tif" --strategy random --fraction 0.2 --seed 7 -o "$TMP/given"
+cat >"$TMP/splits.ini" <<EOF_INI
+[scene]
+simulate = yes
+rows = 64
+cols = 64
+[split dbscan]
+strategy = clusters
+eps = 2
+min-pts = 4
+fraction = 0.2
+patch = 5
+[split given]
+strategy = mask
+mask = $TMP/given_train.tif
+[pipeline svm]
+classifier = svm
+log2c = 0,8,4
+log2g = -3,-9,-3
+folds = 3
+EOF_INI
+expect_ok "clusters and mask" -- "$HSI" experiment "$TMP/splits.ini" -o "$TMP/splits" -q
+[ "$(wc -l <"$TMP/splits/results.csv")" -eq 3 ] || fail "clusters and mask: $(cat "$TMP/splits/results.csv")"
+expect_ok "mask pixels" -- "$HSI" report --truth "$TMP/given_train.tif" --pred "$TMP/splits/splits/given_s1_train.tif" --csv -
+grep -q '^oa,,,,1$' "$TMP/out" || fail "the mask split's training pixels differ from the mask: $(grep '^oa' "$TMP/out")"
+expect_ok "dbscan leakage" -- "$HSI" split --check --patch 5 "$TMP/splits/splits/dbscan_s1_train.tif" "$TMP/splits/splits/dbscan_s1_test.tif"
+grep -q '^Leakage: 0 of ' "$TMP/out" || fail "DBSCAN split leaks: $(grep -i leak "$TMP/out")"
+
 # Run again: nothing to do, nothing rewritten.
 stat -c %Y.%s "$OUT"/jobs/*/*/*/result.ini >"$TMP/stamps1"
 sleep 1
