@@ -1,6 +1,7 @@
 /* plot.h - the report's pictures, drawn with cairo into PNG bytes
  * (internal to libhsi): bar charts with error bars, line charts of training
- * curves, confusion-matrix heat maps, and RGB images (maps) as PNG. */
+ * curves, confusion-matrix heat maps (each also as SVG), and RGB images
+ * (maps) as PNG. */
 #ifndef HSI_EXPERIMENT_PLOT_H
 #define HSI_EXPERIMENT_PLOT_H
 
@@ -11,8 +12,10 @@
 #include "eval/metrics.h"
 
 typedef struct plot_png {
-    unsigned char *data;
+    unsigned char *data;         /* the PNG */
     size_t len, cap;
+    unsigned char *svg;          /* charts: the same drawing as SVG; NULL for images */
+    size_t svg_len, svg_cap;
 } plot_png;
 
 void plot_png_free(plot_png *p);

@@ -741,8 +741,11 @@ static void write_md(const report *r, const figures *fs, const char *command, FI
           "high-water mark after the job.\n\n", fp);
     times_table(r, fp, 0);
     fputs("\n## Figures\n\n", fp);
-    for (int i = 0; i < fs->n; i++)
-        fprintf(fp, "- [%s](figures/%s)\n", fs->f[i].caption, fs->f[i].name);
+    for (int i = 0; i < fs->n; i++) {
+        fprintf(fp, "- [%s](figures/%s)", fs->f[i].caption, fs->f[i].name);
+        if (fs->f[i].png.svg) fprintf(fp, " ([SVG](figures/%.*s.svg))", (int)strlen(fs->f[i].name) - 4, fs->f[i].name);
+        fputc('\n', fp);
+    }
     fprintf(fp, "\n## Provenance\n\n- command: `%s`\n- hsi %s (%s)\n- cairo %s\n- machine: %s\n"
                 "- per-job files: `jobs/PIPELINE/SPLIT/sSEED/` (pred.tif, model, result.ini); "
                 "`hsi report --truth splits/SPLIT_sSEED_test.tif --pred "
@@ -915,11 +918,16 @@ hsi_status hsi_experiment_report(const hsi_experiment *e, const char *dir, const
     snprintf(path, sizeof path, "%s/figures", dir);
     if (!st && mkdir(path, 0777) && errno != EEXIST)
         st = hsi_error(HSI_ERR_IO, "%s: cannot create the folder", path);
-    for (int i = 0; !st && i < fs.n; i++) {
-        snprintf(path, sizeof path, "%s/figures/%s", dir, fs.f[i].name);
+    /* figures/NAME.png, and NAME.svg for the charts. */
+    for (int i = 0; !st && i < 2 * fs.n; i++) {
+        const plot_png *pp = &fs.f[i / 2].png;
+        int svg = i % 2;
+        if (svg && !pp->svg) continue;
+        snprintf(path, sizeof path, "%s/figures/%s", dir, fs.f[i / 2].name);
+        if (svg) memcpy(path + strlen(path) - 3, "svg", 3);
         hsi_atomic_file f;
         if (!(st = hsi_atomic_open(&f, path))) {
-            fwrite(fs.f[i].png.data, 1, fs.f[i].png.len, f.fp);
+            fwrite(svg ? pp->svg : pp->data, 1, svg ? pp->svg_len : pp->len, f.fp);
             st = hsi_atomic_commit(&f);
         }
     }

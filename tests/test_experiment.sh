@@ -13,7 +13,7 @@ expect_ok "tiny experiment" -- "$HSI" experiment "$TINY" -o "$OUT"
 grep -q '12 jobs (12 run here, 0 already finished)' "$TMP/out" || fail "tiny: $(cat "$TMP/out")"
 grep -q '12/12 jobs, elapsed [0-9:]*, ETA 0:00: done mlp / blocks / seed 2' "$TMP/err" ||
     fail "no progress line with the job count, elapsed time and ETA: $(tail -2 "$TMP/err")"
-for f in results.csv results.json report.md report.html figures/oa.png figures/legend.png \
+for f in results.csv results.json report.md report.html figures/oa.png figures/oa.svg figures/legend.png \
          figures/confusion_svm-sdap_blocks.png figures/curve_loss_mlp_random.png \
          jobs/mlp/blocks/s2/pred.tif jobs/mlp/blocks/s2/epochs.csv jobs/svm-raw/random/s1/model.svm \
          splits/blocks_s1_train.tif features/svm-sdap.tif scene.tif gt.tif; do
