@@ -29,5 +29,5 @@ start=$(date +%s)
 $MPI "$HSI" experiment datasets/experiments/main.ini -o "$OUT"
 echo
 # The summary table: mean +- std over the seeds per pipeline and split.
-sed -n '/^| pipeline |/,/^$/p' "$OUT/report.md"
+awk '/^\| pipeline \|/ { on = 1 } on && /^$/ { exit } on' "$OUT/report.md"
 printf 'main job done in %d s: open %s/report.html\n' "$(($(date +%s) - start))" "$OUT"
