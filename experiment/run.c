@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "base/atomic.h"
+#include "base/guard.h"
 #include "base/rng.h"
 #include "cnn3d/cnn.h"
 #include "config.h"
@@ -533,6 +534,9 @@ static hsi_status run_job(const hsi_experiment *e, const char *dir, int job)
     if (!st) st = hsi_labels_write(path, HSI_FORMAT_GTIFF, pred);
     hsi_labels_free(pred);
     if (st) return st;
+    /* result.ini is INI: the detail must not hold a comment character. */
+    for (char *c = res.detail; *c; c++)
+        if (*c == '#' || *c == ';' || *c == '\n') *c = ' ';
     hsi_experiment_job_path(e, dir, job, "result.ini", path, sizeof path);
     hsi_atomic_file f;
     if ((st = hsi_atomic_open(&f, path))) return st;
@@ -650,6 +654,9 @@ hsi_status hsi_experiment_run(const hsi_experiment *e, const char *dir,
             continue;
         }
         job_name(e, job, name, sizeof name);
+        /* Each job's inputs are its own: an output of a later job may take
+         * the inode of a file an earlier one read and that is gone since. */
+        hsi_input_forget_all();
         if (f.rank == 0 && o && o->job_start) o->job_start(o->job_ctx, job, name);
         st = run_job(e, dir, job);
         if (st) {
