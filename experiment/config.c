@@ -335,11 +335,15 @@ static hsi_status pipeline_key(parser *p, const char *k, const char *v, int line
         if (hsi_band_list_parse(v, 100000, &b, &n)) return bad(p, line, k, v, hsi_last_error());
         free(b);
         return copy_str(p, line, k, v, q->bands, sizeof q->bands);
+    } else if (!strcmp(k, "predict")) {
+        if (!strcmp(v, "labelled")) q->predict_labelled = 1;
+        else if (!strcmp(v, "scene")) q->predict_labelled = 0;
+        else return bad(p, line, k, v, "expected scene or labelled");
     } else {
         return hsi_error(HSI_ERR_FORMAT,
                          "%s:%d: [%s] unknown key '%s' (classifier, features, pca, sdap, ap, "
                          "preprocess, class-weights, log2c, log2g, folds, spec, epochs, batch, "
-                         "patience, validation-split, bands)",
+                         "patience, validation-split, bands, predict)",
                          p->what, line, p->section, k);
     }
     return HSI_OK;
@@ -394,6 +398,10 @@ static hsi_status check(parser *p)
             return hsi_error(HSI_ERR_FORMAT,
                              "%s:%d: [pipeline %s]: features = profile goes with sdap = or ap = "
                              "keys, and they with it",
+                             w, q->line, q->name);
+        if (q->classifier == HSI_EXP_SVM && q->predict_labelled)
+            return hsi_error(HSI_ERR_FORMAT, "%s:%d: [pipeline %s]: predict = labelled is for "
+                             "classifier = cnn (the SVM classifies a scene fast)",
                              w, q->line, q->name);
         if (q->classifier == HSI_EXP_CNN && q->profile)
             return hsi_error(HSI_ERR_FORMAT, "%s:%d: [pipeline %s]: profiles are for the svm", w,

@@ -75,6 +75,10 @@ typedef struct hsi_exp_pipeline {
     long epochs, batch, patience; /* -1: the spec's */
     double validation_split;      /* -1: the spec's */
     char bands[256];              /* band list read for the CNN ("" = all) */
+    int predict_labelled;         /* predict = labelled: classify only the pixels
+                                     labelled in the ground truth (the rest 0); a
+                                     scene's worth of patches costs a CNN more than
+                                     its training */
 } hsi_exp_pipeline;
 
 typedef struct hsi_exp_split {

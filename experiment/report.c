@@ -488,8 +488,9 @@ static hsi_status make_figures(const report *r, figures *fs)
             if (!st) st = hsi_labels_set_classes(pred, r->classes, r->n_classes);
             if (!st) st = hsi_map_class(pred, path, &img);
             snprintf(name, sizeof name, "class_%s_%s.png", e->pipelines[p].name, e->splits[s].name);
-            snprintf(cap, sizeof cap, "%s, %s split, seed %llu: class map", e->pipelines[p].name,
-                     e->splits[s].name, (unsigned long long)e->seeds[0]);
+            snprintf(cap, sizeof cap, "%s, %s split, seed %llu: class map%s", e->pipelines[p].name,
+                     e->splits[s].name, (unsigned long long)e->seeds[0],
+                     e->pipelines[p].predict_labelled ? " (labelled pixels only)" : "");
             if (!st) st = rgb_figure(fs, name, cap, img, scale);
             img = NULL;
             if (!st) st = hsi_map_correct(test, pred, path, train, trp, 1, &img);

@@ -494,11 +494,25 @@ static hsi_status cnn_job(const hsi_experiment *e, const char *dir, int job, int
     /* `hsi cnn predict`: the checkpoint read back, the scene a tile at a time. */
     t0 = now();
     if (!st) st = hsi_cnn_checkpoint_read(ckpt, 0, 64, NULL, &net, &meta);
+    uint8_t *only = NULL;
+    if (!st && q->predict_labelled) {
+        /* Only the labelled pixels: every scored pixel, a fraction of the scene. */
+        char scene[HSI_EXP_PATH_MAX + 64], truth_path[HSI_EXP_PATH_MAX + 64];
+        hsi_labels *truth = NULL;
+        hsi_experiment_scene_paths(e, dir, scene, truth_path, sizeof scene);
+        st = hsi_labels_read_for(truth_path, *e->truth_var ? e->truth_var : NULL, train->rows,
+                                 train->cols, &truth);
+        if (!st && !(only = malloc(truth->rows * truth->cols)))
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; !st && i < truth->rows * truth->cols; i++) only[i] = truth->data[i] != 0;
+        hsi_labels_free(truth);
+    }
     if (!st) {
         hsi_read_options pro = {.var = ro.var};
-        hsi_cnn_scene_options so = {&pro, ckpt, 0, 0, NULL, NULL};
+        hsi_cnn_scene_options so = {&pro, ckpt, 0, 0, NULL, only};
         st = hsi_cnn_predict_file(net, &meta, cube_path, &so, pred, NULL, NULL);
     }
+    free(only);
     res->predict_seconds = now() - t0;
     hsi_cnn_net_free(net);
     hsi_cnn_meta_clear(&meta);

@@ -60,6 +60,30 @@ for pair in svm-raw:svm mlp:cnn; do
     cmp -s "$TMP/a.csv" "$TMP/b.csv" || fail "$job/random/s1 differs from the commands' prediction: $(diff "$TMP/a.csv" "$TMP/b.csv" | head -3)"
 done
 
+# predict = labelled: the same figures, only the labelled pixels classified.
+cat >"$TMP/labelled.ini" <<'EOF_INI'
+[scene]
+simulate = yes
+rows = 64
+cols = 64
+[split random]
+strategy = random
+fraction = 0.2
+patch = 5
+[pipeline mlp]
+classifier = cnn
+spec = cnn3d/specs/spectral_mlp.cfg
+epochs = 3
+predict = labelled
+EOF_INI
+expect_ok "predict = labelled" -- "$HSI" experiment "$TMP/labelled.ini" -o "$TMP/labelled" -q
+"$HSI" report --truth "$OUT/splits/random_s1_test.tif" --pred "$TMP/labelled/jobs/mlp/random/s1/pred.tif" --csv - >"$TMP/a.csv"
+"$HSI" report --truth "$OUT/splits/random_s1_test.tif" --pred "$OUT/jobs/mlp/random/s1/pred.tif" --csv - >"$TMP/b.csv"
+cmp -s "$TMP/a.csv" "$TMP/b.csv" || fail "predict = labelled changed the figures: $(diff "$TMP/a.csv" "$TMP/b.csv" | head -3)"
+"$HSI" info "$TMP/labelled/jobs/mlp/random/s1/pred.tif" | grep -o 'labelled *[0-9]* of' >"$TMP/a.txt"
+"$HSI" info "$OUT/gt.tif" | grep -o 'labelled *[0-9]* of' >"$TMP/b.txt"
+cmp -s "$TMP/a.txt" "$TMP/b.txt" || fail "predict = labelled: $(cat "$TMP/a.txt") classified, $(cat "$TMP/b.txt") in the truth"
+
 # DBSCAN clusters and a given training mask (here one made by hsi split):
 # the mask split trains on exactly the mask's pixels.
 expect_ok "a mask" -- "$HSI" split --truth "$OUT/gt.tif" --strategy random --fraction 0.2 --seed 7 -o "$TMP/given"
