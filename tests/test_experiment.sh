@@ -28,7 +28,6 @@ pass
 
 # Every job's row equals `hsi report` on its pred.tif and split: OA, AA,
 # kappa and producer's accuracy per class, character for character.
-checked=0
 tail -n +2 "$OUT/results.csv" | while IFS=, read -r pipe split seed oa aa kappa rest; do
     "$HSI" report --truth "$OUT/splits/${split}_s${seed}_test.tif" \
         --pred "$OUT/jobs/$pipe/$split/s$seed/pred.tif" --csv - >"$TMP/rep.csv" ||
@@ -157,7 +156,7 @@ if [ -e "$R/report.html" ]; then
     fail "the run finished before it could be killed (rc $rc): make the mlp job longer"
 else
     [ "$rc" -ne 0 ] || fail "killed run exited 0"
-    ls -R "$R" | grep -q 'hsi-tmp' && fail "temporaries left after the kill"
+    [ -n "$(find "$R" -name '*hsi-tmp*')" ] && fail "temporaries left after the kill: $(find "$R" -name '*hsi-tmp*')"
     done_before=$(ls "$R"/jobs/*/*/*/result.ini | wc -l)
     stat -c %Y "$R/jobs/svm/random/s1/result.ini" "$R/jobs/svm/random/s1/pred.tif" >"$TMP/t1"
     md5sum "$R/jobs/svm/random/s1/result.ini" "$R/jobs/svm/random/s1/pred.tif" >"$TMP/m1"
