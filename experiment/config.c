@@ -410,34 +410,43 @@ static hsi_status check(parser *p)
     return HSI_OK;
 }
 
-hsi_status hsi_experiment_load(const char *path, hsi_experiment **out)
+hsi_status hsi_experiment_parse(const char *text, const char *what, hsi_experiment **out)
 {
     *out = NULL;
     hsi_experiment *e = calloc(1, sizeof *e);
-    if (!e) return hsi_error(HSI_ERR_NOMEM, "out of memory");
-    snprintf(e->path, sizeof e->path, "%s", path);
+    if (!e || !(e->text = strdup(text))) {
+        free(e);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    }
+    snprintf(e->path, sizeof e->path, "%s", what);
     hsi_simulate_defaults(&e->sim);
     e->n_seeds = 1;
     e->seeds[0] = 1;
+    parser p = {.e = e, .what = what, .hash = 14695981039346656037ull};
+    hsi_ini_handler h = {on_section, on_key, &p};
+    hsi_status st = hsi_ini_walk(text, what, &h);
+    if (!st) st = check(&p);
+    if (st) {
+        hsi_experiment_free(e);
+        return st;
+    }
+    e->signature = p.hash;
+    *out = e;
+    return HSI_OK;
+}
+
+hsi_status hsi_experiment_load(const char *path, hsi_experiment **out)
+{
+    *out = NULL;
     unsigned char *buf = NULL;
     size_t len;
     hsi_status st = hsi_file_read_all(path, 1u << 20, "larger than 1 MiB: not an experiment",
                                       &buf, &len);
     if (!st && memchr(buf, '\0', len))
         st = hsi_error(HSI_ERR_FORMAT, "%s: binary data: not an experiment configuration", path);
-    parser p = {.e = e, .what = path, .hash = 14695981039346656037ull};
-    hsi_ini_handler h = {on_section, on_key, &p};
-    if (!st) st = hsi_ini_walk((const char *)buf, path, &h);
-    if (!st) st = check(&p);
-    if (st) {
-        free(buf);
-        free(e);
-        return st;
-    }
-    e->text = (char *)buf;
-    e->signature = p.hash;
-    *out = e;
-    return HSI_OK;
+    if (!st) st = hsi_experiment_parse((const char *)buf, path, out);
+    free(buf);
+    return st;
 }
 
 void hsi_experiment_free(hsi_experiment *e)

@@ -107,8 +107,12 @@ typedef struct hsi_experiment {
     hsi_exp_pipeline pipelines[HSI_EXP_MAX_ITEMS];
 } hsi_experiment;
 
-/* Read and check a configuration (HSI_ERR_FORMAT "file:line: ..."). */
+/* Read and check a configuration (HSI_ERR_FORMAT "file:line: ..."): a
+ * regular file of at most 1 MiB without NUL bytes. */
 hsi_status hsi_experiment_load(const char *path, hsi_experiment **out);
+/* The same from text; `what` names it in messages. Nothing is read: scene
+ * files, specs and masks are opened when the experiment runs. */
+hsi_status hsi_experiment_parse(const char *text, const char *what, hsi_experiment **out);
 void hsi_experiment_free(hsi_experiment *e);
 
 /* Jobs are numbered pipeline-major: job = (p * n_splits + s) * n_seeds + k. */
