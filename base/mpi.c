@@ -22,6 +22,20 @@
 
 #include "config.h"
 
+/* Solo mode: this rank works alone (the experiment farms whole jobs over
+ * the ranks, and each job's grid search and prediction stay on its rank). */
+static int solo;
+
+void hsi_mpi_solo(int on)
+{
+    solo = on;
+}
+
+int hsi_mpi_solo_get(void)
+{
+    return solo;
+}
+
 #ifdef HAVE_MPI
 #include <mpi.h>
 
@@ -64,7 +78,7 @@ int hsi_mpi_layout(int *rank, int *size)
     int initialised = 0, finalised = 0;
     MPI_Initialized(&initialised);
     MPI_Finalized(&finalised);
-    if (!initialised || finalised) return 0;
+    if (!initialised || finalised || solo) return 0;
     MPI_Comm_rank(MPI_COMM_WORLD, rank);
     MPI_Comm_size(MPI_COMM_WORLD, size);
     return *size > 1;

@@ -36,6 +36,13 @@ int hsi_mpi_layout(int *rank, int *size);
  * "rank N failed: <its message>". */
 hsi_status hsi_mpi_agree(hsi_status st);
 
+/* Solo mode (on = 1): every function here treats this rank as the only
+ * process, as without MPI: hsi_mpi_layout says rank 0 of 1, no agreement, no
+ * shared counter, no gather. For callers that farm whole jobs over the ranks
+ * (hsi experiment); off again before the next collective step. */
+void hsi_mpi_solo(int on);
+int hsi_mpi_solo_get(void);
+
 /* The last agreement, just before MPI_Finalize, with the rank's final
  * status. A rank that finishes while another is still in hsi_mpi_agree
  * fails both (their command lines differ). After a failure has been

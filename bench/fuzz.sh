@@ -22,7 +22,7 @@ seconds=$2
 shift 2
 case $seconds in ''|*[!0-9]*) usage ;; esac
 src=$(cd "$(dirname "$0")/.." && pwd)
-all="spec checkpoint svm preprocess bands envi mat"
+all="spec checkpoint svm preprocess bands envi mat experiment"
 targets=""
 for t in "${@:-$all}"; do targets="$targets ${t#fuzz_}"; done
 [ $# -gt 0 ] || targets=$all

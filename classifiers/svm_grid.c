@@ -366,13 +366,7 @@ static hsi_status task_source_open(task_source *ts)
     memset(ts, 0, sizeof *ts);
     ts->size = 1;
 #ifdef HAVE_MPI
-    int initialised = 0, finalised = 0;
-    MPI_Initialized(&initialised);
-    MPI_Finalized(&finalised);
-    if (initialised && !finalised) {
-        MPI_Comm_rank(MPI_COMM_WORLD, &ts->rank);
-        MPI_Comm_size(MPI_COMM_WORLD, &ts->size);
-    }
+    hsi_mpi_layout(&ts->rank, &ts->size);
     if (ts->size > 1) {
         ts->use_mpi = 1;
         MPI_Aint bytes = ts->rank == 0 ? (MPI_Aint)sizeof(long) : 0;

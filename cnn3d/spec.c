@@ -9,7 +9,9 @@
  *     kernel = 3, 3, 5       # x, y, spectral
  *     activation = relu
  *
- * Every problem is an error naming "file:line"; nothing is silently
+ * Lines, comments, section headers and repeated keys are base/ini.c's (the
+ * reader experiment configs share); the keys are read here. Every problem
+ * is an error naming "file:line"; nothing is silently
  * defaulted. Shapes are inferred later (net.c) when bands and classes are
  * known.
  */
@@ -22,15 +24,16 @@
 #include <string.h>
 
 #include "base/file.h"
+#include "base/ini.h"
 
 typedef struct parser {
     const char *what;
     int line;
-    char section[32];
+    char section[64];
     hsi_cnn_spec *spec;
     hsi_cnn_layer_spec *layer; /* NULL in [net] */
-    char seen[24][32];         /* keys already given in this section */
-    int n_seen;
+    int header_line;           /* line of the current [section]; 0 before the first */
+    int have_net, have_input;
 } parser;
 
 static char *trim(char *s)
@@ -293,18 +296,73 @@ static hsi_status finish_section(parser *p, int header_line)
     return HSI_OK;
 }
 
+/* A [section] header (base/ini.c has checked its syntax). */
+static hsi_status on_section(void *ctx, const char *kind, const char *name, int line_no)
+{
+    parser *p = ctx;
+    hsi_cnn_spec *s = p->spec;
+    const char *what = p->what;
+    hsi_status st = finish_section(p, p->header_line);
+    if (st) return st;
+    snprintf(p->section, sizeof p->section, "%s%s%s", kind, *name ? " " : "", name);
+    p->header_line = line_no;
+    if (!strcmp(p->section, "net")) {
+        if (p->have_net)
+            return hsi_error(HSI_ERR_FORMAT, "%s:%d: a second [net] section", what, line_no);
+        if (s->n_layers)
+            return hsi_error(HSI_ERR_FORMAT, "%s:%d: [net] must come before the layers", what,
+                             line_no);
+        p->have_net = 1;
+        p->layer = NULL;
+        return HSI_OK;
+    }
+    int k = -1;
+    for (size_t i = 0; i < sizeof section_names / sizeof section_names[0]; i++)
+        if (!strcmp(p->section, section_names[i].name)) k = (int)section_names[i].kind;
+    if (k < 0)
+        return hsi_error(HSI_ERR_FORMAT,
+                         "%s:%d: unknown section [%s] (layers: conv3d, maxpool3d, avgpool3d, "
+                         "zeropad3d, flatten, dense, dropout, batchnorm, lstm, gru)",
+                         what, line_no, p->section);
+    if (!p->have_net)
+        return hsi_error(HSI_ERR_FORMAT, "%s:%d: the spec must start with [net]", what, line_no);
+    hsi_cnn_layer_spec *grown = realloc(s->layers, (s->n_layers + 1) * sizeof *grown);
+    if (!grown) return hsi_error(HSI_ERR_NOMEM, "%s: out of memory", what);
+    s->layers = grown;
+    p->layer = &s->layers[s->n_layers++];
+    memset(p->layer, 0, sizeof *p->layer);
+    p->layer->kind = (hsi_cnn_layer_kind)k;
+    p->layer->line = line_no;
+    p->layer->pad[0] = k == HSI_CNN_ZEROPAD3D ? -1 : 0;
+    p->layer->rate = 0.5f;
+    p->layer->bn_momentum = 0.99f;
+    p->layer->bn_epsilon = 1e-3f;
+    return HSI_OK;
+}
+
+/* A key = value line (trimmed, not empty, not repeated in its section). */
+static hsi_status on_key(void *ctx, const char *k, const char *v, int line_no)
+{
+    parser *p = ctx;
+    p->line = line_no;
+    if (!p->header_line)
+        return hsi_error(HSI_ERR_FORMAT, "%s:%d: the spec must start with [net]", p->what, line_no);
+    hsi_status st = p->layer ? layer_key(p, k, v) : net_key(p, k, v);
+    if (!p->layer && !strcmp(k, "input")) p->have_input = 1;
+    return st;
+}
+
 hsi_status hsi_cnn_spec_parse(const char *text, const char *what, hsi_cnn_spec **out)
 {
     *out = NULL;
     hsi_cnn_spec *s = calloc(1, sizeof *s);
-    char *copy = strdup(text);
-    if (!s || !copy) {
-        free(s);
-        free(copy);
-        return hsi_error(HSI_ERR_NOMEM, "%s: out of memory", what);
-    }
+    if (!s) return hsi_error(HSI_ERR_NOMEM, "%s: out of memory", what);
     s->path = strdup(what);
     s->text = strdup(text);
+    if (!s->path || !s->text) {
+        hsi_cnn_spec_free(s);
+        return hsi_error(HSI_ERR_NOMEM, "%s: out of memory", what);
+    }
     s->batch = 32;
     s->epochs = 10;
     s->loss = HSI_CNN_LOSS_CCE;
@@ -314,115 +372,17 @@ hsi_status hsi_cnn_spec_parse(const char *text, const char *what, hsi_cnn_spec *
     s->beta2 = 0.999;
     s->epsilon = 1e-7;
     parser p = {.what = what, .spec = s};
-    hsi_status st = HSI_OK;
-    int have_net = 0, have_input = 0, header_line = 0;
-    char *save = NULL;
-    int line_no = 0;
-    /* strtok_r would skip empty lines and lose the count: walk by hand. */
-    for (char *line = copy; line && !st;) {
-        char *nl = strchr(line, '\n');
-        if (nl) *nl = '\0';
-        line_no++;
-        p.line = line_no;
-        char *c = strpbrk(line, "#;");
-        if (c) *c = '\0';
-        char *t = trim(line);
-        if (*t == '[') {
-            char *close = strchr(t, ']');
-            if (!close || *trim(close + 1)) {
-                st = hsi_error(HSI_ERR_FORMAT, "%s:%d: malformed section header '%s'", what,
-                               line_no, t);
-                break;
-            }
-            if ((st = finish_section(&p, header_line))) break;
-            *close = '\0';
-            char *name = trim(t + 1);
-            snprintf(p.section, sizeof p.section, "%s", name);
-            p.n_seen = 0;
-            header_line = line_no;
-            if (!strcmp(name, "net")) {
-                if (have_net) {
-                    st = hsi_error(HSI_ERR_FORMAT, "%s:%d: a second [net] section", what, line_no);
-                    break;
-                }
-                if (s->n_layers) {
-                    st = hsi_error(HSI_ERR_FORMAT, "%s:%d: [net] must come before the layers",
-                                   what, line_no);
-                    break;
-                }
-                have_net = 1;
-                p.layer = NULL;
-            } else {
-                int kind = -1;
-                for (size_t i = 0; i < sizeof section_names / sizeof section_names[0]; i++)
-                    if (!strcmp(name, section_names[i].name)) kind = (int)section_names[i].kind;
-                if (kind < 0) {
-                    st = hsi_error(HSI_ERR_FORMAT,
-                                   "%s:%d: unknown section [%s] (layers: conv3d, maxpool3d, "
-                                   "avgpool3d, zeropad3d, flatten, dense, dropout, batchnorm, lstm, gru)",
-                                   what, line_no, name);
-                    break;
-                }
-                if (!have_net) {
-                    st = hsi_error(HSI_ERR_FORMAT, "%s:%d: the spec must start with [net]", what,
-                                   line_no);
-                    break;
-                }
-                hsi_cnn_layer_spec *grown = realloc(s->layers, (s->n_layers + 1) * sizeof *grown);
-                if (!grown) {
-                    st = hsi_error(HSI_ERR_NOMEM, "%s: out of memory", what);
-                    break;
-                }
-                s->layers = grown;
-                p.layer = &s->layers[s->n_layers++];
-                memset(p.layer, 0, sizeof *p.layer);
-                p.layer->kind = (hsi_cnn_layer_kind)kind;
-                p.layer->line = line_no;
-                p.layer->pad[0] = kind == HSI_CNN_ZEROPAD3D ? -1 : 0;
-                p.layer->rate = 0.5f;
-                p.layer->bn_momentum = 0.99f;
-                p.layer->bn_epsilon = 1e-3f;
-            }
-        } else if (*t) {
-            char *eq = strchr(t, '=');
-            if (!eq) {
-                st = hsi_error(HSI_ERR_FORMAT, "%s:%d: expected 'key = value', got '%s'", what,
-                               line_no, t);
-                break;
-            }
-            if (!header_line) {
-                st = hsi_error(HSI_ERR_FORMAT, "%s:%d: the spec must start with [net]", what,
-                               line_no);
-                break;
-            }
-            *eq = '\0';
-            char *k = trim(t), *v = trim(eq + 1);
-            if (!*v) {
-                st = hsi_error(HSI_ERR_FORMAT, "%s:%d: [%s] %s has no value", what, line_no,
-                               p.section, k);
-                break;
-            }
-            for (int i = 0; i < p.n_seen; i++)
-                if (!strcmp(p.seen[i], k))
-                    st = hsi_error(HSI_ERR_FORMAT, "%s:%d: [%s] %s given twice", what, line_no,
-                                   p.section, k);
-            if (st) break;
-            if (p.n_seen < 24) snprintf(p.seen[p.n_seen++], sizeof p.seen[0], "%s", k);
-            st = p.layer ? layer_key(&p, k, v) : net_key(&p, k, v);
-            if (!p.layer && !strcmp(k, "input")) have_input = 1;
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    (void)save;
-    if (!st) st = finish_section(&p, header_line);
-    if (!st && !have_net) st = hsi_error(HSI_ERR_FORMAT, "%s: no [net] section", what);
-    if (!st && !have_input)
+    /* Lines, comments, headers and repeated keys: the shared INI walker. */
+    hsi_ini_handler h = {on_section, on_key, &p};
+    hsi_status st = hsi_ini_walk(text, what, &h);
+    if (!st) st = finish_section(&p, p.header_line);
+    if (!st && !p.have_net) st = hsi_error(HSI_ERR_FORMAT, "%s: no [net] section", what);
+    if (!st && !p.have_input)
         st = hsi_error(HSI_ERR_FORMAT, "%s: [net] needs 'input = x, y, bands'", what);
     if (!st && s->n_layers == 0) st = hsi_error(HSI_ERR_FORMAT, "%s: no layers", what);
     if (!st && s->layers[s->n_layers - 1].kind != HSI_CNN_DENSE)
         st = hsi_error(HSI_ERR_FORMAT, "%s:%d: the last layer must be [dense] with units = classes",
                        what, s->layers[s->n_layers - 1].line);
-    free(copy);
     if (st) {
         hsi_cnn_spec_free(s);
         return st;

@@ -1,6 +1,6 @@
 # eval/local.mk - see Makefile.am
 # Honest evaluation: train/test splits without leakage, accuracy reports, maps.
-libhsi_la_SOURCES += eval/metrics.c eval/split.c eval/maps.c eval/font.c
+libhsi_la_SOURCES += eval/metrics.c eval/split.c eval/maps.c
 nobase_pkginclude_HEADERS += eval/metrics.h eval/split.h eval/maps.h
 TESTS += tests/test_eval_metrics tests/test_eval_patch tests/test_eval_split tests/test_eval_maps
 check_PROGRAMS += tests/test_eval_metrics tests/test_eval_patch tests/test_eval_split tests/test_eval_maps
@@ -15,5 +15,4 @@ EXTRA_DIST += tests/test_eval_report.sh tests/test_eval_cli.sh
 noinst_PROGRAMS += bench/eval_patch
 bench_eval_patch_LDADD = $(TEST_LDADD)
 EXTRA_DIST += bench/eval_patch.sh
-noinst_HEADERS += eval/font.h
-EXTRA_DIST += eval/gen_font.py eval/README.md eval/doc/sim_rgb.png eval/doc/sim_gt.png eval/doc/sim_legend.png
+EXTRA_DIST += eval/README.md eval/doc/sim_rgb.png eval/doc/sim_gt.png eval/doc/sim_legend.png

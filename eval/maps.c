@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval/font.h"
+#include <cairo.h>
+#include <fontconfig/fontconfig.h>
 
 hsi_status hsi_rgb_image_new(size_t rows, size_t cols, hsi_rgb_image **out)
 {
@@ -262,23 +263,14 @@ hsi_status hsi_map_legend_write(const hsi_labels *labels, const size_t *counts, 
     return HSI_OK;
 }
 
-/* Draw text at (x, y) (top-left of the first character cell), blending the
- * font's coverage of `ink` over what is there. */
-static void draw_text(hsi_rgb_image *img, size_t x, size_t y, const char *text,
-                      const uint8_t ink[3])
+void hsi_graphics_release(void)
 {
-    for (size_t i = 0; text[i]; i++)
-        for (int r = 0; r < FONT_HEIGHT; r++)
-            for (int c = 0; c < FONT_WIDTH; c++) {
-                size_t px = x + i * FONT_WIDTH + (size_t)c, py = y + (size_t)r;
-                if (px >= img->cols || py >= img->rows) continue;
-                int a = eval_font_alpha((unsigned char)text[i], r, c);
-                if (!a) continue;
-                uint8_t *p = img->data + (py * img->cols + px) * 3;
-                for (int k = 0; k < 3; k++) p[k] = (uint8_t)((p[k] * (15 - a) + ink[k] * a + 7) / 15);
-            }
+    cairo_debug_reset_static_data();
+    FcFini(); /* fontconfig's configuration, which cairo loaded */
 }
 
+/* The legend is drawn with cairo: DejaVu Sans (fontconfig's "sans-serif")
+ * at 12 px, antialiased, dark on white; swatches are filled pixel-exact. */
 hsi_status hsi_map_legend_image(const hsi_labels *labels, const size_t *counts,
                                 int with_unlabelled, hsi_rgb_image **out)
 {
@@ -286,37 +278,79 @@ hsi_status hsi_map_legend_image(const hsi_labels *labels, const size_t *counts,
     enum { PAD = 6, SWATCH = 12, ROW = 17, GAP = 8 };
     int n = labels->n_classes;
     char line[HSI_CLASS_NAME_MAX + 48];
-    size_t rows = 0, width = 0;
+    size_t rows = 0;
+    double width = 0;
+    /* A scratch surface to measure the text with the real font. */
+    cairo_surface_t *probe = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
+    cairo_t *cr = cairo_create(probe);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 12);
     for (int k = with_unlabelled ? 0 : 1; k <= n; k++) {
         if (counts && !counts[k]) continue;
-        int len = counts ? snprintf(line, sizeof line, "%2d %s (%zu px)", k, labels->classes[k].name, counts[k])
-                         : snprintf(line, sizeof line, "%2d %s", k, labels->classes[k].name);
-        if ((size_t)len > width) width = (size_t)len;
-        rows++;
-    }
-    if (!rows) return hsi_error(HSI_ERR_DATA, "no classes to put in a legend");
-    hsi_status st = hsi_rgb_image_new(2 * PAD + rows * ROW - (ROW - SWATCH - 2),
-                                      2 * PAD + SWATCH + GAP + width * FONT_WIDTH, out);
-    if (st) return st;
-    hsi_rgb_image *img = *out;
-    memset(img->data, 255, img->rows * img->cols * 3);
-    static const uint8_t ink[3] = {20, 20, 20}, frame[3] = {96, 96, 96};
-    size_t y = PAD;
-    for (int k = with_unlabelled ? 0 : 1; k <= n; k++) {
-        if (counts && !counts[k]) continue;
-        /* Swatch with a grey frame so white or black classes stay visible. */
-        for (size_t r = 0; r < SWATCH; r++)
-            for (size_t c = 0; c < SWATCH; c++) {
-                int edge = r == 0 || c == 0 || r == SWATCH - 1 || c == SWATCH - 1;
-                memcpy(img->data + ((y + 1 + r) * img->cols + PAD + c) * 3,
-                       edge ? frame : labels->classes[k].rgb, 3);
-            }
         if (counts)
             snprintf(line, sizeof line, "%2d %s (%zu px)", k, labels->classes[k].name, counts[k]);
         else
             snprintf(line, sizeof line, "%2d %s", k, labels->classes[k].name);
-        draw_text(img, PAD + SWATCH + GAP, y, line, ink);
+        cairo_text_extents_t te;
+        cairo_text_extents(cr, line, &te);
+        if (te.x_advance > width) width = te.x_advance;
+        rows++;
+    }
+    cairo_destroy(cr);
+    cairo_surface_destroy(probe);
+    if (!rows) return hsi_error(HSI_ERR_DATA, "no classes to put in a legend");
+    size_t h = 2 * PAD + rows * ROW - (ROW - SWATCH - 2);
+    size_t w = 2 * PAD + SWATCH + GAP + (size_t)ceil(width);
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)w, (int)h);
+    if (cairo_surface_status(surf) != CAIRO_STATUS_SUCCESS) {
+        cairo_surface_destroy(surf);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory for a legend image");
+    }
+    cr = cairo_create(surf);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 12);
+    cairo_font_extents_t fe;
+    cairo_font_extents(cr, &fe);
+    double y = PAD;
+    for (int k = with_unlabelled ? 0 : 1; k <= n; k++) {
+        if (counts && !counts[k]) continue;
+        /* Swatch with a grey frame so white or black classes stay visible. */
+        const uint8_t *c = labels->classes[k].rgb;
+        cairo_set_source_rgb(cr, 96 / 255.0, 96 / 255.0, 96 / 255.0);
+        cairo_rectangle(cr, PAD, y + 1, SWATCH, SWATCH);
+        cairo_fill(cr);
+        cairo_set_source_rgb(cr, c[0] / 255.0, c[1] / 255.0, c[2] / 255.0);
+        cairo_rectangle(cr, PAD + 1, y + 2, SWATCH - 2, SWATCH - 2);
+        cairo_fill(cr);
+        if (counts)
+            snprintf(line, sizeof line, "%2d %s (%zu px)", k, labels->classes[k].name, counts[k]);
+        else
+            snprintf(line, sizeof line, "%2d %s", k, labels->classes[k].name);
+        cairo_set_source_rgb(cr, 20 / 255.0, 20 / 255.0, 20 / 255.0);
+        /* Text centred on the swatch. */
+        cairo_move_to(cr, PAD + SWATCH + GAP, y + 1 + SWATCH / 2.0 + (fe.ascent - fe.descent) / 2);
+        cairo_show_text(cr, line);
         y += ROW;
     }
-    return HSI_OK;
+    cairo_status_t cs = cairo_status(cr);
+    cairo_destroy(cr);
+    cairo_surface_flush(surf);
+    hsi_status st = cs == CAIRO_STATUS_SUCCESS
+                        ? hsi_rgb_image_new(h, w, out)
+                        : hsi_error(HSI_ERR_NOMEM, "drawing the legend failed: %s",
+                                    cairo_status_to_string(cs));
+    if (!st) {
+        const unsigned char *d = cairo_image_surface_get_data(surf);
+        int stride = cairo_image_surface_get_stride(surf);
+        for (size_t r = 0; r < h; r++)
+            for (size_t x = 0; x < w; x++) {
+                uint32_t v = ((const uint32_t *)(d + r * (size_t)stride))[x];
+                uint8_t *p = (*out)->data + (r * w + x) * 3;
+                p[0] = (uint8_t)(v >> 16), p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)v;
+            }
+    }
+    cairo_surface_destroy(surf);
+    return st;
 }

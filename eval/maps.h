@@ -85,10 +85,15 @@ hsi_status hsi_map_legend_write(const hsi_labels *labels, const size_t *counts, 
 
 /* Legend as an image: one row per class present (all classes when counts
  * is NULL): a colour swatch, the class id, name and (with counts) pixel
- * count, dark text on white, in a 7 x 13 font (DejaVu Sans Mono). Unlabelled
+ * count, dark text on white, drawn with cairo in DejaVu Sans 12 px. Unlabelled
  * (class 0) is listed only when counts[0] > 0 and with_unlabelled is set. */
 hsi_status hsi_map_legend_image(const hsi_labels *labels, const size_t *counts,
                                 int with_unlabelled, hsi_rgb_image **out);
+
+/* Free the caches cairo keeps for its fonts (fontconfig patterns, glyphs):
+ * memory a leak checker would otherwise report at exit. Call it once, when
+ * no drawing is in progress (hsi calls it at exit). */
+void hsi_graphics_release(void);
 
 #ifdef __cplusplus
 }

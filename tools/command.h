@@ -40,5 +40,8 @@ extern const hsi_command cmd_profile;
 /* CNN */
 extern const hsi_command cmd_cnn;
 
+/* Experiments */
+extern const hsi_command cmd_experiment;
+
 
 #endif

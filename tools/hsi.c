@@ -16,6 +16,7 @@
 #include "base/guard.h"
 #include "base/version.h"
 #include "cnn3d/conv_taps.h"
+#include "eval/maps.h"
 #include "tools/cli.h"
 #include "tools/command.h"
 
@@ -45,6 +46,9 @@ static const hsi_command *const commands[] = {
 
     /* CNN */
     &cmd_cnn,
+
+    /* Experiments */
+    &cmd_experiment,
 
 
     NULL,
@@ -111,10 +115,10 @@ static void close_stdout(void)
  * after minutes of work: the writers check again (and for inputs) at write
  * time, so this only moves the common refusals earlier. It sees "-o X",
  * "-oX", "--output X" and "--output=X" (every command's output option);
- * split's -o is a name prefix, not a file. */
+ * split's -o is a name prefix and experiment's a folder, not a file. */
 static int check_outputs(const char *name, int argc, char **argv)
 {
-    if (!strcmp(name, "split")) return 0;
+    if (!strcmp(name, "split") || !strcmp(name, "experiment")) return 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *value = NULL;
         if (!strcmp(a, "--")) break;
@@ -143,6 +147,7 @@ int main(int argc, char **argv)
                 "running on slower BLAS kernels\n", core, strerror(errno));
     }
     atexit(close_stdout);
+    atexit(hsi_graphics_release); /* cairo's font caches: no leak reports at exit */
     /* Temporary output files go away with SIGINT, SIGTERM and SIGHUP. */
     if (hsi_cleanup_install()) {
         fprintf(stderr, "hsi: %s\n", hsi_last_error());

@@ -5,7 +5,7 @@
 # Ends with one line "N passed, N failed, N skipped".
 set -u
 cd "$(dirname "$0")/.."
-HSI_EXTRA_PACKAGES="clang libclang-rt-14-dev python3-venv" tools/setup-debian.sh --deps-only || exit 1
+HSI_EXTRA_PACKAGES="clang libclang-rt-14-dev python3-venv chromium" tools/setup-debian.sh --deps-only || exit 1
 [ -x configure ] && [ configure -nt configure.ac ] || autoreconf -fi >/dev/null 2>&1 || exit 1
 
 # Higra (PyPI only) for the comparison in test_features_higra.sh: a venv over
