@@ -80,14 +80,18 @@ static void advice(size_t need, char *buf, size_t len)
 hsi_status hsi_memory_check(size_t budget, size_t fixed_bytes, size_t need, const char *what)
 {
     if (fixed_bytes <= budget && need <= budget - fixed_bytes) return HSI_OK;
-    char n[32], b[32], a[32];
+    char n[32], f[32], b[32], a[32];
     hsi_memory_format(need, n, sizeof n);
+    hsi_memory_format(fixed_bytes, f, sizeof f);
     hsi_memory_format(budget, b, sizeof b);
     advice(need + fixed_bytes, a, sizeof a);
-    return hsi_error(HSI_ERR_NOMEM,
-                     "%s needs %s (%zu bytes) but the memory budget is %s; "
-                     "give --memory %s or more",
-                     what, n, need, b, a);
+    if (fixed_bytes)
+        return hsi_error(HSI_ERR_NOMEM,
+                         "%s needs %s, on top of %s of buffers, but the memory budget is %s; "
+                         "give --memory %s or more",
+                         what, n, f, b, a);
+    return hsi_error(HSI_ERR_NOMEM, "%s needs %s but the memory budget is %s; give --memory %s or more",
+                     what, n, b, a);
 }
 
 hsi_status hsi_memory_rows_per_block(size_t budget, size_t fixed_bytes, size_t row_bytes,
