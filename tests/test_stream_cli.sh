@@ -1,0 +1,3 @@
+#!/bin/sh
+. "$HSI_SRCDIR/tests/setup.sh"
+finish
