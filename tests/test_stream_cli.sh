@@ -1,3 +1,69 @@
 #!/bin/sh
+# test_stream_cli.sh - hsi convert, hsi info and hsi map rgb under memory
+# budgets so small that they read (and write) one to four rows at a time give
+# the same bytes as with the default budget (one block); a budget too small
+# for a single row is one clear error that says what would do.
 . "$HSI_SRCDIR/tests/setup.sh"
+
+# 23 x 17 x 220: a row is 17 * 220 * 4 = 14960 bytes. GDAL's cache takes an
+# eighth of the budget, so 18K leaves room for 1 row, 35K for 2.
+expect_ok "simulate" -- "$HSI" simulate --rows 23 --cols 17 --seed 3 -o "$TMP/s.tif" -q
+mkdir -p "$TMP/whole" "$TMP/r1" "$TMP/r2"
+
+expect_ok "convert tif" -- "$HSI" convert "$TMP/s.tif" -o "$TMP/whole/c.tif" -q
+expect_ok "convert envi" -- "$HSI" convert "$TMP/s.tif" -o "$TMP/whole/c.dat" -q
+for m in 18K:r1 35K:r2; do
+  budget=${m%%:*} d=${m##*:}
+  expect_ok "convert tif $budget" -- "$HSI" convert --memory "$budget" "$TMP/s.tif" -o "$TMP/$d/c.tif" -q
+  cmp -s "$TMP/whole/c.tif" "$TMP/$d/c.tif" || fail "convert --memory $budget: GeoTIFF differs from one block"
+  expect_ok "convert envi $budget" -- "$HSI" convert --memory "$budget" "$TMP/s.tif" -o "$TMP/$d/c.dat" -q
+  cmp -s "$TMP/whole/c.dat" "$TMP/$d/c.dat" || fail "convert --memory $budget: ENVI data differs"
+  cmp -s "$TMP/whole/c.hdr" "$TMP/$d/c.hdr" || fail "convert --memory $budget: ENVI header differs"
+  # A band subset streams too.
+  expect_ok "convert bands $budget" -- "$HSI" convert --memory "$budget" --bands 5,1-3 "$TMP/s.tif" -o "$TMP/$d/b.tif" -q
+done
+expect_ok "convert bands" -- "$HSI" convert --bands 5,1-3 "$TMP/s.tif" -o "$TMP/whole/b.tif" -q
+cmp -s "$TMP/whole/b.tif" "$TMP/r1/b.tif" || fail "convert --bands --memory 18K differs"
+
+expect_error "convert budget below a row" "a row of the cube needs 15 KiB.*budget is 16 KiB; give --memory [0-9]+K or more" \
+  -- "$HSI" convert --memory 16K "$TMP/s.tif" -o "$TMP/r1/small.tif"
+expect_no_file "no output after the budget error" "$TMP/r1/small.tif"
+# The advice is enough.
+advice=$(sed -n 's/.*give --memory \([0-9]*K\) or more.*/\1/p' "$TMP/err")
+expect_ok "convert with the advised budget" -- "$HSI" convert --memory "${advice:-none}" "$TMP/s.tif" -o "$TMP/r1/small.tif" -q
+expect_error "bad size" "--memory: 'lots' is not a memory size" -- "$HSI" convert --memory lots "$TMP/s.tif" -o "$TMP/x.tif"
+expect_error "tiny size" "below the minimum" -- "$HSI" convert --memory 10 "$TMP/s.tif" -o "$TMP/x.tif"
+expect_ok "convert help" -- "$HSI" convert --help
+grep -q -- "--memory SIZE" "$TMP/out" || fail "convert --help documents --memory"
+grep -q "On this machine --memory defaults to" "$TMP/out" || fail "convert --help states the default budget"
+
+# hsi info: value range and non-finite count block by block, same text and JSON.
+expect_ok "info" -- "$HSI" info "$TMP/s.tif"
+cp "$TMP/out" "$TMP/info0"
+expect_ok "info json" -- "$HSI" info --json - "$TMP/s.tif"
+cp "$TMP/out" "$TMP/json0"
+expect_ok "info 18K" -- "$HSI" info --memory 18K "$TMP/s.tif"
+cmp -s "$TMP/out" "$TMP/info0" || fail "info --memory 18K differs: $(cat "$TMP/out")"
+expect_ok "info json 35K" -- "$HSI" info --memory 35K --json - "$TMP/s.tif"
+cmp -s "$TMP/out" "$TMP/json0" || fail "info --json --memory 35K differs"
+grep -q "value range" "$TMP/info0" || fail "info prints the value range"
+
+# hsi map rgb: three-pass radix selection under small budgets (192 KiB of
+# counts), blocks of 3-4 rows; the same PNG and GeoTIFF bytes.
+for ext in png tif; do
+  expect_ok "map rgb $ext" -- "$HSI" map rgb "$TMP/s.tif" --overlay "$TMP/s_gt.tif" --alpha 0.3 -o "$TMP/whole/m.$ext" -q
+  expect_ok "map rgb $ext 222K" -- "$HSI" map rgb --memory 222K "$TMP/s.tif" --overlay "$TMP/s_gt.tif" --alpha 0.3 -o "$TMP/r1/m.$ext" -q
+  cmp -s "$TMP/whole/m.$ext" "$TMP/r1/m.$ext" || fail "map rgb --memory 222K: $ext differs"
+  expect_ok "map rgb $ext scale" -- "$HSI" map rgb "$TMP/s.tif" --stretch 5,95 --scale 3 -o "$TMP/whole/s.$ext" -q
+  expect_ok "map rgb $ext scale 240K" -- "$HSI" map rgb --memory 240K "$TMP/s.tif" --stretch 5,95 --scale 3 -o "$TMP/r2/s.$ext" -q
+  cmp -s "$TMP/whole/s.$ext" "$TMP/r2/s.$ext" || fail "map rgb --scale 3 --memory 240K: $ext differs"
+done
+expect_error "map rgb budget" "false-colour image needs .*give --memory [0-9]+K or more" \
+  -- "$HSI" map rgb --memory 64K "$TMP/s.tif" -o "$TMP/r1/none.png"
+expect_no_file "no map after the budget error" "$TMP/r1/none.png"
+advice=$(sed -n 's/.*give --memory \([0-9]*K\) or more.*/\1/p' "$TMP/err")
+expect_ok "map rgb with the advised budget" -- "$HSI" map rgb --memory "${advice:-none}" "$TMP/s.tif" -o "$TMP/r1/none.png" -q
+expect_error "memory on map class" "--memory applies to map rgb" \
+  -- "$HSI" map class --memory 1G "$TMP/s_gt.tif" -o "$TMP/x.png"
+
 finish
