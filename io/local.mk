@@ -1,6 +1,6 @@
 # io/local.mk - GDAL and MATLAB .mat readers and writers.
-libhsi_la_SOURCES += io/bands.c io/raster_read.c io/raster_write.c io/mat.c
-nobase_pkginclude_HEADERS += io/io.h
+libhsi_la_SOURCES += io/bands.c io/raster_read.c io/raster_write.c io/mat.c io/gather.c
+nobase_pkginclude_HEADERS += io/io.h io/gather.h
 noinst_HEADERS += io/io_internal.h
 # Streaming within a memory budget (base/memory.h, the row-block writers,
 # features/preprocess_stream.h, eval/false_colour_file.h) against the

@@ -66,4 +66,28 @@ expect_ok "map rgb with the advised budget" -- "$HSI" map rgb --memory "${advice
 expect_error "memory on map class" "--memory applies to map rgb" \
   -- "$HSI" map class --memory 1G "$TMP/s_gt.tif" -o "$TMP/x.png"
 
+# hsi svm train reads only the row blocks that hold training pixels: the
+# same model file as with one block, for each preprocessing (29 x 19 x 220:
+# a row is 16720 bytes; the advised budget of a too-small one leaves room
+# for the training set and one or two rows).
+expect_ok "simulate svm scene" -- "$HSI" simulate --rows 29 --cols 19 --seed 4 -o "$TMP/v.tif" -q
+for pre in standardise pca:5 none; do
+  expect_ok "svm train $pre" -- "$HSI" svm train "$TMP/v.tif" --truth "$TMP/v_gt.tif" --fraction 0.2 --allow-missing-classes \
+    -c 100 -g 0.01 --preprocess "$pre" -o "$TMP/whole/m.svm" -q
+  # (The small simulated scene lacks most classes: a warning line comes first.)
+  checks=$((checks + 1))
+  "$HSI" svm train "$TMP/v.tif" --truth "$TMP/v_gt.tif" --fraction 0.2 --allow-missing-classes -c 100 -g 0.01 \
+    --preprocess "$pre" -o "$TMP/r1/m.svm" --memory 32K -q >"$TMP/out" 2>"$TMP/err"
+  [ $? -eq 1 ] || fail "svm train $pre --memory 32K: exit status is not 1"
+  tail -1 "$TMP/err" | grep -Eq \
+    "the training set \([0-9]+ pixels of .*v_gt.tif x 220 bands\) needs [0-9.]+ KiB.*budget is 32 KiB; give --memory [0-9]+K or more" \
+    || fail "svm train $pre --memory 32K: $(cat "$TMP/err")"
+  expect_no_file "no model after the budget error" "$TMP/r1/m.svm"
+  advice=$(sed -n 's/.*give --memory \([0-9]*K\) or more.*/\1/p' "$TMP/err")
+  expect_ok "svm train $pre --memory ${advice:-none}" -- "$HSI" svm train "$TMP/v.tif" --truth "$TMP/v_gt.tif" \
+    --fraction 0.2 --allow-missing-classes -c 100 -g 0.01 --preprocess "$pre" -o "$TMP/r1/m.svm" --memory "${advice:-none}" -q
+  cmp -s "$TMP/whole/m.svm" "$TMP/r1/m.svm" || fail "svm train --preprocess $pre --memory $advice: model differs"
+  rm -f "$TMP/r1/m.svm"
+done
+
 finish
