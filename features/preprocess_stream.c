@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/memory.h"
+#include "io/gather.h"
 
 struct hsi_preprocess_acc {
     hsi_preprocess_kind kind;
@@ -230,5 +231,28 @@ hsi_status hsi_preprocess_fit_file(hsi_preprocess_kind kind, const char *path,
 done:
     hsi_preprocess_acc_free(a);
     hsi_cube_reader_close(rd);
+    return st;
+}
+
+hsi_status hsi_preprocess_fit_labels_file(hsi_preprocess_kind kind, const char *path,
+                                          const hsi_read_options *ro, const hsi_labels *labels,
+                                          const char *what, size_t pca_k, double pca_fraction,
+                                          size_t budget, hsi_preprocess **out)
+{
+    *out = NULL;
+    float *x;
+    uint16_t *y;
+    size_t n;
+    hsi_status st = hsi_gather_spectra_file(path, ro, labels, what, budget, 0, &x, &y, &n);
+    if (st) return st;
+    size_t rows, cols, bands;
+    hsi_cube_reader *rd;
+    if (!(st = hsi_cube_reader_open(path, ro, &rd))) {
+        hsi_cube_reader_shape(rd, &rows, &cols, &bands);
+        hsi_cube_reader_close(rd);
+        st = hsi_preprocess_fit(kind, x, n, bands, pca_k, pca_fraction, out);
+    }
+    free(x);
+    free(y);
     return st;
 }

@@ -62,6 +62,14 @@ hsi_status hsi_preprocess_fit_file(hsi_preprocess_kind kind, const char *path,
                                    size_t pca_k, double pca_fraction, size_t budget,
                                    hsi_preprocess **out);
 
+/* The exact in-memory fit (hsi_preprocess_fit_cube with the labels as the
+ * mask) when the training pixels' spectra fit the budget: they are gathered
+ * block by block (io/gather.h), then fitted at once. */
+hsi_status hsi_preprocess_fit_labels_file(hsi_preprocess_kind kind, const char *path,
+                                          const hsi_read_options *ro, const hsi_labels *labels,
+                                          const char *what, size_t pca_k, double pca_fraction,
+                                          size_t budget, hsi_preprocess **out);
+
 #ifdef __cplusplus
 }
 #endif
