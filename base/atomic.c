@@ -55,13 +55,15 @@ hsi_status hsi_atomic_open_kind(hsi_atomic_file *f, const char *path, const char
         hsi_atomic_abort(f);
         return hsi_error(HSI_ERR_NOMEM, "out of memory");
     }
+    /* Registered before it exists (as io/raster_write.c does): a signal
+     * arriving during or just after the fopen still finds it to remove. */
+    f->temp_handle = hsi_temp_add(f->tmp_path, strlen(f->tmp_path));
     f->fp = fopen(f->tmp_path, "wb");
     if (!f->fp) {
         int e = errno;
         hsi_atomic_abort(f);
         return hsi_error(HSI_ERR_IO, "%s: cannot create: %s", path, strerror(e));
     }
-    f->temp_handle = hsi_temp_add(f->tmp_path, strlen(f->tmp_path));
     return HSI_OK;
 }
 

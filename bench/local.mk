@@ -1,4 +1,5 @@
 # bench/local.mk - see Makefile.am
 EXTRA_DIST += bench/blas_compare.sh
 EXTRA_DIST += bench/onednn_conv.c
+EXTRA_DIST += bench/cnn_scaling.sh
 EXTRA_DIST += bench/stream.sh

@@ -1,6 +1,5 @@
 # classifiers/local.mk - the SVM classifier (libsvm) and its MPI grid search.
-libhsi_la_SOURCES += classifiers/svm.c classifiers/svm_grid.c classifiers/svm_scene.c \
-	classifiers/svm_mpi.c
+libhsi_la_SOURCES += classifiers/svm.c classifiers/svm_grid.c classifiers/svm_scene.c
 nobase_pkginclude_HEADERS += classifiers/svm.h
 noinst_HEADERS += classifiers/svm_internal.h
 hsi_SOURCES += tools/cmd_svm.c

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "base/cube.h"
+#include "base/mpi.h"
 #include "base/progress.h"
 #include "features/preprocess.h"
 #include "io/io.h"
@@ -278,32 +279,7 @@ hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim,
                         const hsi_svm_grid_options *opts, hsi_svm_grid_result **out);
 void hsi_svm_grid_free(hsi_svm_grid_result *r);
 
-/* ---- agreement between MPI ranks ----
- *
- * Under mpirun every rank reads its own inputs, so one rank can fail alone.
- * Each collective phase (hsi_svm_grid, hsi_svm_predict_file, and a tool's
- * steps between them) starts with an agreement, so that no rank waits in a
- * collective call for one that has given up. Without MPI, or with MPI not
- * initialised or one rank, these return st and do nothing else. */
-
-/* Collective: every rank calls it at the same point. HSI_OK when every
- * rank passed HSI_OK. Otherwise every rank gets an error: a failing rank its
- * own st and message, the others the first failing rank's status with
- * "rank N failed: <its message>". */
-hsi_status hsi_mpi_agree(hsi_status st);
-
-/* The last agreement, just before MPI_Finalize, with the rank's final
- * status. A rank that finishes while another is still in hsi_mpi_agree
- * fails both (their command lines differ). After a failure has been
- * agreed, it returns at once: every rank already knows. */
-hsi_status hsi_mpi_finish(hsi_status st);
-
-/* hsi_mpi_agree(st), then, if all succeeded, refuse inputs that differ
- * between ranks: n (at most 16) values such as sizes and counts, named
- * names[i], must equal rank 0's, else the rank fails with
- * "WHAT: V NAME, but rank 0 has V0 (...)" and the ranks agree on that. */
-hsi_status hsi_mpi_agree_same(hsi_status st, const char *what, const char *const *names,
-                              const long *values, int n);
+/* The agreement between MPI ranks (hsi_mpi_agree ...) is in base/mpi.h. */
 
 #ifdef __cplusplus
 }

@@ -26,21 +26,6 @@ void hsi_svm_scene_options_init(hsi_svm_scene_options *o)
     o->block_rows = 64;
 }
 
-static void mpi_layout(int *rank, int *size)
-{
-    *rank = 0;
-    *size = 1;
-#ifdef HAVE_MPI
-    int initialised = 0, finalised = 0;
-    MPI_Initialized(&initialised);
-    MPI_Finalized(&finalised);
-    if (initialised && !finalised) {
-        MPI_Comm_rank(MPI_COMM_WORLD, rank);
-        MPI_Comm_size(MPI_COMM_WORLD, size);
-    }
-#endif
-}
-
 /* Classify rows [row0, row0 + nrows) into labels (nrows * cols) and prob. */
 static hsi_status classify_rows(const hsi_svm_model *m, hsi_cube_reader *rd, const char *path,
                                 size_t row0, size_t nrows, size_t block_rows, uint16_t *labels,
@@ -83,7 +68,7 @@ hsi_status hsi_svm_predict_file(const hsi_svm_model *m, const char *path,
     *labels_out = NULL;
     if (prob_out) *prob_out = NULL;
     int rank, size;
-    mpi_layout(&rank, &size);
+    hsi_mpi_layout(&rank, &size);
     hsi_svm_model_info info;
     hsi_svm_model_get_info(m, &info);
     const int want_prob = o->probability;

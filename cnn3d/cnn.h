@@ -169,6 +169,13 @@ typedef struct hsi_cnn_net {
     int want_input_grad;        /* backward() also computes d loss / d input */
     const float *input_grad;    /* then: [n * |input|], valid until the next call */
     float *host_scratch;        /* host buffer for dropout masks [max_batch * largest layer] */
+    double lr_scale;            /* multiplies the spec's rate (linear scaling rule; 1 by default) */
+    /* Called by hsi_cnn_backward after each layer's backward pass (top
+     * layer first), when its dw and db (if it has any) are final: a
+     * data-parallel trainer starts reducing them, and progresses the
+     * reductions already started, while the layers below compute. */
+    void (*grad_ready)(void *ctx, struct hsi_cnn_net *net, int layer);
+    void *grad_ready_ctx;
 } hsi_cnn_net;
 
 hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *opts,
@@ -218,7 +225,8 @@ double hsi_cnn_train_step(hsi_cnn_net *net, const float *x, const int32_t *label
 /* Apply the optimiser to net->grads (one iteration). */
 void hsi_cnn_optimizer_step(hsi_cnn_net *net);
 
-/* Learning rate in effect at the current iteration (Keras decay). */
+/* Learning rate in effect at the current iteration (Keras decay), times
+ * net->lr_scale. */
 double hsi_cnn_current_lr(const hsi_cnn_net *net);
 
 /* ---- training loop ---- */
@@ -252,6 +260,9 @@ typedef struct hsi_cnn_train_options {
     hsi_progress progress;      /* batches within an epoch */
     void (*epoch_end)(void *ctx, const hsi_cnn_epoch_stats *s);
     void *epoch_ctx;
+    /* Data-parallel training over MPI ranks (cnn3d/dist.h); NULL: this
+     * process alone. batch is then the global batch, sharded over the ranks. */
+    struct hsi_cnn_dist *dist;
 } hsi_cnn_train_options;
 
 hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
@@ -325,7 +336,9 @@ typedef struct hsi_cnn_scene_options {
  * row tiles without a pixel of o->only are not read), *prob (when prob is given
  * and o->probability set) P(class k) in band k-1. The number of classified
  * pixels goes to *classified (may be NULL). A band count other than the
- * model's is HSI_ERR_SIZE naming path. */
+ * model's is HSI_ERR_SIZE naming path. Under MPI (several ranks) it is
+ * collective: the ranks share the batches (cnn3d/dist.h) and rank 0 alone
+ * receives the rasters (NULL on the others), identical to one process's. */
 hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, const char *path,
                                 const hsi_cnn_scene_options *o, hsi_labels **labels,
                                 hsi_cube **prob, size_t *classified);

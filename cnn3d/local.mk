@@ -1,7 +1,7 @@
 # cnn3d/local.mk - the 3D-CNN engine: specs, CPU backend, layers, training, checkpoints, scene prediction.
-libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/gemm_bf16.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c
+libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/gemm_bf16.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c cnn3d/dist.c
 libhsi_la_SOURCES += cnn3d/rnn.c cnn3d/rnn_cpu.c
-nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h
+nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h cnn3d/dist.h
 noinst_HEADERS += cnn3d/conv_taps.h cnn3d/gemm_bf16.h cnn3d/rnn.h
 
 TESTS += tests/test_cnn_conv
@@ -60,3 +60,13 @@ check_PROGRAMS += tests/test_cnn_rnn
 tests_test_cnn_rnn_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/fixtures/cnn/rnn_golden.py tests/fixtures/cnn/rnn_golden.txt \
 	tests/fixture_arrays.h cnn3d/specs/mou2017_rnn.cfg bench/rnn_bench.sh bench/rnn_torch_peer.py
+
+# Data-parallel training and prediction over MPI ranks (cnn3d/dist.c):
+# cnn_ckpt_diff compares the weights of two checkpoints for the test;
+# cnn_dist_check checks the shards, the scene split and a failing rank
+# on every rank of an mpirun.
+check_PROGRAMS += tests/cnn_ckpt_diff tests/cnn_dist_check
+tests_cnn_ckpt_diff_LDADD = $(TEST_LDADD)
+tests_cnn_dist_check_LDADD = $(TEST_LDADD)
+TESTS += tests/test_cnn_mpi.sh
+EXTRA_DIST += tests/test_cnn_mpi.sh

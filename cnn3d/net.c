@@ -299,6 +299,7 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
     net->be = opts->backend ? opts->backend : hsi_cnn_backend_cpu();
     net->training = opts->training;
     net->max_batch = opts->max_batch > 0 ? opts->max_batch : spec->batch;
+    net->lr_scale = 1.0;
     net->n_layers = spec->n_layers;
     net->layers = calloc(spec->n_layers, sizeof *net->layers);
     if (!net->layers) {
@@ -597,6 +598,7 @@ void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pr
                     net->layers[i - 1].spec.kind == HSI_CNN_BATCHNORM);
         int skip = (i == net->n_layers - 1 && dout_is_pre_activation) || relu_done;
         layer_backward(net, L, x, g, dx, n, skip, gate);
+        if (net->grad_ready) net->grad_ready(net->grad_ready_ctx, net, i);
         relu_done = gate;
         if (dx) {
             other = g;
@@ -645,7 +647,8 @@ double hsi_cnn_loss_eval(hsi_cnn_loss loss, hsi_cnn_activation last_act, const f
 
 double hsi_cnn_current_lr(const hsi_cnn_net *net)
 {
-    return net->spec->learning_rate / (1.0 + net->spec->decay * (double)net->iterations);
+    return net->lr_scale * net->spec->learning_rate /
+           (1.0 + net->spec->decay * (double)net->iterations);
 }
 
 void hsi_cnn_optimizer_step(hsi_cnn_net *net)

@@ -5,12 +5,18 @@
  * hsi_cube_reader) -> the checkpoint's preprocessing -> patches (N, 1, bands,
  * S, S) from the patch iterator -> forward -> argmax into the class raster
  * and, optionally, the probabilities into a rows x cols x classes cube.
+ *
+ * Under MPI each rank classifies a run of the batches one process would
+ * form (cnn3d/dist.c) and rank 0 gathers the rasters: the same batches give
+ * the same numbers, so the output does not depend on the rank count.
  */
 #include "cnn3d/cnn.h"
+#include "cnn3d/dist.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mpi.h"
 #include "features/patch.h"
 #include "features/preprocess.h"
 #include "io/io.h"
@@ -40,9 +46,11 @@ static hsi_status read_rows(void *ctx, size_t row0, size_t nrows, hsi_cube **blo
     return st;
 }
 
-hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, const char *path,
-                                const hsi_cnn_scene_options *o, hsi_labels **labels_out,
-                                hsi_cube **prob_out, size_t *classified)
+/* This rank's part of the scene: the raster pixels [*span0, *span1). */
+static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const char *path,
+                               const hsi_cnn_scene_options *o, hsi_labels **labels_out,
+                               hsi_cube **prob_out, size_t *classified, size_t *span0,
+                               size_t *span1)
 {
     *labels_out = NULL;
     if (prob_out) *prob_out = NULL;
@@ -63,6 +71,7 @@ hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, cons
 
     hsi_cube_reader *rd = NULL;
     hsi_patch_iter *it = NULL;
+    uint8_t *rank_mask = NULL; /* with several ranks: this rank's pixels */
     hsi_labels *labels = NULL;
     hsi_cube *prob = NULL;
     row_source src = {0};
@@ -84,6 +93,10 @@ hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, cons
         goto done;
     }
     if ((st = hsi_patch_check_radius(rows, cols, meta->radius))) goto done;
+    size_t r0 = meta->border == HSI_BORDER_SKIP ? (size_t)meta->radius : 0;
+    if ((st = hsi_cnn_dist_scene_split(rows, cols, r0, o->only, (size_t)net->max_batch, &rank_mask,
+                                       span0, span1)))
+        goto done;
 
     const hsi_cube *scene = hsi_cube_reader_meta(rd);
     if ((st = hsi_labels_new(rows, cols, k, &labels))) goto done;
@@ -112,7 +125,7 @@ hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, cons
                                        (hsi_border_mode)meta->border, (size_t)net->max_batch,
                                        o->tile_rows, &it)))
         goto done;
-    if (o->only) hsi_patch_iter_set_mask(it, o->only);
+    if (rank_mask || o->only) hsi_patch_iter_set_mask(it, rank_mask ? rank_mask : o->only);
     const size_t total = hsi_patch_iter_total(it);
     size_t done_pixels = 0;
     const float *x;
@@ -135,6 +148,7 @@ hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, cons
     if (classified) *classified = done_pixels;
 done:
     hsi_patch_iter_free(it);
+    free(rank_mask);
     free(src.nodata);
     hsi_cube_reader_close(rd);
     if (st) {
@@ -145,4 +159,27 @@ done:
     *labels_out = labels;
     if (prob_out) *prob_out = prob;
     return HSI_OK;
+}
+
+hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, const char *path,
+                                const hsi_cnn_scene_options *o, hsi_labels **labels_out,
+                                hsi_cube **prob_out, size_t *classified)
+{
+    size_t span0 = 0, span1 = 0;
+    hsi_status st =
+        predict_rows(net, meta, path, o, labels_out, prob_out, classified, &span0, &span1);
+    int rank, ranks;
+    if (!hsi_mpi_layout(&rank, &ranks)) return st;
+    /* Every rank gets here, failed or not: the gather agrees first. */
+    st = hsi_cnn_dist_scene_gather(st, *labels_out, prob_out ? *prob_out : NULL, span0, span1,
+                                   classified);
+    if (st || rank != 0) {
+        hsi_labels_free(*labels_out);
+        *labels_out = NULL;
+        if (prob_out) {
+            hsi_cube_free(*prob_out);
+            *prob_out = NULL;
+        }
+    }
+    return st;
 }

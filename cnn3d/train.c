@@ -1,6 +1,7 @@
 /* train.c - the training loop (seeded shuffles, mini-batches, validation,
  * early stopping, periodic checkpoints) and evaluation over a dataset. */
 #include "cnn3d/cnn.h"
+#include "cnn3d/dist.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -71,23 +72,39 @@ hsi_status hsi_cnn_evaluate(hsi_cnn_net *net, const hsi_cnn_dataset *data, int b
 hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
                          const hsi_cnn_dataset *val, const hsi_cnn_train_options *opts)
 {
-    if (!net->training) return hsi_error(HSI_ERR_ARG, "the net was built for inference only");
-    if (train->n == 0) return hsi_error(HSI_ERR_DATA, "no training samples");
-    hsi_status st;
-    if ((st = check_labels(net, train, "training"))) return st;
-    if (val && val->n && (st = check_labels(net, val, "validation"))) return st;
+    /* With several ranks (opts->dist), every failure before or between the
+     * collective steps is agreed on, so that no rank waits for one that left. */
+    hsi_cnn_dist *dist = opts->dist;
+    hsi_status st = HSI_OK;
     int batch = opts->batch > 0 ? opts->batch : net->spec->batch;
-    if (batch > net->max_batch) batch = net->max_batch;
+    int shard = dist ? (batch + hsi_cnn_dist_ranks(dist) - 1) / hsi_cnn_dist_ranks(dist) : batch;
+    if (!net->training) st = hsi_error(HSI_ERR_ARG, "the net was built for inference only");
+    else if (train->n == 0) st = hsi_error(HSI_ERR_DATA, "no training samples");
+    else if (!(st = check_labels(net, train, "training")) && val && val->n)
+        st = check_labels(net, val, "validation");
+    if (!st && dist && shard > net->max_batch)
+        st = hsi_error(HSI_ERR_ARG, "a global batch of %d on %d ranks needs the net built for "
+                       "batches of %d, not %d", batch, hsi_cnn_dist_ranks(dist), shard,
+                       net->max_batch);
+    if (!dist && batch > net->max_batch) batch = shard = net->max_batch;
     size_t in = hsi_cnn_shape_size(net->input);
-    float *x = malloc((size_t)batch * in * sizeof *x);
-    size_t *order = malloc(train->n * sizeof *order);
-    int32_t *labels = malloc((size_t)batch * sizeof *labels);
-    float *best = opts->patience > 0 && val && val->n ? malloc(net->n_params * sizeof *best) : NULL;
-    float *best_state = best && net->n_state ? malloc(net->n_state * sizeof *best_state) : NULL;
-    if (!x || !order || !labels || (opts->patience > 0 && val && val->n && !best) ||
-        (best && net->n_state && !best_state)) {
+    float *x = NULL, *best = NULL, *best_state = NULL;
+    size_t *order = NULL;
+    int32_t *labels = NULL;
+    if (!st) {
+        x = malloc((size_t)shard * in * sizeof *x);
+        order = malloc(train->n * sizeof *order);
+        labels = malloc((size_t)shard * sizeof *labels);
+        best = opts->patience > 0 && val && val->n ? malloc(net->n_params * sizeof *best) : NULL;
+        best_state = best && net->n_state ? malloc(net->n_state * sizeof *best_state) : NULL;
+        if (!x || !order || !labels || (opts->patience > 0 && val && val->n && !best) ||
+            (best && net->n_state && !best_state))
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory for training batches");
+    }
+    if (dist) st = hsi_cnn_dist_agree(dist, st);
+    if (st) {
         free(x), free(order), free(labels), free(best), free(best_state);
-        return hsi_error(HSI_ERR_NOMEM, "out of memory for training batches");
+        return st;
     }
     double best_loss = INFINITY;
     int since_best = 0, have_best = 0;
@@ -98,15 +115,23 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
          * checkpoints, so a resumed run continues the same sequence). */
         for (size_t i = 0; i < train->n; i++) order[i] = i;
         hsi_rng_shuffle(&net->rng, order, train->n);
+        if (dist) hsi_cnn_dist_epoch_begin(dist, net);
         double loss_sum = 0;
         size_t hits = 0;
         for (size_t b = 0; b < batches; b++) {
             size_t start = b * batch;
             int nb = (int)(train->n - start < (size_t)batch ? train->n - start : (size_t)batch);
-            for (int i = 0; i < nb; i++) labels[i] = train->labels[order[start + i]];
-            if ((st = train->gather(train->ctx, order + start, nb, x))) break;
+            /* This rank's share of the global batch (all of it alone). */
+            int first = 0, mine = nb;
+            if (dist) hsi_cnn_dist_shard(dist, nb, &first, &mine);
+            for (int i = 0; i < mine; i++) labels[i] = train->labels[order[start + first + i]];
+            if (mine) st = train->gather(train->ctx, order + start + first, mine, x);
             int correct = 0;
-            double l = hsi_cnn_train_step(net, x, labels, opts->class_weights, nb, &correct);
+            double l = dist ? hsi_cnn_dist_step(dist, net, x, labels, opts->class_weights, mine,
+                                                nb, &correct, &st)
+                       : st ? NAN
+                            : hsi_cnn_train_step(net, x, labels, opts->class_weights, nb, &correct);
+            if (st) break;
             if (!isfinite(l)) {
                 st = hsi_error(HSI_ERR_DATA,
                                "training diverged at epoch %d (loss %g): lower the learning rate",
@@ -120,13 +145,16 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
                      loss_sum / (start + nb), (double)hits / (start + nb));
             hsi_progress_report(&opts->progress, (double)(b + 1), (double)batches, msg);
         }
+        if (!st && dist) st = hsi_cnn_dist_epoch_end(dist, net);
         if (st) break;
         hsi_cnn_epoch_stats s = {.epoch = epoch + 1, .epochs = opts->epochs,
                                  .loss = loss_sum / train->n,
                                  .accuracy = (double)hits / train->n, .val_loss = NAN,
                                  .val_accuracy = NAN, .lr = hsi_cnn_current_lr(net), .improved = 1};
         if (val && val->n) {
-            if ((st = hsi_cnn_evaluate(net, val, batch, &s.val_loss, &s.val_accuracy, NULL))) break;
+            st = dist ? hsi_cnn_dist_evaluate(dist, net, val, shard, &s.val_loss, &s.val_accuracy)
+                      : hsi_cnn_evaluate(net, val, shard, &s.val_loss, &s.val_accuracy, NULL);
+            if (st) break;
             s.improved = s.val_loss < best_loss;
             if (s.improved) {
                 best_loss = s.val_loss;
@@ -153,8 +181,13 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
                 net->be->upload(net->be, net->state, best_state, net->n_state * sizeof *best_state);
         }
         if (opts->checkpoint_path &&
-            (stop || (opts->checkpoint_every > 0 && net->epoch % opts->checkpoint_every == 0)))
-            if ((st = hsi_cnn_checkpoint_write(opts->checkpoint_path, net, opts->meta))) break;
+            (stop || (opts->checkpoint_every > 0 && net->epoch % opts->checkpoint_every == 0))) {
+            /* Rank 0 writes for all (every rank holds the same net). */
+            if (!dist || hsi_cnn_dist_rank(dist) == 0)
+                st = hsi_cnn_checkpoint_write(opts->checkpoint_path, net, opts->meta);
+            if (dist) st = hsi_cnn_dist_agree(dist, st);
+            if (st) break;
+        }
         if (stop) break;
     }
     free(x), free(order), free(labels), free(best), free(best_state);

@@ -22,12 +22,15 @@ int cli_fail(const char *name, hsi_status st)
 
 int cli_error(const char *name, const char *fmt, ...)
 {
+    /* Also the library's last error: under MPI a rank that fails alone
+     * hands this message to the others (base/mpi.h). */
+    char msg[1024];
     va_list ap;
-    fprintf(stderr, "hsi %s: ", name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    hsi_error(HSI_ERR_DATA, "%s", msg);
+    fprintf(stderr, "hsi %s: %s\n", name, msg);
     return 1;
 }
 

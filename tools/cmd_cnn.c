@@ -7,8 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/mpi.h"
 #include "base/rng.h"
 #include "cnn3d/cnn.h"
+#include "cnn3d/dist.h"
 #include "features/patch.h"
 #include "features/preprocess.h"
 #include "io/io.h"
@@ -19,6 +21,7 @@ static const char usage[] =
     "       hsi cnn train   CUBE --spec SPEC --train LABELS -o MODEL [options]\n"
     "       hsi cnn predict CUBE -m MODEL -o CLASSES [--prob PROB] [options]\n"
     "       hsi cnn eval    CUBE -m MODEL --test LABELS [--csv FILE] [--json FILE] [options]\n"
+    "       mpirun -np N hsi cnn train|predict|eval ...\n"
     "\n"
     "Classify every pixel of a hyperspectral scene with a 3D convolutional network\n"
     "that looks at the (2r+1) x (2r+1) x bands patch around it (Lange et al., IGARSS\n"
@@ -91,6 +94,21 @@ static const char usage[] =
     "                         bf16 operands, summed in fp32 (train, predict, eval;\n"
     "                         needs a CPU with AVX512_BF16; weights stay fp32)\n"
     "  --resume MODEL         continue training from a checkpoint (same data)\n"
+    "  --global-batch N       train: samples per optimiser step over all MPI ranks\n"
+    "                         (default: --batch, else the spec's batch); each rank\n"
+    "                         computes N/ranks of them\n"
+    "  --lr-scaling RULE      train: linear (default) multiplies the learning rate by\n"
+    "                         global batch / batch (Goyal et al. 2017: --batch, or the\n"
+    "                         spec's, is the batch the rate was tuned for); none keeps\n"
+    "                         it. Combine with the warm-up option for large batches.\n"
+    "                         Give both again with --resume (not stored in MODEL)\n"
+    "  --bucket-mb X          train under MPI: MiB of gradients per allreduce bucket\n"
+    "                         (default 1: the Lange net's dense layers are one bucket,\n"
+    "                         reduced while its convolutions run backward)\n"
+    "  --no-overlap           train under MPI: reduce the gradients after the backward\n"
+    "                         pass instead of during it (for measurements)\n"
+    "  --timing               train: print samples/s and the time per step split into\n"
+    "                         compute and communication (rank 0's)\n"
     "  --bands-count N        summary: bands when the spec says auto (default 220)\n"
     "  --classes K            summary: classes when the spec says auto (default 16)\n"
     "  -q, --quiet            no progress output\n"
@@ -98,12 +116,34 @@ static const char usage[] =
     "\n"
     "Environment: OMP_NUM_THREADS sets the threads (default: all cores).\n"
     "\n"
+    "MPI: under mpirun (or srun) train, predict and eval run on every rank; each\n"
+    "rank reads the inputs itself and rank 0 alone prints, writes checkpoints and\n"
+    "outputs. Training is synchronous data parallelism: every global batch (same\n"
+    "seeded order on every rank) is split into contiguous shards, one per rank; each\n"
+    "rank weights its loss by its share of the batch and the gradients are summed\n"
+    "with MPI_Iallreduce in buckets of layers, started during the backward pass as\n"
+    "soon as a bucket's gradients are final; every rank applies the same update. A\n"
+    "net without dropout and batch normalisation trains to the weights one process\n"
+    "gets, to float rounding (the sums run in another order; the test suite allows\n"
+    "1e-5 of the largest weight after a few epochs, about 1e-7 is seen). Dropout\n"
+    "masks differ (one stream per rank), and batch normalisation uses each rank's\n"
+    "shard statistics, its running averages averaged over the ranks after each\n"
+    "epoch: such nets give other, equally valid weights on other rank counts (the\n"
+    "same on every run with the same ranks and seed). Validation is scored in\n"
+    "shares over the ranks. --resume works on any rank count. predict and eval\n"
+    "give each rank whole batches of the pixels and rank 0 gathers them: the\n"
+    "output is bit-identical to one process's. One rank's failure (unreadable\n"
+    "file, out of memory) stops all, with its message naming the rank. Cluster\n"
+    "job scripts: tools/jobs/ (see README.md).\n"
+    "\n"
     "Examples:\n"
     "  hsi cnn summary cnn3d/specs/lange2018.cfg --bands-count 200\n"
     "  hsi cnn train ip.tif --spec cnn3d/specs/lange2018.cfg --train train.tif \\\n"
     "      --test test.tif --epochs 30 -o lange.ckpt\n"
     "  hsi cnn predict ip.tif -m lange.ckpt -o classes.tif --prob probs.tif\n"
     "  hsi cnn eval ip.tif -m lange.ckpt --test test.tif\n"
+    "  mpirun -np 8 hsi cnn train ip.tif --spec cnn3d/specs/lange2018.cfg \\\n"
+    "      --train train.tif --global-batch 400 --checkpoint-every 1 -o lange.ckpt\n"
     "  hsi report --truth gt.tif --pred classes.tif --train train.tif\n"
     "\n"
     "Exit status: 0 on success, 1 on a read, write, data or training error, 2 on a\n"
@@ -307,10 +347,26 @@ static int run_summary(int argc, char **argv)
 
 /* ---------------------------------------------------------------- train */
 
+/* --timing: where rank 0's steps went (bench/cnn_scaling.sh reads this line). */
+static void print_timing(const hsi_cnn_dist *dist, double seconds)
+{
+    hsi_cnn_dist_timing t;
+    hsi_cnn_dist_get_timing(dist, &t);
+    double steps = t.steps ? (double)t.steps : 1;
+    printf("timing: ranks %d steps %llu samples %llu wall_s %.3f samples_per_s %.1f "
+           "step_ms %.3f compute_ms %.3f comm_ms %.3f wait_ms %.3f allreduce_bytes %zu "
+           "buckets %d\n",
+           t.ranks, (unsigned long long)t.steps, (unsigned long long)t.samples, seconds,
+           seconds > 0 ? t.samples / seconds : 0, 1e3 * t.step_s / steps,
+           1e3 * t.compute_s / steps, 1e3 * t.comm_s / steps, 1e3 * t.wait_s / steps,
+           t.bytes_per_step, t.buckets);
+}
+
 typedef struct train_args {
     const char *spec, *cube, *var, *bands, *train, *test, *output, *resume, *preprocess;
-    long epochs, batch, patience, checkpoint_every;
-    double lr, validation_split;
+    long epochs, batch, patience, checkpoint_every, global_batch;
+    double lr, validation_split, bucket_mb;
+    int lr_scaling, no_overlap, timing;
     uint64_t seed;
     hsi_border_mode border;
     int balanced, quiet, allow_missing;
@@ -338,9 +394,12 @@ static int run_train(int argc, char **argv)
         {"patience", required_argument, NULL, 'P'},  {"class-weights", required_argument, NULL, 'w'},
         {"checkpoint-every", required_argument, NULL, 'C'}, {"resume", required_argument, NULL, 'r'},
         {"allow-missing-classes", no_argument, NULL, 'A'}, {"precision", required_argument, NULL, 'X'},
+        {"global-batch", required_argument, NULL, 'G'}, {"lr-scaling", required_argument, NULL, 'L'},
+        {"bucket-mb", required_argument, NULL, 'K'}, {"no-overlap", no_argument, NULL, 'O'},
+        {"timing", no_argument, NULL, 'Z'},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    train_args a = {.epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
+    train_args a = {.lr_scaling = 1, .bucket_mb = 1, .epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
                     .seed = 1, .border = HSI_BORDER_MIRROR, .preprocess = "standardise"};
     int c, seed_given = 0, border_given = 0;
     cli_getopt_reset();
@@ -396,6 +455,20 @@ static int run_train(int argc, char **argv)
                                               "(class:weight lists are for hsi svm)", optarg);
             break;
         case 'A': a.allow_missing = 1; break;
+        case 'G':
+            if (cli_parse_long(name, "--global-batch", optarg, 1, 10000000, &a.global_batch))
+                return 2;
+            break;
+        case 'L':
+            if (!strcmp(optarg, "linear")) a.lr_scaling = 1;
+            else if (!strcmp(optarg, "none")) a.lr_scaling = 0;
+            else return cli_usage_error(name, "--lr-scaling: '%s' is not linear or none", optarg);
+            break;
+        case 'K':
+            if (cli_parse_double(name, "--bucket-mb", optarg, 1e-6, 1e6, &a.bucket_mb)) return 2;
+            break;
+        case 'O': a.no_overlap = 1; break;
+        case 'Z': a.timing = 1; break;
         case 'q': a.quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case ':':
@@ -426,9 +499,15 @@ static int run_train(int argc, char **argv)
     size_t *order = NULL;
     float *weights = NULL;
     size_t n = 0, n_test = 0;
+    hsi_cnn_dist *dist = NULL;
+    int rank, ranks;
+    hsi_mpi_layout(&rank, &ranks);
+    /* The net is built for one rank's share of the global batch. */
+    long global_want = a.global_batch > 0 ? a.global_batch : a.batch;
+    int shard_want = global_want > 0 ? (int)((global_want + ranks - 1) / ranks) : 0;
 
     if (a.resume) {
-        if ((st = hsi_cnn_checkpoint_read(a.resume, 1, 0, NULL, &net, &resumed))) goto fail;
+        if ((st = hsi_cnn_checkpoint_read(a.resume, 1, shard_want, NULL, &net, &resumed))) goto fail;
         if (a.spec) {
             hsi_cnn_spec *given;
             if ((st = hsi_cnn_spec_load(a.spec, &given))) goto fail;
@@ -528,7 +607,7 @@ static int run_train(int argc, char **argv)
     }
     if (!net) {
         hsi_cnn_net_options o = {.bands = (int)cube->bands, .classes = classes,
-                                 .max_batch = a.batch > 0 ? (int)a.batch : spec->batch,
+                                 .max_batch = shard_want > 0 ? shard_want : spec->batch,
                                  .training = 1, .seed = a.seed};
         if ((st = hsi_cnn_net_new(spec, &o, &net))) goto fail;
     } else if (net->input.d != (int)cube->bands) {
@@ -542,7 +621,14 @@ static int run_train(int argc, char **argv)
     double vsplit = a.validation_split >= 0 ? a.validation_split : net->spec->validation_split;
     long patience = a.patience >= 0 ? a.patience : net->spec->patience;
     int batch = a.batch > 0 ? (int)a.batch : net->spec->batch;
-    if (batch > net->max_batch) batch = net->max_batch;
+    if (ranks == 1 && a.global_batch <= 0 && batch > net->max_batch) batch = net->max_batch;
+    /* Global batch and the linear scaling rule (batch = the rate's own batch). */
+    int global = a.global_batch > 0 ? (int)a.global_batch : batch;
+    if (a.lr_scaling) net->lr_scale = (double)global / batch;
+    if (ranks > 1 || a.timing) {
+        hsi_cnn_dist_options dopt = {(size_t)(a.bucket_mb * 1048576.0), a.no_overlap};
+        if ((st = hsi_cnn_dist_new(net, &dopt, &dist))) goto fail;
+    }
 
     meta.radius = radius;
     meta.border = a.border;
@@ -597,24 +683,36 @@ static int run_train(int argc, char **argv)
     hsi_cnn_dataset val_set = {n_val, val_lab, gather_scene, &val_ctx};
     if (!a.quiet && epochs > net->epoch)
         printf("Training %s on %zu pixels (%zu held out for validation), %d classes, patch %dx%dx%zu, "
-               "batch %d, epochs %d..%ld\n",
+               "batch %d%s, epochs %d..%ld\n",
                net->spec->path, n_tr, n_val, classes, 2 * radius + 1, 2 * radius + 1, cube->bands,
-               batch, net->epoch + 1, epochs);
+               global, ranks > 1 ? " over the MPI ranks" : "", net->epoch + 1, epochs);
+    if (!a.quiet && ranks > 1 && epochs > net->epoch)
+        printf("%d MPI ranks, %d to %d samples each per step, learning rate x %g\n", ranks,
+               global / ranks, (global + ranks - 1) / ranks, net->lr_scale);
     else if (!a.quiet)
         printf("No epochs to train (the net is at epoch %d of %ld): writing it as it is\n",
                net->epoch, epochs);
     cli_progress prog;
     cli_progress_init(&prog, "hsi cnn train", a.quiet);
     if (!isatty(2)) prog.quiet = 1;
-    hsi_cnn_train_options to = {.epochs = (int)epochs, .batch = batch,
+    hsi_cnn_train_options to = {.epochs = (int)epochs, .batch = global, .dist = dist,
                                 .class_weights = a.balanced ? weights : NULL,
                                 .patience = (int)patience, .checkpoint_path = a.output,
                                 .checkpoint_every = (int)a.checkpoint_every, .meta = &meta,
                                 .progress = cli_progress_callback(&prog),
                                 .epoch_end = print_epoch, .epoch_ctx = &a.quiet};
+    double t_train = cli_now();
     st = hsi_cnn_train(net, &train_set, n_val ? &val_set : NULL, &to);
+    t_train = cli_now() - t_train;
     cli_progress_finish(&prog);
     if (st) goto fail;
+    if (a.timing) print_timing(dist, t_train);
+    /* Every rank holds the same net: rank 0 writes it, and the others are
+     * done (their last agreement waits for rank 0's outcome). */
+    if (rank != 0) {
+        rc = 0;
+        goto out;
+    }
     if ((st = hsi_cnn_checkpoint_write(a.output, net, &meta))) goto fail;
     if (!a.quiet) printf("wrote %s (epoch %d)\n", a.output, net->epoch);
     if (test) {
@@ -637,6 +735,7 @@ static int run_train(int argc, char **argv)
 fail:
     rc = cli_fail(name, st);
 out:
+    hsi_cnn_dist_free(dist);
     hsi_cnn_spec_free(spec);
     hsi_cnn_net_free(net);
     hsi_cnn_meta_clear(&meta);
@@ -706,8 +805,12 @@ static int run_apply(int argc, char **argv, int is_eval)
     hsi_labels *map = NULL, *test = NULL;
     uint8_t *only = NULL;
     int32_t *pred = NULL, *truth = NULL;
-    if ((st = hsi_cnn_checkpoint_read(model, 0, (int)batch, NULL, &net, &meta))) goto fail;
-    if ((st = hsi_cnn_net_set_precision(net, precision))) goto fail;
+    int rank, ranks;
+    hsi_mpi_layout(&rank, &ranks);
+    /* Under MPI every rank reads the model: all go on, or all stop. */
+    st = hsi_cnn_checkpoint_read(model, 0, (int)batch, NULL, &net, &meta);
+    if (!st) st = hsi_cnn_net_set_precision(net, precision);
+    if ((st = hsi_mpi_agree(st))) goto fail;
     if (!is_eval) {
         /* The whole scene, a tile of rows at a time (cnn3d/predict.c). */
         hsi_read_options ro = {0};
@@ -721,6 +824,10 @@ static int run_apply(int argc, char **argv, int is_eval)
                                   &predicted);
         cli_progress_finish(&prog);
         if (st) goto fail;
+        if (rank != 0) { /* rank 0 has the gathered rasters and writes them */
+            rc = 0;
+            goto out;
+        }
         if ((st = hsi_labels_write(output, HSI_FORMAT_AUTO, map))) goto fail;
         if (prob && (st = hsi_cube_write(probs, HSI_FORMAT_AUTO, prob))) goto fail;
         if (!quiet)
@@ -759,9 +866,14 @@ static int run_apply(int argc, char **argv, int is_eval)
         cli_progress_init(&prog, "hsi cnn eval", quiet);
         hsi_progress cb = cli_progress_callback(&prog);
         hsi_cnn_scene_options so = {&ro, model, 0, 0, &cb, only};
+        if ((st = hsi_mpi_agree(HSI_OK))) goto fail;
         st = hsi_cnn_predict_file(net, &meta, cube_path, &so, &map, NULL, NULL);
         cli_progress_finish(&prog);
         if (st) goto fail;
+        if (rank != 0) {
+            rc = 0;
+            goto out;
+        }
         size_t n = 0;
         for (size_t i = 0; i < rows * cols; i++)
             if (only[i] && map->data[i]) {
@@ -800,6 +912,12 @@ out:
     return rc;
 }
 
+static int run_train_sub(int argc, char **argv, int unused)
+{
+    (void)unused;
+    return run_train(argc, argv);
+}
+
 static int run(int argc, char **argv)
 {
     if (argc < 2) return cli_usage_error(name, "give a subcommand: summary, train, predict or eval");
@@ -810,10 +928,40 @@ static int run(int argc, char **argv)
     }
     /* getopt sees argv[0] = "hsi cnn SUB". */
     if (!strcmp(sub, "summary")) return run_summary(argc - 1, argv + 1);
-    if (!strcmp(sub, "train")) return run_train(argc - 1, argv + 1);
-    if (!strcmp(sub, "predict")) return run_apply(argc - 1, argv + 1, 0);
-    if (!strcmp(sub, "eval")) return run_apply(argc - 1, argv + 1, 1);
-    return cli_usage_error(name, "unknown subcommand '%s' (summary, train, predict, eval)", sub);
+    int (*action)(int, char **, int) = !strcmp(sub, "train")     ? run_train_sub
+                                       : !strcmp(sub, "predict") ? run_apply
+                                       : !strcmp(sub, "eval")    ? run_apply
+                                                                 : NULL;
+    if (!action)
+        return cli_usage_error(name, "unknown subcommand '%s' (summary, train, predict, eval)", sub);
+    int sub_argc = argc - 1, rank, ranks;
+    char **sub_argv = argv + 1;
+    int mpi = hsi_mpi_start(&sub_argc, &sub_argv, &rank, &ranks);
+    if (mpi < 0) return cli_error(name, "MPI_Init failed");
+    /* Every rank runs the same command on the same inputs: rank 0 alone
+     * speaks; another rank's own failure reaches rank 0 through the
+     * agreements (base/mpi.h), which prints it naming the rank. */
+    if (rank != 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) return 1;
+    }
+    int rc = action(sub_argc, sub_argv, !strcmp(sub, "eval"));
+    if (mpi) {
+        /* The last agreement: ranks that finished while rank 0 wrote the
+         * outputs learn how that went; a rank that stopped early (its inputs
+         * or command line differ) does not leave the others waiting. */
+        hsi_status st = HSI_OK;
+        if (rc == 1) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", *hsi_last_error() ? hsi_last_error() : "failed");
+            st = hsi_error(HSI_ERR_DATA, "%s", msg);
+        } else if (rc) {
+            st = hsi_error(HSI_ERR_ARG, "invalid command line (only rank 0 prints usage errors)");
+        }
+        st = hsi_mpi_finish(st);
+        if (st && !rc) rc = cli_fail(name, st);
+        hsi_mpi_stop();
+    }
+    return rc;
 }
 
 const hsi_command cmd_cnn = {"cnn", "3D-CNN: model summary, training, whole-scene prediction, evaluation",

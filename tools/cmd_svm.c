@@ -16,10 +16,6 @@
 #include "io/io.h"
 #include "tools/cli.h"
 
-#ifdef HAVE_MPI
-#include <mpi.h>
-#endif
-
 static const char usage[] =
     "Usage: hsi svm grid    CUBE (--train LABELS | --truth GT --fraction F) [options]\n"
     "       hsi svm train   CUBE (--train LABELS | --truth GT --fraction F) -o MODEL [options]\n"
@@ -739,26 +735,6 @@ static int cmd_predict(svm_cli *o)
 
 /* ---- entry ---- */
 
-/* MPI is started only under a launcher (mpirun sets OMPI_COMM_WORLD_SIZE or
- * PMIX_RANK), so a plain `hsi svm` run needs no MPI runtime at all. */
-static int mpi_start(int *argc, char ***argv, int *rank, int *ranks)
-{
-    *rank = 0;
-    *ranks = 1;
-#ifdef HAVE_MPI
-    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK")) {
-        if (MPI_Init(argc, argv) != MPI_SUCCESS) return -1;
-        MPI_Comm_rank(MPI_COMM_WORLD, rank);
-        MPI_Comm_size(MPI_COMM_WORLD, ranks);
-        return 1;
-    }
-#else
-    (void)argc;
-    (void)argv;
-#endif
-    return 0;
-}
-
 static int run(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
@@ -787,7 +763,7 @@ static int run(int argc, char **argv)
 
     int sub_argc = argc - 1;
     char **sub_argv = argv + 1;
-    int mpi = mpi_start(&sub_argc, &sub_argv, &o.rank, &o.ranks);
+    int mpi = hsi_mpi_start(&sub_argc, &sub_argv, &o.rank, &o.ranks);
     if (mpi < 0) return cli_error(name, "MPI_Init failed");
     int rc = parse_args(&o, sub_argc, sub_argv);
     if (rc == 3) {
@@ -801,7 +777,6 @@ static int run(int argc, char **argv)
         else rc = action(&o);
     }
     free(o.class_weight_pairs);
-#ifdef HAVE_MPI
     if (mpi) {
         /* The last agreement: ranks that waited while rank 0 trained or
          * wrote the outputs alone learn how that went, and a rank that
@@ -813,9 +788,8 @@ static int run(int argc, char **argv)
             st = hsi_error(HSI_ERR_ARG, "invalid command line (only rank 0 prints usage errors)");
         st = hsi_mpi_finish(st);
         if (st && !rc) rc = fail(&o, st);
-        MPI_Finalize();
+        hsi_mpi_stop();
     }
-#endif
     return rc;
 }
 

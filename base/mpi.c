@@ -1,4 +1,5 @@
-/* svm_mpi.c - the ranks agree on success before every collective step.
+/* mpi.c - starting MPI under a launcher, and the ranks' agreement on
+ * success before every collective step (hsi svm, hsi cnn).
  *
  * Under mpirun every rank reads its own inputs, so one rank can fail where
  * the others do not. A rank that simply returned would leave the others
@@ -13,9 +14,10 @@
  * just before MPI_Finalize), so a rank that ends while the others still work
  * is a failure for all of them rather than a hang.
  */
-#include "classifiers/svm.h"
+#include "base/mpi.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
@@ -36,8 +38,29 @@ static int failure_agreed;
 static int failed_rank;
 static failure agreed;
 
-static int mpi_ranks(int *rank, int *size)
+int hsi_mpi_start(int *argc, char ***argv, int *rank, int *ranks)
 {
+    *rank = 0;
+    *ranks = 1;
+    if (!getenv("OMPI_COMM_WORLD_SIZE") && !getenv("PMIX_RANK")) return 0;
+    if (MPI_Init(argc, argv) != MPI_SUCCESS) return -1;
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_size(MPI_COMM_WORLD, ranks);
+    return 1;
+}
+
+void hsi_mpi_stop(void)
+{
+    int initialised = 0, finalised = 0;
+    MPI_Initialized(&initialised);
+    MPI_Finalized(&finalised);
+    if (initialised && !finalised) MPI_Finalize();
+}
+
+int hsi_mpi_layout(int *rank, int *size)
+{
+    *rank = 0;
+    *size = 1;
     int initialised = 0, finalised = 0;
     MPI_Initialized(&initialised);
     MPI_Finalized(&finalised);
@@ -45,6 +68,11 @@ static int mpi_ranks(int *rank, int *size)
     MPI_Comm_rank(MPI_COMM_WORLD, rank);
     MPI_Comm_size(MPI_COMM_WORLD, size);
     return *size > 1;
+}
+
+static int mpi_ranks(int *rank, int *size)
+{
+    return hsi_mpi_layout(rank, size);
 }
 
 /* This rank's view of an agreed failure: its own error if it failed too
@@ -122,7 +150,25 @@ hsi_status hsi_mpi_agree_same(hsi_status st, const char *what, const char *const
     return hsi_mpi_agree(st);
 }
 
-#else /* without MPI there is one process: nothing to agree on */
+#else /* without MPI there is one process: nothing to start or agree on */
+
+int hsi_mpi_start(int *argc, char ***argv, int *rank, int *ranks)
+{
+    (void)argc;
+    (void)argv;
+    *rank = 0;
+    *ranks = 1;
+    return 0;
+}
+
+void hsi_mpi_stop(void) {}
+
+int hsi_mpi_layout(int *rank, int *size)
+{
+    *rank = 0;
+    *size = 1;
+    return 0;
+}
 
 hsi_status hsi_mpi_agree(hsi_status st)
 {
