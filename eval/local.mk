@@ -1,7 +1,7 @@
 # eval/local.mk - see Makefile.am
 # Honest evaluation: train/test splits without leakage, accuracy reports, maps.
-libhsi_la_SOURCES += eval/metrics.c eval/split.c eval/maps.c eval/font.c eval/false_colour_file.c
-nobase_pkginclude_HEADERS += eval/metrics.h eval/split.h eval/maps.h eval/false_colour_file.h
+libhsi_la_SOURCES += eval/metrics.c eval/split.c eval/maps.c eval/font.c
+nobase_pkginclude_HEADERS += eval/metrics.h eval/split.h eval/maps.h
 TESTS += tests/test_eval_metrics tests/test_eval_patch tests/test_eval_split tests/test_eval_maps
 check_PROGRAMS += tests/test_eval_metrics tests/test_eval_patch tests/test_eval_split tests/test_eval_maps
 tests_test_eval_metrics_LDADD = $(TEST_LDADD)
@@ -17,3 +17,6 @@ bench_eval_patch_LDADD = $(TEST_LDADD)
 EXTRA_DIST += bench/eval_patch.sh
 noinst_HEADERS += eval/font.h
 EXTRA_DIST += eval/gen_font.py eval/README.md eval/doc/sim_rgb.png eval/doc/sim_gt.png eval/doc/sim_legend.png
+# map rgb of a scene on disk, streamed within --memory
+libhsi_la_SOURCES += eval/false_colour_file.c
+nobase_pkginclude_HEADERS += eval/false_colour_file.h
