@@ -35,6 +35,43 @@ static void mark_rows(const hsi_labels *const *masks, size_t n_masks, size_t row
     }
 }
 
+/* PCA through sgemm rounds according to how the spectra are blocked (see
+ * HSI_PREPROCESS_APPLY_BLOCK): transform the blocks of 4096 pixels the
+ * whole-cube transform makes, counted from the scene's first pixel, and keep
+ * the run's part of each. Memory: the rows covering a block, raw, and its
+ * transform. */
+static size_t pca_chunk_bytes(const hsi_preprocess *pre, size_t cols)
+{
+    size_t C = HSI_PREPROCESS_APPLY_BLOCK, rows_needed = C / cols + 2;
+    return rows_needed * cols * pre->in_dim * sizeof(float) + C * pre->out_dim * sizeof(float);
+}
+
+static hsi_status load_run_pca(hsi_cube_reader *rd, const hsi_preprocess *pre, hsi_patch_run *run,
+                               size_t cols, size_t bands)
+{
+    size_t C = HSI_PREPROCESS_APPLY_BLOCK, k = pre->out_dim;
+    size_t scene_rows, c2, b2;
+    hsi_cube_reader_shape(rd, &scene_rows, &c2, &b2);
+    size_t p_start = run->first * cols, p_end = (run->first + run->count) * cols;
+    size_t total = scene_rows * cols;
+    float *y = malloc(C * k * sizeof *y);
+    if (!y) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    hsi_status st = HSI_OK;
+    for (size_t c0 = p_start / C * C; c0 < p_end && !st; c0 += C) {
+        size_t c1 = c0 + C < total ? c0 + C : total;
+        size_t ra = c0 / cols, rb = (c1 - 1) / cols;
+        hsi_cube *b;
+        if ((st = hsi_cube_reader_rows(rd, ra, rb - ra + 1, &b))) break;
+        st = hsi_preprocess_apply(pre, b->data + (c0 - ra * cols) * bands, c1 - c0, y);
+        size_t lo = c0 > p_start ? c0 : p_start, hi = c1 < p_end ? c1 : p_end;
+        if (!st)
+            memcpy(run->rows->data + (lo - p_start) * k, y + (lo - c0) * k, (hi - lo) * k * sizeof *y);
+        hsi_cube_free(b);
+    }
+    free(y);
+    return st;
+}
+
 hsi_status hsi_patch_rows_load(const char *path, const hsi_read_options *ro,
                                const hsi_preprocess *pre, const hsi_labels *const *masks,
                                size_t n_masks, int radius, size_t budget, const char *what,
@@ -116,11 +153,19 @@ hsi_status hsi_patch_rows_load(const char *path, const hsi_read_options *ro,
     if ((st = hsi_memory_rows_per_block(budget, fixed + need, row_raw, 1, rows,
                                         "a row of the scene (besides the rows kept)", &block)))
         goto done;
+    if (pre && pre->kind == HSI_PREPROCESS_PCA &&
+        (st = hsi_memory_check(budget, fixed + need, pca_chunk_bytes(pre, cols),
+                               "a block of the PCA transform (4096 pixels)")))
+        goto done;
 
     for (size_t i = 0; i < pr->n_runs && !st; i++) {
         hsi_patch_run *run = &pr->runs[i];
         size_t n = run->count;
         if ((st = hsi_cube_new(n, cols, out_bands, &run->rows))) break;
+        if (pre && pre->kind == HSI_PREPROCESS_PCA) {
+            st = load_run_pca(rd, pre, run, cols, bands);
+            continue;
+        }
         for (size_t k = 0; k < n && !st; k += block) {
             size_t m = n - k < block ? n - k : block;
             hsi_cube *b;

@@ -231,7 +231,7 @@ hsi_status hsi_preprocess_apply(const hsi_preprocess *p, const float *x, size_t 
         if ((const void *)x == (void *)y) return hsi_error(HSI_ERR_ARG, "PCA cannot transform in place");
         /* y (n x k) = (x - mean) (n x d) * W (d x k), in blocks of rows to
          * bound the centred copy. */
-        size_t k = p->out_dim, block = 4096;
+        size_t k = p->out_dim, block = HSI_PREPROCESS_APPLY_BLOCK;
         float *centred = malloc((n < block ? n : block) * d * sizeof *centred);
         if (!centred) return hsi_error(HSI_ERR_NOMEM, "out of memory");
         for (size_t i0 = 0; i0 < n; i0 += block) {

@@ -63,6 +63,12 @@ hsi_status hsi_preprocess_from_moments(hsi_preprocess_kind kind, size_t dim, con
 hsi_status hsi_preprocess_pca_from_cov(const double *mean, double *cov, size_t dim, size_t k,
                                        double fraction, hsi_preprocess **out);
 
+/* y[n x out_dim] = transform(x[n x in_dim]); x and y may alias unless PCA.
+ * PCA goes through sgemm in blocks of HSI_PREPROCESS_APPLY_BLOCK spectra
+ * from x[0]; BLAS may round differently for other block sizes, so a caller
+ * that must reproduce a whole-cube transform bit for bit transforms the same
+ * blocks (features/patch_rows.c does). */
+#define HSI_PREPROCESS_APPLY_BLOCK 4096
 /* y[n x out_dim] = transform(x[n x in_dim]); x and y may alias unless PCA. */
 hsi_status hsi_preprocess_apply(const hsi_preprocess *p, const float *x, size_t n, float *y);
 /* A new cube with every pixel transformed (georeferencing kept; band names

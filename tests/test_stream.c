@@ -12,6 +12,7 @@
 #include "base/rng.h"
 #include "eval/false_colour_file.h"
 #include "eval/maps.h"
+#include "features/patch_rows.h"
 #include "features/preprocess_stream.h"
 #include "io/io.h"
 #include "tests/check.h"
@@ -344,15 +345,98 @@ static void test_false_colour(void)
     hsi_cube_free(c);
 }
 
+/* The rows kept for patches give hsi_patch_gather's patches on the whole
+ * preprocessed cube, byte for byte: every border mode, radii 1-3, training
+ * rows at both edges and in the middle (runs widened and merged), blocks of
+ * one or two rows, PCA over several 4096-pixel transform blocks. */
+static void test_patch_rows(void)
+{
+    const size_t rows = 37, cols = 211, bands = 5;
+    hsi_cube *c = make_cube(rows, cols, bands, 9);
+    CHECK_OK(hsi_cube_write(path_of("pr.tif"), HSI_FORMAT_GTIFF, c));
+    hsi_labels *train, *test;
+    CHECK_OK(hsi_labels_new(rows, cols, 3, &train));
+    CHECK_OK(hsi_labels_new(rows, cols, 3, &test));
+    const size_t trows[] = {0, 1, 15, 18, 36}, tcols[] = {0, 1, 100, 209, 210};
+    for (size_t i = 0; i < 5; i++)
+        for (size_t j = 0; j < 5; j++) train->data[trows[i] * cols + tcols[j]] = (uint16_t)(1 + (i + j) % 3);
+    for (size_t j = 0; j < cols; j += 7) test->data[27 * cols + j] = 2;
+    const hsi_labels *masks[2] = {train, test};
+    const hsi_preprocess_kind kinds[] = {HSI_PREPROCESS_NONE, HSI_PREPROCESS_STANDARDISE, HSI_PREPROCESS_PCA};
+    for (int ki = 0; ki < 3; ki++) {
+        hsi_preprocess *pre = NULL;
+        hsi_cube *full = c;
+        if (kinds[ki] != HSI_PREPROCESS_NONE) {
+            CHECK_OK(hsi_preprocess_fit_cube(kinds[ki], c, train->data, 3, 0, &pre));
+            CHECK_OK(hsi_preprocess_apply_cube(pre, c, &full));
+            /* The block-gathered fit is the in-memory one, exactly. */
+            hsi_preprocess *again = NULL;
+            CHECK_OK(hsi_preprocess_fit_labels_file(kinds[ki], path_of("pr.tif"), NULL, train, "train",
+                                                    3, 0, 1 << 20, &again));
+            if (again)
+                CHECK(!memcmp(again->offset, pre->offset, bands * sizeof(float)) &&
+                      (pre->kind != HSI_PREPROCESS_PCA ||
+                       !memcmp(again->components, pre->components, bands * 3 * sizeof(float))));
+            hsi_preprocess_free(again);
+        }
+        for (int radius = 1; radius <= 3; radius++)
+            for (int mode = HSI_BORDER_ZERO; mode <= HSI_BORDER_SKIP; mode++) {
+                hsi_pixel *px = malloc(rows * cols * sizeof *px);
+                size_t n = 0;
+                for (int m = 0; m < 2; m++)
+                    for (size_t r = 0; r < rows; r++)
+                        for (size_t k = 0; k < cols; k++)
+                            if (masks[m]->data[r * cols + k] &&
+                                (mode != HSI_BORDER_SKIP || hsi_patch_inside(c, r, k, radius)))
+                                px[n++] = (hsi_pixel){(uint32_t)r, (uint32_t)k};
+                size_t S = 2 * (size_t)radius + 1, per = full->bands * S * S;
+                float *want = malloc(n * per * sizeof *want), *got = calloc(n * per, sizeof *got);
+                CHECK_OK(hsi_patch_gather(full, px, n, radius, (hsi_border_mode)mode, want));
+                /* The smallest budget that works (steps of 1 KiB): one or two
+                 * row blocks; smaller ones fail with the clear error. */
+                hsi_patch_rows *pr = NULL;
+                size_t budget;
+                for (budget = 64 << 10; budget < (64 << 20) && !pr; budget += 1024) {
+                    hsi_status st = hsi_patch_rows_load(path_of("pr.tif"), NULL, pre, masks, 2, radius,
+                                                        budget, "the pixels", &pr);
+                    if (st) CHECK_MSG(st == HSI_ERR_NOMEM && strstr(hsi_last_error(), "give --memory"),
+                                      "%s", hsi_last_error());
+                }
+                CHECK(pr != NULL);
+                if (pr) {
+                    CHECK(pr->rows_kept < rows); /* rows 5..11 and 22..23, 31..32 are not needed */
+                    CHECK(pr->n_runs >= 2);
+                    CHECK_OK(hsi_patch_rows_gather(pr, px, n, (hsi_border_mode)mode, got));
+                    CHECK_MSG(!memcmp(want, got, n * per * sizeof *got),
+                              "kind %d radius %d mode %d: patches differ", ki, radius, mode);
+                    /* A pixel whose window is not kept is refused. */
+                    hsi_pixel far = {8, 3};
+                    CHECK_FAILS(hsi_patch_rows_gather(pr, &far, 1, (hsi_border_mode)mode, got),
+                                HSI_ERR_ARG, "row 9");
+                }
+                hsi_patch_rows_free(pr);
+                free(want);
+                free(got);
+                free(px);
+            }
+        if (full != c) hsi_cube_free(full);
+        hsi_preprocess_free(pre);
+    }
+    hsi_labels_free(train);
+    hsi_labels_free(test);
+    hsi_cube_free(c);
+}
+
 int main(void)
 {
     dir = check_tmpdir("stream");
-    char cmd[4200];
+    char cmd[8400];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/whole' '%s/rows'", dir, dir);
     if (system(cmd) != 0) return 99;
     test_memory_sizes();
     test_writer();
     test_preprocess();
     test_false_colour();
+    test_patch_rows();
     return check_finish();
 }
