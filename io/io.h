@@ -111,7 +111,8 @@ hsi_status hsi_rgb_write(const char *path, hsi_raster_format fmt, const uint8_t 
  * removes every temporary file. GeoTIFF outputs of HSI_LARGE_OUTPUT_BYTES or
  * more are tiled (256 x 16) and DEFLATE-compressed, BigTIFF when they could
  * pass 4 GB. A PNG is assembled in memory (3 bytes a pixel) and encoded at
- * close: for scenes beyond memory, write GeoTIFF. */
+ * close: for scenes beyond memory, write GeoTIFF. (The environment variable
+ * HSI_LARGE_OUTPUT_BYTES, when set, replaces the threshold: for tests.) */
 #define HSI_LARGE_OUTPUT_BYTES ((size_t)1 << 30)
 typedef struct hsi_raster_writer hsi_raster_writer;
 

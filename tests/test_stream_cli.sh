@@ -25,6 +25,21 @@ done
 expect_ok "convert bands" -- "$HSI" convert --bands 5,1-3 "$TMP/s.tif" -o "$TMP/whole/b.tif" -q
 cmp -s "$TMP/whole/b.tif" "$TMP/r1/b.tif" || fail "convert --bands --memory 18K differs"
 
+# A large output (the threshold lowered for the test) is tiled 256 x 16 and
+# DEFLATE-compressed; written a row at a time, tiles are completed over many
+# blocks: values, georeferencing and band metadata are kept.
+expect_ok "convert tiled" -- env HSI_LARGE_OUTPUT_BYTES=1 "$HSI" convert --memory 18K "$TMP/s.tif" -o "$TMP/r1/tiled.tif" -q
+if command -v gdalinfo >/dev/null; then
+  gdalinfo "$TMP/r1/tiled.tif" >"$TMP/gdalinfo" 2>&1
+  grep -q "Block=256x16" "$TMP/gdalinfo" || fail "large output is not tiled 256x16"
+  grep -q "COMPRESSION=DEFLATE" "$TMP/gdalinfo" || fail "large output is not DEFLATE-compressed"
+fi
+expect_ok "tiled back to ENVI" -- "$HSI" convert "$TMP/r1/tiled.tif" -o "$TMP/r2/tiled.dat" -q
+cmp -s "$TMP/whole/c.dat" "$TMP/r2/tiled.dat" || fail "tiled output's values differ"
+"$HSI" info "$TMP/r1/tiled.tif" | tail -n +2 >"$TMP/info_tiled"
+"$HSI" info "$TMP/s.tif" | tail -n +2 >"$TMP/info_src"
+cmp -s "$TMP/info_tiled" "$TMP/info_src" || fail "tiled output describes differently: $(diff "$TMP/info_src" "$TMP/info_tiled")"
+
 expect_error "convert budget below a row" "a row of the cube needs 15 KiB.*budget is 16 KiB; give --memory [0-9]+K or more" \
   -- "$HSI" convert --memory 16K "$TMP/s.tif" -o "$TMP/r1/small.tif"
 expect_no_file "no output after the budget error" "$TMP/r1/small.tif"
