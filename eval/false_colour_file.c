@@ -9,8 +9,10 @@
  * which gives the rank's next digit. Two 16-bit digits (two reads, 8 MiB of
  * counts for the three bands) when the budget is at least 64 MiB, else
  * three digits of 11, 11 and 10 bits (three reads, 240 KiB). A last read
- * makes the image. Memory: the counts, one block of three float bands, its
- * 8-bit image and its enlargement. */
+ * makes the image. When the three bands of the whole scene fit the budget
+ * (12 bytes a pixel), the first read keeps them and the later passes run
+ * on that copy: one read of the file in all. Memory: the counts, one block
+ * of three float bands, its 8-bit image and its enlargement (and the copy). */
 #include "eval/false_colour_file.h"
 
 #include <math.h>
@@ -137,18 +139,39 @@ static void set_ranks(band_select *s, double low_pct, double high_pct)
     }
 }
 
-/* Read the scene's rows block by block, calling fn on each. */
+/* The scene's three bands, block by block: from the reader, or from a copy
+ * of them all made on the first read when it fits the budget (then the
+ * selection passes and the image cost one read of the file, not three or
+ * four). */
 typedef hsi_status (*block_fn)(void *ctx, size_t row0, const hsi_cube *block);
 
-static hsi_status for_blocks(hsi_cube_reader *rd, size_t rows, size_t block, block_fn fn, void *ctx)
+typedef struct band_source {
+    hsi_cube_reader *rd;
+    size_t rows, block;
+    hsi_cube *all; /* rows x cols x 3, or NULL */
+    int filled;    /* all holds the scene */
+} band_source;
+
+static hsi_status for_blocks(band_source *src, block_fn fn, void *ctx)
 {
     hsi_status st = HSI_OK;
+    size_t rows = src->rows, block = src->block;
     for (size_t r0 = 0; !st && r0 < rows; r0 += block) {
+        size_t m = rows - r0 < block ? rows - r0 : block;
+        if (src->filled) { /* a view of the copy's rows */
+            hsi_cube v = *src->all;
+            v.rows = m;
+            v.data = src->all->data + r0 * v.cols * 3;
+            st = fn(ctx, r0, &v);
+            continue;
+        }
         hsi_cube *b;
-        if ((st = hsi_cube_reader_rows(rd, r0, rows - r0 < block ? rows - r0 : block, &b))) break;
+        if ((st = hsi_cube_reader_rows(src->rd, r0, m, &b))) break;
+        if (src->all) memcpy(src->all->data + r0 * b->cols * 3, b->data, m * b->cols * 3 * sizeof(float));
         st = fn(ctx, r0, b);
         hsi_cube_free(b);
     }
+    if (!st && src->all) src->filled = 1;
     return st;
 }
 
@@ -269,14 +292,19 @@ hsi_status hsi_map_false_colour_file(const char *path, const hsi_read_options *r
     /* A PNG is encoded from an in-memory image at close. */
     if (fmt == HSI_FORMAT_PNG || (fmt == HSI_FORMAT_AUTO && hsi_path_has_ext(out, ".png")))
         fixed += rows * k * cols * k * 3;
-    size_t block;
-    st = hsi_memory_rows_per_block(budget, fixed, cols * (3 * sizeof(float) + 3 + 3 * k * k), 1,
-                                   rows, "a row of the false-colour image", &block);
+    size_t row_bytes = cols * (3 * sizeof(float) + 3 + 3 * k * k), all_bytes = rows * cols * 3 * sizeof(float);
+    band_source src = {rd, rows, 0, NULL, 0};
+    /* Keep the three bands when they fit beside a block of rows. */
+    if (fixed + row_bytes <= budget && all_bytes <= budget - fixed - row_bytes &&
+        !hsi_cube_new(rows, cols, 3, &src.all))
+        fixed += all_bytes;
+    st = hsi_memory_rows_per_block(budget, fixed, row_bytes, 1, rows,
+                                   "a row of the false-colour image", &src.block);
     for (int c = 0; c < 3 && !st; c++)
         if (!(f.sel[c].hist = calloc(plan_bytes(f.plan) / 3, 1)))
             st = hsi_error(HSI_ERR_NOMEM, "out of memory");
     for (f.pass = 0; !st && f.pass < f.plan->passes; f.pass++) {
-        st = for_blocks(rd, rows, block, cb_count, &f);
+        st = for_blocks(&src, cb_count, &f);
         for (int c = 0; c < 3 && !st; c++) {
             if (!f.sel[c].n) continue;
             if (f.pass == 0) set_ranks(&f.sel[c], o->low_pct, o->high_pct);
@@ -296,12 +324,13 @@ hsi_status hsi_map_false_colour_file(const char *path, const hsi_read_options *r
     if (!st) st = hsi_georef_scale(&f.meta->geo, scale, &g);
     if (!st) st = hsi_rgb_writer_open(out, fmt, rows * k, cols * k, &g, &f.w);
     hsi_georef_clear(&g);
-    if (!st) st = for_blocks(rd, rows, block, cb_image, &f);
+    if (!st) st = for_blocks(&src, cb_image, &f);
     if (f.w) {
         if (st) hsi_raster_writer_abort(f.w);
         else st = hsi_raster_writer_close(f.w);
     }
     for (int c = 0; c < 3; c++) free(f.sel[c].hist);
+    hsi_cube_free(src.all);
     hsi_cube_reader_close(rd);
     return st;
 }
