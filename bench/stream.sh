@@ -4,7 +4,9 @@
 # wall time and throughput (Mpixel/s of the scene) of
 #   hsi info, hsi convert (GeoTIFF -> ENVI), hsi map rgb (GeoTIFF out),
 #   hsi svm train ($FRACTION of each class's pixels, --truth --fraction: the
-#   gather streams, the libsvm solve on them is the same in both runs)
+#   gather streams, the libsvm solve on them is the same in both runs),
+#   hsi cnn train (the same pixels as a training raster, Lange 2018 spec,
+#   $EPOCHS epoch: only the rows within the patch radius are read)
 # each run twice: under --memory $MEMORY (streamed) and under a budget that
 # holds the whole scene (one block: the in-memory path), with the outputs
 # compared byte for byte. The target of issue 13: peak RSS within the budget
@@ -24,7 +26,8 @@ BUILD=${1:-build}
 HSI=$BUILD/hsi
 ROWS=${ROWS:-2048} COLS=${COLS:-1024} BANDS=${BANDS:-220}
 MEMORY=${MEMORY:-512M} WHOLE=${WHOLE:-8G} OUT=${OUT:-bench/out-stream}
-SKIP_WHOLE=${SKIP_WHOLE:-0} KEEP=${KEEP:-0} FRACTION=${FRACTION:-0.0005}
+SKIP_WHOLE=${SKIP_WHOLE:-0} KEEP=${KEEP:-0} FRACTION=${FRACTION:-0.0005} EPOCHS=${EPOCHS:-1}
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "stream.sh: GNU time (/usr/bin/time) is needed for peak memory" >&2; exit 1; }
 mkdir -p "$OUT/stream" "$OUT/whole"
@@ -34,6 +37,9 @@ mpix=$(awk "BEGIN { printf \"%.3f\", $ROWS * $COLS / 1e6 }")
 echo "generating a $ROWS x $COLS x $BANDS scene in $OUT ..."
 "$HSI" simulate --rows "$ROWS" --cols "$COLS" --bands-count "$BANDS" --seed 1 -o "$OUT/scene.tif" -q
 size=$(du -h "$OUT/scene.tif" | cut -f1)
+# The training raster of hsi cnn train: the pixels hsi split draws.
+"$HSI" split --truth "$OUT/scene_gt.tif" --fraction "$FRACTION" --seed 1 -o "$OUT/split" -q >/dev/null 2>&1 ||
+  { echo "stream.sh: hsi split failed" >&2; exit 1; }
 
 # run LABEL DIR BUDGET command...: one timed run; prints a table row.
 run() {
@@ -63,9 +69,11 @@ for dir in stream whole; do
   run map_rgb "$dir" "$budget" "$HSI" map rgb "$OUT/scene.tif" -o "$d/rgb.tif"
   run svm_train "$dir" "$budget" "$HSI" svm train "$OUT/scene.tif" --truth "$OUT/scene_gt.tif" \
     --fraction "$FRACTION" --allow-missing-classes -c 100 -g 0.001 -o "$d/m.svm"
+  run cnn_train "$dir" "$budget" "$HSI" cnn train "$OUT/scene.tif" --spec "$SRC/cnn3d/specs/lange2018.cfg" \
+    --train "$OUT/split_train.tif" --epochs "$EPOCHS" --allow-missing-classes -o "$d/c.ckpt"
 done
 if [ "$SKIP_WHOLE" != 1 ]; then
-  for f in info.json rgb.tif m.svm; do
+  for f in info.json rgb.tif m.svm c.ckpt; do
     cmp -s "$OUT/stream/$f" "$OUT/whole/$f" && echo "identical: $f" ||
       { echo "stream.sh: $f differs between --memory $MEMORY and one block" >&2; exit 1; }
   done
