@@ -2,3 +2,4 @@
 EXTRA_DIST += bench/blas_compare.sh
 EXTRA_DIST += bench/onednn_conv.c
 EXTRA_DIST += bench/cnn_scaling.sh
+EXTRA_DIST += bench/stream.sh

@@ -835,13 +835,28 @@ hsi_status hsi_svm_train_scene(const hsi_cube *cube, const hsi_labels *train, co
     size_t n = 0;
     hsi_status st = hsi_svm_gather(cube, train, what, &x, &y, &n);
     if (st) return st;
+    st = hsi_svm_train_spectra(x, y, n, cube->bands, train, what, preprocess, pca_k, pca_fraction,
+                               params, out);
+    free(x);
+    free(y);
+    return st;
+}
+
+hsi_status hsi_svm_train_spectra(const float *x, const uint16_t *y, size_t n, size_t bands,
+                                 const hsi_labels *train, const char *what,
+                                 hsi_preprocess_kind preprocess, size_t pca_k,
+                                 double pca_fraction, const hsi_svm_params *params,
+                                 hsi_svm_model **out)
+{
+    *out = NULL;
+    hsi_status st = HSI_OK;
     int n_classes = 0;
     if (!st) st = hsi_svm_check_training(train, what, params->allow_missing_classes, &n_classes, NULL);
     hsi_preprocess *pre = NULL;
-    float *features = x;
-    size_t feature_dim = cube->bands;
+    float *features = (float *)x;
+    size_t feature_dim = bands;
     if (!st && preprocess != HSI_PREPROCESS_NONE) {
-        st = hsi_preprocess_fit(preprocess, x, n, cube->bands, pca_k, pca_fraction, &pre);
+        st = hsi_preprocess_fit(preprocess, x, n, bands, pca_k, pca_fraction, &pre);
         if (!st) {
             feature_dim = pre->out_dim;
             features = malloc(n * feature_dim * sizeof *features);
@@ -852,8 +867,6 @@ hsi_status hsi_svm_train_scene(const hsi_cube *cube, const hsi_labels *train, co
     hsi_svm_model *m = NULL;
     if (!st) st = hsi_svm_train(features, y, n, feature_dim, n_classes, params, &m);
     if (features != x) free(features);
-    free(x);
-    free(y);
     if (!st && pre) {
         st = hsi_svm_model_set_preprocess(m, pre);
         if (!st) pre = NULL;

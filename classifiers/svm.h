@@ -102,6 +102,14 @@ hsi_status hsi_svm_train_scene(const hsi_cube *cube, const hsi_labels *train, co
                                hsi_preprocess_kind preprocess, size_t pca_k,
                                double pca_fraction, const hsi_svm_params *params,
                                hsi_svm_model **out);
+/* The same from spectra already gathered (x[n x bands], y[n], in the
+ * raster's row-major pixel order), e.g. block by block from a scene larger
+ * than memory (io/gather.h); `train` gives the class table. */
+hsi_status hsi_svm_train_spectra(const float *x, const uint16_t *y, size_t n, size_t bands,
+                                 const hsi_labels *train, const char *what,
+                                 hsi_preprocess_kind preprocess, size_t pca_k,
+                                 double pca_fraction, const hsi_svm_params *params,
+                                 hsi_svm_model **out);
 
 void hsi_svm_model_free(hsi_svm_model *m);
 

@@ -16,3 +16,6 @@ noinst_PROGRAMS += bench/eval_patch
 bench_eval_patch_LDADD = $(TEST_LDADD)
 EXTRA_DIST += bench/eval_patch.sh
 EXTRA_DIST += eval/README.md eval/doc/sim_rgb.png eval/doc/sim_gt.png eval/doc/sim_legend.png
+# map rgb of a scene on disk, streamed within --memory
+libhsi_la_SOURCES += eval/false_colour_file.c
+nobase_pkginclude_HEADERS += eval/false_colour_file.h

@@ -18,6 +18,9 @@ EXTRA_DIST += bench/trees_bench.sh bench/trees_higra.py bench/trees_sdap_higra.p
 # preprocessing fitted on training pixels (lead)
 libhsi_la_SOURCES += features/preprocess.c
 nobase_pkginclude_HEADERS += features/preprocess.h features/patch.h
+# fits accumulated block by block, and the rows cnn train needs (--memory)
+libhsi_la_SOURCES += features/preprocess_stream.c features/patch_rows.c
+nobase_pkginclude_HEADERS += features/preprocess_stream.h features/patch_rows.h
 TESTS += tests/test_preprocess
 check_PROGRAMS += tests/test_preprocess
 tests_test_preprocess_LDADD = $(TEST_LDADD)

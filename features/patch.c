@@ -105,6 +105,34 @@ hsi_status hsi_patch_gather(const hsi_cube *cube, const hsi_pixel *pixels, size_
     return HSI_OK;
 }
 
+hsi_status hsi_patch_gather_band(const hsi_cube *band, size_t first, size_t scene_rows,
+                                 const hsi_pixel *pixels, size_t n, int radius,
+                                 hsi_border_mode mode, float *out)
+{
+    hsi_status st = hsi_patch_check_radius(scene_rows, band->cols, radius);
+    if (st) return st;
+    for (size_t i = 0; i < n; i++) {
+        size_t r = pixels[i].row;
+        /* Rows the window reads, mirrored ones included: r - radius .. r +
+         * radius clipped to the scene (a reflection lands inside that range). */
+        size_t lo = r >= (size_t)radius ? r - (size_t)radius : 0;
+        size_t hi = r + (size_t)radius < scene_rows ? r + (size_t)radius : scene_rows - 1;
+        if (r >= scene_rows || pixels[i].col >= band->cols || lo < first || hi >= first + band->rows)
+            return hsi_error(HSI_ERR_ARG, "pixel (row %u, column %u): its window is not in rows %zu..%zu",
+                             pixels[i].row + 1, pixels[i].col + 1, first + 1, first + band->rows);
+        if (mode == HSI_BORDER_SKIP && !inside(scene_rows, band->cols, r, pixels[i].col, radius))
+            return hsi_error(HSI_ERR_ARG,
+                             "pixel (row %u, column %u) lies within %d pixels of the scene edge: "
+                             "its window leaves the scene, which the skip border mode does not allow",
+                             pixels[i].row + 1, pixels[i].col + 1, radius);
+    }
+    row_band v = {band->data, first, band->rows, scene_rows, band->cols, band->bands};
+    size_t S = 2 * (size_t)radius + 1, per = band->bands * S * S;
+    for (size_t i = 0; i < n; i++)
+        gather_one(&v, pixels[i].row, pixels[i].col, radius, mode, out + i * per);
+    return HSI_OK;
+}
+
 /* ------------------------------------------------------------ iterator */
 
 struct hsi_patch_iter {

@@ -48,6 +48,15 @@ hsi_status hsi_patch_check_radius(size_t rows, size_t cols, int radius);
 hsi_status hsi_patch_gather(const hsi_cube *cube, const hsi_pixel *pixels, size_t n, int radius,
                             hsi_border_mode mode, float *out);
 
+/* The same from a band of scene rows: `band` holds rows [first, first +
+ * band->rows) of a scene of scene_rows rows (and band->cols columns). Each
+ * pixel (scene coordinates) must have its window's rows, clipped to the
+ * scene, inside the band (HSI_ERR_ARG otherwise); borders are the scene's,
+ * so the patches equal hsi_patch_gather's on the whole cube. */
+hsi_status hsi_patch_gather_band(const hsi_cube *band, size_t first, size_t scene_rows,
+                                 const hsi_pixel *pixels, size_t n, int radius,
+                                 hsi_border_mode mode, float *out);
+
 /* ---- whole-scene streaming ----
  *
  * A patch iterator visits every pixel of a scene in row-major order (with

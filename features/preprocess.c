@@ -74,31 +74,18 @@ static hsi_status alloc_preprocess(hsi_preprocess_kind kind, size_t in_dim, size
     return HSI_OK;
 }
 
-/* Principal components of x (n x dim): eigenvectors of the covariance,
- * largest eigenvalue first, each with its largest-magnitude entry positive
- * so that the result does not depend on LAPACK's sign choice. */
-static hsi_status fit_pca(const float *x, size_t n, size_t dim, size_t k, double fraction,
-                          hsi_preprocess **out)
+/* Principal components from the mean and the covariance (upper triangle,
+ * overwritten): eigenvectors, largest eigenvalue first, each with its
+ * largest-magnitude entry positive so that the result does not depend on
+ * LAPACK's sign choice. */
+hsi_status hsi_preprocess_pca_from_cov(const double *mean, double *cov, size_t dim, size_t k,
+                                       double fraction, hsi_preprocess **out)
 {
-    if (n < 2) return hsi_error(HSI_ERR_DATA, "PCA needs at least 2 training pixels (got %zu)", n);
+    *out = NULL;
     if (k > dim) return hsi_error(HSI_ERR_ARG, "PCA: %zu components asked but the data has %zu bands", k, dim);
-    double *mean = calloc(dim, sizeof *mean);
-    double *centred = malloc(n * dim * sizeof *centred);
-    double *cov = calloc(dim * dim, sizeof *cov);
     double *eval = malloc(dim * sizeof *eval);
     hsi_status st = HSI_OK;
-    if (!mean || !centred || !cov || !eval) {
-        st = hsi_error(HSI_ERR_NOMEM, "out of memory for PCA (%zu x %zu)", n, dim);
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++)
-        for (size_t b = 0; b < dim; b++) mean[b] += x[i * dim + b];
-    for (size_t b = 0; b < dim; b++) mean[b] /= (double)n;
-    for (size_t i = 0; i < n; i++)
-        for (size_t b = 0; b < dim; b++) centred[i * dim + b] = x[i * dim + b] - mean[b];
-    /* cov (dim x dim, upper) = centred^T centred / (n - 1) */
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)n, 1.0 / (double)(n - 1),
-                centred, (int)dim, 0.0, cov, (int)dim);
+    if (!eval) return hsi_error(HSI_ERR_NOMEM, "out of memory for PCA (%zu bands)", dim);
     /* Eigenvalues ascending; eigenvectors in the columns of cov. */
     if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', (int)dim, cov, (int)dim, eval) != 0) {
         st = hsi_error(HSI_ERR_DATA, "PCA: eigen-decomposition did not converge");
@@ -128,11 +115,58 @@ static hsi_status fit_pca(const float *x, size_t n, size_t dim, size_t k, double
         p->explained[j] = (eval[col] > 0 ? eval[col] : 0) / total;
     }
 done:
+    free(eval);
+    return st;
+}
+
+/* Principal components of x (n x dim): the covariance in double, then
+ * hsi_preprocess_pca_from_cov. */
+static hsi_status fit_pca(const float *x, size_t n, size_t dim, size_t k, double fraction,
+                          hsi_preprocess **out)
+{
+    if (n < 2) return hsi_error(HSI_ERR_DATA, "PCA needs at least 2 training pixels (got %zu)", n);
+    if (k > dim) return hsi_error(HSI_ERR_ARG, "PCA: %zu components asked but the data has %zu bands", k, dim);
+    double *mean = calloc(dim, sizeof *mean);
+    double *centred = malloc(n * dim * sizeof *centred);
+    double *cov = calloc(dim * dim, sizeof *cov);
+    hsi_status st = HSI_OK;
+    if (!mean || !centred || !cov) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory for PCA (%zu x %zu)", n, dim);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < dim; b++) mean[b] += x[i * dim + b];
+    for (size_t b = 0; b < dim; b++) mean[b] /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        for (size_t b = 0; b < dim; b++) centred[i * dim + b] = x[i * dim + b] - mean[b];
+    /* cov (dim x dim, upper) = centred^T centred / (n - 1) */
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)dim, (int)n, 1.0 / (double)(n - 1),
+                centred, (int)dim, 0.0, cov, (int)dim);
+    st = hsi_preprocess_pca_from_cov(mean, cov, dim, k, fraction, out);
+done:
     free(mean);
     free(centred);
     free(cov);
-    free(eval);
     return st;
+}
+
+hsi_status hsi_preprocess_from_moments(hsi_preprocess_kind kind, size_t dim, const double *mean,
+                                       const double *var, const double *lo, const double *hi,
+                                       hsi_preprocess **out)
+{
+    hsi_status st = alloc_preprocess(kind, dim, dim, out);
+    if (st || kind == HSI_PREPROCESS_NONE) return st;
+    hsi_preprocess *p = *out;
+    for (size_t b = 0; b < dim; b++) {
+        if (kind == HSI_PREPROCESS_STANDARDISE) {
+            p->offset[b] = (float)mean[b];
+            p->scale[b] = var[b] > 0 ? (float)(1.0 / sqrt(var[b])) : 1.0f; /* constant band: centre only */
+        } else {
+            p->offset[b] = (float)lo[b];
+            p->scale[b] = hi[b] > lo[b] ? (float)(1.0 / (hi[b] - lo[b])) : 1.0f;
+        }
+    }
+    return HSI_OK;
 }
 
 hsi_status hsi_preprocess_fit(hsi_preprocess_kind kind, const float *x, size_t n, size_t dim,
@@ -146,9 +180,10 @@ hsi_status hsi_preprocess_fit(hsi_preprocess_kind kind, const float *x, size_t n
             return hsi_error(HSI_ERR_ARG, "PCA: give a component count or a variance fraction in (0, 1]");
         return fit_pca(x, n, dim, pca_k, pca_fraction, out);
     }
-    hsi_status st = alloc_preprocess(kind, dim, dim, out);
-    if (st || kind == HSI_PREPROCESS_NONE) return st;
-    hsi_preprocess *p = *out;
+    if (kind == HSI_PREPROCESS_NONE) return alloc_preprocess(kind, dim, dim, out);
+    double *m = malloc(4 * dim * sizeof *m);
+    if (!m) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    double *mv = m + dim, *ml = m + 2 * dim, *mh = m + 3 * dim;
     for (size_t b = 0; b < dim; b++) {
         /* Two passes in double: mean then spread (stable for radiance-scale data). */
         double mean = 0, lo = INFINITY, hi = -INFINITY, var = 0;
@@ -164,15 +199,11 @@ hsi_status hsi_preprocess_fit(hsi_preprocess_kind kind, const float *x, size_t n
             var += d * d;
         }
         var /= (double)n;
-        if (kind == HSI_PREPROCESS_STANDARDISE) {
-            p->offset[b] = (float)mean;
-            p->scale[b] = var > 0 ? (float)(1.0 / sqrt(var)) : 1.0f; /* constant band: centre only */
-        } else {
-            p->offset[b] = (float)lo;
-            p->scale[b] = hi > lo ? (float)(1.0 / (hi - lo)) : 1.0f;
-        }
+        m[b] = mean, mv[b] = var, ml[b] = lo, mh[b] = hi;
     }
-    return HSI_OK;
+    hsi_status st = hsi_preprocess_from_moments(kind, dim, m, mv, ml, mh, out);
+    free(m);
+    return st;
 }
 
 hsi_status hsi_preprocess_fit_cube(hsi_preprocess_kind kind, const hsi_cube *cube,
@@ -200,7 +231,7 @@ hsi_status hsi_preprocess_apply(const hsi_preprocess *p, const float *x, size_t 
         if ((const void *)x == (void *)y) return hsi_error(HSI_ERR_ARG, "PCA cannot transform in place");
         /* y (n x k) = (x - mean) (n x d) * W (d x k), in blocks of rows to
          * bound the centred copy. */
-        size_t k = p->out_dim, block = 4096;
+        size_t k = p->out_dim, block = HSI_PREPROCESS_APPLY_BLOCK;
         float *centred = malloc((n < block ? n : block) * d * sizeof *centred);
         if (!centred) return hsi_error(HSI_ERR_NOMEM, "out of memory");
         for (size_t i0 = 0; i0 < n; i0 += block) {

@@ -53,6 +53,22 @@ hsi_status hsi_preprocess_fit_cube(hsi_preprocess_kind kind, const hsi_cube *cub
                                    hsi_preprocess **out);
 void hsi_preprocess_free(hsi_preprocess *p);
 
+/* The last step of a fit, shared with the block-by-block fit of
+ * features/preprocess_stream.h: standardise/minmax from per-band mean,
+ * variance (divided by n), min and max; PCA from the mean and the
+ * covariance (divided by n - 1; upper triangle used and overwritten). */
+hsi_status hsi_preprocess_from_moments(hsi_preprocess_kind kind, size_t dim, const double *mean,
+                                       const double *var, const double *lo, const double *hi,
+                                       hsi_preprocess **out);
+hsi_status hsi_preprocess_pca_from_cov(const double *mean, double *cov, size_t dim, size_t k,
+                                       double fraction, hsi_preprocess **out);
+
+/* y[n x out_dim] = transform(x[n x in_dim]); x and y may alias unless PCA.
+ * PCA goes through sgemm in blocks of HSI_PREPROCESS_APPLY_BLOCK spectra
+ * from x[0]; BLAS may round differently for other block sizes, so a caller
+ * that must reproduce a whole-cube transform bit for bit transforms the same
+ * blocks (features/patch_rows.c does). */
+#define HSI_PREPROCESS_APPLY_BLOCK 4096
 /* y[n x out_dim] = transform(x[n x in_dim]); x and y may alias unless PCA. */
 hsi_status hsi_preprocess_apply(const hsi_preprocess *p, const float *x, size_t n, float *y);
 /* A new cube with every pixel transformed (georeferencing kept; band names

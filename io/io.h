@@ -104,6 +104,40 @@ hsi_status hsi_labels_write(const char *path, hsi_raster_format fmt, const hsi_l
 hsi_status hsi_rgb_write(const char *path, hsi_raster_format fmt, const uint8_t *rgb,
                          size_t rows, size_t cols, const hsi_georef *geo);
 
+/* Row-block writers: an output of `rows` rows written one block of whole
+ * rows at a time (in any order, each row once), so that a scene larger than
+ * memory can be produced piecewise. Like the writers above it appears under
+ * its final name only when close() succeeds; abort() (or a failed close)
+ * removes every temporary file. GeoTIFF outputs of HSI_LARGE_OUTPUT_BYTES or
+ * more are tiled (256 x 16) and DEFLATE-compressed, BigTIFF when they could
+ * pass 4 GB. A PNG is assembled in memory (3 bytes a pixel) and encoded at
+ * close: for scenes beyond memory, write GeoTIFF. (The environment variable
+ * HSI_LARGE_OUTPUT_BYTES, when set, replaces the threshold: for tests.) */
+#define HSI_LARGE_OUTPUT_BYTES ((size_t)1 << 30)
+typedef struct hsi_raster_writer hsi_raster_writer;
+
+/* A float32 cube: size (cols, bands), band metadata, nodata and
+ * georeferencing (of the first row) come from `meta`, a cube of any number
+ * of rows (hsi_cube_reader_meta's 1-row header fits); the rows given to
+ * hsi_raster_writer_rows are float32 BIP, cols x bands each. */
+hsi_status hsi_cube_writer_open(const char *path, hsi_raster_format fmt, const hsi_cube *meta,
+                                size_t rows, hsi_raster_writer **out);
+/* An 8-bit RGB image; rows given are pixel-interleaved, 3 x cols bytes each. */
+hsi_status hsi_rgb_writer_open(const char *path, hsi_raster_format fmt, size_t rows, size_t cols,
+                               const hsi_georef *geo, hsi_raster_writer **out);
+/* Write rows [row0, row0 + nrows) from data. */
+hsi_status hsi_raster_writer_rows(hsi_raster_writer *w, size_t row0, size_t nrows,
+                                  const void *data);
+/* Finish and rename into place (every row must have been written); frees w
+ * whatever the outcome. */
+hsi_status hsi_raster_writer_close(hsi_raster_writer *w);
+void hsi_raster_writer_abort(hsi_raster_writer *w);
+
+/* Give GDAL's block cache its share of a memory budget (an eighth, at most
+ * 256 MiB) and return that share, which callers count as fixed
+ * memory before sizing their row blocks. */
+size_t hsi_io_cache_budget(size_t budget);
+
 /* ---- small helpers ---- */
 /* Nonzero if path ends (case-insensitively) with ext (".mat"). */
 int hsi_path_has_ext(const char *path, const char *ext);

@@ -226,6 +226,21 @@ static GDALDatasetH create(const char *tmp, hsi_raster_format fmt, size_t rows, 
         opts = CSLSetNameValue(opts, "INTERLEAVE", bip && bands > 1 ? "PIXEL" : "BAND");
         opts = CSLSetNameValue(opts, "BIGTIFF", "IF_SAFER");
         if (bands == 3 && type == GDT_Byte) opts = CSLSetNameValue(opts, "PHOTOMETRIC", "RGB");
+        /* Large outputs: DEFLATE-compressed tiles. Tiles are 256 columns by
+         * 16 rows so that a row of tiles (what a row-block writer keeps in
+         * GDAL's cache until it is complete) stays small even for hundreds
+         * of bands; a flight line of 6000 x 425 float32 needs 160 MiB. */
+        double bytes = (double)rows * (double)cols * (double)bands * GDALGetDataTypeSizeBytes(type);
+        /* HSI_LARGE_OUTPUT_BYTES in the environment lowers the threshold, so
+         * that the tests can write small tiled outputs. */
+        const char *env = getenv("HSI_LARGE_OUTPUT_BYTES");
+        double large = env && atof(env) > 0 ? atof(env) : (double)HSI_LARGE_OUTPUT_BYTES;
+        if (bytes >= large) {
+            opts = CSLSetNameValue(opts, "TILED", "YES");
+            opts = CSLSetNameValue(opts, "BLOCKXSIZE", "256");
+            opts = CSLSetNameValue(opts, "BLOCKYSIZE", "16");
+            opts = CSLSetNameValue(opts, "COMPRESS", "DEFLATE");
+        }
     }
     CPLErrorReset();
     GDALDatasetH ds = GDALCreate(drv, fmt == HSI_FORMAT_PNG ? "" : tmp, (int)cols, (int)rows,
@@ -297,62 +312,164 @@ static char *envi_list(const double *v, size_t n)
     return s;
 }
 
-/* ---- cubes ---- */
+/* ---- row-block writers ---- */
 
-static hsi_status hsi_cube_write_impl(const char *path, hsi_raster_format fmt, const hsi_cube *cube)
+/* An output being written a row block at a time: the GDAL dataset under its
+ * temporary name, committed (renamed into place) by close, removed by abort. */
+struct hsi_raster_writer {
+    out_set o;
+    GDALDatasetH ds;
+    hsi_raster_format fmt;
+    size_t rows, cols, bands;
+    GDALDataType type; /* of the caller's rows: Float32 (cubes) or Byte (RGB) */
+    size_t rows_written;
+};
+
+static hsi_status writer_begin(const char *path, hsi_raster_format fmt, size_t rows, size_t cols,
+                               size_t bands, GDALDataType type, hsi_raster_writer **out)
 {
+    *out = NULL;
+    if (rows == 0 || cols == 0 || bands == 0) return hsi_error(HSI_ERR_SIZE, "%s: zero-sized raster", path);
+    if (rows > INT32_MAX || cols > INT32_MAX || bands > INT32_MAX)
+        return hsi_error(HSI_ERR_SIZE, "%s: raster too large for GDAL", path);
+    hsi_raster_writer *w = calloc(1, sizeof *w);
+    if (!w) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    hsi_status st = out_begin(&w->o, path, fmt);
+    if (st) {
+        free(w);
+        return st;
+    }
+    w->ds = create(w->o.tmp_path, fmt, rows, cols, bands, type, 1);
+    if (!w->ds) {
+        st = hsi_io_gdal_error(HSI_ERR_IO, path, "cannot create");
+        out_abort(&w->o);
+        free(w);
+        return st;
+    }
+    w->fmt = fmt;
+    w->rows = rows;
+    w->cols = cols;
+    w->bands = bands;
+    w->type = type;
+    *out = w;
+    return HSI_OK;
+}
+
+static hsi_status hsi_cube_writer_open_impl(const char *path, hsi_raster_format fmt,
+                                            const hsi_cube *meta, size_t rows,
+                                            hsi_raster_writer **out)
+{
+    *out = NULL;
     fmt = resolve_format(path, fmt);
     if (fmt == HSI_FORMAT_PNG)
         return hsi_error(HSI_ERR_ARG, "%s: a spectral cube cannot be written as PNG (use .tif or ENVI)",
                          path);
-    if (cube->rows > INT32_MAX || cube->cols > INT32_MAX || cube->bands > INT32_MAX)
-        return hsi_error(HSI_ERR_SIZE, "%s: cube too large for GDAL", path);
-    out_set o;
-    hsi_status st = out_begin(&o, path, fmt);
+    hsi_raster_writer *w;
+    hsi_status st = writer_begin(path, fmt, rows, meta->cols, meta->bands, GDT_Float32, &w);
     if (st) return st;
-    GDALDatasetH ds = create(o.tmp_path, fmt, cube->rows, cube->cols, cube->bands, GDT_Float32, 1);
-    if (!ds) {
-        st = hsi_io_gdal_error(HSI_ERR_IO, path, "cannot create");
-        out_abort(&o);
-        return st;
-    }
-    set_georef(ds, &cube->geo);
-    for (size_t b = 0; b < cube->bands; b++) {
+    GDALDatasetH ds = w->ds;
+    set_georef(ds, &meta->geo);
+    for (size_t b = 0; b < meta->bands; b++) {
         GDALRasterBandH band = GDALGetRasterBand(ds, (int)b + 1);
         char buf[64];
-        if (cube->has_nodata) GDALSetRasterNoDataValue(band, cube->nodata);
-        if (cube->band_names && cube->band_names[b]) {
-            GDALSetDescription(band, cube->band_names[b]);
-        } else if (cube->wavelength) {
-            snprintf(buf, sizeof buf, "Band %zu (%.2f nm)", b + 1, cube->wavelength[b]);
+        if (meta->has_nodata) GDALSetRasterNoDataValue(band, meta->nodata);
+        if (meta->band_names && meta->band_names[b]) {
+            GDALSetDescription(band, meta->band_names[b]);
+        } else if (meta->wavelength) {
+            snprintf(buf, sizeof buf, "Band %zu (%.2f nm)", b + 1, meta->wavelength[b]);
             GDALSetDescription(band, buf);
         }
-        if (fmt == HSI_FORMAT_GTIFF && cube->wavelength) {
-            snprintf(buf, sizeof buf, "%.6g", cube->wavelength[b]);
+        if (fmt == HSI_FORMAT_GTIFF && meta->wavelength) {
+            snprintf(buf, sizeof buf, "%.6g", meta->wavelength[b]);
             GDALSetMetadataItem(band, "wavelength", buf, NULL);
             GDALSetMetadataItem(band, "wavelength_units", "nm", NULL);
-            if (cube->fwhm) {
-                snprintf(buf, sizeof buf, "%.6g", cube->fwhm[b]);
+            if (meta->fwhm) {
+                snprintf(buf, sizeof buf, "%.6g", meta->fwhm[b]);
                 GDALSetMetadataItem(band, "fwhm", buf, NULL);
             }
         }
     }
-    if (fmt == HSI_FORMAT_ENVI && cube->wavelength) {
-        char *w = envi_list(cube->wavelength, cube->bands);
-        char *f = cube->fwhm ? envi_list(cube->fwhm, cube->bands) : NULL;
-        if (w) GDALSetMetadataItem(ds, "wavelength", w, "ENVI");
+    if (fmt == HSI_FORMAT_ENVI && meta->wavelength) {
+        char *wl = envi_list(meta->wavelength, meta->bands);
+        char *f = meta->fwhm ? envi_list(meta->fwhm, meta->bands) : NULL;
+        if (wl) GDALSetMetadataItem(ds, "wavelength", wl, "ENVI");
         if (f) GDALSetMetadataItem(ds, "fwhm", f, "ENVI");
         GDALSetMetadataItem(ds, "wavelength_units", "Nanometers", "ENVI");
-        free(w);
+        free(wl);
         free(f);
     }
-    GSpacing pixel = (GSpacing)(cube->bands * sizeof(float));
+    *out = w;
+    return HSI_OK;
+}
+
+static hsi_status hsi_rgb_writer_open_impl(const char *path, hsi_raster_format fmt, size_t rows,
+                                           size_t cols, const hsi_georef *geo,
+                                           hsi_raster_writer **out)
+{
+    *out = NULL;
+    fmt = resolve_format(path, fmt);
+    if (fmt == HSI_FORMAT_ENVI)
+        return hsi_error(HSI_ERR_ARG, "%s: write colour images as .png or .tif", path);
+    if (rows == 0 || cols == 0) return hsi_error(HSI_ERR_SIZE, "%s: zero-sized image", path);
+    hsi_status st = writer_begin(path, fmt, rows, cols, 3, GDT_Byte, out);
+    if (st) return st;
+    if (fmt != HSI_FORMAT_PNG) set_georef((*out)->ds, geo);
+    return HSI_OK;
+}
+
+static hsi_status hsi_raster_writer_rows_impl(hsi_raster_writer *w, size_t row0, size_t nrows,
+                                              const void *data)
+{
+    if (row0 >= w->rows || nrows == 0 || nrows > w->rows - row0)
+        return hsi_error(HSI_ERR_ARG, "%s: rows %zu..%zu outside the output's 1..%zu", w->o.name,
+                         row0 + 1, row0 + nrows, w->rows);
+    size_t elem = (size_t)GDALGetDataTypeSizeBytes(w->type);
+    GSpacing pixel = (GSpacing)(w->bands * elem);
     CPLErrorReset();
-    CPLErr e = GDALDatasetRasterIOEx(ds, GF_Write, 0, 0, (int)cube->cols, (int)cube->rows,
-                                     cube->data, (int)cube->cols, (int)cube->rows, GDT_Float32,
-                                     (int)cube->bands, NULL, pixel, pixel * (GSpacing)cube->cols,
-                                     sizeof(float), NULL);
-    return close_and_commit(ds, fmt, &o, e);
+    CPLErr e = GDALDatasetRasterIOEx(w->ds, GF_Write, 0, (int)row0, (int)w->cols, (int)nrows,
+                                     (void *)data, (int)w->cols, (int)nrows, w->type,
+                                     (int)w->bands, NULL, pixel, pixel * (GSpacing)w->cols,
+                                     (GSpacing)elem, NULL);
+    if (e != CE_None) return hsi_io_gdal_error(HSI_ERR_IO, w->o.name, "write failed");
+    w->rows_written += nrows;
+    return HSI_OK;
+}
+
+static void hsi_raster_writer_abort_impl(hsi_raster_writer *w)
+{
+    if (!w) return;
+    GDALClose(w->ds);
+    out_abort(&w->o);
+    free(w);
+}
+
+static hsi_status hsi_raster_writer_close_impl(hsi_raster_writer *w)
+{
+    /* Every row must have been written: a short output is a bug upstream,
+     * never something to publish. */
+    if (w->rows_written < w->rows) {
+        hsi_status st = hsi_error(HSI_ERR_IO, "%s: only %zu of %zu rows were written", w->o.name,
+                                  w->rows_written, w->rows);
+        hsi_raster_writer_abort_impl(w);
+        return st;
+    }
+    hsi_status st = close_and_commit(w->ds, w->fmt, &w->o, CE_None);
+    free(w);
+    return st;
+}
+
+/* ---- cubes ---- */
+
+static hsi_status hsi_cube_write_impl(const char *path, hsi_raster_format fmt, const hsi_cube *cube)
+{
+    hsi_raster_writer *w;
+    hsi_status st = hsi_cube_writer_open_impl(path, fmt, cube, cube->rows, &w);
+    if (st) return st;
+    if ((st = hsi_raster_writer_rows_impl(w, 0, cube->rows, cube->data))) {
+        hsi_raster_writer_abort_impl(w);
+        return st;
+    }
+    return hsi_raster_writer_close_impl(w);
 }
 
 /* ---- label rasters ---- */
@@ -407,25 +524,14 @@ static hsi_status hsi_labels_write_impl(const char *path, hsi_raster_format fmt,
 static hsi_status hsi_rgb_write_impl(const char *path, hsi_raster_format fmt, const uint8_t *rgb,
                          size_t rows, size_t cols, const hsi_georef *geo)
 {
-    fmt = resolve_format(path, fmt);
-    if (fmt == HSI_FORMAT_ENVI)
-        return hsi_error(HSI_ERR_ARG, "%s: write colour images as .png or .tif", path);
-    if (rows == 0 || cols == 0) return hsi_error(HSI_ERR_SIZE, "%s: zero-sized image", path);
-    out_set o;
-    hsi_status st = out_begin(&o, path, fmt);
+    hsi_raster_writer *w;
+    hsi_status st = hsi_rgb_writer_open_impl(path, fmt, rows, cols, geo, &w);
     if (st) return st;
-    GDALDatasetH ds = create(o.tmp_path, fmt, rows, cols, 3, GDT_Byte, 1);
-    if (!ds) {
-        st = hsi_io_gdal_error(HSI_ERR_IO, path, "cannot create");
-        out_abort(&o);
+    if ((st = hsi_raster_writer_rows_impl(w, 0, rows, rgb))) {
+        hsi_raster_writer_abort_impl(w);
         return st;
     }
-    if (fmt != HSI_FORMAT_PNG) set_georef(ds, geo);
-    CPLErrorReset();
-    CPLErr e = GDALDatasetRasterIOEx(ds, GF_Write, 0, 0, (int)cols, (int)rows, (void *)rgb,
-                                     (int)cols, (int)rows, GDT_Byte, 3, NULL, 3, 3 * (GSpacing)cols,
-                                     1, NULL);
-    return close_and_commit(ds, fmt, &o, e);
+    return hsi_raster_writer_close_impl(w);
 }
 
 /* ---- public entry points: GDAL reports through our messages, never on stderr ---- */
@@ -453,4 +559,58 @@ hsi_status hsi_rgb_write(const char *path, hsi_raster_format fmt, const uint8_t 
     hsi_status st = hsi_rgb_write_impl(path, fmt, rgb, rows, cols, geo);
     CPLPopErrorHandler();
     return st;
+}
+
+hsi_status hsi_cube_writer_open(const char *path, hsi_raster_format fmt, const hsi_cube *meta,
+                                size_t rows, hsi_raster_writer **out)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_cube_writer_open_impl(path, fmt, meta, rows, out);
+    CPLPopErrorHandler();
+    return st;
+}
+
+hsi_status hsi_rgb_writer_open(const char *path, hsi_raster_format fmt, size_t rows, size_t cols,
+                               const hsi_georef *geo, hsi_raster_writer **out)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_rgb_writer_open_impl(path, fmt, rows, cols, geo, out);
+    CPLPopErrorHandler();
+    return st;
+}
+
+hsi_status hsi_raster_writer_rows(hsi_raster_writer *w, size_t row0, size_t nrows,
+                                  const void *data)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_raster_writer_rows_impl(w, row0, nrows, data);
+    CPLPopErrorHandler();
+    return st;
+}
+
+hsi_status hsi_raster_writer_close(hsi_raster_writer *w)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_status st = hsi_raster_writer_close_impl(w);
+    CPLPopErrorHandler();
+    return st;
+}
+
+void hsi_raster_writer_abort(hsi_raster_writer *w)
+{
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    hsi_raster_writer_abort_impl(w);
+    CPLPopErrorHandler();
+}
+
+size_t hsi_io_cache_budget(size_t budget)
+{
+    /* An eighth of the budget, at most 256 MiB: enough for a row of output
+     * tiles and the read-ahead of a strip- or tile-organised input. A tiny
+     * budget gives a tiny cache: slow, never wrong. */
+    size_t cache = budget / 8, cap = (size_t)256 << 20;
+    if (cache > cap) cache = cap;
+    hsi_io_gdal_init();
+    GDALSetCacheMax64((GIntBig)cache);
+    return cache;
 }

@@ -1,5 +1,6 @@
 #include "tools/cli.h"
 
+#include "base/memory.h"
 #include "io/io.h"
 
 #include <errno.h>
@@ -81,6 +82,21 @@ void cli_getopt_reset(void)
 int cli_print_usage(const hsi_command *cmd)
 {
     fputs(cmd->usage, stdout);
+    if (strstr(cmd->usage, "--memory SIZE")) {
+        char d[32], p[32];
+        hsi_memory_format(hsi_memory_default(), d, sizeof d);
+        hsi_memory_format(hsi_memory_physical(), p, sizeof p);
+        printf("\nOn this machine --memory defaults to %s (of %s physical memory).\n", d, p);
+    }
+    return 0;
+}
+
+int cli_parse_memory(const char *name, const char *s, size_t *bytes)
+{
+    if (hsi_memory_parse(s, bytes)) {
+        cli_usage_error(name, "--memory: %s", hsi_last_error());
+        return -1;
+    }
     return 0;
 }
 

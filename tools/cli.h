@@ -59,6 +59,16 @@ int cli_is_stdout(const char *path); /* path is "-" */
 /* A JSON string literal (quotes and escapes). */
 void cli_json_string(FILE *fp, const char *s);
 
+/* --memory SIZE, the memory budget of every streaming command (base/memory.h):
+ * parse it or print a usage error and return -1. Commands start from
+ * hsi_memory_default() and put CLI_MEMORY_HELP in their usage; --help then
+ * also prints the default on this machine. */
+int cli_parse_memory(const char *name, const char *s, size_t *bytes);
+#define CLI_MEMORY_HELP                                                                     \
+    "  --memory SIZE        memory budget, e.g. 512M, 2G (default: half the physical\n"      \
+    "                       memory); the scene is read and written in row blocks\n"          \
+    "                       that fit it, so scenes larger than memory work\n"
+
 /* Check the syntax of a 1-based band list (--bands) before any cube is read;
  * on error print a usage error and return -1 (the caller exits 2). Whether the
  * bands exist is checked against the cube when it is read. */

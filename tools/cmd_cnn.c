@@ -7,12 +7,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/memory.h"
 #include "base/mpi.h"
 #include "base/rng.h"
 #include "cnn3d/cnn.h"
 #include "cnn3d/dist.h"
 #include "features/patch.h"
+#include "features/patch_rows.h"
 #include "features/preprocess.h"
+#include "features/preprocess_stream.h"
 #include "io/io.h"
 #include "tools/cli.h"
 
@@ -90,6 +93,12 @@ static const char usage[] =
     "                         never predicted. Default: such a class is an error, as\n"
     "                         in hsi svm\n"
     "  --checkpoint-every N   also write MODEL every N epochs (default 0: at the end)\n"
+    "  --memory SIZE          train: memory budget, e.g. 512M, 2G (default: half the\n"
+    "                         physical memory). Only the rows within the patch\n"
+    "                         radius of a training or --test pixel are kept, read\n"
+    "                         in row blocks, so the scene may be larger than memory;\n"
+    "                         when those rows cannot fit, the error says the budget\n"
+    "                         they need\n"
     "  --precision P          fp32 (default) or bf16: the convolutions' GEMMs take\n"
     "                         bf16 operands, summed in fp32 (train, predict, eval;\n"
     "                         needs a CPU with AVX512_BF16; weights stay fp32)\n"
@@ -153,9 +162,9 @@ static const char *name = "cnn";
 
 /* ---------------------------------------------------------------- patch gather */
 
-/* The training and prediction samples: pixels of a (preprocessed) cube. */
+/* The training and test samples: pixels of the (preprocessed) rows kept. */
 typedef struct scene_data {
-    const hsi_cube *cube;
+    const hsi_patch_rows *cube;
     const hsi_pixel *pixels;
     int radius;
     hsi_border_mode border;
@@ -167,7 +176,7 @@ static hsi_status gather_scene(void *ctx, const size_t *idx, size_t n, float *x)
     hsi_pixel *px = malloc(n * sizeof *px);
     if (!px) return hsi_error(HSI_ERR_NOMEM, "out of memory gathering patches");
     for (size_t i = 0; i < n; i++) px[i] = d->pixels[idx[i]];
-    hsi_status st = hsi_patch_gather(d->cube, px, n, d->radius, d->border, x);
+    hsi_status st = hsi_patch_rows_gather(d->cube, px, n, d->border, x);
     free(px);
     return st;
 }
@@ -286,13 +295,16 @@ static void print_accuracy(const int32_t *pred, const int32_t *truth, size_t n, 
     write_accuracy(stdout, 0, pred, truth, n, k, classes);
 }
 
-/* Read the cube, apply the model's (or a new) preprocessing. */
-static hsi_status load_cube(const char *path, const char *var, const char *bands, hsi_cube **out)
+/* The scene's size, without reading its pixels. */
+static hsi_status scene_shape(const char *path, const hsi_read_options *ro, size_t *rows,
+                              size_t *cols, size_t *bands)
 {
-    hsi_read_options ro = {0};
-    ro.var = var;
-    ro.bands = bands && *bands ? bands : NULL;
-    return hsi_cube_read(path, &ro, out);
+    hsi_cube_reader *rd;
+    hsi_status st = hsi_cube_reader_open(path, ro, &rd);
+    if (st) return st;
+    hsi_cube_reader_shape(rd, rows, cols, bands);
+    hsi_cube_reader_close(rd);
+    return HSI_OK;
 }
 
 /* ---------------------------------------------------------------- summary */
@@ -371,6 +383,7 @@ typedef struct train_args {
     hsi_border_mode border;
     int balanced, quiet, allow_missing;
     hsi_cnn_precision precision;
+    size_t memory; /* --memory */
 } train_args;
 
 /* --precision: 0 and *p set, or a usage error (exit 2). */
@@ -396,12 +409,13 @@ static int run_train(int argc, char **argv)
         {"allow-missing-classes", no_argument, NULL, 'A'}, {"precision", required_argument, NULL, 'X'},
         {"global-batch", required_argument, NULL, 'G'}, {"lr-scaling", required_argument, NULL, 'L'},
         {"bucket-mb", required_argument, NULL, 'K'}, {"no-overlap", no_argument, NULL, 'O'},
-        {"timing", no_argument, NULL, 'Z'},
+        {"timing", no_argument, NULL, 'Z'}, {"memory", required_argument, NULL, 'M'},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     train_args a = {.lr_scaling = 1, .bucket_mb = 1, .epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
                     .seed = 1, .border = HSI_BORDER_MIRROR, .preprocess = "standardise"};
     int c, seed_given = 0, border_given = 0;
+    a.memory = hsi_memory_default();
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
@@ -469,6 +483,9 @@ static int run_train(int argc, char **argv)
             break;
         case 'O': a.no_overlap = 1; break;
         case 'Z': a.timing = 1; break;
+        case 'M':
+            if (cli_parse_memory(name, optarg, &a.memory)) return 2;
+            break;
         case 'q': a.quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case ':':
@@ -491,7 +508,9 @@ static int run_train(int argc, char **argv)
     hsi_cnn_spec *spec = NULL;
     hsi_cnn_net *net = NULL;
     hsi_cnn_meta meta = {0}, resumed = {0};
-    hsi_cube *raw = NULL, *cube = NULL;
+    hsi_patch_rows *cube = NULL; /* the rows the patches need, preprocessed */
+    size_t rows = 0, cols = 0, bands = 0;
+    hsi_read_options ro = {0};
     hsi_labels *train = NULL, *test = NULL;
     hsi_pixel *px = NULL, *test_px = NULL;
     int32_t *cls = NULL, *test_cls = NULL, *pred = NULL, *train_lab = NULL, *val_lab = NULL;
@@ -541,9 +560,11 @@ static int run_train(int argc, char **argv)
     const hsi_cnn_spec *sp = net ? net->spec : spec;
     int radius;
     if (radius_of(sp, &radius)) goto out;
-    if ((st = load_cube(a.cube, a.var, a.bands, &raw))) goto fail;
-    if ((st = hsi_labels_read_for(a.train, NULL, raw->rows, raw->cols, &train))) goto fail;
-    if (a.test && (st = hsi_labels_read_for(a.test, NULL, raw->rows, raw->cols, &test))) goto fail;
+    ro.var = a.var;
+    ro.bands = a.bands && *a.bands ? a.bands : NULL;
+    if ((st = scene_shape(a.cube, &ro, &rows, &cols, &bands))) goto fail;
+    if ((st = hsi_labels_read_for(a.train, NULL, rows, cols, &train))) goto fail;
+    if (a.test && (st = hsi_labels_read_for(a.test, NULL, rows, cols, &test))) goto fail;
     /* Every input is read (and registered): refuse an -o that would replace
      * one, or a device, now rather than after training. */
     if (a.output && (st = hsi_cnn_checkpoint_check_output(a.output))) goto fail;
@@ -590,28 +611,31 @@ static int run_train(int argc, char **argv)
             goto out;
         }
     } else if (pre_kind != HSI_PREPROCESS_NONE) {
-        if ((st = hsi_preprocess_fit_cube(pre_kind, raw, train->data, pca_k, pca_fraction,
-                                          &meta.preprocess)))
+        /* On the training spectra, gathered in row blocks within --memory. */
+        if ((st = hsi_preprocess_fit_labels_file(pre_kind, a.cube, &ro, train, a.train, pca_k,
+                                                 pca_fraction, a.memory, &meta.preprocess)))
             goto fail;
     }
-    if (meta.preprocess) {
-        if (meta.preprocess->in_dim != raw->bands) {
-            cli_error(name, "%s: %zu bands, the model's preprocessing expects %zu", a.cube,
-                      raw->bands, meta.preprocess->in_dim);
-            goto out;
-        }
-        if ((st = hsi_preprocess_apply_cube(meta.preprocess, raw, &cube))) goto fail;
-    } else {
-        cube = raw;
-        raw = NULL;
+    if (meta.preprocess && meta.preprocess->in_dim != bands) {
+        cli_error(name, "%s: %zu bands, the model's preprocessing expects %zu", a.cube, bands,
+                  meta.preprocess->in_dim);
+        goto out;
+    }
+    {
+        /* Only the rows the training and test patches need, read in row
+         * blocks and preprocessed (features/patch_rows.h). */
+        const hsi_labels *masks[2] = {train, test};
+        if ((st = hsi_patch_rows_load(a.cube, &ro, meta.preprocess, masks, 2, radius, a.memory,
+                                      "the rows around the training and test pixels", &cube)))
+            goto fail;
     }
     if (!net) {
-        hsi_cnn_net_options o = {.bands = (int)cube->bands, .classes = classes,
+        hsi_cnn_net_options o = {.bands = (int)cube->shape.bands, .classes = classes,
                                  .max_batch = shard_want > 0 ? shard_want : spec->batch,
                                  .training = 1, .seed = a.seed};
         if ((st = hsi_cnn_net_new(spec, &o, &net))) goto fail;
-    } else if (net->input.d != (int)cube->bands) {
-        cli_error(name, "%s: %zu bands after preprocessing, %s expects %d", a.cube, cube->bands,
+    } else if (net->input.d != (int)cube->shape.bands) {
+        cli_error(name, "%s: %zu bands after preprocessing, %s expects %d", a.cube, cube->shape.bands,
                   a.resume, net->input.d);
         goto out;
     }
@@ -643,7 +667,7 @@ static int run_train(int argc, char **argv)
     }
     memcpy(meta.classes, train->classes, (classes + 1) * sizeof *meta.classes);
 
-    if ((st = labelled_pixels(cube, train, radius, a.border, &px, &cls, &n))) goto fail;
+    if ((st = labelled_pixels(&cube->shape, train, radius, a.border, &px, &cls, &n))) goto fail;
     if (n == 0) {
         cli_error(name, "%s: no labelled pixels to train on", a.train);
         goto out;
@@ -684,7 +708,7 @@ static int run_train(int argc, char **argv)
     if (!a.quiet && epochs > net->epoch)
         printf("Training %s on %zu pixels (%zu held out for validation), %d classes, patch %dx%dx%zu, "
                "batch %d%s, epochs %d..%ld\n",
-               net->spec->path, n_tr, n_val, classes, 2 * radius + 1, 2 * radius + 1, cube->bands,
+               net->spec->path, n_tr, n_val, classes, 2 * radius + 1, 2 * radius + 1, cube->shape.bands,
                global, ranks > 1 ? " over the MPI ranks" : "", net->epoch + 1, epochs);
     if (!a.quiet && ranks > 1 && epochs > net->epoch)
         printf("%d MPI ranks, %d to %d samples each per step, learning rate x %g\n", ranks,
@@ -717,7 +741,7 @@ static int run_train(int argc, char **argv)
     if (!a.quiet) printf("wrote %s (epoch %d)\n", a.output, net->epoch);
     if (test) {
         /* The net has an output for every test class (classes counts them). */
-        if ((st = labelled_pixels(cube, test, radius, a.border, &test_px, &test_cls, &n_test)))
+        if ((st = labelled_pixels(&cube->shape, test, radius, a.border, &test_px, &test_cls, &n_test)))
             goto fail;
         if (!(pred = malloc((n_test + 1) * sizeof *pred))) {
             st = hsi_error(HSI_ERR_NOMEM, "out of memory");
@@ -740,8 +764,7 @@ out:
     hsi_cnn_net_free(net);
     hsi_cnn_meta_clear(&meta);
     hsi_cnn_meta_clear(&resumed);
-    hsi_cube_free(raw);
-    hsi_cube_free(cube);
+    hsi_patch_rows_free(cube);
     hsi_labels_free(train);
     hsi_labels_free(test);
     free(px), free(cls), free(test_px), free(test_cls), free(pred), free(order);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/memory.h"
 #include "datasets/scenes.h"
 #include "io/io.h"
 #include "tools/cli.h"
@@ -15,7 +16,10 @@ static const char usage[] =
     "MATLAB .mat file in; GeoTIFF (.tif) or ENVI (.dat/.img with .hdr) out. Band\n"
     "centre wavelengths, FWHM, nodata and georeferencing are kept; label rasters\n"
     "keep (or get) a colour table and class names. The output appears only when\n"
-    "complete (written under a temporary name, then renamed).\n"
+    "complete (written under a temporary name, then renamed). A cube is copied\n"
+    "in blocks of rows that fit the memory budget, so its size is not limited by\n"
+    "memory; GeoTIFF outputs of 1 GiB or more are tiled and DEFLATE-compressed\n"
+    "(BigTIFF when needed). A .mat cube is read whole.\n"
     "\n"
     "Options:\n"
     "  -o, --output OUT     output file (format from its extension: .tif GeoTIFF,\n"
@@ -29,6 +33,7 @@ static const char usage[] =
     "  --scene NAME         with --labels: class names and colours of a public scene\n"
     "                       (indian_pines, salinas, pavia_university, ...)\n"
     "  --allow-nonfinite    keep NaN/Inf values instead of refusing the cube\n"
+    CLI_MEMORY_HELP
     "  -q, --quiet          no summary line of what was written\n"
     "  -h, --help           show this help\n"
     "\n"
@@ -39,6 +44,37 @@ static const char usage[] =
     "\n"
     "Exit status: 0 on success, 1 on a read or write error, 2 on a usage error.\n";
 
+/* Copy the cube a row block at a time: the budget holds GDAL's cache and
+ * one block (float32 BIP), whatever the scene's size. */
+static hsi_status convert_cube(const char *in, const hsi_read_options *opts, const char *out,
+                               hsi_raster_format fmt, size_t budget, int quiet)
+{
+    hsi_cube_reader *rd;
+    hsi_status st = hsi_cube_reader_open(in, opts, &rd);
+    if (st) return st;
+    size_t rows, cols, bands, block;
+    hsi_cube_reader_shape(rd, &rows, &cols, &bands);
+    size_t fixed = hsi_io_cache_budget(budget);
+    st = hsi_memory_rows_per_block(budget, fixed, cols * bands * sizeof(float), 1, rows,
+                                   "a row of the cube", &block);
+    hsi_raster_writer *w = NULL;
+    if (!st) st = hsi_cube_writer_open(out, fmt, hsi_cube_reader_meta(rd), rows, &w);
+    for (size_t r0 = 0; !st && r0 < rows; r0 += block) {
+        size_t n = rows - r0 < block ? rows - r0 : block;
+        hsi_cube *b;
+        if ((st = hsi_cube_reader_rows(rd, r0, n, &b))) break;
+        st = hsi_raster_writer_rows(w, r0, n, b->data);
+        hsi_cube_free(b);
+    }
+    if (w) {
+        if (st) hsi_raster_writer_abort(w);
+        else st = hsi_raster_writer_close(w);
+    }
+    hsi_cube_reader_close(rd);
+    if (!st && !quiet) printf("%s: %zu x %zu x %zu\n", out, rows, cols, bands);
+    return st;
+}
+
 static int run(int argc, char **argv)
 {
     const char *name = "convert";
@@ -47,7 +83,7 @@ static int run(int argc, char **argv)
         {"var", required_argument, NULL, 'v'},    {"bands", required_argument, NULL, 'b'},
         {"band-table", required_argument, NULL, 't'}, {"labels", no_argument, NULL, 'l'},
         {"allow-nonfinite", no_argument, NULL, 'n'}, {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
-        {"scene", required_argument, NULL, 's'},
+        {"scene", required_argument, NULL, 's'}, {"memory", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
     hsi_read_options opts = {0};
     const char *out = NULL;
@@ -55,6 +91,7 @@ static int run(int argc, char **argv)
     int labels = 0, quiet = 0, c;
     const hsi_scene *scene = NULL;
     hsi_status st;
+    size_t budget = hsi_memory_default();
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'o': out = optarg; break;
@@ -71,6 +108,9 @@ static int run(int argc, char **argv)
         case 'n': opts.allow_nonfinite = 1; break;
         case 's':
             if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
+            break;
+        case 'M':
+            if (cli_parse_memory(name, optarg, &budget)) return 2;
             break;
         case 'q': quiet = 1; break;
         case 'h': return cli_print_usage(&cmd_convert);
@@ -94,11 +134,7 @@ static int run(int argc, char **argv)
         hsi_labels_free(lab);
         return st ? cli_fail(name, st) : 0;
     }
-    hsi_cube *cube;
-    if ((st = hsi_cube_read(in, &opts, &cube))) return cli_fail(name, st);
-    st = hsi_cube_write(out, fmt, cube);
-    if (!st && !quiet) printf("%s: %zu x %zu x %zu\n", out, cube->rows, cube->cols, cube->bands);
-    hsi_cube_free(cube);
+    st = convert_cube(in, &opts, out, fmt, budget, quiet);
     return st ? cli_fail(name, st) : 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/memory.h"
 #include "datasets/scenes.h"
 #include "io/io.h"
 #include "tools/cli.h"
@@ -15,7 +16,8 @@ static const char usage[] =
     "\n"
     "Describe hyperspectral cubes, ground-truth (label) rasters and band tables:\n"
     "size, band count, wavelength range, data type, georeferencing, nodata and\n"
-    "value range; for label rasters the pixel count of every class. FILE is any\n"
+    "value range (read in row blocks within --memory, so any size of scene works);\n"
+    "for label rasters the pixel count of every class. FILE is any\n"
     "raster GDAL reads (GeoTIFF, ENVI .hdr/.dat, ERDAS .lan/.gis, ...), a MATLAB\n"
     ".mat file (v5 or v7.3) or an AVIRIS-style band table (.spc).\n"
     "\n"
@@ -31,6 +33,7 @@ static const char usage[] =
     "                    describe it after the cube\n"
     "  --json FILE       write one JSON object per file, instead of text, to FILE\n"
     "                    ('-': standard output)\n"
+    CLI_MEMORY_HELP
     "  -q, --quiet       accepted for uniformity (no progress to silence)\n"
     "  -h, --help        show this help\n"
     "\n"
@@ -201,21 +204,46 @@ static int info_labels(const char *name, const char *path, const char *var,
     return 0;
 }
 
+static size_t budget;
+
 static int info_cube(const char *name, const char *path, const hsi_read_options *opts,
                      const hsi_file_info *fi, int json)
 {
-    hsi_cube *cube;
     hsi_read_options o = *opts;
     o.allow_nonfinite = 1; /* describe, then report non-finite values */
-    hsi_status st = hsi_cube_read(path, &o, &cube);
+    hsi_cube_reader *rd;
+    hsi_status st = hsi_cube_reader_open(path, &o, &rd);
     if (st) return cli_fail(name, st);
-    double lo, hi;
-    hsi_cube_minmax(cube, &lo, &hi);
-    size_t nonfinite = 0, n = cube->rows * cube->cols * cube->bands;
-    for (size_t i = 0; i < n; i++) nonfinite += !isfinite(cube->data[i]);
+    /* The value range and the non-finite count, a row block at a time: the
+     * same numbers as over the whole cube (min and max are exact whatever
+     * the order). */
+    size_t rows, cols, bands, block;
+    hsi_cube_reader_shape(rd, &rows, &cols, &bands);
+    st = hsi_memory_rows_per_block(budget, hsi_io_cache_budget(budget), cols * bands * sizeof(float),
+                                   1, rows, "a row of the cube", &block);
+    double lo = INFINITY, hi = -INFINITY;
+    size_t nonfinite = 0, n = rows * cols * bands;
+    for (size_t r0 = 0; !st && r0 < rows; r0 += block) {
+        hsi_cube *b;
+        if ((st = hsi_cube_reader_rows(rd, r0, rows - r0 < block ? rows - r0 : block, &b))) break;
+        double blo, bhi;
+        hsi_cube_minmax(b, &blo, &bhi);
+        if (blo < lo) lo = blo;
+        if (bhi > hi) hi = bhi;
+        size_t m = b->rows * b->cols * b->bands;
+        for (size_t i = 0; i < m; i++) nonfinite += !isfinite(b->data[i]);
+        hsi_cube_free(b);
+    }
+    if (st) {
+        hsi_cube_reader_close(rd);
+        return cli_fail(name, st);
+    }
+    /* The header (band metadata, nodata, georeferencing) of the whole scene;
+     * rows and bands are printed from the reader's shape. */
+    const hsi_cube *cube = hsi_cube_reader_meta(rd);
     if (json) {
         json_file_header(path, "cube", fi);
-        printf(", \"rows\": %zu, \"cols\": %zu, \"bands\": %zu", cube->rows, cube->cols, cube->bands);
+        printf(", \"rows\": %zu, \"cols\": %zu, \"bands\": %zu", rows, cols, bands);
         if (cube->wavelength)
             printf(", \"wavelength_nm\": [%.4g, %.4g]", cube->wavelength[0],
                    cube->wavelength[cube->bands - 1]);
@@ -232,7 +260,7 @@ static int info_cube(const char *name, const char *path, const hsi_read_options 
         printf("  format        %s (%s)%s%s\n", fi->driver, fi->driver_long,
                fi->var[0] ? ", variable " : "", fi->var);
         printf("  size          %zu rows x %zu cols x %zu bands, %s (%.1f MiB as float32)\n",
-               cube->rows, cube->cols, cube->bands, fi->data_type, n * 4.0 / 1048576.0);
+               rows, cols, bands, fi->data_type, n * 4.0 / 1048576.0);
         if (cube->wavelength)
             printf("  wavelengths   %.2f .. %.2f nm%s\n", cube->wavelength[0],
                    cube->wavelength[cube->bands - 1], cube->fwhm ? " (with FWHM)" : "");
@@ -244,7 +272,7 @@ static int info_cube(const char *name, const char *path, const hsi_read_options 
         printf("  value range   %g .. %g\n", lo, hi);
         if (nonfinite) printf("  WARNING       %zu NaN/Inf values\n", nonfinite);
     }
-    hsi_cube_free(cube);
+    hsi_cube_reader_close(rd);
     return 0;
 }
 
@@ -256,10 +284,11 @@ static int run(int argc, char **argv)
         {"labels", no_argument, NULL, 'l'},      {"band-table", required_argument, NULL, 't'},
         {"json", required_argument, NULL, 'j'},        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
         {"truth", required_argument, NULL, 'g'}, {"scene", required_argument, NULL, 's'},
-        {NULL, 0, NULL, 0}};
+        {"memory", required_argument, NULL, 'M'}, {NULL, 0, NULL, 0}};
     hsi_read_options opts = {0};
     int json = 0, force_labels = 0, c;
     const char *truth = NULL, *json_path = NULL;
+    budget = hsi_memory_default();
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("qh"), longopts, NULL)) != -1) {
         switch (c) {
         case 'v': opts.var = optarg; break;
@@ -273,6 +302,9 @@ static int run(int argc, char **argv)
         case 'g': truth = optarg; break;
         case 's':
             if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
+            break;
+        case 'M':
+            if (cli_parse_memory(name, optarg, &budget)) return 2;
             break;
         case 'q': break; /* no progress to silence: the output is the result */
         case 'h': return cli_print_usage(&cmd_info);

@@ -1,12 +1,15 @@
 /* cmd_map.c - `hsi map class|correct|rgb`: pictures of class rasters,
  * correctness and false-colour composites, as PNG or GeoTIFF. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/atomic.h"
+#include "base/memory.h"
 #include "datasets/scenes.h"
+#include "eval/false_colour_file.h"
 #include "eval/maps.h"
 #include "eval/metrics.h"
 #include "io/io.h"
@@ -56,6 +59,10 @@ static const char usage[] =
     "  --overlay LABELS   rgb: blend these class colours over labelled pixels\n"
     "  --alpha A          rgb: weight of the overlay colour, 0..1 (default 0.5)\n"
     "  --band-table SPC   rgb: wavelengths for a cube without them (e.g. a .mat)\n"
+    "  --memory SIZE      rgb: memory budget, e.g. 512M, 2G (default: half the\n"
+    "                     physical memory); the cube is read in row blocks that\n"
+    "                     fit it (three passes), the image written block by block\n"
+    "                     (a PNG is assembled whole: use .tif for huge scenes)\n"
     "  --var NAME         .mat variable of LABELS, GT or CUBE\n"
     "  -q, --quiet        no summary line (the legend table is still printed)\n"
     "  -h, --help         show this help\n"
@@ -97,7 +104,7 @@ static int run(int argc, char **argv)
         {"bands", required_argument, NULL, 'b'},  {"stretch", required_argument, NULL, 'S'},
         {"overlay", required_argument, NULL, 'O'}, {"alpha", required_argument, NULL, 'a'},
         {"band-table", required_argument, NULL, 'B'}, {"var", required_argument, NULL, 'v'},
-        {"scene", required_argument, NULL, 'Z'},
+        {"scene", required_argument, NULL, 'Z'}, {"memory", required_argument, NULL, 'M'},
         {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
         return cli_print_usage(&cmd_map);
@@ -113,6 +120,7 @@ static int run(int argc, char **argv)
     int mark_train = 0, scale_given = 0, quiet = 0, c, n;
     hsi_false_colour_options fo;
     hsi_false_colour_options_init(&fo);
+    size_t budget = hsi_memory_default();
     double list[3];
     optind = 2;
     opterr = 0;
@@ -164,6 +172,9 @@ static int run(int argc, char **argv)
             if (hsi_scene_lookup(optarg, &scene)) return cli_usage_error(name, "%s", hsi_last_error());
             break;
         case 'v': var = optarg; break;
+        case 'M':
+            if (cli_parse_memory(name, optarg, &budget)) return 2;
+            break;
         case 'q': quiet = 1; break;
         case 'h': return cli_print_usage(&cmd_map);
         case ':':
@@ -191,6 +202,8 @@ static int run(int argc, char **argv)
     if (!is_class && legend) return cli_usage_error(name, "--legend applies to map class");
     if (strcmp(kind, "rgb") && (overlay_path || band_table))
         return cli_usage_error(name, "--overlay and --band-table apply to map rgb");
+    if (strcmp(kind, "rgb") && budget != hsi_memory_default())
+        return cli_usage_error(name, "--memory applies to map rgb");
     if (is_class && fmt == HSI_FORMAT_GTIFF && scale_given && scale != 1)
         return cli_usage_error(name, "a class map GeoTIFF keeps the scene's pixel grid; --scale "
                                      "applies to PNG and RGB GeoTIFFs");
@@ -267,27 +280,25 @@ static int run(int argc, char **argv)
         hsi_read_options ro = {0};
         ro.var = var;
         ro.band_table = band_table;
-        hsi_cube *cube = NULL;
         hsi_labels *overlay = NULL;
         long used[3];
-        st = hsi_cube_read(path, &ro, &cube);
-        if (!st && overlay_path) {
+        double nm[3];
+        if (overlay_path) {
             st = hsi_labels_read(overlay_path, NULL, &overlay);
             if (!st && scene) st = hsi_scene_apply_classes(scene, overlay);
             if (!st && names) st = hsi_class_names_read(names, overlay);
             fo.overlay = overlay;
         }
-        if (!st) st = hsi_map_false_colour(cube, path, &fo, &img, used);
-        if (!st) st = write_rgb(out, fmt, img, (int)scale, &cube->geo);
+        /* Read and written in row blocks within the budget (eval/false_colour_file.h). */
+        if (!st) st = hsi_map_false_colour_file(path, &ro, &fo, budget, out, fmt, (int)scale, used, nm);
         if (!st && !quiet) {
             printf("%s: false colour of %s from bands", out, path);
             for (int i = 0; i < 3; i++) {
                 printf(" %ld", used[i] + 1);
-                if (cube->wavelength) printf(" (%.1f nm)", cube->wavelength[used[i]]);
+                if (isfinite(nm[i])) printf(" (%.1f nm)", nm[i]);
                 printf(i < 2 ? "," : "\n");
             }
         }
-        hsi_cube_free(cube);
         hsi_labels_free(overlay);
     }
     hsi_rgb_image_free(img);

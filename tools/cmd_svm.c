@@ -7,10 +7,12 @@
 #include <string.h>
 
 #include "base/atomic.h"
+#include "base/memory.h"
 #include "base/rng.h"
 #include "classifiers/svm.h"
 #include "config.h"
 #include "features/preprocess.h"
+#include "io/gather.h"
 #include "io/io.h"
 #include "tools/cli.h"
 
@@ -53,6 +55,12 @@ static const char usage[] =
     "  --fraction F        ... this fraction of each class's pixels (at least one),\n"
     "                      chosen at random (0 < F <= 1)\n"
     "  --split-seed S      seed of that draw (default 1)\n"
+    "  --memory SIZE       memory budget of grid and train, e.g. 512M, 2G (default:\n"
+    "                      half the physical memory): the scene is read in row\n"
+    "                      blocks that fit it, keeping only the training pixels,\n"
+    "                      so it may be larger than memory; the training set (its\n"
+    "                      spectra, their preprocessed copy and libsvm's copy) must\n"
+    "                      fit, else the error says what budget it needs\n"
     "  --preprocess SPEC   none, standardise, minmax, pca:K or pca:FRACTION, fitted on\n"
     "                      the training pixels (default standardise; grid fits it once\n"
     "                      on all of them, like svm-scale before grid.py; train stores\n"
@@ -134,6 +142,7 @@ typedef struct svm_cli {
     const char *model_path, *output, *prob_path;
     hsi_raster_format format;
     long block_rows;
+    size_t memory; /* --memory: the budget of grid and train */
     int quiet;
 } svm_cli;
 
@@ -185,7 +194,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
     enum {
         O_VAR = 256, O_BANDS, O_TRAIN, O_TRAIN_VAR, O_GT, O_FRACTION, O_SPLIT_SEED, O_PRE,
         O_LOG2C, O_LOG2G, O_FOLDS, O_SEED, O_KMEM, O_CSV, O_JSON, O_KERNEL, O_DEGREE, O_COEF0, O_PROB,
-        O_BALANCED, O_MISSING, O_CW, O_CACHE, O_EPS, O_GRID, O_PROBOUT, O_FORMAT, O_BLOCK, O_SCHEME, O_CWS
+        O_BALANCED, O_MISSING, O_CW, O_CACHE, O_EPS, O_GRID, O_PROBOUT, O_FORMAT, O_BLOCK, O_SCHEME, O_CWS, O_MEMORY
     };
     static const struct option longopts[] = {
         {"var", required_argument, NULL, O_VAR},
@@ -224,6 +233,7 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         {"prob", required_argument, NULL, O_PROBOUT},
         {"format", required_argument, NULL, O_FORMAT},
         {"block-rows", required_argument, NULL, O_BLOCK},
+        {"memory", required_argument, NULL, O_MEMORY},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -365,6 +375,9 @@ static int parse_args(svm_cli *o, int argc, char **argv)
         case O_BLOCK:
             if (cli_parse_long(o->name, "--block-rows", optarg, 1, 1 << 20, &o->block_rows)) rc = 2;
             break;
+        case O_MEMORY:
+            if (cli_parse_memory(o->name, optarg, &o->memory)) rc = 2;
+            break;
         case 'q': o->quiet = 1; break;
         case 'h': rc = 3; break;
         case ':':
@@ -419,32 +432,33 @@ static hsi_status sample_fraction(const hsi_labels *gt, double fraction, uint64_
     return HSI_OK;
 }
 
-static hsi_status load_training(const svm_cli *o, const hsi_cube *cube, hsi_labels **train,
+static hsi_status load_training(const svm_cli *o, size_t rows, size_t cols, hsi_labels **train,
                                 const char **what)
 {
     *train = NULL;
     hsi_status st;
     if (o->train_path) {
         *what = o->train_path;
-        return hsi_labels_read_for(o->train_path, o->train_var, cube->rows, cube->cols, train);
+        return hsi_labels_read_for(o->train_path, o->train_var, rows, cols, train);
     }
     *what = o->gt_path;
     hsi_labels *gt = NULL;
-    if ((st = hsi_labels_read_for(o->gt_path, o->train_var, cube->rows, cube->cols, &gt)))
+    if ((st = hsi_labels_read_for(o->gt_path, o->train_var, rows, cols, &gt)))
         return st;
     st = sample_fraction(gt, o->fraction, o->split_seed, train);
     hsi_labels_free(gt);
     return st;
 }
 
-/* The training samples after preprocessing (fitted on them). */
+/* The training samples after preprocessing (fitted on them), and their
+ * spectra as read (what train fits the model's preprocessing on). */
 typedef struct training_set {
-    hsi_cube *cube;
     hsi_labels *labels;
     const char *what;
     float *x;
+    float *spectra; /* [n x bands]: x itself when there is no preprocessing */
     uint16_t *y;
-    size_t n, dim;
+    size_t n, dim, bands;
     int n_classes;
     hsi_preprocess_kind pre_kind;
     size_t pca_k;
@@ -453,8 +467,8 @@ typedef struct training_set {
 
 static void training_set_free(training_set *t)
 {
-    hsi_cube_free(t->cube);
     hsi_labels_free(t->labels);
+    if (t->spectra != t->x) free(t->spectra);
     free(t->x);
     free(t->y);
 }
@@ -465,9 +479,15 @@ static hsi_status load_training_set(const svm_cli *o, training_set *t)
     hsi_status st;
     if ((st = hsi_preprocess_parse(o->preprocess, &t->pre_kind, &t->pca_k, &t->pca_fraction)))
         return st;
+    /* The scene is read a row block at a time (io/gather.h): only the
+     * training pixels are kept. */
     hsi_read_options ro = {.var = o->var, .bands = o->bands};
-    if ((st = hsi_cube_read(o->cube_path, &ro, &t->cube))) return st;
-    if ((st = load_training(o, t->cube, &t->labels, &t->what))) return st;
+    hsi_cube_reader *rd;
+    size_t rows, cols;
+    if ((st = hsi_cube_reader_open(o->cube_path, &ro, &rd))) return st;
+    hsi_cube_reader_shape(rd, &rows, &cols, &t->bands);
+    hsi_cube_reader_close(rd);
+    if ((st = load_training(o, rows, cols, &t->labels, &t->what))) return st;
     int missing = 0;
     if ((st = hsi_svm_check_training(t->labels, t->what, o->params.allow_missing_classes,
                                      &t->n_classes, &missing)))
@@ -476,8 +496,15 @@ static hsi_status load_training_set(const svm_cli *o, training_set *t)
         fprintf(stderr, "hsi %s: warning: %s: %d of %d classes have no training pixels and will "
                         "never be predicted\n",
                 o->name, t->what, missing, t->n_classes);
-    if ((st = hsi_svm_gather(t->cube, t->labels, t->what, &t->x, &t->y, &t->n))) return st;
-    t->dim = t->cube->bands;
+    /* Beyond the spectra: their preprocessed copy, and libsvm's (a 16-byte
+     * node per feature, plus one). */
+    size_t extra = (t->pre_kind != HSI_PREPROCESS_NONE ? t->bands * sizeof(float) : 0) +
+                   (t->bands + 1) * 16;
+    if ((st = hsi_gather_spectra_file(o->cube_path, &ro, t->labels, t->what, o->memory, extra,
+                                      &t->x, &t->y, &t->n)))
+        return st;
+    t->spectra = t->x;
+    t->dim = t->bands;
     if (t->pre_kind != HSI_PREPROCESS_NONE) {
         hsi_preprocess *pre = NULL;
         if ((st = hsi_preprocess_fit(t->pre_kind, t->x, t->n, t->dim, t->pca_k, t->pca_fraction,
@@ -487,8 +514,7 @@ static hsi_status load_training_set(const svm_cli *o, training_set *t)
         if (!f) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
         else st = hsi_preprocess_apply(pre, t->x, t->n, f);
         if (!st) {
-            free(t->x);
-            t->x = f;
+            t->x = f; /* t->spectra keeps the spectra */
             t->dim = pre->out_dim;
         } else {
             free(f);
@@ -641,8 +667,8 @@ static int cmd_train(svm_cli *o)
     }
     double t0 = cli_now();
     hsi_svm_model *m = NULL;
-    st = hsi_svm_train_scene(t.cube, t.labels, t.what, t.pre_kind, t.pca_k, t.pca_fraction, &p,
-                             &m);
+    st = hsi_svm_train_spectra(t.spectra, t.y, t.n, t.bands, t.labels, t.what, t.pre_kind, t.pca_k,
+                               t.pca_fraction, &p, &m);
     free(weights);
     /* Kept in the model: predict reads the same bands of the scene. */
     if (!st) st = hsi_svm_model_set_bands(m, o->bands);
@@ -733,6 +759,7 @@ static int run(int argc, char **argv)
     hsi_svm_params_init(&o.params);
     o.params.seed = o.grid.seed;
     o.block_rows = 64;
+    o.memory = hsi_memory_default();
 
     int sub_argc = argc - 1;
     char **sub_argv = argv + 1;
