@@ -15,7 +15,7 @@
 #include "tools/cli.h"
 
 static const char usage[] =
-    "Usage: hsi cnn summary SPEC [--bands-count N] [--classes K]\n"
+    "Usage: hsi cnn summary SPEC [--bands-count N] [--classes K] [--freeze LAYERS]\n"
     "       hsi cnn train   CUBE --spec SPEC --train LABELS -o MODEL [options]\n"
     "       hsi cnn predict CUBE -m MODEL -o CLASSES [--prob PROB] [options]\n"
     "       hsi cnn eval    CUBE -m MODEL --test LABELS [--csv FILE] [--json FILE] [options]\n"
@@ -28,6 +28,8 @@ static const char usage[] =
     "\n"
     "summary   print the Keras-style table: layers, output shapes, parameters,\n"
     "          FLOPs per sample, totals. 'auto' bands/classes default to 220/16.\n"
+    "          With --freeze, frozen layers are marked '*' and not counted as\n"
+    "          trainable.\n"
     "train     fit the net on the labelled pixels of LABELS (0 = unlabelled,\n"
     "          classes 1..K) and write MODEL, a checkpoint holding the spec,\n"
     "          weights, optimiser state, preprocessing and class table. Progress\n"
@@ -74,7 +76,47 @@ static const char usage[] =
     "  --validation-split F   hold out this fraction of the training pixels to\n"
     "                         watch for overfitting (default: the spec's, else 0)\n"
     "  --patience N           stop after N epochs without a better validation loss\n"
-    "                         and keep the best weights (default: the spec's, else off)\n"
+    "                         and keep the best weights (default: the spec's, else off);\n"
+    "                         a run whose epochs end after its best epoch also keeps them\n"
+    "  --schedule S           learning-rate schedule (default: the spec's 'schedule',\n"
+    "                         else constant), by epoch e:\n"
+    "                           constant\n"
+    "                           step[:N[:G]]       x G every N epochs (10, 0.1)\n"
+    "                           cosine[:MIN]       half cosine from the rate down to\n"
+    "                                              MIN (0) over the epochs after warm-up\n"
+    "                           plateau[:P[:G[:MIN]]]  x G when the validation loss (or\n"
+    "                                              the training loss without one) has\n"
+    "                                              not improved for P epochs (5, 0.1),\n"
+    "                                              never below MIN (0)\n"
+    "                         The epoch log and progress line show the rate in use.\n"
+    "  --warmup N             ramp the rate linearly from ~0 over the first N epochs,\n"
+    "                         step by step (default: the spec's 'warmup', else 0)\n"
+    "  --augment LIST         augment training patches on the fly (default: the spec's\n"
+    "                         'augment', else none): a comma list of\n"
+    "                           flip        mirror x and/or y (each p = 1/2)\n"
+    "                           rotate      0, 90, 180 or 270 degrees\n"
+    "                           gain:SD     scale each patch by 1 + SD N(0,1)\n"
+    "                           offset:SD   add SD N(0,1) to each patch (in the units\n"
+    "                                       of the preprocessed data)\n"
+    "                           mix:P       with probability P, blend a patch with\n"
+    "                                       another of its class in the batch\n"
+    "                                       (weight U(0, 1/2)); the label stays\n"
+    "                         or none. Draws come from the seeded RNG of the net (kept\n"
+    "                         in MODEL): the same seed gives the same run\n"
+    "  --init MODEL           transfer learning: start from MODEL's weights (a model\n"
+    "                         trained on another scene). The net is built for this\n"
+    "                         scene from --spec (default: MODEL's spec); every layer\n"
+    "                         whose shapes match is copied; the head (last dense\n"
+    "                         layer) is replaced when the class counts differ.\n"
+    "                         Another band count changes the first dense layer's\n"
+    "                         input and is refused, naming the layer: select the same\n"
+    "                         bands (--bands) or --preprocess pca:K on both scenes.\n"
+    "                         Epochs, schedule and optimiser start afresh; the\n"
+    "                         preprocessing is fitted on this scene's training pixels\n"
+    "  --freeze LAYERS        keep these layers' weights (and optimiser state) fixed:\n"
+    "                         names as 'hsi cnn summary' prints them (conv3d_1,\n"
+    "                         dense_2), 1-based layer positions or ranges (1-4, 5-),\n"
+    "                         all-but-head, or none; kept in MODEL for --resume\n"
     "  --class-weights W      none (default) or balanced: weight n/(K n_k) per class\n"
     "                         (as hsi svm's --class-weights, which also takes\n"
     "                         class:weight lists)\n"
@@ -90,6 +132,7 @@ static const char usage[] =
     "  --resume MODEL         continue training from a checkpoint (same data)\n"
     "  --bands-count N        summary: bands when the spec says auto (default 220)\n"
     "  --classes K            summary: classes when the spec says auto (default 16)\n"
+    "  --freeze LAYERS        summary: mark these layers frozen (as train's --freeze)\n"
     "  -q, --quiet            no progress output\n"
     "  -h, --help             show this help\n"
     "\n"
@@ -101,6 +144,8 @@ static const char usage[] =
     "      --test test.tif --epochs 30 -o lange.ckpt\n"
     "  hsi cnn predict ip.tif -m lange.ckpt -o classes.tif --prob probs.tif\n"
     "  hsi cnn eval ip.tif -m lange.ckpt --test test.tif\n"
+    "  hsi cnn train b.tif --init lange.ckpt --freeze 1-8 --train b_train.tif \\\n"
+    "      --schedule cosine --warmup 2 --augment flip,rotate,gain:0.05 -o b.ckpt\n"
     "  hsi report --truth gt.tif --pred classes.tif --train train.tif\n"
     "\n"
     "Exit status: 0 on success, 1 on a read, write, data or training error, 2 on a\n"
@@ -260,10 +305,12 @@ static int run_summary(int argc, char **argv)
                                              {"bands-auto", required_argument, NULL, 'b'}, /* hidden alias */
                                              {"bands", required_argument, NULL, 'L'},
                                              {"classes", required_argument, NULL, 'k'},
+                                             {"freeze", required_argument, NULL, 'F'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     long bands = 220, classes = 16;
+    const char *freeze = NULL;
     int c;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("qh"), longopts, NULL)) != -1) {
@@ -277,6 +324,7 @@ static int run_summary(int argc, char **argv)
         case 'k':
             if (cli_parse_long(name, "--classes", optarg, 2, 65535, &classes)) return 2;
             break;
+        case 'F': freeze = optarg; break;
         case 'q': break;
         case 'h': fputs(usage, stdout); return 0;
         case ':':
@@ -293,8 +341,17 @@ static int run_summary(int argc, char **argv)
         return 1;
     }
     char *text;
-    st = hsi_cnn_summary(spec, spec->in_bands ? 0 : (int)bands, spec->classes ? 0 : (int)classes,
-                         &text);
+    uint8_t *frozen = freeze ? calloc((size_t)spec->n_layers, 1) : NULL;
+    if (freeze && !frozen) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+    else if (freeze && (st = hsi_cnn_freeze_parse(freeze, spec->layers, spec->n_layers, frozen))) {
+        hsi_cnn_spec_free(spec);
+        free(frozen);
+        return cli_usage_error(name, "%s", hsi_last_error());
+    }
+    if (!st)
+        st = hsi_cnn_summary_frozen(spec, spec->in_bands ? 0 : (int)bands,
+                                    spec->classes ? 0 : (int)classes, frozen, &text);
+    free(frozen);
     hsi_cnn_spec_free(spec);
     if (st) return cli_fail(name, st);
     fputs(text, stdout);
@@ -306,6 +363,8 @@ static int run_summary(int argc, char **argv)
 
 typedef struct train_args {
     const char *spec, *cube, *var, *bands, *train, *test, *output, *resume, *preprocess;
+    const char *init, *freeze, *schedule, *augment; /* transfer learning, schedule, augmentation */
+    long warmup;
     long epochs, batch, patience, checkpoint_every;
     double lr, validation_split;
     uint64_t seed;
@@ -335,9 +394,13 @@ static int run_train(int argc, char **argv)
         {"patience", required_argument, NULL, 'P'},  {"class-weights", required_argument, NULL, 'w'},
         {"checkpoint-every", required_argument, NULL, 'C'}, {"resume", required_argument, NULL, 'r'},
         {"allow-missing-classes", no_argument, NULL, 'A'}, {"precision", required_argument, NULL, 'X'},
+        {"init", required_argument, NULL, 1001},     {"freeze", required_argument, NULL, 1002},
+        {"schedule", required_argument, NULL, 1003}, {"warmup", required_argument, NULL, 1004},
+        {"augment", required_argument, NULL, 1005},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     train_args a = {.epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
+                    .warmup = -1,
                     .seed = 1, .border = HSI_BORDER_MIRROR, .preprocess = "standardise"};
     int c, seed_given = 0, border_given = 0;
     cli_getopt_reset();
@@ -393,6 +456,25 @@ static int run_train(int argc, char **argv)
                                               "(class:weight lists are for hsi svm)", optarg);
             break;
         case 'A': a.allow_missing = 1; break;
+        case 1001: a.init = optarg; break;
+        case 1002: a.freeze = optarg; break;
+        case 1003: {
+            hsi_cnn_schedule check = {0};
+            if (hsi_cnn_schedule_parse(optarg, "--schedule", &check))
+                return cli_usage_error(name, "%s", hsi_last_error());
+            a.schedule = optarg;
+            break;
+        }
+        case 1004:
+            if (cli_parse_long(name, "--warmup", optarg, 0, 100000000, &a.warmup)) return 2;
+            break;
+        case 1005: {
+            hsi_cnn_augment check;
+            if (hsi_cnn_augment_parse(optarg, "--augment", &check))
+                return cli_usage_error(name, "%s", hsi_last_error());
+            a.augment = optarg;
+            break;
+        }
         case 'q': a.quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case ':':
@@ -404,6 +486,9 @@ static int run_train(int argc, char **argv)
     if (!a.spec && !a.resume) return cli_usage_error(name, "train needs --spec SPEC (or --resume MODEL)");
     if (!a.train) return cli_usage_error(name, "train needs --train LABELS");
     if (!a.output) return cli_usage_error(name, "train needs -o MODEL");
+    if (a.init && a.resume)
+        return cli_usage_error(name, "--init starts a new training run from a model's weights, "
+                                     "--resume continues one: give one of them");
     hsi_preprocess_kind pre_kind;
     size_t pca_k = 0;
     double pca_fraction = 0;
@@ -423,6 +508,8 @@ static int run_train(int argc, char **argv)
     size_t *order = NULL;
     float *weights = NULL;
     size_t n = 0, n_test = 0;
+    hsi_cnn_net *source = NULL; /* --init */
+    uint8_t *frozen = NULL;
 
     if (a.resume) {
         if ((st = hsi_cnn_checkpoint_read(a.resume, 1, 0, NULL, &net, &resumed))) goto fail;
@@ -453,6 +540,13 @@ static int run_train(int argc, char **argv)
             goto out;
         }
         a.border = (hsi_border_mode)resumed.border;
+    } else if (a.init) {
+        /* Transfer learning: the new net is built for this scene (its own
+         * spec, or the model's), then takes the model's weights (transfer.c). */
+        if ((st = hsi_cnn_checkpoint_read(a.init, 0, 1, NULL, &source, NULL))) goto fail;
+        st = a.spec ? hsi_cnn_spec_load(a.spec, &spec)
+                    : hsi_cnn_spec_parse(source->spec->text, a.init, &spec);
+        if (st) goto fail;
     } else if ((st = hsi_cnn_spec_load(a.spec, &spec))) {
         goto fail;
     }
@@ -528,6 +622,12 @@ static int run_train(int argc, char **argv)
                                  .max_batch = a.batch > 0 ? (int)a.batch : spec->batch,
                                  .training = 1, .seed = a.seed};
         if ((st = hsi_cnn_net_new(spec, &o, &net))) goto fail;
+        if (source) {
+            char *report = NULL;
+            if ((st = hsi_cnn_transfer(net, source, a.init, &report))) goto fail;
+            if (!a.quiet) printf("Weights from %s:\n%s", a.init, report ? report : "");
+            free(report);
+        }
     } else if (net->input.d != (int)cube->bands) {
         cli_error(name, "%s: %zu bands after preprocessing, %s expects %d", a.cube, cube->bands,
                   a.resume, net->input.d);
@@ -535,7 +635,28 @@ static int run_train(int argc, char **argv)
     }
     if ((st = hsi_cnn_net_set_precision(net, a.precision))) goto fail;
     if (a.lr > 0) net->spec->learning_rate = a.lr;
+    /* Command-line schedule, warm-up and augmentation replace the spec's
+     * (checkpoints keep them, so --resume continues with them). */
+    if (a.schedule && (st = hsi_cnn_schedule_parse(a.schedule, "--schedule", &net->spec->schedule)))
+        goto fail;
+    if (a.warmup >= 0) net->spec->schedule.warmup = (int)a.warmup;
+    if (a.augment && (st = hsi_cnn_augment_parse(a.augment, "--augment", &net->spec->augment)))
+        goto fail;
+    if (a.augment && net->spec->augment.rotate && net->input.h != net->input.w) {
+        cli_error(name, "--augment rotate needs a square patch");
+        goto out;
+    }
+    if (a.freeze) {
+        if (!(frozen = calloc((size_t)net->n_layers, 1))) {
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        if ((st = hsi_cnn_freeze_parse(a.freeze, net->spec->layers, net->n_layers, frozen)) ||
+            (st = hsi_cnn_net_set_frozen(net, frozen)))
+            goto fail;
+    }
     long epochs = a.epochs >= 0 ? a.epochs : net->spec->epochs;
+    net->spec->epochs = (int)epochs; /* the cosine schedule's horizon */
     double vsplit = a.validation_split >= 0 ? a.validation_split : net->spec->validation_split;
     long patience = a.patience >= 0 ? a.patience : net->spec->patience;
     int batch = a.batch > 0 ? (int)a.batch : net->spec->batch;
@@ -597,7 +718,25 @@ static int run_train(int argc, char **argv)
                "batch %d, epochs %d..%ld\n",
                net->spec->path, n_tr, n_val, classes, 2 * radius + 1, 2 * radius + 1, cube->bands,
                batch, net->epoch + 1, epochs);
-    else if (!a.quiet)
+    if (!a.quiet && epochs > net->epoch) {
+        char sched[96], aug[96];
+        hsi_cnn_schedule_format(&net->spec->schedule, sched, sizeof sched);
+        hsi_cnn_augment_format(&net->spec->augment, aug, sizeof aug);
+        printf("Learning rate %g, schedule %s; augmentation %s\n", net->spec->learning_rate, sched,
+               aug);
+        if (net->frozen) {
+            printf("Frozen:");
+            for (int i = 0; i < net->n_layers; i++)
+                if (net->frozen[i]) {
+                    char ln[48];
+                    hsi_cnn_layer_name(net->spec->layers, i, ln, sizeof ln);
+                    printf(" %s", ln);
+                }
+            printf(" (%zu of %zu parameters trainable)\n", hsi_cnn_trainable_params(net),
+                   net->n_params);
+        }
+    }
+    if (!a.quiet && epochs <= net->epoch)
         printf("No epochs to train (the net is at epoch %d of %ld): writing it as it is\n",
                net->epoch, epochs);
     cli_progress prog;
@@ -636,6 +775,8 @@ fail:
 out:
     hsi_cnn_spec_free(spec);
     hsi_cnn_net_free(net);
+    hsi_cnn_net_free(source);
+    free(frozen);
     hsi_cnn_meta_clear(&meta);
     hsi_cnn_meta_clear(&resumed);
     hsi_cube_free(raw);
