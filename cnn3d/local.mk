@@ -53,3 +53,7 @@ tests_test_cnn_checkpoint_LDADD = $(TEST_LDADD)
 TESTS += tests/test_cnn_bf16
 check_PROGRAMS += tests/test_cnn_bf16
 tests_test_cnn_bf16_LDADD = $(TEST_LDADD)
+
+TESTS += tests/test_cnn_practice
+check_PROGRAMS += tests/test_cnn_practice
+tests_test_cnn_practice_LDADD = $(TEST_LDADD)
