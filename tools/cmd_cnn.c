@@ -483,7 +483,8 @@ static int run_train(int argc, char **argv)
     }
     if (optind != argc - 1) return cli_usage_error(name, "train takes one CUBE");
     a.cube = argv[optind];
-    if (!a.spec && !a.resume) return cli_usage_error(name, "train needs --spec SPEC (or --resume MODEL)");
+    if (!a.spec && !a.resume && !a.init)
+        return cli_usage_error(name, "train needs --spec SPEC (or --resume MODEL, or --init MODEL)");
     if (!a.train) return cli_usage_error(name, "train needs --train LABELS");
     if (!a.output) return cli_usage_error(name, "train needs -o MODEL");
     if (a.init && a.resume)
@@ -562,6 +563,8 @@ static int run_train(int argc, char **argv)
     int classes = hsi_labels_max(train);
     if (test && hsi_labels_max(test) > classes) classes = hsi_labels_max(test);
     if (train->n_classes > classes) classes = train->n_classes;
+    if (test && test->n_classes > classes) classes = test->n_classes; /* its category table */
+    int train_table = train->n_classes;
     if (classes < 2) {
         cli_error(name, "%s: fewer than two classes labelled", a.train);
         goto out;
@@ -668,6 +671,9 @@ static int run_train(int argc, char **argv)
     snprintf(meta.bands, sizeof meta.bands, "%s", a.bands ? a.bands : "");
     meta.n_classes = classes;
     if ((st = hsi_labels_set_class_count(train, classes))) goto fail;
+    /* Classes only the test raster's table has keep its names and colours. */
+    for (int k = train_table + 1; test && k <= classes && k <= test->n_classes; k++)
+        train->classes[k] = test->classes[k];
     meta.classes = malloc((classes + 1) * sizeof *meta.classes);
     if (!meta.classes) {
         st = hsi_error(HSI_ERR_NOMEM, "out of memory");
