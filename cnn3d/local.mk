@@ -57,5 +57,5 @@ tests_test_cnn_bf16_LDADD = $(TEST_LDADD)
 TESTS += tests/test_cnn_practice
 check_PROGRAMS += tests/test_cnn_practice
 tests_test_cnn_practice_LDADD = $(TEST_LDADD)
-TESTS += tests/test_class_tables.sh
-EXTRA_DIST += tests/test_class_tables.sh bench/cnn_transfer.sh
+TESTS += tests/test_class_tables.sh tests/test_cnn_practice_cli.sh
+EXTRA_DIST += tests/test_class_tables.sh tests/test_cnn_practice_cli.sh bench/cnn_transfer.sh

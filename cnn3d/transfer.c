@@ -167,7 +167,7 @@ hsi_status hsi_cnn_transfer(hsi_cnn_net *dst, const hsi_cnn_net *src, const char
                 say(&r, line);
                 continue;
             }
-            char cause[128] = "";
+            char cause[512] = "";
             if (dst->input.d != src->input.d)
                 snprintf(cause, sizeof cause, ": the band count differs (%d, %s: %d); give both "
                                               "scenes the same bands (--bands, --preprocess pca:K)",
