@@ -267,6 +267,8 @@ hsi_status hsi_cnn_schedule_parse(const char *text, const char *what, hsi_cnn_sc
 void hsi_cnn_schedule_format(const hsi_cnn_schedule *s, char *buf, size_t len);
 /* NULL when the fields are in range, else what is wrong (checkpoint reader). */
 const char *hsi_cnn_schedule_invalid(const hsi_cnn_schedule *s);
+/* The schedule's factor (with warm-up) of the next step's rate. */
+double hsi_cnn_schedule_factor(const hsi_cnn_net *net);
 /* Reset the plateau state (a new run). */
 void hsi_cnn_schedule_reset(hsi_cnn_net *net);
 /* End of an epoch: the plateau schedule watches `loss` (validation loss,

@@ -619,6 +619,13 @@ double hsi_cnn_loss_eval(hsi_cnn_loss loss, hsi_cnn_activation last_act, const f
     return total / n;
 }
 
+double hsi_cnn_current_lr(const hsi_cnn_net *net)
+{
+    /* Keras decay, times the schedule and its warm-up (schedule.c). */
+    return net->spec->learning_rate / (1.0 + net->spec->decay * (double)net->iterations) *
+           hsi_cnn_schedule_factor(net);
+}
+
 void hsi_cnn_optimizer_step(hsi_cnn_net *net)
 {
     const hsi_cnn_spec *s = net->spec;

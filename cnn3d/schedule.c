@@ -24,6 +24,8 @@
  * warm-up ramps per optimiser step, over `warmup` epochs. Everything depends
  * only on the net's counters, the spec and the plateau state, which
  * checkpoints store, so a resumed run continues the same schedule.
+ * hsi_cnn_current_lr (net.c) multiplies the decayed rate by
+ * hsi_cnn_schedule_factor below.
  */
 #include "cnn3d/cnn.h"
 
@@ -149,25 +151,25 @@ void hsi_cnn_schedule_epoch_end(hsi_cnn_net *net, double loss)
     }
 }
 
-double hsi_cnn_current_lr(const hsi_cnn_net *net)
+double hsi_cnn_schedule_factor(const hsi_cnn_net *net)
 {
     const hsi_cnn_spec *sp = net->spec;
     const hsi_cnn_schedule *s = &sp->schedule;
-    double base = sp->learning_rate, lr = base / (1.0 + sp->decay * (double)net->iterations);
+    double base = sp->learning_rate, f = 1.0;
     int e = net->epoch;
     switch (s->kind) {
     case HSI_CNN_SCHED_CONSTANT: break;
-    case HSI_CNN_SCHED_STEP: lr *= pow(s->gamma, (double)(e / s->step)); break;
+    case HSI_CNN_SCHED_STEP: f = pow(s->gamma, (double)(e / s->step)); break;
     case HSI_CNN_SCHED_COSINE: {
         int t = e - s->warmup, T = sp->epochs - s->warmup;
         if (t < 0) t = 0;
         if (T < 1) T = 1;
         if (t > T) t = T;
         double m = base > 0 ? s->min_lr / base : 0;
-        lr *= m + (1.0 - m) * 0.5 * (1.0 + cos(M_PI * (double)t / (double)T));
+        f = m + (1.0 - m) * 0.5 * (1.0 + cos(M_PI * (double)t / (double)T));
         break;
     }
-    case HSI_CNN_SCHED_PLATEAU: lr *= net->sched.scale > 0 ? net->sched.scale : 1.0; break;
+    case HSI_CNN_SCHED_PLATEAU: f = net->sched.scale > 0 ? net->sched.scale : 1.0; break;
     }
     if (s->warmup > 0) {
         /* Linear per step over `warmup` epochs; without a step count (a loop
@@ -175,7 +177,7 @@ double hsi_cnn_current_lr(const hsi_cnn_net *net)
         double ramp = net->epoch_steps > 0
                           ? (double)(net->iterations + 1) / ((double)s->warmup * net->epoch_steps)
                           : (double)(e + 1) / (double)(s->warmup + 1);
-        if (ramp < 1) lr *= ramp;
+        if (ramp < 1) f *= ramp;
     }
-    return lr;
+    return f;
 }
