@@ -798,6 +798,13 @@ hsi_status hsi_cnn_summary_frozen(const hsi_cnn_spec *spec, int bands, int class
               spec->loss == HSI_CNN_LOSS_MSE ? "mse" : "cce",
               spec->optimizer == HSI_CNN_OPT_ADAM ? "adam" : "sgd", spec->learning_rate,
               spec->decay, spec->batch, spec->epochs);
+    if (spec->schedule.kind != HSI_CNN_SCHED_CONSTANT || spec->schedule.warmup ||
+        hsi_cnn_augment_active(&spec->augment)) {
+        char sched[96], aug[96];
+        hsi_cnn_schedule_format(&spec->schedule, sched, sizeof sched);
+        hsi_cnn_augment_format(&spec->augment, aug, sizeof aug);
+        sb_printf(&b, "Schedule %s; augmentation %s\n", sched, aug);
+    }
     free(layers);
     if (b.failed) {
         free(b.s);

@@ -16,6 +16,12 @@
  *            shapes: the transferred filters would meet features in other
  *            places. Give both scenes the same bands instead (--bands, or
  *            --preprocess pca:K on both).
+ *
+ * A frozen layer's weights and optimiser moments are not updated (the
+ * optimiser step skips its parameters, net.c); a frozen batchnorm layer
+ * keeps gamma and beta, while its running statistics still follow the new
+ * scene's batches (as PyTorch's train mode with requires_grad off), which
+ * is what adapts it to the new scene's feature statistics.
  */
 #include "cnn3d/cnn.h"
 
