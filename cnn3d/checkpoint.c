@@ -40,22 +40,6 @@
 static const char ckpt_magic[8] = {'H', 'S', 'I', 'C', 'N', 'N', '\0', '\1'};
 #define CKPT_VERSION 2u /* version 1 (without the training settings) is still read */
 
-/* The version a checkpoint says it is, so that hsi_blob_load checks it as
- * that version (1 or the current one); anything else gets the current
- * version, and hsi_blob_load reports what is wrong. */
-static uint32_t version_of(const char *path)
-{
-    unsigned char head[12];
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return CKPT_VERSION;
-    size_t got = fread(head, 1, sizeof head, fp);
-    fclose(fp);
-    if (got != sizeof head || memcmp(head, ckpt_magic, 8) != 0) return CKPT_VERSION;
-    uint32_t v = (uint32_t)head[8] | (uint32_t)head[9] << 8 | (uint32_t)head[10] << 16 |
-                 (uint32_t)head[11] << 24;
-    return v == 1 ? 1 : CKPT_VERSION;
-}
-
 void hsi_cnn_meta_clear(hsi_cnn_meta *meta)
 {
     if (!meta) return;
@@ -169,7 +153,7 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
     if (meta) memset(meta, 0, sizeof *meta);
     unsigned char *buf;
     hsi_blob_reader r;
-    const uint32_t version = version_of(path);
+    const uint32_t version = hsi_blob_version_of(path, ckpt_magic, 1, CKPT_VERSION);
     hsi_status load_st =
         hsi_blob_load(path, ckpt_magic, version, SIZE_MAX, "CNN checkpoint", &buf, &r);
     if (load_st) return load_st;
