@@ -268,8 +268,10 @@ def main():
         tr = tr[Xoshiro(seed=init[2] ^ 0x5EED5EED).shuffle(list(range(len(tr))))]
     va = tr[:0]
     if proto is not None:
-        # hsi's validation split: the same pixels held out (cmd_cnn.c).
-        tr = tr[Xoshiro(seed=seed ^ 0x5EED5EED).shuffle(list(range(len(tr))))]
+        # hsi's validation split: the same pixels held out (cmd_cnn.c); with
+        # --init the permutation above is that one already.
+        if init is None:
+            tr = tr[Xoshiro(seed=seed ^ 0x5EED5EED).shuffle(list(range(len(tr))))]
         n_val = int(math.floor(proto["validation_split"] * len(tr)))
         tr, va = tr[:len(tr) - n_val], tr[len(tr) - n_val:]
     te = np.argwhere(test > 0)
@@ -317,7 +319,8 @@ def main():
                 at += p.numel()
         shuffle_rng = Xoshiro(state=state)
     if proto is not None:
-        return train_protocol(model, proto, epochs, xtr, ytr, patches(va), yva, patches, te, yte, classes)
+        return train_protocol(model, proto, epochs, xtr, ytr, patches(va), yva, patches, te, yte, classes,
+                              shuffle_rng)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 1.0 / (1.0 + 5e-6 * it))
     onehot = nn.functional.one_hot(ytr, classes).float()
@@ -349,8 +352,9 @@ def main():
     print(f"overall_accuracy={correct / len(te):.4f} pixels={len(te)} epochs={epochs}")
 
 
-def train_protocol(model, p, epochs, xtr, ytr, xva, yva, patches, te, yte, classes):
-    """Training as `hsi cnn train` runs a spec's protocol (see the docstring)."""
+def train_protocol(model, p, epochs, xtr, ytr, xva, yva, patches, te, yte, classes, shuffle_rng=None):
+    """Training as `hsi cnn train` runs a spec's protocol (see the docstring);
+    with shuffle_rng (--init), hsi's batch order."""
     model[-1] = nn.Identity()  # logits; softmax below
     params = list(model.parameters())
     if p["optimizer"] == "adam":
@@ -373,7 +377,10 @@ def train_protocol(model, p, epochs, xtr, ytr, xva, yva, patches, te, yte, class
     t0 = time.time()
     for epoch in range(epochs):
         model.train()
-        perm = torch.randperm(len(ytr))
+        if shuffle_rng is not None:
+            perm = torch.tensor(shuffle_rng.shuffle(list(range(len(ytr)))))
+        else:
+            perm = torch.randperm(len(ytr))
         total = 0.0
         for s in range(0, len(perm), batch):
             idx = perm[s:s + batch]
