@@ -2,8 +2,12 @@
 #include "base/blob.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/atomic.h"
 #include "base/file.h"
@@ -140,6 +144,23 @@ static uint64_t le64(const unsigned char *b)
     uint64_t v = 0;
     for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
     return v;
+}
+
+uint32_t hsi_blob_version_of(const char *path, const char magic[8], uint32_t oldest,
+                             uint32_t current)
+{
+    /* Non-blocking, and only a regular file is read: a FIFO or a device
+     * gets `current`, and hsi_blob_load refuses it with its message. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return current;
+    struct stat sb;
+    unsigned char head[12];
+    ssize_t got = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) ? read(fd, head, sizeof head) : -1;
+    close(fd);
+    if (got != (ssize_t)sizeof head || memcmp(head, magic, 8) != 0) return current;
+    uint32_t v = (uint32_t)head[8] | (uint32_t)head[9] << 8 | (uint32_t)head[10] << 16 |
+                 (uint32_t)head[11] << 24;
+    return v >= oldest && v <= current ? v : current;
 }
 
 hsi_status hsi_blob_load(const char *path, const char magic[8], uint32_t version, size_t max_bytes,

@@ -84,6 +84,13 @@ typedef struct hsi_blob_reader {
 hsi_status hsi_blob_load(const char *path, const char magic[8], uint32_t version, size_t max_bytes,
                          const char *what, unsigned char **buf, hsi_blob_reader *r);
 
+/* The version a file of this magic says it is, when it is oldest..current,
+ * so that hsi_blob_load checks it as that version; anything else (not a
+ * regular file, unreadable, short, another magic or version) gets current,
+ * and hsi_blob_load reports what is wrong. Never blocks (FIFOs). */
+uint32_t hsi_blob_version_of(const char *path, const char magic[8], uint32_t oldest,
+                             uint32_t current);
+
 /* The next n bytes, or NULL (and short_read set) if fewer are left. */
 const unsigned char *hsi_blob_take(hsi_blob_reader *r, size_t n);
 /* Copy the next n bytes to dst; zeros past the end. */

@@ -6,8 +6,15 @@
 #
 #   bench/cnn_accuracy.sh [BUILD_DIR]
 #
-# Environment: EPOCHS (default 30; the paper's 600 are too many for 2 CPU
-# cores), SEEDS (default "1"; each seed makes its own scene, split and initial
+# Environment: SPEC (default cnn3d/specs/lange2018.cfg; with another spec,
+# e.g. lange2018_adam.cfg, the PyTorch reference trains with that spec's
+# [net] protocol: optimiser, loss, validation split, early stopping, schedule),
+# EPOCHS (default 30; the paper's 600 are too many for 2 CPU
+# cores), ROWS and COLS (the simulated scene's size, default 145 x 145),
+# BANDS (a band list: train both engines on these bands only, e.g.
+# "$(seq -s, 1 4 220)" for every fourth band; default all 220), PYTHON (the Python with
+# PyTorch; default /root/.cache/hsi/peers-venv/bin/python where it exists,
+# else python3), SEEDS (default "1"; each seed makes its own scene, split and initial
 # weights, and is the training seed of both engines), FRACTION (training share
 # per class, default 0.1), SPLITS (default "random blocks"), WORK (scratch
 # directory; default a new one), SAME_START (1: PyTorch starts from hsi's
@@ -32,14 +39,31 @@ SEEDS=${SEEDS:-${SEED:-1}}
 FRACTION=${FRACTION:-0.1}
 SAME_START=${SAME_START:-0}
 SPLITS=${SPLITS:-random blocks}
+SPEC=${SPEC:-$ROOT/cnn3d/specs/lange2018.cfg}
+ROWS=${ROWS:-145}
+COLS=${COLS:-145}
+BANDS=${BANDS:-}
+if [ -z "${PYTHON:-}" ]; then
+    PYTHON=python3
+    [ -x /root/.cache/hsi/peers-venv/bin/python ] && PYTHON=/root/.cache/hsi/peers-venv/bin/python
+fi
+[ -f "$SPEC" ] || [ ! -f "$ROOT/$SPEC" ] || SPEC="$ROOT/$SPEC" # cnn3d/specs/... from anywhere
+case "$SPEC" in /*) ;; *) SPEC="$(pwd)/$SPEC" ;; esac
+# The reference follows the spec's protocol unless it is the paper's (SGD on MSE, built in).
+proto=""
+[ "$(basename "$SPEC")" = lange2018.cfg ] || proto="--spec $SPEC"
+band_opt=""
+[ -n "$BANDS" ] && band_opt="--bands $BANDS"
 WORK=${WORK:-$(mktemp -d /tmp/cnn_accuracy.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-echo "# 3D-CNN accuracy: $(date -u '+%Y-%m-%d %H:%M UTC'), seeds $SEEDS, $EPOCHS epochs, training fraction $FRACTION, same start $SAME_START, in $WORK"
+echo "# 3D-CNN accuracy: $(date -u '+%Y-%m-%d %H:%M UTC'), spec $(basename "$SPEC"), seeds $SEEDS, $EPOCHS epochs, scene ${ROWS}x${COLS}, bands ${BANDS:-all}, training fraction $FRACTION, same start $SAME_START, in $WORK"
+echo "# CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}"
 : >runs.txt
 for seed in $SEEDS; do
-    "$H" simulate -o "scene$seed.tif" --gt "scene${seed}_gt.tif" --seed "$seed" -q
-    "$H" convert "scene$seed.tif" -o "scene$seed.dat" >/dev/null
+    "$H" simulate -o "scene$seed.tif" --gt "scene${seed}_gt.tif" --seed "$seed" --rows "$ROWS" --cols "$COLS" -q
+    # shellcheck disable=SC2086 # band_opt is empty or two words
+    "$H" convert "scene$seed.tif" $band_opt -o "scene$seed.dat" >/dev/null
     for kind in $SPLITS; do
         s="$kind$seed"
         "$H" split "scene${seed}_gt.tif" -o "$s" --strategy "$kind" --fraction "$FRACTION" --patch 9 --seed "$seed" >/dev/null
@@ -49,19 +73,23 @@ for seed in $SEEDS; do
         if [ "$SAME_START" = 1 ]; then
             # The straight run below equals a --resume from this file (tests/test_cnn_cli).
             # --test as there: a class only the test pixels have still gets an output.
-            "$H" cnn train "scene$seed.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
+            "$H" cnn train "scene$seed.tif" --spec "$SPEC" $band_opt \
                 --train "${s}_train.tif" --test "${s}_test.tif" --allow-missing-classes --epochs 0 --seed "$seed" \
                 -o "${s}_init.ckpt" -q >/dev/null
             start="--init ${s}_init.ckpt"
         fi
         t0=$(date +%s)
-        ours=$("$H" cnn train "scene$seed.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
+        ours=$("$H" cnn train "scene$seed.tif" --spec "$SPEC" $band_opt \
             --train "${s}_train.tif" --test "${s}_test.tif" --allow-missing-classes --epochs "$EPOCHS" --seed "$seed" \
             -o "$s.ckpt" -q | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
         t1=$(date +%s)
-        torch=$(/usr/bin/python3 "$ROOT/bench/cnn_torch_reference.py" "scene$seed.dat" "${s}_train.dat" \
-            "${s}_test.dat" "$EPOCHS" --seed "$seed" $start | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
+        torch=$("$PYTHON" "$ROOT/bench/cnn_torch_reference.py" "scene$seed.dat" "${s}_train.dat" \
+            "${s}_test.dat" "$EPOCHS" --seed "$seed" $start $proto | sed -n 's/^overall_accuracy=\([0-9.]*\).*/\1/p')
         t2=$(date +%s)
+        if [ -z "$ours" ] || [ -z "$torch" ]; then
+            echo "cnn_accuracy.sh: $kind split, seed $seed: a run failed (hsi OA '$ours', PyTorch OA '$torch')" >&2
+            exit 1
+        fi
         echo "$kind $seed $ours $torch" >>runs.txt
         echo "$kind split, seed $seed: hsi OA $ours ($((t1 - t0)) s), PyTorch OA $torch ($((t2 - t1)) s), difference $(awk -v a="$ours" -v b="$torch" 'BEGIN {printf "%+.2f", 100 * (a - b)}') points"
     done

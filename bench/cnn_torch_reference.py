@@ -9,8 +9,20 @@ output, mean squared error against one-hot targets, SGD with learning rate
 1.0 and Keras decay lr / (1 + 5e-6 * iterations), batch 50, a seeded shuffle
 every epoch. Prints the overall accuracy on the test pixels.
 
+With --spec SPEC (e.g. cnn3d/specs/lange2018_adam.cfg) the protocol is the
+[net] section of that spec instead, as `hsi cnn train` runs it: optimizer
+(sgd with momentum/nesterov, or adam with beta1, beta2, epsilon), loss (cce
+on the logits, or mse on the softmax), learning_rate, Keras decay, batch,
+epochs (the EPOCHS argument still overrides them), validation_split (the
+same held-out pixels as hsi: the training pixels shuffled with xoshiro256**
+seeded with seed ^ 0x5eed5eed, the last floor(F n) held out), patience
+(early stopping on the validation loss; the best epoch's weights are kept
+when training stops or its epochs end), the learning-rate schedule
+(constant, step, cosine, plateau) and its warm-up, all by the formulas of
+cnn3d/schedule.c. The topology stays Lange et al.'s (the spec must have it).
+
 Usage: cnn_torch_reference.py CUBE.dat TRAIN.dat TEST.dat EPOCHS
-           [--seed S] [--init INIT.ckpt [--perturb EPS]] [--save-params FILE.npy]
+           [--seed S] [--spec SPEC] [--init INIT.ckpt [--perturb EPS]] [--save-params FILE.npy]
 (ENVI files as written by `hsi convert`; the header gives the layout.)
 
 With --init INIT.ckpt, a checkpoint written by `hsi cnn train --epochs 0` (the net as hsi
@@ -23,7 +35,7 @@ weights and the same batches; only their floating-point arithmetic differs.
 to measure how fast the training itself amplifies a rounding-sized change;
 --save-params writes the trained parameters (flat, hsi's order) as .npy.
 """
-import argparse, struct, sys, time
+import argparse, math, struct, sys, time
 import numpy as np
 import torch, torch.nn as nn
 
@@ -128,6 +140,87 @@ def read_hsi_init(path):
     return params, rng, seed
 
 
+def read_protocol(path):
+    """The [net] keys of an hsi spec that set the training protocol."""
+    p = {"optimizer": "sgd", "loss": "cce", "learning_rate": 0.01, "decay": 0.0, "momentum": 0.0,
+         "nesterov": False, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7, "weight_decay": 0.0,
+         "batch": 32, "epochs": 10, "validation_split": 0.0, "patience": 0,
+         "schedule": "constant", "warmup": 0}
+    section = None
+    kinds = []
+    for line in open(path):
+        line = line.split("#")[0].split(";")[0].strip()
+        if not line:
+            continue
+        if line.startswith("["):
+            section = line.strip("[]").strip()
+            if section != "net":
+                kinds.append(section)
+            continue
+        if section != "net" or "=" not in line:
+            continue
+        k, v = (t.strip() for t in line.split("=", 1))
+        if k == "optimiser":
+            k = "optimizer"
+        if k in ("learning_rate", "decay", "momentum", "beta1", "beta2", "epsilon", "weight_decay",
+                 "validation_split"):
+            p[k] = float(v)
+        elif k in ("batch", "epochs", "patience", "warmup"):
+            p[k] = int(v)
+        elif k == "nesterov":
+            p[k] = v in ("1", "true", "yes")
+        elif k == "loss":
+            p[k] = "mse" if v in ("mse", "mean_squared_error") else "cce"
+        elif k in ("optimizer", "schedule"):
+            p[k] = v
+    lange = ["conv3d", "maxpool3d", "zeropad3d"] * 2 + ["conv3d", "maxpool3d", "flatten", "dense", "dense", "dense"]
+    if kinds != lange:
+        sys.exit(f"{path}: not the Lange et al. topology ({', '.join(kinds)})")
+    sched = p["schedule"].split(":")
+    p["sched_kind"] = sched[0]
+    defaults = {"constant": [], "step": [10, 0.1], "cosine": [0.0], "plateau": [5, 0.1, 0.0]}[sched[0]]
+    p["sched_args"] = [float(x) for x in sched[1:]] + defaults[len(sched) - 1:]
+    return p
+
+
+class Schedule:
+    """hsi_cnn_current_lr (cnn3d/schedule.c): Keras decay x schedule x warm-up."""
+
+    def __init__(self, p, epochs, steps):
+        self.p, self.epochs, self.steps = p, epochs, steps
+        self.best, self.wait, self.scale = float("inf"), 0, 1.0
+
+    def lr(self, epoch, iterations):
+        p, a = self.p, self.p["sched_args"]
+        base = p["learning_rate"]
+        lr = base / (1.0 + p["decay"] * iterations)
+        kind, w = p["sched_kind"], p["warmup"]
+        if kind == "step":
+            lr *= a[1] ** (epoch // int(a[0]))
+        elif kind == "cosine":
+            T = max(self.epochs - w, 1)
+            t = min(max(epoch - w, 0), T)
+            m = a[0] / base
+            lr *= m + (1 - m) * 0.5 * (1 + math.cos(math.pi * t / T))
+        elif kind == "plateau":
+            lr *= self.scale
+        if w > 0:
+            lr *= min(1.0, (iterations + 1) / (w * self.steps))
+        return lr
+
+    def epoch_end(self, epochs_done, loss):
+        if self.p["sched_kind"] != "plateau" or not math.isfinite(loss) or epochs_done <= self.p["warmup"]:
+            return
+        patience, gamma, min_lr = self.p["sched_args"]
+        if loss < self.best:
+            self.best, self.wait = loss, 0
+            return
+        self.wait += 1
+        if self.wait >= patience:
+            self.scale = max(self.scale * gamma, min_lr / self.p["learning_rate"])
+            self.wait = 0
+
+
 def main():
     ap = argparse.ArgumentParser(description="PyTorch reference of hsi's Lange et al. 3D-CNN protocol")
     ap.add_argument("cube"), ap.add_argument("train"), ap.add_argument("test")
@@ -137,10 +230,12 @@ def main():
     ap.add_argument("--init", help="start from this `hsi cnn train --epochs 0` checkpoint")
     ap.add_argument("--perturb", type=float, default=0.0)
     ap.add_argument("--save-params")
+    ap.add_argument("--spec", help="train with this hsi spec's [net] protocol (Lange topology)")
     args = ap.parse_args()
     seed = args.seed_arg if args.seed_arg is not None else args.seed
     cube_path, train_path, test_path, epochs = args.cube, args.train, args.test, args.epochs
     init = read_hsi_init(args.init) if args.init else None
+    proto = read_protocol(args.spec) if args.spec else None
     torch.manual_seed(seed)
     np.random.seed(seed)
     torch.set_num_threads(2)
@@ -156,6 +251,11 @@ def main():
     r = 4
     padded = np.pad(cube, ((r, r), (r, r), (0, 0)), mode="reflect")  # mirror without repeating the edge
     classes = int(max(train.max(), test.max()))
+    hdr = open(train_path.rsplit(".", 1)[0] + ".hdr").read()
+    for line in hdr.splitlines():
+        # hsi's net has an output per class of the class table (hsi cnn train).
+        if line.strip().lower().startswith("classes") and "=" in line:
+            classes = max(classes, int(line.split("=", 1)[1]) - 1)
 
     def patches(rc):
         out = np.empty((len(rc), 1, bands, 2 * r + 1, 2 * r + 1), np.float32)
@@ -166,8 +266,17 @@ def main():
     tr = np.argwhere(train > 0)  # row-major, as hsi lists them
     if init is not None:
         tr = tr[Xoshiro(seed=init[2] ^ 0x5EED5EED).shuffle(list(range(len(tr))))]
+    va = tr[:0]
+    if proto is not None:
+        # hsi's validation split: the same pixels held out (cmd_cnn.c); with
+        # --init the permutation above is that one already.
+        if init is None:
+            tr = tr[Xoshiro(seed=seed ^ 0x5EED5EED).shuffle(list(range(len(tr))))]
+        n_val = int(math.floor(proto["validation_split"] * len(tr)))
+        tr, va = tr[:len(tr) - n_val], tr[len(tr) - n_val:]
     te = np.argwhere(test > 0)
     ytr = torch.from_numpy(train[tr[:, 0], tr[:, 1]] - 1)
+    yva = torch.from_numpy(train[va[:, 0], va[:, 1]] - 1)
     yte = test[te[:, 0], te[:, 1]] - 1
     xtr = patches(tr)
 
@@ -209,6 +318,9 @@ def main():
                 p.copy_(torch.from_numpy(flat[at:at + p.numel()]).view_as(p))
                 at += p.numel()
         shuffle_rng = Xoshiro(state=state)
+    if proto is not None:
+        return train_protocol(model, proto, epochs, xtr, ytr, patches(va), yva, patches, te, yte, classes,
+                              shuffle_rng)
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 1.0 / (1.0 + 5e-6 * it))
     onehot = nn.functional.one_hot(ytr, classes).float()
@@ -238,6 +350,82 @@ def main():
             p = model(patches(te[s:s + 500])).argmax(1).numpy()
             correct += int((p == yte[s:s + 500]).sum())
     print(f"overall_accuracy={correct / len(te):.4f} pixels={len(te)} epochs={epochs}")
+
+
+def train_protocol(model, p, epochs, xtr, ytr, xva, yva, patches, te, yte, classes, shuffle_rng=None):
+    """Training as `hsi cnn train` runs a spec's protocol (see the docstring);
+    with shuffle_rng (--init), hsi's batch order."""
+    model[-1] = nn.Identity()  # logits; softmax below
+    params = list(model.parameters())
+    if p["optimizer"] == "adam":
+        opt = torch.optim.Adam(params, lr=p["learning_rate"], betas=(p["beta1"], p["beta2"]),
+                               eps=p["epsilon"], weight_decay=p["weight_decay"])
+    else:
+        opt = torch.optim.SGD(params, lr=p["learning_rate"], momentum=p["momentum"],
+                              nesterov=p["nesterov"], weight_decay=p["weight_decay"])
+    batch = p["batch"]
+    steps = (len(ytr) + batch - 1) // batch
+    sched = Schedule(p, epochs, steps)
+
+    def loss_of(logits, y):
+        if p["loss"] == "mse":
+            return nn.functional.mse_loss(torch.softmax(logits, 1), nn.functional.one_hot(y, classes).float())
+        # hsi clips p to [1e-7, 1 - 1e-7] in the loss (Keras); the log-softmax differs only there.
+        return nn.functional.nll_loss(torch.log(torch.softmax(logits, 1).clamp(1e-7, 1 - 1e-7)), y)
+
+    best, best_state, since_best, iterations = float("inf"), None, 0, 0
+    t0 = time.time()
+    for epoch in range(epochs):
+        model.train()
+        if shuffle_rng is not None:
+            perm = torch.tensor(shuffle_rng.shuffle(list(range(len(ytr)))))
+        else:
+            perm = torch.randperm(len(ytr))
+        total = 0.0
+        for s in range(0, len(perm), batch):
+            idx = perm[s:s + batch]
+            for g in opt.param_groups:
+                g["lr"] = sched.lr(epoch, iterations)
+            opt.zero_grad()
+            logits = model(xtr[idx])
+            if p["loss"] == "cce":
+                loss = nn.functional.cross_entropy(logits, ytr[idx])  # the same gradient as hsi's fused softmax
+            else:
+                loss = loss_of(logits, ytr[idx])
+            loss.backward()
+            opt.step()
+            iterations += 1
+            total += loss.item() * len(idx)
+        line = f"epoch {epoch + 1}/{epochs} loss {total / len(perm):.4f} lr {sched.lr(epoch, iterations - 1):.3g}"
+        monitored = total / len(perm)
+        if len(yva):
+            model.eval()
+            with torch.no_grad():
+                vl = float(loss_of(model(xva), yva))
+            monitored = vl
+            line += f" val_loss {vl:.4f}"
+            if vl < best:
+                best, since_best = vl, 0
+                best_state = [q.detach().clone() for q in params]
+                line += " *"
+            else:
+                since_best += 1
+        sched.epoch_end(epoch + 1, monitored)
+        print(f"{line} {time.time() - t0:.0f}s", flush=True)
+        stop = p["patience"] > 0 and since_best >= p["patience"]
+        if (stop or epoch == epochs - 1) and best_state is not None and since_best > 0 and p["patience"] > 0:
+            with torch.no_grad():
+                for q, b in zip(params, best_state):
+                    q.copy_(b)
+        if stop:
+            break
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for s in range(0, len(te), 500):
+            pr = model(patches(te[s:s + 500])).argmax(1).numpy()
+            correct += int((pr == yte[s:s + 500]).sum())
+    print(f"overall_accuracy={correct / len(te):.4f} pixels={len(te)} epochs={epoch + 1}")
 
 
 if __name__ == "__main__":

@@ -979,23 +979,6 @@ hsi_status hsi_svm_model_save(const hsi_svm_model *m, const char *path)
     return hsi_blob_writer_commit(&w, path);
 }
 
-/* The version a bundle file says it is, so that hsi_blob_load can check it
- * as that version (1 or the current one); anything else (unreadable, short,
- * another magic, another version) gets the current version, and
- * hsi_blob_load reports what is wrong. */
-static uint32_t bundle_version_of(const char *path)
-{
-    unsigned char head[12];
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return BUNDLE_VERSION;
-    size_t got = fread(head, 1, sizeof head, fp);
-    fclose(fp);
-    if (got != sizeof head || memcmp(head, bundle_magic, 8) != 0) return BUNDLE_VERSION;
-    uint32_t v = (uint32_t)head[8] | (uint32_t)head[9] << 8 | (uint32_t)head[10] << 16 |
-                 (uint32_t)head[11] << 24;
-    return v == 1 ? 1 : BUNDLE_VERSION;
-}
-
 /* The preprocessing record at the reader, checked before its arrays are
  * allocated (hsi_preprocess_read sizes them from the record's own in/out
  * dimensions, up to 2^20 x 2^20 floats) and after: every value finite. */
@@ -1050,7 +1033,7 @@ hsi_status hsi_svm_model_load(const char *path, hsi_svm_model **out)
     *out = NULL;
     unsigned char *buf;
     hsi_blob_reader c;
-    const uint32_t version = bundle_version_of(path);
+    const uint32_t version = hsi_blob_version_of(path, bundle_magic, 1, BUNDLE_VERSION);
     hsi_status st =
         hsi_blob_load(path, bundle_magic, version, BUNDLE_MAX_BYTES, "SVM model", &buf, &c);
     if (st) return st;

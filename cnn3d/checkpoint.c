@@ -10,6 +10,13 @@
  *     u32 radius, border;  u64 seed;  u32 len, band selection text
  *     u32 n_classes, then n_classes+1 x (name[64], rgb[3])
  *     u8 has_preprocess, then the hsi_preprocess_write() record
+ *     version 2: the training run's settings, which the command line may
+ *       have changed from the spec text, and the schedule's state:
+ *       f64 learning_rate; u32 epochs;
+ *       u32 schedule kind, step, patience; f64 gamma, min_lr; u32 warmup;
+ *       f64 plateau best; u32 plateau wait; f64 plateau scale;
+ *       u8 flip, rotate; f64 gain, offset, mix        (augmentation)
+ *       u32 n (0 or the layer count), u8 frozen[n]    (transfer learning)
  *     u8 has_optimizer; f32 params[n_params]; f32 state[n_state];
  *       with the optimiser: f32 m[n_params], v[n_params]
  *     u64 FNV-1a 64 of every byte above
@@ -18,6 +25,8 @@
 #include "cnn3d/cnn.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,7 +38,7 @@
 #include "io/io.h"
 
 static const char ckpt_magic[8] = {'H', 'S', 'I', 'C', 'N', 'N', '\0', '\1'};
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 2u /* version 1 (without the training settings) is still read */
 
 void hsi_cnn_meta_clear(hsi_cnn_meta *meta)
 {
@@ -52,6 +61,9 @@ hsi_status hsi_cnn_checkpoint_write(const char *path, const hsi_cnn_net *net,
     if (net->input.h != net->input.w || net->input.h % 2 == 0)
         return hsi_error(HSI_ERR_ARG, "%s: a checkpoint needs a centred patch (x = y, odd), not %d x %d",
                          path, net->input.w, net->input.h);
+    if (net->frozen && net->n_layers > 4096)
+        return hsi_error(HSI_ERR_ARG, "%s: a checkpoint records frozen layers of nets of at most "
+                                      "4096 layers, not %d", path, net->n_layers);
     hsi_blob_writer w;
     hsi_status st = hsi_blob_writer_open(&w, ckpt_magic, CKPT_VERSION);
     if (st) return hsi_error_prefix(st, "%s", path);
@@ -86,6 +98,26 @@ hsi_status hsi_cnn_checkpoint_write(const char *path, const hsi_cnn_net *net,
     }
     hsi_blob_put_u8(&w, meta->preprocess != NULL);
     if (meta->preprocess) hsi_preprocess_write(meta->preprocess, &w);
+    const hsi_cnn_schedule *sc = &s->schedule;
+    const hsi_cnn_augment *au = &s->augment;
+    hsi_blob_put_f64(&w, s->learning_rate);
+    hsi_blob_put_u32(&w, (uint32_t)s->epochs);
+    hsi_blob_put_u32(&w, (uint32_t)sc->kind);
+    hsi_blob_put_u32(&w, (uint32_t)sc->step);
+    hsi_blob_put_u32(&w, (uint32_t)sc->patience);
+    hsi_blob_put_f64(&w, sc->gamma);
+    hsi_blob_put_f64(&w, sc->min_lr);
+    hsi_blob_put_u32(&w, (uint32_t)sc->warmup);
+    hsi_blob_put_f64(&w, net->sched.best);
+    hsi_blob_put_u32(&w, (uint32_t)net->sched.wait);
+    hsi_blob_put_f64(&w, net->sched.scale);
+    hsi_blob_put_u8(&w, (uint8_t)au->flip);
+    hsi_blob_put_u8(&w, (uint8_t)au->rotate);
+    hsi_blob_put_f64(&w, au->gain);
+    hsi_blob_put_f64(&w, au->offset);
+    hsi_blob_put_f64(&w, au->mix);
+    hsi_blob_put_u32(&w, net->frozen ? (uint32_t)net->n_layers : 0);
+    if (net->frozen) hsi_blob_put(&w, net->frozen, (size_t)net->n_layers);
     uint8_t has_opt = net->training;
     hsi_blob_put_u8(&w, has_opt);
     /* Parameters live in backend memory: copy them out through the backend. */
@@ -121,8 +153,9 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
     if (meta) memset(meta, 0, sizeof *meta);
     unsigned char *buf;
     hsi_blob_reader r;
+    const uint32_t version = hsi_blob_version_of(path, ckpt_magic, 1, CKPT_VERSION);
     hsi_status load_st =
-        hsi_blob_load(path, ckpt_magic, CKPT_VERSION, SIZE_MAX, "CNN checkpoint", &buf, &r);
+        hsi_blob_load(path, ckpt_magic, version, SIZE_MAX, "CNN checkpoint", &buf, &r);
     if (load_st) return load_st;
     hsi_status st = HSI_OK;
     hsi_cnn_spec *spec = NULL;
@@ -187,6 +220,61 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
     if (r.short_read) REFUSE("%s: checkpoint header truncated", path);
     if (has_pre > 1) REFUSE("%s: checkpoint has_preprocess byte is %u, not 0 or 1", path, has_pre);
     if (has_pre && (st = hsi_preprocess_read(&r, path, &m.preprocess))) goto done;
+    /* Version 2: the run's settings and schedule state (version 1: the spec's). */
+    double lr = 0;
+    uint32_t run_epochs = 0, n_frozen = 0;
+    hsi_cnn_schedule sched = {0};
+    hsi_cnn_schedule_state sstate = {INFINITY, 0, 1.0};
+    hsi_cnn_augment aug = {0};
+    uint8_t frozen[4096];
+    if (version >= 2) {
+        lr = hsi_blob_get_f64(&r);
+        run_epochs = hsi_blob_get_u32(&r);
+        sched.kind = (hsi_cnn_schedule_kind)hsi_blob_get_u32(&r);
+        uint32_t step = hsi_blob_get_u32(&r), patience = hsi_blob_get_u32(&r);
+        sched.gamma = hsi_blob_get_f64(&r);
+        sched.min_lr = hsi_blob_get_f64(&r);
+        uint32_t warmup = hsi_blob_get_u32(&r);
+        sstate.best = hsi_blob_get_f64(&r);
+        uint32_t wait = hsi_blob_get_u32(&r);
+        sstate.scale = hsi_blob_get_f64(&r);
+        uint8_t flip = hsi_blob_get_u8(&r), rotate = hsi_blob_get_u8(&r);
+        aug.gain = hsi_blob_get_f64(&r);
+        aug.offset = hsi_blob_get_f64(&r);
+        aug.mix = hsi_blob_get_f64(&r);
+        n_frozen = hsi_blob_get_u32(&r);
+        if (r.short_read) REFUSE("%s: checkpoint header truncated (training settings)", path);
+        if (!(lr >= 1e-12 && lr <= 1e6))
+            REFUSE("%s: checkpoint learning rate %g (1e-12 to 1e6)", path, lr);
+        if (run_epochs > 100000000) REFUSE("%s: checkpoint epochs %u (at most 1e8)", path, run_epochs);
+        /* Out-of-range counts are caught below, as kind, flip and rotate are. */
+        sched.step = step > 100000000 ? -1 : (int)step;
+        sched.patience = patience > 100000000 ? -1 : (int)patience;
+        sched.warmup = warmup > 100000000 ? -1 : (int)warmup;
+        if (sched.kind > HSI_CNN_SCHED_PLATEAU) sched.kind = (hsi_cnn_schedule_kind)-1;
+        aug.flip = flip, aug.rotate = rotate;
+        const char *why = hsi_cnn_schedule_invalid(&sched);
+        if (!why) why = hsi_cnn_augment_invalid(&aug);
+        if (why) REFUSE("%s: checkpoint %s", path, why);
+        if (isnan(sstate.best) || sstate.best == -INFINITY)
+            REFUSE("%s: checkpoint plateau best loss %g is not a number or infinity", path,
+                   sstate.best);
+        if (wait >= (uint32_t)sched.patience)
+            REFUSE("%s: checkpoint plateau wait %u, but the schedule's patience is %d", path, wait,
+                   sched.patience);
+        sstate.wait = (int)wait;
+        if (!(sstate.scale > 0 && sstate.scale <= 1))
+            REFUSE("%s: checkpoint plateau scale %g is not in (0, 1]", path, sstate.scale);
+        if (n_frozen > sizeof frozen)
+            REFUSE("%s: checkpoint frozen-layer table of %u layers (at most %zu)", path, n_frozen,
+                   sizeof frozen);
+        hsi_blob_get(&r, frozen, n_frozen);
+        if (r.short_read) REFUSE("%s: checkpoint header truncated (frozen layers)", path);
+        for (uint32_t i = 0; i < n_frozen; i++)
+            if (frozen[i] > 1)
+                REFUSE("%s: checkpoint frozen flag of layer %u is %u, not 0 or 1", path, i + 1,
+                       frozen[i]);
+    }
     uint8_t has_opt = hsi_blob_get_u8(&r);
     if (r.short_read) REFUSE("%s: checkpoint header truncated", path);
     if (has_opt > 1) REFUSE("%s: checkpoint has_optimizer byte is %u, not 0 or 1", path, has_opt);
@@ -195,6 +283,9 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
         hsi_error_prefix(st, "%s: the checkpoint's spec", path);
         goto done;
     }
+    if (n_frozen && n_frozen != (uint32_t)spec->n_layers)
+        REFUSE("%s: checkpoint frozen-layer table of %u layers, but its spec has %d", path,
+               n_frozen, spec->n_layers);
     /* Shapes: the patch is centred, as the spec says. */
     if (in_h != (uint32_t)spec->in_h)
         REFUSE("%s: checkpoint in_h %u, but its spec's input is x=%d y=%d", path, in_h, spec->in_w,
@@ -299,6 +390,14 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
     net->iterations = iterations;
     net->epoch = (int)epoch;
     net->rng = rng;
+    if (version >= 2) {
+        net->spec->learning_rate = lr;
+        net->spec->epochs = (int)run_epochs;
+        net->spec->schedule = sched;
+        net->spec->augment = aug;
+        net->sched = sstate;
+        if (n_frozen && (st = hsi_cnn_net_set_frozen(net, frozen))) goto done;
+    }
 done:
     free(buf);
     free(text);

@@ -56,6 +56,43 @@ typedef enum hsi_cnn_init {
     HSI_CNN_INIT_HE_UNIFORM          /* U(-l, l), l = sqrt(6 / fan_in) */
 } hsi_cnn_init;
 
+/* Learning-rate schedule (cnn3d/schedule.c). The rate of epoch e (0-based)
+ * is learning_rate / (1 + decay * iterations) times the schedule's factor
+ * times the warm-up ramp; hsi_cnn_current_lr() is the one place it is
+ * computed. */
+typedef enum hsi_cnn_schedule_kind {
+    HSI_CNN_SCHED_CONSTANT = 0,
+    HSI_CNN_SCHED_STEP,    /* x gamma every `step` epochs */
+    HSI_CNN_SCHED_COSINE,  /* half cosine from the rate to min_lr over the epochs after warm-up */
+    HSI_CNN_SCHED_PLATEAU  /* x gamma after `patience` epochs without a better validation loss */
+} hsi_cnn_schedule_kind;
+
+typedef struct hsi_cnn_schedule {
+    hsi_cnn_schedule_kind kind;
+    int step;              /* step: epochs between reductions */
+    int patience;          /* plateau: epochs without improvement before a reduction */
+    double gamma;          /* step, plateau: factor of each reduction, 0 < gamma < 1 */
+    double min_lr;         /* cosine: the final rate; plateau: the floor */
+    int warmup;            /* epochs of linear warm-up from ~0 to the rate, per iteration */
+} hsi_cnn_schedule;
+
+/* Plateau bookkeeping: stored in checkpoints so a resumed run continues. */
+typedef struct hsi_cnn_schedule_state {
+    double best;           /* best monitored loss so far (INFINITY: none yet) */
+    int wait;              /* epochs since it improved */
+    double scale;          /* product of the reductions so far (1 at the start) */
+} hsi_cnn_schedule_state;
+
+/* On-the-fly augmentation of training patches (cnn3d/augment.c), drawn
+ * from the net's RNG. */
+typedef struct hsi_cnn_augment {
+    int flip;              /* mirror x and/or y, each with probability 1/2 */
+    int rotate;            /* rotate by 0, 90, 180 or 270 degrees (square patches) */
+    double gain;           /* per patch: values x (1 + gain * N(0,1)) */
+    double offset;         /* per patch: values + offset * N(0,1) */
+    double mix;            /* probability to blend a patch with another of its class in the batch */
+} hsi_cnn_augment;
+
 /* Per-sample tensor shape (channels, depth = bands, height = y, width = x). */
 typedef struct hsi_cnn_shape {
     int c, d, h, w;
@@ -102,6 +139,8 @@ typedef struct hsi_cnn_spec {
     int patience;          /* early stopping on validation loss (0 = off) */
     int n_layers;
     hsi_cnn_layer_spec *layers;
+    hsi_cnn_schedule schedule; /* [net] schedule = ..., warmup = N */
+    hsi_cnn_augment augment;   /* [net] augment = ... */
 } hsi_cnn_spec;
 
 /* Parse a spec; `what` names it in messages ("lange.cfg:12: ..."). */
@@ -176,6 +215,9 @@ typedef struct hsi_cnn_net {
      * reductions already started, while the layers below compute. */
     void (*grad_ready)(void *ctx, struct hsi_cnn_net *net, int layer);
     void *grad_ready_ctx;
+    hsi_cnn_schedule_state sched; /* plateau state of the learning-rate schedule */
+    int epoch_steps;            /* optimiser steps per epoch (set by hsi_cnn_train; warm-up) */
+    uint8_t *frozen;            /* [n_layers]: 1 = no update (transfer learning); NULL: none */
 } hsi_cnn_net;
 
 hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *opts,
@@ -225,9 +267,67 @@ double hsi_cnn_train_step(hsi_cnn_net *net, const float *x, const int32_t *label
 /* Apply the optimiser to net->grads (one iteration). */
 void hsi_cnn_optimizer_step(hsi_cnn_net *net);
 
-/* Learning rate in effect at the current iteration (Keras decay), times
- * net->lr_scale. */
+/* Learning rate of the next optimiser step: the spec's rate, Keras decay,
+ * the schedule and its warm-up (cnn3d/schedule.c), times net->lr_scale (the
+ * linear scaling rule of data-parallel training: the warm-up ramps to the
+ * scaled rate, as Goyal et al. 2017). */
 double hsi_cnn_current_lr(const hsi_cnn_net *net);
+
+/* ---- schedules, augmentation, transfer (schedule.c, augment.c, transfer.c) ---- */
+
+/* "constant", "step[:EVERY[:GAMMA]]", "cosine[:MIN_LR]" or
+ * "plateau[:PATIENCE[:GAMMA[:MIN_LR]]]" (defaults: step 10 epochs, gamma 0.1,
+ * plateau patience 5, min_lr 0). Keeps out->warmup. Errors name `what`. */
+hsi_status hsi_cnn_schedule_parse(const char *text, const char *what, hsi_cnn_schedule *out);
+/* The same text back ("cosine:1e-05"), for messages and summaries. */
+void hsi_cnn_schedule_format(const hsi_cnn_schedule *s, char *buf, size_t len);
+/* NULL when the fields are in range, else what is wrong (checkpoint reader). */
+const char *hsi_cnn_schedule_invalid(const hsi_cnn_schedule *s);
+/* The schedule's factor (with warm-up) of the next step's rate. */
+double hsi_cnn_schedule_factor(const hsi_cnn_net *net);
+/* Reset the plateau state (a new run). */
+void hsi_cnn_schedule_reset(hsi_cnn_net *net);
+/* End of an epoch: the plateau schedule watches `loss` (validation loss,
+ * else training loss). */
+void hsi_cnn_schedule_epoch_end(hsi_cnn_net *net, double loss);
+
+/* "none" or a comma list of flip, rotate, gain:SD, offset:SD, mix:P
+ * (e.g. "flip,rotate,gain:0.05,mix:0.3"). Errors name `what`. */
+hsi_status hsi_cnn_augment_parse(const char *text, const char *what, hsi_cnn_augment *out);
+void hsi_cnn_augment_format(const hsi_cnn_augment *a, char *buf, size_t len);
+const char *hsi_cnn_augment_invalid(const hsi_cnn_augment *a);
+static inline int hsi_cnn_augment_active(const hsi_cnn_augment *a)
+{
+    return a->flip || a->rotate || a->gain > 0 || a->offset > 0 || a->mix > 0;
+}
+/* Augment n patches in place (x: n x shape, (N, C, D, H, W)); labels pair
+ * patches for mixing. Draws from rng. Rotation needs h == w (refused with
+ * HSI_ERR_ARG otherwise). */
+hsi_status hsi_cnn_augment_batch(const hsi_cnn_augment *a, hsi_rng *rng, hsi_cnn_shape shape,
+                                 float *x, const int32_t *labels, int n);
+
+/* Layer names as `hsi cnn summary` prints them ("conv3d_1", "dense_3"). */
+void hsi_cnn_layer_name(const hsi_cnn_layer_spec *layers, int i, char *buf, size_t len);
+/* Parse --freeze: a comma list of layer names ("conv3d_1"), 1-based layer
+ * positions ("3") or ranges of them ("1-4", "2-"), "none", or "all-but-head"
+ * (every layer but the last). Sets frozen[0..n_layers-1]. */
+hsi_status hsi_cnn_freeze_parse(const char *text, const hsi_cnn_layer_spec *layers, int n_layers,
+                                uint8_t *frozen);
+/* Set the net's frozen layers (NULL or all zero: none); allocates net->frozen. */
+hsi_status hsi_cnn_net_set_frozen(hsi_cnn_net *net, const uint8_t *frozen);
+/* Trainable parameters: those of layers that are not frozen. */
+size_t hsi_cnn_trainable_params(const hsi_cnn_net *net);
+
+/* Transfer learning: copy the weights (and batch-norm statistics) of src
+ * into dst layer by layer, where the layers have the same kind and the same
+ * parameter shapes. The last dense layer (the head) is left as initialised
+ * when the class counts differ. Any other layer whose shapes differ is
+ * HSI_ERR_SIZE naming it, both shapes and the cause (e.g. another band
+ * count: preprocess both scenes to the same bands, e.g. pca:K). The specs
+ * must have the same layer kinds in the same order. `report` (may be NULL,
+ * caller frees) gets one line per layer: copied, replaced or no parameters. */
+hsi_status hsi_cnn_transfer(hsi_cnn_net *dst, const hsi_cnn_net *src, const char *src_name,
+                            char **report);
 
 /* ---- training loop ---- */
 
@@ -348,6 +448,10 @@ hsi_status hsi_cnn_predict_file(hsi_cnn_net *net, const hsi_cnn_meta *meta, cons
 /* Keras-style table (layer, output shape, parameters, FLOPs) into a string
  * (caller frees). */
 hsi_status hsi_cnn_summary(const hsi_cnn_spec *spec, int bands, int classes, char **out);
+/* The same with frozen layers (frozen[n_layers], 1 = frozen; NULL: none)
+ * marked '*' and counted as non-trainable. */
+hsi_status hsi_cnn_summary_frozen(const hsi_cnn_spec *spec, int bands, int classes,
+                                  const uint8_t *frozen, char **out);
 
 const char *hsi_cnn_layer_kind_name(hsi_cnn_layer_kind kind);
 const char *hsi_cnn_activation_name(hsi_cnn_activation act);

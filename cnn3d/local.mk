@@ -1,6 +1,7 @@
 # cnn3d/local.mk - the 3D-CNN engine: specs, CPU backend, layers, training, checkpoints, scene prediction.
 libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/gemm_bf16.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c cnn3d/dist.c
 libhsi_la_SOURCES += cnn3d/rnn.c cnn3d/rnn_cpu.c
+libhsi_la_SOURCES += cnn3d/schedule.c cnn3d/augment.c cnn3d/transfer.c
 nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h cnn3d/dist.h
 noinst_HEADERS += cnn3d/conv_taps.h cnn3d/gemm_bf16.h cnn3d/rnn.h
 
@@ -70,3 +71,9 @@ tests_cnn_ckpt_diff_LDADD = $(TEST_LDADD)
 tests_cnn_dist_check_LDADD = $(TEST_LDADD)
 TESTS += tests/test_cnn_mpi.sh
 EXTRA_DIST += tests/test_cnn_mpi.sh
+
+TESTS += tests/test_cnn_practice
+check_PROGRAMS += tests/test_cnn_practice
+tests_test_cnn_practice_LDADD = $(TEST_LDADD)
+TESTS += tests/test_class_tables.sh tests/test_cnn_practice_cli.sh
+EXTRA_DIST += tests/test_class_tables.sh tests/test_cnn_practice_cli.sh bench/cnn_transfer.sh

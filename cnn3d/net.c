@@ -239,6 +239,7 @@ void hsi_cnn_net_free(hsi_cnn_net *net)
         if (net->act_arena) net->be->release(net->be, net->act_arena);
     }
     free(net->host_scratch);
+    free(net->frozen);
     free(net->layers);
     hsi_cnn_spec_free(net->spec);
     free(net);
@@ -313,6 +314,7 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
     net->classes = net->layers[net->n_layers - 1].out.c;
     fold_zero_padding(net);
     hsi_rng_seed(&net->rng, opts->seed);
+    hsi_cnn_schedule_reset(net);
 
     /* Parameter arena. */
     size_t n_params, n_state;
@@ -647,8 +649,10 @@ double hsi_cnn_loss_eval(hsi_cnn_loss loss, hsi_cnn_activation last_act, const f
 
 double hsi_cnn_current_lr(const hsi_cnn_net *net)
 {
+    /* Keras decay, times the schedule and its warm-up (schedule.c), times
+     * the linear scaling rule's factor (cnn3d/dist.c; 1 by default). */
     return net->lr_scale * net->spec->learning_rate /
-           (1.0 + net->spec->decay * (double)net->iterations);
+           (1.0 + net->spec->decay * (double)net->iterations) * hsi_cnn_schedule_factor(net);
 }
 
 void hsi_cnn_optimizer_step(hsi_cnn_net *net)
@@ -656,13 +660,31 @@ void hsi_cnn_optimizer_step(hsi_cnn_net *net)
     const hsi_cnn_spec *s = net->spec;
     float lr = (float)hsi_cnn_current_lr(net);
     net->iterations++;
-    if (s->optimizer == HSI_CNN_OPT_ADAM)
-        net->be->adam_update(net->be, net->n_params, net->params, net->grads, net->opt_m,
-                             net->opt_v, lr, (float)s->beta1, (float)s->beta2, (float)s->epsilon,
-                             (float)s->weight_decay, net->iterations);
-    else
-        net->be->sgd_update(net->be, net->n_params, net->params, net->grads, net->opt_m, lr,
-                            (float)s->momentum, s->nesterov, (float)s->weight_decay);
+    /* Frozen layers (transfer learning) keep their weights and optimiser
+     * moments: the update runs over each run of trainable layers' parameters
+     * (one run, the whole arena, without frozen layers). */
+    size_t off = 0, run = 0;
+    for (int i = 0; i <= net->n_layers; i++) {
+        size_t np = i < net->n_layers ? net->layers[i].n_weights + net->layers[i].n_bias : 0;
+        int skip = i == net->n_layers || (net->frozen && net->frozen[i]);
+        if (!skip) {
+            run += np;
+            continue;
+        }
+        if (run) {
+            if (s->optimizer == HSI_CNN_OPT_ADAM)
+                net->be->adam_update(net->be, run, net->params + off, net->grads + off,
+                                     net->opt_m + off, net->opt_v + off, lr, (float)s->beta1,
+                                     (float)s->beta2, (float)s->epsilon, (float)s->weight_decay,
+                                     net->iterations);
+            else
+                net->be->sgd_update(net->be, run, net->params + off, net->grads + off,
+                                    net->opt_m + off, lr, (float)s->momentum, s->nesterov,
+                                    (float)s->weight_decay);
+        }
+        off += run + np;
+        run = 0;
+    }
 }
 
 static int argmax_row(const float *p, int k)
@@ -747,6 +769,12 @@ static void shape_text(hsi_cnn_shape s, char *buf, size_t len)
 
 hsi_status hsi_cnn_summary(const hsi_cnn_spec *spec, int bands, int classes, char **out)
 {
+    return hsi_cnn_summary_frozen(spec, bands, classes, NULL, out);
+}
+
+hsi_status hsi_cnn_summary_frozen(const hsi_cnn_spec *spec, int bands, int classes,
+                                  const uint8_t *frozen, char **out)
+{
     *out = NULL;
     hsi_cnn_layer *layers = calloc(spec->n_layers, sizeof *layers);
     if (!layers) return hsi_error(HSI_ERR_NOMEM, "out of memory");
@@ -765,7 +793,7 @@ hsi_status hsi_cnn_summary(const hsi_cnn_spec *spec, int bands, int classes, cha
               "FLOPs", rule);
     shape_text(input, shape, sizeof shape);
     sb_printf(&b, "%-28s %-26s %10d %10s\n", "input", shape, 0, "0");
-    size_t total = 0, state = 0;
+    size_t total = 0, state = 0, frozen_params = 0;
     double flops = 0;
     int count[HSI_CNN_GRU + 1] = {0};
     for (int i = 0; i < spec->n_layers; i++) {
@@ -774,27 +802,38 @@ hsi_status hsi_cnn_summary(const hsi_cnn_spec *spec, int bands, int classes, cha
         const char *kind = hsi_cnn_layer_kind_name(L->spec.kind);
         int has_act = L->spec.kind == HSI_CNN_CONV3D || L->spec.kind == HSI_CNN_DENSE ||
                       (L->spec.kind == HSI_CNN_BATCHNORM && L->spec.activation);
-        snprintf(name, sizeof name, "%s_%d%s%s%s", kind, ++count[L->spec.kind],
+        int fz = frozen && frozen[i];
+        snprintf(name, sizeof name, "%s_%d%s%s%s%s", kind, ++count[L->spec.kind],
                  has_act ? " (" : "", has_act ? hsi_cnn_activation_name(L->spec.activation) : "",
-                 has_act ? ")" : "");
+                 has_act ? ")" : "", fz ? " *" : "");
         shape_text(L->out, shape, sizeof shape);
         size_t np = L->n_weights + L->n_bias;
         if (L->spec.kind == HSI_CNN_BATCHNORM) state += 2 * (size_t)L->in.c;
         human_flops(L->flops, fl, sizeof fl);
         sb_printf(&b, "%-28s %-26s %10zu %10s\n", name, shape, np + (L->spec.kind == HSI_CNN_BATCHNORM ? 2 * (size_t)L->in.c : 0), fl);
         total += np;
+        if (fz) frozen_params += np;
         flops += L->flops;
     }
     human_flops(flops, fl, sizeof fl);
     sb_printf(&b, "%s", rule);
     sb_printf(&b, "Total params: %zu\nTrainable params: %zu\nNon-trainable params: %zu\n",
-              total + state, total, state);
+              total + state, total - frozen_params, state + frozen_params);
+    if (frozen_params)
+        sb_printf(&b, "Frozen (*): %zu params, kept as initialised or transferred\n", frozen_params);
     sb_printf(&b, "Forward FLOPs per sample: %sFLOP (training step ~3x)\n", fl);
     sb_printf(&b, "Input: x=%d y=%d bands=%d; classes: %d; loss %s; optimizer %s lr %g decay %g; batch %d; epochs %d\n",
               input.w, input.h, input.d, layers[spec->n_layers - 1].out.c,
               spec->loss == HSI_CNN_LOSS_MSE ? "mse" : "cce",
               spec->optimizer == HSI_CNN_OPT_ADAM ? "adam" : "sgd", spec->learning_rate,
               spec->decay, spec->batch, spec->epochs);
+    if (spec->schedule.kind != HSI_CNN_SCHED_CONSTANT || spec->schedule.warmup ||
+        hsi_cnn_augment_active(&spec->augment)) {
+        char sched[96], aug[96];
+        hsi_cnn_schedule_format(&spec->schedule, sched, sizeof sched);
+        hsi_cnn_augment_format(&spec->augment, aug, sizeof aug);
+        sb_printf(&b, "Schedule %s; augmentation %s\n", sched, aug);
+    }
     free(layers);
     if (b.failed) {
         free(b.s);

@@ -174,6 +174,18 @@ static hsi_status net_key(parser *p, const char *k, const char *v)
     if (!strcmp(k, "weight_decay")) return parse_real(p, k, v, 0, 1, &s->weight_decay);
     if (!strcmp(k, "validation_split")) return parse_real(p, k, v, 0, 0.9, &s->validation_split);
     if (!strcmp(k, "patience")) return parse_int(p, k, v, 0, 1000000, &s->patience);
+    if (!strcmp(k, "warmup")) return parse_int(p, k, v, 0, 100000000, &s->schedule.warmup);
+    if (!strcmp(k, "schedule") || !strcmp(k, "augment")) {
+        /* One parser each (schedule.c, augment.c) serves the spec and the command line. */
+        char what[160];
+        snprintf(what, sizeof what, "%s:%d: [net] %s =", p->what, p->line, k);
+        hsi_status st = k[0] == 's' ? hsi_cnn_schedule_parse(v, what, &s->schedule)
+                                    : hsi_cnn_augment_parse(v, what, &s->augment);
+        if (!st) return HSI_OK;
+        char msg[512]; /* the message buffer is about to be rewritten */
+        snprintf(msg, sizeof msg, "%s", hsi_last_error());
+        return hsi_error(HSI_ERR_FORMAT, "%s", msg);
+    }
     if (!strcmp(k, "init")) {
         if (!strcmp(v, "glorot_uniform")) s->init = HSI_CNN_INIT_GLOROT_UNIFORM;
         else if (!strcmp(v, "he_normal")) s->init = HSI_CNN_INIT_HE_NORMAL;
@@ -371,6 +383,7 @@ hsi_status hsi_cnn_spec_parse(const char *text, const char *what, hsi_cnn_spec *
     s->beta1 = 0.9;
     s->beta2 = 0.999;
     s->epsilon = 1e-7;
+    s->schedule = (hsi_cnn_schedule){HSI_CNN_SCHED_CONSTANT, 10, 5, 0.1, 0.0, 0};
     parser p = {.what = what, .spec = s};
     /* Lines, comments, headers and repeated keys: the shared INI walker. */
     hsi_ini_handler h = {on_section, on_key, &p};

@@ -109,8 +109,10 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
     double best_loss = INFINITY;
     int since_best = 0, have_best = 0;
     size_t batches = (train->n + batch - 1) / batch;
+    net->epoch_steps = (int)batches; /* the warm-up ramps over steps */
+    const hsi_cnn_augment *aug = &net->spec->augment;
     for (int epoch = net->epoch; epoch < opts->epochs && !st; epoch++) {
-        double t0 = seconds_now();
+        double t0 = seconds_now(), lr = hsi_cnn_current_lr(net);
         /* A fresh seeded permutation every epoch, from the net's RNG (saved in
          * checkpoints, so a resumed run continues the same sequence). */
         for (size_t i = 0; i < train->n; i++) order[i] = i;
@@ -126,6 +128,12 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
             if (dist) hsi_cnn_dist_shard(dist, nb, &first, &mine);
             for (int i = 0; i < mine; i++) labels[i] = train->labels[order[start + first + i]];
             if (mine) st = train->gather(train->ctx, order + start + first, mine, x);
+            /* Augmentation draws from net->rng like dropout: over several
+             * ranks each augments its own shard, reproducibly for a rank
+             * count but not as one process would (cnn3d/dist.c). */
+            if (!st && mine && hsi_cnn_augment_active(aug))
+                st = hsi_cnn_augment_batch(aug, &net->rng, net->input, x, labels, mine);
+            lr = hsi_cnn_current_lr(net);
             int correct = 0;
             double l = dist ? hsi_cnn_dist_step(dist, net, x, labels, opts->class_weights, mine,
                                                 nb, &correct, &st)
@@ -140,9 +148,9 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
             }
             loss_sum += l * nb;
             hits += correct;
-            char msg[96];
-            snprintf(msg, sizeof msg, "epoch %d/%d loss %.4f acc %.4f", epoch + 1, opts->epochs,
-                     loss_sum / (start + nb), (double)hits / (start + nb));
+            char msg[128];
+            snprintf(msg, sizeof msg, "epoch %d/%d loss %.4f acc %.4f lr %.3g", epoch + 1,
+                     opts->epochs, loss_sum / (start + nb), (double)hits / (start + nb), lr);
             hsi_progress_report(&opts->progress, (double)(b + 1), (double)batches, msg);
         }
         if (!st && dist) st = hsi_cnn_dist_epoch_end(dist, net);
@@ -150,7 +158,7 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
         hsi_cnn_epoch_stats s = {.epoch = epoch + 1, .epochs = opts->epochs,
                                  .loss = loss_sum / train->n,
                                  .accuracy = (double)hits / train->n, .val_loss = NAN,
-                                 .val_accuracy = NAN, .lr = hsi_cnn_current_lr(net), .improved = 1};
+                                 .val_accuracy = NAN, .lr = lr, .improved = 1};
         if (val && val->n) {
             st = dist ? hsi_cnn_dist_evaluate(dist, net, val, shard, &s.val_loss, &s.val_accuracy)
                       : hsi_cnn_evaluate(net, val, shard, &s.val_loss, &s.val_accuracy, NULL);
@@ -171,11 +179,14 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
             }
         }
         net->epoch = epoch + 1;
+        hsi_cnn_schedule_epoch_end(net, val && val->n ? s.val_loss : s.loss);
         s.seconds = seconds_now() - t0;
         if (opts->epoch_end) opts->epoch_end(opts->epoch_ctx, &s);
         int stop = opts->patience > 0 && since_best >= opts->patience;
-        if (stop && have_best) {
-            /* Early stopping keeps the weights of the best validation epoch. */
+        /* Early stopping keeps the weights of the best validation epoch, and
+         * so does a run whose epochs end after the best one. */
+        int last = net->epoch >= opts->epochs;
+        if ((stop || last) && have_best && since_best > 0) {
             net->be->upload(net->be, net->params, best, net->n_params * sizeof *best);
             if (best_state)
                 net->be->upload(net->be, net->state, best_state, net->n_state * sizeof *best_state);

@@ -61,8 +61,15 @@ typedef struct ckpt_bytes {
     /* offsets of the fields (see the layout in cnn3d/checkpoint.c) */
     size_t spec_text, bands, classes, in_h, in_w, n_params, n_state, iterations, epoch, rng,
         radius, border, seed, bands_len, band_text, n_classes, has_pre, pre, pre_in, pre_out,
-        has_opt, floats;
+        settings, n_frozen, has_opt, floats;
 } ckpt_bytes;
+
+/* Version 2's training settings (checkpoint.c): offsets inside the record. */
+enum {
+    SET_LR = 0, SET_EPOCHS = 8, SET_KIND = 12, SET_STEP = 16, SET_PATIENCE = 20, SET_GAMMA = 24,
+    SET_MIN_LR = 32, SET_WARMUP = 40, SET_BEST = 44, SET_WAIT = 52, SET_SCALE = 56, SET_FLIP = 64,
+    SET_ROTATE = 65, SET_GAIN = 66, SET_OFFSET = 74, SET_MIX = 82, SET_N_FROZEN = 90, SET_SIZE = 94
+};
 
 static uint32_t rd32(const unsigned char *p)
 {
@@ -122,6 +129,9 @@ static int ckpt_load(const char *path, ckpt_bytes *c)
         o += 28 + in * 4;
         o += kind == HSI_PREPROCESS_PCA ? in * out * 4 + out * 8 : in * 4;
     }
+    c->settings = o;
+    c->n_frozen = o + SET_N_FROZEN;
+    o += SET_SIZE + rd32(c->p + c->n_frozen);
     c->has_opt = o;
     c->floats = o + 1;
     return 0;
@@ -375,6 +385,72 @@ static void test_crafted_fields(const char *good)
         memcpy(b, c.p, c.len);
         memset(b + c.rng, 0, 32);
         REFUSED(write_crafted("rng0.ckpt", b, c.len - 8), "rng");
+        free(b);
+    }
+    /* Version 2's training settings: each in the range its parser takes. */
+    {
+        size_t t = c.settings;
+        double bad_lr = 0, huge = 1e300, two = 2, neg = -1, nan_v = NAN, minus_inf = -INFINITY;
+        uint64_t u;
+        memcpy(&u, &bad_lr, 8);
+        REFUSED(patched64(&c, "lr0.ckpt", t + SET_LR, u), "learning rate");
+        memcpy(&u, &huge, 8);
+        REFUSED(patched64(&c, "lr_huge.ckpt", t + SET_LR, u), "learning rate");
+        REFUSED(patched32(&c, "run_epochs.ckpt", t + SET_EPOCHS, 0xffffffffu), "epochs");
+        REFUSED(patched32(&c, "sched_kind.ckpt", t + SET_KIND, 9), "schedule kind");
+        REFUSED(patched32(&c, "sched_step.ckpt", t + SET_STEP, 0), "schedule step");
+        REFUSED(patched32(&c, "sched_patience.ckpt", t + SET_PATIENCE, 0x80000000u), "schedule patience");
+        memcpy(&u, &two, 8);
+        REFUSED(patched64(&c, "sched_gamma.ckpt", t + SET_GAMMA, u), "schedule gamma");
+        memcpy(&u, &neg, 8);
+        REFUSED(patched64(&c, "sched_min_lr.ckpt", t + SET_MIN_LR, u), "schedule min_lr");
+        REFUSED(patched32(&c, "sched_warmup.ckpt", t + SET_WARMUP, 0xfffffff0u), "warm-up");
+        memcpy(&u, &nan_v, 8);
+        REFUSED(patched64(&c, "plateau_best.ckpt", t + SET_BEST, u), "plateau best");
+        memcpy(&u, &minus_inf, 8);
+        REFUSED(patched64(&c, "plateau_best_inf.ckpt", t + SET_BEST, u), "plateau best");
+        REFUSED(patched32(&c, "plateau_wait.ckpt", t + SET_WAIT, 1000), "plateau wait");
+        memcpy(&u, &two, 8);
+        REFUSED(patched64(&c, "plateau_scale.ckpt", t + SET_SCALE, u), "plateau scale");
+        REFUSED(patched8(&c, "aug_flip.ckpt", t + SET_FLIP, 2), "augment flip");
+        REFUSED(patched8(&c, "aug_rotate.ckpt", t + SET_ROTATE, 7), "augment rotate");
+        memcpy(&u, &neg, 8);
+        REFUSED(patched64(&c, "aug_gain.ckpt", t + SET_GAIN, u), "augment gain");
+        memcpy(&u, &huge, 8);
+        REFUSED(patched64(&c, "aug_offset.ckpt", t + SET_OFFSET, u), "augment offset");
+        memcpy(&u, &two, 8);
+        REFUSED(patched64(&c, "aug_mix.ckpt", t + SET_MIX, u), "augment mix");
+        /* A frozen-layer table of another length than the spec's layers. */
+        REFUSED(patched32(&c, "n_frozen.ckpt", c.n_frozen, 3), "frozen");
+        REFUSED(patched32(&c, "n_frozen_huge.ckpt", c.n_frozen, 0x7fffffffu), "frozen");
+    }
+    /* A version 1 file (before the training settings) is still read: the
+     * same bytes without the settings record, and the spec's settings. */
+    {
+        size_t cut = SET_SIZE + rd32(c.p + c.n_frozen), n1 = c.len - 8 - cut;
+        unsigned char *b = malloc(c.len);
+        memcpy(b, c.p, c.settings);
+        memcpy(b + c.settings, c.p + c.settings + cut, c.len - 8 - c.settings - cut);
+        wr32(b + 8, 1);
+        char v1[4096], v2[4096]; /* tmp_file() reuses its buffer */
+        snprintf(v1, sizeof v1, "%s", write_crafted("version1.ckpt", b, n1));
+        snprintf(v2, sizeof v2, "%s", write_crafted("version2.ckpt", c.p, c.len - 8));
+        hsi_cnn_net *net1 = NULL, *net2 = NULL;
+        hsi_cnn_meta m1 = {0}, m2 = {0};
+        CHECK_OK(hsi_cnn_checkpoint_read(v1, 1, 4, NULL, &net1, &m1));
+        CHECK_OK(hsi_cnn_checkpoint_read(v2, 1, 4, NULL, &net2, &m2));
+        if (net1 && net2) {
+            CHECK_INT_EQ(net1->n_params, net2->n_params);
+            CHECK(!memcmp(net1->params, net2->params, net1->n_params * sizeof(float)));
+            CHECK(!memcmp(net1->opt_v, net2->opt_v, net1->n_params * sizeof(float)));
+            CHECK(net1->spec->learning_rate == net2->spec->learning_rate);
+            CHECK_INT_EQ(net1->epoch, net2->epoch);
+        }
+        hsi_cnn_net_free(net1), hsi_cnn_net_free(net2);
+        hsi_cnn_meta_clear(&m1), hsi_cnn_meta_clear(&m2);
+        /* Version 3 is not this hsi's. */
+        wr32(b + 8, 3);
+        REFUSED(write_crafted("version3.ckpt", b, n1), "version 3");
         free(b);
     }
     /* Flag bytes are 0 or 1. */

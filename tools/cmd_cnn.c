@@ -20,7 +20,7 @@
 #include "tools/cli.h"
 
 static const char usage[] =
-    "Usage: hsi cnn summary SPEC [--bands-count N] [--classes K]\n"
+    "Usage: hsi cnn summary SPEC [--bands-count N] [--classes K] [--freeze LAYERS]\n"
     "       hsi cnn train   CUBE --spec SPEC --train LABELS -o MODEL [options]\n"
     "       hsi cnn predict CUBE -m MODEL -o CLASSES [--prob PROB] [options]\n"
     "       hsi cnn eval    CUBE -m MODEL --test LABELS [--csv FILE] [--json FILE] [options]\n"
@@ -37,6 +37,8 @@ static const char usage[] =
     "\n"
     "summary   print the Keras-style table: layers, output shapes, parameters,\n"
     "          FLOPs per sample, totals. 'auto' bands/classes default to 220/16.\n"
+    "          With --freeze, frozen layers are marked '*' and not counted as\n"
+    "          trainable.\n"
     "train     fit the net on the labelled pixels of LABELS (0 = unlabelled,\n"
     "          classes 1..K) and write MODEL, a checkpoint holding the spec,\n"
     "          weights, optimiser state, preprocessing and class table. Progress\n"
@@ -83,7 +85,50 @@ static const char usage[] =
     "  --validation-split F   hold out this fraction of the training pixels to\n"
     "                         watch for overfitting (default: the spec's, else 0)\n"
     "  --patience N           stop after N epochs without a better validation loss\n"
-    "                         and keep the best weights (default: the spec's, else off)\n"
+    "                         and keep the best weights (default: the spec's, else off);\n"
+    "                         a run whose epochs end after its best epoch also keeps them\n"
+    "  --schedule S           learning-rate schedule (default: the spec's 'schedule',\n"
+    "                         else constant), by epoch e:\n"
+    "                           constant\n"
+    "                           step[:N[:G]]       x G every N epochs (10, 0.1)\n"
+    "                           cosine[:MIN]       half cosine from the rate down to\n"
+    "                                              MIN (0) over the epochs after warm-up\n"
+    "                           plateau[:P[:G[:MIN]]]  x G when the validation loss (or\n"
+    "                                              the training loss without one) has\n"
+    "                                              not improved for P epochs (5, 0.1),\n"
+    "                                              never below MIN (0)\n"
+    "                         The epoch log and progress line show the rate in use.\n"
+    "  --warmup N             ramp the rate linearly from ~0 over the first N epochs,\n"
+    "                         step by step (default: the spec's 'warmup', else 0)\n"
+    "  --augment LIST         augment training patches on the fly (default: the spec's\n"
+    "                         'augment', else none): a comma list of\n"
+    "                           flip        mirror x and/or y (each p = 1/2)\n"
+    "                           rotate      0, 90, 180 or 270 degrees\n"
+    "                           gain:SD     scale each patch by 1 + SD N(0,1)\n"
+    "                           offset:SD   add SD N(0,1) to each patch (in the units\n"
+    "                                       of the preprocessed data)\n"
+    "                           mix:P       with probability P, blend a patch with\n"
+    "                                       another of its class in the batch\n"
+    "                                       (weight U(0, 1/2)); the label stays\n"
+    "                         or none. Draws come from the seeded RNG of the net (kept\n"
+    "                         in MODEL): the same seed gives the same run\n"
+    "  --init MODEL           transfer learning: start from MODEL's weights (a model\n"
+    "                         trained on another scene). The net is built for this\n"
+    "                         scene from --spec (default: MODEL's spec); every layer\n"
+    "                         whose shapes match is copied; the head (last dense\n"
+    "                         layer) is replaced when the class counts differ.\n"
+    "                         Another band count changes the first dense layer's\n"
+    "                         input and is refused, naming the layer: select the same\n"
+    "                         bands (--bands) or --preprocess pca:K on both scenes.\n"
+    "                         Training starts afresh (epoch 0, no optimiser state) with\n"
+    "                         the spec's settings and this command's options; the\n"
+    "                         preprocessing is fitted on this scene's training pixels\n"
+    "  --freeze LAYERS        keep these layers' weights (and optimiser state) fixed:\n"
+    "                         names as 'hsi cnn summary' prints them (conv3d_1,\n"
+    "                         dense_2), 1-based layer positions or ranges (1-4, 5-),\n"
+    "                         all-but-head, or none; kept in MODEL for --resume. A\n"
+    "                         frozen batchnorm keeps gamma and beta; its running\n"
+    "                         statistics follow this scene's batches\n"
     "  --class-weights W      none (default) or balanced: weight n/(K n_k) per class\n"
     "                         (as hsi svm's --class-weights, which also takes\n"
     "                         class:weight lists)\n"
@@ -120,6 +165,7 @@ static const char usage[] =
     "                         compute and communication (rank 0's)\n"
     "  --bands-count N        summary: bands when the spec says auto (default 220)\n"
     "  --classes K            summary: classes when the spec says auto (default 16)\n"
+    "  --freeze LAYERS        summary: mark these layers frozen (as train's --freeze)\n"
     "  -q, --quiet            no progress output\n"
     "  -h, --help             show this help\n"
     "\n"
@@ -153,6 +199,8 @@ static const char usage[] =
     "  hsi cnn eval ip.tif -m lange.ckpt --test test.tif\n"
     "  mpirun -np 8 hsi cnn train ip.tif --spec cnn3d/specs/lange2018.cfg \\\n"
     "      --train train.tif --global-batch 400 --checkpoint-every 1 -o lange.ckpt\n"
+    "  hsi cnn train b.tif --init lange.ckpt --freeze 1-8 --train b_train.tif \\\n"
+    "      --schedule cosine --warmup 2 --augment flip,rotate,gain:0.05 -o b.ckpt\n"
     "  hsi report --truth gt.tif --pred classes.tif --train train.tif\n"
     "\n"
     "Exit status: 0 on success, 1 on a read, write, data or training error, 2 on a\n"
@@ -315,10 +363,12 @@ static int run_summary(int argc, char **argv)
                                              {"bands-auto", required_argument, NULL, 'b'}, /* hidden alias */
                                              {"bands", required_argument, NULL, 'L'},
                                              {"classes", required_argument, NULL, 'k'},
+                                             {"freeze", required_argument, NULL, 'F'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     long bands = 220, classes = 16;
+    const char *freeze = NULL;
     int c;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("qh"), longopts, NULL)) != -1) {
@@ -332,6 +382,7 @@ static int run_summary(int argc, char **argv)
         case 'k':
             if (cli_parse_long(name, "--classes", optarg, 2, 65535, &classes)) return 2;
             break;
+        case 'F': freeze = optarg; break;
         case 'q': break;
         case 'h': fputs(usage, stdout); return 0;
         case ':':
@@ -348,8 +399,17 @@ static int run_summary(int argc, char **argv)
         return 1;
     }
     char *text;
-    st = hsi_cnn_summary(spec, spec->in_bands ? 0 : (int)bands, spec->classes ? 0 : (int)classes,
-                         &text);
+    uint8_t *frozen = freeze ? calloc((size_t)spec->n_layers, 1) : NULL;
+    if (freeze && !frozen) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+    else if (freeze && (st = hsi_cnn_freeze_parse(freeze, spec->layers, spec->n_layers, frozen))) {
+        hsi_cnn_spec_free(spec);
+        free(frozen);
+        return cli_usage_error(name, "%s", hsi_last_error());
+    }
+    if (!st)
+        st = hsi_cnn_summary_frozen(spec, spec->in_bands ? 0 : (int)bands,
+                                    spec->classes ? 0 : (int)classes, frozen, &text);
+    free(frozen);
     hsi_cnn_spec_free(spec);
     if (st) return cli_fail(name, st);
     fputs(text, stdout);
@@ -376,6 +436,8 @@ static void print_timing(const hsi_cnn_dist *dist, double seconds)
 
 typedef struct train_args {
     const char *spec, *cube, *var, *bands, *train, *test, *output, *resume, *preprocess;
+    const char *init, *freeze, *schedule, *augment; /* transfer learning, schedule, augmentation */
+    long warmup;
     long epochs, batch, patience, checkpoint_every, global_batch;
     double lr, validation_split, bucket_mb;
     int lr_scaling, no_overlap, timing;
@@ -410,9 +472,13 @@ static int run_train(int argc, char **argv)
         {"global-batch", required_argument, NULL, 'G'}, {"lr-scaling", required_argument, NULL, 'L'},
         {"bucket-mb", required_argument, NULL, 'K'}, {"no-overlap", no_argument, NULL, 'O'},
         {"timing", no_argument, NULL, 'Z'}, {"memory", required_argument, NULL, 'M'},
+        {"init", required_argument, NULL, 1001},     {"freeze", required_argument, NULL, 1002},
+        {"schedule", required_argument, NULL, 1003}, {"warmup", required_argument, NULL, 1004},
+        {"augment", required_argument, NULL, 1005},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
-    train_args a = {.lr_scaling = 1, .bucket_mb = 1, .epochs = -1, .batch = -1, .patience = -1, .lr = -1, .validation_split = -1,
+    train_args a = {.lr_scaling = 1, .bucket_mb = 1, .epochs = -1, .batch = -1, .patience = -1,
+                    .lr = -1, .validation_split = -1, .warmup = -1,
                     .seed = 1, .border = HSI_BORDER_MIRROR, .preprocess = "standardise"};
     int c, seed_given = 0, border_given = 0;
     a.memory = hsi_memory_default();
@@ -486,6 +552,25 @@ static int run_train(int argc, char **argv)
         case 'M':
             if (cli_parse_memory(name, optarg, &a.memory)) return 2;
             break;
+        case 1001: a.init = optarg; break;
+        case 1002: a.freeze = optarg; break;
+        case 1003: {
+            hsi_cnn_schedule check = {0};
+            if (hsi_cnn_schedule_parse(optarg, "--schedule", &check))
+                return cli_usage_error(name, "%s", hsi_last_error());
+            a.schedule = optarg;
+            break;
+        }
+        case 1004:
+            if (cli_parse_long(name, "--warmup", optarg, 0, 100000000, &a.warmup)) return 2;
+            break;
+        case 1005: {
+            hsi_cnn_augment check;
+            if (hsi_cnn_augment_parse(optarg, "--augment", &check))
+                return cli_usage_error(name, "%s", hsi_last_error());
+            a.augment = optarg;
+            break;
+        }
         case 'q': a.quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case ':':
@@ -494,9 +579,13 @@ static int run_train(int argc, char **argv)
     }
     if (optind != argc - 1) return cli_usage_error(name, "train takes one CUBE");
     a.cube = argv[optind];
-    if (!a.spec && !a.resume) return cli_usage_error(name, "train needs --spec SPEC (or --resume MODEL)");
+    if (!a.spec && !a.resume && !a.init)
+        return cli_usage_error(name, "train needs --spec SPEC (or --resume MODEL, or --init MODEL)");
     if (!a.train) return cli_usage_error(name, "train needs --train LABELS");
     if (!a.output) return cli_usage_error(name, "train needs -o MODEL");
+    if (a.init && a.resume)
+        return cli_usage_error(name, "--init starts a new training run from a model's weights, "
+                                     "--resume continues one: give one of them");
     hsi_preprocess_kind pre_kind;
     size_t pca_k = 0;
     double pca_fraction = 0;
@@ -524,6 +613,8 @@ static int run_train(int argc, char **argv)
     /* The net is built for one rank's share of the global batch. */
     long global_want = a.global_batch > 0 ? a.global_batch : a.batch;
     int shard_want = global_want > 0 ? (int)((global_want + ranks - 1) / ranks) : 0;
+    hsi_cnn_net *source = NULL; /* --init */
+    uint8_t *frozen = NULL;
 
     if (a.resume) {
         if ((st = hsi_cnn_checkpoint_read(a.resume, 1, shard_want, NULL, &net, &resumed))) goto fail;
@@ -554,6 +645,13 @@ static int run_train(int argc, char **argv)
             goto out;
         }
         a.border = (hsi_border_mode)resumed.border;
+    } else if (a.init) {
+        /* Transfer learning: the new net is built for this scene (its own
+         * spec, or the model's), then takes the model's weights (transfer.c). */
+        if ((st = hsi_cnn_checkpoint_read(a.init, 0, 1, NULL, &source, NULL))) goto fail;
+        st = a.spec ? hsi_cnn_spec_load(a.spec, &spec)
+                    : hsi_cnn_spec_parse(source->spec->text, a.init, &spec);
+        if (st) goto fail;
     } else if ((st = hsi_cnn_spec_load(a.spec, &spec))) {
         goto fail;
     }
@@ -571,6 +669,8 @@ static int run_train(int argc, char **argv)
     int classes = hsi_labels_max(train);
     if (test && hsi_labels_max(test) > classes) classes = hsi_labels_max(test);
     if (train->n_classes > classes) classes = train->n_classes;
+    if (test && test->n_classes > classes) classes = test->n_classes; /* its category table */
+    int train_table = train->n_classes;
     if (classes < 2) {
         cli_error(name, "%s: fewer than two classes labelled", a.train);
         goto out;
@@ -634,6 +734,12 @@ static int run_train(int argc, char **argv)
                                  .max_batch = shard_want > 0 ? shard_want : spec->batch,
                                  .training = 1, .seed = a.seed};
         if ((st = hsi_cnn_net_new(spec, &o, &net))) goto fail;
+        if (source) {
+            char *report = NULL;
+            if ((st = hsi_cnn_transfer(net, source, a.init, &report))) goto fail;
+            if (!a.quiet) printf("Weights from %s:\n%s", a.init, report ? report : "");
+            free(report);
+        }
     } else if (net->input.d != (int)cube->shape.bands) {
         cli_error(name, "%s: %zu bands after preprocessing, %s expects %d", a.cube, cube->shape.bands,
                   a.resume, net->input.d);
@@ -641,7 +747,28 @@ static int run_train(int argc, char **argv)
     }
     if ((st = hsi_cnn_net_set_precision(net, a.precision))) goto fail;
     if (a.lr > 0) net->spec->learning_rate = a.lr;
+    /* Command-line schedule, warm-up and augmentation replace the spec's
+     * (checkpoints keep them, so --resume continues with them). */
+    if (a.schedule && (st = hsi_cnn_schedule_parse(a.schedule, "--schedule", &net->spec->schedule)))
+        goto fail;
+    if (a.warmup >= 0) net->spec->schedule.warmup = (int)a.warmup;
+    if (a.augment && (st = hsi_cnn_augment_parse(a.augment, "--augment", &net->spec->augment)))
+        goto fail;
+    if (a.augment && net->spec->augment.rotate && net->input.h != net->input.w) {
+        cli_error(name, "--augment rotate needs a square patch");
+        goto out;
+    }
+    if (a.freeze) {
+        if (!(frozen = calloc((size_t)net->n_layers, 1))) {
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        if ((st = hsi_cnn_freeze_parse(a.freeze, net->spec->layers, net->n_layers, frozen)) ||
+            (st = hsi_cnn_net_set_frozen(net, frozen)))
+            goto fail;
+    }
     long epochs = a.epochs >= 0 ? a.epochs : net->spec->epochs;
+    net->spec->epochs = (int)epochs; /* the cosine schedule's horizon */
     double vsplit = a.validation_split >= 0 ? a.validation_split : net->spec->validation_split;
     long patience = a.patience >= 0 ? a.patience : net->spec->patience;
     int batch = a.batch > 0 ? (int)a.batch : net->spec->batch;
@@ -660,6 +787,9 @@ static int run_train(int argc, char **argv)
     snprintf(meta.bands, sizeof meta.bands, "%s", a.bands ? a.bands : "");
     meta.n_classes = classes;
     if ((st = hsi_labels_set_class_count(train, classes))) goto fail;
+    /* Classes only the test raster's table has keep its names and colours. */
+    for (int k = train_table + 1; test && k <= classes && k <= test->n_classes; k++)
+        train->classes[k] = test->classes[k];
     meta.classes = malloc((classes + 1) * sizeof *meta.classes);
     if (!meta.classes) {
         st = hsi_error(HSI_ERR_NOMEM, "out of memory");
@@ -713,7 +843,25 @@ static int run_train(int argc, char **argv)
     if (!a.quiet && ranks > 1 && epochs > net->epoch)
         printf("%d MPI ranks, %d to %d samples each per step, learning rate x %g\n", ranks,
                global / ranks, (global + ranks - 1) / ranks, net->lr_scale);
-    else if (!a.quiet)
+    if (!a.quiet && epochs > net->epoch) {
+        char sched[96], aug[96];
+        hsi_cnn_schedule_format(&net->spec->schedule, sched, sizeof sched);
+        hsi_cnn_augment_format(&net->spec->augment, aug, sizeof aug);
+        printf("Learning rate %g, schedule %s; augmentation %s\n", net->spec->learning_rate, sched,
+               aug);
+        if (net->frozen) {
+            printf("Frozen:");
+            for (int i = 0; i < net->n_layers; i++)
+                if (net->frozen[i]) {
+                    char ln[48];
+                    hsi_cnn_layer_name(net->spec->layers, i, ln, sizeof ln);
+                    printf(" %s", ln);
+                }
+            printf(" (%zu of %zu parameters trainable)\n", hsi_cnn_trainable_params(net),
+                   net->n_params);
+        }
+    }
+    if (!a.quiet && epochs <= net->epoch)
         printf("No epochs to train (the net is at epoch %d of %ld): writing it as it is\n",
                net->epoch, epochs);
     cli_progress prog;
@@ -762,6 +910,8 @@ out:
     hsi_cnn_dist_free(dist);
     hsi_cnn_spec_free(spec);
     hsi_cnn_net_free(net);
+    hsi_cnn_net_free(source);
+    free(frozen);
     hsi_cnn_meta_clear(&meta);
     hsi_cnn_meta_clear(&resumed);
     hsi_patch_rows_free(cube);

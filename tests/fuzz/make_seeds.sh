@@ -107,6 +107,10 @@ cp tiny.cfg tiny_sgd.cfg pad.cfg rnn.cfg "$out/spec/"
     -q -o "$out/checkpoint/none.ckpt"
 "$hsi" cnn train scene.tif --spec rnn.cfg --train gt.tif --bands 1-6 --preprocess none --epochs 1 --allow-missing-classes \
     -q -o "$out/checkpoint/rnn.ckpt"
+# version 2's settings in use: a plateau schedule, warm-up, augmentation, a frozen layer
+"$hsi" cnn train scene.tif --spec tiny.cfg --train gt.tif --bands 1-10 --epochs 2 --schedule plateau:1:0.5 \
+    --warmup 1 --augment flip,rotate,gain:0.05,mix:0.3 --freeze 1 --allow-missing-classes -q \
+    -o "$out/checkpoint/sched.ckpt"
 
 # ---- SVM bundles: RBF + standardise, RBF + PCA + probabilities, poly + none
 a="--allow-missing-classes -q"
