@@ -354,7 +354,10 @@ hsi_status hsi_cnn_checkpoint_read(const char *path, int training, int max_batch
         if (!st) hsi_cnn_count_params(plan, spec->n_layers, &planned, &planned_state);
         free(plan);
         if (st) {
-            hsi_error_prefix(st, "%s", path);
+            /* A spec that cannot be planned is a fault of the file (as cnn.h
+             * promises: HSI_ERR_FORMAT), whatever the planner called it;
+             * out of memory stays what it is. */
+            st = hsi_error_prefix(st == HSI_ERR_NOMEM ? st : HSI_ERR_FORMAT, "%s", path);
             goto done;
         }
         if (planned != n_params)

@@ -325,7 +325,7 @@ static void test_checkpoint(const char *tmp)
     CHECK_FAILS(hsi_cnn_checkpoint_read(
                     crafted(path, bad, "return_sequences = 0", "return_sequences = 1"), 0, 4,
                     NULL, &none, NULL),
-                HSI_ERR_SIZE, "sequences.ckpt:13: [dense] needs a flat input");
+                HSI_ERR_FORMAT, "sequences.ckpt:13: [dense] needs a flat input");
     CHECK(none == NULL);
     hsi_cnn_net_free(net);
 }
