@@ -181,13 +181,7 @@ fi
 
 # Under mpirun the jobs are farmed over the ranks; the table is the same.
 if [ -n "${HSI_MPIRUN:-}" ]; then
-    [ "$(id -u)" -eq 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-    export OMPI_MCA_mpi_yield_when_idle=1
-    # Open MPI itself leaks at exit (sanitizer builds): as tests/test_svm_mpi.sh.
-    printf 'leak:libmpi.so\nleak:libopen-pal.so\nleak:libopen-rte.so\nleak:libpmix.so\nleak:libhwloc.so\nleak:libevent\nleak:libucp.so\nleak:libucs.so\nleak:mca_\n' >"$TMP/lsan.supp"
-    export LSAN_OPTIONS="suppressions=$TMP/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-    export ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-    export OMPI_MCA_mca_base_component_disable_dlclose=1
+    mpi_test_env
     expect_ok "tiny on 2 ranks" -- env OMP_NUM_THREADS=1 $HSI_MPIRUN --quiet --oversubscribe -np 2 \
         "$HSI" experiment "$TINY" -o "$TMP/mpi" -q
     # Figures (not the times) equal the single-process run's.

@@ -8,10 +8,7 @@
 . "$HSI_SRCDIR/tests/setup.sh"
 [ -n "${HSI_MPIRUN:-}" ] || { echo "SKIP: built without MPI"; exit 77; }
 command -v bash >/dev/null || { echo "SKIP: no bash"; exit 77; }
-if [ "$(id -u)" -eq 0 ]; then
-    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-export OMPI_MCA_mpi_yield_when_idle=1
+mpi_test_env
 JOBS="$HSI_SRCDIR/tools/jobs"
 for f in "$JOBS"/hsi-job.sh "$JOBS"/slurm/* "$JOBS"/pbs/*; do
     bash -n "$f" || fail "bash -n $f"

@@ -3,28 +3,7 @@
 # 1, 2 and more ranks than there is work, one error line from N ranks.
 . "$HSI_SRCDIR/tests/setup.sh"
 [ -n "${HSI_MPIRUN:-}" ] || { echo "SKIP: built without MPI"; exit 77; }
-if [ "$(id -u)" -eq 0 ]; then
-    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-fi
-# Open MPI itself leaks at exit (LeakSanitizer builds): suppress leaks that
-# it allocates, with its plugins kept loaded so their frames have names;
-# hsi's own allocations are still checked. Harmless without sanitizers.
-cat >"$TMP/lsan.supp" <<'EOF_SUPP'
-leak:libmpi.so
-leak:libopen-pal.so
-leak:libopen-rte.so
-leak:libpmix.so
-leak:libhwloc.so
-leak:libevent
-leak:libucp.so
-leak:libucs.so
-leak:mca_
-EOF_SUPP
-export LSAN_OPTIONS="suppressions=$TMP/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-export ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-export OMPI_MCA_mca_base_component_disable_dlclose=1
-# Two busy cores: no busy-waiting ranks.
-export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
+mpi_test_env
 MPI="$HSI_MPIRUN --quiet --oversubscribe"
 SCENE="$HSI_BUILDDIR/tests/test_svm_scene"
 "$SCENE" make "$TMP" || { echo "cannot make the test scene"; exit 99; }
