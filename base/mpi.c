@@ -38,6 +38,72 @@ int hsi_mpi_solo_get(void)
 
 #ifdef HAVE_MPI
 #include <mpi.h>
+#endif
+
+struct hsi_mpi_counter {
+    long next_local; /* one rank: the local count */
+    int shared;      /* several ranks: the window at rank 0 holds the count */
+#ifdef HAVE_MPI
+    MPI_Win win;
+    long *count;
+#endif
+};
+
+hsi_status hsi_mpi_counter_open(hsi_mpi_counter **out)
+{
+    hsi_mpi_counter *c = calloc(1, sizeof *c);
+    *out = c;
+    if (!c) return hsi_error(HSI_ERR_NOMEM, "out of memory for the task counter");
+#ifdef HAVE_MPI
+    int rank, size;
+    if (hsi_mpi_layout(&rank, &size)) {
+        MPI_Aint bytes = rank == 0 ? (MPI_Aint)sizeof(long) : 0;
+        if (MPI_Win_allocate(bytes, sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &c->count,
+                             &c->win) != MPI_SUCCESS) {
+            free(c);
+            *out = NULL;
+            return hsi_error(HSI_ERR_MPI, "MPI_Win_allocate failed for the task counter");
+        }
+        c->shared = 1;
+        if (rank == 0) {
+            MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, c->win);
+            *c->count = 0;
+            MPI_Win_unlock(0, c->win);
+        }
+        MPI_Barrier(MPI_COMM_WORLD);
+        MPI_Win_lock_all(0, c->win);
+    }
+#endif
+    return HSI_OK;
+}
+
+long hsi_mpi_counter_next(hsi_mpi_counter *c)
+{
+#ifdef HAVE_MPI
+    if (c->shared) {
+        const long one = 1;
+        long got = 0;
+        MPI_Fetch_and_op(&one, &got, MPI_LONG, 0, 0, MPI_SUM, c->win);
+        MPI_Win_flush(0, c->win);
+        return got;
+    }
+#endif
+    return c->next_local++;
+}
+
+void hsi_mpi_counter_close(hsi_mpi_counter *c)
+{
+    if (!c) return;
+#ifdef HAVE_MPI
+    if (c->shared) {
+        MPI_Win_unlock_all(c->win);
+        MPI_Win_free(&c->win);
+    }
+#endif
+    free(c);
+}
+
+#ifdef HAVE_MPI
 
 #define MESSAGE_MAX 1024
 

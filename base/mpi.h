@@ -56,6 +56,16 @@ hsi_status hsi_mpi_finish(hsi_status st);
 hsi_status hsi_mpi_agree_same(hsi_status st, const char *what, const char *const *names,
                               const long *values, int n);
 
+/* A task counter shared by the ranks, for handing out tasks 0, 1, 2, ...
+ * dynamically (the SVM grid's cells, the experiment's jobs): each call of
+ * next() returns a number no rank got before, by an MPI fetch-and-add on a
+ * window at rank 0; on one rank (or without MPI, or in solo mode) a local
+ * count. open and close are collective. */
+typedef struct hsi_mpi_counter hsi_mpi_counter;
+hsi_status hsi_mpi_counter_open(hsi_mpi_counter **out);
+long hsi_mpi_counter_next(hsi_mpi_counter *c);
+void hsi_mpi_counter_close(hsi_mpi_counter *c);
+
 #ifdef __cplusplus
 }
 #endif

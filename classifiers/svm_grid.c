@@ -350,72 +350,12 @@ void hsi_svm_grid_free(hsi_svm_grid_result *r)
     free(r);
 }
 
-/* Where tasks come from: a shared counter across MPI ranks, or a local one. */
-typedef struct task_source {
-    long next_local;
-    int rank, size;
-#ifdef HAVE_MPI
-    int use_mpi;
-    MPI_Win win;
-    long *counter;
-#endif
-} task_source;
-
-static hsi_status task_source_open(task_source *ts)
-{
-    memset(ts, 0, sizeof *ts);
-    ts->size = 1;
-#ifdef HAVE_MPI
-    hsi_mpi_layout(&ts->rank, &ts->size);
-    if (ts->size > 1) {
-        ts->use_mpi = 1;
-        MPI_Aint bytes = ts->rank == 0 ? (MPI_Aint)sizeof(long) : 0;
-        if (MPI_Win_allocate(bytes, sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &ts->counter,
-                             &ts->win) != MPI_SUCCESS)
-            return hsi_error(HSI_ERR_MPI, "MPI_Win_allocate failed for the task counter");
-        if (ts->rank == 0) {
-            MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, ts->win);
-            *ts->counter = 0;
-            MPI_Win_unlock(0, ts->win);
-        }
-        MPI_Barrier(MPI_COMM_WORLD);
-        MPI_Win_lock_all(0, ts->win);
-    }
-#endif
-    return HSI_OK;
-}
-
-static long task_source_next(task_source *ts)
-{
-#ifdef HAVE_MPI
-    if (ts->use_mpi) {
-        const long one = 1;
-        long got = 0;
-        MPI_Fetch_and_op(&one, &got, MPI_LONG, 0, 0, MPI_SUM, ts->win);
-        MPI_Win_flush(0, ts->win);
-        return got;
-    }
-#endif
-    return ts->next_local++;
-}
-
-static void task_source_close(task_source *ts)
-{
-#ifdef HAVE_MPI
-    if (ts->use_mpi) {
-        MPI_Win_unlock_all(ts->win);
-        MPI_Win_free(&ts->win);
-    }
-#endif
-    (void)ts;
-}
-
 /* Sum the per-task results over ranks (after they agreed that all tasks ran). */
-static hsi_status combine_ranks(task_source *ts, long *correct, double *seconds, long tasks,
+static hsi_status combine_ranks(int ranks, long *correct, double *seconds, long tasks,
                                 double *kernel_seconds)
 {
 #ifdef HAVE_MPI
-    if (ts->use_mpi) {
+    if (ranks > 1) {
         if (MPI_Allreduce(MPI_IN_PLACE, correct, (int)tasks, MPI_LONG, MPI_SUM, MPI_COMM_WORLD) ||
             MPI_Allreduce(MPI_IN_PLACE, seconds, (int)tasks, MPI_DOUBLE, MPI_SUM,
                           MPI_COMM_WORLD) ||
@@ -423,7 +363,7 @@ static hsi_status combine_ranks(task_source *ts, long *correct, double *seconds,
             return hsi_error(HSI_ERR_MPI, "MPI_Allreduce of the grid results failed");
     }
 #endif
-    (void)ts;
+    (void)ranks;
     (void)correct;
     (void)seconds;
     (void)tasks;
@@ -566,17 +506,19 @@ hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim,
         }
     }
 
-    task_source ts;
+    hsi_mpi_counter *tc = NULL;
+    int rank, ranks;
+    hsi_mpi_layout(&rank, &ranks);
     /* The task counter's window is collective: no rank may skip it alone. */
     st = hsi_mpi_agree(st);
     if (!st) {
-        st = task_source_open(&ts);
+        st = hsi_mpi_counter_open(&tc);
         if (!st) {
-            r->ranks = ts.size;
+            r->ranks = ranks;
             r->kernel_reuse = reuse;
             hsi_status task_st = HSI_OK;
             for (;;) {
-                long t = task_source_next(&ts);
+                long t = hsi_mpi_counter_next(tc);
                 if (t >= tasks) break;
                 int gi = (int)(t / ((long)nc * folds));
                 int ci = nc - 1 - (int)(t / folds % nc);
@@ -588,12 +530,12 @@ hsi_status hsi_svm_grid(const float *x, const uint16_t *y, size_t n, size_t dim,
                 if (task_st) break; /* the other ranks finish the remaining tasks */
                 hsi_progress_report(o->progress, (double)(t + 1), (double)tasks, NULL);
             }
-            task_source_close(&ts);
+            hsi_mpi_counter_close(tc);
             double kernel_seconds = kc.seconds;
             /* A failed task leaves a hole in the table: every rank returns
              * the failing rank's error rather than a partial sum. */
             st = hsi_mpi_agree(task_st);
-            if (!st) st = combine_ranks(&ts, correct, task_seconds, tasks, &kernel_seconds);
+            if (!st) st = combine_ranks(ranks, correct, task_seconds, tasks, &kernel_seconds);
             r->kernel_seconds = kernel_seconds;
         }
     }

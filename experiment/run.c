@@ -35,10 +35,6 @@
 #include "features/preprocess.h"
 #include "io/io.h"
 
-#ifdef HAVE_MPI
-#include <mpi.h>
-#endif
-
 static double now(void)
 {
     struct timespec ts;
@@ -588,76 +584,26 @@ static void job_name(const hsi_experiment *e, int job, char *buf, size_t len)
              (unsigned long long)e->seeds[k]);
 }
 
-/* The next job number to take: a shared counter under MPI, else a loop. */
-typedef struct farm {
-    int rank, size, next;
-#ifdef HAVE_MPI
-    MPI_Win win;
-    long *counter;
-#endif
-} farm;
-
-static hsi_status farm_open(farm *f)
-{
-    memset(f, 0, sizeof *f);
-    f->size = 1;
-#ifdef HAVE_MPI
-    hsi_mpi_layout(&f->rank, &f->size);
-    if (f->size > 1) {
-        MPI_Aint bytes = f->rank == 0 ? (MPI_Aint)sizeof(long) : 0;
-        if (MPI_Win_allocate(bytes, sizeof(long), MPI_INFO_NULL, MPI_COMM_WORLD, &f->counter,
-                             &f->win) != MPI_SUCCESS)
-            return hsi_error(HSI_ERR_MPI, "MPI_Win_allocate failed for the job counter");
-        if (f->rank == 0) *f->counter = 0;
-        MPI_Barrier(MPI_COMM_WORLD);
-        MPI_Win_lock_all(0, f->win);
-    }
-#endif
-    return HSI_OK;
-}
-
-static int farm_next(farm *f)
-{
-#ifdef HAVE_MPI
-    if (f->size > 1) {
-        long one = 1, got = 0;
-        MPI_Fetch_and_op(&one, &got, MPI_LONG, 0, 0, MPI_SUM, f->win);
-        MPI_Win_flush(0, f->win);
-        return (int)got;
-    }
-#endif
-    return f->next++;
-}
-
-static void farm_close(farm *f)
-{
-#ifdef HAVE_MPI
-    if (f->size > 1) {
-        MPI_Win_unlock_all(f->win);
-        MPI_Win_free(&f->win);
-    }
-#else
-    (void)f;
-#endif
-}
-
 hsi_status hsi_experiment_run(const hsi_experiment *e, const char *dir,
                               const hsi_exp_run_options *o, int *ran, int *skipped)
 {
     int my_ran = 0, my_skipped = 0;
-    farm f;
-    hsi_status st = farm_open(&f);
+    /* Jobs are handed out by a counter shared by the ranks. */
+    int rank, ranks;
+    hsi_mpi_layout(&rank, &ranks);
+    hsi_mpi_counter *farm = NULL;
+    hsi_status st = hsi_mpi_counter_open(&farm);
     if (st) return st;
     /* Rank 0 prepares; every rank learns whether that went well. */
-    if (f.rank == 0) st = prepare(e, dir);
+    if (rank == 0) st = prepare(e, dir);
     st = hsi_mpi_agree(st);
     int total = hsi_experiment_jobs(e);
     char name[160];
     /* The first report: the jobs finished before this run. */
-    if (!st && f.rank == 0 && o && o->progress)
+    if (!st && rank == 0 && o && o->progress)
         hsi_progress_report(o->progress, jobs_done(e, dir), total, NULL);
     hsi_mpi_solo(1);
-    for (int job; !st && (job = farm_next(&f)) < total;) {
+    for (int job; !st && (job = (int)hsi_mpi_counter_next(farm)) < total;) {
         if (job_done(e, dir, job)) {
             my_skipped++;
             continue;
@@ -666,7 +612,7 @@ hsi_status hsi_experiment_run(const hsi_experiment *e, const char *dir,
         /* Each job's inputs are its own: an output of a later job may take
          * the inode of a file an earlier one read and that is gone since. */
         hsi_input_forget_all();
-        if (f.rank == 0 && o && o->job_start) o->job_start(o->job_ctx, job, name);
+        if (rank == 0 && o && o->job_start) o->job_start(o->job_ctx, job, name);
         st = run_job(e, dir, job);
         if (st) {
             char why[1024];
@@ -675,11 +621,11 @@ hsi_status hsi_experiment_run(const hsi_experiment *e, const char *dir,
             break;
         }
         my_ran++;
-        if (f.rank == 0 && o && o->progress)
+        if (rank == 0 && o && o->progress)
             hsi_progress_report(o->progress, jobs_done(e, dir), total, name);
     }
     hsi_mpi_solo(0);
-    farm_close(&f);
+    hsi_mpi_counter_close(farm);
     st = hsi_mpi_agree(st);
     if (ran) *ran = my_ran;
     if (skipped) *skipped = my_skipped;
