@@ -62,6 +62,38 @@ mpi_test_env() {
     export ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
     export OMPI_MCA_mca_base_component_disable_dlclose=1
     export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
+    # $RANK runs hsi through rank.sh, which records each rank's exit status
+    # for expect_rank_error.
+    cat >"$TMP/rank.sh" <<EOF_RANK
+#!/bin/sh
+"\$@"
+rc=\$?
+echo \$rc >"$TMP/rc.\${OMPI_COMM_WORLD_RANK:-x}"
+exit \$rc
+EOF_RANK
+    RANK="sh $TMP/rank.sh $HSI"
+}
+
+# expect_rank_error DESCRIPTION PATTERN -- mpirun arguments... : as
+# expect_error, within 60 s, and every rank (of 2) exited non-zero. mpirun is
+# told not to kill the other ranks when one exits non-zero (it then exits 0
+# itself), so that each rank's own exit status gets recorded.
+expect_rank_error() {
+    local what=$1 pattern=$2 r rank_rc; shift 2; [ "$1" = "--" ] && shift
+    checks=$((checks + 1))
+    rm -f "$TMP"/rc.*
+    OMPI_MCA_orte_abort_on_non_zero_status=0 timeout -k 5 60 "$@" >"$TMP/out" 2>"$TMP/err"
+    local rc=$?
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then fail "$what: hung (killed after 60 s)"; return; fi
+    for r in 0 1; do
+        rank_rc=$(cat "$TMP/rc.$r" 2>/dev/null)
+        if [ -z "$rank_rc" ]; then fail "$what: rank $r did not finish"; return; fi
+        [ "$rank_rc" -ne 0 ] || fail "$what: rank $r exited 0"
+        [ "$rank_rc" -lt 128 ] || fail "$what: rank $r crashed (exit $rank_rc)"
+    done
+    local lines; lines=$(wc -l <"$TMP/err")
+    if [ "$lines" -ne 1 ]; then fail "$what: $lines stderr lines, wanted 1: $(cat "$TMP/err")"; return; fi
+    grep -Eq -- "$pattern" "$TMP/err" || fail "$what: stderr '$(cat "$TMP/err")' lacks /$pattern/"
 }
 
 finish() {

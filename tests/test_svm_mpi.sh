@@ -60,36 +60,8 @@ expect_no_file "no output" "$TMP/bad.tif"
 # rank must learn of it before the next collective step, so the run ends at
 # once instead of hanging, every rank exits non-zero, the failing rank's
 # message is printed once, and nothing is written. Each rank runs through
-# rank.sh, which records its exit status; timeout turns a hang into a failure.
-cat >"$TMP/rank.sh" <<EOF_RANK
-#!/bin/sh
-"\$@"
-rc=\$?
-echo \$rc >"$TMP/rc.\${OMPI_COMM_WORLD_RANK:-x}"
-exit \$rc
-EOF_RANK
-RANK="sh $TMP/rank.sh $HSI"
-# expect_rank_error DESCRIPTION PATTERN -- mpirun arguments... : as
-# expect_error, within 60 s, and every rank (of 2) exited non-zero. mpirun is
-# told not to kill the other ranks when one exits non-zero (it then exits 0
-# itself), so that each rank's own exit status gets recorded.
-expect_rank_error() {
-    local what=$1 pattern=$2 r rank_rc; shift 2; [ "$1" = "--" ] && shift
-    checks=$((checks + 1))
-    rm -f "$TMP"/rc.*
-    OMPI_MCA_orte_abort_on_non_zero_status=0 timeout -k 5 60 "$@" >"$TMP/out" 2>"$TMP/err"
-    local rc=$?
-    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then fail "$what: hung (killed after 60 s)"; return; fi
-    for r in 0 1; do
-        rank_rc=$(cat "$TMP/rc.$r" 2>/dev/null)
-        if [ -z "$rank_rc" ]; then fail "$what: rank $r did not finish"; return; fi
-        [ "$rank_rc" -ne 0 ] || fail "$what: rank $r exited 0"
-        [ "$rank_rc" -lt 128 ] || fail "$what: rank $r crashed (exit $rank_rc)"
-    done
-    local lines; lines=$(wc -l <"$TMP/err")
-    if [ "$lines" -ne 1 ]; then fail "$what: $lines stderr lines, wanted 1: $(cat "$TMP/err")"; return; fi
-    grep -Eq -- "$pattern" "$TMP/err" || fail "$what: stderr '$(cat "$TMP/err")' lacks /$pattern/"
-}
+# rank.sh ($RANK, from mpi_test_env), which records its exit status;
+# expect_rank_error (tests/setup.sh) turns a hang into a failure.
 SMALL="--train $TMP/train.tif --log2c 3,3,1 --log2g -3,-3,-1 --folds 2 -q"
 MISSING="$TMP/missing.tif"
 expect_rank_error "grid, rank 1 given a missing cube" "rank 1 failed: .*missing\.tif" -- \
