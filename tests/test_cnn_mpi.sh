@@ -140,10 +140,11 @@ checks=$((checks + 1))
 "$DIFF" "$TMP/bn1.ckpt" "$TMP/bn2.ckpt" 0 >"$TMP/diff" 2>&1 || fail "dropout + batchnorm: 2-rank runs differ: $(cat "$TMP/diff")"
 
 # ---- a 2-rank run killed mid-training resumes from its last checkpoint
-# An epoch of this net takes about half a millisecond on a quiet Zen 4: the
-# run must last seconds, so that the kill below (a checkpoint seen, then
-# 0.3 s) lands mid-run on a fast machine too (400 epochs finished first).
-EPOCHS=10000
+# An epoch of this net takes about half a millisecond on a quiet Zen 4 (some
+# 15 ms under ASan): the run must last seconds, so that the kill below (a
+# checkpoint seen, then 0.3 s) lands mid-run on a fast machine too (400
+# epochs finished first), and within the 120 s limit under ASan.
+EPOCHS=3000
 LONG="--spec $TMP/net.cfg --epochs $EPOCHS --checkpoint-every 1"
 expect_ok "uninterrupted 2-rank run" -- $MPI -np 2 "$HSI" $TRAIN $LONG -o "$TMP/full.ckpt"
 $HSI_MPIRUN --quiet --oversubscribe -np 2 "$HSI" $TRAIN $LONG -o "$TMP/k.ckpt" \
