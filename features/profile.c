@@ -101,7 +101,8 @@ static hsi_status run_task(const hsi_cube *in, size_t b, hsi_tree_kind kind,
 {
     size_t n = in->rows * in->cols, ob = out->bands;
     for (size_t p = 0; p < n; p++) image[p] = in->data[p * in->bands + b];
-    hsi_tree_options topt = {o->connectivity ? o->connectivity : 4, o->quantise_bits};
+    hsi_tree_options topt = {.connectivity = o->connectivity ? o->connectivity : 4,
+                             .quantise_bits = o->quantise_bits};
     hsi_tree *tree = NULL;
     hsi_status st = hsi_tree_build(image, in->rows, in->cols, kind, &topt, &tree);
     if (st) return hsi_error_prefix(st, "band %zu", b + 1);
