@@ -1,0 +1,839 @@
+/* tree_block.c - row-block max/min-trees merged into the whole image's tree
+ * (see tree_block.h for the method and its references).
+ *
+ * A block's boundary tree keeps, per boundary node k (numbered in the
+ * block's node order, so parents come first):
+ *   pref   the canonical pixel, as a key whose smaller value wins a tie
+ *          (the pixel index for a max-tree, its complement for a min-tree)
+ *   dkey   the level key, larger = deeper in the tree (complemented for a
+ *          min-tree), so one merge serves both trees
+ *   parent the boundary index of its parent (itself for the block's root)
+ *   delta  integer accumulators of its own pixels and of the subtrees of its
+ *          non-boundary children (those subtrees never change)
+ *   hang   per attribute, the largest attribute in those subtrees (for the
+ *          max rule: a node is kept when some descendant passes)
+ * and the boundary node of every pixel of its first and last rows.
+ */
+#include "features/tree_block.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mpi.h"
+#include "config.h"
+#include "features/tree_internal.h"
+
+#ifdef HAVE_MPI
+#include <mpi.h>
+#endif
+
+#define NIL UINT32_MAX
+#define N_ATTR 3 /* area, diagonal, inertia: the mergeable attributes */
+
+struct hsi_tree_boundary {
+    uint32_t kind;
+    uint64_t row0, rows, cols, image_rows;
+    uint64_t n;
+    uint64_t *pref;
+    uint32_t *dkey;
+    float *level;
+    uint32_t *parent;
+    hsi_tree_acc *delta;
+    double *hang;    /* [n][N_ATTR] */
+    uint32_t *top;    /* [cols] or NULL at the image's top */
+    uint32_t *bottom; /* [cols] or NULL at the image's bottom */
+};
+
+struct hsi_tree_merged {
+    hsi_tree_kind kind;
+    size_t cols, image_rows, n_blocks, n;
+    size_t *offset;          /* [n_blocks + 1] first node of each block */
+    uint64_t *row0, *rows;   /* [n_blocks] */
+    uint32_t *root;          /* [n] level root (the merged node) of each node */
+    uint32_t *mpar;          /* [n] merged parent of a level root, NIL for the image root */
+    uint64_t *pref;          /* [n] */
+    float *level;            /* [n] */
+    double *attr;            /* [n][N_ATTR] for level roots */
+    double *submax;          /* [n][N_ATTR] largest attribute in the subtree */
+    uint32_t *order;         /* level roots, shallow to deep */
+    size_t n_roots;
+    /* the filter last set */
+    int filtered;
+    hsi_attribute f_attr;
+    double f_threshold;
+    hsi_filter_rule f_rule;
+    uint8_t *keep;           /* [n] for level roots */
+    double *value;           /* [n] for level roots */
+};
+
+static int mergeable(hsi_attribute attr)
+{
+    return attr == HSI_ATTR_AREA || attr == HSI_ATTR_DIAGONAL || attr == HSI_ATTR_INERTIA;
+}
+
+static hsi_status refuse_attr(hsi_attribute attr)
+{
+    return hsi_error(HSI_ERR_ARG,
+                     "the %s attribute cannot be merged exactly across row blocks (its "
+                     "floating-point sums depend on the order); use one block (a larger "
+                     "--memory, one rank) or area, diagonal or inertia",
+                     hsi_attribute_name(attr));
+}
+
+void hsi_tree_boundary_free(hsi_tree_boundary *b)
+{
+    if (!b) return;
+    free(b->pref);
+    free(b->dkey);
+    free(b->level);
+    free(b->parent);
+    free(b->delta);
+    free(b->hang);
+    free(b->top);
+    free(b->bottom);
+    free(b);
+}
+
+size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b) { return (size_t)b->n; }
+
+/* bidx[i] = boundary index of node i (numbered in node order) or NIL: the
+ * ancestors of the nodes of the pixels in the first row (if row0 > 0) and
+ * the last row (if the block ends before the image). Returns the count. */
+static size_t mark_boundary(const hsi_tree *t, size_t row0, size_t image_rows, uint32_t *bidx)
+{
+    size_t nn = t->n_nodes, C = t->cols;
+    for (size_t i = 0; i < nn; i++) bidx[i] = NIL;
+    for (int side = 0; side < 2; side++) {
+        if (side == 0 && row0 == 0) continue;
+        if (side == 1 && row0 + t->rows >= image_rows) continue;
+        const uint32_t *pn = t->pixel_node + (side ? (t->rows - 1) * C : 0);
+        for (size_t x = 0; x < C; x++)
+            for (uint32_t i = pn[x]; bidx[i] == NIL; i = t->parent[i]) {
+                bidx[i] = 0; /* marked; numbered below */
+                if (i == 0) break;
+            }
+    }
+    size_t nb = 0;
+    for (size_t i = 0; i < nn; i++)
+        if (bidx[i] != NIL) bidx[i] = (uint32_t)nb++;
+    return nb;
+}
+
+/* canon[i] = canonical pixel of node i within the tree (first pixel at the
+ * node's level in sort order: smallest index for a max-tree, largest for a
+ * min-tree). */
+static void canonical_pixels(const hsi_tree *t, uint32_t *canon)
+{
+    size_t nn = t->n_nodes, n = t->rows * t->cols;
+    for (size_t i = 0; i < nn; i++) canon[i] = NIL;
+    if (t->kind == HSI_TREE_MIN) {
+        for (size_t p = 0; p < n; p++) canon[t->pixel_node[p]] = (uint32_t)p;
+    } else {
+        for (size_t p = n; p-- > 0;) canon[t->pixel_node[p]] = (uint32_t)p;
+    }
+}
+
+/* Local accumulators (stopping at boundary nodes), attribute values and
+ * subtree maxima (boundary nodes: over their non-boundary children only).
+ * val and smax are [nn][N_ATTR]. */
+static void local_attributes(const hsi_tree *t, size_t row0, const uint32_t *bidx,
+                             hsi_tree_acc *acc, double *val, double *smax)
+{
+    size_t nn = t->n_nodes;
+    uint8_t *stop = (uint8_t *)val; /* borrowed scratch: nn bytes <= nn doubles */
+    for (size_t i = 0; i < nn; i++) stop[i] = bidx[i] != NIL;
+    hsi_tree_accumulate(t, row0, stop, acc);
+    for (size_t i = 0; i < nn; i++)
+        for (int a = 0; a < N_ATTR; a++) {
+            val[i * N_ATTR + a] = hsi_tree_acc_value(&acc[i], (hsi_attribute)a);
+            smax[i * N_ATTR + a] = bidx[i] != NIL ? -INFINITY : val[i * N_ATTR + a];
+        }
+    for (size_t i = nn; i-- > 1;) {
+        if (bidx[i] != NIL) continue;
+        double *s = smax + (size_t)t->parent[i] * N_ATTR, *c = smax + i * N_ATTR;
+        for (int a = 0; a < N_ATTR; a++)
+            if (c[a] > s[a]) s[a] = c[a];
+    }
+}
+
+hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size_t row0,
+                                  size_t image_rows, const hsi_tree_options *opts,
+                                  hsi_tree_boundary **out)
+{
+    *out = NULL;
+    if (tree->kind == HSI_TREE_SHAPES)
+        return hsi_error(HSI_ERR_ARG,
+                         "trees of shapes cannot be merged across row blocks here (no exact "
+                         "merge is implemented): the SDAP needs the whole band on one rank");
+    if (row0 + tree->rows > image_rows)
+        return hsi_error(HSI_ERR_ARG, "tree block: rows %zu..%zu beyond the image's %zu", row0,
+                         row0 + tree->rows, image_rows);
+    size_t nn = tree->n_nodes, C = tree->cols;
+    int bits = opts ? opts->quantise_bits : 0;
+    if (bits && !(opts && opts->has_range))
+        return hsi_error(HSI_ERR_ARG, "tree block: quantised levels need the image's range");
+    hsi_tree_boundary *b = calloc(1, sizeof *b);
+    uint32_t *bidx = malloc(nn * sizeof *bidx);
+    uint32_t *canon = malloc(nn * sizeof *canon);
+    hsi_tree_acc *acc = malloc(nn * sizeof *acc);
+    double *val = malloc(nn * N_ATTR * sizeof *val);
+    double *smax = malloc(nn * N_ATTR * sizeof *smax);
+    hsi_status st = HSI_OK;
+    if (!b || !bidx || !canon || !acc || !val || !smax) goto nomem;
+    size_t nb = mark_boundary(tree, row0, image_rows, bidx);
+    canonical_pixels(tree, canon);
+    local_attributes(tree, row0, bidx, acc, val, smax);
+    b->kind = (uint32_t)tree->kind;
+    b->row0 = row0;
+    b->rows = tree->rows;
+    b->cols = C;
+    b->image_rows = image_rows;
+    b->n = nb;
+    b->pref = malloc((nb ? nb : 1) * sizeof *b->pref);
+    b->dkey = malloc((nb ? nb : 1) * sizeof *b->dkey);
+    b->level = malloc((nb ? nb : 1) * sizeof *b->level);
+    b->parent = malloc((nb ? nb : 1) * sizeof *b->parent);
+    b->delta = malloc((nb ? nb : 1) * sizeof *b->delta);
+    b->hang = malloc((nb ? nb : 1) * N_ATTR * sizeof *b->hang);
+    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->delta || !b->hang) goto nomem;
+    int is_min = tree->kind == HSI_TREE_MIN;
+    for (size_t i = 0; i < nn; i++) {
+        uint32_t k = bidx[i];
+        if (k == NIL) continue;
+        uint64_t g = (uint64_t)row0 * C + canon[i];
+        float v = block[canon[i]];
+        uint32_t key = bits ? hsi_tree_quant_key(v, opts->range_lo, opts->range_hi, bits)
+                            : hsi_tree_float_key(v);
+        b->pref[k] = is_min ? ~g : g;
+        b->dkey[k] = is_min ? ~key : key;
+        b->level[k] = tree->level[i];
+        b->parent[k] = i == 0 ? k : bidx[tree->parent[i]];
+        b->delta[k] = acc[i];
+        memcpy(b->hang + (size_t)k * N_ATTR, smax + i * N_ATTR, N_ATTR * sizeof *b->hang);
+    }
+    for (int side = 0; side < 2; side++) {
+        if (side == 0 && row0 == 0) continue;
+        if (side == 1 && row0 + tree->rows >= image_rows) continue;
+        uint32_t *row = malloc(C * sizeof *row);
+        if (!row) goto nomem;
+        const uint32_t *pn = tree->pixel_node + (side ? (tree->rows - 1) * C : 0);
+        for (size_t x = 0; x < C; x++) row[x] = bidx[pn[x]];
+        if (side) b->bottom = row;
+        else b->top = row;
+    }
+    goto done;
+nomem:
+    st = hsi_error(HSI_ERR_NOMEM, "out of memory for the boundary tree of rows %zu..%zu", row0,
+                   row0 + tree->rows);
+    hsi_tree_boundary_free(b);
+    b = NULL;
+done:
+    free(bidx);
+    free(canon);
+    free(acc);
+    free(val);
+    free(smax);
+    *out = b;
+    return st;
+}
+
+/* ---- byte form ---- */
+
+typedef struct packer {
+    uint8_t *p;
+    size_t len, cap;
+    int failed;
+} packer;
+
+static void put(packer *k, const void *src, size_t n)
+{
+    if (k->failed) return;
+    if (k->len + n > k->cap) {
+        size_t cap = k->cap ? k->cap : 256;
+        while (cap < k->len + n) cap *= 2;
+        uint8_t *q = realloc(k->p, cap);
+        if (!q) {
+            k->failed = 1;
+            return;
+        }
+        k->p = q;
+        k->cap = cap;
+    }
+    memcpy(k->p + k->len, src, n);
+    k->len += n;
+}
+
+#define PACK_MAGIC 0x48534254u /* "HSBT" */
+
+hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t *len)
+{
+    packer k = {0};
+    uint32_t magic = PACK_MAGIC, flags = (b->top ? 1u : 0u) | (b->bottom ? 2u : 0u);
+    put(&k, &magic, 4);
+    put(&k, &b->kind, 4);
+    put(&k, &flags, 4);
+    put(&k, &b->row0, 8);
+    put(&k, &b->rows, 8);
+    put(&k, &b->cols, 8);
+    put(&k, &b->image_rows, 8);
+    put(&k, &b->n, 8);
+    size_t n = (size_t)b->n;
+    put(&k, b->pref, n * sizeof *b->pref);
+    put(&k, b->dkey, n * sizeof *b->dkey);
+    put(&k, b->level, n * sizeof *b->level);
+    put(&k, b->parent, n * sizeof *b->parent);
+    put(&k, b->delta, n * sizeof *b->delta);
+    put(&k, b->hang, n * N_ATTR * sizeof *b->hang);
+    if (b->top) put(&k, b->top, (size_t)b->cols * sizeof *b->top);
+    if (b->bottom) put(&k, b->bottom, (size_t)b->cols * sizeof *b->bottom);
+    if (k.failed) {
+        free(k.p);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory packing a boundary tree");
+    }
+    *buf = k.p;
+    *len = k.len;
+    return HSI_OK;
+}
+
+static int take(const uint8_t *src, size_t len, size_t *at, void *dst, size_t n)
+{
+    if (*at + n > len) return -1;
+    memcpy(dst, src + *at, n);
+    *at += n;
+    return 0;
+}
+
+hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_boundary **out,
+                                    size_t *used)
+{
+    const uint8_t *s = buf;
+    size_t at = 0;
+    uint32_t magic = 0, flags = 0;
+    *out = NULL;
+    hsi_tree_boundary *b = calloc(1, sizeof *b);
+    if (!b) return hsi_error(HSI_ERR_NOMEM, "out of memory unpacking a boundary tree");
+    if (take(s, len, &at, &magic, 4) || magic != PACK_MAGIC || take(s, len, &at, &b->kind, 4) ||
+        take(s, len, &at, &flags, 4) || take(s, len, &at, &b->row0, 8) ||
+        take(s, len, &at, &b->rows, 8) || take(s, len, &at, &b->cols, 8) ||
+        take(s, len, &at, &b->image_rows, 8) || take(s, len, &at, &b->n, 8) ||
+        b->n > len || b->cols > len)
+        goto bad;
+    size_t n = (size_t)b->n, m = n ? n : 1, C = (size_t)b->cols;
+    b->pref = malloc(m * sizeof *b->pref);
+    b->dkey = malloc(m * sizeof *b->dkey);
+    b->level = malloc(m * sizeof *b->level);
+    b->parent = malloc(m * sizeof *b->parent);
+    b->delta = malloc(m * sizeof *b->delta);
+    b->hang = malloc(m * N_ATTR * sizeof *b->hang);
+    if (flags & 1) b->top = malloc(C * sizeof *b->top);
+    if (flags & 2) b->bottom = malloc(C * sizeof *b->bottom);
+    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->delta || !b->hang ||
+        ((flags & 1) && !b->top) || ((flags & 2) && !b->bottom)) {
+        hsi_tree_boundary_free(b);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory unpacking a boundary tree");
+    }
+    if (take(s, len, &at, b->pref, n * sizeof *b->pref) ||
+        take(s, len, &at, b->dkey, n * sizeof *b->dkey) ||
+        take(s, len, &at, b->level, n * sizeof *b->level) ||
+        take(s, len, &at, b->parent, n * sizeof *b->parent) ||
+        take(s, len, &at, b->delta, n * sizeof *b->delta) ||
+        take(s, len, &at, b->hang, n * N_ATTR * sizeof *b->hang) ||
+        (b->top && take(s, len, &at, b->top, C * sizeof *b->top)) ||
+        (b->bottom && take(s, len, &at, b->bottom, C * sizeof *b->bottom)))
+        goto bad;
+    for (size_t k = 0; k < n; k++)
+        if (b->parent[k] >= n) goto bad;
+    for (size_t x = 0; x < C; x++)
+        if ((b->top && b->top[x] >= n) || (b->bottom && b->bottom[x] >= n)) goto bad;
+    *out = b;
+    if (used) *used = at;
+    return HSI_OK;
+bad:
+    hsi_tree_boundary_free(b);
+    return hsi_error(HSI_ERR_FORMAT, "malformed boundary tree (%zu bytes)", len);
+}
+
+hsi_status hsi_tree_boundary_allgather(hsi_tree_boundary *const *mine, size_t n_mine,
+                                       hsi_tree_boundary ***all, size_t *n_all)
+{
+    *all = NULL;
+    *n_all = 0;
+    packer k = {0};
+    uint64_t count = n_mine;
+    put(&k, &count, 8);
+    for (size_t i = 0; i < n_mine && !k.failed; i++) {
+        void *buf;
+        size_t len;
+        hsi_status st = hsi_tree_boundary_pack(mine[i], &buf, &len);
+        if (st) {
+            free(k.p);
+            return st;
+        }
+        put(&k, buf, len);
+        free(buf);
+    }
+    if (k.failed) {
+        free(k.p);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory packing boundary trees");
+    }
+    int rank = 0, size = 1;
+    hsi_mpi_layout(&rank, &size);
+    uint8_t *gathered = k.p;
+    size_t glen = k.len;
+    int n_parts = 1;
+#ifdef HAVE_MPI
+    if (size > 1) {
+        /* lengths, then the bytes (counts are ints: chunks under 2 GiB) */
+        if (k.len > (size_t)0x7fffffff) {
+            free(k.p);
+            return hsi_error(HSI_ERR_SIZE, "boundary trees of %zu bytes on one rank (over 2 GiB)",
+                             k.len);
+        }
+        int mylen = (int)k.len;
+        int *lens = malloc((size_t)size * sizeof *lens), *displ = malloc((size_t)size * sizeof *displ);
+        if (!lens || !displ) {
+            free(lens);
+            free(displ);
+            free(k.p);
+            return hsi_error(HSI_ERR_NOMEM, "out of memory gathering boundary trees");
+        }
+        MPI_Allgather(&mylen, 1, MPI_INT, lens, 1, MPI_INT, MPI_COMM_WORLD);
+        size_t total = 0;
+        for (int r = 0; r < size; r++) {
+            displ[r] = (int)total;
+            total += (size_t)lens[r];
+        }
+        gathered = total <= (size_t)0x7fffffff ? malloc(total ? total : 1) : NULL;
+        int ok = gathered != NULL, all_ok = 0;
+        MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (!all_ok) {
+            free(gathered);
+            free(lens);
+            free(displ);
+            free(k.p);
+            return hsi_error(HSI_ERR_NOMEM, "out of memory (or over 2 GiB) gathering %zu bytes "
+                             "of boundary trees", total);
+        }
+        MPI_Allgatherv(k.p, mylen, MPI_BYTE, gathered, lens, displ, MPI_BYTE, MPI_COMM_WORLD);
+        free(k.p);
+        free(lens);
+        free(displ);
+        glen = total;
+        n_parts = size;
+    }
+#else
+    (void)rank;
+    (void)size;
+#endif
+    hsi_status st = HSI_OK;
+    size_t at = 0, n = 0, cap = 0;
+    hsi_tree_boundary **list = NULL;
+    for (int part = 0; part < n_parts && !st; part++) {
+        uint64_t cnt;
+        if (take(gathered, glen, &at, &cnt, 8)) {
+            st = hsi_error(HSI_ERR_FORMAT, "malformed boundary trees from rank %d", part);
+            break;
+        }
+        for (uint64_t i = 0; i < cnt && !st; i++) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 8;
+                hsi_tree_boundary **l = realloc(list, cap * sizeof *l);
+                if (!l) {
+                    st = hsi_error(HSI_ERR_NOMEM, "out of memory gathering boundary trees");
+                    break;
+                }
+                list = l;
+            }
+            size_t used = 0;
+            st = hsi_tree_boundary_unpack(gathered + at, glen - at, &list[n], &used);
+            if (!st) {
+                n++;
+                at += used;
+            }
+        }
+    }
+    free(gathered);
+    if (st) {
+        for (size_t i = 0; i < n; i++) hsi_tree_boundary_free(list[i]);
+        free(list);
+        return st;
+    }
+    *all = list;
+    *n_all = n;
+    return HSI_OK;
+}
+
+/* ---- the merge ---- */
+
+void hsi_tree_merged_free(hsi_tree_merged *m)
+{
+    if (!m) return;
+    free(m->offset);
+    free(m->row0);
+    free(m->rows);
+    free(m->root);
+    free(m->mpar);
+    free(m->pref);
+    free(m->level);
+    free(m->attr);
+    free(m->submax);
+    free(m->order);
+    free(m->keep);
+    free(m->value);
+    free(m);
+}
+
+typedef struct forest {
+    uint32_t *par;
+    const uint32_t *dkey;
+    const uint64_t *pref;
+} forest;
+
+/* The level root of x: follow parents of the same level, halving the path. */
+static uint32_t levroot(forest *f, uint32_t x)
+{
+    while (f->par[x] != x && f->dkey[f->par[x]] == f->dkey[x]) {
+        uint32_t p = f->par[x], g = f->par[p];
+        if (f->dkey[g] == f->dkey[x]) f->par[x] = g;
+        x = p;
+    }
+    return x;
+}
+
+static uint32_t parent_root(forest *f, uint32_t x)
+{
+    return f->par[x] == x ? NIL : levroot(f, f->par[x]);
+}
+
+/* Wilkinson et al. (2008), connect(): join the ancestor chains of the nodes
+ * of two neighbouring pixels. x stays the deeper of the two; at each step
+ * either x climbs (its parent is still at least as deep as y) or y is
+ * spliced in as x's parent and the walk continues with y's old chain. Two
+ * level roots of the same level become one node, the canonical (smaller
+ * pref) one surviving, so the merged node keeps the single-process
+ * identity. */
+static void connect(forest *f, uint32_t x, uint32_t y)
+{
+    x = levroot(f, x);
+    y = levroot(f, y);
+    if (f->dkey[y] > f->dkey[x]) {
+        uint32_t t = x;
+        x = y;
+        y = t;
+    }
+    while (x != y && y != NIL) {
+        uint32_t z = parent_root(f, x);
+        if (z != NIL && f->dkey[z] >= f->dkey[y]) {
+            x = z;
+        } else if (f->dkey[x] == f->dkey[y]) {
+            /* same level, z and y's parent both shallower: one node */
+            uint32_t zy = parent_root(f, y);
+            if (f->pref[y] < f->pref[x]) {
+                f->par[x] = y;
+                x = y;
+                y = z;
+            } else {
+                f->par[y] = x;
+                y = zy;
+            }
+        } else {
+            f->par[x] = y; /* y between x and its old parent z */
+            x = y;
+            y = z;
+        }
+    }
+}
+
+static const uint32_t *sort_dkey;
+static int compare_shallow_first(const void *a, const void *b)
+{
+    uint32_t x = sort_dkey[*(const uint32_t *)a], y = sort_dkey[*(const uint32_t *)b];
+    return (x > y) - (x < y);
+}
+
+hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int connectivity,
+                          hsi_tree_merged **out)
+{
+    *out = NULL;
+    if (n_blocks == 0) return hsi_error(HSI_ERR_ARG, "tree merge: no blocks");
+    if (connectivity != 4 && connectivity != 8)
+        return hsi_error(HSI_ERR_ARG, "tree merge: connectivity %d (want 4 or 8)", connectivity);
+    size_t C = (size_t)blocks[0]->cols, total = 0, next_row = 0;
+    for (size_t b = 0; b < n_blocks; b++) {
+        const hsi_tree_boundary *k = blocks[b];
+        if (k->cols != C || k->kind != blocks[0]->kind || k->row0 != next_row ||
+            k->image_rows != blocks[0]->image_rows)
+            return hsi_error(HSI_ERR_ARG, "tree merge: block %zu (rows %llu..) does not follow "
+                             "the previous one (row %zu)", b, (unsigned long long)k->row0,
+                             next_row);
+        next_row += (size_t)k->rows;
+        total += (size_t)k->n;
+    }
+    if (next_row != blocks[0]->image_rows)
+        return hsi_error(HSI_ERR_ARG, "tree merge: blocks cover %zu of the image's %llu rows",
+                         next_row, (unsigned long long)blocks[0]->image_rows);
+    if (total >= NIL) return hsi_error(HSI_ERR_SIZE, "tree merge: %zu boundary nodes", total);
+
+    hsi_tree_merged *m = calloc(1, sizeof *m);
+    if (!m) return hsi_error(HSI_ERR_NOMEM, "out of memory merging trees");
+    size_t t1 = total ? total : 1;
+    m->kind = (hsi_tree_kind)blocks[0]->kind;
+    m->cols = C;
+    m->image_rows = (size_t)blocks[0]->image_rows;
+    m->n_blocks = n_blocks;
+    m->n = total;
+    m->offset = malloc((n_blocks + 1) * sizeof *m->offset);
+    m->row0 = malloc(n_blocks * sizeof *m->row0);
+    m->rows = malloc(n_blocks * sizeof *m->rows);
+    m->root = malloc(t1 * sizeof *m->root);
+    m->mpar = malloc(t1 * sizeof *m->mpar);
+    m->pref = malloc(t1 * sizeof *m->pref);
+    m->level = malloc(t1 * sizeof *m->level);
+    m->attr = malloc(t1 * N_ATTR * sizeof *m->attr);
+    m->submax = malloc(t1 * N_ATTR * sizeof *m->submax);
+    m->order = malloc(t1 * sizeof *m->order);
+    m->keep = malloc(t1);
+    m->value = malloc(t1 * sizeof *m->value);
+    uint32_t *par = malloc(t1 * sizeof *par), *dkey = malloc(t1 * sizeof *dkey);
+    hsi_tree_acc *acc = malloc(t1 * sizeof *acc);
+    if (!m->offset || !m->row0 || !m->rows || !m->root || !m->mpar || !m->pref || !m->level ||
+        !m->attr || !m->submax || !m->order || !m->keep || !m->value || !par || !dkey || !acc) {
+        free(par);
+        free(dkey);
+        free(acc);
+        hsi_tree_merged_free(m);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory merging %zu boundary nodes", total);
+    }
+    size_t off = 0;
+    for (size_t b = 0; b < n_blocks; b++) {
+        const hsi_tree_boundary *k = blocks[b];
+        size_t n = (size_t)k->n;
+        m->offset[b] = off;
+        m->row0[b] = k->row0;
+        m->rows[b] = k->rows;
+        for (size_t i = 0; i < n; i++) {
+            par[off + i] = (uint32_t)(off + k->parent[i]);
+            dkey[off + i] = k->dkey[i];
+            m->pref[off + i] = k->pref[i];
+            m->level[off + i] = k->level[i];
+        }
+        off += n;
+    }
+    m->offset[n_blocks] = off;
+
+    /* connect every pair of neighbouring pixels across each boundary */
+    forest f = {par, dkey, m->pref};
+    for (size_t b = 0; b + 1 < n_blocks; b++) {
+        const uint32_t *lo = blocks[b]->bottom, *hi = blocks[b + 1]->top;
+        uint32_t o1 = (uint32_t)m->offset[b], o2 = (uint32_t)m->offset[b + 1];
+        for (size_t x = 0; x < C; x++) {
+            connect(&f, o1 + lo[x], o2 + hi[x]);
+            if (connectivity == 8) {
+                if (x > 0) connect(&f, o1 + lo[x], o2 + hi[x - 1]);
+                if (x + 1 < C) connect(&f, o1 + lo[x], o2 + hi[x + 1]);
+            }
+        }
+    }
+
+    /* merged nodes, their parents, and an order shallow to deep */
+    size_t nr = 0;
+    for (size_t i = 0; i < total; i++) {
+        m->root[i] = levroot(&f, (uint32_t)i);
+        if (m->root[i] == i) m->order[nr++] = (uint32_t)i;
+    }
+    for (size_t j = 0; j < nr; j++) m->mpar[m->order[j]] = parent_root(&f, m->order[j]);
+    sort_dkey = dkey;
+    qsort(m->order, nr, sizeof *m->order, compare_shallow_first);
+    m->n_roots = nr;
+
+    /* attributes: each node's delta into its merged node, then deep to
+     * shallow into parents; subtree maxima likewise */
+    for (size_t i = 0; i < total; i++) hsi_tree_acc_clear(&acc[i]);
+    for (size_t b = 0, i = 0; b < n_blocks; b++)
+        for (size_t j = 0; j < blocks[b]->n; j++, i++) hsi_tree_acc_merge(&acc[m->root[i]],
+                                                                          &blocks[b]->delta[j]);
+    for (size_t j = nr; j-- > 0;) {
+        uint32_t r = m->order[j];
+        if (m->mpar[r] != NIL) hsi_tree_acc_merge(&acc[m->mpar[r]], &acc[r]);
+    }
+    for (size_t j = 0; j < nr; j++) {
+        uint32_t r = m->order[j];
+        for (int a = 0; a < N_ATTR; a++)
+            m->attr[(size_t)r * N_ATTR + a] = m->submax[(size_t)r * N_ATTR + a] =
+                hsi_tree_acc_value(&acc[r], (hsi_attribute)a);
+    }
+    for (size_t b = 0, i = 0; b < n_blocks; b++)
+        for (size_t j = 0; j < blocks[b]->n; j++, i++) {
+            double *s = m->submax + (size_t)m->root[i] * N_ATTR;
+            const double *h = blocks[b]->hang + j * N_ATTR;
+            for (int a = 0; a < N_ATTR; a++)
+                if (h[a] > s[a]) s[a] = h[a];
+        }
+    for (size_t j = nr; j-- > 0;) {
+        uint32_t r = m->order[j];
+        if (m->mpar[r] == NIL) continue;
+        double *s = m->submax + (size_t)m->mpar[r] * N_ATTR, *c = m->submax + (size_t)r * N_ATTR;
+        for (int a = 0; a < N_ATTR; a++)
+            if (c[a] > s[a]) s[a] = c[a];
+    }
+    free(par);
+    free(dkey);
+    free(acc);
+    *out = m;
+    return HSI_OK;
+}
+
+hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, hsi_attribute attr, double threshold,
+                                  hsi_filter_rule rule)
+{
+    if (!mergeable(attr)) return refuse_attr(attr);
+    if (rule > HSI_RULE_SUBTRACTIVE)
+        return hsi_error(HSI_ERR_ARG, "tree filter: unknown rule %d", (int)rule);
+    for (size_t j = 0; j < m->n_roots; j++) { /* shallow to deep: parents first */
+        uint32_t r = m->order[j], q = m->mpar[r];
+        size_t ra = (size_t)r * N_ATTR + attr;
+        int keep;
+        if (q == NIL) keep = 1;
+        else if (rule == HSI_RULE_MAX) keep = m->submax[ra] >= threshold;
+        else keep = m->attr[ra] >= threshold && (rule != HSI_RULE_MIN || m->keep[q]);
+        m->keep[r] = (uint8_t)keep;
+        if (q == NIL) m->value[r] = m->level[r];
+        else if (rule == HSI_RULE_SUBTRACTIVE)
+            m->value[r] = keep ? m->value[q] + ((double)m->level[r] - m->level[q]) : m->value[q];
+        else
+            m->value[r] = keep ? m->level[r] : m->value[q];
+    }
+    m->filtered = 1;
+    m->f_attr = attr;
+    m->f_threshold = threshold;
+    m->f_rule = rule;
+    return HSI_OK;
+}
+
+/* The block's tree checked against the merge, its boundary marks, and its
+ * local attributes (val, smax [nn][N_ATTR]). */
+static hsi_status block_setup(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
+                              uint32_t **bidx, double **val, double **smax)
+{
+    *bidx = NULL;
+    *val = *smax = NULL;
+    if (block >= m->n_blocks || tree->rows != m->rows[block] || tree->cols != m->cols ||
+        tree->kind != m->kind)
+        return hsi_error(HSI_ERR_ARG, "tree block %zu does not match the merged trees", block);
+    size_t nn = tree->n_nodes;
+    uint32_t *bi = malloc(nn * sizeof *bi);
+    hsi_tree_acc *acc = malloc(nn * sizeof *acc);
+    double *v = malloc(nn * N_ATTR * sizeof *v), *s = malloc(nn * N_ATTR * sizeof *s);
+    if (!bi || !acc || !v || !s) {
+        free(bi);
+        free(acc);
+        free(v);
+        free(s);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory filtering a tree block of %zu nodes", nn);
+    }
+    size_t nb = mark_boundary(tree, (size_t)m->row0[block], m->image_rows, bi);
+    if (nb != m->offset[block + 1] - m->offset[block]) {
+        free(bi);
+        free(acc);
+        free(v);
+        free(s);
+        return hsi_error(HSI_ERR_ARG, "tree block %zu has %zu boundary nodes, the merge %zu",
+                         block, nb, m->offset[block + 1] - m->offset[block]);
+    }
+    local_attributes(tree, (size_t)m->row0[block], bi, acc, v, s);
+    free(acc);
+    *bidx = bi;
+    *val = v;
+    *smax = s;
+    return HSI_OK;
+}
+
+hsi_status hsi_tree_block_filter(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
+                                 float *out)
+{
+    if (!m->filtered) return hsi_error(HSI_ERR_ARG, "tree block filter: no filter set");
+    uint32_t *bidx;
+    double *val, *smax;
+    hsi_status st = block_setup(tree, block, m, &bidx, &val, &smax);
+    if (st) return st;
+    size_t nn = tree->n_nodes, n = tree->rows * tree->cols, off = m->offset[block];
+    const uint32_t *par = tree->parent;
+    const float *lev = tree->level;
+    hsi_attribute a = m->f_attr;
+    double thr = m->f_threshold;
+    hsi_filter_rule rule = m->f_rule;
+    uint8_t *keep = malloc(nn ? nn : 1);
+    double *value = malloc((nn ? nn : 1) * sizeof *value);
+    if (!keep || !value) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory filtering a tree block of %zu nodes", nn);
+        goto done;
+    }
+    for (size_t i = 0; i < nn; i++) { /* parents first */
+        if (bidx[i] != NIL) {
+            uint32_t r = m->root[off + bidx[i]];
+            keep[i] = m->keep[r];
+            value[i] = m->value[r];
+            continue;
+        }
+        if (i == 0) { /* a block without boundaries: the image root */
+            keep[0] = 1;
+            value[0] = lev[0];
+            continue;
+        }
+        uint32_t q = par[i];
+        int k;
+        if (rule == HSI_RULE_MAX) k = smax[i * N_ATTR + a] >= thr;
+        else k = val[i * N_ATTR + a] >= thr && (rule != HSI_RULE_MIN || keep[q]);
+        keep[i] = (uint8_t)k;
+        if (rule == HSI_RULE_SUBTRACTIVE)
+            value[i] = k ? value[q] + ((double)lev[i] - lev[q]) : value[q];
+        else
+            value[i] = k ? lev[i] : value[q];
+    }
+    for (size_t p = 0; p < n; p++) out[p] = (float)value[tree->pixel_node[p]];
+done:
+    free(keep);
+    free(value);
+    free(bidx);
+    free(val);
+    free(smax);
+    return st;
+}
+
+hsi_status hsi_tree_block_nodes(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
+                                uint64_t *canon, uint64_t *parent_canon, double *attr[3])
+{
+    uint32_t *bidx;
+    double *val, *smax;
+    hsi_status st = block_setup(tree, block, m, &bidx, &val, &smax);
+    if (st) return st;
+    size_t nn = tree->n_nodes, off = m->offset[block];
+    uint32_t *local = malloc((nn ? nn : 1) * sizeof *local);
+    if (!local) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    canonical_pixels(tree, local);
+    int is_min = tree->kind == HSI_TREE_MIN;
+    uint64_t base = (uint64_t)m->row0[block] * m->cols;
+    for (size_t i = 0; i < nn; i++) {
+        if (bidx[i] != NIL) {
+            uint32_t r = m->root[off + bidx[i]], q = m->mpar[r];
+            canon[i] = is_min ? ~m->pref[r] : m->pref[r];
+            parent_canon[i] = q == NIL ? canon[i] : is_min ? ~m->pref[q] : m->pref[q];
+            for (int a = 0; a < N_ATTR; a++) attr[a][i] = m->attr[(size_t)r * N_ATTR + a];
+        } else {
+            canon[i] = base + local[i];
+            for (int a = 0; a < N_ATTR; a++) attr[a][i] = val[i * N_ATTR + a];
+        }
+    }
+    for (size_t i = 0; i < nn; i++) /* parents first, so a parent's canon is set */
+        if (bidx[i] == NIL) parent_canon[i] = i == 0 ? canon[0] : canon[tree->parent[i]];
+done:
+    free(local);
+    free(bidx);
+    free(val);
+    free(smax);
+    return st;
+}

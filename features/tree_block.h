@@ -1,0 +1,111 @@
+/* tree_block.h - max-trees and min-trees of an image split in row blocks:
+ * each block's tree built alone, then merged across the block boundaries
+ * into exactly the tree of the whole image.
+ *
+ * Why: a band too large for one process's memory, or split over MPI ranks,
+ * is processed a row block at a time. The merge follows Wilkinson, Gao,
+ * Hesselink, Jan & Westenberg, "Concurrent computation of attribute filters
+ * on shared memory parallel machines" (IEEE PAMI 30(10), 2008): two trees
+ * are joined by connecting each pair of neighbouring pixels across the
+ * boundary, walking up both ancestor chains in level order and splicing
+ * them. For distributed memory it follows Goetz, Cavallaro, Geraud, Book &
+ * Riedel, "Parallel computation of component trees on distributed memory
+ * machines" (IEEE TPDS 29(11), 2018): only the *boundary tree* of a block
+ * (the nodes that contain a pixel of a row touching another block, i.e. the
+ * ancestors of those pixels' nodes) can change, so only boundary trees are
+ * exchanged and merged; every other node keeps its pixels, its attributes
+ * and, up to the identity of a boundary parent, its place in the tree.
+ * Here every rank receives all boundary trees and merges them itself (the
+ * merge is deterministic, so all ranks agree), instead of the paper's
+ * pairwise reduction: simpler, and the merged size is what each rank
+ * would hold at the last level of that reduction anyway.
+ *
+ * Exactness. A node is identified by its canonical pixel: the first pixel
+ * at the node's level in the single-process sort order (the smallest index
+ * for a max-tree, the largest for a min-tree; tree.h numbers nodes in that
+ * order). When the merge joins two nodes of the same level it keeps the
+ * canonical one, so the merged tree has the single-process nodes, parents
+ * and levels. Attributes are merged from integer accumulators
+ * (tree_internal.h): area, diagonal and inertia equal the single-process
+ * values bit for bit. The std attribute sums floating-point values, whose
+ * rounding depends on the order of summation; it is refused here
+ * (HSI_ERR_ARG) rather than approximated. Trees of shapes are refused too
+ * (no exact published merge is implemented): use one block.
+ *
+ * Use: per block, build its tree with hsi_tree_build (quantisation over the
+ * whole image's range: hsi_tree_options.has_range), summarise it with
+ * hsi_tree_boundary_make (the tree may then be freed), merge all blocks'
+ * summaries (hsi_tree_merge, or hsi_tree_boundary_allgather first over MPI),
+ * pick an attribute and threshold (hsi_tree_merged_filter), and filter each
+ * block's tree (rebuilt if it was freed: the build is deterministic) with
+ * hsi_tree_block_filter.
+ */
+#ifndef HSI_TREE_BLOCK_H
+#define HSI_TREE_BLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "features/tree.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The boundary tree of one row block (opaque). */
+typedef struct hsi_tree_boundary hsi_tree_boundary;
+
+/* Summarise the tree of rows [row0, row0 + tree->rows) of an image of
+ * image_rows rows. `block` is the block's image (the tree's), opts the
+ * options it was built with (for the level keys). Max- and min-trees only. */
+hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size_t row0,
+                                  size_t image_rows, const hsi_tree_options *opts,
+                                  hsi_tree_boundary **out);
+void hsi_tree_boundary_free(hsi_tree_boundary *b);
+/* Nodes in the boundary tree (for memory accounting and tests). */
+size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b);
+
+/* Flat byte form of boundary trees, for MPI. */
+hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t *len);
+hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_boundary **out,
+                                    size_t *used);
+
+/* Collective over MPI ranks (each rank holds consecutive row blocks, rank
+ * order = row order): every rank gets every rank's boundary trees in row
+ * order (*all, *n_all; caller frees each and the array). Without MPI or on
+ * one rank, copies of `mine`. */
+hsi_status hsi_tree_boundary_allgather(hsi_tree_boundary *const *mine, size_t n_mine,
+                                       hsi_tree_boundary ***all, size_t *n_all);
+
+/* The merged boundary trees of blocks that cover the image in row order. */
+typedef struct hsi_tree_merged hsi_tree_merged;
+
+/* Merge (Wilkinson et al. 2008) with the image's connectivity (4 or 8), and
+ * compute the merged nodes' area, diagonal and inertia. */
+hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int connectivity,
+                          hsi_tree_merged **out);
+void hsi_tree_merged_free(hsi_tree_merged *m);
+
+/* Filter the merged boundary nodes (kept / new level) for one attribute,
+ * threshold and rule (as hsi_tree_filter); the result is kept in m for
+ * the hsi_tree_block_filter calls that follow. std is HSI_ERR_ARG. */
+hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, hsi_attribute attr, double threshold,
+                                  hsi_filter_rule rule);
+
+/* hsi_tree_filter of block number `block` (its index in the merge) with
+ * the filter last set on m: out (the block's rows x cols) is exactly the
+ * single-process filter's output on those rows. */
+hsi_status hsi_tree_block_filter(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
+                                 float *out);
+
+/* The block's nodes in whole-image terms, for tests: per local node i, the
+ * canonical pixel (row-major index in the image) of the image node it
+ * belongs to, that node's parent's canonical pixel (itself for the root)
+ * and its area, diagonal and inertia (attr[3][n_nodes]). */
+hsi_status hsi_tree_block_nodes(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
+                                uint64_t *canon, uint64_t *parent_canon, double *attr[3]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
