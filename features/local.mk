@@ -2,7 +2,7 @@
 
 # component trees, attributes, attribute filters and profiles (features helper)
 libhsi_la_SOURCES += features/tree.c features/profile.c features/tree_block.c \
-	features/tree_internal.h
+	features/tree_internal.h features/profile_stream.c
 nobase_pkginclude_HEADERS += features/tree.h features/profile.h features/tree_block.h
 hsi_SOURCES += tools/cmd_profile.c
 TESTS += tests/test_features_trees tests/test_features_profile tests/test_features_cli.sh \

@@ -45,6 +45,17 @@ struct hsi_tree_boundary {
     uint32_t *bottom; /* [cols] or NULL at the image's bottom */
 };
 
+/* One filter of the merged nodes: kept or not, and the new level, for the
+ * level roots. */
+struct merged_filter {
+    int set;
+    hsi_attribute attr;
+    double threshold;
+    hsi_filter_rule rule;
+    uint8_t *keep;
+    double *value;
+};
+
 struct hsi_tree_merged {
     hsi_tree_kind kind;
     size_t cols, image_rows, n_blocks, n;
@@ -58,13 +69,8 @@ struct hsi_tree_merged {
     double *submax;          /* [n][N_ATTR] largest attribute in the subtree */
     uint32_t *order;         /* level roots, shallow to deep */
     size_t n_roots;
-    /* the filter last set */
-    int filtered;
-    hsi_attribute f_attr;
-    double f_threshold;
-    hsi_filter_rule f_rule;
-    uint8_t *keep;           /* [n] for level roots */
-    double *value;           /* [n] for level roots */
+    size_t n_slots;
+    struct merged_filter *slots;
 };
 
 static int mergeable(hsi_attribute attr)
@@ -479,8 +485,11 @@ void hsi_tree_merged_free(hsi_tree_merged *m)
     free(m->attr);
     free(m->submax);
     free(m->order);
-    free(m->keep);
-    free(m->value);
+    for (size_t i = 0; i < m->n_slots; i++) {
+        free(m->slots[i].keep);
+        free(m->slots[i].value);
+    }
+    free(m->slots);
     free(m);
 }
 
@@ -593,12 +602,10 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     m->attr = malloc(t1 * N_ATTR * sizeof *m->attr);
     m->submax = malloc(t1 * N_ATTR * sizeof *m->submax);
     m->order = malloc(t1 * sizeof *m->order);
-    m->keep = malloc(t1);
-    m->value = malloc(t1 * sizeof *m->value);
     uint32_t *par = malloc(t1 * sizeof *par), *dkey = malloc(t1 * sizeof *dkey);
     hsi_tree_acc *acc = malloc(t1 * sizeof *acc);
     if (!m->offset || !m->row0 || !m->rows || !m->root || !m->mpar || !m->pref || !m->level ||
-        !m->attr || !m->submax || !m->order || !m->keep || !m->value || !par || !dkey || !acc) {
+        !m->attr || !m->submax || !m->order || !par || !dkey || !acc) {
         free(par);
         free(dkey);
         free(acc);
@@ -684,30 +691,44 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     return HSI_OK;
 }
 
-hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, hsi_attribute attr, double threshold,
-                                  hsi_filter_rule rule)
+hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute attr,
+                                  double threshold, hsi_filter_rule rule)
 {
     if (!mergeable(attr)) return refuse_attr(attr);
     if (rule > HSI_RULE_SUBTRACTIVE)
         return hsi_error(HSI_ERR_ARG, "tree filter: unknown rule %d", (int)rule);
+    if (slot >= m->n_slots) {
+        struct merged_filter *s = realloc(m->slots, (slot + 1) * sizeof *s);
+        if (!s) return hsi_error(HSI_ERR_NOMEM, "out of memory for merged filters");
+        memset(s + m->n_slots, 0, (slot + 1 - m->n_slots) * sizeof *s);
+        m->slots = s;
+        m->n_slots = slot + 1;
+    }
+    struct merged_filter *f = &m->slots[slot];
+    size_t t1 = m->n ? m->n : 1;
+    if (!f->keep) f->keep = malloc(t1);
+    if (!f->value) f->value = malloc(t1 * sizeof *f->value);
+    if (!f->keep || !f->value) return hsi_error(HSI_ERR_NOMEM, "out of memory for merged filters");
+    uint8_t *keep = f->keep;
+    double *value = f->value;
     for (size_t j = 0; j < m->n_roots; j++) { /* shallow to deep: parents first */
         uint32_t r = m->order[j], q = m->mpar[r];
         size_t ra = (size_t)r * N_ATTR + attr;
-        int keep;
-        if (q == NIL) keep = 1;
-        else if (rule == HSI_RULE_MAX) keep = m->submax[ra] >= threshold;
-        else keep = m->attr[ra] >= threshold && (rule != HSI_RULE_MIN || m->keep[q]);
-        m->keep[r] = (uint8_t)keep;
-        if (q == NIL) m->value[r] = m->level[r];
+        int k;
+        if (q == NIL) k = 1;
+        else if (rule == HSI_RULE_MAX) k = m->submax[ra] >= threshold;
+        else k = m->attr[ra] >= threshold && (rule != HSI_RULE_MIN || keep[q]);
+        keep[r] = (uint8_t)k;
+        if (q == NIL) value[r] = m->level[r];
         else if (rule == HSI_RULE_SUBTRACTIVE)
-            m->value[r] = keep ? m->value[q] + ((double)m->level[r] - m->level[q]) : m->value[q];
+            value[r] = k ? value[q] + ((double)m->level[r] - m->level[q]) : value[q];
         else
-            m->value[r] = keep ? m->level[r] : m->value[q];
+            value[r] = k ? m->level[r] : value[q];
     }
-    m->filtered = 1;
-    m->f_attr = attr;
-    m->f_threshold = threshold;
-    m->f_rule = rule;
+    f->set = 1;
+    f->attr = attr;
+    f->threshold = threshold;
+    f->rule = rule;
     return HSI_OK;
 }
 
@@ -750,9 +771,11 @@ static hsi_status block_setup(const hsi_tree *tree, size_t block, const hsi_tree
 }
 
 hsi_status hsi_tree_block_filter(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
-                                 float *out)
+                                 size_t slot, float *out)
 {
-    if (!m->filtered) return hsi_error(HSI_ERR_ARG, "tree block filter: no filter set");
+    if (slot >= m->n_slots || !m->slots[slot].set)
+        return hsi_error(HSI_ERR_ARG, "tree block filter: no filter in slot %zu", slot);
+    const struct merged_filter *f = &m->slots[slot];
     uint32_t *bidx;
     double *val, *smax;
     hsi_status st = block_setup(tree, block, m, &bidx, &val, &smax);
@@ -760,9 +783,9 @@ hsi_status hsi_tree_block_filter(const hsi_tree *tree, size_t block, const hsi_t
     size_t nn = tree->n_nodes, n = tree->rows * tree->cols, off = m->offset[block];
     const uint32_t *par = tree->parent;
     const float *lev = tree->level;
-    hsi_attribute a = m->f_attr;
-    double thr = m->f_threshold;
-    hsi_filter_rule rule = m->f_rule;
+    hsi_attribute a = f->attr;
+    double thr = f->threshold;
+    hsi_filter_rule rule = f->rule;
     uint8_t *keep = malloc(nn ? nn : 1);
     double *value = malloc((nn ? nn : 1) * sizeof *value);
     if (!keep || !value) {
@@ -772,8 +795,8 @@ hsi_status hsi_tree_block_filter(const hsi_tree *tree, size_t block, const hsi_t
     for (size_t i = 0; i < nn; i++) { /* parents first */
         if (bidx[i] != NIL) {
             uint32_t r = m->root[off + bidx[i]];
-            keep[i] = m->keep[r];
-            value[i] = m->value[r];
+            keep[i] = f->keep[r];
+            value[i] = f->value[r];
             continue;
         }
         if (i == 0) { /* a block without boundaries: the image root */

@@ -36,7 +36,7 @@
  * whole image's range: hsi_tree_options.has_range), summarise it with
  * hsi_tree_boundary_make (the tree may then be freed), merge all blocks'
  * summaries (hsi_tree_merge, or hsi_tree_boundary_allgather first over MPI),
- * pick an attribute and threshold (hsi_tree_merged_filter), and filter each
+ * filter the merged nodes (hsi_tree_merged_filter), and filter each
  * block's tree (rebuilt if it was freed: the build is deterministic) with
  * hsi_tree_block_filter.
  */
@@ -87,16 +87,17 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
 void hsi_tree_merged_free(hsi_tree_merged *m);
 
 /* Filter the merged boundary nodes (kept / new level) for one attribute,
- * threshold and rule (as hsi_tree_filter); the result is kept in m for
- * the hsi_tree_block_filter calls that follow. std is HSI_ERR_ARG. */
-hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, hsi_attribute attr, double threshold,
-                                  hsi_filter_rule rule);
+ * threshold and rule (as hsi_tree_filter), and keep the result in m under
+ * `slot` (0, 1, ...: one per threshold of a profile, so that every block
+ * reuses it). std is HSI_ERR_ARG. */
+hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute attr,
+                                  double threshold, hsi_filter_rule rule);
 
 /* hsi_tree_filter of block number `block` (its index in the merge) with
- * the filter last set on m: out (the block's rows x cols) is exactly the
+ * the filter in `slot`: out (the block's rows x cols) is exactly the
  * single-process filter's output on those rows. */
 hsi_status hsi_tree_block_filter(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
-                                 float *out);
+                                 size_t slot, float *out);
 
 /* The block's nodes in whole-image terms, for tests: per local node i, the
  * canonical pixel (row-major index in the image) of the image node it

@@ -163,9 +163,9 @@ static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, i
                 for (int k = 0; k < 3; k++) {
                     CHECK_OK(hsi_tree_filter(whole, wa[a], thr[a][k], (hsi_filter_rule)rule,
                                              want));
-                    CHECK_OK(hsi_tree_merged_filter(m, (hsi_attribute)a, thr[a][k],
+                    CHECK_OK(hsi_tree_merged_filter(m, (size_t)k, (hsi_attribute)a, thr[a][k],
                                                     (hsi_filter_rule)rule));
-                    CHECK_OK(hsi_tree_block_filter(t, b, m, got));
+                    CHECK_OK(hsi_tree_block_filter(t, b, m, (size_t)k, got));
                     if (memcmp(got, want + start[b] * C, heights[b] * C * sizeof *got) &&
                         bad++ < 3)
                         fprintf(stderr, "%s, block %zu: filter %s>=%g rule %s differs\n", what, b,
@@ -183,7 +183,7 @@ static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, i
     /* std cannot be merged exactly: refused, not approximated */
     if (n_blocks > 1) {
         checks++;
-        if (hsi_tree_merged_filter(m, HSI_ATTR_STD, 1, HSI_RULE_DIRECT) != HSI_ERR_ARG ||
+        if (hsi_tree_merged_filter(m, 0, HSI_ATTR_STD, 1, HSI_RULE_DIRECT) != HSI_ERR_ARG ||
             !strstr(hsi_last_error(), "std attribute cannot be merged"))
             bad++;
     }
