@@ -12,10 +12,12 @@ tests_test_features_trees_LDADD = $(TEST_LDADD)
 tests_test_features_profile_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/test_features_cli.sh tests/test_features_higra.sh
 # row-block and distributed max/min-trees (tree_block.c): 1 process, and 2 and 3 MPI ranks
-TESTS += tests/test_features_tree_blocks tests/test_features_tree_mpi.sh
+TESTS += tests/test_features_tree_blocks tests/test_features_tree_mpi.sh \
+	tests/test_features_profile_stream.sh tests/test_features_profile_mpi.sh
 check_PROGRAMS += tests/test_features_tree_blocks
 tests_test_features_tree_blocks_LDADD = $(TEST_LDADD)
-EXTRA_DIST += tests/test_features_tree_mpi.sh
+EXTRA_DIST += tests/test_features_tree_mpi.sh tests/test_features_profile_stream.sh \
+	tests/test_features_profile_mpi.sh
 # tree construction benchmark (bench/trees_bench.sh runs it beside Higra)
 check_PROGRAMS += bench/trees_bench
 bench_trees_bench_LDADD = $(TEST_LDADD)

@@ -241,7 +241,11 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         if (L.n_total > 1) {
             /* the trees that cannot be merged exactly, refused up front */
             char need_s[32];
-            hsi_memory_format(fixed + L.rows * row_bytes, need_s, sizeof need_s);
+            /* the budget whose share after GDAL's cache (an eighth, at most
+             * 256 MiB) holds every row in one block */
+            size_t whole = L.rows * row_bytes, one = whole / 7 * 8 + 8;
+            if (one / 8 > ((size_t)256 << 20)) one = whole + ((size_t)256 << 20);
+            hsi_memory_format(one, need_s, sizeof need_s);
             for (size_t s = 0; s < n_specs && !st; s++) {
                 if (specs[s].kind == HSI_PROFILE_SDAP)
                     st = hsi_error(HSI_ERR_ARG,
