@@ -40,6 +40,9 @@
 #ifdef HAVE_MPI
 #include <mpi.h>
 #endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* Tree work per pixel of a block, for one band at a time: the build (keys,
  * order, radix buffer, union-find and the tree's three arrays: 28 bytes),
@@ -162,6 +165,122 @@ static void drain(hsi_raster_writer *w, int ranks, int *done, int wait, float *b
 }
 #endif
 
+/* One block's work on its bands, for pass 1 (boundary trees) or pass 2
+ * (output rows). */
+typedef struct band_work {
+    const float *values;          /* block rows x cols x K */
+    size_t nr, cols, K, row0, image_rows;
+    size_t block;                 /* pass 1: this rank's block index; pass 2: global */
+    size_t n_mine;
+    const hsi_profile_options *o;
+    const int *need;
+    const float *lo, *hi;
+    int blocked;
+    hsi_tree_boundary **mine;     /* pass 1: [(b * 3 + kind) * n_mine + block] */
+    hsi_tree_merged **merged;     /* pass 2, when blocked: [b * 3 + kind] */
+    const hsi_profile_spec *specs;
+    size_t n_specs, per_input, out_bands;
+    float *out;                   /* pass 2: block rows x cols x out_bands */
+} band_work;
+
+static hsi_status band_pass(const band_work *w, int pass, size_t b, float *image, float *filtered)
+{
+    const hsi_profile_options *o = w->o;
+    size_t n = w->nr * w->cols, ob = w->out_bands;
+    band_of(w->values, n, w->K, b, image);
+    size_t first = b * w->per_input;
+    if (pass == 2 && !o->omit_input)
+        for (size_t p = 0; p < n; p++) w->out[p * ob + first] = image[p];
+    hsi_tree_options to = {.connectivity = o->connectivity,
+                           .quantise_bits = o->quantise_bits,
+                           .has_range = w->blocked && o->quantise_bits != 0,
+                           .range_lo = w->lo[b],
+                           .range_hi = w->hi[b]};
+    hsi_status st = HSI_OK;
+    double *attr = NULL;
+    for (int k = 0; k < (pass == 1 ? 2 : 3) && !st; k++) {
+        if (!w->need[k]) continue;
+        hsi_tree *t = NULL;
+        if ((st = hsi_tree_build(image, w->nr, w->cols, (hsi_tree_kind)k, &to, &t))) break;
+        if (pass == 1) {
+            st = hsi_tree_boundary_make(t, image, w->row0, w->image_rows, &to,
+                                        &w->mine[(b * 3 + (size_t)k) * w->n_mine + w->block]);
+            hsi_tree_free(t);
+            continue;
+        }
+        int have = -1;
+        for (size_t s = 0; s < w->n_specs && !st; s++) {
+            const hsi_profile_spec *sp = &w->specs[s];
+            if (!hsi_profile_spec_uses_tree(sp, (hsi_tree_kind)k)) continue;
+            if (!w->blocked && (int)sp->attr != have) {
+                free(attr);
+                attr = malloc(t->n_nodes * sizeof *attr);
+                if (!attr) st = hsi_error(HSI_ERR_NOMEM, "out of memory for attributes");
+                else st = hsi_tree_attribute(t, image, sp->attr, attr);
+                have = (int)sp->attr;
+            }
+            for (size_t q = 0; q < sp->n_thresholds && !st; q++) {
+                if (w->blocked)
+                    st = hsi_tree_block_filter(t, w->block, w->merged[b * 3 + (size_t)k],
+                                               s * HSI_PROFILE_MAX_THRESHOLDS + q, filtered);
+                else
+                    st = hsi_tree_filter(t, attr, sp->thresholds[q], o->rule, filtered);
+                size_t band = first + hsi_profile_band_slot(w->specs, s, o->omit_input,
+                                                            (hsi_tree_kind)k, q);
+                for (size_t p = 0; p < n && !st; p++) w->out[p * ob + band] = filtered[p];
+            }
+        }
+        hsi_tree_free(t);
+    }
+    free(attr);
+    if (st)
+        st = hsi_error_prefix(st, "band %zu, rows %zu..%zu", b + 1, w->row0 + 1, w->row0 + w->nr);
+    return st;
+}
+
+/* band_pass over the block's bands, in parallel (OpenMP threads, each with
+ * its own tree work: the budget counts one per thread); the first failure's
+ * message is carried back to this thread (messages are thread-local). */
+static hsi_status for_each_band(const band_work *w, int pass, size_t npix_max)
+{
+    hsi_status first_error = HSI_OK;
+    char message[512] = "";
+#pragma omp parallel
+    {
+        float *image = malloc((npix_max ? npix_max : 1) * sizeof *image);
+        float *filtered = malloc((npix_max ? npix_max : 1) * sizeof *filtered);
+#pragma omp for schedule(dynamic, 1)
+        for (long b = 0; b < (long)w->K; b++) {
+            int failed;
+#pragma omp atomic read
+            failed = first_error;
+            if (failed) continue;
+            hsi_status ts = !image || !filtered
+                                ? hsi_error(HSI_ERR_NOMEM, "out of memory for a block's band")
+                                : band_pass(w, pass, (size_t)b, image, filtered);
+            if (ts) {
+#pragma omp critical(hsi_profile_stream_error)
+                if (!first_error) {
+                    first_error = ts;
+                    snprintf(message, sizeof message, "%s", hsi_last_error());
+                }
+            }
+        }
+        free(image);
+        free(filtered);
+    }
+    return first_error ? hsi_error(first_error, "%s", message) : HSI_OK;
+}
+
+static int max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
 hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
                             const hsi_profile_spec *specs, size_t n_specs,
                             const hsi_profile_options *opts, const hsi_profile_file_options *fo,
@@ -195,7 +314,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     hsi_cube_reader *rd = NULL;
     hsi_raster_writer *w = NULL;
     hsi_cube *meta_in = NULL, *meta_out = NULL, *blk = NULL;
-    float *values = NULL, *image = NULL, *filtered = NULL, *out = NULL, *lo = NULL, *hi = NULL;
+    float *values = NULL, *out = NULL, *lo = NULL, *hi = NULL;
     hsi_tree_merged **merged = NULL;
     hsi_tree_boundary **mine = NULL;
     size_t src_bands = 0, K = 0, per_input = 0, out_bands = 0, n_trees = 0;
@@ -222,12 +341,18 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         /* one block: its input rows (and the reader's conversion of them),
          * components, output rows and one band's tree work */
         fixed = hsi_io_cache_budget(budget);
+        size_t threads = (size_t)max_threads();
+        if (threads > K) threads = K;
         row_bytes = L.cols * (2 * src_bands * sizeof(float) + (pca ? K * sizeof(float) : 0) +
-                              out_bands * sizeof(float) + TREE_BYTES_PER_PIXEL);
+                              out_bands * sizeof(float) + threads * TREE_BYTES_PER_PIXEL);
         st = hsi_memory_rows_per_block(budget, fixed, row_bytes, 1, L.rows, "a profile block",
                                        &L.rpb);
         if (!st && f.block_rows && f.block_rows < L.rpb) L.rpb = f.block_rows;
     }
+    /* every rank must see the same layout (OMP_NUM_THREADS counts in it) */
+    static const char *const layout_names[] = {"rows a block"};
+    long rpb_l = (long)L.rpb;
+    st = hsi_mpi_agree_same(st, "the profile's row blocks", layout_names, &rpb_l, 1);
     if (!st) {
         for (int r = 0; r < L.ranks; r++) {
             size_t nb = blocks_of(rank_rows(L.rows, r, L.ranks, NULL), L.rpb);
@@ -264,15 +389,13 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     int blocked = L.n_total > 1;
     size_t npix_max = L.rpb * L.cols;
     if (!st) {
-        image = malloc((npix_max ? npix_max : 1) * sizeof *image);
-        filtered = malloc((npix_max ? npix_max : 1) * sizeof *filtered);
         out = malloc((npix_max ? npix_max : 1) * (out_bands ? out_bands : 1) * sizeof *out);
         lo = malloc((K ? K : 1) * sizeof *lo);
         hi = malloc((K ? K : 1) * sizeof *hi);
         n_trees = K * 3;
         merged = calloc(n_trees ? n_trees : 1, sizeof *merged);
         mine = calloc((n_blocks_here ? n_blocks_here : 1) * (n_trees ? n_trees : 1), sizeof *mine);
-        if (!image || !filtered || !out || !lo || !hi || !merged || !mine)
+        if (!out || !lo || !hi || !merged || !mine)
             st = hsi_error(HSI_ERR_NOMEM, "out of memory for a profile block of %zu rows", L.rpb);
         else
             for (size_t b = 0; b < K; b++) lo[b] = hi[b] = 0;
@@ -315,24 +438,9 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
             size_t r0 = L.row0 + j * L.rpb, nr = L.nrows - j * L.rpb;
             if (nr > L.rpb) nr = L.rpb;
             if ((st = read_block(rd, pca, r0, nr, &blk, &values))) break;
-            for (size_t b = 0; b < K && !st; b++) {
-                band_of(values, nr * L.cols, K, b, image);
-                hsi_tree_options to = {.connectivity = o.connectivity,
-                                       .quantise_bits = o.quantise_bits,
-                                       .has_range = o.quantise_bits != 0,
-                                       .range_lo = lo[b],
-                                       .range_hi = hi[b]};
-                for (int k = 0; k < 2 && !st; k++) {
-                    if (!need[k]) continue;
-                    hsi_tree *t = NULL;
-                    st = hsi_tree_build(image, nr, L.cols, (hsi_tree_kind)k, &to, &t);
-                    if (!st)
-                        st = hsi_tree_boundary_make(t, image, r0, L.rows, &to,
-                                                    &mine[(b * 3 + (size_t)k) * n_blocks_here + j]);
-                    hsi_tree_free(t);
-                    if (st) st = hsi_error_prefix(st, "band %zu, rows %zu..%zu", b + 1, r0 + 1, r0 + nr);
-                }
-            }
+            band_work w1 = {values, nr, L.cols, K, r0, L.rows, j, n_blocks_here, &o, need, lo, hi,
+                            blocked, mine, NULL, specs, n_specs, per_input, out_bands, out};
+            st = for_each_band(&w1, 1, npix_max);
             free_block(blk, values);
             blk = NULL;
             values = NULL;
@@ -392,51 +500,16 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     st = hsi_mpi_agree(st);
 
     /* pass 2: every block's rows of every output band */
-    double *attr = NULL;
     for (size_t j = 0; j < n_blocks_here && !st; j++) {
         size_t r0 = L.row0 + j * L.rpb, nr = L.nrows - j * L.rpb, n;
         if (nr > L.rpb) nr = L.rpb;
         n = nr * L.cols;
         if ((st = read_block(rd, pca, r0, nr, &blk, &values))) break;
-        for (size_t b = 0; b < K && !st; b++) {
-            band_of(values, n, K, b, image);
-            size_t first = b * per_input;
-            if (!o.omit_input)
-                for (size_t p = 0; p < n; p++) out[p * out_bands + first] = image[p];
-            hsi_tree_options to = {.connectivity = o.connectivity,
-                                   .quantise_bits = o.quantise_bits,
-                                   .has_range = blocked && o.quantise_bits != 0,
-                                   .range_lo = lo[b],
-                                   .range_hi = hi[b]};
-            for (int k = 0; k < 3 && !st; k++) {
-                if (!need[k]) continue;
-                hsi_tree *t = NULL;
-                if ((st = hsi_tree_build(image, nr, L.cols, (hsi_tree_kind)k, &to, &t))) break;
-                int have = -1;
-                for (size_t s = 0; s < n_specs && !st; s++) {
-                    if (!hsi_profile_spec_uses_tree(&specs[s], (hsi_tree_kind)k)) continue;
-                    if (!blocked && (int)specs[s].attr != have) {
-                        free(attr);
-                        attr = malloc(t->n_nodes * sizeof *attr);
-                        if (!attr) st = hsi_error(HSI_ERR_NOMEM, "out of memory for attributes");
-                        else st = hsi_tree_attribute(t, image, specs[s].attr, attr);
-                        have = (int)specs[s].attr;
-                    }
-                    for (size_t q = 0; q < specs[s].n_thresholds && !st; q++) {
-                        if (blocked)
-                            st = hsi_tree_block_filter(t, L.first_block + j, merged[b * 3 + (size_t)k],
-                                                       s * HSI_PROFILE_MAX_THRESHOLDS + q, filtered);
-                        else
-                            st = hsi_tree_filter(t, attr, specs[s].thresholds[q], o.rule, filtered);
-                        size_t band = first + hsi_profile_band_slot(specs, s, o.omit_input,
-                                                                    (hsi_tree_kind)k, q);
-                        for (size_t p = 0; p < n && !st; p++) out[p * out_bands + band] = filtered[p];
-                    }
-                }
-                hsi_tree_free(t);
-                if (st) st = hsi_error_prefix(st, "band %zu, rows %zu..%zu", b + 1, r0 + 1, r0 + nr);
-            }
-        }
+        band_work w2 = {values, nr, L.cols, K, r0, L.rows, L.first_block + j, 0, &o, need, lo, hi,
+                        blocked, NULL, merged, specs, n_specs, per_input, out_bands, out};
+        st = for_each_band(&w2, 2, npix_max);
+        if (!st && L.rank == 0) hsi_progress_report(f.progress, (double)(j + 1),
+                                                    (double)n_blocks_here, NULL);
         free_block(blk, values);
         blk = NULL;
         values = NULL;
@@ -461,7 +534,6 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         }
 #endif
     }
-    free(attr);
 #ifdef HAVE_MPI
     if (L.ranks > 1 && !hsi_mpi_solo_get()) {
         if (L.rank == 0) {
@@ -507,8 +579,6 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     if (merged)
         for (size_t i = 0; i < n_trees; i++) hsi_tree_merged_free(merged[i]);
     free(merged);
-    free(image);
-    free(filtered);
     free(out);
     free(lo);
     free(hi);
