@@ -21,6 +21,10 @@ EXTRA_DIST += tests/test_features_tree_mpi.sh tests/test_features_profile_stream
 # tree construction benchmark (bench/trees_bench.sh runs it beside Higra)
 check_PROGRAMS += bench/trees_bench
 bench_trees_bench_LDADD = $(TEST_LDADD)
+# max-tree over MPI ranks against one process and Higra (bench/maxtree_scaling.sh)
+check_PROGRAMS += bench/maxtree_scaling
+bench_maxtree_scaling_LDADD = $(TEST_LDADD)
+EXTRA_DIST += bench/maxtree_scaling.sh
 EXTRA_DIST += bench/trees_bench.sh bench/trees_higra.py bench/trees_sdap_higra.py bench/RESULTS.md
 
 # preprocessing fitted on training pixels (lead)

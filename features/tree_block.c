@@ -33,6 +33,7 @@
 
 struct hsi_tree_boundary {
     uint32_t kind;
+    uint32_t has_attr;  /* 0: structure only (delta and hang unset) */
     uint64_t row0, rows, cols, image_rows;
     uint64_t n;
     uint64_t *pref;
@@ -58,6 +59,7 @@ struct merged_filter {
 
 struct hsi_tree_merged {
     hsi_tree_kind kind;
+    int has_attr;            /* every block summarised with attributes */
     size_t cols, image_rows, n_blocks, n;
     size_t *offset;          /* [n_blocks + 1] first node of each block */
     uint64_t *row0, *rows;   /* [n_blocks] */
@@ -167,6 +169,13 @@ hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size
                                   size_t image_rows, const hsi_tree_options *opts,
                                   hsi_tree_boundary **out)
 {
+    return hsi_tree_boundary_make_ex(tree, block, row0, image_rows, opts, 1, out);
+}
+
+hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, size_t row0,
+                                     size_t image_rows, const hsi_tree_options *opts,
+                                     int attributes, hsi_tree_boundary **out)
+{
     *out = NULL;
     if (tree->kind == HSI_TREE_SHAPES)
         return hsi_error(HSI_ERR_ARG,
@@ -182,14 +191,20 @@ hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size
     hsi_tree_boundary *b = calloc(1, sizeof *b);
     uint32_t *bidx = malloc(nn * sizeof *bidx);
     uint32_t *canon = malloc(nn * sizeof *canon);
-    hsi_tree_acc *acc = malloc(nn * sizeof *acc);
-    double *val = malloc(nn * N_ATTR * sizeof *val);
-    double *smax = malloc(nn * N_ATTR * sizeof *smax);
+    hsi_tree_acc *acc = NULL;
+    double *val = NULL, *smax = NULL;
     hsi_status st = HSI_OK;
-    if (!b || !bidx || !canon || !acc || !val || !smax) goto nomem;
+    if (!b || !bidx || !canon) goto nomem;
     size_t nb = mark_boundary(tree, row0, image_rows, bidx);
     canonical_pixels(tree, canon);
-    local_attributes(tree, row0, bidx, acc, val, smax);
+    if (attributes && nb) { /* a block without boundaries needs none */
+        acc = malloc(nn * sizeof *acc);
+        val = malloc(nn * N_ATTR * sizeof *val);
+        smax = malloc(nn * N_ATTR * sizeof *smax);
+        if (!acc || !val || !smax) goto nomem;
+        local_attributes(tree, row0, bidx, acc, val, smax);
+    }
+    b->has_attr = attributes != 0;
     b->kind = (uint32_t)tree->kind;
     b->row0 = row0;
     b->rows = tree->rows;
@@ -215,8 +230,13 @@ hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size
         b->dkey[k] = is_min ? ~key : key;
         b->level[k] = tree->level[i];
         b->parent[k] = i == 0 ? k : bidx[tree->parent[i]];
-        b->delta[k] = acc[i];
-        memcpy(b->hang + (size_t)k * N_ATTR, smax + i * N_ATTR, N_ATTR * sizeof *b->hang);
+        if (acc) {
+            b->delta[k] = acc[i];
+            memcpy(b->hang + (size_t)k * N_ATTR, smax + i * N_ATTR, N_ATTR * sizeof *b->hang);
+        } else {
+            hsi_tree_acc_clear(&b->delta[k]);
+            for (int a = 0; a < N_ATTR; a++) b->hang[(size_t)k * N_ATTR + a] = -INFINITY;
+        }
     }
     for (int side = 0; side < 2; side++) {
         if (side == 0 && row0 == 0) continue;
@@ -275,7 +295,8 @@ static void put(packer *k, const void *src, size_t n)
 hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t *len)
 {
     packer k = {0};
-    uint32_t magic = PACK_MAGIC, flags = (b->top ? 1u : 0u) | (b->bottom ? 2u : 0u);
+    uint32_t magic = PACK_MAGIC,
+             flags = (b->top ? 1u : 0u) | (b->bottom ? 2u : 0u) | (b->has_attr ? 4u : 0u);
     put(&k, &magic, 4);
     put(&k, &b->kind, 4);
     put(&k, &flags, 4);
@@ -323,9 +344,10 @@ hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_bounda
         take(s, len, &at, &flags, 4) || take(s, len, &at, &b->row0, 8) ||
         take(s, len, &at, &b->rows, 8) || take(s, len, &at, &b->cols, 8) ||
         take(s, len, &at, &b->image_rows, 8) || take(s, len, &at, &b->n, 8) ||
-        b->n > len || b->cols > len)
+        b->n > len || ((flags & 3) && b->cols > len))
         goto bad;
     size_t n = (size_t)b->n, m = n ? n : 1, C = (size_t)b->cols;
+    b->has_attr = (flags & 4) != 0;
     b->pref = malloc(m * sizeof *b->pref);
     b->dkey = malloc(m * sizeof *b->dkey);
     b->level = malloc(m * sizeof *b->level);
@@ -588,6 +610,8 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     if (!m) return hsi_error(HSI_ERR_NOMEM, "out of memory merging trees");
     size_t t1 = total ? total : 1;
     m->kind = (hsi_tree_kind)blocks[0]->kind;
+    m->has_attr = 1;
+    for (size_t b = 0; b < n_blocks; b++) m->has_attr &= blocks[b]->has_attr != 0;
     m->cols = C;
     m->image_rows = (size_t)blocks[0]->image_rows;
     m->n_blocks = n_blocks;
@@ -697,6 +721,8 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
     if (!mergeable(attr)) return refuse_attr(attr);
     if (rule > HSI_RULE_SUBTRACTIVE)
         return hsi_error(HSI_ERR_ARG, "tree filter: unknown rule %d", (int)rule);
+    if (!m->has_attr)
+        return hsi_error(HSI_ERR_ARG, "tree filter: the blocks were summarised without attributes");
     if (slot >= m->n_slots) {
         struct merged_filter *s = realloc(m->slots, (slot + 1) * sizeof *s);
         if (!s) return hsi_error(HSI_ERR_NOMEM, "out of memory for merged filters");
@@ -739,6 +765,8 @@ static hsi_status block_setup(const hsi_tree *tree, size_t block, const hsi_tree
 {
     *bidx = NULL;
     *val = *smax = NULL;
+    if (!m->has_attr)
+        return hsi_error(HSI_ERR_ARG, "the tree blocks were summarised without attributes");
     if (block >= m->n_blocks || tree->rows != m->rows[block] || tree->cols != m->cols ||
         tree->kind != m->kind)
         return hsi_error(HSI_ERR_ARG, "tree block %zu does not match the merged trees", block);

@@ -61,6 +61,12 @@ typedef struct hsi_tree_boundary hsi_tree_boundary;
 hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size_t row0,
                                   size_t image_rows, const hsi_tree_options *opts,
                                   hsi_tree_boundary **out);
+/* The same, with attributes = 0: the tree structure only (merging is then
+ * cheaper, for tree construction alone; filters and hsi_tree_block_nodes
+ * refuse such a merge). */
+hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, size_t row0,
+                                     size_t image_rows, const hsi_tree_options *opts,
+                                     int attributes, hsi_tree_boundary **out);
 void hsi_tree_boundary_free(hsi_tree_boundary *b);
 /* Nodes in the boundary tree (for memory accounting and tests). */
 size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b);
