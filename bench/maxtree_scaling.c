@@ -212,10 +212,10 @@ int main(int argc, char **argv)
             block += R * (size_t)(r + 1) / (size_t)ranks > R * (size_t)r / (size_t)ranks;
         size_t nn = t->n_nodes;
         uint64_t *canon = malloc(nn * sizeof *canon), *pcanon = malloc(nn * sizeof *pcanon);
-        double *attr[3];
-        for (int a = 0; a < 3; a++) attr[a] = malloc(nn * sizeof *attr[a]);
-        if (!canon || !pcanon || !attr[0] || !attr[1] || !attr[2] ||
-            hsi_tree_block_nodes(t, block, m, canon, pcanon, attr)) {
+        double *attr[HSI_ATTR_COUNT];
+        for (int a = 0; a < HSI_ATTR_COUNT; a++) attr[a] = malloc(nn * sizeof *attr[a]);
+        if (!canon || !pcanon || !attr[0] || !attr[1] || !attr[2] || !attr[3] ||
+            hsi_tree_block_nodes(t, u, block, m, canon, pcanon, attr)) {
             fprintf(stderr, "maxtree_scaling: rank %d: the check failed: %s\n", rank,
                     hsi_last_error());
             MPI_Abort(MPI_COMM_WORLD, 1);
@@ -226,7 +226,7 @@ int main(int argc, char **argv)
         }
         free(canon);
         free(pcanon);
-        for (int a = 0; a < 3; a++) free(attr[a]);
+        for (int a = 0; a < HSI_ATTR_COUNT; a++) free(attr[a]);
     }
     MPI_Reduce(&h, &total, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
     double times[4] = {t1 - t0, t2 - t1, t3 - t2, t4 - t3}, worst[4];

@@ -107,9 +107,9 @@ typedef struct hsi_profile_file_report {
  * block in all, each band's trees are built whole, as hsi_profile_cube does;
  * with several, each block's max- and min-trees are built alone and merged
  * across the blocks (tree_block.h), so the output is the same value for
- * value. The SDAP (trees of shapes) and the std attribute cannot be merged
- * exactly and are refused when there is more than one block (the message
- * names the budget that gives one). Rank 0 writes the output (atomically,
+ * value. The SDAP (trees of shapes) cannot be merged exactly and is refused
+ * when there is more than one block (the message names the budget that
+ * gives one). Rank 0 writes the output (atomically,
  * block by block, in row order as blocks arrive from the ranks). Collective
  * under MPI. */
 hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,

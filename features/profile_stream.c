@@ -46,10 +46,10 @@
 
 /* Tree work per pixel of a block, for one band at a time: the build (keys,
  * order, radix buffer, union-find and the tree's three arrays: 28 bytes),
- * then per node the integer accumulators (64), attribute values and subtree
- * maxima (48), marks and filter state (13), and the band's image and
- * filtered copies (8): under 160 bytes, counted as 160. */
-#define TREE_BYTES_PER_PIXEL 160
+ * then per node the integer accumulators (64), the std sums (128), attribute
+ * values and subtree maxima (64), marks and filter state (13), and the
+ * band's image and filtered copies (8): under 320 bytes, counted as 320. */
+#define TREE_BYTES_PER_PIXEL 320
 
 #define TAG_HEAD 7301
 #define TAG_DATA 7302
@@ -221,7 +221,7 @@ static hsi_status band_pass(const band_work *w, int pass, size_t b, float *image
             }
             for (size_t q = 0; q < sp->n_thresholds && !st; q++) {
                 if (w->blocked)
-                    st = hsi_tree_block_filter(t, w->block, w->merged[b * 3 + (size_t)k],
+                    st = hsi_tree_block_filter(t, image, w->block, w->merged[b * 3 + (size_t)k],
                                                s * HSI_PROFILE_MAX_THRESHOLDS + q, filtered);
                 else
                     st = hsi_tree_filter(t, attr, sp->thresholds[q], o->rule, filtered);
@@ -377,11 +377,6 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
                                    "the SDAP (trees of shapes) cannot be split in row blocks or over "
                                    "MPI ranks (no exact merge is implemented): run it on 1 rank "
                                    "with --memory %s or more", need_s);
-                else if (specs[s].attr == HSI_ATTR_STD)
-                    st = hsi_error(HSI_ERR_ARG,
-                                   "the std attribute cannot be merged exactly across row blocks "
-                                   "or MPI ranks (its floating-point sums depend on the order): "
-                                   "run it on 1 rank with --memory %s or more", need_s);
             }
         }
     }

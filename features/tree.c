@@ -594,11 +594,21 @@ void hsi_tree_accumulate(const hsi_tree *tree, size_t row0, const uint8_t *stop,
         if (!stop || !stop[i]) hsi_tree_acc_merge(&acc[par[i]], &acc[i]);
 }
 
-hsi_status hsi_tree_attribute(const hsi_tree *tree, const float *image, hsi_attribute attr,
-                              double *out)
+void hsi_tree_accumulate_std(const hsi_tree *tree, const float *image, const uint8_t *stop,
+                             hsi_tree_sacc *acc)
 {
     size_t nn = tree->n_nodes, n = tree->rows * tree->cols;
     const uint32_t *pn = tree->pixel_node, *par = tree->parent;
+    for (size_t i = 0; i < nn; i++) hsi_tree_sacc_clear(&acc[i]);
+    for (size_t p = 0; p < n; p++) hsi_tree_sacc_value(&acc[pn[p]], image[p]);
+    for (size_t i = nn; i-- > 1;)
+        if (!stop || !stop[i]) hsi_tree_sacc_merge(&acc[par[i]], &acc[i]);
+}
+
+hsi_status hsi_tree_attribute(const hsi_tree *tree, const float *image, hsi_attribute attr,
+                              double *out)
+{
+    size_t nn = tree->n_nodes;
     if (attr == HSI_ATTR_STD && !image)
         return hsi_error(HSI_ERR_ARG, "tree attribute std needs the image");
     if (attr != HSI_ATTR_STD) {
@@ -609,34 +619,13 @@ hsi_status hsi_tree_attribute(const hsi_tree *tree, const float *image, hsi_attr
         free(acc);
         return HSI_OK;
     }
-    /* std: per node count, mean and sum of squared deviations M2, merged
-     * from children into parents with Chan et al.'s pairwise update, so a
-     * flat node gets exactly 0 and no large sums cancel. */
-    double *s = calloc(nn * 3, sizeof *s);
-    if (!s) return hsi_error(HSI_ERR_NOMEM, "out of memory for tree attributes");
-    for (size_t p = 0; p < n; p++) { /* Welford for the node's own pixels */
-        double *a = s + 3 * (size_t)pn[p];
-        double v = image[p], d = v - a[1];
-        a[0] += 1;
-        a[1] += d / a[0];
-        a[2] += d * (v - a[1]);
-    }
-    for (size_t i = nn; i-- > 0;) {
-        double *a = s + 3 * i;
-        out[i] = a[2] > 0 ? sqrt(a[2] / a[0]) : 0;
-        if (i == 0) break;
-        double *b = s + 3 * (size_t)par[i];
-        double c = a[0] + b[0], d = a[1] - b[1];
-        if (b[0] == 0) {
-            b[1] = a[1];
-            b[2] = a[2];
-        } else {
-            b[1] += d * a[0] / c;
-            b[2] += a[2] + d * d * a[0] * b[0] / c;
-        }
-        b[0] = c;
-    }
-    free(s);
+    /* std: exact integer sums (tree_internal.h), so the value is one
+     * rounding of the exact population std, whatever the summation order. */
+    hsi_tree_sacc *sacc = malloc(nn * sizeof *sacc);
+    if (!sacc) return hsi_error(HSI_ERR_NOMEM, "out of memory for tree attributes");
+    hsi_tree_accumulate_std(tree, image, NULL, sacc);
+    for (size_t i = 0; i < nn; i++) out[i] = hsi_tree_sacc_std(&sacc[i]);
+    free(sacc);
     return HSI_OK;
 }
 

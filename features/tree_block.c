@@ -29,7 +29,7 @@
 #endif
 
 #define NIL UINT32_MAX
-#define N_ATTR 3 /* area, diagonal, inertia: the mergeable attributes */
+#define N_ATTR 4 /* area, diagonal, inertia, std: every attribute merges exactly */
 
 struct hsi_tree_boundary {
     uint32_t kind;
@@ -41,6 +41,7 @@ struct hsi_tree_boundary {
     float *level;
     uint32_t *parent;
     hsi_tree_acc *delta;
+    hsi_tree_sacc *dstd; /* the same for the std sums */
     double *hang;    /* [n][N_ATTR] */
     uint32_t *top;    /* [cols] or NULL at the image's top */
     uint32_t *bottom; /* [cols] or NULL at the image's bottom */
@@ -75,18 +76,11 @@ struct hsi_tree_merged {
     struct merged_filter *slots;
 };
 
-static int mergeable(hsi_attribute attr)
-{
-    return attr == HSI_ATTR_AREA || attr == HSI_ATTR_DIAGONAL || attr == HSI_ATTR_INERTIA;
-}
+static int mergeable(hsi_attribute attr) { return attr < HSI_ATTR_COUNT; }
 
 static hsi_status refuse_attr(hsi_attribute attr)
 {
-    return hsi_error(HSI_ERR_ARG,
-                     "the %s attribute cannot be merged exactly across row blocks (its "
-                     "floating-point sums depend on the order); use one block (a larger "
-                     "--memory, one rank) or area, diagonal or inertia",
-                     hsi_attribute_name(attr));
+    return hsi_error(HSI_ERR_ARG, "tree merge: unknown attribute %d", (int)attr);
 }
 
 void hsi_tree_boundary_free(hsi_tree_boundary *b)
@@ -97,6 +91,7 @@ void hsi_tree_boundary_free(hsi_tree_boundary *b)
     free(b->level);
     free(b->parent);
     free(b->delta);
+    free(b->dstd);
     free(b->hang);
     free(b->top);
     free(b->bottom);
@@ -145,16 +140,19 @@ static void canonical_pixels(const hsi_tree *t, uint32_t *canon)
 /* Local accumulators (stopping at boundary nodes), attribute values and
  * subtree maxima (boundary nodes: over their non-boundary children only).
  * val and smax are [nn][N_ATTR]. */
-static void local_attributes(const hsi_tree *t, size_t row0, const uint32_t *bidx,
-                             hsi_tree_acc *acc, double *val, double *smax)
+static void local_attributes(const hsi_tree *t, const float *image, size_t row0,
+                             const uint32_t *bidx, hsi_tree_acc *acc, hsi_tree_sacc *sacc,
+                             double *val, double *smax)
 {
     size_t nn = t->n_nodes;
     uint8_t *stop = (uint8_t *)val; /* borrowed scratch: nn bytes <= nn doubles */
     for (size_t i = 0; i < nn; i++) stop[i] = bidx[i] != NIL;
     hsi_tree_accumulate(t, row0, stop, acc);
+    hsi_tree_accumulate_std(t, image, stop, sacc);
     for (size_t i = 0; i < nn; i++)
         for (int a = 0; a < N_ATTR; a++) {
-            val[i * N_ATTR + a] = hsi_tree_acc_value(&acc[i], (hsi_attribute)a);
+            val[i * N_ATTR + a] = a == HSI_ATTR_STD ? hsi_tree_sacc_std(&sacc[i])
+                                                    : hsi_tree_acc_value(&acc[i], (hsi_attribute)a);
             smax[i * N_ATTR + a] = bidx[i] != NIL ? -INFINITY : val[i * N_ATTR + a];
         }
     for (size_t i = nn; i-- > 1;) {
@@ -192,6 +190,7 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
     uint32_t *bidx = malloc(nn * sizeof *bidx);
     uint32_t *canon = malloc(nn * sizeof *canon);
     hsi_tree_acc *acc = NULL;
+    hsi_tree_sacc *sacc = NULL;
     double *val = NULL, *smax = NULL;
     hsi_status st = HSI_OK;
     if (!b || !bidx || !canon) goto nomem;
@@ -199,10 +198,11 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
     canonical_pixels(tree, canon);
     if (attributes && nb) { /* a block without boundaries needs none */
         acc = malloc(nn * sizeof *acc);
+        sacc = malloc(nn * sizeof *sacc);
         val = malloc(nn * N_ATTR * sizeof *val);
         smax = malloc(nn * N_ATTR * sizeof *smax);
-        if (!acc || !val || !smax) goto nomem;
-        local_attributes(tree, row0, bidx, acc, val, smax);
+        if (!acc || !sacc || !val || !smax) goto nomem;
+        local_attributes(tree, block, row0, bidx, acc, sacc, val, smax);
     }
     b->has_attr = attributes != 0;
     b->kind = (uint32_t)tree->kind;
@@ -216,8 +216,10 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
     b->level = malloc((nb ? nb : 1) * sizeof *b->level);
     b->parent = malloc((nb ? nb : 1) * sizeof *b->parent);
     b->delta = malloc((nb ? nb : 1) * sizeof *b->delta);
+    b->dstd = malloc((nb ? nb : 1) * sizeof *b->dstd);
     b->hang = malloc((nb ? nb : 1) * N_ATTR * sizeof *b->hang);
-    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->delta || !b->hang) goto nomem;
+    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->delta || !b->dstd || !b->hang)
+        goto nomem;
     int is_min = tree->kind == HSI_TREE_MIN;
     for (size_t i = 0; i < nn; i++) {
         uint32_t k = bidx[i];
@@ -232,9 +234,11 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
         b->parent[k] = i == 0 ? k : bidx[tree->parent[i]];
         if (acc) {
             b->delta[k] = acc[i];
+            b->dstd[k] = sacc[i];
             memcpy(b->hang + (size_t)k * N_ATTR, smax + i * N_ATTR, N_ATTR * sizeof *b->hang);
         } else {
             hsi_tree_acc_clear(&b->delta[k]);
+            hsi_tree_sacc_clear(&b->dstd[k]);
             for (int a = 0; a < N_ATTR; a++) b->hang[(size_t)k * N_ATTR + a] = -INFINITY;
         }
     }
@@ -258,6 +262,7 @@ done:
     free(bidx);
     free(canon);
     free(acc);
+    free(sacc);
     free(val);
     free(smax);
     *out = b;
@@ -311,6 +316,7 @@ hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t
     put(&k, b->level, n * sizeof *b->level);
     put(&k, b->parent, n * sizeof *b->parent);
     put(&k, b->delta, n * sizeof *b->delta);
+    put(&k, b->dstd, n * sizeof *b->dstd);
     put(&k, b->hang, n * N_ATTR * sizeof *b->hang);
     if (b->top) put(&k, b->top, (size_t)b->cols * sizeof *b->top);
     if (b->bottom) put(&k, b->bottom, (size_t)b->cols * sizeof *b->bottom);
@@ -353,10 +359,11 @@ hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_bounda
     b->level = malloc(m * sizeof *b->level);
     b->parent = malloc(m * sizeof *b->parent);
     b->delta = malloc(m * sizeof *b->delta);
+    b->dstd = malloc(m * sizeof *b->dstd);
     b->hang = malloc(m * N_ATTR * sizeof *b->hang);
     if (flags & 1) b->top = malloc(C * sizeof *b->top);
     if (flags & 2) b->bottom = malloc(C * sizeof *b->bottom);
-    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->delta || !b->hang ||
+    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->delta || !b->dstd || !b->hang ||
         ((flags & 1) && !b->top) || ((flags & 2) && !b->bottom)) {
         hsi_tree_boundary_free(b);
         return hsi_error(HSI_ERR_NOMEM, "out of memory unpacking a boundary tree");
@@ -366,6 +373,7 @@ hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_bounda
         take(s, len, &at, b->level, n * sizeof *b->level) ||
         take(s, len, &at, b->parent, n * sizeof *b->parent) ||
         take(s, len, &at, b->delta, n * sizeof *b->delta) ||
+        take(s, len, &at, b->dstd, n * sizeof *b->dstd) ||
         take(s, len, &at, b->hang, n * N_ATTR * sizeof *b->hang) ||
         (b->top && take(s, len, &at, b->top, C * sizeof *b->top)) ||
         (b->bottom && take(s, len, &at, b->bottom, C * sizeof *b->bottom)))
@@ -628,11 +636,13 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     m->order = malloc(t1 * sizeof *m->order);
     uint32_t *par = malloc(t1 * sizeof *par), *dkey = malloc(t1 * sizeof *dkey);
     hsi_tree_acc *acc = malloc(t1 * sizeof *acc);
-    if (!m->offset || !m->row0 || !m->rows || !m->root || !m->mpar || !m->pref || !m->level ||
+    hsi_tree_sacc *sacc = malloc(t1 * sizeof *sacc);
+    if (!sacc || !m->offset || !m->row0 || !m->rows || !m->root || !m->mpar || !m->pref || !m->level ||
         !m->attr || !m->submax || !m->order || !par || !dkey || !acc) {
         free(par);
         free(dkey);
         free(acc);
+        free(sacc);
         hsi_tree_merged_free(m);
         return hsi_error(HSI_ERR_NOMEM, "out of memory merging %zu boundary nodes", total);
     }
@@ -680,19 +690,27 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
 
     /* attributes: each node's delta into its merged node, then deep to
      * shallow into parents; subtree maxima likewise */
-    for (size_t i = 0; i < total; i++) hsi_tree_acc_clear(&acc[i]);
+    for (size_t i = 0; i < total; i++) {
+        hsi_tree_acc_clear(&acc[i]);
+        hsi_tree_sacc_clear(&sacc[i]);
+    }
     for (size_t b = 0, i = 0; b < n_blocks; b++)
-        for (size_t j = 0; j < blocks[b]->n; j++, i++) hsi_tree_acc_merge(&acc[m->root[i]],
-                                                                          &blocks[b]->delta[j]);
+        for (size_t j = 0; j < blocks[b]->n; j++, i++) {
+            hsi_tree_acc_merge(&acc[m->root[i]], &blocks[b]->delta[j]);
+            hsi_tree_sacc_merge(&sacc[m->root[i]], &blocks[b]->dstd[j]);
+        }
     for (size_t j = nr; j-- > 0;) {
         uint32_t r = m->order[j];
-        if (m->mpar[r] != NIL) hsi_tree_acc_merge(&acc[m->mpar[r]], &acc[r]);
+        if (m->mpar[r] == NIL) continue;
+        hsi_tree_acc_merge(&acc[m->mpar[r]], &acc[r]);
+        hsi_tree_sacc_merge(&sacc[m->mpar[r]], &sacc[r]);
     }
     for (size_t j = 0; j < nr; j++) {
         uint32_t r = m->order[j];
         for (int a = 0; a < N_ATTR; a++)
             m->attr[(size_t)r * N_ATTR + a] = m->submax[(size_t)r * N_ATTR + a] =
-                hsi_tree_acc_value(&acc[r], (hsi_attribute)a);
+                a == HSI_ATTR_STD ? hsi_tree_sacc_std(&sacc[r])
+                                  : hsi_tree_acc_value(&acc[r], (hsi_attribute)a);
     }
     for (size_t b = 0, i = 0; b < n_blocks; b++)
         for (size_t j = 0; j < blocks[b]->n; j++, i++) {
@@ -711,6 +729,7 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     free(par);
     free(dkey);
     free(acc);
+    free(sacc);
     *out = m;
     return HSI_OK;
 }
@@ -760,8 +779,9 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
 
 /* The block's tree checked against the merge, its boundary marks, and its
  * local attributes (val, smax [nn][N_ATTR]). */
-static hsi_status block_setup(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
-                              uint32_t **bidx, double **val, double **smax)
+static hsi_status block_setup(const hsi_tree *tree, const float *image, size_t block,
+                              const hsi_tree_merged *m, uint32_t **bidx, double **val,
+                              double **smax)
 {
     *bidx = NULL;
     *val = *smax = NULL;
@@ -773,10 +793,12 @@ static hsi_status block_setup(const hsi_tree *tree, size_t block, const hsi_tree
     size_t nn = tree->n_nodes;
     uint32_t *bi = malloc(nn * sizeof *bi);
     hsi_tree_acc *acc = malloc(nn * sizeof *acc);
+    hsi_tree_sacc *sacc = malloc(nn * sizeof *sacc);
     double *v = malloc(nn * N_ATTR * sizeof *v), *s = malloc(nn * N_ATTR * sizeof *s);
-    if (!bi || !acc || !v || !s) {
+    if (!bi || !acc || !sacc || !v || !s) {
         free(bi);
         free(acc);
+        free(sacc);
         free(v);
         free(s);
         return hsi_error(HSI_ERR_NOMEM, "out of memory filtering a tree block of %zu nodes", nn);
@@ -785,28 +807,30 @@ static hsi_status block_setup(const hsi_tree *tree, size_t block, const hsi_tree
     if (nb != m->offset[block + 1] - m->offset[block]) {
         free(bi);
         free(acc);
+        free(sacc);
         free(v);
         free(s);
         return hsi_error(HSI_ERR_ARG, "tree block %zu has %zu boundary nodes, the merge %zu",
                          block, nb, m->offset[block + 1] - m->offset[block]);
     }
-    local_attributes(tree, (size_t)m->row0[block], bi, acc, v, s);
+    local_attributes(tree, image, (size_t)m->row0[block], bi, acc, sacc, v, s);
     free(acc);
+    free(sacc);
     *bidx = bi;
     *val = v;
     *smax = s;
     return HSI_OK;
 }
 
-hsi_status hsi_tree_block_filter(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
-                                 size_t slot, float *out)
+hsi_status hsi_tree_block_filter(const hsi_tree *tree, const float *image, size_t block,
+                                 const hsi_tree_merged *m, size_t slot, float *out)
 {
     if (slot >= m->n_slots || !m->slots[slot].set)
         return hsi_error(HSI_ERR_ARG, "tree block filter: no filter in slot %zu", slot);
     const struct merged_filter *f = &m->slots[slot];
     uint32_t *bidx;
     double *val, *smax;
-    hsi_status st = block_setup(tree, block, m, &bidx, &val, &smax);
+    hsi_status st = block_setup(tree, image, block, m, &bidx, &val, &smax);
     if (st) return st;
     size_t nn = tree->n_nodes, n = tree->rows * tree->cols, off = m->offset[block];
     const uint32_t *par = tree->parent;
@@ -852,12 +876,13 @@ done:
     return st;
 }
 
-hsi_status hsi_tree_block_nodes(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
-                                uint64_t *canon, uint64_t *parent_canon, double *attr[3])
+hsi_status hsi_tree_block_nodes(const hsi_tree *tree, const float *image, size_t block,
+                                const hsi_tree_merged *m, uint64_t *canon, uint64_t *parent_canon,
+                                double *attr[HSI_ATTR_COUNT])
 {
     uint32_t *bidx;
     double *val, *smax;
-    hsi_status st = block_setup(tree, block, m, &bidx, &val, &smax);
+    hsi_status st = block_setup(tree, image, block, m, &bidx, &val, &smax);
     if (st) return st;
     size_t nn = tree->n_nodes, off = m->offset[block];
     uint32_t *local = malloc((nn ? nn : 1) * sizeof *local);

@@ -26,11 +26,11 @@
  * order). When the merge joins two nodes of the same level it keeps the
  * canonical one, so the merged tree has the single-process nodes, parents
  * and levels. Attributes are merged from integer accumulators
- * (tree_internal.h): area, diagonal and inertia equal the single-process
- * values bit for bit. The std attribute sums floating-point values, whose
- * rounding depends on the order of summation; it is refused here
- * (HSI_ERR_ARG) rather than approximated. Trees of shapes are refused too
- * (no exact published merge is implemented): use one block.
+ * (tree_internal.h: counts, bounding boxes, sums of coordinates and their
+ * squares, and for std exact fixed-point sums of the values and their
+ * squares), which do not depend on the order of summation: every attribute
+ * equals the single-process value bit for bit. Trees of shapes are refused
+ * (no exact published merge is implemented here): use one block.
  *
  * Use: per block, build its tree with hsi_tree_build (quantisation over the
  * whole image's range: hsi_tree_options.has_range), summarise it with
@@ -38,7 +38,7 @@
  * summaries (hsi_tree_merge, or hsi_tree_boundary_allgather first over MPI),
  * filter the merged nodes (hsi_tree_merged_filter), and filter each
  * block's tree (rebuilt if it was freed: the build is deterministic) with
- * hsi_tree_block_filter.
+ * hsi_tree_block_filter (with the block's image: std needs the values).
  */
 #ifndef HSI_TREE_BLOCK_H
 #define HSI_TREE_BLOCK_H
@@ -102,15 +102,16 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
 /* hsi_tree_filter of block number `block` (its index in the merge) with
  * the filter in `slot`: out (the block's rows x cols) is exactly the
  * single-process filter's output on those rows. */
-hsi_status hsi_tree_block_filter(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
-                                 size_t slot, float *out);
+hsi_status hsi_tree_block_filter(const hsi_tree *tree, const float *block_image, size_t block,
+                                 const hsi_tree_merged *m, size_t slot, float *out);
 
 /* The block's nodes in whole-image terms, for tests: per local node i, the
  * canonical pixel (row-major index in the image) of the image node it
  * belongs to, that node's parent's canonical pixel (itself for the root)
- * and its area, diagonal and inertia (attr[3][n_nodes]). */
-hsi_status hsi_tree_block_nodes(const hsi_tree *tree, size_t block, const hsi_tree_merged *m,
-                                uint64_t *canon, uint64_t *parent_canon, double *attr[3]);
+ * and its attributes (attr[a][i] for every hsi_attribute a). */
+hsi_status hsi_tree_block_nodes(const hsi_tree *tree, const float *block_image, size_t block,
+                                const hsi_tree_merged *m, uint64_t *canon, uint64_t *parent_canon,
+                                double *attr[HSI_ATTR_COUNT]);
 
 #ifdef __cplusplus
 }

@@ -24,7 +24,7 @@ same_profile() {
         cmp -s "$TMP/ref.dat" "$TMP/mpi.dat" || fail "$what, $run: the profile differs from one process's"
     done
 }
-same_profile "area+inertia" --bands 1-3 --ap area=3,10,40 --ap inertia=0.2,0.3
+same_profile "area+inertia+std" --bands 1-3 --ap area=3,10,40 --ap inertia=0.2,0.3 --ap std=20,100
 same_profile "diagonal, subtractive, 8-connected, quantised" --bands 5,60 --ap diagonal=3,6 \
     --rule subtractive --connectivity 8 --quantise 8
 same_profile "2 PCs, max rule" --pca 2 --ap area=3,9 --rule max

@@ -20,6 +20,7 @@
 #include "base/rng.h"
 #include "features/tree.h"
 #include "features/tree_block.h"
+#include "features/tree_internal.h"
 
 static int failures = 0, checks = 0;
 #define CHECK(c)                                                                         \
@@ -44,6 +45,14 @@ static int rank = 0, ranks = 1;
 
 static void random_image(hsi_rng *rng, float *u, size_t R, size_t C, int levels, int smooth)
 {
+    if (smooth == 2) { /* few values of wildly different magnitudes and signs */
+        float pick[6];
+        for (int k = 0; k < 6; k++)
+            pick[k] = (float)((hsi_rng_below(rng, 2) ? -1 : 1) *
+                              ldexp(1 + hsi_rng_uniform(rng), (int)hsi_rng_below(rng, 120) - 60));
+        for (size_t p = 0; p < R * C; p++) u[p] = pick[hsi_rng_below(rng, (uint64_t)levels)];
+        return;
+    }
     for (size_t p = 0; p < R * C; p++) u[p] = (float)(hsi_rng_below(rng, (uint64_t)levels));
     if (!smooth) return;
     float *t = malloc(R * C * sizeof *t);
@@ -92,8 +101,8 @@ static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, i
     if (!whole) return;
     size_t nn = whole->n_nodes;
     uint64_t *wc = malloc(nn * sizeof *wc);
-    double *wa[3];
-    for (int a = 0; a < 3; a++) {
+    double *wa[HSI_ATTR_COUNT];
+    for (int a = 0; a < HSI_ATTR_COUNT; a++) {
         wa[a] = malloc(nn * sizeof *wa[a]);
         CHECK_OK(hsi_tree_attribute(whole, u, (hsi_attribute)a, wa[a]));
     }
@@ -136,36 +145,37 @@ static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, i
         if (!t) continue;
         size_t ln = t->n_nodes;
         uint64_t *canon = malloc(ln * sizeof *canon), *pcanon = malloc(ln * sizeof *pcanon);
-        double *la[3];
-        for (int a = 0; a < 3; a++) la[a] = malloc(ln * sizeof *la[a]);
-        CHECK_OK(hsi_tree_block_nodes(t, b, m, canon, pcanon, la));
+        double *la[HSI_ATTR_COUNT];
+        for (int a = 0; a < HSI_ATTR_COUNT; a++) la[a] = malloc(ln * sizeof *la[a]);
+        CHECK_OK(hsi_tree_block_nodes(t, u + start[b] * C, b, m, canon, pcanon, la));
         for (size_t p = 0; p < heights[b] * C; p++) {
             uint32_t i = t->pixel_node[p], w = whole->pixel_node[start[b] * C + p];
             if (canon[i] != wc[w] || pcanon[i] != wc[whole->parent[w]] ||
                 t->level[i] != whole->level[w] || memcmp(&la[0][i], &wa[0][w], 8) ||
-                memcmp(&la[1][i], &wa[1][w], 8) || memcmp(&la[2][i], &wa[2][w], 8)) {
+                memcmp(&la[1][i], &wa[1][w], 8) || memcmp(&la[2][i], &wa[2][w], 8) ||
+                memcmp(&la[3][i], &wa[3][w], 8)) {
                 if (bad++ < 3)
                     fprintf(stderr,
                             "%s, block %zu, pixel %zu: node %llu parent %llu level %g attrs %.17g "
-                            "%.17g %.17g; whole tree %llu %llu %g %.17g %.17g %.17g\n",
+                            "%.17g %.17g %.17g; whole tree %llu %llu %g %.17g %.17g %.17g %.17g\n",
                             what, b, start[b] * C + p, (unsigned long long)canon[i],
                             (unsigned long long)pcanon[i], t->level[i], la[0][i], la[1][i],
-                            la[2][i], (unsigned long long)wc[w],
+                            la[2][i], la[3][i], (unsigned long long)wc[w],
                             (unsigned long long)wc[whole->parent[w]], whole->level[w],
-                            wa[0][w], wa[1][w], wa[2][w]);
+                            wa[0][w], wa[1][w], wa[2][w], wa[3][w]);
             }
         }
         /* filters: every mergeable attribute and rule, a few thresholds */
         float *want = malloc(R * C * sizeof *want), *got = malloc(heights[b] * C * sizeof *got);
-        for (int a = 0; a < 3; a++)
+        for (int a = 0; a < HSI_ATTR_COUNT; a++)
             for (int rule = 0; rule <= HSI_RULE_SUBTRACTIVE; rule++) {
-                const double thr[3][3] = {{2, 5, 17}, {1.5, 3, 6}, {0.1, 0.2, 0.35}};
+                const double thr[4][3] = {{2, 5, 17}, {1.5, 3, 6}, {0.1, 0.2, 0.35}, {0.3, 0.5, 1}};
                 for (int k = 0; k < 3; k++) {
                     CHECK_OK(hsi_tree_filter(whole, wa[a], thr[a][k], (hsi_filter_rule)rule,
                                              want));
                     CHECK_OK(hsi_tree_merged_filter(m, (size_t)k, (hsi_attribute)a, thr[a][k],
                                                     (hsi_filter_rule)rule));
-                    CHECK_OK(hsi_tree_block_filter(t, b, m, (size_t)k, got));
+                    CHECK_OK(hsi_tree_block_filter(t, u + start[b] * C, b, m, (size_t)k, got));
                     if (memcmp(got, want + start[b] * C, heights[b] * C * sizeof *got) &&
                         bad++ < 3)
                         fprintf(stderr, "%s, block %zu: filter %s>=%g rule %s differs\n", what, b,
@@ -177,15 +187,8 @@ static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, i
         free(got);
         free(canon);
         free(pcanon);
-        for (int a = 0; a < 3; a++) free(la[a]);
+        for (int a = 0; a < HSI_ATTR_COUNT; a++) free(la[a]);
         hsi_tree_free(t);
-    }
-    /* std cannot be merged exactly: refused, not approximated */
-    if (n_blocks > 1) {
-        checks++;
-        if (hsi_tree_merged_filter(m, 0, HSI_ATTR_STD, 1, HSI_RULE_DIRECT) != HSI_ERR_ARG ||
-            !strstr(hsi_last_error(), "std attribute cannot be merged"))
-            bad++;
     }
 out:
     CHECK(bad == 0);
@@ -196,7 +199,7 @@ out:
     free(mine);
     free(start);
     free(wc);
-    for (int a = 0; a < 3; a++) free(wa[a]);
+    for (int a = 0; a < HSI_ATTR_COUNT; a++) free(wa[a]);
     hsi_tree_free(whole);
 }
 
@@ -215,8 +218,9 @@ int main(int argc, char **argv)
         size_t R = sizes[s][0], C = sizes[s][1];
         float *u = malloc(R * C * sizeof *u);
         size_t *h = malloc(R * sizeof *h);
-        for (int img = 0; img < 4; img++) {
-            random_image(&rng, u, R, C, img < 2 ? 2 + img : 5, img >= 2);
+        for (int img = 0; img < 5; img++) {
+            random_image(&rng, u, R, C, img < 2 ? 2 + img : img == 4 ? 4 : 5,
+                         img < 2 ? 0 : img == 4 ? 2 : 1);
             for (int kind = 0; kind < 2; kind++)
                 for (int conn = 4; conn <= 8; conn += 4)
                     for (int bits = 0; bits <= 8; bits += 8)
@@ -242,6 +246,45 @@ int main(int argc, char **argv)
         }
         free(u);
         free(h);
+    }
+    /* the exact std: against a long double two-pass computation on values
+     * from subnormals to 1e38, of both signs; 0 for equal values; the same
+     * for the values in any order */
+    {
+        float vals[64];
+        for (int iter = 0; iter < 300; iter++) {
+            int n = 1 + (int)hsi_rng_below(&rng, 64);
+            int spread = (int)hsi_rng_below(&rng, 4);
+            for (int i = 0; i < n; i++) {
+                double mag = spread == 0 ? 1 : ldexp(1, (int)hsi_rng_below(&rng, 40 * spread) - 20 * spread);
+                vals[i] = (float)((hsi_rng_uniform(&rng) - 0.5) * mag);
+                if (iter % 7 == 0) vals[i] = 1.5e-45f * (float)(1 + hsi_rng_below(&rng, 5));
+                if (iter % 11 == 0) vals[i] = 3e38f * (float)(hsi_rng_uniform(&rng) - 0.5);
+                if (iter % 13 == 0) vals[i] = vals[0];
+            }
+            hsi_tree_sacc a, b;
+            hsi_tree_sacc_clear(&a);
+            hsi_tree_sacc_clear(&b);
+            long double mean = 0, m2 = 0;
+            for (int i = 0; i < n; i++) {
+                hsi_tree_sacc_value(&a, vals[i]);
+                mean += vals[i];
+            }
+            mean /= n;
+            for (int i = 0; i < n; i++) m2 += (vals[i] - mean) * (vals[i] - mean);
+            for (int i = n; i-- > 0;) { /* reversed, in two halves merged */
+                hsi_tree_sacc h;
+                hsi_tree_sacc_clear(&h);
+                hsi_tree_sacc_value(&h, vals[i]);
+                hsi_tree_sacc_merge(&b, &h);
+            }
+            double got = hsi_tree_sacc_std(&a), want = (double)sqrtl(m2 / n);
+            CHECK(memcmp(&got, &(double){hsi_tree_sacc_std(&b)}, sizeof got) == 0);
+            if (iter % 13 == 0) CHECK(got == 0);
+            CHECK(fabs(got - want) <= 1e-12 * want || (want < 1e-300 && fabs(got - want) < 1e-44));
+            if (!(fabs(got - want) <= 1e-12 * want || (want < 1e-300 && fabs(got - want) < 1e-44)))
+                fprintf(stderr, "std of %d values: %.17g, long double %.17g\n", n, got, want);
+        }
     }
     /* trees of shapes: refused with one clear message */
     {
