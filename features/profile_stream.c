@@ -203,12 +203,19 @@ static hsi_status band_pass(const band_work *w, int pass, size_t b, float *image
         hsi_tree *t = NULL;
         if ((st = hsi_tree_build(image, w->nr, w->cols, (hsi_tree_kind)k, &to, &t))) break;
         if (pass == 1) {
-            st = hsi_tree_boundary_make(t, image, w->row0, w->image_rows, &to,
-                                        &w->mine[(b * 3 + (size_t)k) * w->n_mine + w->block]);
+            unsigned mask = 0; /* only the attributes this tree is filtered on */
+            for (size_t s = 0; s < w->n_specs; s++)
+                if (hsi_profile_spec_uses_tree(&w->specs[s], (hsi_tree_kind)k))
+                    mask |= 1u << w->specs[s].attr;
+            st = hsi_tree_boundary_make_ex(t, image, w->row0, w->image_rows, &to, mask,
+                                           &w->mine[(b * 3 + (size_t)k) * w->n_mine + w->block]);
             hsi_tree_free(t);
             continue;
         }
         int have = -1;
+        hsi_tree_block_view *view = NULL;
+        if (w->blocked)
+            st = hsi_tree_block_view_new(t, image, w->block, w->merged[b * 3 + (size_t)k], &view);
         for (size_t s = 0; s < w->n_specs && !st; s++) {
             const hsi_profile_spec *sp = &w->specs[s];
             if (!hsi_profile_spec_uses_tree(sp, (hsi_tree_kind)k)) continue;
@@ -221,8 +228,8 @@ static hsi_status band_pass(const band_work *w, int pass, size_t b, float *image
             }
             for (size_t q = 0; q < sp->n_thresholds && !st; q++) {
                 if (w->blocked)
-                    st = hsi_tree_block_filter(t, image, w->block, w->merged[b * 3 + (size_t)k],
-                                               s * HSI_PROFILE_MAX_THRESHOLDS + q, filtered);
+                    st = hsi_tree_block_view_filter(view, s * HSI_PROFILE_MAX_THRESHOLDS + q,
+                                                    filtered);
                 else
                     st = hsi_tree_filter(t, attr, sp->thresholds[q], o->rule, filtered);
                 size_t band = first + hsi_profile_band_slot(w->specs, s, o->omit_input,
@@ -230,6 +237,7 @@ static hsi_status band_pass(const band_work *w, int pass, size_t b, float *image
                 for (size_t p = 0; p < n && !st; p++) w->out[p * ob + band] = filtered[p];
             }
         }
+        hsi_tree_block_view_free(view);
         hsi_tree_free(t);
     }
     free(attr);

@@ -30,10 +30,13 @@
 
 #define NIL UINT32_MAX
 #define N_ATTR 4 /* area, diagonal, inertia, std: every attribute merges exactly */
+#define ALL_ATTR 15u
+#define GEO_ATTR 7u  /* area, diagonal, inertia: the hsi_tree_acc sums */
+#define STD_ATTR 8u  /* std: the hsi_tree_sacc sums */
 
 struct hsi_tree_boundary {
     uint32_t kind;
-    uint32_t has_attr;  /* 0: structure only (delta and hang unset) */
+    uint32_t attr_mask; /* attributes summarised (1 << hsi_attribute); 0: structure only */
     uint64_t row0, rows, cols, image_rows;
     uint64_t n;
     uint64_t *pref;
@@ -60,7 +63,7 @@ struct merged_filter {
 
 struct hsi_tree_merged {
     hsi_tree_kind kind;
-    int has_attr;            /* every block summarised with attributes */
+    uint32_t attr_mask;      /* attributes every block summarised */
     size_t cols, image_rows, n_blocks, n;
     size_t *offset;          /* [n_blocks + 1] first node of each block */
     uint64_t *row0, *rows;   /* [n_blocks] */
@@ -141,18 +144,19 @@ static void canonical_pixels(const hsi_tree *t, uint32_t *canon)
  * subtree maxima (boundary nodes: over their non-boundary children only).
  * val and smax are [nn][N_ATTR]. */
 static void local_attributes(const hsi_tree *t, const float *image, size_t row0,
-                             const uint32_t *bidx, hsi_tree_acc *acc, hsi_tree_sacc *sacc,
-                             double *val, double *smax)
+                             const uint32_t *bidx, unsigned mask, hsi_tree_acc *acc,
+                             hsi_tree_sacc *sacc, double *val, double *smax)
 {
     size_t nn = t->n_nodes;
     uint8_t *stop = (uint8_t *)val; /* borrowed scratch: nn bytes <= nn doubles */
     for (size_t i = 0; i < nn; i++) stop[i] = bidx[i] != NIL;
-    hsi_tree_accumulate(t, row0, stop, acc);
-    hsi_tree_accumulate_std(t, image, stop, sacc);
+    if (mask & GEO_ATTR) hsi_tree_accumulate(t, row0, stop, acc);
+    if (mask & STD_ATTR) hsi_tree_accumulate_std(t, image, stop, sacc);
     for (size_t i = 0; i < nn; i++)
         for (int a = 0; a < N_ATTR; a++) {
-            val[i * N_ATTR + a] = a == HSI_ATTR_STD ? hsi_tree_sacc_std(&sacc[i])
-                                                    : hsi_tree_acc_value(&acc[i], (hsi_attribute)a);
+            val[i * N_ATTR + a] = !(mask & (1u << a))    ? 0
+                                  : a == HSI_ATTR_STD ? hsi_tree_sacc_std(&sacc[i])
+                                                      : hsi_tree_acc_value(&acc[i], (hsi_attribute)a);
             smax[i * N_ATTR + a] = bidx[i] != NIL ? -INFINITY : val[i * N_ATTR + a];
         }
     for (size_t i = nn; i-- > 1;) {
@@ -167,12 +171,12 @@ hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size
                                   size_t image_rows, const hsi_tree_options *opts,
                                   hsi_tree_boundary **out)
 {
-    return hsi_tree_boundary_make_ex(tree, block, row0, image_rows, opts, 1, out);
+    return hsi_tree_boundary_make_ex(tree, block, row0, image_rows, opts, ALL_ATTR, out);
 }
 
 hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, size_t row0,
                                      size_t image_rows, const hsi_tree_options *opts,
-                                     int attributes, hsi_tree_boundary **out)
+                                     unsigned attributes, hsi_tree_boundary **out)
 {
     *out = NULL;
     if (tree->kind == HSI_TREE_SHAPES)
@@ -197,14 +201,17 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
     size_t nb = mark_boundary(tree, row0, image_rows, bidx);
     canonical_pixels(tree, canon);
     if (attributes && nb) { /* a block without boundaries needs none */
-        acc = malloc(nn * sizeof *acc);
-        sacc = malloc(nn * sizeof *sacc);
+        unsigned mask = attributes & ALL_ATTR;
+        acc = mask & GEO_ATTR ? malloc(nn * sizeof *acc) : NULL;
+        sacc = mask & STD_ATTR ? malloc(nn * sizeof *sacc) : NULL;
         val = malloc(nn * N_ATTR * sizeof *val);
         smax = malloc(nn * N_ATTR * sizeof *smax);
-        if (!acc || !sacc || !val || !smax) goto nomem;
-        local_attributes(tree, block, row0, bidx, acc, sacc, val, smax);
+        if (((mask & GEO_ATTR) && !acc) || ((mask & STD_ATTR) && !sacc) || !val || !smax)
+            goto nomem;
+        local_attributes(tree, block, row0, bidx, mask, acc, sacc, val, smax);
     }
-    b->has_attr = attributes != 0;
+    b->attr_mask = attributes & ALL_ATTR;
+    int geo = (b->attr_mask & GEO_ATTR) != 0, std = (b->attr_mask & STD_ATTR) != 0;
     b->kind = (uint32_t)tree->kind;
     b->row0 = row0;
     b->rows = tree->rows;
@@ -215,10 +222,11 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
     b->dkey = malloc((nb ? nb : 1) * sizeof *b->dkey);
     b->level = malloc((nb ? nb : 1) * sizeof *b->level);
     b->parent = malloc((nb ? nb : 1) * sizeof *b->parent);
-    b->delta = malloc((nb ? nb : 1) * sizeof *b->delta);
-    b->dstd = malloc((nb ? nb : 1) * sizeof *b->dstd);
+    b->delta = geo ? malloc((nb ? nb : 1) * sizeof *b->delta) : NULL;
+    b->dstd = std ? malloc((nb ? nb : 1) * sizeof *b->dstd) : NULL;
     b->hang = malloc((nb ? nb : 1) * N_ATTR * sizeof *b->hang);
-    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->delta || !b->dstd || !b->hang)
+    if (!b->pref || !b->dkey || !b->level || !b->parent || (geo && !b->delta) ||
+        (std && !b->dstd) || !b->hang)
         goto nomem;
     int is_min = tree->kind == HSI_TREE_MIN;
     for (size_t i = 0; i < nn; i++) {
@@ -232,13 +240,13 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
         b->dkey[k] = is_min ? ~key : key;
         b->level[k] = tree->level[i];
         b->parent[k] = i == 0 ? k : bidx[tree->parent[i]];
-        if (acc) {
-            b->delta[k] = acc[i];
-            b->dstd[k] = sacc[i];
+        if (val) {
+            if (geo) b->delta[k] = acc[i];
+            if (std) b->dstd[k] = sacc[i];
             memcpy(b->hang + (size_t)k * N_ATTR, smax + i * N_ATTR, N_ATTR * sizeof *b->hang);
         } else {
-            hsi_tree_acc_clear(&b->delta[k]);
-            hsi_tree_sacc_clear(&b->dstd[k]);
+            if (geo) hsi_tree_acc_clear(&b->delta[k]);
+            if (std) hsi_tree_sacc_clear(&b->dstd[k]);
             for (int a = 0; a < N_ATTR; a++) b->hang[(size_t)k * N_ATTR + a] = -INFINITY;
         }
     }
@@ -301,7 +309,7 @@ hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t
 {
     packer k = {0};
     uint32_t magic = PACK_MAGIC,
-             flags = (b->top ? 1u : 0u) | (b->bottom ? 2u : 0u) | (b->has_attr ? 4u : 0u);
+             flags = (b->top ? 1u : 0u) | (b->bottom ? 2u : 0u) | b->attr_mask << 2;
     put(&k, &magic, 4);
     put(&k, &b->kind, 4);
     put(&k, &flags, 4);
@@ -315,8 +323,8 @@ hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t
     put(&k, b->dkey, n * sizeof *b->dkey);
     put(&k, b->level, n * sizeof *b->level);
     put(&k, b->parent, n * sizeof *b->parent);
-    put(&k, b->delta, n * sizeof *b->delta);
-    put(&k, b->dstd, n * sizeof *b->dstd);
+    if (b->delta) put(&k, b->delta, n * sizeof *b->delta);
+    if (b->dstd) put(&k, b->dstd, n * sizeof *b->dstd);
     put(&k, b->hang, n * N_ATTR * sizeof *b->hang);
     if (b->top) put(&k, b->top, (size_t)b->cols * sizeof *b->top);
     if (b->bottom) put(&k, b->bottom, (size_t)b->cols * sizeof *b->bottom);
@@ -353,17 +361,19 @@ hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_bounda
         b->n > len || ((flags & 3) && b->cols > len))
         goto bad;
     size_t n = (size_t)b->n, m = n ? n : 1, C = (size_t)b->cols;
-    b->has_attr = (flags & 4) != 0;
+    b->attr_mask = (flags >> 2) & ALL_ATTR;
+    int geo = (b->attr_mask & GEO_ATTR) != 0, std = (b->attr_mask & STD_ATTR) != 0;
     b->pref = malloc(m * sizeof *b->pref);
     b->dkey = malloc(m * sizeof *b->dkey);
     b->level = malloc(m * sizeof *b->level);
     b->parent = malloc(m * sizeof *b->parent);
-    b->delta = malloc(m * sizeof *b->delta);
-    b->dstd = malloc(m * sizeof *b->dstd);
+    b->delta = geo ? malloc(m * sizeof *b->delta) : NULL;
+    b->dstd = std ? malloc(m * sizeof *b->dstd) : NULL;
     b->hang = malloc(m * N_ATTR * sizeof *b->hang);
     if (flags & 1) b->top = malloc(C * sizeof *b->top);
     if (flags & 2) b->bottom = malloc(C * sizeof *b->bottom);
-    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->delta || !b->dstd || !b->hang ||
+    if (!b->pref || !b->dkey || !b->level || !b->parent || (geo && !b->delta) ||
+        (std && !b->dstd) || !b->hang ||
         ((flags & 1) && !b->top) || ((flags & 2) && !b->bottom)) {
         hsi_tree_boundary_free(b);
         return hsi_error(HSI_ERR_NOMEM, "out of memory unpacking a boundary tree");
@@ -372,8 +382,8 @@ hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_bounda
         take(s, len, &at, b->dkey, n * sizeof *b->dkey) ||
         take(s, len, &at, b->level, n * sizeof *b->level) ||
         take(s, len, &at, b->parent, n * sizeof *b->parent) ||
-        take(s, len, &at, b->delta, n * sizeof *b->delta) ||
-        take(s, len, &at, b->dstd, n * sizeof *b->dstd) ||
+        (geo && take(s, len, &at, b->delta, n * sizeof *b->delta)) ||
+        (std && take(s, len, &at, b->dstd, n * sizeof *b->dstd)) ||
         take(s, len, &at, b->hang, n * N_ATTR * sizeof *b->hang) ||
         (b->top && take(s, len, &at, b->top, C * sizeof *b->top)) ||
         (b->bottom && take(s, len, &at, b->bottom, C * sizeof *b->bottom)))
@@ -618,8 +628,8 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     if (!m) return hsi_error(HSI_ERR_NOMEM, "out of memory merging trees");
     size_t t1 = total ? total : 1;
     m->kind = (hsi_tree_kind)blocks[0]->kind;
-    m->has_attr = 1;
-    for (size_t b = 0; b < n_blocks; b++) m->has_attr &= blocks[b]->has_attr != 0;
+    m->attr_mask = ALL_ATTR;
+    for (size_t b = 0; b < n_blocks; b++) m->attr_mask &= blocks[b]->attr_mask;
     m->cols = C;
     m->image_rows = (size_t)blocks[0]->image_rows;
     m->n_blocks = n_blocks;
@@ -696,8 +706,8 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     }
     for (size_t b = 0, i = 0; b < n_blocks; b++)
         for (size_t j = 0; j < blocks[b]->n; j++, i++) {
-            hsi_tree_acc_merge(&acc[m->root[i]], &blocks[b]->delta[j]);
-            hsi_tree_sacc_merge(&sacc[m->root[i]], &blocks[b]->dstd[j]);
+            if (m->attr_mask & GEO_ATTR) hsi_tree_acc_merge(&acc[m->root[i]], &blocks[b]->delta[j]);
+            if (m->attr_mask & STD_ATTR) hsi_tree_sacc_merge(&sacc[m->root[i]], &blocks[b]->dstd[j]);
         }
     for (size_t j = nr; j-- > 0;) {
         uint32_t r = m->order[j];
@@ -740,8 +750,9 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
     if (!mergeable(attr)) return refuse_attr(attr);
     if (rule > HSI_RULE_SUBTRACTIVE)
         return hsi_error(HSI_ERR_ARG, "tree filter: unknown rule %d", (int)rule);
-    if (!m->has_attr)
-        return hsi_error(HSI_ERR_ARG, "tree filter: the blocks were summarised without attributes");
+    if (!(m->attr_mask & (1u << attr)))
+        return hsi_error(HSI_ERR_ARG, "tree filter: the blocks were summarised without the %s "
+                         "attribute", hsi_attribute_name(attr));
     if (slot >= m->n_slots) {
         struct merged_filter *s = realloc(m->slots, (slot + 1) * sizeof *s);
         if (!s) return hsi_error(HSI_ERR_NOMEM, "out of memory for merged filters");
@@ -777,73 +788,90 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
     return HSI_OK;
 }
 
-/* The block's tree checked against the merge, its boundary marks, and its
- * local attributes (val, smax [nn][N_ATTR]). */
-static hsi_status block_setup(const hsi_tree *tree, const float *image, size_t block,
-                              const hsi_tree_merged *m, uint32_t **bidx, double **val,
-                              double **smax)
+/* A block's tree against the merge: its boundary marks, and the attributes
+ * (val, and subtree maxima smax, [nn][N_ATTR]) of its other nodes. */
+struct hsi_tree_block_view {
+    const hsi_tree *tree;
+    const hsi_tree_merged *m;
+    size_t block;
+    uint32_t *bidx;
+    double *val, *smax;
+    uint8_t *keep;
+    double *value;
+};
+
+void hsi_tree_block_view_free(hsi_tree_block_view *v)
 {
-    *bidx = NULL;
-    *val = *smax = NULL;
-    if (!m->has_attr)
-        return hsi_error(HSI_ERR_ARG, "the tree blocks were summarised without attributes");
+    if (!v) return;
+    free(v->bidx);
+    free(v->val);
+    free(v->smax);
+    free(v->keep);
+    free(v->value);
+    free(v);
+}
+
+hsi_status hsi_tree_block_view_new(const hsi_tree *tree, const float *image, size_t block,
+                                   const hsi_tree_merged *m, hsi_tree_block_view **out)
+{
+    *out = NULL;
     if (block >= m->n_blocks || tree->rows != m->rows[block] || tree->cols != m->cols ||
         tree->kind != m->kind)
         return hsi_error(HSI_ERR_ARG, "tree block %zu does not match the merged trees", block);
-    size_t nn = tree->n_nodes;
-    uint32_t *bi = malloc(nn * sizeof *bi);
-    hsi_tree_acc *acc = malloc(nn * sizeof *acc);
-    hsi_tree_sacc *sacc = malloc(nn * sizeof *sacc);
-    double *v = malloc(nn * N_ATTR * sizeof *v), *s = malloc(nn * N_ATTR * sizeof *s);
-    if (!bi || !acc || !sacc || !v || !s) {
-        free(bi);
+    size_t nn = tree->n_nodes, n1 = nn ? nn : 1;
+    unsigned mask = m->attr_mask;
+    hsi_tree_block_view *v = calloc(1, sizeof *v);
+    hsi_tree_acc *acc = mask & GEO_ATTR ? malloc(n1 * sizeof *acc) : NULL;
+    hsi_tree_sacc *sacc = mask & STD_ATTR ? malloc(n1 * sizeof *sacc) : NULL;
+    if (v) {
+        v->tree = tree;
+        v->m = m;
+        v->block = block;
+        v->bidx = malloc(n1 * sizeof *v->bidx);
+        v->val = malloc(n1 * N_ATTR * sizeof *v->val);
+        v->smax = malloc(n1 * N_ATTR * sizeof *v->smax);
+        v->keep = malloc(n1);
+        v->value = malloc(n1 * sizeof *v->value);
+    }
+    if (!v || !v->bidx || !v->val || !v->smax || !v->keep || !v->value ||
+        ((mask & GEO_ATTR) && !acc) || ((mask & STD_ATTR) && !sacc)) {
         free(acc);
         free(sacc);
-        free(v);
-        free(s);
+        hsi_tree_block_view_free(v);
         return hsi_error(HSI_ERR_NOMEM, "out of memory filtering a tree block of %zu nodes", nn);
     }
-    size_t nb = mark_boundary(tree, (size_t)m->row0[block], m->image_rows, bi);
+    size_t nb = mark_boundary(tree, (size_t)m->row0[block], m->image_rows, v->bidx);
     if (nb != m->offset[block + 1] - m->offset[block]) {
-        free(bi);
         free(acc);
         free(sacc);
-        free(v);
-        free(s);
+        hsi_tree_block_view_free(v);
         return hsi_error(HSI_ERR_ARG, "tree block %zu has %zu boundary nodes, the merge %zu",
                          block, nb, m->offset[block + 1] - m->offset[block]);
     }
-    local_attributes(tree, image, (size_t)m->row0[block], bi, acc, sacc, v, s);
+    local_attributes(tree, image, (size_t)m->row0[block], v->bidx, mask, acc, sacc, v->val,
+                     v->smax);
     free(acc);
     free(sacc);
-    *bidx = bi;
-    *val = v;
-    *smax = s;
+    *out = v;
     return HSI_OK;
 }
 
-hsi_status hsi_tree_block_filter(const hsi_tree *tree, const float *image, size_t block,
-                                 const hsi_tree_merged *m, size_t slot, float *out)
+hsi_status hsi_tree_block_view_filter(hsi_tree_block_view *v, size_t slot, float *out)
 {
+    const hsi_tree_merged *m = v->m;
     if (slot >= m->n_slots || !m->slots[slot].set)
         return hsi_error(HSI_ERR_ARG, "tree block filter: no filter in slot %zu", slot);
     const struct merged_filter *f = &m->slots[slot];
-    uint32_t *bidx;
-    double *val, *smax;
-    hsi_status st = block_setup(tree, image, block, m, &bidx, &val, &smax);
-    if (st) return st;
-    size_t nn = tree->n_nodes, n = tree->rows * tree->cols, off = m->offset[block];
-    const uint32_t *par = tree->parent;
+    const hsi_tree *tree = v->tree;
+    size_t nn = tree->n_nodes, n = tree->rows * tree->cols, off = m->offset[v->block];
+    const uint32_t *par = tree->parent, *bidx = v->bidx;
     const float *lev = tree->level;
+    const double *val = v->val, *smax = v->smax;
     hsi_attribute a = f->attr;
     double thr = f->threshold;
     hsi_filter_rule rule = f->rule;
-    uint8_t *keep = malloc(nn ? nn : 1);
-    double *value = malloc((nn ? nn : 1) * sizeof *value);
-    if (!keep || !value) {
-        st = hsi_error(HSI_ERR_NOMEM, "out of memory filtering a tree block of %zu nodes", nn);
-        goto done;
-    }
+    uint8_t *keep = v->keep;
+    double *value = v->value;
     for (size_t i = 0; i < nn; i++) { /* parents first */
         if (bidx[i] != NIL) {
             uint32_t r = m->root[off + bidx[i]];
@@ -867,12 +895,16 @@ hsi_status hsi_tree_block_filter(const hsi_tree *tree, const float *image, size_
             value[i] = k ? lev[i] : value[q];
     }
     for (size_t p = 0; p < n; p++) out[p] = (float)value[tree->pixel_node[p]];
-done:
-    free(keep);
-    free(value);
-    free(bidx);
-    free(val);
-    free(smax);
+    return HSI_OK;
+}
+
+hsi_status hsi_tree_block_filter(const hsi_tree *tree, const float *image, size_t block,
+                                 const hsi_tree_merged *m, size_t slot, float *out)
+{
+    hsi_tree_block_view *v = NULL;
+    hsi_status st = hsi_tree_block_view_new(tree, image, block, m, &v);
+    if (!st) st = hsi_tree_block_view_filter(v, slot, out);
+    hsi_tree_block_view_free(v);
     return st;
 }
 
@@ -880,10 +912,15 @@ hsi_status hsi_tree_block_nodes(const hsi_tree *tree, const float *image, size_t
                                 const hsi_tree_merged *m, uint64_t *canon, uint64_t *parent_canon,
                                 double *attr[HSI_ATTR_COUNT])
 {
-    uint32_t *bidx;
-    double *val, *smax;
-    hsi_status st = block_setup(tree, image, block, m, &bidx, &val, &smax);
+    const uint32_t *bidx;
+    const double *val;
+    if (m->attr_mask != ALL_ATTR)
+        return hsi_error(HSI_ERR_ARG, "the tree blocks were summarised without every attribute");
+    hsi_tree_block_view *v = NULL;
+    hsi_status st = hsi_tree_block_view_new(tree, image, block, m, &v);
     if (st) return st;
+    bidx = v->bidx;
+    val = v->val;
     size_t nn = tree->n_nodes, off = m->offset[block];
     uint32_t *local = malloc((nn ? nn : 1) * sizeof *local);
     if (!local) {
@@ -908,8 +945,6 @@ hsi_status hsi_tree_block_nodes(const hsi_tree *tree, const float *image, size_t
         if (bidx[i] == NIL) parent_canon[i] = i == 0 ? canon[0] : canon[tree->parent[i]];
 done:
     free(local);
-    free(bidx);
-    free(val);
-    free(smax);
+    hsi_tree_block_view_free(v);
     return st;
 }

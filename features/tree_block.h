@@ -61,12 +61,14 @@ typedef struct hsi_tree_boundary hsi_tree_boundary;
 hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size_t row0,
                                   size_t image_rows, const hsi_tree_options *opts,
                                   hsi_tree_boundary **out);
-/* The same, with attributes = 0: the tree structure only (merging is then
- * cheaper, for tree construction alone; filters and hsi_tree_block_nodes
- * refuse such a merge). */
+/* The same for some attributes only: `attributes` has bit (1 << a) set for
+ * each hsi_attribute a the merge must filter on (area, diagonal and inertia
+ * share 64 bytes a boundary node, std takes 128); 0 is the tree structure
+ * alone (tree construction timings). Filters on an attribute left out, and
+ * hsi_tree_block_nodes unless all are in, are refused. */
 hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, size_t row0,
                                      size_t image_rows, const hsi_tree_options *opts,
-                                     int attributes, hsi_tree_boundary **out);
+                                     unsigned attributes, hsi_tree_boundary **out);
 void hsi_tree_boundary_free(hsi_tree_boundary *b);
 /* Nodes in the boundary tree (for memory accounting and tests). */
 size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b);
@@ -104,6 +106,15 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
  * single-process filter's output on those rows. */
 hsi_status hsi_tree_block_filter(const hsi_tree *tree, const float *block_image, size_t block,
                                  const hsi_tree_merged *m, size_t slot, float *out);
+
+/* The same in two steps, for several filters of one block's tree: the
+ * view computes the block's own attributes once (tree and m must outlive
+ * it; a view is used by one thread at a time). */
+typedef struct hsi_tree_block_view hsi_tree_block_view;
+hsi_status hsi_tree_block_view_new(const hsi_tree *tree, const float *block_image, size_t block,
+                                   const hsi_tree_merged *m, hsi_tree_block_view **out);
+hsi_status hsi_tree_block_view_filter(hsi_tree_block_view *v, size_t slot, float *out);
+void hsi_tree_block_view_free(hsi_tree_block_view *v);
 
 /* The block's nodes in whole-image terms, for tests: per local node i, the
  * canonical pixel (row-major index in the image) of the image node it

@@ -169,12 +169,15 @@ static hsi_status profile(const char *in_path, const hsi_read_options *ro,
         if (rank == 0) cli_fail(name, hsi_error_prefix(st, "%s", in_path));
         return st;
     }
-    if (rank == 0)
+    if (rank == 0) {
         printf("%s: %zu x %zu x %zu (%zu input bands x %zu features) in %.2f s; %zu block%s of "
-               "up to %zu rows on %zu rank%s\n",
+               "up to %zu rows on %zu rank%s",
                out_path, rep.rows, rep.cols, rep.out_bands, rep.in_bands,
                rep.out_bands / rep.in_bands, cli_now() - t0, rep.blocks, rep.blocks == 1 ? "" : "s",
                rep.block_rows, rep.ranks, rep.ranks == 1 ? "" : "s");
+        if (rep.blocks > 1) printf(", %zu boundary-tree nodes merged", rep.boundary_nodes);
+        printf("\n");
+    }
     return HSI_OK;
 }
 
