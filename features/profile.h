@@ -98,6 +98,7 @@ typedef struct hsi_profile_file_report {
     size_t rows, cols, in_bands, out_bands; /* in_bands: bands (components) profiled */
     size_t blocks, block_rows, ranks;       /* blocks over all ranks */
     size_t boundary_nodes;                  /* merged boundary-tree nodes, all trees */
+    size_t merged_bytes;                    /* what they hold while the output is made */
 } hsi_profile_file_report;
 
 /* The profile of the scene `in_path` written to out_path, never holding the

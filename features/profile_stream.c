@@ -435,7 +435,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     }
 
     /* pass 1: boundary trees of this rank's blocks, then the merges */
-    size_t boundary_nodes = 0;
+    size_t boundary_nodes = 0, merged_bytes = 0;
     if (!st && blocked) {
         for (size_t j = 0; j < n_blocks_here && !st; j++) {
             size_t r0 = L.row0 + j * L.rpb, nr = L.nrows - j * L.rpb;
@@ -473,6 +473,8 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
                         st = hsi_tree_merged_filter(m, s * HSI_PROFILE_MAX_THRESHOLDS + t,
                                                     specs[s].attr, specs[s].thresholds[t], o.rule);
                 }
+                if (!st) st = hsi_tree_merged_compact(m);
+                if (!st) merged_bytes += hsi_tree_merged_bytes(m);
             }
         st = hsi_mpi_agree(st);
     }
@@ -574,6 +576,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         report->block_rows = L.rpb;
         report->ranks = (size_t)L.ranks;
         report->boundary_nodes = boundary_nodes;
+        report->merged_bytes = merged_bytes;
     }
     if (f.progress && L.rank == 0 && !st) hsi_progress_report(f.progress, 1, 1, NULL);
     if (mine)

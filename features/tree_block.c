@@ -77,6 +77,7 @@ struct hsi_tree_merged {
     size_t n_roots;
     size_t n_slots;
     struct merged_filter *slots;
+    int compact; /* slots hold per-node results; root, mpar, attributes freed */
 };
 
 static int mergeable(hsi_attribute attr) { return attr < HSI_ATTR_COUNT; }
@@ -744,9 +745,57 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     return HSI_OK;
 }
 
+size_t hsi_tree_merged_bytes(const hsi_tree_merged *m)
+{
+    size_t per = m->compact ? 0 : sizeof(uint32_t) * 3 + sizeof(uint64_t) + sizeof(float) +
+                                      2 * N_ATTR * sizeof(double);
+    for (size_t i = 0; i < m->n_slots; i++)
+        if (m->slots[i].set) per += 1 + sizeof(double);
+    return m->n * per;
+}
+
+hsi_status hsi_tree_merged_compact(hsi_tree_merged *m)
+{
+    if (m->compact) return HSI_OK;
+    for (size_t i = 0; i < m->n_slots; i++) {
+        struct merged_filter *f = &m->slots[i];
+        if (!f->set) continue;
+        /* in place would overwrite roots still to be read: a copy each */
+        uint8_t *keep = malloc(m->n ? m->n : 1);
+        double *value = malloc((m->n ? m->n : 1) * sizeof *value);
+        if (!keep || !value) {
+            free(keep);
+            free(value);
+            return hsi_error(HSI_ERR_NOMEM, "out of memory compacting merged trees");
+        }
+        for (size_t k = 0; k < m->n; k++) {
+            keep[k] = f->keep[m->root[k]];
+            value[k] = f->value[m->root[k]];
+        }
+        free(f->keep);
+        free(f->value);
+        f->keep = keep;
+        f->value = value;
+    }
+    free(m->root);
+    free(m->mpar);
+    free(m->pref);
+    free(m->level);
+    free(m->attr);
+    free(m->submax);
+    free(m->order);
+    m->root = m->mpar = m->order = NULL;
+    m->pref = NULL;
+    m->level = NULL;
+    m->attr = m->submax = NULL;
+    m->compact = 1;
+    return HSI_OK;
+}
+
 hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute attr,
                                   double threshold, hsi_filter_rule rule)
 {
+    if (m->compact) return hsi_error(HSI_ERR_ARG, "tree filter: the merged trees were compacted");
     if (!mergeable(attr)) return refuse_attr(attr);
     if (rule > HSI_RULE_SUBTRACTIVE)
         return hsi_error(HSI_ERR_ARG, "tree filter: unknown rule %d", (int)rule);
@@ -874,7 +923,7 @@ hsi_status hsi_tree_block_view_filter(hsi_tree_block_view *v, size_t slot, float
     double *value = v->value;
     for (size_t i = 0; i < nn; i++) { /* parents first */
         if (bidx[i] != NIL) {
-            uint32_t r = m->root[off + bidx[i]];
+            size_t r = m->compact ? off + bidx[i] : m->root[off + bidx[i]];
             keep[i] = f->keep[r];
             value[i] = f->value[r];
             continue;
@@ -914,8 +963,9 @@ hsi_status hsi_tree_block_nodes(const hsi_tree *tree, const float *image, size_t
 {
     const uint32_t *bidx;
     const double *val;
-    if (m->attr_mask != ALL_ATTR)
-        return hsi_error(HSI_ERR_ARG, "the tree blocks were summarised without every attribute");
+    if (m->attr_mask != ALL_ATTR || m->compact)
+        return hsi_error(HSI_ERR_ARG, "the tree blocks were summarised without every attribute, "
+                         "or compacted");
     hsi_tree_block_view *v = NULL;
     hsi_status st = hsi_tree_block_view_new(tree, image, block, m, &v);
     if (st) return st;

@@ -101,6 +101,14 @@ void hsi_tree_merged_free(hsi_tree_merged *m);
 hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute attr,
                                   double threshold, hsi_filter_rule rule);
 
+/* After the last hsi_tree_merged_filter: keep only what block filters read
+ * (per boundary node and filter, kept or not and the new level: 9 bytes),
+ * freeing the merged structure. hsi_tree_block_nodes and more filters are
+ * refused after. */
+hsi_status hsi_tree_merged_compact(hsi_tree_merged *m);
+/* Bytes the merged trees hold now (for reports). */
+size_t hsi_tree_merged_bytes(const hsi_tree_merged *m);
+
 /* hsi_tree_filter of block number `block` (its index in the merge) with
  * the filter in `slot`: out (the block's rows x cols) is exactly the
  * single-process filter's output on those rows. */

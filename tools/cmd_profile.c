@@ -175,7 +175,11 @@ static hsi_status profile(const char *in_path, const hsi_read_options *ro,
                out_path, rep.rows, rep.cols, rep.out_bands, rep.in_bands,
                rep.out_bands / rep.in_bands, cli_now() - t0, rep.blocks, rep.blocks == 1 ? "" : "s",
                rep.block_rows, rep.ranks, rep.ranks == 1 ? "" : "s");
-        if (rep.blocks > 1) printf(", %zu boundary-tree nodes merged", rep.boundary_nodes);
+        if (rep.blocks > 1) {
+            char mem[32];
+            hsi_memory_format(rep.merged_bytes, mem, sizeof mem);
+            printf(", %zu boundary-tree nodes merged (%s)", rep.boundary_nodes, mem);
+        }
         printf("\n");
     }
     return HSI_OK;
