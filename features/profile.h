@@ -99,6 +99,7 @@ typedef struct hsi_profile_file_report {
     size_t blocks, block_rows, ranks;       /* blocks over all ranks */
     size_t boundary_nodes;                  /* merged boundary-tree nodes, all trees */
     size_t merged_bytes;                    /* what they hold while the output is made */
+    size_t band_groups;                     /* reads of the scene for the boundary trees */
 } hsi_profile_file_report;
 
 /* The profile of the scene `in_path` written to out_path, never holding the

@@ -169,7 +169,9 @@ static void drain(hsi_raster_writer *w, int ranks, int *done, int wait, float *b
  * (output rows). */
 typedef struct band_work {
     const float *values;          /* block rows x cols x K */
-    size_t nr, cols, K, row0, image_rows;
+    size_t nr, cols, K;
+    size_t b0, b1;                /* the bands to do: [b0, b1) */
+    size_t row0, image_rows;
     size_t block;                 /* pass 1: this rank's block index; pass 2: global */
     size_t n_mine;
     const hsi_profile_options *o;
@@ -258,7 +260,7 @@ static hsi_status for_each_band(const band_work *w, int pass, size_t npix_max)
         float *image = malloc((npix_max ? npix_max : 1) * sizeof *image);
         float *filtered = malloc((npix_max ? npix_max : 1) * sizeof *filtered);
 #pragma omp for schedule(dynamic, 1)
-        for (long b = 0; b < (long)w->K; b++) {
+        for (long b = (long)w->b0; b < (long)w->b1; b++) {
             int failed;
 #pragma omp atomic read
             failed = first_error;
@@ -356,6 +358,14 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         st = hsi_memory_rows_per_block(budget, fixed, row_bytes, 1, L.rows, "a profile block",
                                        &L.rpb);
         if (!st && f.block_rows && f.block_rows < L.rpb) L.rpb = f.block_rows;
+        /* Several blocks (or ranks): a quarter of the budget goes to the
+         * boundary trees, the rest to the blocks. */
+        if (!st && (L.rpb < L.rows || L.ranks > 1)) {
+            size_t rpb = L.rpb;
+            st = hsi_memory_rows_per_block(budget - budget / 4, fixed, row_bytes, 1, L.rows,
+                                           "a profile block", &rpb);
+            if (!st && rpb < L.rpb) L.rpb = rpb;
+        }
     }
     /* every rank must see the same layout (OMP_NUM_THREADS counts in it) */
     static const char *const layout_names[] = {"rows a block"};
@@ -391,6 +401,18 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     size_t n_blocks_here = L.n_mine;
     int blocked = L.n_total > 1;
     size_t npix_max = L.rpb * L.cols;
+    /* Pass 1 holds the boundary trees of a group of bands at once, within
+     * that quarter of the budget: the first group is one band, which
+     * measures a band's boundary trees (their size depends on the data and
+     * the block height), and sizes the groups after it. Each group is one
+     * more read of the scene. */
+    size_t node_bytes = 0, passes = 0;
+    if (blocked) {
+        unsigned mask = 0;
+        for (size_t s = 0; s < n_specs; s++) mask |= 1u << specs[s].attr;
+        /* kept, gathered (packed and unpacked) and merged: 3 copies */
+        node_bytes = 3 * (20 + 32 + ((mask & 7u) ? 64 : 0) + ((mask & 8u) ? 128 : 0));
+    }
     if (!st) {
         out = malloc((npix_max ? npix_max : 1) * (out_bands ? out_bands : 1) * sizeof *out);
         lo = malloc((K ? K : 1) * sizeof *lo);
@@ -436,20 +458,24 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
 
     /* pass 1: boundary trees of this rank's blocks, then the merges */
     size_t boundary_nodes = 0, merged_bytes = 0;
-    if (!st && blocked) {
+    size_t group = 1;
+    for (size_t g0 = 0, g1; !st && blocked && g0 < K; g0 = g1) {
+        g1 = g0 + group < K ? g0 + group : K;
+        size_t nodes_before = boundary_nodes;
+        passes++;
         for (size_t j = 0; j < n_blocks_here && !st; j++) {
             size_t r0 = L.row0 + j * L.rpb, nr = L.nrows - j * L.rpb;
             if (nr > L.rpb) nr = L.rpb;
             if ((st = read_block(rd, pca, r0, nr, &blk, &values))) break;
-            band_work w1 = {values, nr, L.cols, K, r0, L.rows, j, n_blocks_here, &o, need, lo, hi,
-                            blocked, mine, NULL, specs, n_specs, per_input, out_bands, out};
+            band_work w1 = {values, nr, L.cols, K, g0, g1, r0, L.rows, j, n_blocks_here, &o, need,
+                            lo, hi, blocked, mine, NULL, specs, n_specs, per_input, out_bands, out};
             st = for_each_band(&w1, 1, npix_max);
             free_block(blk, values);
             blk = NULL;
             values = NULL;
         }
         st = hsi_mpi_agree(st);
-        for (size_t b = 0; b < K && !st; b++)
+        for (size_t b = g0; b < g1 && !st; b++)
             for (int k = 0; k < 2 && !st; k++) {
                 if (!need[k]) continue;
                 hsi_tree_boundary **here = mine + (b * 3 + (size_t)k) * n_blocks_here, **all = NULL;
@@ -477,6 +503,11 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
                 if (!st) merged_bytes += hsi_tree_merged_bytes(m);
             }
         st = hsi_mpi_agree(st);
+        /* the next group from what this one took (the same on every rank) */
+        double per_band = (double)(boundary_nodes - nodes_before) * (double)node_bytes /
+                          (double)(g1 - g0);
+        double g = per_band > 0 ? (double)(budget / 4) / per_band : (double)K;
+        group = g < 1 ? 1 : g > (double)K ? K : (size_t)g;
     }
 
     /* the output, opened by rank 0 with the profile's band names */
@@ -510,7 +541,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         if (nr > L.rpb) nr = L.rpb;
         n = nr * L.cols;
         if ((st = read_block(rd, pca, r0, nr, &blk, &values))) break;
-        band_work w2 = {values, nr, L.cols, K, r0, L.rows, L.first_block + j, 0, &o, need, lo, hi,
+        band_work w2 = {values, nr, L.cols, K, 0, K, r0, L.rows, L.first_block + j, 0, &o, need, lo, hi,
                         blocked, NULL, merged, specs, n_specs, per_input, out_bands, out};
         st = for_each_band(&w2, 2, npix_max);
         if (!st && L.rank == 0) hsi_progress_report(f.progress, (double)(j + 1),
@@ -577,6 +608,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         report->ranks = (size_t)L.ranks;
         report->boundary_nodes = boundary_nodes;
         report->merged_bytes = merged_bytes;
+        report->band_groups = passes;
     }
     if (f.progress && L.rank == 0 && !st) hsi_progress_report(f.progress, 1, 1, NULL);
     if (mine)

@@ -178,7 +178,8 @@ static hsi_status profile(const char *in_path, const hsi_read_options *ro,
         if (rep.blocks > 1) {
             char mem[32];
             hsi_memory_format(rep.merged_bytes, mem, sizeof mem);
-            printf(", %zu boundary-tree nodes merged (%s)", rep.boundary_nodes, mem);
+            printf(", %zu boundary-tree nodes merged (%s) in %zu pass%s", rep.boundary_nodes, mem,
+                   rep.band_groups, rep.band_groups == 1 ? "" : "es");
         }
         printf("\n");
     }
