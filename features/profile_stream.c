@@ -361,10 +361,11 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         /* Several blocks (or ranks): a quarter of the budget goes to the
          * boundary trees, the rest to the blocks. */
         if (!st && (L.rpb < L.rows || L.ranks > 1)) {
-            size_t rpb = L.rpb;
-            st = hsi_memory_rows_per_block(budget - budget / 4, fixed, row_bytes, 1, L.rows,
-                                           "a profile block", &rpb);
-            if (!st && rpb < L.rpb) L.rpb = rpb;
+            size_t rpb = L.rpb; /* (when not even a row fits in the rest: the whole budget) */
+            if (!hsi_memory_rows_per_block(budget - budget / 4, fixed, row_bytes, 1, L.rows,
+                                           "a profile block", &rpb) &&
+                rpb < L.rpb)
+                L.rpb = rpb;
         }
     }
     /* every rank must see the same layout (OMP_NUM_THREADS counts in it) */

@@ -27,7 +27,7 @@ same_profile() {
 }
 # and a budget too small for more than a few rows (the PCA fit alone needs
 # more than that: blocks forced with --block-rows there)
-TINY="--memory 24K"
+TINY="--memory 40K"
 same_profile "area+inertia+std, direct" --bands 1-3 --ap area=3,10,40 --ap inertia=0.2,0.3 --ap std=20,100
 same_profile "diagonal, subtractive, 8-connected" --bands 5,60,100 --ap diagonal=3,6 --rule subtractive --connectivity 8
 same_profile "quantised 8 bits, min rule" --bands 1-2 --emap area=2,5 --emap inertia=0.25 --quantise 8 --rule min
