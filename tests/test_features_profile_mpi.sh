@@ -32,5 +32,16 @@ same_profile "2 PCs, max rule" --pca 2 --ap area=3,9 --rule max
 expect_error "sdap over 2 ranks" "the SDAP \(trees of shapes\) cannot be split" -- \
     $MPI -np 2 "$HSI" profile "$S" --bands 1 --sdap area=3 -q -o "$TMP/x.tif"
 expect_no_file "refused run" "$TMP/x.tif"
+# a NaN in rank 1's rows only: every rank stops, one line names it, no output
+python3 - "$TMP/nan.dat" <<'PYEOF' || fail "cannot write the NaN scene"
+import struct, sys
+vals = [float((i * 7) % 5) for i in range(3 * 20 * 10)]   # BSQ: 3 bands x 20 rows x 10 cols
+vals[1 * 200 + 15 * 10 + 3] = float("nan")                # band 2, row 16, column 4
+open(sys.argv[1], "wb").write(struct.pack("<%df" % len(vals), *vals))
+PYEOF
+printf 'ENVI\nsamples = 10\nlines = 20\nbands = 3\nheader offset = 0\nfile type = ENVI Standard\ndata type = 4\ninterleave = bsq\nbyte order = 0\n' >"$TMP/nan.hdr"
+expect_error "NaN on rank 1" "rank 1 failed: .*NaN value" -- \
+    $MPI -np 2 "$HSI" profile "$TMP/nan.dat" --ap area=3 -q -o "$TMP/x.tif"
+expect_no_file "NaN run" "$TMP/x.tif"
 echo "$checks checks, $failures failures"
 [ "$failures" -eq 0 ]

@@ -169,7 +169,10 @@ static hsi_status profile(const char *in_path, const hsi_read_options *ro,
     cli_progress_finish(&bar);
     hsi_preprocess_free(pca);
     if (st) {
-        if (rank == 0) cli_fail(name, hsi_error_prefix(st, "%s", in_path));
+        /* the reader's messages name the file already */
+        if (strncmp(hsi_last_error(), in_path, strlen(in_path)) &&
+            !strstr(hsi_last_error(), "failed: ")) st = hsi_error_prefix(st, "%s", in_path);
+        if (rank == 0) cli_fail(name, st);
         return st;
     }
     if (rank == 0) {
