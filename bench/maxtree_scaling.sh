@@ -14,8 +14,11 @@
 # 3) runs; the trees must be identical (pixel, node, parent and area hashed
 # over all pixels: same checksum), and Higra's max-tree (4-adjacency) must
 # have as many nodes. Speed-up = 1-rank time / 2-rank time.
-# Memory: about 40 bytes a pixel for the single tree, plus 160 bytes a node
-# for the check (24 GiB machine: fine at 16384).
+# Memory: the build takes about 32 bytes a pixel (image included), the check
+# about 100 bytes a node on one process and 200 on the ranks; this image has
+# about one node per 8 pixels, so at 16384 the single process peaks near
+# 11 GiB and the two ranks together near 12 GiB (fine on 24 GiB; one run at a
+# time).
 # Run it on a quiet machine: the ranks need a core each.
 set -eu
 SRC=$(cd "$(dirname "$0")/.." && pwd)

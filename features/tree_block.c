@@ -963,9 +963,8 @@ hsi_status hsi_tree_block_nodes(const hsi_tree *tree, const float *image, size_t
 {
     const uint32_t *bidx;
     const double *val;
-    if (m->attr_mask != ALL_ATTR || m->compact)
-        return hsi_error(HSI_ERR_ARG, "the tree blocks were summarised without every attribute, "
-                         "or compacted");
+    if (m->compact)
+        return hsi_error(HSI_ERR_ARG, "tree block nodes: the merged trees were compacted");
     hsi_tree_block_view *v = NULL;
     hsi_status st = hsi_tree_block_view_new(tree, image, block, m, &v);
     if (st) return st;
@@ -985,10 +984,12 @@ hsi_status hsi_tree_block_nodes(const hsi_tree *tree, const float *image, size_t
             uint32_t r = m->root[off + bidx[i]], q = m->mpar[r];
             canon[i] = is_min ? ~m->pref[r] : m->pref[r];
             parent_canon[i] = q == NIL ? canon[i] : is_min ? ~m->pref[q] : m->pref[q];
-            for (int a = 0; a < N_ATTR; a++) attr[a][i] = m->attr[(size_t)r * N_ATTR + a];
+            for (int a = 0; a < N_ATTR; a++)
+                attr[a][i] = m->attr_mask & (1u << a) ? m->attr[(size_t)r * N_ATTR + a] : NAN;
         } else {
             canon[i] = base + local[i];
-            for (int a = 0; a < N_ATTR; a++) attr[a][i] = val[i * N_ATTR + a];
+            for (int a = 0; a < N_ATTR; a++)
+                attr[a][i] = m->attr_mask & (1u << a) ? val[i * N_ATTR + a] : NAN;
         }
     }
     for (size_t i = 0; i < nn; i++) /* parents first, so a parent's canon is set */

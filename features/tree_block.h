@@ -64,8 +64,8 @@ hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size
 /* The same for some attributes only: `attributes` has bit (1 << a) set for
  * each hsi_attribute a the merge must filter on (area, diagonal and inertia
  * share 64 bytes a boundary node, std takes 128); 0 is the tree structure
- * alone (tree construction timings). Filters on an attribute left out, and
- * hsi_tree_block_nodes unless all are in, are refused. */
+ * alone (tree construction timings). Filters on an attribute left out are
+ * refused. */
 hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, size_t row0,
                                      size_t image_rows, const hsi_tree_options *opts,
                                      unsigned attributes, hsi_tree_boundary **out);
@@ -127,7 +127,8 @@ void hsi_tree_block_view_free(hsi_tree_block_view *v);
 /* The block's nodes in whole-image terms, for tests: per local node i, the
  * canonical pixel (row-major index in the image) of the image node it
  * belongs to, that node's parent's canonical pixel (itself for the root)
- * and its attributes (attr[a][i] for every hsi_attribute a). */
+ * and its attributes (attr[a][i] for every hsi_attribute a; NaN for those
+ * the blocks were not summarised with). */
 hsi_status hsi_tree_block_nodes(const hsi_tree *tree, const float *block_image, size_t block,
                                 const hsi_tree_merged *m, uint64_t *canon, uint64_t *parent_canon,
                                 double *attr[HSI_ATTR_COUNT]);
