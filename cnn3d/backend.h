@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/status.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -198,6 +200,13 @@ struct hsi_cnn_backend {
                          const float *h_prev, const float *dh_out, const float *dh_rec,
                          float *dgx, float *dgh, float *dh_prev);
     void *ctx;
+    /* 1: alloc returns device memory, which the host reaches only through
+     * upload and download (the CUDA backend); 0: host memory. */
+    int device;
+    /* The table's functions return void: a backend that can fail (a GPU)
+     * records its first failure and reports it here (HSI_OK: none; the
+     * message through hsi_last_error()); NULL: never fails. */
+    hsi_status (*status)(const hsi_cnn_backend *be);
 };
 
 /* vol2col + OpenBLAS sgemm, OpenMP over samples. */

@@ -218,6 +218,11 @@ typedef struct hsi_cnn_net {
     hsi_cnn_schedule_state sched; /* plateau state of the learning-rate schedule */
     int epoch_steps;            /* optimiser steps per epoch (set by hsi_cnn_train; warm-up) */
     uint8_t *frozen;            /* [n_layers]: 1 = no update (transfer learning); NULL: none */
+    /* Where hsi_cnn_loss_eval() puts d loss / d output for
+     * hsi_cnn_backward(net, NULL, ...): dlogits itself on the CPU; on a
+     * device backend (be->device) a host buffer that backward uploads. */
+    float *loss_grad;
+    float *host_out;            /* device backends: the outputs forward() returns [max_batch * classes] */
 } hsi_cnn_net;
 
 hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *opts,
@@ -242,14 +247,15 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
 void hsi_cnn_count_params(const hsi_cnn_layer *layers, int n_layers, size_t *n_params,
                           size_t *n_state);
 
-/* Forward n samples (n <= max_batch) from x (n x |input|, (N,1,D,H,W)).
- * training = 1 uses dropout and batch statistics. Returns the output
- * (n x classes) inside the net (valid until the next call). */
+/* Forward n samples (n <= max_batch) from x (n x |input|, (N,1,D,H,W);
+ * host memory, or net->x). training = 1 uses dropout and batch statistics.
+ * Returns the output (n x classes) in host memory inside the net (valid
+ * until the next call; on a device backend a copy read back). */
 const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training);
 
-/* Backward from dout = d loss / d output (n x classes, last forward()):
- * fills net->grads. dout may be NULL when hsi_cnn_loss_eval() has put the
- * gradient in net->dlogits already (with *pre_activation set). */
+/* Backward from dout = d loss / d output (n x classes, last forward(); host
+ * memory): fills net->grads. dout may be NULL when hsi_cnn_loss_eval() has
+ * put the gradient in net->loss_grad already (with *pre_activation set). */
 void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pre_activation);
 
 /* Loss of outputs p (n x k) against labels (0-based) with optional sample

@@ -239,6 +239,7 @@ void hsi_cnn_net_free(hsi_cnn_net *net)
         if (net->act_arena) net->be->release(net->be, net->act_arena);
     }
     free(net->host_scratch);
+    free(net->host_out);
     free(net->frozen);
     free(net->layers);
     hsi_cnn_spec_free(net->spec);
@@ -325,6 +326,10 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
     size_t param_floats = copies * n_params + n_state;
     net->param_arena = net->be->alloc(net->be, (param_floats ? param_floats : 1) * sizeof(float));
     if (!net->param_arena) {
+        if (net->be->status && (st = net->be->status(net->be))) {
+            hsi_cnn_net_free(net);
+            return hsi_error_prefix(st, "%s", spec->path);
+        }
         hsi_cnn_net_free(net);
         return hsi_error(HSI_ERR_NOMEM, "out of memory for %zu parameters of %s", n_params,
                          spec->path);
@@ -363,7 +368,14 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
     net->act_floats = act;
     net->act_arena = net->be->alloc(net->be, act * sizeof(float));
     net->host_scratch = malloc(B * largest * sizeof(float));
-    if (!net->act_arena || !net->host_scratch) {
+    if (net->be->device) net->host_out = malloc(2 * B * net->classes * sizeof(float));
+    if (!net->act_arena || !net->host_scratch || (net->be->device && !net->host_out)) {
+        if (!net->act_arena && net->be->status && net->be->status(net->be)) {
+            /* the device's own message: out of GPU memory, with the sizes */
+            st = net->be->status(net->be);
+            hsi_cnn_net_free(net);
+            return hsi_error_prefix(st, "%s (batch %d)", spec->path, opts->max_batch > 0 ? opts->max_batch : spec->batch);
+        }
         hsi_cnn_net_free(net);
         return hsi_error(HSI_ERR_NOMEM, "out of memory for %zu activations (batch %d) of %s", act,
                          net->max_batch, spec->path);
@@ -414,6 +426,7 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
         net->grad_b = TAKE(grad_floats);
     }
     net->dlogits = TAKE(B * net->classes);
+    net->loss_grad = net->be->device ? net->host_out + B * net->classes : net->dlogits;
     net->work = TAKE(work);
     net->work_floats = work;
 #undef TAKE
@@ -516,7 +529,13 @@ const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int traini
         }
         layer_forward(net, L, layer_input(net, i), n, training);
     }
-    return net->layers[net->n_layers - 1].y;
+    const float *y = net->layers[net->n_layers - 1].y;
+    if (!net->be->device) return y;
+    /* A device backend: the outputs are read back (the one synchronisation
+     * of a step); after a device failure they are zeros, and
+     * hsi_cnn_backend_check() reports it. */
+    net->be->download(net->be, net->host_out, y, (size_t)n * net->classes * sizeof(float));
+    return net->host_out;
 }
 
 /* ---------------------------------------------------------------- backward */
@@ -583,7 +602,10 @@ void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pr
 {
     if (!net->training) return;
     float *g = net->grad_a, *other = net->grad_b;
-    net->be->copy(net->be, (size_t)n * net->classes, dout ? dout : net->dlogits, g);
+    if (net->be->device) /* dout and loss_grad are host memory */
+        net->be->upload(net->be, g, dout ? dout : net->loss_grad,
+                        (size_t)n * net->classes * sizeof(float));
+    else net->be->copy(net->be, (size_t)n * net->classes, dout ? dout : net->dlogits, g);
     int relu_done = 0; /* the layer above already applied this layer's ReLU mask */
     int first = 0; /* the lowest layer that runs */
     while (net->layers[first].folded) first++;
@@ -707,7 +729,7 @@ double hsi_cnn_train_step(hsi_cnn_net *net, const float *x, const int32_t *label
     int pre = 0;
     hsi_cnn_activation last = net->layers[net->n_layers - 1].spec.activation;
     double loss = hsi_cnn_loss_eval(net->spec->loss, last, p, labels, w, n, net->classes,
-                                    net->dlogits, &pre);
+                                    net->loss_grad, &pre);
     if (correct) {
         int hits = 0;
         for (int i = 0; i < n; i++) hits += argmax_row(p + (size_t)i * net->classes, net->classes) == labels[i];

@@ -133,6 +133,7 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
     size_t n;
     while (!(st = hsi_patch_iter_next(it, &x, &px, &n)) && n > 0) {
         const float *p = hsi_cnn_forward(net, x, (int)n, 0);
+        if (net->be->status && (st = net->be->status(net->be))) break; /* a GPU failure */
         for (size_t i = 0; i < n; i++) {
             const float *pi = p + i * (size_t)k;
             size_t at = (size_t)px[i].row * cols + px[i].col;
