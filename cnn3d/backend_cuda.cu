@@ -211,6 +211,8 @@ extern "C" hsi_status hsi_cnn_backend_cuda_open(int device, const hsi_cnn_device
     cudaRuntimeGetVersion(&runtime);
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess) cudaGetLastError();
+    if (driver == 0 && (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice))
+        return hsi_error(HSI_ERR_DEVICE, "no CUDA device: no NVIDIA driver is installed or loaded");
     if (e == cudaErrorInsufficientDriver)
         return hsi_error(HSI_ERR_DEVICE,
                          "the NVIDIA driver supports CUDA %d.%d, older than the CUDA %d.%d runtime "

@@ -141,6 +141,7 @@ typedef struct hsi_cnn_spec {
     hsi_cnn_layer_spec *layers;
     hsi_cnn_schedule schedule; /* [net] schedule = ..., warmup = N */
     hsi_cnn_augment augment;   /* [net] augment = ... */
+    char device[16];           /* [net] device = cpu|cuda|cuda:N|auto ("": cpu; cnn3d/device.h) */
 } hsi_cnn_spec;
 
 /* Parse a spec; `what` names it in messages ("lange.cfg:12: ..."). */
