@@ -92,3 +92,17 @@ EXTRA_DIST += tests/test_class_tables.sh tests/test_cnn_practice_cli.sh bench/cn
 cnn3d/backend_cuda.lo cnn3d/backend_cuda_conv.lo cnn3d/backend_cuda_ops.lo: \
 	$(srcdir)/cnn3d/backend_cuda.h $(srcdir)/cnn3d/cuda_math.h $(srcdir)/cnn3d/backend.h \
 	$(srcdir)/cnn3d/device.h $(srcdir)/base/status.h
+
+# The GPU backend: its kernel math and the net's device paths on the CPU
+# (every build), and the CPU-vs-GPU comparison (CUDA builds; SKIP without
+# a usable GPU). tests/backend_compare.h is the harness both share.
+TESTS += tests/test_cnn_device
+check_PROGRAMS += tests/test_cnn_device
+tests_test_cnn_device_LDADD = $(TEST_LDADD)
+noinst_HEADERS += tests/backend_compare.h
+if HAVE_CUDA
+TESTS += tests/test_cnn_cuda
+check_PROGRAMS += tests/test_cnn_cuda
+tests_test_cnn_cuda_LDADD = $(TEST_LDADD)
+endif
+EXTRA_DIST += tests/test_cnn_cuda.c
