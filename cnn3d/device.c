@@ -6,6 +6,21 @@
 #include "base/version.h"
 #include "cnn3d/device.h"
 
+/* The GPU "cuda" and "auto" take: under MPI, ranks on one node share its
+ * GPUs round robin by their node-local rank (Open MPI, Slurm, MPICH and
+ * Intel MPI name it in the environment); else the first. */
+static int default_gpu(void)
+{
+    static const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID",
+                                 "MV2_COMM_WORLD_LOCAL_RANK"};
+    int count = hsi_gpu_count();
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v && count > 0) return atoi(v) % count;
+    }
+    return 0;
+}
+
 /* "cuda" -> 0, "cuda:N" -> N; -1: not a CUDA name. */
 static int cuda_index(const char *name)
 {
@@ -33,7 +48,7 @@ hsi_status hsi_cnn_device_open(const char *name, const hsi_cnn_device_options *o
     }
     if (strcmp(name, "auto") == 0) {
         hsi_cnn_backend *be = NULL;
-        hsi_status st = hsi_cnn_backend_cuda_open(0, o, &be);
+        hsi_status st = hsi_cnn_backend_cuda_open(default_gpu(), o, &be);
         if (st == HSI_OK) {
             *out = be;
             if (note) {
@@ -52,6 +67,7 @@ hsi_status hsi_cnn_device_open(const char *name, const hsi_cnn_device_options *o
     int idx = cuda_index(name);
     if (idx < 0)
         return hsi_error(HSI_ERR_ARG, "unknown device '%s' (cpu, cuda, cuda:N or auto)", name);
+    if (strcmp(name, "cuda") == 0) idx = default_gpu();
     hsi_cnn_backend *be = NULL;
     hsi_status st = hsi_cnn_backend_cuda_open(idx, o, &be);
     if (st) return hsi_error_prefix(st, "--device %s", name);

@@ -3,7 +3,8 @@
  * the spec's `[net] device =` give it:
  *
  *   cpu      the CPU backend (the default)
- *   cuda     the first GPU; cuda:N the GPU numbered N (as nvidia-smi counts)
+ *   cuda     the first GPU (under MPI: the node-local rank's share, round
+ *            robin); cuda:N the GPU numbered N (as CUDA counts them)
  *   auto     the first GPU when one is present and usable, else the CPU;
  *            *note says which and, on the CPU, why
  *

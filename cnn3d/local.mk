@@ -106,3 +106,5 @@ check_PROGRAMS += tests/test_cnn_cuda
 tests_test_cnn_cuda_LDADD = $(TEST_LDADD)
 endif
 EXTRA_DIST += tests/test_cnn_cuda.c
+TESTS += tests/test_cnn_device_cli.sh
+EXTRA_DIST += tests/test_cnn_device_cli.sh

@@ -462,7 +462,15 @@ static int run_summary(int argc, char **argv)
     char line[768] = "";
     if (!st) {
         const char *dev = device ? device : spec->device[0] ? spec->device : "cpu";
-        if ((st = device_line(dev, line, sizeof line))) free(text);
+        if ((st = device_line(dev, line, sizeof line))) {
+            if (device) {
+                free(text); /* --device names one that is not usable: an error */
+            } else { /* the spec's: the summary still describes it */
+                snprintf(line, sizeof line, "Device: %s (the spec's; not usable here: %s)\n", dev,
+                         hsi_last_error());
+                st = HSI_OK;
+            }
+        }
     }
     hsi_cnn_spec_free(spec);
     if (st) return cli_fail(name, st);
