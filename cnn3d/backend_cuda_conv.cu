@@ -172,8 +172,10 @@ static int pick(const struct cuda_ctx *c, const Perf *perf, int n, size_t limit)
             const Perf &r = perf[i];
             if (r.status != CUDNN_STATUS_SUCCESS || r.memory > limit) continue;
             if (c->deterministic && r.determinism != CUDNN_DETERMINISTIC) continue;
-            /* Prefer FMA math (no TF32) without TF32; accept the default
-             * math only when no FMA algorithm is offered. */
+            /* Without TF32: FMA math first, the default math only when no
+             * FMA algorithm is offered; the descriptor keeps CUDNN_FMA_MATH
+             * either way (the default math would permit TF32 on Ampere and
+             * newer), as the search ran with it. */
             if (!c->tf32 && r.mathType != CUDNN_FMA_MATH &&
                 (pass == 0 || r.mathType != CUDNN_DEFAULT_MATH))
                 continue;
@@ -221,7 +223,7 @@ static int choose(struct cuda_ctx *c, struct cuda_conv_plan *p, int dir, const f
         if ((i = pick(c, perf, n, limit)) >= 0) {
             p->algo[FWD] = perf[i].algo;
             p->ws[FWD] = perf[i].memory;
-            cudnnSetConvolutionMathType(p->conv[FWD], perf[i].mathType);
+            if (c->tf32) cudnnSetConvolutionMathType(p->conv[FWD], perf[i].mathType);
         }
     } else if (dir == BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT * 2];
@@ -242,7 +244,7 @@ static int choose(struct cuda_ctx *c, struct cuda_conv_plan *p, int dir, const f
         if ((i = pick(c, perf, n, limit)) >= 0) {
             p->algo[BWD_DATA] = perf[i].algo;
             p->ws[BWD_DATA] = perf[i].memory;
-            cudnnSetConvolutionMathType(p->conv[BWD_DATA], perf[i].mathType);
+            if (c->tf32) cudnnSetConvolutionMathType(p->conv[BWD_DATA], perf[i].mathType);
         }
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT * 2];
@@ -264,7 +266,7 @@ static int choose(struct cuda_ctx *c, struct cuda_conv_plan *p, int dir, const f
         if ((i = pick(c, perf, n, limit)) >= 0) {
             p->algo[BWD_FILTER] = perf[i].algo;
             p->ws[BWD_FILTER] = perf[i].memory;
-            cudnnSetConvolutionMathType(p->conv[BWD_FILTER], perf[i].mathType);
+            if (c->tf32) cudnnSetConvolutionMathType(p->conv[BWD_FILTER], perf[i].mathType);
         }
     }
     static const char *dir_name[3] = {"forward", "backward data", "backward filter"};
