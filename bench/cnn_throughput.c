@@ -16,8 +16,11 @@
  *
  * HSI_CNN_DEVICE=cuda (cuda:N, auto) runs both on that backend (bench/gpu-check.sh;
  * a step ends with the outputs read back, so the times include the GPU's
- * work); HSI_CNN_INFER_BATCH sets the inference batch (5 timed batches),
- * HSI_CNN_DETERMINISTIC=1 the GPU's deterministic algorithms.
+ * work). There, as the PyTorch peer keeps its batch on the GPU, the batch is
+ * uploaded once into the net's input (hsi_cnn_forward skips the upload when
+ * given net->x); HSI_CNN_UPLOAD=1 uploads it every step instead, as
+ * `hsi cnn train` does. HSI_CNN_INFER_BATCH sets the inference batch (5
+ * timed batches), HSI_CNN_DETERMINISTIC=1 the GPU's deterministic algorithms.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -171,9 +174,16 @@ int main(int argc, char **argv)
     /* The peer trains with lr 0.01; so do we here (lr 1 on random data diverges). */
     net->spec->learning_rate = 0.01;
     net->spec->decay = 0;
-    for (int i = 0; i < 3; i++) hsi_cnn_train_step(net, x, y, NULL, batch, NULL);
+    const char *up = getenv("HSI_CNN_UPLOAD");
+    const int resident = be->device && !(up && atoi(up));
+    const float *xs = x;
+    if (resident) { /* the batch stays on the device, as the peer's */
+        be->upload(be, net->x, x, sizeof(float) * in * batch);
+        xs = net->x;
+    }
+    for (int i = 0; i < 3; i++) hsi_cnn_train_step(net, xs, y, NULL, batch, NULL);
     double t = now();
-    for (int i = 0; i < steps; i++) hsi_cnn_train_step(net, x, y, NULL, batch, NULL);
+    for (int i = 0; i < steps; i++) hsi_cnn_train_step(net, xs, y, NULL, batch, NULL);
     double train_s = (now() - t) / steps;
     if (hsi_cnn_backend_check(be)) {
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
@@ -188,9 +198,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
         return 1;
     }
-    hsi_cnn_forward(net, x, infer_batch, 0);
+    xs = x;
+    if (resident) {
+        be->upload(be, net->x, x, sizeof(float) * in * infer_batch);
+        xs = net->x;
+    }
+    hsi_cnn_forward(net, xs, infer_batch, 0);
     t = now();
-    for (int r = 0; r < 5; r++) hsi_cnn_forward(net, x, infer_batch, 0);
+    for (int r = 0; r < 5; r++) hsi_cnn_forward(net, xs, infer_batch, 0);
     double infer_s = now() - t;
     if (hsi_cnn_backend_check(be)) {
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
@@ -202,11 +217,11 @@ int main(int argc, char **argv)
 #endif
     printf("bands=%d batch=%d train_samples_per_s=%.1f infer_samples_per_s=%.1f "
            "train_gflops=%.1f infer_gflops=%.1f forward_mflop_per_sample=%.1f threads=%d "
-           "blas_kernels=%s conv_taps=%s precision=%s infer_batch=%d device=\"%s\"\n",
+           "blas_kernels=%s conv_taps=%s precision=%s infer_batch=%d resident=%d device=\"%s\"\n",
            bands, batch, batch / train_s, 5.0 * infer_batch / infer_s,
            3 * flops * batch / train_s / 1e9, flops * 5.0 * infer_batch / infer_s / 1e9,
            flops / 1e6, threads, blas_kernels(), hsi_cnn_taps_isa(), bf16 ? "bf16" : "fp32",
-           infer_batch, described);
+           infer_batch, resident, described);
     hsi_cnn_net_free(net);
     hsi_cnn_device_close(be);
     hsi_cnn_spec_free(spec);

@@ -189,7 +189,7 @@ fi
 md "## Throughput, Lange net (samples/s; FP32, TF32 off everywhere)"
 md
 md "hsi: bench/cnn_throughput with HSI_CNN_DEVICE=cuda; PyTorch: bench/torch_lange3dcnn_gpu.py; Keras: bench/keras_lange3dcnn_gpu.py; python: $PY."
-md "Training: timed steps after warm-up (batch 50: 50 steps, batch 512: 20); inference: 5 batches of the same size, outputs copied to the host."
+md "Training: timed steps after warm-up (batch 50: 50 steps, batch 512: 20), the batch resident on the GPU for all three (hsi: HSI_CNN_UPLOAD=1 would upload it every step, as hsi cnn train does); inference: 5 batches of the same size, outputs copied to the host."
 md
 md "| input | batch | hsi train | PyTorch train | Keras train | hsi/PyTorch | hsi/Keras | hsi infer | PyTorch infer | Keras infer | hsi/PyTorch | hsi/Keras |"
 md "|---|---|---|---|---|---|---|---|---|---|---|---|"
