@@ -207,7 +207,7 @@ typedef struct hsi_cnn_net {
     int epoch;                  /* epochs completed */
     hsi_rng rng;                /* dropout, shuffling */
     int want_input_grad;        /* backward() also computes d loss / d input */
-    const float *input_grad;    /* then: [n * |input|], valid until the next call */
+    const float *input_grad;    /* then: [n * |input|] in backend memory, valid until the next call */
     float *host_scratch;        /* host buffer for dropout masks [max_batch * largest layer] */
     double lr_scale;            /* multiplies the spec's rate (linear scaling rule; 1 by default) */
     /* Called by hsi_cnn_backward after each layer's backward pass (top
