@@ -200,6 +200,16 @@ struct hsi_cnn_backend {
                          const float *h_prev, const float *dh_out, const float *dh_rec,
                          float *dgx, float *dgh, float *dh_prev);
     void *ctx;
+    /* Optional (NULL: the net computes the loss on the host from the
+     * outputs read back): the loss of outputs p (n x k, backend memory)
+     * against labels (host, 0-based) with sample weights w (host; NULL: 1),
+     * exactly as hsi_cnn_loss_eval() defines it (mse: 1 for MSE, else CCE;
+     * fused: CCE after softmax, gradient w.r.t. the logits). Writes d loss /
+     * d p (or / d logits) into grad (n x k, backend memory), returns the
+     * mean loss and, unless hits is NULL, the count of rows whose first
+     * maximum is the label. Only n losses and hits cross to the host. */
+    double (*loss)(const hsi_cnn_backend *be, int mse, int fused, const float *p,
+                   const int32_t *labels, const float *w, int n, int k, float *grad, int *hits);
     /* 1: alloc returns device memory, which the host reaches only through
      * upload and download (the CUDA backend); 0: host memory. */
     int device;

@@ -192,6 +192,7 @@ static const hsi_cnn_backend cuda_template = {
     .gru_forward = hsi_cuda_gru_forward,
     .gru_backward = hsi_cuda_gru_backward,
     .ctx = NULL,
+    .loss = hsi_cuda_loss,
     .device = 1,
     .status = cuda_status,
 };
@@ -286,6 +287,8 @@ extern "C" void hsi_cnn_backend_cuda_close(hsi_cnn_backend *be)
     if (c->stream) cudaStreamSynchronize(c->stream);
     hsi_cuda_conv_plans_free(c);
     if (c->work) cudaFree(c->work);
+    if (c->loss_dev) cudaFree(c->loss_dev);
+    free(c->loss_host);
     if (c->blas) cublasDestroy(c->blas);
     if (c->dnn) cudnnDestroy(c->dnn);
     if (c->stream) cudaStreamDestroy(c->stream);

@@ -41,6 +41,9 @@ struct cuda_ctx {
     void *work;             /* conv workspace: explicit padding + cuDNN's scratch */
     size_t work_bytes;
     char describe[256];
+    void *loss_dev;         /* the loss's labels, weights, row losses and hits [grown] */
+    void *loss_host;        /* their host copies */
+    size_t loss_rows;       /* rows they hold */
 };
 
 static inline struct cuda_ctx *cuda_ctx_of(const hsi_cnn_backend *be)
@@ -135,6 +138,8 @@ void hsi_cuda_lstm_backward(const hsi_cnn_backend *be, int n, int u, const float
                             const float *dh_rec, const float *dc_next, float *dc_prev, float *da);
 void hsi_cuda_gru_forward(const hsi_cnn_backend *be, int n, int u, float *g, const float *gh,
                           const float *b_ih, const float *b_hh, const float *h_prev, float *h);
+double hsi_cuda_loss(const hsi_cnn_backend *be, int mse, int fused, const float *p,
+                     const int32_t *labels, const float *w, int n, int k, float *grad, int *hits);
 void hsi_cuda_gru_backward(const hsi_cnn_backend *be, int n, int u, const float *g,
                            const float *h_prev, const float *dh_out, const float *dh_rec,
                            float *dgx, float *dgh, float *dh_prev);

@@ -628,3 +628,72 @@ void hsi_cuda_gru_backward(const hsi_cnn_backend *be, int n, int u, const float 
     LAUNCH((size_t)n * u, "gru step backward", k_gru_back, n, u, g, h_prev, dh_out, dh_rec, dgx,
            dgh, dh_prev);
 }
+
+/* ---------------------------------------------------------------- loss */
+
+/* A thread per row: its loss (hsi_cm_loss_row, as hsi_cnn_loss_eval), its
+ * gradient, and whether its first maximum is the label. */
+__global__ void k_loss(int mse, int fused, const float *p, const int32_t *labels, const float *w,
+                       int n, int k, float *grad, double *row_loss, int32_t *hit)
+{
+    FOR_EACH(r, (size_t)n) {
+        const float *pr = p + r * k;
+        int y = labels[r];
+        row_loss[r] = hsi_cm_loss_row(mse, fused, pr, k, y, w ? w[r] : 1.0, n, grad + r * k);
+        int best = 0;
+        for (int c = 1; c < k; c++)
+            if (pr[c] > pr[best]) best = c;
+        hit[r] = best == y;
+    }
+}
+
+double hsi_cuda_loss(const hsi_cnn_backend *be, int mse, int fused, const float *p,
+                     const int32_t *labels, const float *w, int n, int k, float *grad, int *hits)
+{
+    struct cuda_ctx *cx = cuda_ctx_of(be);
+    if (hits) *hits = 0;
+    if (cx->err || n <= 0) return 0.0;
+    /* [row losses (double) | labels | weights | hits], grown to n rows once */
+    const size_t per_row = sizeof(double) + 3 * sizeof(int32_t);
+    if ((size_t)n > cx->loss_rows) {
+        if (cx->loss_dev) cudaFree(cx->loss_dev);
+        free(cx->loss_host);
+        cx->loss_dev = NULL;
+        cx->loss_rows = 0;
+        cx->loss_host = malloc(n * per_row);
+        if (!cx->loss_host) {
+            hsi_cuda_fail(cx, HSI_ERR_NOMEM, "out of memory for the loss of %d samples", n);
+            return 0.0;
+        }
+        if (hsi_cuda_check(cx, cudaMalloc(&cx->loss_dev, n * per_row), "cudaMalloc", "loss"))
+            return 0.0;
+        cx->loss_rows = n;
+    }
+    double *row_loss = (double *)cx->loss_dev;
+    int32_t *lab = (int32_t *)(row_loss + cx->loss_rows);
+    float *wd = (float *)(lab + cx->loss_rows);
+    int32_t *hit = (int32_t *)(wd + cx->loss_rows);
+    if (hsi_cuda_check(cx, cudaMemcpyAsync(lab, labels, n * sizeof *lab, cudaMemcpyHostToDevice, cx->stream),
+                       "cudaMemcpyAsync", "loss labels") ||
+        (w && hsi_cuda_check(cx, cudaMemcpyAsync(wd, w, n * sizeof *wd, cudaMemcpyHostToDevice, cx->stream),
+                             "cudaMemcpyAsync", "loss weights")))
+        return 0.0;
+    k_loss<<<hsi_cuda_blocks(n), 256, 0, cx->stream>>>(mse, fused, p, lab, w ? wd : NULL, n, k, grad,
+                                                       row_loss, hit);
+    if (HSI_CUDA_LAUNCHED(cx, "loss")) return 0.0;
+    double *hl = (double *)cx->loss_host;
+    int32_t *hh = (int32_t *)(hl + cx->loss_rows);
+    if (hsi_cuda_check(cx, cudaMemcpyAsync(hl, row_loss, n * sizeof *hl, cudaMemcpyDeviceToHost, cx->stream),
+                       "cudaMemcpyAsync", "loss") ||
+        hsi_cuda_check(cx, cudaMemcpyAsync(hh, hit, n * sizeof *hh, cudaMemcpyDeviceToHost, cx->stream),
+                       "cudaMemcpyAsync", "loss hits") ||
+        hsi_cuda_check(cx, cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize",
+                       "the training step (a kernel in it may have failed)"))
+        return 0.0;
+    /* The rows' sum in row order, as hsi_cnn_loss_eval adds them. */
+    double total = 0;
+    int h = 0;
+    for (int r = 0; r < n; r++) total += hl[r], h += hh[r];
+    if (hits) *hits = h;
+    return total / n;
+}

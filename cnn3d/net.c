@@ -514,9 +514,9 @@ static int fused_conv_pool(hsi_cnn_net *net, int i, int n)
                                       C->spec.activation, &P->pool, P->y, P->argmax, net->work);
 }
 
-const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training)
+/* The forward pass; returns the outputs in backend memory. */
+static const float *forward_pass(hsi_cnn_net *net, const float *x, int n, int training)
 {
-    if (n > net->max_batch) n = net->max_batch;
     if (x != net->x)
         net->be->upload(net->be, net->x, x, (size_t)n * hsi_cnn_shape_size(net->input) * sizeof(float));
     training = training && net->training;
@@ -529,7 +529,13 @@ const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int traini
         }
         layer_forward(net, L, layer_input(net, i), n, training);
     }
-    const float *y = net->layers[net->n_layers - 1].y;
+    return net->layers[net->n_layers - 1].y;
+}
+
+const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training)
+{
+    if (n > net->max_batch) n = net->max_batch;
+    const float *y = forward_pass(net, x, n, training);
     if (!net->be->device) return y;
     /* A device backend: the outputs are read back (the one synchronisation
      * of a step); after a device failure they are zeros, and
@@ -598,14 +604,10 @@ static void layer_backward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, f
     }
 }
 
-void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pre_activation)
+/* The backward pass from d loss / d output in net->grad_a. */
+static void backward_from(hsi_cnn_net *net, int n, int dout_is_pre_activation)
 {
-    if (!net->training) return;
     float *g = net->grad_a, *other = net->grad_b;
-    if (net->be->device) /* dout and loss_grad are host memory */
-        net->be->upload(net->be, g, dout ? dout : net->loss_grad,
-                        (size_t)n * net->classes * sizeof(float));
-    else net->be->copy(net->be, (size_t)n * net->classes, dout ? dout : net->dlogits, g);
     int relu_done = 0; /* the layer above already applied this layer's ReLU mask */
     int first = 0; /* the lowest layer that runs */
     while (net->layers[first].folded) first++;
@@ -630,6 +632,16 @@ void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pr
         }
     }
     net->input_grad = net->want_input_grad ? g : NULL;
+}
+
+void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pre_activation)
+{
+    if (!net->training) return;
+    if (net->be->device) /* dout and loss_grad are host memory */
+        net->be->upload(net->be, net->grad_a, dout ? dout : net->loss_grad,
+                        (size_t)n * net->classes * sizeof(float));
+    else net->be->copy(net->be, (size_t)n * net->classes, dout ? dout : net->dlogits, net->grad_a);
+    backward_from(net, n, dout_is_pre_activation);
 }
 
 /* ---------------------------------------------------------------- loss, optimiser */
@@ -720,14 +732,30 @@ static int argmax_row(const float *p, int k)
 double hsi_cnn_train_step(hsi_cnn_net *net, const float *x, const int32_t *labels,
                           const float *class_weights, int n, int *correct)
 {
-    const float *p = hsi_cnn_forward(net, x, n, 1);
+    if (n > net->max_batch) n = net->max_batch;
     float *w = NULL;
+    hsi_cnn_activation last = net->layers[net->n_layers - 1].spec.activation;
+    if (net->be->loss) {
+        /* The backend's loss: the outputs stay in its memory and the
+         * gradient goes straight to where the backward pass starts. */
+        const float *y = forward_pass(net, x, n, 1);
+        if (class_weights) {
+            w = net->host_scratch;
+            for (int i = 0; i < n; i++) w[i] = class_weights[labels[i]];
+        }
+        int fused = net->spec->loss == HSI_CNN_LOSS_CCE && last == HSI_CNN_ACT_SOFTMAX;
+        double loss = net->be->loss(net->be, net->spec->loss == HSI_CNN_LOSS_MSE, fused, y, labels,
+                                    w, n, net->classes, net->grad_a, correct);
+        backward_from(net, n, fused);
+        hsi_cnn_optimizer_step(net);
+        return loss;
+    }
+    const float *p = hsi_cnn_forward(net, x, n, 1);
     if (class_weights) {
         w = net->host_scratch; /* free after the forward pass */
         for (int i = 0; i < n; i++) w[i] = class_weights[labels[i]];
     }
     int pre = 0;
-    hsi_cnn_activation last = net->layers[net->n_layers - 1].spec.activation;
     double loss = hsi_cnn_loss_eval(net->spec->loss, last, p, labels, w, n, net->classes,
                                     net->loss_grad, &pre);
     if (correct) {

@@ -14,6 +14,8 @@
  *           the same IEEE operations in the same order (nvcc -fmad=false)
  *   2e-6    activations, softmax, LSTM / GRU gates: expf / tanhf differ by
  *           a few ulps between glibc and CUDA
+ *   1e-12   the backend's loss (double log of CUDA vs glibc), 1e-6 its gradient;
+ *           argmax hits exact
  *   1e-5    batch normalisation (tree vs sequential sums), cuBLAS GEMMs
  *   3e-5    cuDNN convolutions (other summation orders over up to 2000 terms)
  *   1e-4    20 SGD steps of the Lange net: losses and weights
@@ -424,8 +426,60 @@ static void bc_recurrent(bc *t)
     bc_free(t, g), bc_free(t, gh), bc_free(t, dgx), bc_free(t, dgh);
 }
 
+/* ---------------------------------------------------------------- the loss slot */
+
+/* The backend's loss (where it has one) against hsi_cnn_loss_eval on the
+ * same outputs: MSE and CCE, after softmax (fused) or not, with and without
+ * sample weights; a clipped log among them. */
+static void bc_loss(bc *t)
+{
+    if (!t->be->loss) return;
+    const int n = 13, k = 6;
+    float *p = bc_rand(t, (size_t)n * k, 0.01, 1), *grad = malloc(sizeof(float) * n * k);
+    float *w = bc_rand(t, n, 0.5, 2);
+    int32_t labels[13];
+    for (int i = 0; i < n; i++) {
+        double s = 0;
+        for (int c = 0; c < k; c++) s += p[i * k + c];
+        for (int c = 0; c < k; c++) p[i * k + c] = (float)(p[i * k + c] / s);
+        labels[i] = (int32_t)(hsi_rng_uniform(&t->rng) * k);
+    }
+    p[0 * k + labels[0]] = 0.0f;
+    float *pd = bc_up(t->be, p, (size_t)n * k), *gd = bc_up(t->be, NULL, (size_t)n * k);
+    float *gh = malloc(sizeof(float) * n * k);
+    for (int form = 0; form < 6; form++) {
+        int mse = form >= 4, fused = form < 2, weighted = form % 2;
+        int pre = 0, hits = -1, want_hits = 0;
+        double want = hsi_cnn_loss_eval(mse ? HSI_CNN_LOSS_MSE : HSI_CNN_LOSS_CCE,
+                                        fused ? HSI_CNN_ACT_SOFTMAX : HSI_CNN_ACT_SIGMOID, p, labels,
+                                        weighted ? w : NULL, n, k, grad, &pre);
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int c = 1; c < k; c++)
+                if (p[i * k + c] > p[i * k + best]) best = c;
+            want_hits += best == labels[i];
+        }
+        double got = t->be->loss(t->be, mse, pre, pd, labels, weighted ? w : NULL, n, k, gd, &hits);
+        t->be->download(t->be, gh, gd, sizeof(float) * n * k);
+        double scale = 0, diff = 0;
+        for (int i = 0; i < n * k; i++) {
+            if (fabs(grad[i]) > scale) scale = fabs(grad[i]);
+            if (fabs((double)grad[i] - gh[i]) > diff) diff = fabs((double)grad[i] - gh[i]);
+        }
+        CHECK_MSG(fabs(got - want) <= 1e-12 * fabs(want) && hits == want_hits,
+                  "loss form %d: %.17g vs %.17g, hits %d vs %d", form, got, want, hits, want_hits);
+        CHECK_MSG(t->exact ? diff == 0 : diff <= 1e-6 * scale, "loss form %d gradient: %.3g of %.3g",
+                  form, diff, scale);
+    }
+    bc_status(t, "loss");
+    t->be->release(t->be, pd);
+    t->be->release(t->be, gd);
+    free(p), free(grad), free(w), free(gh);
+}
+
 static void bc_all_primitives(bc *t)
 {
+    bc_loss(t);
     bc_gemm(t);
     bc_conv(t);
     bc_pool(t);

@@ -5,8 +5,9 @@
  *  - the net's device paths (outputs read back, the loss gradient uploaded,
  *    device memory touched only through upload / download) with a "device"
  *    that is the CPU table flagged as device memory: every primitive, and 20
- *    SGD steps of the Lange net, bit-identical to the CPU backend (the
- *    harness tests/test_cnn_cuda.c runs against a real GPU);
+ *    SGD steps of the Lange net through a backend's loss slot and through
+ *    the host loss, bit-identical to the CPU backend (the harness
+ *    tests/test_cnn_cuda.c runs against a real GPU);
  *  - a device failure (the sticky status) stops training with its message
  *    and writes no checkpoint;
  *  - device names: cpu, auto (the CPU, saying why, without a GPU), cuda
@@ -215,11 +216,35 @@ static hsi_status gather_random(void *ctx, const size_t *idx, size_t n, float *x
     return HSI_OK;
 }
 
+/* The loss slot on the "device" (host memory): hsi_cnn_loss_eval itself,
+ * so the net's path through a backend's loss is checked bit for bit. */
+static double fake_loss(const hsi_cnn_backend *be, int mse, int fused, const float *p,
+                        const int32_t *labels, const float *w, int n, int k, float *grad, int *hits)
+{
+    (void)be;
+    int pre = 0;
+    double l = hsi_cnn_loss_eval(mse ? HSI_CNN_LOSS_MSE : HSI_CNN_LOSS_CCE,
+                                 fused ? HSI_CNN_ACT_SOFTMAX : HSI_CNN_ACT_LINEAR, p, labels, w, n,
+                                 k, grad, &pre);
+    CHECK(pre == fused);
+    if (hits) {
+        *hits = 0;
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int c = 1; c < k; c++)
+                if (p[i * k + c] > p[i * k + best]) best = c;
+            *hits += best == labels[i];
+        }
+    }
+    return l;
+}
+
 static void test_fake_device(void)
 {
     fake = *hsi_cnn_backend_cpu();
     fake.name = "fake-device";
     fake.device = 1;
+    fake.loss = fake_loss;
     bc t = {.ref = hsi_cnn_backend_cpu(), .be = &fake, .exact = 1};
     hsi_rng_seed(&t.rng, 11);
     bc_all_primitives(&t);
@@ -231,7 +256,15 @@ static void test_fake_device(void)
     hsi_cnn_net *a = bc_net(spec, hsi_cnn_backend_cpu(), 24, 5, 8);
     hsi_cnn_net *b = bc_net(spec, &fake, 24, 5, 8);
     if (b) CHECK(b->host_out && b->loss_grad != b->dlogits);
-    bc_train_compare(a, b, 20, 8, 0, "lange net, CPU vs CPU-as-device");
+    bc_train_compare(a, b, 20, 8, 0, "lange net, CPU vs CPU-as-device (its loss slot)");
+    /* and the net's host loss path on a device (no loss slot) */
+    hsi_cnn_net_free(b);
+    fake.loss = NULL;
+    b = bc_net(spec, &fake, 24, 5, 8);
+    hsi_cnn_net_free(a);
+    a = bc_net(spec, hsi_cnn_backend_cpu(), 24, 5, 8);
+    bc_train_compare(a, b, 20, 8, 0, "lange net, CPU vs CPU-as-device (host loss)");
+    fake.loss = fake_loss;
     /* forward returns host memory on a device (a copy of the outputs) */
     if (a && b) {
         float x[2 * 9 * 9 * 24];
