@@ -254,6 +254,13 @@ void hsi_cnn_count_params(const hsi_cnn_layer *layers, int n_layers, size_t *n_p
  * until the next call; on a device backend a copy read back). */
 const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training);
 
+/* The same for inference in two halves: start queues the pass (x may be
+ * reused once it returns) and finish waits for it and returns the outputs
+ * (host memory, as forward's). On a GPU the caller prepares the next batch
+ * in between; on the CPU start does all the work. */
+void hsi_cnn_forward_start(hsi_cnn_net *net, const float *x, int n);
+const float *hsi_cnn_forward_finish(hsi_cnn_net *net, int n);
+
 /* Backward from dout = d loss / d output (n x classes, last forward(); host
  * memory): fills net->grads. dout may be NULL when hsi_cnn_loss_eval() has
  * put the gradient in net->loss_grad already (with *pre_activation set). */

@@ -532,6 +532,20 @@ static const float *forward_pass(hsi_cnn_net *net, const float *x, int n, int tr
     return net->layers[net->n_layers - 1].y;
 }
 
+void hsi_cnn_forward_start(hsi_cnn_net *net, const float *x, int n)
+{
+    forward_pass(net, x, n > net->max_batch ? net->max_batch : n, 0);
+}
+
+const float *hsi_cnn_forward_finish(hsi_cnn_net *net, int n)
+{
+    const float *y = net->layers[net->n_layers - 1].y;
+    if (n > net->max_batch) n = net->max_batch;
+    if (!net->be->device) return y;
+    net->be->download(net->be, net->host_out, y, (size_t)n * net->classes * sizeof(float));
+    return net->host_out;
+}
+
 const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training)
 {
     if (n > net->max_batch) n = net->max_batch;
