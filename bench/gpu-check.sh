@@ -4,10 +4,15 @@
 #
 #   bench/gpu-check.sh OUTDIR [BUILD_DIR]
 #
+# OUTDIR gets the report only; the build and the scratch files go to
+# GPU_CHECK_WORK (default OUTDIR/work), e.g. a local disk when OUTDIR is
+# copied back from a remote machine.
+#
 #  1. the GPU: nvidia-smi's name, driver, memory and compute capability; no
 #     GPU (or no nvidia-smi) says so in OUTDIR/gpu-check.md and exits 3;
-#  2. a CUDA build (configure --with-cuda; make -j all cores) in
-#     OUTDIR/build, for this GPU's architecture only (CUDA_ARCHS, to save
+#  2. a CUDA build (autoreconf where configure is absent; configure
+#     --with-cuda; make -j all cores) in GPU_CHECK_WORK/build, for this
+#     GPU's architecture only (CUDA_ARCHS, to save
 #     minutes; the default build is a fat binary), unless BUILD_DIR is given
 #     (an existing CUDA build: nothing is built);
 #  3. the consistency tests: tests/test_cnn_device and tests/test_cnn_cuda
@@ -37,6 +42,9 @@ START=$(date +%s)
 MD="$OUT/gpu-check.md"
 LOG="$OUT/gpu-check.log"
 : >"$LOG"
+WORK=${GPU_CHECK_WORK:-$OUT/work}
+mkdir -p "$WORK" || exit 2
+WORK=$(cd "$WORK" && pwd)
 JOBS=$(nproc 2>/dev/null || echo 4)
 left() { echo $((BUDGET - ($(date +%s) - START))); }
 say() { echo "$*"; echo "$*" >>"$LOG"; }
@@ -57,17 +65,17 @@ capture() {
     [ "$l" -gt 5 ] || { echo "(skipped: budget spent) $*" >>"$LOG"; return 124; }
     [ "$lim" -le "$l" ] || lim=$l
     echo "\$ $* (limit ${lim} s)" >>"$LOG"
-    timeout -k 5 "$lim" "$@" >"$OUT/.last" 2>>"$LOG"
+    timeout -k 5 "$lim" "$@" >"$WORK/.last" 2>>"$LOG"
     rc=$?
-    cat "$OUT/.last" >>"$LOG"
-    tail -1 "$OUT/.last"
+    cat "$WORK/.last" >>"$LOG"
+    tail -1 "$WORK/.last"
     return $rc
 }
 field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | tr -d '"'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a != "" && b != "" && b > 0) printf "%.2fx", a / b; else print "-"}'; }
 
 {
-    echo "# GPU check: $(date -u '+%Y-%m-%d %H:%M UTC'), $(hostname), $JOBS cores"
+    echo "# GPU check: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -n), $JOBS cores"
     echo
     echo "Source: $(cd "$ROOT" && git log -1 --format='%h %s' 2>/dev/null || echo "$ROOT")"
     echo
@@ -96,7 +104,7 @@ if [ $# -ge 2 ]; then
     BUILD=$(cd "$2" && pwd)
     say "gpu-check: using the build in $BUILD"
 else
-    BUILD="$OUT/build"
+    BUILD="$WORK/build"
     mkdir -p "$BUILD"
     t0=$(date +%s)
     if [ ! -x "$ROOT/configure" ]; then
@@ -141,7 +149,7 @@ md
 # ---------------------------------------------------------------- 4. end to end
 md "## End to end: hsi cnn train / predict / eval"
 md
-W="$OUT/e2e"
+W="$WORK/e2e"
 mkdir -p "$W"
 if run 30 "$HSI" simulate -o "$W/scene.tif" --rows 72 --cols 72 &&
     run 30 "$HSI" split --truth "$W/scene_gt.tif" -o "$W/split" --fraction 0.3 --seed 1; then
@@ -229,6 +237,6 @@ md "- ${KERAS_NOTE:-${TF_VER:-Keras/TensorFlow: no result (see gpu-check.log)}}"
 md "- '-': not measured (a missing peer, a failure or the time budget: see gpu-check.log)"
 md
 md "Total: $(( $(date +%s) - START )) s of the ${BUDGET} s budget."
-rm -f "$OUT/.last"
+rm -f "$WORK/.last"
 say "gpu-check: wrote $MD ($(( $(date +%s) - START )) s)"
 exit $FAILED
