@@ -223,10 +223,12 @@ extern "C" hsi_status hsi_cnn_backend_cuda_open(int device, const hsi_cnn_device
         return hsi_error(HSI_ERR_DEVICE, "no CUDA device found");
     if (e != cudaSuccess)
         return hsi_error(HSI_ERR_DEVICE, "no usable CUDA device: %s", cudaGetErrorString(e));
-    if (device < 0 || device >= count)
+    if (device < 0 || device >= count) {
+        char last[32] = "";
+        if (count > 1) snprintf(last, sizeof last, " .. cuda:%d", count - 1);
         return hsi_error(HSI_ERR_DEVICE, "cuda:%d: there %s %d CUDA device%s (cuda:0%s)", device,
-                         count == 1 ? "is" : "are", count, count == 1 ? "" : "s",
-                         count > 1 ? " .. cuda:N-1" : "");
+                         count == 1 ? "is" : "are", count, count == 1 ? "" : "s", last);
+    }
     cudaDeviceProp p;
     if ((e = cudaGetDeviceProperties(&p, device)) != cudaSuccess)
         return hsi_error(HSI_ERR_DEVICE, "cuda:%d: %s", device, cudaGetErrorString(e));
