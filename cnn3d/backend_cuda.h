@@ -41,6 +41,10 @@ struct cuda_ctx {
     void *work;             /* conv workspace: explicit padding + cuDNN's scratch */
     size_t work_bytes;
     char describe[256];
+    float *stage;           /* pinned staging buffer for large uploads (NULL: none yet) */
+    size_t stage_bytes;
+    int stage_failed;       /* cudaMallocHost refused: pageable uploads from then on */
+    cudaEvent_t stage_done; /* the last staged copy has left the buffer */
     void *loss_dev;         /* the loss's labels, weights, row losses and hits [grown] */
     void *loss_host;        /* their host copies */
     size_t loss_rows;       /* rows they hold */

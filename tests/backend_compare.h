@@ -477,8 +477,41 @@ static void bc_loss(bc *t)
     free(p), free(grad), free(w), free(gh);
 }
 
+/* ---------------------------------------------------------------- memory */
+
+/* Uploads and downloads, small and large (a large one goes through the CUDA
+ * backend's pinned staging buffer): what arrives is what was sent, and the
+ * host buffer may be reused as soon as upload returns. */
+static void bc_memory(bc *t)
+{
+    const size_t big = (size_t)3 << 20, small = 1000; /* 12 MiB and 4 kB of floats */
+    float *h = bc_rand(t, big, -1, 1), *back = malloc(big * sizeof *back);
+    float *want = malloc(big * sizeof *want);
+    float *d1 = t->be->alloc(t->be, big * sizeof *h), *d2 = t->be->alloc(t->be, big * sizeof *h);
+    if (!d1 || !d2 || !back || !want) {
+        CHECK_MSG(0, "memory: allocation failed");
+    } else {
+        memcpy(want, h, big * sizeof *h);
+        t->be->upload(t->be, d1, h, big * sizeof *h);
+        for (size_t i = 0; i < big; i++) h[i] = -h[i]; /* reused at once */
+        t->be->upload(t->be, d2, h, big * sizeof *h);
+        t->be->upload(t->be, d2 + 5, h + 7, small * sizeof *h); /* small, unaligned */
+        t->be->download(t->be, back, d1, big * sizeof *back);
+        CHECK_MSG(!memcmp(back, want, big * sizeof *back), "memory: the first large upload");
+        t->be->download(t->be, back, d2, big * sizeof *back);
+        int ok = !memcmp(back + 5, h + 7, small * sizeof *h) && !memcmp(back + 5 + small, h + 5 + small, (big - 5 - small) * sizeof *h) &&
+                 !memcmp(back, h, 5 * sizeof *h);
+        CHECK_MSG(ok, "memory: the second large upload and the small one over it");
+    }
+    bc_status(t, "memory");
+    t->be->release(t->be, d1);
+    t->be->release(t->be, d2);
+    free(h), free(back), free(want);
+}
+
 static void bc_all_primitives(bc *t)
 {
+    bc_memory(t);
     bc_loss(t);
     bc_gemm(t);
     bc_conv(t);
