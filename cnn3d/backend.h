@@ -210,6 +210,9 @@ struct hsi_cnn_backend {
      * maximum is the label. Only n losses and hits cross to the host. */
     double (*loss)(const hsi_cnn_backend *be, int mse, int fused, const float *p,
                    const int32_t *labels, const float *w, int n, int k, float *grad, int *hits);
+    /* Optional (NULL: none): the net names what it runs next ("conv3d_2
+     * backward", "loss", "optimizer"), for the backend's error messages. */
+    void (*trace)(const hsi_cnn_backend *be, const char *what);
     /* 1: alloc returns device memory, which the host reaches only through
      * upload and download (the CUDA backend); 0: host memory. */
     int device;

@@ -20,9 +20,13 @@
 int hsi_cuda_fail(struct cuda_ctx *c, hsi_status st, const char *fmt, ...)
 {
     if (c->err) return 1;
+    /* "conv3d_2 backward: GPU 0: cuDNN cudnnConvolutionBackwardData (...) failed: ..." */
+    size_t at = 0;
+    if (c->label[0]) at = (size_t)snprintf(c->msg, sizeof c->msg, "%s: ", c->label);
+    if (at >= sizeof c->msg) at = 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(c->msg, sizeof c->msg, fmt, ap);
+    vsnprintf(c->msg + at, sizeof c->msg - at, fmt, ap);
     va_end(ap);
     c->err = st;
     return 1;
@@ -191,6 +195,12 @@ static hsi_status cuda_status(const hsi_cnn_backend *be)
     return hsi_error(c->err, "%s", c->msg);
 }
 
+static void cuda_trace(const hsi_cnn_backend *be, const char *what)
+{
+    struct cuda_ctx *c = cuda_ctx_of(be);
+    snprintf(c->label, sizeof c->label, "%s", what);
+}
+
 static const hsi_cnn_backend cuda_template = {
     .name = "cuda",
     .alloc = cuda_alloc,
@@ -227,6 +237,7 @@ static const hsi_cnn_backend cuda_template = {
     .gru_backward = hsi_cuda_gru_backward,
     .ctx = NULL,
     .loss = hsi_cuda_loss,
+    .trace = cuda_trace,
     .device = 1,
     .status = cuda_status,
 };

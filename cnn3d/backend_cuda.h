@@ -41,6 +41,7 @@ struct cuda_ctx {
     void *work;             /* conv workspace: explicit padding + cuDNN's scratch */
     size_t work_bytes;
     char describe[256];
+    char label[96];         /* what the net runs now (be->trace), for messages */
     float *stage;           /* pinned staging buffer for large uploads (NULL: none yet) */
     size_t stage_bytes;
     int stage_failed;       /* cudaMallocHost refused: pageable uploads from then on */

@@ -514,6 +514,17 @@ static int fused_conv_pool(hsi_cnn_net *net, int i, int n)
                                       C->spec.activation, &P->pool, P->y, P->argmax, net->work);
 }
 
+/* Tell a backend that wants it (be->trace) which layer runs next, so that
+ * its error messages name the layer. */
+static void trace(const hsi_cnn_net *net, int layer, const char *what)
+{
+    if (!net->be->trace) return;
+    char buf[96], name[64] = "";
+    if (layer >= 0) hsi_cnn_layer_name(net->spec->layers, layer, name, sizeof name);
+    snprintf(buf, sizeof buf, "%s%s%s", name, *name ? " " : "", what);
+    net->be->trace(net->be, buf);
+}
+
 /* The forward pass; returns the outputs in backend memory. */
 static const float *forward_pass(hsi_cnn_net *net, const float *x, int n, int training)
 {
@@ -523,6 +534,7 @@ static const float *forward_pass(hsi_cnn_net *net, const float *x, int n, int tr
     for (int i = 0; i < net->n_layers; i++) {
         hsi_cnn_layer *L = &net->layers[i];
         if (L->folded) continue;
+        trace(net, i, "forward");
         if (fused_conv_pool(net, i, n)) {
             i++; /* the pool after it is done */
             continue;
@@ -542,6 +554,7 @@ const float *hsi_cnn_forward_finish(hsi_cnn_net *net, int n)
     const float *y = net->layers[net->n_layers - 1].y;
     if (n > net->max_batch) n = net->max_batch;
     if (!net->be->device) return y;
+    trace(net, -1, "reading the outputs back");
     net->be->download(net->be, net->host_out, y, (size_t)n * net->classes * sizeof(float));
     return net->host_out;
 }
@@ -554,6 +567,7 @@ const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int traini
     /* A device backend: the outputs are read back (the one synchronisation
      * of a step); after a device failure they are zeros, and
      * hsi_cnn_backend_check() reports it. */
+    trace(net, -1, "reading the outputs back");
     net->be->download(net->be, net->host_out, y, (size_t)n * net->classes * sizeof(float));
     return net->host_out;
 }
@@ -637,6 +651,7 @@ static void backward_from(hsi_cnn_net *net, int n, int dout_is_pre_activation)
                    (net->layers[i - 1].spec.kind == HSI_CNN_CONV3D ||
                     net->layers[i - 1].spec.kind == HSI_CNN_BATCHNORM);
         int skip = (i == net->n_layers - 1 && dout_is_pre_activation) || relu_done;
+        trace(net, i, "backward");
         layer_backward(net, L, x, g, dx, n, skip, gate);
         if (net->grad_ready) net->grad_ready(net->grad_ready_ctx, net, i);
         relu_done = gate;
@@ -708,6 +723,7 @@ void hsi_cnn_optimizer_step(hsi_cnn_net *net)
     const hsi_cnn_spec *s = net->spec;
     float lr = (float)hsi_cnn_current_lr(net);
     net->iterations++;
+    trace(net, -1, "optimizer update");
     /* Frozen layers (transfer learning) keep their weights and optimiser
      * moments: the update runs over each run of trainable layers' parameters
      * (one run, the whole arena, without frozen layers). */
@@ -758,6 +774,7 @@ double hsi_cnn_train_step(hsi_cnn_net *net, const float *x, const int32_t *label
             for (int i = 0; i < n; i++) w[i] = class_weights[labels[i]];
         }
         int fused = net->spec->loss == HSI_CNN_LOSS_CCE && last == HSI_CNN_ACT_SOFTMAX;
+        trace(net, -1, "loss");
         double loss = net->be->loss(net->be, net->spec->loss == HSI_CNN_LOSS_MSE, fused, y, labels,
                                     w, n, net->classes, net->grad_a, correct);
         backward_from(net, n, fused);

@@ -196,11 +196,20 @@ static void failing_gemm(const hsi_cnn_backend *be, int ta, int tb, int m, int n
     hsi_cnn_backend_cpu()->gemm(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+static char failed_in[96];          /* the net's trace when the failure happened */
+
+static void failing_trace(const hsi_cnn_backend *be, const char *what)
+{
+    (void)be;
+    if (!(fail_after >= 0 && gemm_calls > fail_after)) snprintf(failed_in, sizeof failed_in, "%s", what);
+}
+
 static hsi_status failing_status(const hsi_cnn_backend *be)
 {
     (void)be;
     if (fail_after >= 0 && gemm_calls > fail_after)
-        return hsi_error(HSI_ERR_DEVICE, "GPU 0: cuBLAS cublasSgemm (dense layer) failed: simulated");
+        return hsi_error(HSI_ERR_DEVICE, "%s: GPU 0: cuBLAS cublasSgemm (dense layer) failed: simulated",
+                         failed_in);
     return HSI_OK;
 }
 
@@ -280,6 +289,7 @@ static void test_fake_device(void)
     failing = fake;
     failing.gemm = failing_gemm;
     failing.status = failing_status;
+    failing.trace = failing_trace;
     hsi_cnn_net *f = bc_net(spec, &failing, 24, 5, 8);
     if (f) {
         size_t in = hsi_cnn_shape_size(f->input);
@@ -294,6 +304,8 @@ static void test_fake_device(void)
         hsi_cnn_train_options to = {.epochs = 2, .batch = 8, .checkpoint_path = path,
                                     .checkpoint_every = 1};
         CHECK_FAILS(hsi_cnn_train(f, &ds, NULL, &to), HSI_ERR_DEVICE, "cublasSgemm");
+        /* the message names the layer that ran (the net traces each one) */
+        CHECK_MSG(strstr(hsi_last_error(), "dense_") == hsi_last_error(), "%s", hsi_last_error());
         struct stat sb;
         CHECK_MSG(stat(path, &sb) != 0, "a checkpoint was written after a device failure");
         CHECK_FAILS(hsi_cnn_checkpoint_write(path, f, NULL), HSI_ERR_DEVICE, "not written");
