@@ -81,8 +81,11 @@ int hsi_cnn_wino_plan_init(hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd, in
     p->m = m, p->r = cd->kd, p->alpha = m + cd->kd - 1;
     p->tiles = (cd->od + m - 1) / m;
     p->nb = nb < 1 ? 1 : nb;
-    for (int i = 0; i < m * p->alpha; i++) p->at[i] = (float)at[i];
-    for (int i = 0; i < p->alpha * p->alpha; i++) p->bt[i] = (float)bt[i];
+    const int A = p->alpha;
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < A; j++) p->at[i * A + j] = p->att[j * m + i] = (float)at[i * A + j];
+    for (int i = 0; i < A; i++)
+        for (int j = 0; j < A; j++) p->bt[i * A + j] = p->btt[j * A + i] = (float)bt[i * A + j];
     return 0;
 }
 
@@ -101,19 +104,38 @@ size_t hsi_cnn_wino_u_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc
     return (size_t)p->alpha * cd->f * rows(cd);
 }
 
+/* Scratch: Xt for every xi (alpha x c x nb*T x hw), V (R x N) for one xi,
+ * Mx for every xi (alpha x f x N), then a plane of zeros (the padding
+ * slices' input) and a plane of discards (outputs past the volume). */
+static size_t round16(size_t n)
+{
+    return (n + 15) & ~(size_t)15;
+}
+
 static size_t xt_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd)
 {
-    return ((size_t)cd->c * p->nb * p->tiles * cd->h * cd->w + 15) & ~(size_t)15;
+    return round16((size_t)p->alpha * cd->c * p->nb * p->tiles * cd->h * cd->w);
 }
 
 static size_t v_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd)
 {
-    return (rows(cd) * cols(p, cd) + 15) & ~(size_t)15;
+    return round16(rows(cd) * cols(p, cd));
+}
+
+static size_t mx_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd)
+{
+    return round16((size_t)p->alpha * cd->f * cols(p, cd));
+}
+
+static size_t spare_floats(const hsi_cnn_conv_desc *cd)
+{
+    size_t hw = (size_t)cd->h * cd->w;
+    return round16(hw > (size_t)cd->oh * cd->ow ? hw : (size_t)cd->oh * cd->ow);
 }
 
 size_t hsi_cnn_wino_scratch_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd)
 {
-    return xt_floats(p, cd) + v_floats(p, cd) + (size_t)cd->f * cols(p, cd);
+    return xt_floats(p, cd) + v_floats(p, cd) + mx_floats(p, cd) + 2 * spare_floats(cd);
 }
 
 /* The geometry vol2plane and plane2vol_add see for Xt: every tile of the
@@ -159,9 +181,13 @@ void hsi_cnn_wino_filter_finish(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_d
                 }
 }
 
-/* The transforms' inner loops are dst (+)= k * src over a plane: compiled
- * for AVX2 and baseline, chosen by the loader. No FMA in either, so both
- * give the same bits. */
+/* Every transform is, per tile and channel, B planes from A planes:
+ *     dst[k][0 .. n) (=, or += with add) sum_j mat[k*A + j] src[j][0 .. n)
+ * (input: BT, A = B = alpha; output: AT, alpha -> m; their adjoints with
+ * the transposes). One pass reads the A planes once and keeps the sums in
+ * registers. Instances with A and B constant for alpha = 8 (every default
+ * tile), a generic one otherwise; each compiled for AVX2 and baseline and
+ * chosen by the loader. No FMA in either, so both give the same bits. */
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define WINO_CLONES __attribute__((target_clones("avx2", "default")))
@@ -171,168 +197,203 @@ void hsi_cnn_wino_filter_finish(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_d
 #define WINO_CLONES
 #endif
 
-WINO_CLONES static void scale_set(float *restrict dst, const float *restrict src, float k, int n)
+/* 8 floats, any alignment (GCC vector extension: two SSE registers at the
+ * baseline, one AVX register in the AVX2 clone). */
+typedef float v8f __attribute__((vector_size(32), aligned(4)));
+
+static inline __attribute__((always_inline)) void
+mix(int A, int B, const float *mat, const float *const *src, float *const *dst, int n, int add)
 {
-#pragma omp simd
-    for (int i = 0; i < n; i++) dst[i] = k * src[i];
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f v[HSI_CNN_WINO_MAX_ALPHA];
+        for (int j = 0; j < A; j++) v[j] = *(const v8f *)(src[j] + i);
+        for (int k = 0; k < B; k++) {
+            v8f acc = mat[k * A] * v[0];
+            for (int j = 1; j < A; j++) acc += mat[k * A + j] * v[j];
+            if (add) *(v8f *)(dst[k] + i) += acc;
+            else *(v8f *)(dst[k] + i) = acc;
+        }
+    }
+    for (; i < n; i++) /* the same operations, one lane */
+        for (int k = 0; k < B; k++) {
+            float acc = mat[k * A] * src[0][i];
+            for (int j = 1; j < A; j++) acc += mat[k * A + j] * src[j][i];
+            if (add) dst[k][i] += acc;
+            else dst[k][i] = acc;
+        }
 }
 
-WINO_CLONES static void scale_add(float *restrict dst, const float *restrict src, float k, int n)
+#define MIX_FN(A, B)                                                                          \
+    WINO_CLONES static void mix_##A##_##B(const float *mat, const float *const *src,          \
+                                          float *const *dst, int n, int add)                  \
+    {                                                                                         \
+        if (add) mix(A, B, mat, src, dst, n, 1);                                              \
+        else mix(A, B, mat, src, dst, n, 0);                                                  \
+    }
+MIX_FN(8, 8)
+MIX_FN(8, 2) MIX_FN(8, 3) MIX_FN(8, 4) MIX_FN(8, 5) MIX_FN(8, 6) MIX_FN(8, 7)
+MIX_FN(2, 8) MIX_FN(3, 8) MIX_FN(4, 8) MIX_FN(5, 8) MIX_FN(6, 8) MIX_FN(7, 8)
+
+WINO_CLONES static void mix_any(int A, int B, const float *mat, const float *const *src,
+                                float *const *dst, int n, int add)
 {
-#pragma omp simd
-    for (int i = 0; i < n; i++) dst[i] += k * src[i];
+    mix(A, B, mat, src, dst, n, add);
 }
 
-/* Xt[c][s*T + t] = sum_j BT[xi][j] x_s[c][t*m + j - pd] (slices outside the
- * input are the zero padding). */
-static void input_transform(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
-                            const float *x, int step, int xi, float *xt)
+static void mix_planes(int A, int B, const float *mat, const float *const *src,
+                       float *const *dst, int n, int add)
 {
-    const int hw = cd->h * cd->w, T = p->tiles, nbT = p->nb * T;
-    const size_t in_size = (size_t)cd->c * cd->d * hw;
-    const float *bt = p->bt + xi * p->alpha;
-    for (int s = 0; s < p->nb; s++)
+#define MIX_CASE(a, b)                                                                        \
+    case a * 16 + b: mix_##a##_##b(mat, src, dst, n, add); return;
+    switch (A * 16 + B) {
+    MIX_CASE(8, 8)
+    MIX_CASE(8, 2) MIX_CASE(8, 3) MIX_CASE(8, 4) MIX_CASE(8, 5) MIX_CASE(8, 6) MIX_CASE(8, 7)
+    MIX_CASE(2, 8) MIX_CASE(3, 8) MIX_CASE(4, 8) MIX_CASE(5, 8) MIX_CASE(6, 8) MIX_CASE(7, 8)
+    default: mix_any(A, B, mat, src, dst, n, add);
+    }
+#undef MIX_CASE
+}
+
+/* Pointers into the scratch, for a block of q->nb samples. */
+typedef struct {
+    float *xt, *v, *mx, *zero, *discard;
+} scratch_parts;
+
+static scratch_parts parts(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
+                           float *scratch)
+{
+    scratch_parts sp;
+    sp.xt = scratch;
+    sp.v = sp.xt + xt_floats(p, cd);
+    sp.mx = sp.v + v_floats(p, cd);
+    sp.zero = sp.mx + mx_floats(p, cd);
+    sp.discard = sp.zero + spare_floats(cd);
+    memset(sp.zero, 0, sizeof(float) * spare_floats(cd));
+    return sp;
+}
+
+/* Xt[xi][c][s*T + t] = sum_j BT[xi][j] x_s[c][t*m + j - pd] for every xi
+ * (slices outside the input are the zero padding); with adjoint, dx_s
+ * += the transpose applied to Xt (slices outside are dropped). xt rows: q
+ * (the block's plan) sizes, p's alpha. */
+static void input_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc *cd, float *x,
+                            int step, float *xt, const scratch_parts *sp, int adjoint)
+{
+    const int hw = cd->h * cd->w, T = q->tiles, nbT = q->nb * T, A = q->alpha;
+    const size_t in_size = (size_t)cd->c * cd->d * hw, xi_stride = (size_t)cd->c * nbT * hw;
+    const float *planes[HSI_CNN_WINO_MAX_ALPHA];
+    float *tiles[HSI_CNN_WINO_MAX_ALPHA];
+    for (int s = 0; s < q->nb; s++)
         for (int c = 0; c < cd->c; c++) {
-            const float *xc = x + (size_t)s * step * in_size + (size_t)c * cd->d * hw;
+            float *xc = x + (size_t)s * step * in_size + (size_t)c * cd->d * hw;
             for (int t = 0; t < T; t++) {
-                float *o = xt + ((size_t)c * nbT + (size_t)s * T + t) * hw;
-                int first = 1;
-                for (int j = 0; j < p->alpha; j++) {
-                    const int id = t * p->m + j - cd->pd;
-                    if (bt[j] == 0.0f || id < 0 || id >= cd->d) continue;
-                    if (first) scale_set(o, xc + (size_t)id * hw, bt[j], hw);
-                    else scale_add(o, xc + (size_t)id * hw, bt[j], hw);
-                    first = 0;
+                float *row = xt + ((size_t)c * nbT + (size_t)s * T + t) * hw;
+                for (int j = 0; j < A; j++) {
+                    const int id = t * q->m + j - cd->pd;
+                    const int in = id >= 0 && id < cd->d;
+                    planes[j] = in ? xc + (size_t)id * hw : adjoint ? sp->discard : sp->zero;
+                    tiles[j] = row + j * xi_stride;
                 }
-                if (first) memset(o, 0, sizeof(float) * hw);
+                if (adjoint) mix_planes(A, A, q->btt, (const float *const *)tiles,
+                                        (float *const *)planes, hw, 1);
+                else mix_planes(A, A, q->bt, planes, tiles, hw, 0);
             }
         }
 }
 
-/* dx_s[c][t*m + j - pd] += BT[xi][j] dXt[c][s*T + t]: the adjoint of
- * input_transform (padding slices dropped). */
-static void input_transform_adjoint(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
-                                    const float *dxt, int step, int xi, float *dx)
+/* out_s[f][t*m + i] = sum_xi AT[i][xi] Mx[xi][f][s*T + t] (outputs past od
+ * discarded); with adjoint, Mx[xi][f][s*T + t] = sum_i AT[i][xi]
+ * dy_s[f][t*m + i] (outputs past od read as zero). */
+static void output_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc *cd, float *mx,
+                             float *out, size_t ostride, const scratch_parts *sp, int adjoint)
 {
-    const int hw = cd->h * cd->w, T = p->tiles, nbT = p->nb * T;
-    const size_t in_size = (size_t)cd->c * cd->d * hw;
-    const float *bt = p->bt + xi * p->alpha;
-    for (int s = 0; s < p->nb; s++)
-        for (int c = 0; c < cd->c; c++) {
-            float *dxc = dx + (size_t)s * step * in_size + (size_t)c * cd->d * hw;
-            for (int t = 0; t < T; t++) {
-                const float *g = dxt + ((size_t)c * nbT + (size_t)s * T + t) * hw;
-                for (int j = 0; j < p->alpha; j++) {
-                    const int id = t * p->m + j - cd->pd;
-                    if (bt[j] == 0.0f || id < 0 || id >= cd->d) continue;
-                    scale_add(dxc + (size_t)id * hw, g, bt[j], hw);
-                }
-            }
-        }
-}
-
-/* out_s[f][t*m + i] (=, first xi; else +=) AT[i][xi] Mx[f][s*T + t]. */
-static void output_transform(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
-                             const float *mx, int xi, float *out, size_t ostride)
-{
-    const int plane = cd->oh * cd->ow, T = p->tiles;
-    const size_t P = (size_t)cd->od * plane, N = cols(p, cd);
-    for (int s = 0; s < p->nb; s++)
+    const int plane = cd->oh * cd->ow, T = q->tiles, A = q->alpha, m = q->m;
+    const size_t P = (size_t)cd->od * plane, N = cols(q, cd), xi_stride = (size_t)cd->f * N;
+    float *outs[HSI_CNN_WINO_MAX_ALPHA], *tiles[HSI_CNN_WINO_MAX_ALPHA];
+    for (int s = 0; s < q->nb; s++)
         for (int f = 0; f < cd->f; f++) {
             float *ys = out + s * ostride + f * P;
-            const float *mrow = mx + f * N + (size_t)s * T * plane;
-            for (int t = 0; t < T; t++)
-                for (int i = 0; i < p->m && t * p->m + i < cd->od; i++) {
-                    const float k = p->at[i * p->alpha + xi];
-                    float *dst = ys + (size_t)(t * p->m + i) * plane;
-                    if (xi == 0) scale_set(dst, mrow + (size_t)t * plane, k, plane);
-                    else if (k != 0.0f) scale_add(dst, mrow + (size_t)t * plane, k, plane);
-                }
+            float *mrow = mx + f * N + (size_t)s * T * plane;
+            for (int t = 0; t < T; t++) {
+                for (int i = 0; i < m; i++)
+                    outs[i] = t * m + i < cd->od ? ys + (size_t)(t * m + i) * plane
+                              : adjoint          ? sp->zero
+                                                 : sp->discard;
+                for (int xi = 0; xi < A; xi++) tiles[xi] = mrow + (size_t)t * plane + xi * xi_stride;
+                if (adjoint) mix_planes(m, A, q->att, (const float *const *)outs, tiles, plane, 0);
+                else mix_planes(A, m, q->at, (const float *const *)tiles, outs, plane, 0);
+            }
         }
 }
 
-/* Dt[f][s*T + t] = sum_i AT[i][xi] dy_s[f][t*m + i]: the adjoint of
- * output_transform (outputs past od are not there: zero). */
-static void output_transform_adjoint(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
-                                     const float *dy, int step, int xi, float *dt)
+/* The block's own plan: the last block of a pass may be short. */
+static hsi_cnn_wino_plan block_plan(const hsi_cnn_wino_plan *p, int nb)
 {
-    const int plane = cd->oh * cd->ow, T = p->tiles;
-    const size_t P = (size_t)cd->od * plane, N = cols(p, cd);
-    for (int s = 0; s < p->nb; s++)
-        for (int f = 0; f < cd->f; f++) {
-            const float *ds = dy + (size_t)s * step * cd->f * P + f * P;
-            float *drow = dt + f * N + (size_t)s * T * plane;
-            for (int t = 0; t < T; t++) {
-                float *o = drow + (size_t)t * plane;
-                int first = 1;
-                for (int i = 0; i < p->m && t * p->m + i < cd->od; i++) {
-                    const float k = p->at[i * p->alpha + xi];
-                    if (k == 0.0f) continue;
-                    if (first) scale_set(o, ds + (size_t)(t * p->m + i) * plane, k, plane);
-                    else scale_add(o, ds + (size_t)(t * p->m + i) * plane, k, plane);
-                    first = 0;
-                }
-                if (first) memset(o, 0, sizeof(float) * plane);
-            }
-        }
+    hsi_cnn_wino_plan q = *p;
+    q.nb = nb;
+    return q;
 }
 
 void hsi_cnn_wino_forward_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
                                 const float *u, const float *x, int nb, int step, float *out,
                                 size_t ostride, float *scratch)
 {
-    hsi_cnn_wino_plan q = *p;
-    q.nb = nb; /* the last block may be short; the scratch is sized for p->nb */
+    const hsi_cnn_wino_plan q = block_plan(p, nb);
     const hsi_cnn_conv_desc td = tile_desc(&q, cd);
     const int R = (int)rows(cd), N = (int)cols(&q, cd);
-    float *xt = scratch, *v = xt + xt_floats(p, cd), *mx = v + v_floats(p, cd);
+    const scratch_parts sp = parts(p, cd, scratch);
+    const size_t xi_xt = (size_t)cd->c * td.d * cd->h * cd->w, xi_mx = (size_t)cd->f * N;
+    input_transform(&q, cd, (float *)x, step, sp.xt, &sp, 0);
     for (int xi = 0; xi < q.alpha; xi++) {
-        input_transform(&q, cd, x, step, xi, xt);
-        hsi_cnn_cpu_vol2plane(&td, xt, 0, td.od, v);
-        /* Mx (f x N) = U[xi] (f x R) . V (R x N) */
+        hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, 0, td.od, sp.v);
+        /* Mx[xi] (f x N) = U[xi] (f x R) . V (R x N) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, N, R, 1.0f,
-                    u + (size_t)xi * cd->f * R, R, v, N, 0.0f, mx, N);
-        output_transform(&q, cd, mx, xi, out, ostride);
+                    u + (size_t)xi * cd->f * R, R, sp.v, N, 0.0f, sp.mx + xi * xi_mx, N);
     }
+    output_transform(&q, cd, sp.mx, out, ostride, &sp, 0);
 }
 
 void hsi_cnn_wino_data_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
                              const float *u, const float *dy, int nb, int step, float *dx,
                              float *scratch)
 {
-    hsi_cnn_wino_plan q = *p;
-    q.nb = nb;
+    const hsi_cnn_wino_plan q = block_plan(p, nb);
     const hsi_cnn_conv_desc td = tile_desc(&q, cd);
     const int R = (int)rows(cd), N = (int)cols(&q, cd);
+    const scratch_parts sp = parts(p, cd, scratch);
+    const size_t xi_xt = (size_t)cd->c * td.d * cd->h * cd->w, xi_mx = (size_t)cd->f * N;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w;
-    float *dxt = scratch, *dv = dxt + xt_floats(p, cd), *dt = dv + v_floats(p, cd);
-    for (int s = 0; s < nb; s++) memset(dx + (size_t)s * step * in_size, 0, sizeof(float) * in_size);
+    /* Dt[xi] for every xi (in Mx) from dy. */
+    output_transform(&q, cd, sp.mx, (float *)dy, (size_t)step * cd->f * cd->od * cd->oh * cd->ow,
+                     &sp, 1);
+    memset(sp.xt, 0, sizeof(float) * q.alpha * xi_xt);
     for (int xi = 0; xi < q.alpha; xi++) {
-        output_transform_adjoint(&q, cd, dy, step, xi, dt);
-        /* dV (R x N) = U[xi]^T (R x f) . Dt (f x N) */
+        /* dV (R x N) = U[xi]^T (R x f) . Dt[xi] (f x N), scattered into dXt[xi] */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, N, cd->f, 1.0f,
-                    u + (size_t)xi * cd->f * R, R, dt, N, 0.0f, dv, N);
-        memset(dxt, 0, sizeof(float) * (size_t)cd->c * td.d * cd->h * cd->w);
-        hsi_cnn_cpu_plane2vol_add(&td, dv, 0, td.od, dxt);
-        input_transform_adjoint(&q, cd, dxt, step, xi, dx);
+                    u + (size_t)xi * cd->f * R, R, sp.mx + xi * xi_mx, N, 0.0f, sp.v, N);
+        hsi_cnn_cpu_plane2vol_add(&td, sp.v, 0, td.od, sp.xt + xi * xi_xt);
     }
+    for (int s = 0; s < nb; s++) memset(dx + (size_t)s * step * in_size, 0, sizeof(float) * in_size);
+    input_transform(&q, cd, dx, step, sp.xt, &sp, 1);
 }
 
 void hsi_cnn_wino_filter_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
                                const float *x, const float *dy, int nb, int step, float *macc,
                                float *scratch)
 {
-    hsi_cnn_wino_plan q = *p;
-    q.nb = nb;
+    const hsi_cnn_wino_plan q = block_plan(p, nb);
     const hsi_cnn_conv_desc td = tile_desc(&q, cd);
     const int R = (int)rows(cd), N = (int)cols(&q, cd);
-    float *xt = scratch, *v = xt + xt_floats(p, cd), *dt = v + v_floats(p, cd);
+    const scratch_parts sp = parts(p, cd, scratch);
+    const size_t xi_xt = (size_t)cd->c * td.d * cd->h * cd->w, xi_mx = (size_t)cd->f * N;
+    input_transform(&q, cd, (float *)x, step, sp.xt, &sp, 0);
+    output_transform(&q, cd, sp.mx, (float *)dy, (size_t)step * cd->f * cd->od * cd->oh * cd->ow,
+                     &sp, 1);
     for (int xi = 0; xi < q.alpha; xi++) {
-        input_transform(&q, cd, x, step, xi, xt);
-        hsi_cnn_cpu_vol2plane(&td, xt, 0, td.od, v);
-        output_transform_adjoint(&q, cd, dy, step, xi, dt);
-        /* M[xi] (f x R) += Dt (f x N) . V^T (N x R) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, R, N, 1.0f, dt, N, v, N,
-                    1.0f, macc + (size_t)xi * cd->f * R, R);
+        hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, 0, td.od, sp.v);
+        /* M[xi] (f x R) += Dt[xi] (f x N) . V^T (N x R) */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, R, N, 1.0f,
+                    sp.mx + xi * xi_mx, N, sp.v, N, 1.0f, macc + (size_t)xi * cd->f * R, R);
     }
 }

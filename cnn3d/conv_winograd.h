@@ -58,8 +58,11 @@ typedef struct hsi_cnn_wino_plan {
     int m, r, alpha;  /* F(m, r) along depth, r = kd */
     int tiles;        /* T = ceil(od / m) per sample */
     int nb;           /* samples per block (one GEMM's columns: nb*T*plane) */
+    /* AT, BT and their transposes in fp32 (exact: dyadic entries) */
     float at[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
+    float att[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
     float bt[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
+    float btt[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
     double g[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
 } hsi_cnn_wino_plan;
 
