@@ -8,6 +8,9 @@ noinst_HEADERS += cnn3d/conv_taps.h cnn3d/conv_winograd.h cnn3d/gemm_bf16.h cnn3
 TESTS += tests/test_cnn_conv
 check_PROGRAMS += tests/test_cnn_conv
 tests_test_cnn_conv_LDADD = $(TEST_LDADD)
+TESTS += tests/test_cnn_winograd
+check_PROGRAMS += tests/test_cnn_winograd
+tests_test_cnn_winograd_LDADD = $(TEST_LDADD)
 
 # Throughput of the engine (bench/cnn_bench.sh runs it beside the PyTorch peer).
 noinst_PROGRAMS += bench/cnn_throughput
