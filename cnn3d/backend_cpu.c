@@ -11,6 +11,7 @@
  * for the Lange net's second layer would be 15 MB per sample.
  */
 #include "cnn3d/backend.h"
+#include "base/cpu.h"
 #include "cnn3d/conv_taps.h"
 #include "cnn3d/conv_winograd.h"
 #include "cnn3d/gemm_bf16.h"
@@ -520,7 +521,9 @@ plane_copy_avx512(float *dst, const float *src, size_t cols, int kh, int kw, int
 static int plane_avx512_ok(void)
 {
     static int ok = -1; /* asked once; any thread would store the same value */
-    if (ok < 0) ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+    if (ok < 0) /* hsi_cpu: HSI_CPU_ISA may cap it below AVX-512 */
+        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             (hsi_cpu()->features & HSI_CPU_AVX512F) && (hsi_cpu()->features & HSI_CPU_AVX512VL);
     return ok;
 }
 #endif
