@@ -480,11 +480,12 @@ static inline void window_add(float *restrict dst_plane, const float *restrict w
  * (mask_add), so the sums are the same bits. */
 __attribute__((target("avx512f,avx512vl"))) static void
 plane_add_avx512(float *dst, const float *win, size_t cols, int kh, int kw, int oh, int ow,
-                 int h, int w)
+                 int h, int w, int set)
 {
     const __mmask8 mw = (__mmask8)((1u << w) - 1), mo = (__mmask8)((1u << ow) - 1);
     for (int ih = 0; ih < h; ih++) {
-        __m256 acc = _mm256_maskz_loadu_ps(mw, dst + (size_t)ih * w);
+        /* set: the plane is overwritten (dx = its windows), not added to */
+        __m256 acc = set ? _mm256_setzero_ps() : _mm256_maskz_loadu_ps(mw, dst + (size_t)ih * w);
         for (int b = 0; b < kh; b++) {
             const int r = ih - b;
             if (r < 0 || r >= oh) continue;
@@ -590,11 +591,15 @@ static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int n
 }
 
 
-/* The adjoint of vol2plane: dx (one sample) += scatter of dG. */
-static void plane2vol_add(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd, float *dx)
+/* The adjoint of vol2plane: dx (one sample) += scatter of dG. With set, the
+ * input slices the block reads are overwritten instead (zeroed, then
+ * added to). */
+static void plane2vol(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd, float *dx,
+                      int set)
 {
     const int plane = cd->oh * cd->ow, span = nd + cd->kd - 1, cols = span * plane;
 #ifdef HAVE_PLANE_AVX512
+    /* Every (c, slice) plane is one call: with set, written without a read. */
     if (plane_is_simple(cd) && cd->w <= 8 && plane_avx512_ok()) {
         for (int c = 0; c < cd->c; c++)
             for (int j = 0; j < span; j++) {
@@ -602,11 +607,19 @@ static void plane2vol_add(const hsi_cnn_conv_desc *cd, const float *g, int d0, i
                 if (id < 0 || id >= cd->d) continue;
                 plane_add_avx512(dx + ((size_t)c * cd->d + id) * cd->h * cd->w,
                                  g + (size_t)c * cd->kh * cd->kw * cols + (size_t)j * plane,
-                                 (size_t)cols, cd->kh, cd->kw, cd->oh, cd->ow, cd->h, cd->w);
+                                 (size_t)cols, cd->kh, cd->kw, cd->oh, cd->ow, cd->h, cd->w, set);
             }
         return;
     }
 #endif
+    if (set)
+        for (int c = 0; c < cd->c; c++)
+            for (int j = 0; j < span; j++) {
+                int id = d0 + j - cd->pd;
+                if (id >= 0 && id < cd->d)
+                    memset(dx + ((size_t)c * cd->d + id) * cd->h * cd->w, 0,
+                           sizeof(float) * cd->h * cd->w);
+            }
     if (plane_is_simple(cd)) {
         for (int c = 0; c < cd->c; c++)
             for (int j = 0; j < span; j++) {
@@ -654,10 +667,10 @@ void hsi_cnn_cpu_vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, 
     vol2plane(cd, x, d0, nd, g);
 }
 
-void hsi_cnn_cpu_plane2vol_add(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd,
-                               float *dx)
+void hsi_cnn_cpu_plane2vol(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd,
+                           float *dx, int set)
 {
-    plane2vol_add(cd, g, d0, nd, dx);
+    plane2vol(cd, g, d0, nd, dx, set);
 }
 
 /* Wp[a][f][(c,b,e)] = w[f][c][a][b][e], and back (for dW). */
@@ -1273,7 +1286,7 @@ static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv
                 } else
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, gcols,
                                 cd->kd * cd->f, 1.0f, wp, R, e, gcols, 0.0f, buf, gcols);
-                plane2vol_add(cd, buf, d0, len, dxn);
+                plane2vol(cd, buf, d0, len, dxn, 0);
             } else {
                 /* dcol (K x len*plane) = W^T (K x f) . dy block (f x len*plane, stride P) */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, len * plane, cd->f, 1.0f,

@@ -72,6 +72,39 @@ int hsi_cnn_wino_transforms(int m, int r, double *at, double *g, double *bt)
     return 0;
 }
 
+/* alpha = 8 (every default tile): the matrices as constants, so that each
+ * instance below is straight-line code in which zero coefficients vanish
+ * and +-1 cost no multiply (about half of BT's 64 products). Rows 0 .. 6
+ * of POW8 are p_j^i for the finite points 0, 1, -1, 2, -2, 1/2, -1/2: AT of
+ * any F(m, 9 - m) is its first m rows, with e_{m-1} as the infinity
+ * column. hsi_cnn_wino_plan_init checks both against the construction. */
+static const float POW8[7][7] = {
+    {1, 1, 1, 1, 1, 1, 1},
+    {0, 1, -1, 2, -2, 0.5f, -0.5f},
+    {0, 1, 1, 4, 4, 0.25f, 0.25f},
+    {0, 1, -1, 8, -8, 0.125f, -0.125f},
+    {0, 1, 1, 16, 16, 0.0625f, 0.0625f},
+    {0, 1, -1, 32, -32, 0.03125f, -0.03125f},
+    {0, 1, 1, 64, 64, 0.015625f, 0.015625f},
+};
+static const float BT8[8][8] = {
+    {-1, 0, 5.25f, 0, -5.25f, 0, 1, 0},
+    {0, 1, 1, -4.25f, -4.25f, 1, 1, 0},
+    {0, -1, 1, 4.25f, -4.25f, -1, 1, 0},
+    {0, 0.5f, 0.25f, -2.5f, -1.25f, 2, 1, 0},
+    {0, -0.5f, 0.25f, 2.5f, -1.25f, -2, 1, 0},
+    {0, 2, 4, -2.5f, -5, 0.5f, 1, 0},
+    {0, -2, 4, 2.5f, -5, -0.5f, 1, 0},
+    {0, -1, 0, 5.25f, 0, -5.25f, 0, 1},
+};
+
+enum { IN = 0, IN_ADJ = 1, OUT = 2, OUT_ADJ = 3 }; /* BT, BT^T, AT, AT^T */
+
+static inline __attribute__((always_inline)) float at8(int m, int i, int j)
+{
+    return j == 7 ? (float)(i == m - 1) : POW8[i][j];
+}
+
 int hsi_cnn_wino_plan_init(hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd, int m, int nb)
 {
     double at[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
@@ -86,6 +119,13 @@ int hsi_cnn_wino_plan_init(hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd, in
         for (int j = 0; j < A; j++) p->at[i * A + j] = p->att[j * m + i] = (float)at[i * A + j];
     for (int i = 0; i < A; i++)
         for (int j = 0; j < A; j++) p->bt[i * A + j] = p->btt[j * A + i] = (float)bt[i * A + j];
+    /* The constant alpha = 8 kernels where the plan's matrices are theirs. */
+    p->const8 = A == 8 && m <= 7;
+    for (int i = 0; i < A && p->const8; i++)
+        for (int j = 0; j < A; j++) {
+            if (p->bt[i * A + j] != BT8[i][j]) p->const8 = 0;
+            if (i < m && p->at[i * A + j] != at8(m, i, j)) p->const8 = 0;
+        }
     return 0;
 }
 
@@ -138,7 +178,7 @@ size_t hsi_cnn_wino_scratch_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_con
     return xt_floats(p, cd) + v_floats(p, cd) + mx_floats(p, cd) + 2 * spare_floats(cd);
 }
 
-/* The geometry vol2plane and plane2vol_add see for Xt: every tile of the
+/* The geometry vol2plane and plane2vol see for Xt: every tile of the
  * block one depth slice of a volume nb*T deep, read without depth taps. */
 static hsi_cnn_conv_desc tile_desc(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd)
 {
@@ -224,35 +264,97 @@ mix(int A, int B, const float *mat, const float *const *src, float *const *dst, 
         }
 }
 
-#define MIX_FN(A, B)                                                                          \
-    WINO_CLONES static void mix_##A##_##B(const float *mat, const float *const *src,          \
-                                          float *const *dst, int n, int add)                  \
-    {                                                                                         \
-        if (add) mix(A, B, mat, src, dst, n, 1);                                              \
-        else mix(A, B, mat, src, dst, n, 0);                                                  \
-    }
-MIX_FN(8, 8)
-MIX_FN(8, 2) MIX_FN(8, 3) MIX_FN(8, 4) MIX_FN(8, 5) MIX_FN(8, 6) MIX_FN(8, 7)
-MIX_FN(2, 8) MIX_FN(3, 8) MIX_FN(4, 8) MIX_FN(5, 8) MIX_FN(6, 8) MIX_FN(7, 8)
+/* Coefficient (k, j) of transform `kind`: output k, input j. */
+static inline __attribute__((always_inline)) float coef8(int kind, int m, int k, int j)
+{
+    return kind == IN ? BT8[k][j] : kind == IN_ADJ ? BT8[j][k] : kind == OUT ? at8(m, k, j)
+                                                                             : at8(m, j, k);
+}
 
+static inline __attribute__((always_inline)) void
+mix8(int kind, int m, int A, int B, const float *const *src, float *const *dst, int n, int add)
+{
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        v8f v[8];
+#pragma GCC unroll 8
+        for (int j = 0; j < A; j++) v[j] = *(const v8f *)(src[j] + i);
+#pragma GCC unroll 8
+        for (int k = 0; k < B; k++) {
+            v8f acc = {0, 0, 0, 0, 0, 0, 0, 0};
+            int first = 1;
+#pragma GCC unroll 8
+            for (int j = 0; j < A; j++) {
+                const float c = coef8(kind, m, k, j);
+                if (c == 0.0f) continue;
+                const v8f t = c == 1.0f ? v[j] : c == -1.0f ? -v[j] : c * v[j];
+                acc = first ? t : acc + t;
+                first = 0;
+            }
+            if (add) *(v8f *)(dst[k] + i) += acc;
+            else *(v8f *)(dst[k] + i) = acc;
+        }
+    }
+    for (; i < n; i++)
+#pragma GCC unroll 8
+        for (int k = 0; k < B; k++) {
+            float acc = 0.0f;
+            int first = 1;
+#pragma GCC unroll 8
+            for (int j = 0; j < A; j++) {
+                const float c = coef8(kind, m, k, j);
+                if (c == 0.0f) continue;
+                const float t = c == 1.0f ? src[j][i] : c == -1.0f ? -src[j][i] : c * src[j][i];
+                acc = first ? t : acc + t;
+                first = 0;
+            }
+            if (add) dst[k][i] += acc;
+            else dst[k][i] = acc;
+        }
+}
+
+#define MIX8_FN(kind, m, A, B)                                                                \
+    WINO_CLONES static void mix8_##kind##_##m(const float *const *src, float *const *dst,     \
+                                              int n, int add)                                 \
+    {                                                                                         \
+        if (add) mix8(kind, m, A, B, src, dst, n, 1);                                         \
+        else mix8(kind, m, A, B, src, dst, n, 0);                                             \
+    }
+MIX8_FN(IN, 0, 8, 8)
+MIX8_FN(IN_ADJ, 0, 8, 8)
+MIX8_FN(OUT, 2, 8, 2) MIX8_FN(OUT, 3, 8, 3) MIX8_FN(OUT, 4, 8, 4)
+MIX8_FN(OUT, 5, 8, 5) MIX8_FN(OUT, 6, 8, 6) MIX8_FN(OUT, 7, 8, 7)
+MIX8_FN(OUT_ADJ, 2, 2, 8) MIX8_FN(OUT_ADJ, 3, 3, 8) MIX8_FN(OUT_ADJ, 4, 4, 8)
+MIX8_FN(OUT_ADJ, 5, 5, 8) MIX8_FN(OUT_ADJ, 6, 6, 8) MIX8_FN(OUT_ADJ, 7, 7, 8)
+
+/* Any other alpha: the matrix from the plan. */
 WINO_CLONES static void mix_any(int A, int B, const float *mat, const float *const *src,
                                 float *const *dst, int n, int add)
 {
     mix(A, B, mat, src, dst, n, add);
 }
 
-static void mix_planes(int A, int B, const float *mat, const float *const *src,
-                       float *const *dst, int n, int add)
+/* Transform `kind` of plan q (mat: its matrix as mix() reads it). */
+static void mix_planes(const hsi_cnn_wino_plan *q, int kind, const float *mat,
+                       const float *const *src, float *const *dst, int n, int add)
 {
-#define MIX_CASE(a, b)                                                                        \
-    case a * 16 + b: mix_##a##_##b(mat, src, dst, n, add); return;
-    switch (A * 16 + B) {
-    MIX_CASE(8, 8)
-    MIX_CASE(8, 2) MIX_CASE(8, 3) MIX_CASE(8, 4) MIX_CASE(8, 5) MIX_CASE(8, 6) MIX_CASE(8, 7)
-    MIX_CASE(2, 8) MIX_CASE(3, 8) MIX_CASE(4, 8) MIX_CASE(5, 8) MIX_CASE(6, 8) MIX_CASE(7, 8)
-    default: mix_any(A, B, mat, src, dst, n, add);
+    const int m = q->m, a = q->alpha;
+    if (q->const8) {
+#define MIX8_CASE(kd, mm)                                                                     \
+    if (kind == kd && (kd == IN || kd == IN_ADJ || m == mm)) {                                \
+        mix8_##kd##_##mm(src, dst, n, add);                                                   \
+        return;                                                                               \
     }
-#undef MIX_CASE
+        MIX8_CASE(IN, 0) MIX8_CASE(IN_ADJ, 0)
+        MIX8_CASE(OUT, 2) MIX8_CASE(OUT, 3) MIX8_CASE(OUT, 4)
+        MIX8_CASE(OUT, 5) MIX8_CASE(OUT, 6) MIX8_CASE(OUT, 7)
+        MIX8_CASE(OUT_ADJ, 2) MIX8_CASE(OUT_ADJ, 3) MIX8_CASE(OUT_ADJ, 4)
+        MIX8_CASE(OUT_ADJ, 5) MIX8_CASE(OUT_ADJ, 6) MIX8_CASE(OUT_ADJ, 7)
+#undef MIX8_CASE
+    }
+    const int A = kind == OUT ? a : kind == OUT_ADJ ? m : a;
+    const int B = kind == OUT ? m : kind == OUT_ADJ ? a : a;
+    mix_any(A, B, mat, src, dst, n, add);
 }
 
 /* Pointers into the scratch, for a block of q->nb samples. */
@@ -295,9 +397,9 @@ static void input_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc 
                     planes[j] = in ? xc + (size_t)id * hw : adjoint ? sp->discard : sp->zero;
                     tiles[j] = row + j * xi_stride;
                 }
-                if (adjoint) mix_planes(A, A, q->btt, (const float *const *)tiles,
+                if (adjoint) mix_planes(q, IN_ADJ, q->btt, (const float *const *)tiles,
                                         (float *const *)planes, hw, 1);
-                else mix_planes(A, A, q->bt, planes, tiles, hw, 0);
+                else mix_planes(q, IN, q->bt, planes, tiles, hw, 0);
             }
         }
 }
@@ -321,8 +423,8 @@ static void output_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc
                               : adjoint          ? sp->zero
                                                  : sp->discard;
                 for (int xi = 0; xi < A; xi++) tiles[xi] = mrow + (size_t)t * plane + xi * xi_stride;
-                if (adjoint) mix_planes(m, A, q->att, (const float *const *)outs, tiles, plane, 0);
-                else mix_planes(A, m, q->at, (const float *const *)tiles, outs, plane, 0);
+                if (adjoint) mix_planes(q, OUT_ADJ, q->att, (const float *const *)outs, tiles, plane, 0);
+                else mix_planes(q, OUT, q->at, (const float *const *)tiles, outs, plane, 0);
             }
         }
 }
@@ -367,12 +469,11 @@ void hsi_cnn_wino_data_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc
     /* Dt[xi] for every xi (in Mx) from dy. */
     output_transform(&q, cd, sp.mx, (float *)dy, (size_t)step * cd->f * cd->od * cd->oh * cd->ow,
                      &sp, 1);
-    memset(sp.xt, 0, sizeof(float) * q.alpha * xi_xt);
     for (int xi = 0; xi < q.alpha; xi++) {
         /* dV (R x N) = U[xi]^T (R x f) . Dt[xi] (f x N), scattered into dXt[xi] */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, N, cd->f, 1.0f,
                     u + (size_t)xi * cd->f * R, R, sp.mx + xi * xi_mx, N, 0.0f, sp.v, N);
-        hsi_cnn_cpu_plane2vol_add(&td, sp.v, 0, td.od, sp.xt + xi * xi_xt);
+        hsi_cnn_cpu_plane2vol(&td, sp.v, 0, td.od, sp.xt + xi * xi_xt, 1); /* every slice */
     }
     for (int s = 0; s < nb; s++) memset(dx + (size_t)s * step * in_size, 0, sizeof(float) * in_size);
     input_transform(&q, cd, dx, step, sp.xt, &sp, 1);

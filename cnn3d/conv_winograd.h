@@ -58,6 +58,7 @@ typedef struct hsi_cnn_wino_plan {
     int m, r, alpha;  /* F(m, r) along depth, r = kd */
     int tiles;        /* T = ceil(od / m) per sample */
     int nb;           /* samples per block (one GEMM's columns: nb*T*plane) */
+    int const8;       /* alpha = 8 with the constant-matrix transform kernels */
     /* AT, BT and their transposes in fp32 (exact: dyadic entries) */
     float at[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
     float att[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
@@ -105,9 +106,10 @@ void hsi_cnn_wino_filter_finish(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_d
 
 /* From cnn3d/backend_cpu.c: the window gather of one sample's input depth
  * slices [d0 - pd, d0 + nd + kd - 1 - pd) into G (R x (nd + kd - 1)*plane)
- * and its adjoint (dx += scatter of dG). */
+ * and its adjoint (dx += scatter of dG; with set, those slices of dx are
+ * overwritten instead). */
 void hsi_cnn_cpu_vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *g);
-void hsi_cnn_cpu_plane2vol_add(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd,
-                               float *dx);
+void hsi_cnn_cpu_plane2vol(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd,
+                           float *dx, int set);
 
 #endif
