@@ -232,7 +232,8 @@ void hsi_cnn_cpu_set_fused_pool(int enabled);
  * default: alpha = 8 points, F(4, 5) for kd = 5), 0 (off: depth-shift
  * sgemms), or m >= 2 to force output tile m wherever its transforms exist
  * (tests, benches). Set a forced tile before sizing a workspace; 0/1 may be
- * flipped on a built net. */
+ * flipped on a built net. Until it is called, HSI_CNN_WINOGRAD in the
+ * environment gives the mode (HSI_CNN_WINOGRAD=0 hsi cnn train ...: A/B runs). */
 void hsi_cnn_cpu_set_winograd(int mode);
 
 /* The CPU backend's way of running this convolution: "taps" (conv_taps.c),

@@ -695,18 +695,30 @@ static void permute_weights(const hsi_cnn_conv_desc *cd, const float *w, float *
  * transforms would amplify). By default alpha = 8 points (0, +-1, +-2,
  * +-1/2, infinity): F(4, 5) for the Lange net's kd = 5, F(6, 3) for kd = 3;
  * alpha*T GEMM products per sample against kd*od, T = ceil(od/m) tiles. */
-static int winograd = 1; /* 0: off; 1: default tile; m >= 2: that output tile */
+static int winograd = -1; /* 0: off; 1: default tile; m >= 2: that output tile; -1: unread */
 
 void hsi_cnn_cpu_set_winograd(int mode)
 {
     winograd = mode < 0 ? 0 : mode;
 }
 
+/* The mode: hsi_cnn_cpu_set_winograd's, else HSI_CNN_WINOGRAD from the
+ * environment (for A/B runs of the hsi command: 0 turns it off), else 1. */
+static int wino_mode(void)
+{
+    if (winograd < 0) { /* any thread would store the same value */
+        const char *e = getenv("HSI_CNN_WINOGRAD");
+        winograd = e && *e ? atoi(e) : 1;
+        if (winograd < 0) winograd = 0;
+    }
+    return winograd;
+}
+
 #define WINO_DEFAULT_ALPHA 8
 
 static int wino_tile(const hsi_cnn_conv_desc *cd)
 {
-    return winograd >= 2 ? winograd : WINO_DEFAULT_ALPHA + 1 - cd->kd;
+    return wino_mode() >= 2 ? wino_mode() : WINO_DEFAULT_ALPHA + 1 - cd->kd;
 }
 
 /* Where the workspace has room for it: the switch itself does not change
@@ -718,7 +730,7 @@ static int wino_room(const hsi_cnn_conv_desc *cd)
     const int m = wino_tile(cd), alpha = m + cd->kd - 1;
     if (!use_shift(cd) || m < 2 || alpha > HSI_CNN_WINO_MAX_ALPHA) return 0;
     const long tiles = (cd->od + m - 1) / m;
-    return winograd >= 2 || 4L * alpha * tiles <= 3L * cd->kd * cd->od;
+    return wino_mode() >= 2 || 4L * alpha * tiles <= 3L * cd->kd * cd->od;
 }
 
 /* Samples per block: as many as keep V (R x nb*T*plane) within a quarter of
@@ -857,7 +869,7 @@ static int use_bf16(const hsi_cnn_conv_desc *cd)
 
 static int use_wino(const hsi_cnn_conv_desc *cd)
 {
-    return winograd && wino_room(cd) && !use_bf16(cd);
+    return wino_mode() && wino_room(cd) && !use_bf16(cd);
 }
 
 static int bf16_room(const hsi_cnn_conv_desc *cd)
