@@ -733,18 +733,22 @@ static int wino_room(const hsi_cnn_conv_desc *cd)
     return wino_mode() >= 2 || 4L * alpha * tiles <= 3L * cd->kd * cd->od;
 }
 
-/* Samples per block: as many as keep V (R x nb*T*plane) within a quarter of
- * block_bytes (the L2 size class: 1 MiB by default; the Lange net's conv2
- * takes 1, conv3 16), at most 64. Then spread evenly over the blocks
- * (50 samples by 16: 4 blocks of 13, not 16+16+16+2). Depends on n and
- * block_bytes only, not on the thread count: the sums stay the same bits. */
+/* Samples per block: as many as keep a block's scratch (conv_winograd.c:
+ * the transformed input, one V and every Mx) within a sixth of block_bytes
+ * (0.7 MB by default, a third of a 2 MB L2): the Lange net's conv2 takes 1
+ * sample, conv3 2 (measured on conv3, 1 thread: 2 samples 3% faster than 1,
+ * 3 samples 10% slower, 13 samples 20% slower). At most 64. Then spread
+ * evenly over the blocks (50 samples by 3 would be 17 blocks of 3, not 16
+ * of 3 and one of 2). Depends on n and block_bytes only, not on the thread
+ * count: the sums stay the same bits. */
 #define WINO_MAX_NB 64
 
 static int wino_nb_max(const hsi_cnn_conv_desc *cd)
 {
-    const int m = wino_tile(cd);
-    size_t v = (size_t)shift_rows(cd) * ((cd->od + m - 1) / m) * cd->oh * cd->ow * sizeof(float);
-    size_t nb = block_bytes / 4 / (v ? v : 1);
+    hsi_cnn_wino_plan p;
+    hsi_cnn_wino_plan_init(&p, cd, wino_tile(cd), 1);
+    size_t one = hsi_cnn_wino_scratch_floats(&p, cd) * sizeof(float);
+    size_t nb = block_bytes / 6 / (one ? one : 1);
     return nb < 1 ? 1 : nb > WINO_MAX_NB ? WINO_MAX_NB : (int)nb;
 }
 
