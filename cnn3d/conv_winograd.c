@@ -4,13 +4,16 @@
  *
  * Shapes, for one block of nb samples, T = ceil(od / m) tiles per sample,
  * plane = oh*ow, hw = h*w, R = c*kh*kw, N = nb*T*plane:
- *     Xt  (c x nb*T x hw)   one row xi of the input transform, per tile
- *     V   (R x N)           its window gather (vol2plane with depth = tiles)
- *     Mx  (f x N)           U[xi] . V (forward) or Dt[xi] (the gradients)
- * Xt, V and Mx are a thread's scratch and stay in its L2 for the Lange
- * net's conv2 at nb = 1 (0.17 + 0.78 + 0.06 MB); U (alpha x f x R, 0.4 MB)
- * is shared. One xi at a time: the transforms read the sample alpha times
- * from cache instead of writing alpha transformed copies of it.
+ *     Xt  (alpha x c x nb*T x hw)  the input transform, every xi
+ *     V   (R x N)                  one xi's window gather (vol2plane with
+ *                                  depth = tiles), or its data gradient
+ *     Mx  (alpha x f x N)          U[xi] . V (forward), or Dt[xi] (gradients)
+ * all a thread's scratch: 1.4 + 0.8 + 0.5 MB for the Lange net's conv2 at
+ * nb = 1; U (alpha x f x R, 0.4 MB) is shared. The transforms make every xi
+ * of a tile in one pass over its alpha input planes (mix8 / mix below), the
+ * alpha GEMMs then run one xi at a time. Per pass on conv2 (perf, 1 thread):
+ * the sgemm kernel about half the time, OpenBLAS's packing a tenth, the
+ * gather or scatter a seventh, the transforms a twentieth.
  */
 #include "cnn3d/conv_winograd.h"
 
