@@ -97,6 +97,29 @@ static int cpu_level(const hsi_cpu_info *c)
     return 0;
 }
 
+static const char *level_names[] = {"sse2", "avx", "avx2", "avx512", "avx512-bf16"};
+#define N_LEVELS ((int)(sizeof level_names / sizeof level_names[0]))
+
+/* The features a CPU of level `level` has, at most (cpu_level's levels). */
+static unsigned level_mask(int level)
+{
+    unsigned m = HSI_CPU_SSE2 | HSI_CPU_SSE3 | HSI_CPU_SSE41 | HSI_CPU_SSE42;
+    if (level >= 1) m |= HSI_CPU_AVX;
+    if (level >= 2) m |= HSI_CPU_AVX2 | HSI_CPU_FMA;
+    if (level >= 3) m |= ALL512;
+    if (level >= 4) m |= HSI_CPU_AVX512BF16 | HSI_CPU_AMX_TILE | HSI_CPU_AMX_BF16;
+    return m;
+}
+
+/* HSI_CPU_ISA's level, or -1 when unset or not a level name. */
+static int cap_level(void)
+{
+    const char *e = getenv("HSI_CPU_ISA");
+    for (int i = 0; e && i < N_LEVELS; i++)
+        if (!strcasecmp(e, level_names[i])) return i;
+    return -1;
+}
+
 const hsi_cpu_info *hsi_cpu(void)
 {
     static hsi_cpu_info c; /* every thread would compute the same value */
@@ -104,8 +127,14 @@ const hsi_cpu_info *hsi_cpu(void)
     if (!done) {
         hsi_cpu_info t = {.isa = "unknown"};
         detect(&t);
-        static const char *names[] = {"sse2", "avx", "avx2", "avx512", "avx512-bf16"};
-        if (t.features & HSI_CPU_SSE2) t.isa = names[cpu_level(&t)];
+        if (t.features & HSI_CPU_SSE2) t.isa = level_names[cpu_level(&t)];
+        int cap = cap_level();
+        if (cap >= 0 && (t.features & HSI_CPU_SSE2) && cap < cpu_level(&t)) {
+            t.isa_cpu = t.isa;
+            snprintf(t.cap, sizeof t.cap, "%s", level_names[cap]);
+            t.features &= level_mask(cap);
+            t.isa = level_names[cpu_level(&t)];
+        }
         c = t;
         done = 1;
     }
@@ -147,6 +176,7 @@ static const char *best_core(const hsi_cpu_info *c, int openblas_minor)
         return (!strcmp(c->vendor, "AuthenticAMD") || !strcmp(c->vendor, "HygonGenuine")) ? "Zen"
                                                                                           : "Haswell";
     case 1: return "Sandybridge";
+    case 0: return "Prescott"; /* generic: only ever a target under HSI_CPU_ISA=sse2 */
     default: return NULL;
     }
 }
@@ -231,8 +261,15 @@ void hsi_blas_describe(hsi_blas_info *info)
     int minor = 99; /* a release after 0.3 knows every name here */
     if (!strncmp(info->version, "0.3.", 4)) sscanf(info->version + 4, "%d", &minor);
     else if (!strncmp(info->version, "0.", 2)) minor = 0;
-    const char *best = best_core(hsi_cpu(), minor);
-    if (best && core_level(info->kernels) < core_level(best)) copy(info->best, sizeof info->best, best);
+    const hsi_cpu_info *c = hsi_cpu();
+    const char *best = best_core(c, minor);
+    const int have = core_level(info->kernels);
+    if (best && have < core_level(best)) copy(info->best, sizeof info->best, best);
+    /* Under HSI_CPU_ISA, kernels above the cap are fixed the same way. */
+    else if (best && c->cap[0] && have != 99 && have > cpu_level(c)) {
+        copy(info->best, sizeof info->best, best);
+        info->above_cap = 1;
+    }
 }
 
 static char marker[80];
@@ -291,11 +328,23 @@ void hsi_cpu_blas_summary(char *buf, size_t len)
         break;
     }
     char warn[96] = "";
-    if (b.best[0]) snprintf(warn, sizeof warn, "; WARNING: older kernels than this CPU runs (best: %s)", b.best);
+    if (b.best[0] && b.above_cap)
+        snprintf(warn, sizeof warn, "; kernels above the HSI_CPU_ISA cap (capped: %s)", b.best);
+    else if (b.best[0])
+        snprintf(warn, sizeof warn, "; WARNING: older kernels than this CPU runs (best: %s)", b.best);
+    char isa[96];
+    const char *env = getenv("HSI_CPU_ISA");
+    if (c->cap[0])
+        snprintf(isa, sizeof isa, "%s (capped by HSI_CPU_ISA=%s; the CPU has %s)", c->isa, c->cap,
+                 c->isa_cpu);
+    else if (env && *env && cap_level() < 0)
+        snprintf(isa, sizeof isa, "%s (HSI_CPU_ISA=%.16s ignored: not sse2, avx, avx2, avx512, "
+                 "avx512-bf16)", c->isa, env);
+    else snprintf(isa, sizeof isa, "%s", c->isa);
     char threads[24] = "";
     if (b.threads > 0) snprintf(threads, sizeof threads, ", %d thread%s", b.threads, b.threads > 1 ? "s" : "");
     snprintf(buf, len, "cpu %s (%s family %d model %d), isa %s [%s]; blas %s %s, kernels %s%s%s%s",
              c->model[0] ? c->model : "unknown", c->vendor[0] ? c->vendor : "?", c->family,
-             c->model_number, c->isa, feats, b.name, b.version[0] ? b.version : "?",
+             c->model_number, isa, feats, b.name, b.version[0] ? b.version : "?",
              b.kernels[0] ? b.kernels : "?", how, threads, warn);
 }

@@ -44,9 +44,24 @@ typedef struct {
     int family, model_number; /* display family and model (CPUID leaf 1) */
     unsigned features; /* HSI_CPU_* */
     const char *isa;  /* the highest level: "avx512-bf16", "avx512", "avx2", "avx", "sse2", "unknown" */
+    /* Set by HSI_CPU_ISA (below): the cap, and the level the CPU itself has;
+     * features and isa above are then the capped ones. "" and NULL otherwise. */
+    char cap[16];
+    const char *isa_cpu;
 } hsi_cpu_info;
 
-/* This CPU, asked once (CPUID and XGETBV); the same pointer every call. */
+/* This CPU, asked once (CPUID and XGETBV); the same pointer every call.
+ *
+ * HSI_CPU_ISA=sse2|avx|avx2|avx512|avx512-bf16 caps it: the features above
+ * that level are cleared, so hsi's own kernels (AVX2 tap kernels, AVX-512
+ * plane copies, bf16 GEMMs) run as on a CPU of that class, and where
+ * OpenBLAS runs kernels above the cap, hsi re-executes itself with the
+ * capped kernel set as it does for a fallback (an OPENBLAS_CORETYPE the
+ * user set stands). For benches of an AVX2 machine on an AVX-512 one
+ * (bench/cnn_bench.sh ISA=avx2); a level above the CPU's does not raise
+ * it, and an unknown value is ignored (hsi_cpu_blas_summary says so). The
+ * loader's choice of the target_clones functions (AVX2 or baseline) is not
+ * affected: there is nothing above AVX2 among them. */
 const hsi_cpu_info *hsi_cpu(void);
 
 /* How the BLAS's kernel set came to be. */
@@ -67,6 +82,7 @@ typedef struct {
     /* The best kernel set this BLAS has for this CPU, or "" when the BLAS is
      * not OpenBLAS or already runs it (or better). */
     char best[32];
+    int above_cap;     /* best is set because the kernels exceed HSI_CPU_ISA's cap */
 } hsi_blas_info;
 
 /* Fills *info for the BLAS linked into this process. Never fails. */

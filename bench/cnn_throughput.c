@@ -21,6 +21,10 @@
  * given net->x); HSI_CNN_UPLOAD=1 uploads it every step instead, as
  * `hsi cnn train` does. HSI_CNN_INFER_BATCH sets the inference batch (5
  * timed batches), HSI_CNN_DETERMINISTIC=1 the GPU's deterministic algorithms.
+ *
+ * train_cpu_ms and infer_cpu_ms are the process's CPU time (all threads)
+ * per training step and per 100-sample inference batch: on a shared
+ * machine, what the work cost without the waits for a core.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -43,6 +47,13 @@ static double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -131,6 +142,9 @@ int main(int argc, char **argv)
     /* HSI_CNN_FUSE=0: conv and max-pool as two passes, as before the fusion. */
     const char *fuse = getenv("HSI_CNN_FUSE");
     if (fuse) hsi_cnn_cpu_set_fused_pool(atoi(fuse));
+    /* HSI_CNN_WINOGRAD=0: the spectral Winograd convs on the depth-shift sgemms. */
+    const char *wino = getenv("HSI_CNN_WINOGRAD");
+    if (wino) hsi_cnn_cpu_set_winograd(atoi(wino));
     /* HSI_CNN_PRECISION=bf16: the shift convs' GEMMs in bf16 (hsi cnn --precision). */
     const char *prec_env = getenv("HSI_CNN_PRECISION");
     const int bf16 = prec_env && !strcmp(prec_env, "bf16");
@@ -182,9 +196,9 @@ int main(int argc, char **argv)
         xs = net->x;
     }
     for (int i = 0; i < 3; i++) hsi_cnn_train_step(net, xs, y, NULL, batch, NULL);
-    double t = now();
+    double t = now(), c = cpu_now();
     for (int i = 0; i < steps; i++) hsi_cnn_train_step(net, xs, y, NULL, batch, NULL);
-    double train_s = (now() - t) / steps;
+    double train_s = (now() - t) / steps, train_cpu = (cpu_now() - c) / steps;
     if (hsi_cnn_backend_check(be)) {
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
         return 1;
@@ -204,9 +218,9 @@ int main(int argc, char **argv)
         xs = net->x;
     }
     hsi_cnn_forward(net, xs, infer_batch, 0);
-    t = now();
+    t = now(), c = cpu_now();
     for (int r = 0; r < 5; r++) hsi_cnn_forward(net, xs, infer_batch, 0);
-    double infer_s = now() - t;
+    double infer_s = now() - t, infer_cpu = (cpu_now() - c) / 5 * (100.0 / infer_batch);
     if (hsi_cnn_backend_check(be)) {
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
         return 1;
@@ -217,10 +231,11 @@ int main(int argc, char **argv)
 #endif
     printf("bands=%d batch=%d train_samples_per_s=%.1f infer_samples_per_s=%.1f "
            "train_gflops=%.1f infer_gflops=%.1f forward_mflop_per_sample=%.1f threads=%d "
-           "blas_kernels=%s conv_taps=%s precision=%s infer_batch=%d resident=%d device=\"%s\"\n",
+           "blas_kernels=%s conv_taps=%s precision=%s train_cpu_ms=%.1f infer_cpu_ms=%.1f "
+           "infer_batch=%d resident=%d device=\"%s\"\n",
            bands, batch, batch / train_s, 5.0 * infer_batch / infer_s,
            3 * flops * batch / train_s / 1e9, flops * 5.0 * infer_batch / infer_s / 1e9,
-           flops / 1e6, threads, blas_kernels(), hsi_cnn_taps_isa(), bf16 ? "bf16" : "fp32",
+           flops / 1e6, threads, blas_kernels(), hsi_cnn_taps_isa(), bf16 ? "bf16" : "fp32", train_cpu * 1e3, infer_cpu * 1e3,
            infer_batch, resident, described);
     hsi_cnn_net_free(net);
     hsi_cnn_device_close(be);

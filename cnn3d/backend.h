@@ -249,8 +249,18 @@ void hsi_cnn_cpu_set_tap_kernels(int enabled);
  * (conv3d_forward_maxpool; 1, the default) or declines (0): for A/B runs. */
 void hsi_cnn_cpu_set_fused_pool(int enabled);
 
+/* Whether depth-shift convolutions run as Winograd F(m, kd) along the
+ * spectral axis (cnn3d/conv_winograd.c) where that saves multiplies: 1 (the
+ * default: alpha = 8 points, F(4, 5) for kd = 5), 0 (off: depth-shift
+ * sgemms), or m >= 2 to force output tile m wherever its transforms exist
+ * (tests, benches). Set a forced tile before sizing a workspace; 0/1 may be
+ * flipped on a built net. Until it is called, HSI_CNN_WINOGRAD in the
+ * environment gives the mode (HSI_CNN_WINOGRAD=0 hsi cnn train ...: A/B runs). */
+void hsi_cnn_cpu_set_winograd(int mode);
+
 /* The CPU backend's way of running this convolution: "taps" (conv_taps.c),
- * "shift" (depth-shift sgemms) or "vol2col" (vol2col + sgemm). */
+ * "winograd" (conv_winograd.c), "shift" (depth-shift sgemms) or "vol2col"
+ * (vol2col + sgemm). */
 const char *hsi_cnn_cpu_conv_path(const hsi_cnn_conv_desc *cd);
 
 #ifdef __cplusplus

@@ -11,7 +11,9 @@
  * for the Lange net's second layer would be 15 MB per sample.
  */
 #include "cnn3d/backend.h"
+#include "base/cpu.h"
 #include "cnn3d/conv_taps.h"
+#include "cnn3d/conv_winograd.h"
 #include "cnn3d/gemm_bf16.h"
 #include "cnn3d/rnn.h"
 
@@ -393,9 +395,11 @@ static int use_taps(const hsi_cnn_conv_desc *cd)
     return tap_kernels && cpu_ok && !use_shift(cd) && cd->sd == 1 && plane_is_simple(cd);
 }
 
+static int use_wino(const hsi_cnn_conv_desc *cd);
+
 const char *hsi_cnn_cpu_conv_path(const hsi_cnn_conv_desc *cd)
 {
-    return use_shift(cd) ? "shift" : use_taps(cd) ? "taps" : "vol2col";
+    return use_wino(cd) ? "winograd" : use_shift(cd) ? "shift" : use_taps(cd) ? "taps" : "vol2col";
 }
 
 /* G of vol2plane for all of one sample's output slices: its row stride. */
@@ -476,11 +480,12 @@ static inline void window_add(float *restrict dst_plane, const float *restrict w
  * (mask_add), so the sums are the same bits. */
 __attribute__((target("avx512f,avx512vl"))) static void
 plane_add_avx512(float *dst, const float *win, size_t cols, int kh, int kw, int oh, int ow,
-                 int h, int w)
+                 int h, int w, int set)
 {
     const __mmask8 mw = (__mmask8)((1u << w) - 1), mo = (__mmask8)((1u << ow) - 1);
     for (int ih = 0; ih < h; ih++) {
-        __m256 acc = _mm256_maskz_loadu_ps(mw, dst + (size_t)ih * w);
+        /* set: the plane is overwritten (dx = its windows), not added to */
+        __m256 acc = set ? _mm256_setzero_ps() : _mm256_maskz_loadu_ps(mw, dst + (size_t)ih * w);
         for (int b = 0; b < kh; b++) {
             const int r = ih - b;
             if (r < 0 || r >= oh) continue;
@@ -517,7 +522,9 @@ plane_copy_avx512(float *dst, const float *src, size_t cols, int kh, int kw, int
 static int plane_avx512_ok(void)
 {
     static int ok = -1; /* asked once; any thread would store the same value */
-    if (ok < 0) ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+    if (ok < 0) /* hsi_cpu: HSI_CPU_ISA may cap it below AVX-512 */
+        ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+             (hsi_cpu()->features & HSI_CPU_AVX512F) && (hsi_cpu()->features & HSI_CPU_AVX512VL);
     return ok;
 }
 #endif
@@ -584,11 +591,15 @@ static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int n
 }
 
 
-/* The adjoint of vol2plane: dx (one sample) += scatter of dG. */
-static void plane2vol_add(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd, float *dx)
+/* The adjoint of vol2plane: dx (one sample) += scatter of dG. With set, the
+ * input slices the block reads are overwritten instead (zeroed, then
+ * added to). */
+static void plane2vol(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd, float *dx,
+                      int set)
 {
     const int plane = cd->oh * cd->ow, span = nd + cd->kd - 1, cols = span * plane;
 #ifdef HAVE_PLANE_AVX512
+    /* Every (c, slice) plane is one call: with set, written without a read. */
     if (plane_is_simple(cd) && cd->w <= 8 && plane_avx512_ok()) {
         for (int c = 0; c < cd->c; c++)
             for (int j = 0; j < span; j++) {
@@ -596,11 +607,19 @@ static void plane2vol_add(const hsi_cnn_conv_desc *cd, const float *g, int d0, i
                 if (id < 0 || id >= cd->d) continue;
                 plane_add_avx512(dx + ((size_t)c * cd->d + id) * cd->h * cd->w,
                                  g + (size_t)c * cd->kh * cd->kw * cols + (size_t)j * plane,
-                                 (size_t)cols, cd->kh, cd->kw, cd->oh, cd->ow, cd->h, cd->w);
+                                 (size_t)cols, cd->kh, cd->kw, cd->oh, cd->ow, cd->h, cd->w, set);
             }
         return;
     }
 #endif
+    if (set)
+        for (int c = 0; c < cd->c; c++)
+            for (int j = 0; j < span; j++) {
+                int id = d0 + j - cd->pd;
+                if (id >= 0 && id < cd->d)
+                    memset(dx + ((size_t)c * cd->d + id) * cd->h * cd->w, 0,
+                           sizeof(float) * cd->h * cd->w);
+            }
     if (plane_is_simple(cd)) {
         for (int c = 0; c < cd->c; c++)
             for (int j = 0; j < span; j++) {
@@ -642,6 +661,18 @@ static void plane2vol_add(const hsi_cnn_conv_desc *cd, const float *g, int d0, i
             }
 }
 
+/* For conv_winograd.c, which gathers and scatters its transformed tiles. */
+void hsi_cnn_cpu_vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *g)
+{
+    vol2plane(cd, x, d0, nd, g);
+}
+
+void hsi_cnn_cpu_plane2vol(const hsi_cnn_conv_desc *cd, const float *g, int d0, int nd,
+                           float *dx, int set)
+{
+    plane2vol(cd, g, d0, nd, dx, set);
+}
+
 /* Wp[a][f][(c,b,e)] = w[f][c][a][b][e], and back (for dW). */
 static void permute_weights(const hsi_cnn_conv_desc *cd, const float *w, float *wp, int to_shift)
 {
@@ -655,6 +686,98 @@ static void permute_weights(const hsi_cnn_conv_desc *cd, const float *w, float *
                     if (to_shift) wp[t] = w[s];
                     else wp[s] = w[t];
                 }
+}
+
+/* ---- Winograd along depth (conv_winograd.h) ----
+ *
+ * Replaces the depth-shift sgemms of a conv where F(m, kd) does fewer
+ * multiplies (fp32 only: bf16 keeps the shift path, whose rounding the
+ * transforms would amplify). By default alpha = 8 points (0, +-1, +-2,
+ * +-1/2, infinity): F(4, 5) for the Lange net's kd = 5, F(6, 3) for kd = 3;
+ * alpha*T GEMM products per sample against kd*od, T = ceil(od/m) tiles. */
+static int winograd = -1; /* 0: off; 1: default tile; m >= 2: that output tile; -1: unread */
+
+void hsi_cnn_cpu_set_winograd(int mode)
+{
+    winograd = mode < 0 ? 0 : mode;
+}
+
+/* The mode: hsi_cnn_cpu_set_winograd's, else HSI_CNN_WINOGRAD from the
+ * environment (for A/B runs of the hsi command: 0 turns it off), else 1. */
+static int wino_mode(void)
+{
+    if (winograd < 0) { /* any thread would store the same value */
+        const char *e = getenv("HSI_CNN_WINOGRAD");
+        winograd = e && *e ? atoi(e) : 1;
+        if (winograd < 0) winograd = 0;
+    }
+    return winograd;
+}
+
+#define WINO_DEFAULT_ALPHA 8
+
+static int wino_tile(const hsi_cnn_conv_desc *cd)
+{
+    return wino_mode() >= 2 ? wino_mode() : WINO_DEFAULT_ALPHA + 1 - cd->kd;
+}
+
+/* Where the workspace has room for it: the switch itself does not change
+ * the workspace, so A/B runs can flip it on one net. The default tile only
+ * where it saves at least a quarter of the multiplies; a forced tile (tests,
+ * benches) wherever its transforms exist. */
+static int wino_room(const hsi_cnn_conv_desc *cd)
+{
+    const int m = wino_tile(cd), alpha = m + cd->kd - 1;
+    if (!use_shift(cd) || m < 2 || alpha > HSI_CNN_WINO_MAX_ALPHA) return 0;
+    const long tiles = (cd->od + m - 1) / m;
+    return wino_mode() >= 2 || 4L * alpha * tiles <= 3L * cd->kd * cd->od;
+}
+
+/* Samples per block: as many as keep a block's scratch (conv_winograd.c:
+ * the transformed input, one V and every Mx) within a sixth of block_bytes
+ * (0.7 MB by default, a third of a 2 MB L2): the Lange net's conv2 takes 1
+ * sample, conv3 2 (measured on conv3, 1 thread: 2 samples 3% faster than 1,
+ * 3 samples 10% slower, 13 samples 20% slower). At most 64. Then spread
+ * evenly over the blocks (50 samples by 3 would be 17 blocks of 3, not 16
+ * of 3 and one of 2). Depends on n and block_bytes only, not on the thread
+ * count: the sums stay the same bits. */
+#define WINO_MAX_NB 64
+
+static int wino_nb_max(const hsi_cnn_conv_desc *cd)
+{
+    hsi_cnn_wino_plan p;
+    hsi_cnn_wino_plan_init(&p, cd, wino_tile(cd), 1);
+    size_t one = hsi_cnn_wino_scratch_floats(&p, cd) * sizeof(float);
+    size_t nb = block_bytes / 6 / (one ? one : 1);
+    return nb < 1 ? 1 : nb > WINO_MAX_NB ? WINO_MAX_NB : (int)nb;
+}
+
+static int wino_nb(const hsi_cnn_conv_desc *cd, int n)
+{
+    const int nbmax = wino_nb_max(cd), items = (n + nbmax - 1) / nbmax;
+    return items ? (n + items - 1) / items : 1;
+}
+
+static void wino_plan(const hsi_cnn_conv_desc *cd, int nb, hsi_cnn_wino_plan *p)
+{
+    hsi_cnn_wino_plan_init(p, cd, wino_tile(cd), nb); /* wino_room checked the tile */
+}
+
+static size_t wino_scratch_floats(const hsi_cnn_conv_desc *cd)
+{
+    if (!wino_room(cd)) return 0;
+    hsi_cnn_wino_plan p;
+    wino_plan(cd, wino_nb_max(cd), &p);
+    return hsi_cnn_wino_scratch_floats(&p, cd);
+}
+
+/* U (alpha x f x R); the filter gradient's M per group is the same size. */
+static size_t wino_u_floats(const hsi_cnn_conv_desc *cd)
+{
+    if (!wino_room(cd)) return 0;
+    hsi_cnn_wino_plan p;
+    wino_plan(cd, 1, &p);
+    return hsi_cnn_wino_u_floats(&p, cd);
 }
 
 /* ---- workspace: [shared permuted weights][dW groups][per thread block] ----
@@ -694,14 +817,19 @@ static size_t taps_g_floats(const hsi_cnn_conv_desc *cd)
  * memory. */
 static size_t sample_out_floats(const hsi_cnn_conv_desc *cd)
 {
-    return round16((size_t)cd->f * cd->od * cd->oh * cd->ow);
+    return round16((size_t)(wino_room(cd) ? wino_nb_max(cd) : 1) * cd->f * cd->od * cd->oh *
+                   cd->ow);
 }
 
 static size_t block_floats(const hsi_cnn_conv_desc *cd)
 {
-    if (use_shift(cd))
-        return plane_floats(cd) +
-               (size_t)cd->kd * cd->f * (shift_block_depth(cd) + cd->kd - 1) * cd->oh * cd->ow;
+    if (use_shift(cd)) {
+        size_t shift = plane_floats(cd) + (size_t)cd->kd * cd->f *
+                                              (shift_block_depth(cd) + cd->kd - 1) * cd->oh *
+                                              cd->ow;
+        size_t wino = wino_scratch_floats(cd);
+        return shift > wino ? shift : wino;
+    }
     size_t cols = (size_t)conv_rows(cd) * conv_block_depth(cd) * cd->oh * cd->ow;
     if (!use_taps(cd)) return cols;
     size_t taps = taps_g_floats(cd) + round16(hsi_cnn_taps_scratch_floats(cd)) +
@@ -741,6 +869,11 @@ static int bf16_ok(void)
 static int use_bf16(const hsi_cnn_conv_desc *cd)
 {
     return cd->bf16 && use_shift(cd) && bf16_ok();
+}
+
+static int use_wino(const hsi_cnn_conv_desc *cd)
+{
+    return wino_mode() && wino_room(cd) && !use_bf16(cd);
 }
 
 static int bf16_room(const hsi_cnn_conv_desc *cd)
@@ -808,6 +941,14 @@ static size_t bf16_thread_floats(const hsi_cnn_conv_desc *cd)
     return round16(m > filt ? m : filt);
 }
 
+/* The shift scheme's permuted weights Wp, or Winograd's U, first in the
+ * workspace. */
+static size_t wp_floats(const hsi_cnn_conv_desc *cd)
+{
+    size_t wp = (size_t)cd->f * conv_rows(cd), u = wino_u_floats(cd);
+    return round16(wp > u ? wp : u);
+}
+
 static size_t shared_floats(const hsi_cnn_conv_desc *cd)
 {
     if (use_taps(cd))
@@ -815,18 +956,25 @@ static size_t shared_floats(const hsi_cnn_conv_desc *cd)
                (bf16_ok() ? round16(hsi_cnn_bf16_taps_weight_floats(cd->f, cd->kd,
                                                                     shift_rows(cd)))
                           : 0);
-    return use_shift(cd) ? round16((size_t)cd->f * conv_rows(cd)) + bf16_shared_floats(cd) : 0;
+    return use_shift(cd) ? wp_floats(cd) + bf16_shared_floats(cd) : 0;
 }
 
 /* The packed weights for the bf16 GEMMs, after Wp. */
 static uint32_t *bf16_weights(const hsi_cnn_conv_desc *cd, float *work)
 {
-    return (uint32_t *)(work + round16((size_t)cd->f * conv_rows(cd)));
+    return (uint32_t *)(work + wp_floats(cd));
+}
+
+/* A group's filter-gradient sums: dW (or Winograd's M), then the bias's. */
+static size_t group_acc_floats(const hsi_cnn_conv_desc *cd)
+{
+    size_t dw = (size_t)cd->f * conv_rows(cd), m = wino_u_floats(cd);
+    return dw > m ? dw : m;
 }
 
 static size_t group_floats(const hsi_cnn_conv_desc *cd)
 {
-    return round16((size_t)cd->f * conv_rows(cd) + cd->f);
+    return round16(group_acc_floats(cd) + cd->f);
 }
 
 static size_t thread_floats(const hsi_cnn_conv_desc *cd)
@@ -927,6 +1075,35 @@ static void pool_sample(const hsi_cnn_pool_desc *pd, const float *ys, int n, flo
     }
 }
 
+/* Winograd forward pass (use_wino): blocks of whole samples, each block's
+ * outputs finished (bias, activation) and, with pd, pooled from the
+ * thread's buffer while in cache, as conv_forward does. */
+static void wino_forward(const hsi_cnn_conv_desc *cd, const float *x, const float *w,
+                         const float *bias, hsi_cnn_activation act, float *y, float *work,
+                         const hsi_cnn_pool_desc *pd, float *ypool, int32_t *argmax)
+{
+    const int P = cd->od * cd->oh * cd->ow, nb = wino_nb(cd, cd->n);
+    const int blocks = (cd->n + nb - 1) / nb;
+    const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
+    hsi_cnn_wino_plan p;
+    wino_plan(cd, nb, &p);
+    hsi_cnn_wino_filter_transform(&p, cd, w, work);
+    int saved = blas_threads_save();
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int b = 0; b < blocks; b++) {
+        const int t = thread_id(), s0 = b * nb, len = cd->n - s0 < nb ? cd->n - s0 : nb;
+        float *out = pd ? thread_sample_out(cd, work, t) : y + s0 * out_size;
+        hsi_cnn_wino_forward_block(&p, cd, work, x + s0 * in_size, len, 1, out, out_size,
+                                   thread_block(cd, work, t));
+        for (int s = 0; s < len; s++) {
+            finish_block(cd, bias, act == HSI_CNN_ACT_SOFTMAX ? HSI_CNN_ACT_LINEAR : act,
+                         out + s * out_size, P, P);
+            if (pd) pool_sample(pd, out + s * out_size, s0 + s, ypool, argmax);
+        }
+    }
+    blas_threads_restore(saved);
+}
+
 /* The forward pass; with pd (conv3d_forward_maxpool) every sample's output
  * goes to the thread's sample buffer and is pooled from there into
  * ypool/argmax, and y is not written. With pd the caller has checked that
@@ -970,6 +1147,11 @@ static void conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
                 finish_block(cd, NULL, act, out, P, P);
             if (pd) pool_sample(pd, out, n, ypool, argmax);
         }
+        if (act == HSI_CNN_ACT_SOFTMAX) cpu_activation_forward(be, act, cd->n * cd->f, P, y);
+        return;
+    }
+    if (use_wino(cd)) {
+        wino_forward(cd, x, w, bias, act, y, work, pd, ypool, argmax);
         if (act == HSI_CNN_ACT_SOFTMAX) cpu_activation_forward(be, act, cd->n * cd->f, P, y);
         return;
     }
@@ -1051,7 +1233,7 @@ static int forward_fusable(const hsi_cnn_conv_desc *cd, hsi_cnn_activation act,
     if (!fuse_pool || act == HSI_CNN_ACT_SOFTMAX || pd->n != cd->n || pd->c != cd->f ||
         pd->d != cd->od || pd->h != cd->oh || pd->w != cd->ow)
         return 0;
-    if (use_taps(cd)) return 1;
+    if (use_taps(cd) || use_wino(cd)) return 1;
     int nd = use_shift(cd) ? shift_block_depth(cd) : conv_block_depth(cd);
     return nd >= cd->od;
 }
@@ -1074,6 +1256,22 @@ static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv
     const int nd = shift ? shift_block_depth(cd) : conv_block_depth(cd);
     const int plane = cd->oh * cd->ow, P = cd->od * plane;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
+    if (use_wino(cd)) {
+        /* Blocks of whole samples: each writes only its own dx. */
+        const int nb = wino_nb(cd, cd->n), blocks = (cd->n + nb - 1) / nb;
+        hsi_cnn_wino_plan p;
+        wino_plan(cd, nb, &p);
+        hsi_cnn_wino_filter_transform(&p, cd, w, work);
+        int saved = blas_threads_save();
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int b = 0; b < blocks; b++) {
+            const int s0 = b * nb, len = cd->n - s0 < nb ? cd->n - s0 : nb;
+            hsi_cnn_wino_data_block(&p, cd, work, dy + s0 * out_size, len, 1, dx + s0 * in_size,
+                                    thread_block(cd, work, thread_id()));
+        }
+        blas_threads_restore(saved);
+        return;
+    }
     const float *wp = work;
     const int bf16 = use_bf16(cd);
     if (shift) permute_weights(cd, w, work, 1);
@@ -1104,7 +1302,7 @@ static void cpu_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv
                 } else
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, gcols,
                                 cd->kd * cd->f, 1.0f, wp, R, e, gcols, 0.0f, buf, gcols);
-                plane2vol_add(cd, buf, d0, len, dxn);
+                plane2vol(cd, buf, d0, len, dxn, 0);
             } else {
                 /* dcol (K x len*plane) = W^T (K x f) . dy block (f x len*plane, stride P) */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, len * plane, cd->f, 1.0f,
@@ -1187,9 +1385,12 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
     const int nd = shift ? shift_block_depth(cd) : conv_block_depth(cd);
     const int plane = cd->oh * cd->ow, P = cd->od * plane;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
-    const size_t dw_floats = (size_t)cd->f * K;
     const int groups = cd->n < DW_GROUPS ? cd->n : DW_GROUPS, taps = use_taps(cd);
-    const int bf16 = use_bf16(cd), bf16_taps = use_bf16_taps(cd);
+    const int bf16 = use_bf16(cd), bf16_taps = use_bf16_taps(cd), wino = use_wino(cd);
+    /* The group sums: dW (f x K), or with Winograd M (alpha x f x R). */
+    hsi_cnn_wino_plan wp;
+    if (wino) wino_plan(cd, wino_nb(cd, (cd->n + DW_GROUPS - 1) / DW_GROUPS), &wp);
+    const size_t dw_floats = wino ? hsi_cnn_wino_u_floats(&wp, cd) : (size_t)cd->f * K;
     int saved = blas_threads_save();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int g = 0; g < groups; g++) {
@@ -1197,6 +1398,20 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
         float *buf = thread_block(cd, work, t);
         float *dw_g = group_dw(cd, work, g), *db_g = dw_g + dw_floats;
         memset(dw_g, 0, sizeof(float) * (dw_floats + cd->f));
+        if (wino) {
+            /* The group's samples g, g + DW_GROUPS, ... in blocks of wp.nb. */
+            const int count = (cd->n - g + DW_GROUPS - 1) / DW_GROUPS;
+            for (int i0 = 0; i0 < count; i0 += wp.nb) {
+                const int len = count - i0 < wp.nb ? count - i0 : wp.nb;
+                const size_t s0 = (size_t)g + (size_t)i0 * DW_GROUPS;
+                hsi_cnn_wino_filter_block(&wp, cd, x + s0 * in_size, dy + s0 * out_size, len,
+                                          DW_GROUPS, dw_g, buf);
+            }
+            for (int n = g; n < cd->n; n += DW_GROUPS)
+                for (int f = 0; f < cd->f; f++)
+                    db_g[f] += sum_floats(dy + n * out_size + (size_t)f * P, P);
+            continue;
+        }
         if (taps) {
             /* The group's samples into 8-lane sums, then into dw_g. */
             const size_t gstride = taps_gstride(cd);
@@ -1246,7 +1461,8 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
         const float *dw_g = group_dw(cd, work, g);
         for (size_t i = 0; i < dw_floats + cd->f; i++) acc[i] += dw_g[i];
     }
-    if (shift) permute_weights(cd, acc, dw, 0);
+    if (wino) hsi_cnn_wino_filter_finish(&wp, cd, acc, dw);
+    else if (shift) permute_weights(cd, acc, dw, 0);
     else memcpy(dw, acc, sizeof(float) * dw_floats);
     if (dbias) memcpy(dbias, acc + dw_floats, sizeof(float) * cd->f);
     blas_threads_restore(saved);

@@ -19,6 +19,7 @@
  * results do not depend on threads.
  */
 #include "cnn3d/conv_taps.h"
+#include "base/cpu.h"
 
 #include <string.h>
 
@@ -130,7 +131,9 @@ void hsi_cnn_taps_filter_finish(const hsi_cnn_conv_desc *cd, const float *acc, f
 
 int hsi_cnn_taps_cpu_ok(void)
 {
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    /* hsi_cpu: HSI_CPU_ISA may cap it below AVX2 */
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           (hsi_cpu()->features & HSI_CPU_AVX2) && (hsi_cpu()->features & HSI_CPU_FMA);
 }
 
 TARGET void hsi_cnn_taps_forward(const hsi_cnn_conv_desc *cd, const float *g, size_t gstride,

@@ -16,6 +16,7 @@
  * positions, ~1900) is long and both operands have k contiguous.
  */
 #include "cnn3d/gemm_bf16.h"
+#include "base/cpu.h"
 
 #include <string.h>
 
@@ -115,7 +116,8 @@ void hsi_cnn_bf16_taps_pack_weights(int f, int c, int kd, int kh, int kw, const 
 int hsi_cnn_bf16_cpu_ok(void)
 {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16") &&
+           (hsi_cpu()->features & HSI_CPU_AVX512BF16); /* HSI_CPU_ISA may cap it */
 }
 
 /* Lanes [0, left) of 16. */

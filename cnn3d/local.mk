@@ -1,5 +1,5 @@
 # cnn3d/local.mk - the 3D-CNN engine: specs, CPU backend, layers, training, checkpoints, scene prediction.
-libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/gemm_bf16.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c cnn3d/dist.c
+libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/conv_winograd.c cnn3d/gemm_bf16.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c cnn3d/dist.c
 libhsi_la_SOURCES += cnn3d/rnn.c cnn3d/rnn_cpu.c
 libhsi_la_SOURCES += cnn3d/schedule.c cnn3d/augment.c cnn3d/transfer.c
 # The CUDA + cuDNN backend (nvcc) or its stand-in; cnn3d/device.c picks one by name.
@@ -13,11 +13,14 @@ EXTRA_DIST += cnn3d/backend_cuda.cu cnn3d/backend_cuda_conv.cu cnn3d/backend_cud
 	cnn3d/backend_cuda_none.c
 noinst_HEADERS += cnn3d/backend_cuda.h cnn3d/cuda_math.h
 nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h cnn3d/dist.h cnn3d/device.h
-noinst_HEADERS += cnn3d/conv_taps.h cnn3d/gemm_bf16.h cnn3d/rnn.h
+noinst_HEADERS += cnn3d/conv_taps.h cnn3d/conv_winograd.h cnn3d/gemm_bf16.h cnn3d/rnn.h
 
 TESTS += tests/test_cnn_conv
 check_PROGRAMS += tests/test_cnn_conv
 tests_test_cnn_conv_LDADD = $(TEST_LDADD)
+TESTS += tests/test_cnn_winograd
+check_PROGRAMS += tests/test_cnn_winograd
+tests_test_cnn_winograd_LDADD = $(TEST_LDADD)
 
 # Throughput of the engine (bench/cnn_bench.sh runs it beside the PyTorch peer).
 noinst_PROGRAMS += bench/cnn_throughput

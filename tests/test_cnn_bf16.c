@@ -64,10 +64,10 @@ static void conv_case(hsi_cnn_conv_desc cd, const char *name)
     cd.oh = cd.h - cd.kh + 1;
     cd.ow = cd.w - cd.kw + 1;
     cd.sd = cd.sh = cd.sw = 1;
+    cd.bf16 = 1; /* the path bf16 takes (fp32 may take Winograd instead of shift) */
     const char *path = hsi_cnn_cpu_conv_path(&cd);
     const int shift = !strcmp(path, "shift");
     CHECK_MSG(shift || !strcmp(path, "taps"), "%s: on the %s path", name, path);
-    cd.bf16 = 1;
     size_t nx = (size_t)cd.n * cd.c * cd.d * cd.h * cd.w;
     size_t nw = (size_t)cd.f * cd.c * cd.kd * cd.kh * cd.kw;
     size_t ny = (size_t)cd.n * cd.f * cd.od * cd.oh * cd.ow;

@@ -1,5 +1,6 @@
 /* test_cnn_conv.c - the CPU backend's conv3d (vol2col or depth-shift + sgemm,
- * and the AVX2 shifted-row kernels for thin layers, each way) equals the
+ * with and without Winograd, and the AVX2 shifted-row kernels for thin
+ * layers, each way) equals the
  * naive direct conv3d (forward, with and without the fused ReLU, backward
  * data, backward filter) over valid/same padding, strides, channels and
  * vol2col block sizes; the naive conv itself matches a hand
@@ -156,8 +157,13 @@ int main(void)
     geometry(&lange1, 0);
     int taps_cpu = !strcmp(hsi_cnn_cpu_conv_path(&lange1), "taps");
     printf("tap kernels %s on this CPU\n", taps_cpu ? "available" : "not available (no AVX2/FMA)");
+    /* wino: 1, the depth-shift cases run on Winograd (conv_winograd.c, held
+     * to its own bound in test_cnn_winograd); 0, on the depth-shift sgemms,
+     * held here to 1e-5. */
+    for (int wino = 0; wino <= 1; wino++)
     for (int taps = 1; taps >= 0; taps--) {
         hsi_cnn_cpu_set_tap_kernels(taps);
+        hsi_cnn_cpu_set_winograd(wino);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (size_t j = 0; j < sizeof blocks / sizeof blocks[0]; j++) {
             hsi_cnn_conv_desc cd = {.n = cases[i].n, .c = cases[i].c, .d = cases[i].d,
@@ -166,8 +172,11 @@ int main(void)
                                     .sd = cases[i].sd, .sh = cases[i].sh, .sw = cases[i].sw};
             geometry(&cd, cases[i].same);
             char name[128];
-            snprintf(name, sizeof name, "%s (block %zu bytes%s)", cases[i].name, blocks[j],
-                     taps ? "" : ", tap kernels off");
+            snprintf(name, sizeof name, "%s (block %zu bytes%s%s)", cases[i].name, blocks[j],
+                     taps ? "" : ", tap kernels off", wino ? "" : ", winograd off");
+            if (!wino && !strncmp(cases[i].name, "depth-shift", 11))
+                CHECK_MSG(!strcmp(hsi_cnn_cpu_conv_path(&cd), "shift") || cd.sd != 1,
+                          "%s: runs on %s", name, hsi_cnn_cpu_conv_path(&cd));
             /* The thin cases must reach the tap kernels where the CPU has
              * them, or this test would only check the fallback. */
             if (taps && !strncmp(cases[i].name, "thin", 4) && taps_cpu)
@@ -177,5 +186,6 @@ int main(void)
         }
     }
     hsi_cnn_cpu_set_tap_kernels(1);
+    hsi_cnn_cpu_set_winograd(1);
     return check_finish();
 }

@@ -116,6 +116,28 @@ expect_ok "marker" -- env HSI_BLAS_REEXEC='Prescott>Other' HSI_TEST_BLAS_CORENAM
 case $(version_line) in *"kernels Prescott, chosen by OpenBLAS"*WARNING*) pass ;;
     *) fail "re-executed despite HSI_BLAS_REEXEC: $(version_line)" ;; esac
 
+# HSI_CPU_ISA caps hsi's kernels and, by the same re-execution, OpenBLAS's.
+if [ "$best" = Cooperlake ] || [ "$best" = SkylakeX ]; then
+    expect_ok "avx2 cap" -- env HSI_CPU_ISA=avx2 "$HSI" --version
+    line=$(version_line)
+    case $line in *"isa avx2 (capped by HSI_CPU_ISA=avx2; the CPU has avx512"*"[avx2,fma]"*) pass ;;
+        *) fail "HSI_CPU_ISA=avx2 not applied to the ISA: $line" ;; esac
+    case $line in *"kernels Zen, set by hsi"*|*"kernels Haswell, set by hsi"*) pass ;;
+        *) fail "OpenBLAS kernels not capped to AVX2 by HSI_CPU_ISA=avx2: $line" ;; esac
+    case $line in *"conv taps avx2"*) pass ;; *) fail "AVX2 tap kernels lost under the AVX2 cap: $line" ;; esac
+    expect_ok "avx2 cap, user coretype" -- env HSI_CPU_ISA=avx2 OPENBLAS_CORETYPE=Haswell "$HSI" --version
+    case $(version_line) in *"kernels Haswell, set by the user"*) pass ;;
+        *) fail "user's OPENBLAS_CORETYPE not kept under HSI_CPU_ISA: $(version_line)" ;; esac
+fi
+if [ -n "$best" ]; then
+    expect_ok "sse2 cap" -- env HSI_CPU_ISA=sse2 "$HSI" --version
+    case $(version_line) in *"isa sse2 (capped"*"conv taps generic"*) pass ;;
+        *) fail "HSI_CPU_ISA=sse2 left AVX2 kernels on: $(version_line)" ;; esac
+fi
+expect_ok "bad cap" -- env HSI_CPU_ISA=avx9000 "$HSI" --version
+case $(version_line) in *"HSI_CPU_ISA=avx9000 ignored"*) pass ;;
+    *) fail "unknown HSI_CPU_ISA not reported as ignored: $(version_line)" ;; esac
+
 # The re-executed process gets the same arguments and exit status.
 expect_ok "help after re-exec" -- env HSI_TEST_BLAS_CORENAME=Prescott "$HSI" help info
 grep -q "Exit status" "$TMP/out" || fail "hsi help info after re-execution: $(cat "$TMP/out")"
