@@ -141,26 +141,31 @@ checks=$((checks + 1))
 
 # ---- a 2-rank run killed mid-training resumes from its last checkpoint
 # An epoch of this net takes about half a millisecond on a quiet Zen 4 (some
-# 15 ms under ASan): the run must last seconds, so that the kill below (a
-# checkpoint seen, then 0.3 s) lands mid-run on a fast machine too (400
-# epochs finished first), and within the 120 s limit under ASan.
-EPOCHS=3000
+# 15 ms under ASan, several times that on a loaded machine). The ranks are
+# frozen (SIGSTOP) within 50 ms of the first checkpoint, so 1000 epochs are
+# enough for the kill to land mid-run on a fast machine, and three runs stay
+# well inside the 120 s limit under ASan on a loaded one.
+EPOCHS=1000
 LONG="--spec $TMP/net.cfg --epochs $EPOCHS --checkpoint-every 1"
 expect_ok "uninterrupted 2-rank run" -- $MPI -np 2 "$HSI" $TRAIN $LONG -o "$TMP/full.ckpt"
 $HSI_MPIRUN --quiet --oversubscribe -np 2 "$HSI" $TRAIN $LONG -o "$TMP/k.ckpt" \
     >/dev/null 2>&1 &
 job=$!
 waited=0
-while [ ! -e "$TMP/k.ckpt" ] && [ $waited -lt 600 ]; do sleep 0.1; waited=$((waited + 1)); done
-sleep 0.3
-# Kill the ranks, as a scheduler ends a job (Slurm's scancel or time limit
-# sends SIGTERM to every task, SIGKILL only after KillWait): each removes
-# its temporaries. (Killing mpirun instead lets it SIGKILL a rank 1 s after
-# its SIGTERM, which can leave a checkpoint's temporary beside it.)
+while [ ! -e "$TMP/k.ckpt" ] && [ $waited -lt 1200 ]; do sleep 0.05; waited=$((waited + 1)); done
 ranks=$(ps -o pid= --ppid $job 2>/dev/null)
 [ -n "$ranks" ] || fail "killed run: no ranks found under mpirun $job"
 # shellcheck disable=SC2086 # a list of process ids
+kill -STOP $ranks 2>/dev/null
+# Kill the ranks, as a scheduler ends a job (Slurm's scancel or time limit
+# sends SIGTERM to every task, SIGKILL only after KillWait): each removes
+# its temporaries. (Killing mpirun instead lets it SIGKILL a rank 1 s after
+# its SIGTERM, which can leave a checkpoint's temporary beside it.) A
+# stopped rank takes the SIGTERM when it is continued.
+# shellcheck disable=SC2086
 kill -TERM $ranks 2>/dev/null
+# shellcheck disable=SC2086
+kill -CONT $ranks 2>/dev/null
 wait $job
 checks=$((checks + 1))
 "$DIFF" "$TMP/k.ckpt" "$TMP/k.ckpt" 0 >"$TMP/diff" 2>&1 || fail "killed run: checkpoint unreadable: $(cat "$TMP/diff")"
