@@ -133,9 +133,13 @@ hsi_status hsi_raster_writer_rows(hsi_raster_writer *w, size_t row0, size_t nrow
 hsi_status hsi_raster_writer_close(hsi_raster_writer *w);
 void hsi_raster_writer_abort(hsi_raster_writer *w);
 
-/* Give GDAL's block cache its share of a memory budget (an eighth, at most
- * 256 MiB) and return that share, which callers count as fixed
- * memory before sizing their row blocks. */
+/* Give GDAL's block cache its share of a memory budget (an eighth of what
+ * the process does not hold already, at most 256 MiB) and return that share
+ * plus the process's resident size (hsi_memory_resident; not counted when it
+ * is over half the budget, as with the few-KiB budgets of tests), which
+ * callers count as fixed memory before sizing their row blocks: the budget
+ * bounds the peak resident size. Every streaming command calls it once its
+ * inputs are open. */
 size_t hsi_io_cache_budget(size_t budget);
 
 /* ---- small helpers ---- */

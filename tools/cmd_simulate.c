@@ -154,19 +154,25 @@ static int run(int argc, char **argv)
     float *block_data = NULL;
     double lo = INFINITY, hi = -INFINITY;
     int rc = 0;
-    /* Budget: GDAL's cache, the layout while the fields are labelled, then
-     * the ground truth and one block of rows (or the cube, for --ncm). */
-    size_t cache = hsi_io_cache_budget(budget), block;
+    /* Budget: the layout while the fields are labelled, then GDAL's cache,
+     * the ground truth and one block of rows (or the cube, for --ncm). The
+     * budget is split once the simulator and the writer are open, so what
+     * they hold (PROJ's database among it) counts as fixed. */
+    size_t block, fixed;
     size_t row_bytes = p.cols * (size_t)p.bands * sizeof(float);
     size_t gt_bytes = p.rows * p.cols * sizeof(uint16_t);
     char desc[96];
     snprintf(desc, sizeof desc, "the layout of a %zu x %zu scene", p.rows, p.cols);
-    if ((st = hsi_memory_check(budget, cache, hsi_simulate_layout_bytes(&p), desc)) ||
-        (st = hsi_memory_rows_per_block(budget, cache + gt_bytes, row_bytes, 1, p.rows,
+    if ((st = hsi_memory_check(budget, hsi_io_cache_budget(budget), hsi_simulate_layout_bytes(&p),
+                               desc)) ||
+        (st = hsi_simulator_open(&p, &sim)) ||
+        (st = hsi_cube_writer_open(out, fmt, hsi_simulator_header(sim), p.rows, &w)))
+        goto fail;
+    fixed = hsi_io_cache_budget(budget) + gt_bytes;
+    if ((st = hsi_memory_rows_per_block(budget, fixed, row_bytes, 1, p.rows,
                                         "a row of the scene (besides the ground truth)", &block)) ||
-        (want_ncm && (st = hsi_memory_check(budget, cache + gt_bytes, p.rows * row_bytes,
-                                            "the whole cube (for --ncm)"))) ||
-        (st = hsi_simulator_open(&p, &sim)))
+        (want_ncm && (st = hsi_memory_check(budget, fixed, p.rows * row_bytes,
+                                            "the whole cube (for --ncm)"))))
         goto fail;
     if (want_ncm) {
         if ((st = hsi_cube_new(p.rows, p.cols, (size_t)p.bands, &cube))) goto fail;
@@ -175,7 +181,6 @@ static int run(int argc, char **argv)
         st = hsi_error(HSI_ERR_NOMEM, "out of memory for %zu rows", block);
         goto fail;
     }
-    if ((st = hsi_cube_writer_open(out, fmt, hsi_simulator_header(sim), p.rows, &w))) goto fail;
     for (size_t r0 = 0; r0 < p.rows; r0 += block) {
         size_t n = p.rows - r0 < block ? p.rows - r0 : block;
         float *d = cube ? cube->data + r0 * p.cols * p.bands : block_data;
