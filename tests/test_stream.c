@@ -345,7 +345,8 @@ static void test_false_colour(void)
     hsi_cube_free(c);
 }
 
-/* The rows kept for patches give hsi_patch_gather's patches on the whole
+/* The store for patch training, in both forms (the rows kept, the patches
+ * gathered block by block), gives hsi_patch_gather's patches on the whole
  * preprocessed cube, byte for byte: every border mode, radii 1-3, training
  * rows at both edges and in the middle (runs widened and merged), blocks of
  * one or two rows, PCA over several 4096-pixel transform blocks. */
@@ -392,29 +393,39 @@ static void test_patch_rows(void)
                 size_t S = 2 * (size_t)radius + 1, per = full->bands * S * S;
                 float *want = malloc(n * per * sizeof *want), *got = calloc(n * per, sizeof *got);
                 CHECK_OK(hsi_patch_gather(full, px, n, radius, (hsi_border_mode)mode, want));
-                /* The smallest budget that works (steps of 1 KiB): one or two
-                 * row blocks; smaller ones fail with the clear error. */
-                hsi_patch_rows *pr = NULL;
-                size_t budget;
-                for (budget = 64 << 10; budget < (64 << 20) && !pr; budget += 1024) {
-                    hsi_status st = hsi_patch_rows_load(path_of("pr.tif"), NULL, pre, masks, 2, radius,
-                                                        budget, "the pixels", &pr);
-                    if (st) CHECK_MSG(st == HSI_ERR_NOMEM && strstr(hsi_last_error(), "give --memory"),
-                                      "%s", hsi_last_error());
-                }
-                CHECK(pr != NULL);
-                if (pr) {
-                    CHECK(pr->rows_kept < rows); /* rows 5..11 and 22..23, 31..32 are not needed */
-                    CHECK(pr->n_runs >= 2);
+                /* Both forms of the store (rows kept, patches gathered),
+                 * each with the smallest budget that works (steps of 1 KiB):
+                 * one or two row blocks; smaller ones fail with the clear
+                 * error. */
+                for (int store = HSI_PATCH_STORE_ROWS; store <= HSI_PATCH_STORE_PATCHES; store++) {
+                    hsi_patch_rows *pr = NULL;
+                    size_t budget;
+                    for (budget = 64 << 10; budget < (64 << 20) && !pr; budget += 1024) {
+                        hsi_status st = hsi_patch_rows_load(path_of("pr.tif"), NULL, pre, masks, 2, radius,
+                                                            (hsi_border_mode)mode, (hsi_patch_store)store,
+                                                            budget, "the pixels", &pr);
+                        if (st) CHECK_MSG(st == HSI_ERR_NOMEM && strstr(hsi_last_error(), "give --memory"),
+                                          "%s", hsi_last_error());
+                    }
+                    CHECK(pr != NULL);
+                    if (!pr) continue;
+                    CHECK(pr->store == (hsi_patch_store)store);
+                    if (store == HSI_PATCH_STORE_ROWS) {
+                        CHECK(pr->rows_kept < rows); /* rows 5..11 and 22..23, 31..32 are not needed */
+                        CHECK(pr->n_runs >= 2);
+                    } else {
+                        CHECK(pr->n_patches == n); /* every labelled pixel the mode can use, once */
+                    }
+                    memset(got, 0, n * per * sizeof *got);
                     CHECK_OK(hsi_patch_rows_gather(pr, px, n, (hsi_border_mode)mode, got));
                     CHECK_MSG(!memcmp(want, got, n * per * sizeof *got),
-                              "kind %d radius %d mode %d: patches differ", ki, radius, mode);
+                              "kind %d radius %d mode %d store %d: patches differ", ki, radius, mode, store);
                     /* A pixel whose window is not kept is refused. */
                     hsi_pixel far = {8, 3};
                     CHECK_FAILS(hsi_patch_rows_gather(pr, &far, 1, (hsi_border_mode)mode, got),
                                 HSI_ERR_ARG, "row 9");
+                    hsi_patch_rows_free(pr);
                 }
-                hsi_patch_rows_free(pr);
                 free(want);
                 free(got);
                 free(px);

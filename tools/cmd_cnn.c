@@ -725,8 +725,9 @@ static int run_train(int argc, char **argv)
         /* Only the rows the training and test patches need, read in row
          * blocks and preprocessed (features/patch_rows.h). */
         const hsi_labels *masks[2] = {train, test};
-        if ((st = hsi_patch_rows_load(a.cube, &ro, meta.preprocess, masks, 2, radius, a.memory,
-                                      "the rows around the training and test pixels", &cube)))
+        if ((st = hsi_patch_rows_load(a.cube, &ro, meta.preprocess, masks, 2, radius, a.border,
+                                      HSI_PATCH_STORE_AUTO, a.memory, "the training and test pixels",
+                                      &cube)))
             goto fail;
     }
     if (!net) {
