@@ -2,6 +2,9 @@
 libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/gemm_bf16.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c cnn3d/dist.c
 libhsi_la_SOURCES += cnn3d/rnn.c cnn3d/rnn_cpu.c
 libhsi_la_SOURCES += cnn3d/schedule.c cnn3d/augment.c cnn3d/transfer.c
+# tiles of whole-scene prediction within --memory
+libhsi_la_SOURCES += cnn3d/predict_budget.c
+nobase_pkginclude_HEADERS += cnn3d/predict_budget.h
 nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h cnn3d/dist.h
 noinst_HEADERS += cnn3d/conv_taps.h cnn3d/gemm_bf16.h cnn3d/rnn.h
 

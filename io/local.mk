@@ -4,6 +4,8 @@ nobase_pkginclude_HEADERS += io/io.h
 noinst_HEADERS += io/io_internal.h
 # training pixels gathered a row block at a time
 libhsi_la_SOURCES += io/gather.c
+# block rows of whole-scene classification within a budget
+libhsi_la_SOURCES += io/budget.c
 nobase_pkginclude_HEADERS += io/gather.h
 # Streaming within a memory budget (base/memory.h, the row-block writers,
 # features/preprocess_stream.h, eval/false_colour_file.h) against the
