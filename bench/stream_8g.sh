@@ -23,7 +23,8 @@
 # defaults; never commit them); it is removed at the end unless KEEP=1.
 # Variables: ROWS=4096 COLS=4096 BANDS=200 (200 or 220) MEMORY=2G
 #   FRACTION=0.00002 EPOCHS=2 WINDOW_ROWS=16 (at least 9) HSI=path/to/hsi (default
-#   BUILD_DIR/hsi) SKIP="svm_predict ..." (labels to skip).
+#   BUILD_DIR/hsi) SKIP="svm_predict ..." (labels to skip), REUSE=1 (keep
+#   the runs DIR already holds from an interrupted bench, scene included).
 # Run the whole script under 'nice' on a shared machine: peak RSS does not
 # depend on load, wall times and throughput do. The results table
 # (Markdown) is printed and written to DIR/stream_8g-results.md; the load
@@ -35,7 +36,7 @@ BUILD=${2:-build}
 HSI=${HSI:-$BUILD/hsi}
 ROWS=${ROWS:-4096} COLS=${COLS:-4096} BANDS=${BANDS:-200} MEMORY=${MEMORY:-2G}
 FRACTION=${FRACTION:-0.00002} EPOCHS=${EPOCHS:-2} WINDOW_ROWS=${WINDOW_ROWS:-16}
-KEEP=${KEEP:-0} SKIP=${SKIP:-}
+KEEP=${KEEP:-0} SKIP=${SKIP:-} REUSE=${REUSE:-0}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "stream_8g.sh: GNU time (/usr/bin/time, Debian package 'time') is needed" >&2; exit 1; }
@@ -53,8 +54,10 @@ run() {
   label=$1 px=$2 note=$3; shift 3
   case " $SKIP " in *" $label "*) echo "| $label | skipped | | | | |" | tee -a "$RES.tmp"; return 0 ;; esac
   log=$DIR/$label.time
-  echo "stream_8g: $label ..." >&2
-  if ! "$TIME" -v -o "$log" "$@" >"$DIR/$label.out" 2>"$DIR/$label.err"; then
+  if [ "$REUSE" = 1 ] && grep -q "Exit status: 0" "$log" 2>/dev/null; then
+    echo "stream_8g: $label: the run already in $DIR" >&2
+  elif echo "stream_8g: $label ..." >&2 &&
+     ! "$TIME" -v -o "$log" "$@" >"$DIR/$label.out" 2>"$DIR/$label.err"; then
     echo "| $label | failed: $(tail -1 "$DIR/$label.err" | cut -c1-160) | | | | |" | tee -a "$RES.tmp"
     return 0
   fi
@@ -76,35 +79,38 @@ run simulate "$mpix" "$gb GB of float32" \
   -o "$DIR/scene.tif" -q
 [ -f "$DIR/scene.tif" ] || { echo "stream_8g.sh: no scene" >&2; exit 1; }
 disk=$(du -h "$DIR/scene.tif" | cut -f1)
-"$HSI" split --truth "$DIR/scene_gt.tif" --fraction "$FRACTION" --seed 1 -o "$DIR/split" -q >/dev/null 2>&1 ||
+[ -f "$DIR/split_train.tif" ] ||
+  "$HSI" split --truth "$DIR/scene_gt.tif" --fraction "$FRACTION" --seed 1 -o "$DIR/split" -q >/dev/null 2>&1 ||
   { echo "stream_8g.sh: hsi split failed" >&2; exit 1; }
 
-run info "$mpix" "value ranges" "$HSI" info --memory "$MEMORY" "$DIR/scene.tif"
-run map_rgb "$mpix" "GeoTIFF" "$HSI" map rgb "$DIR/scene.tif" --memory "$MEMORY" -o "$DIR/rgb.tif" -q
+# The training runs first (a few passes over the scene), then the whole-
+# scene runs, the slowest (SVM prediction) last but one.
 run svm_train 0 "--fraction $FRACTION, RBF" \
   "$HSI" svm train "$DIR/scene.tif" --truth "$DIR/scene_gt.tif" --fraction "$FRACTION" \
   --allow-missing-classes -c 100 -g 0.001 --memory "$MEMORY" -o "$DIR/m.svm" -q
+run cnn_train_mlp 0 "spectral_mlp, $EPOCHS epochs" \
+  "$HSI" cnn train "$DIR/scene.tif" --spec "$SRC/cnn3d/specs/spectral_mlp.cfg" \
+  --train "$DIR/split_train.tif" --epochs "$EPOCHS" --allow-missing-classes --memory "$MEMORY" \
+  -o "$DIR/mlp.ckpt" -q
+run cnn_train_lange 0 "lange2018, 1 epoch, patches kept" \
+  "$HSI" cnn train "$DIR/scene.tif" --spec "$SRC/cnn3d/specs/lange2018.cfg" \
+  --train "$DIR/split_train.tif" --epochs 1 --allow-missing-classes --memory "$MEMORY" \
+  -o "$DIR/lange.ckpt" -q
+# The Lange net on a window of rows (the scene's first WINDOW_ROWS rows).
+[ -f "$DIR/window.tif" ] || gdal_translate -q -srcwin 0 0 "$COLS" "$WINDOW_ROWS" "$DIR/scene.tif" "$DIR/window.tif"
+wpx=$(awk "BEGIN { printf \"%.4f\", $WINDOW_ROWS * $COLS / 1e6 }")
+run cnn_predict_lange_window "$wpx" "$WINDOW_ROWS x $COLS window" \
+  "$HSI" cnn predict "$DIR/window.tif" -m "$DIR/lange.ckpt" --memory "$MEMORY" -o "$DIR/lange_window.tif" -q
+run cnn_predict_mlp "$mpix" "whole scene, light spectral net" \
+  "$HSI" cnn predict "$DIR/scene.tif" -m "$DIR/mlp.ckpt" --memory "$MEMORY" -o "$DIR/mlp.tif" -q
+run map_rgb "$mpix" "GeoTIFF" "$HSI" map rgb "$DIR/scene.tif" --memory "$MEMORY" -o "$DIR/rgb.tif" -q
+run info "$mpix" "value ranges" "$HSI" info --memory "$MEMORY" "$DIR/scene.tif"
 run svm_predict "$mpix" "whole scene" \
   "$HSI" svm predict "$DIR/scene.tif" -m "$DIR/m.svm" --memory "$MEMORY" -o "$DIR/svm.tif" -q
 B=-
 run map_class "$mpix" "of the SVM map (no budget: holds the class raster)" \
   "$HSI" map class "$DIR/svm.tif" -o "$DIR/svm_class.tif" -q
 B=$MEMORY
-run cnn_train_mlp 0 "spectral_mlp, $EPOCHS epochs" \
-  "$HSI" cnn train "$DIR/scene.tif" --spec "$SRC/cnn3d/specs/spectral_mlp.cfg" \
-  --train "$DIR/split_train.tif" --epochs "$EPOCHS" --allow-missing-classes --memory "$MEMORY" \
-  -o "$DIR/mlp.ckpt" -q
-run cnn_predict_mlp "$mpix" "whole scene, light spectral net" \
-  "$HSI" cnn predict "$DIR/scene.tif" -m "$DIR/mlp.ckpt" --memory "$MEMORY" -o "$DIR/mlp.tif" -q
-run cnn_train_lange 0 "lange2018, 1 epoch, patches kept" \
-  "$HSI" cnn train "$DIR/scene.tif" --spec "$SRC/cnn3d/specs/lange2018.cfg" \
-  --train "$DIR/split_train.tif" --epochs 1 --allow-missing-classes --memory "$MEMORY" \
-  -o "$DIR/lange.ckpt" -q
-# The Lange net on a window of rows (the scene's first WINDOW_ROWS rows).
-gdal_translate -q -srcwin 0 0 "$COLS" "$WINDOW_ROWS" "$DIR/scene.tif" "$DIR/window.tif"
-wpx=$(awk "BEGIN { printf \"%.4f\", $WINDOW_ROWS * $COLS / 1e6 }")
-run cnn_predict_lange_window "$wpx" "$WINDOW_ROWS x $COLS window" \
-  "$HSI" cnn predict "$DIR/window.tif" -m "$DIR/lange.ckpt" --memory "$MEMORY" -o "$DIR/lange_window.tif" -q
 if "$HSI" profile --help 2>/dev/null | grep -q -- "--memory"; then
   run profile "$mpix" "--pca 1, area AP" \
     "$HSI" profile "$DIR/scene.tif" --pca 1 --ap area=100,1000 --memory "$MEMORY" -o "$DIR/profile.tif" -q

@@ -10,6 +10,7 @@
 
 #include "base/memory.h"
 #include "base/rng.h"
+#include "datasets/simulate.h"
 #include "eval/false_colour_file.h"
 #include "eval/maps.h"
 #include "features/patch_rows.h"
@@ -438,6 +439,48 @@ static void test_patch_rows(void)
     hsi_cube_free(c);
 }
 
+/* The simulator's rows, made in blocks of 1, 2, 7 rows or all at once,
+ * are hsi_simulate's bytes; its labels and header too; rows out of order
+ * are refused. */
+static void test_simulate_blocks(void)
+{
+    hsi_simulate_params p;
+    hsi_simulate_defaults(&p);
+    p.rows = 23;
+    p.cols = 31;
+    p.seed = 11;
+    p.bands = 200;
+    hsi_cube *whole;
+    hsi_labels *gt;
+    CHECK_OK(hsi_simulate(&p, &whole, &gt));
+    const size_t blocks[] = {1, 2, 7, 23};
+    size_t row_values = p.cols * (size_t)p.bands;
+    for (size_t i = 0; i < 4; i++) {
+        hsi_simulator *s;
+        CHECK_OK(hsi_simulator_open(&p, &s));
+        const hsi_cube *h = hsi_simulator_header(s);
+        CHECK(h->rows == 1 && h->cols == p.cols && h->bands == 200);
+        CHECK(!memcmp(h->wavelength, whole->wavelength, 200 * sizeof *h->wavelength));
+        CHECK(h->geo.has_geotransform && !memcmp(h->geo.geotransform, whole->geo.geotransform,
+                                                  sizeof h->geo.geotransform));
+        const hsi_labels *l = hsi_simulator_labels(s);
+        CHECK(!memcmp(l->data, gt->data, p.rows * p.cols * sizeof *l->data));
+        float *buf = malloc(blocks[i] * row_values * sizeof *buf);
+        int same = 1;
+        for (size_t r0 = 0; r0 < p.rows; r0 += blocks[i]) {
+            size_t n = p.rows - r0 < blocks[i] ? p.rows - r0 : blocks[i];
+            CHECK_OK(hsi_simulator_rows(s, r0, n, buf));
+            same &= !memcmp(buf, whole->data + r0 * row_values, n * row_values * sizeof *buf);
+        }
+        CHECK_MSG(same, "blocks of %zu rows differ from hsi_simulate", blocks[i]);
+        if (blocks[i] == 1) CHECK_FAILS(hsi_simulator_rows(s, 0, 1, buf), HSI_ERR_ARG, "rows 1..1");
+        free(buf);
+        hsi_simulator_free(s);
+    }
+    hsi_cube_free(whole);
+    hsi_labels_free(gt);
+}
+
 int main(void)
 {
     dir = check_tmpdir("stream");
@@ -449,5 +492,6 @@ int main(void)
     test_preprocess();
     test_false_colour();
     test_patch_rows();
+    test_simulate_blocks();
     return check_finish();
 }
