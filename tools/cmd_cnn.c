@@ -1001,9 +1001,10 @@ static int run_apply(int argc, char **argv, int is_eval)
         cli_progress_init(&prog, "hsi cnn predict", quiet);
         hsi_progress cb = cli_progress_callback(&prog);
         hsi_cnn_scene_options so = {&ro, model, 0, probs != NULL, &cb, NULL};
-        st = hsi_mpi_agree(hsi_cnn_predict_tile_rows(net, &meta, cube_path, &ro, probs != NULL, memory,
-                                                     &so.tile_rows));
-        if (st) goto fail;
+        /* Only the budget's own error here: a file that cannot be read is
+         * reported by hsi_cnn_predict_file, after the ranks agree. */
+        st = hsi_cnn_predict_tile_rows(net, &meta, cube_path, &ro, probs != NULL, memory, &so.tile_rows);
+        if ((st = hsi_mpi_agree(st == HSI_ERR_NOMEM ? st : HSI_OK))) goto fail;
         size_t predicted = 0;
         st = hsi_cnn_predict_file(net, &meta, cube_path, &so, &map, probs ? &prob : NULL,
                                   &predicted);
@@ -1052,7 +1053,7 @@ static int run_apply(int argc, char **argv, int is_eval)
         hsi_progress cb = cli_progress_callback(&prog);
         hsi_cnn_scene_options so = {&ro, model, 0, 0, &cb, only};
         st = hsi_cnn_predict_tile_rows(net, &meta, cube_path, &ro, 0, memory, &so.tile_rows);
-        if ((st = hsi_mpi_agree(st))) goto fail;
+        if ((st = hsi_mpi_agree(st == HSI_ERR_NOMEM ? st : HSI_OK))) goto fail;
         st = hsi_cnn_predict_file(net, &meta, cube_path, &so, &map, NULL, NULL);
         cli_progress_finish(&prog);
         if (st) goto fail;

@@ -732,7 +732,10 @@ static int cmd_predict(svm_cli *o)
     so.read = &ro;
     so.block_rows = (size_t)o->block_rows;
     so.probability = o->prob_path != NULL;
-    if ((st = predict_block_rows(o, m, &ro, &so.block_rows))) {
+    /* A file that cannot be read is reported by hsi_svm_predict_file, after
+     * the ranks agree; here only the budget's own error counts. */
+    st = predict_block_rows(o, m, &ro, &so.block_rows);
+    if ((st = hsi_mpi_agree(st == HSI_ERR_NOMEM ? st : HSI_OK))) {
         hsi_svm_model_free(m);
         return fail(o, st);
     }
