@@ -128,7 +128,7 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); load average $load0 before, $load1 after"
   echo "(wall times and throughput are only comparable on an otherwise idle machine)."
   echo "Peak RSS is the whole process (GNU time -v), the libraries' share included;"
-  echo "the CNN rows add the net (weights and activation buffers: the model) on top."
+  echo "the budget does not count a CNN's net (weights and activation buffers: the model)."
   echo
   echo "| command | --memory | peak RSS (MiB) | wall (s) | Mpixel/s | notes |"
   echo "|---|---|---|---|---|---|"
