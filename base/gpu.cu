@@ -28,3 +28,17 @@ extern "C" int hsi_gpu_describe(int device, char *buf, size_t len)
              (size_t)cudnnGetVersion());
     return 0;
 }
+
+/* The CUDA libraries hsi runs with (linked, so known without a GPU). */
+extern "C" void hsi_gpu_libraries(char *buf, size_t len)
+{
+    int runtime = 0, driver = 0;
+    cudaRuntimeGetVersion(&runtime);
+    cudaDriverGetVersion(&driver);
+    size_t dnn = cudnnGetVersion();
+    char drv[48];
+    if (driver) snprintf(drv, sizeof drv, "driver for CUDA %d.%d", driver / 1000, driver % 1000 / 10);
+    else snprintf(drv, sizeof drv, "no NVIDIA driver");
+    snprintf(buf, len, "CUDA runtime %d.%d, cuDNN %zu.%zu.%zu, %s", runtime / 1000,
+             runtime % 1000 / 10, dnn / 10000, dnn % 10000 / 100, dnn % 100, drv);
+}

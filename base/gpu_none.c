@@ -13,3 +13,8 @@ int hsi_gpu_describe(int device, char *buf, size_t len)
     snprintf(buf, len, "no CUDA support built in");
     return -1;
 }
+
+void hsi_gpu_libraries(char *buf, size_t len)
+{
+    snprintf(buf, len, "no CUDA support built in");
+}

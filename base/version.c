@@ -42,6 +42,6 @@ const char *hsi_build_features(void)
     static char buf[320];
     snprintf(buf, sizeof buf, "gdal=%s openblas libsvm%s%s%s", GDALVersionInfo("RELEASE_NAME"),
              hsi_have_matio() ? " matio" : "", hsi_have_mpi() ? " mpi" : "",
-             hsi_have_cuda() ? " cuda (no cuDNN backend yet: the CNN runs on the CPU)" : "");
+             hsi_have_cuda() ? " cuda+cudnn" : "");
     return buf;
 }

@@ -20,6 +20,8 @@ int hsi_have_cuda(void);
  * one-line description of device i ("NVIDIA H100, 80 GiB, sm_90"). */
 int hsi_gpu_count(void);
 int hsi_gpu_describe(int device, char *buf, size_t len);
+/* "CUDA runtime 13.0, cuDNN 9.19.0, driver for CUDA 13.0" (or why not). */
+void hsi_gpu_libraries(char *buf, size_t len);
 
 #ifdef __cplusplus
 }

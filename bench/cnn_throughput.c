@@ -13,6 +13,14 @@
  * random batch after 3 warm-up steps, like the PyTorch peer. Inference: 500
  * random samples in batches of 100, timed after one warm-up pass. GFLOP/s
  * counts the forward FLOPs of the summary (x3 for a training step).
+ *
+ * HSI_CNN_DEVICE=cuda (cuda:N, auto) runs both on that backend (bench/gpu-check.sh;
+ * a step ends with the outputs read back, so the times include the GPU's
+ * work). There, as the PyTorch peer keeps its batch on the GPU, the batch is
+ * uploaded once into the net's input (hsi_cnn_forward skips the upload when
+ * given net->x); HSI_CNN_UPLOAD=1 uploads it every step instead, as
+ * `hsi cnn train` does. HSI_CNN_INFER_BATCH sets the inference batch (5
+ * timed batches), HSI_CNN_DETERMINISTIC=1 the GPU's deterministic algorithms.
  */
 #include <cblas.h>
 #include <stdio.h>
@@ -28,6 +36,7 @@
 #include "base/rng.h"
 #include "cnn3d/cnn.h"
 #include "cnn3d/conv_taps.h"
+#include "cnn3d/device.h"
 #include "cnn3d/gemm_bf16.h"
 
 static double now(void)
@@ -132,8 +141,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
         return 1;
     }
+    const char *dev = getenv("HSI_CNN_DEVICE");
+    const char *det = getenv("HSI_CNN_DETERMINISTIC");
+    const char *ib = getenv("HSI_CNN_INFER_BATCH");
+    int infer_batch = ib && atoi(ib) > 0 ? atoi(ib) : 100;
+    hsi_cnn_device_options dopt = {det && atoi(det), 0};
+    const hsi_cnn_backend *be;
+    char note[640], described[512];
+    if (hsi_cnn_device_open(dev, &dopt, &be, note, sizeof note)) {
+        fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
+        return 1;
+    }
+    hsi_cnn_device_describe(be, described, sizeof described);
     hsi_cnn_net_options o = {.bands = bands, .classes = classes, .max_batch = batch,
-                             .training = 1, .seed = 1};
+                             .training = 1, .seed = 1, .backend = be};
     hsi_cnn_net *net;
     if (hsi_cnn_net_new(spec, &o, &net) ||
         (bf16 && hsi_cnn_net_set_precision(net, HSI_CNN_BF16))) {
@@ -145,40 +166,64 @@ int main(int argc, char **argv)
     size_t in = hsi_cnn_shape_size(net->input);
     hsi_rng rng;
     hsi_rng_seed(&rng, 3);
-    float *x = malloc(sizeof(float) * in * 100);
+    size_t nx = (size_t)(batch > infer_batch ? batch : infer_batch);
+    float *x = malloc(sizeof(float) * in * nx);
     int32_t *y = malloc(sizeof(int32_t) * batch);
-    for (size_t i = 0; i < in * 100; i++) x[i] = (float)hsi_rng_normal(&rng);
+    for (size_t i = 0; i < in * nx; i++) x[i] = (float)hsi_rng_normal(&rng);
     for (int i = 0; i < batch; i++) y[i] = (int32_t)hsi_rng_below(&rng, classes);
     /* The peer trains with lr 0.01; so do we here (lr 1 on random data diverges). */
     net->spec->learning_rate = 0.01;
     net->spec->decay = 0;
-    for (int i = 0; i < 3; i++) hsi_cnn_train_step(net, x, y, NULL, batch, NULL);
+    const char *up = getenv("HSI_CNN_UPLOAD");
+    const int resident = be->device && !(up && atoi(up));
+    const float *xs = x;
+    if (resident) { /* the batch stays on the device, as the peer's */
+        be->upload(be, net->x, x, sizeof(float) * in * batch);
+        xs = net->x;
+    }
+    for (int i = 0; i < 3; i++) hsi_cnn_train_step(net, xs, y, NULL, batch, NULL);
     double t = now();
-    for (int i = 0; i < steps; i++) hsi_cnn_train_step(net, x, y, NULL, batch, NULL);
+    for (int i = 0; i < steps; i++) hsi_cnn_train_step(net, xs, y, NULL, batch, NULL);
     double train_s = (now() - t) / steps;
+    if (hsi_cnn_backend_check(be)) {
+        fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
+        return 1;
+    }
     hsi_cnn_net_free(net);
 
-    hsi_cnn_net_options oi = {.bands = bands, .classes = classes, .max_batch = 100, .seed = 1};
+    hsi_cnn_net_options oi = {.bands = bands, .classes = classes, .max_batch = infer_batch,
+                              .seed = 1, .backend = be};
     if (hsi_cnn_net_new(spec, &oi, &net) ||
         (bf16 && hsi_cnn_net_set_precision(net, HSI_CNN_BF16))) {
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
         return 1;
     }
-    hsi_cnn_forward(net, x, 100, 0);
+    xs = x;
+    if (resident) {
+        be->upload(be, net->x, x, sizeof(float) * in * infer_batch);
+        xs = net->x;
+    }
+    hsi_cnn_forward(net, xs, infer_batch, 0);
     t = now();
-    for (int r = 0; r < 5; r++) hsi_cnn_forward(net, x, 100, 0);
+    for (int r = 0; r < 5; r++) hsi_cnn_forward(net, xs, infer_batch, 0);
     double infer_s = now() - t;
+    if (hsi_cnn_backend_check(be)) {
+        fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
+        return 1;
+    }
     int threads = 1;
 #ifdef _OPENMP
     threads = omp_get_max_threads();
 #endif
     printf("bands=%d batch=%d train_samples_per_s=%.1f infer_samples_per_s=%.1f "
            "train_gflops=%.1f infer_gflops=%.1f forward_mflop_per_sample=%.1f threads=%d "
-           "blas_kernels=%s conv_taps=%s precision=%s\n",
-           bands, batch, batch / train_s, 500 / infer_s, 3 * flops * batch / train_s / 1e9,
-           flops * 500 / infer_s / 1e9, flops / 1e6, threads, blas_kernels(), hsi_cnn_taps_isa(),
-           bf16 ? "bf16" : "fp32");
+           "blas_kernels=%s conv_taps=%s precision=%s infer_batch=%d resident=%d device=\"%s\"\n",
+           bands, batch, batch / train_s, 5.0 * infer_batch / infer_s,
+           3 * flops * batch / train_s / 1e9, flops * 5.0 * infer_batch / infer_s / 1e9,
+           flops / 1e6, threads, blas_kernels(), hsi_cnn_taps_isa(), bf16 ? "bf16" : "fp32",
+           infer_batch, resident, described);
     hsi_cnn_net_free(net);
+    hsi_cnn_device_close(be);
     hsi_cnn_spec_free(spec);
     free(x), free(y);
     return 0;

@@ -42,7 +42,7 @@ int main(int argc, char **argv)
     const int bits[2] = {0, 16};
     for (int k = 0; k < 2; k++)
         for (int q = 0; q < 2; q++) {
-            hsi_tree_options opt = {4, bits[q]};
+            hsi_tree_options opt = {.connectivity = 4, .quantise_bits = bits[q]};
             double best = 1e30;
             size_t nodes = 0;
             for (int r = 0; r < repeats; r++) {

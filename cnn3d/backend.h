@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/status.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -198,6 +200,26 @@ struct hsi_cnn_backend {
                          const float *h_prev, const float *dh_out, const float *dh_rec,
                          float *dgx, float *dgh, float *dh_prev);
     void *ctx;
+    /* Optional (NULL: the net computes the loss on the host from the
+     * outputs read back): the loss of outputs p (n x k, backend memory)
+     * against labels (host, 0-based) with sample weights w (host; NULL: 1),
+     * exactly as hsi_cnn_loss_eval() defines it (mse: 1 for MSE, else CCE;
+     * fused: CCE after softmax, gradient w.r.t. the logits). Writes d loss /
+     * d p (or / d logits) into grad (n x k, backend memory), returns the
+     * mean loss and, unless hits is NULL, the count of rows whose first
+     * maximum is the label. Only n losses and hits cross to the host. */
+    double (*loss)(const hsi_cnn_backend *be, int mse, int fused, const float *p,
+                   const int32_t *labels, const float *w, int n, int k, float *grad, int *hits);
+    /* Optional (NULL: none): the net names what it runs next ("conv3d_2
+     * backward", "loss", "optimizer"), for the backend's error messages. */
+    void (*trace)(const hsi_cnn_backend *be, const char *what);
+    /* 1: alloc returns device memory, which the host reaches only through
+     * upload and download (the CUDA backend); 0: host memory. */
+    int device;
+    /* The table's functions return void: a backend that can fail (a GPU)
+     * records its first failure and reports it here (HSI_OK: none; the
+     * message through hsi_last_error()); NULL: never fails. */
+    hsi_status (*status)(const hsi_cnn_backend *be);
 };
 
 /* vol2col + OpenBLAS sgemm, OpenMP over samples. */

@@ -134,6 +134,12 @@ hsi_status hsi_cnn_checkpoint_write(const char *path, const hsi_cnn_net *net,
         net->be->download(net->be, m, net->opt_m, net->n_params * sizeof *host);
         net->be->download(net->be, m + net->n_params, net->opt_v, net->n_params * sizeof *host);
     }
+    hsi_status dev = net->be->status ? net->be->status(net->be) : HSI_OK;
+    if (dev) { /* a failed GPU gave no weights: write nothing */
+        free(host);
+        hsi_blob_writer_discard(&w);
+        return hsi_error_prefix(dev, "%s: not written", path);
+    }
     hsi_blob_put(&w, host, nf * sizeof *host);
     free(host);
     return hsi_blob_writer_commit(&w, path);

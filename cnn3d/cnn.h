@@ -141,6 +141,7 @@ typedef struct hsi_cnn_spec {
     hsi_cnn_layer_spec *layers;
     hsi_cnn_schedule schedule; /* [net] schedule = ..., warmup = N */
     hsi_cnn_augment augment;   /* [net] augment = ... */
+    char device[16];           /* [net] device = cpu|cuda|cuda:N|auto ("": cpu; cnn3d/device.h) */
 } hsi_cnn_spec;
 
 /* Parse a spec; `what` names it in messages ("lange.cfg:12: ..."). */
@@ -206,7 +207,7 @@ typedef struct hsi_cnn_net {
     int epoch;                  /* epochs completed */
     hsi_rng rng;                /* dropout, shuffling */
     int want_input_grad;        /* backward() also computes d loss / d input */
-    const float *input_grad;    /* then: [n * |input|], valid until the next call */
+    const float *input_grad;    /* then: [n * |input|] in backend memory, valid until the next call */
     float *host_scratch;        /* host buffer for dropout masks [max_batch * largest layer] */
     double lr_scale;            /* multiplies the spec's rate (linear scaling rule; 1 by default) */
     /* Called by hsi_cnn_backward after each layer's backward pass (top
@@ -218,6 +219,11 @@ typedef struct hsi_cnn_net {
     hsi_cnn_schedule_state sched; /* plateau state of the learning-rate schedule */
     int epoch_steps;            /* optimiser steps per epoch (set by hsi_cnn_train; warm-up) */
     uint8_t *frozen;            /* [n_layers]: 1 = no update (transfer learning); NULL: none */
+    /* Where hsi_cnn_loss_eval() puts d loss / d output for
+     * hsi_cnn_backward(net, NULL, ...): dlogits itself on the CPU; on a
+     * device backend (be->device) a host buffer that backward uploads. */
+    float *loss_grad;
+    float *host_out;            /* device backends: the outputs forward() returns [max_batch * classes] */
 } hsi_cnn_net;
 
 hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *opts,
@@ -242,14 +248,22 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
 void hsi_cnn_count_params(const hsi_cnn_layer *layers, int n_layers, size_t *n_params,
                           size_t *n_state);
 
-/* Forward n samples (n <= max_batch) from x (n x |input|, (N,1,D,H,W)).
- * training = 1 uses dropout and batch statistics. Returns the output
- * (n x classes) inside the net (valid until the next call). */
+/* Forward n samples (n <= max_batch) from x (n x |input|, (N,1,D,H,W);
+ * host memory, or net->x). training = 1 uses dropout and batch statistics.
+ * Returns the output (n x classes) in host memory inside the net (valid
+ * until the next call; on a device backend a copy read back). */
 const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training);
 
-/* Backward from dout = d loss / d output (n x classes, last forward()):
- * fills net->grads. dout may be NULL when hsi_cnn_loss_eval() has put the
- * gradient in net->dlogits already (with *pre_activation set). */
+/* The same for inference in two halves: start queues the pass (x may be
+ * reused once it returns) and finish waits for it and returns the outputs
+ * (host memory, as forward's). On a GPU the caller prepares the next batch
+ * in between; on the CPU start does all the work. */
+void hsi_cnn_forward_start(hsi_cnn_net *net, const float *x, int n);
+const float *hsi_cnn_forward_finish(hsi_cnn_net *net, int n);
+
+/* Backward from dout = d loss / d output (n x classes, last forward(); host
+ * memory): fills net->grads. dout may be NULL when hsi_cnn_loss_eval() has
+ * put the gradient in net->loss_grad already (with *pre_activation set). */
 void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pre_activation);
 
 /* Loss of outputs p (n x k) against labels (0-based) with optional sample

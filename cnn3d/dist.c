@@ -235,7 +235,7 @@ double hsi_cnn_dist_step(hsi_cnn_dist *d, hsi_cnn_net *net, const float *x,
             d->weights[i] = (float)((class_weights ? class_weights[labels[i]] : 1.0) * share);
         hsi_cnn_activation last = net->layers[net->n_layers - 1].spec.activation;
         local[0] = hsi_cnn_loss_eval(net->spec->loss, last, p, labels, d->weights, n,
-                                     net->classes, net->dlogits, &pre);
+                                     net->classes, net->loss_grad, &pre);
         for (int i = 0; i < n; i++)
             local[1] += argmax_row(p + (size_t)i * net->classes, net->classes) == labels[i];
     }

@@ -2,10 +2,20 @@
 libhsi_la_SOURCES += cnn3d/spec.c cnn3d/backend_cpu.c cnn3d/conv_taps.c cnn3d/gemm_bf16.c cnn3d/net.c cnn3d/train.c cnn3d/checkpoint.c cnn3d/predict.c cnn3d/dist.c
 libhsi_la_SOURCES += cnn3d/rnn.c cnn3d/rnn_cpu.c
 libhsi_la_SOURCES += cnn3d/schedule.c cnn3d/augment.c cnn3d/transfer.c
+# The CUDA + cuDNN backend (nvcc) or its stand-in; cnn3d/device.c picks one by name.
+libhsi_la_SOURCES += cnn3d/device.c
+if HAVE_CUDA
+libhsi_la_SOURCES += cnn3d/backend_cuda.cu cnn3d/backend_cuda_conv.cu cnn3d/backend_cuda_ops.cu
+else
+libhsi_la_SOURCES += cnn3d/backend_cuda_none.c
+endif
+EXTRA_DIST += cnn3d/backend_cuda.cu cnn3d/backend_cuda_conv.cu cnn3d/backend_cuda_ops.cu \
+	cnn3d/backend_cuda_none.c
+noinst_HEADERS += cnn3d/backend_cuda.h cnn3d/cuda_math.h
+nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h cnn3d/dist.h cnn3d/device.h
 # tiles of whole-scene prediction within --memory
 libhsi_la_SOURCES += cnn3d/predict_budget.c
 nobase_pkginclude_HEADERS += cnn3d/predict_budget.h
-nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h cnn3d/dist.h
 noinst_HEADERS += cnn3d/conv_taps.h cnn3d/gemm_bf16.h cnn3d/rnn.h
 
 TESTS += tests/test_cnn_conv
@@ -80,3 +90,24 @@ check_PROGRAMS += tests/test_cnn_practice
 tests_test_cnn_practice_LDADD = $(TEST_LDADD)
 TESTS += tests/test_class_tables.sh tests/test_cnn_practice_cli.sh
 EXTRA_DIST += tests/test_class_tables.sh tests/test_cnn_practice_cli.sh bench/cnn_transfer.sh
+
+# nvcc objects get no automatic dependency tracking: name their headers.
+cnn3d/backend_cuda.lo cnn3d/backend_cuda_conv.lo cnn3d/backend_cuda_ops.lo: \
+	$(srcdir)/cnn3d/backend_cuda.h $(srcdir)/cnn3d/cuda_math.h $(srcdir)/cnn3d/backend.h \
+	$(srcdir)/cnn3d/device.h $(srcdir)/base/status.h
+
+# The GPU backend: its kernel math and the net's device paths on the CPU
+# (every build), and the CPU-vs-GPU comparison (CUDA builds; SKIP without
+# a usable GPU). tests/backend_compare.h is the harness both share.
+TESTS += tests/test_cnn_device
+check_PROGRAMS += tests/test_cnn_device
+tests_test_cnn_device_LDADD = $(TEST_LDADD)
+noinst_HEADERS += tests/backend_compare.h
+if HAVE_CUDA
+TESTS += tests/test_cnn_cuda
+check_PROGRAMS += tests/test_cnn_cuda
+tests_test_cnn_cuda_LDADD = $(TEST_LDADD)
+endif
+EXTRA_DIST += tests/test_cnn_cuda.c
+TESTS += tests/test_cnn_device_cli.sh
+EXTRA_DIST += tests/test_cnn_device_cli.sh

@@ -239,6 +239,7 @@ void hsi_cnn_net_free(hsi_cnn_net *net)
         if (net->act_arena) net->be->release(net->be, net->act_arena);
     }
     free(net->host_scratch);
+    free(net->host_out);
     free(net->frozen);
     free(net->layers);
     hsi_cnn_spec_free(net->spec);
@@ -325,6 +326,10 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
     size_t param_floats = copies * n_params + n_state;
     net->param_arena = net->be->alloc(net->be, (param_floats ? param_floats : 1) * sizeof(float));
     if (!net->param_arena) {
+        if (net->be->status && (st = net->be->status(net->be))) {
+            hsi_cnn_net_free(net);
+            return hsi_error_prefix(st, "%s", spec->path);
+        }
         hsi_cnn_net_free(net);
         return hsi_error(HSI_ERR_NOMEM, "out of memory for %zu parameters of %s", n_params,
                          spec->path);
@@ -363,7 +368,14 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
     net->act_floats = act;
     net->act_arena = net->be->alloc(net->be, act * sizeof(float));
     net->host_scratch = malloc(B * largest * sizeof(float));
-    if (!net->act_arena || !net->host_scratch) {
+    if (net->be->device) net->host_out = malloc(2 * B * net->classes * sizeof(float));
+    if (!net->act_arena || !net->host_scratch || (net->be->device && !net->host_out)) {
+        if (!net->act_arena && net->be->status && net->be->status(net->be)) {
+            /* the device's own message: out of GPU memory, with the sizes */
+            st = net->be->status(net->be);
+            hsi_cnn_net_free(net);
+            return hsi_error_prefix(st, "%s (batch %d)", spec->path, opts->max_batch > 0 ? opts->max_batch : spec->batch);
+        }
         hsi_cnn_net_free(net);
         return hsi_error(HSI_ERR_NOMEM, "out of memory for %zu activations (batch %d) of %s", act,
                          net->max_batch, spec->path);
@@ -414,6 +426,7 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
         net->grad_b = TAKE(grad_floats);
     }
     net->dlogits = TAKE(B * net->classes);
+    net->loss_grad = net->be->device ? net->host_out + B * net->classes : net->dlogits;
     net->work = TAKE(work);
     net->work_floats = work;
 #undef TAKE
@@ -501,15 +514,27 @@ static int fused_conv_pool(hsi_cnn_net *net, int i, int n)
                                       C->spec.activation, &P->pool, P->y, P->argmax, net->work);
 }
 
-const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training)
+/* Tell a backend that wants it (be->trace) which layer runs next, so that
+ * its error messages name the layer. */
+static void trace(const hsi_cnn_net *net, int layer, const char *what)
 {
-    if (n > net->max_batch) n = net->max_batch;
+    if (!net->be->trace) return;
+    char buf[96], name[64] = "";
+    if (layer >= 0) hsi_cnn_layer_name(net->spec->layers, layer, name, sizeof name);
+    snprintf(buf, sizeof buf, "%s%s%s", name, *name ? " " : "", what);
+    net->be->trace(net->be, buf);
+}
+
+/* The forward pass; returns the outputs in backend memory. */
+static const float *forward_pass(hsi_cnn_net *net, const float *x, int n, int training)
+{
     if (x != net->x)
         net->be->upload(net->be, net->x, x, (size_t)n * hsi_cnn_shape_size(net->input) * sizeof(float));
     training = training && net->training;
     for (int i = 0; i < net->n_layers; i++) {
         hsi_cnn_layer *L = &net->layers[i];
         if (L->folded) continue;
+        trace(net, i, "forward");
         if (fused_conv_pool(net, i, n)) {
             i++; /* the pool after it is done */
             continue;
@@ -517,6 +542,34 @@ const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int traini
         layer_forward(net, L, layer_input(net, i), n, training);
     }
     return net->layers[net->n_layers - 1].y;
+}
+
+void hsi_cnn_forward_start(hsi_cnn_net *net, const float *x, int n)
+{
+    forward_pass(net, x, n > net->max_batch ? net->max_batch : n, 0);
+}
+
+const float *hsi_cnn_forward_finish(hsi_cnn_net *net, int n)
+{
+    const float *y = net->layers[net->n_layers - 1].y;
+    if (n > net->max_batch) n = net->max_batch;
+    if (!net->be->device) return y;
+    trace(net, -1, "reading the outputs back");
+    net->be->download(net->be, net->host_out, y, (size_t)n * net->classes * sizeof(float));
+    return net->host_out;
+}
+
+const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training)
+{
+    if (n > net->max_batch) n = net->max_batch;
+    const float *y = forward_pass(net, x, n, training);
+    if (!net->be->device) return y;
+    /* A device backend: the outputs are read back (the one synchronisation
+     * of a step); after a device failure they are zeros, and
+     * hsi_cnn_backend_check() reports it. */
+    trace(net, -1, "reading the outputs back");
+    net->be->download(net->be, net->host_out, y, (size_t)n * net->classes * sizeof(float));
+    return net->host_out;
 }
 
 /* ---------------------------------------------------------------- backward */
@@ -579,11 +632,10 @@ static void layer_backward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, f
     }
 }
 
-void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pre_activation)
+/* The backward pass from d loss / d output in net->grad_a. */
+static void backward_from(hsi_cnn_net *net, int n, int dout_is_pre_activation)
 {
-    if (!net->training) return;
     float *g = net->grad_a, *other = net->grad_b;
-    net->be->copy(net->be, (size_t)n * net->classes, dout ? dout : net->dlogits, g);
     int relu_done = 0; /* the layer above already applied this layer's ReLU mask */
     int first = 0; /* the lowest layer that runs */
     while (net->layers[first].folded) first++;
@@ -599,6 +651,7 @@ void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pr
                    (net->layers[i - 1].spec.kind == HSI_CNN_CONV3D ||
                     net->layers[i - 1].spec.kind == HSI_CNN_BATCHNORM);
         int skip = (i == net->n_layers - 1 && dout_is_pre_activation) || relu_done;
+        trace(net, i, "backward");
         layer_backward(net, L, x, g, dx, n, skip, gate);
         if (net->grad_ready) net->grad_ready(net->grad_ready_ctx, net, i);
         relu_done = gate;
@@ -608,6 +661,16 @@ void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pr
         }
     }
     net->input_grad = net->want_input_grad ? g : NULL;
+}
+
+void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pre_activation)
+{
+    if (!net->training) return;
+    if (net->be->device) /* dout and loss_grad are host memory */
+        net->be->upload(net->be, net->grad_a, dout ? dout : net->loss_grad,
+                        (size_t)n * net->classes * sizeof(float));
+    else net->be->copy(net->be, (size_t)n * net->classes, dout ? dout : net->dlogits, net->grad_a);
+    backward_from(net, n, dout_is_pre_activation);
 }
 
 /* ---------------------------------------------------------------- loss, optimiser */
@@ -660,6 +723,7 @@ void hsi_cnn_optimizer_step(hsi_cnn_net *net)
     const hsi_cnn_spec *s = net->spec;
     float lr = (float)hsi_cnn_current_lr(net);
     net->iterations++;
+    trace(net, -1, "optimizer update");
     /* Frozen layers (transfer learning) keep their weights and optimiser
      * moments: the update runs over each run of trainable layers' parameters
      * (one run, the whole arena, without frozen layers). */
@@ -698,16 +762,33 @@ static int argmax_row(const float *p, int k)
 double hsi_cnn_train_step(hsi_cnn_net *net, const float *x, const int32_t *labels,
                           const float *class_weights, int n, int *correct)
 {
-    const float *p = hsi_cnn_forward(net, x, n, 1);
+    if (n > net->max_batch) n = net->max_batch;
     float *w = NULL;
+    hsi_cnn_activation last = net->layers[net->n_layers - 1].spec.activation;
+    if (net->be->loss) {
+        /* The backend's loss: the outputs stay in its memory and the
+         * gradient goes straight to where the backward pass starts. */
+        const float *y = forward_pass(net, x, n, 1);
+        if (class_weights) {
+            w = net->host_scratch;
+            for (int i = 0; i < n; i++) w[i] = class_weights[labels[i]];
+        }
+        int fused = net->spec->loss == HSI_CNN_LOSS_CCE && last == HSI_CNN_ACT_SOFTMAX;
+        trace(net, -1, "loss");
+        double loss = net->be->loss(net->be, net->spec->loss == HSI_CNN_LOSS_MSE, fused, y, labels,
+                                    w, n, net->classes, net->grad_a, correct);
+        backward_from(net, n, fused);
+        hsi_cnn_optimizer_step(net);
+        return loss;
+    }
+    const float *p = hsi_cnn_forward(net, x, n, 1);
     if (class_weights) {
         w = net->host_scratch; /* free after the forward pass */
         for (int i = 0; i < n; i++) w[i] = class_weights[labels[i]];
     }
     int pre = 0;
-    hsi_cnn_activation last = net->layers[net->n_layers - 1].spec.activation;
     double loss = hsi_cnn_loss_eval(net->spec->loss, last, p, labels, w, n, net->classes,
-                                    net->dlogits, &pre);
+                                    net->loss_grad, &pre);
     if (correct) {
         int hits = 0;
         for (int i = 0; i < n; i++) hits += argmax_row(p + (size_t)i * net->classes, net->classes) == labels[i];

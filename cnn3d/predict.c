@@ -130,21 +130,42 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
     size_t done_pixels = 0;
     const float *x;
     const hsi_pixel *px;
-    size_t n;
-    while (!(st = hsi_patch_iter_next(it, &x, &px, &n)) && n > 0) {
-        const float *p = hsi_cnn_forward(net, x, (int)n, 0);
-        for (size_t i = 0; i < n; i++) {
-            const float *pi = p + i * (size_t)k;
-            size_t at = (size_t)px[i].row * cols + px[i].col;
-            int best = 0;
-            for (int j = 1; j < k; j++)
-                if (pi[j] > pi[best]) best = j;
-            labels->data[at] = src.nodata[at] ? 0 : (uint16_t)(best + 1);
-            if (prob && !src.nodata[at]) memcpy(prob->data + at * (size_t)k, pi, (size_t)k * sizeof *pi);
-        }
-        done_pixels += n;
-        hsi_progress_report(o->progress, (double)done_pixels, (double)total, NULL);
+    size_t n, pending = 0; /* patches whose forward pass runs, not yet collected */
+    hsi_pixel *pending_px = malloc((size_t)net->max_batch * sizeof *pending_px);
+    if (!pending_px) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        goto done;
     }
+    for (;;) {
+        /* On a GPU the last batch's forward pass runs while the CPU gathers
+         * (and reads, and preprocesses) the next one. */
+        st = hsi_patch_iter_next(it, &x, &px, &n);
+        if (pending) {
+            const float *p = hsi_cnn_forward_finish(net, (int)pending);
+            hsi_status dev = net->be->status ? net->be->status(net->be) : HSI_OK;
+            if (dev) { /* a GPU failure */
+                st = dev;
+                break;
+            }
+            for (size_t i = 0; i < pending; i++) {
+                const float *pi = p + i * (size_t)k;
+                size_t at = (size_t)pending_px[i].row * cols + pending_px[i].col;
+                int best = 0;
+                for (int j = 1; j < k; j++)
+                    if (pi[j] > pi[best]) best = j;
+                labels->data[at] = src.nodata[at] ? 0 : (uint16_t)(best + 1);
+                if (prob && !src.nodata[at]) memcpy(prob->data + at * (size_t)k, pi, (size_t)k * sizeof *pi);
+            }
+            done_pixels += pending;
+            pending = 0;
+            hsi_progress_report(o->progress, (double)done_pixels, (double)total, NULL);
+        }
+        if (st || n == 0) break;
+        hsi_cnn_forward_start(net, x, (int)n);
+        memcpy(pending_px, px, n * sizeof *px);
+        pending = n;
+    }
+    free(pending_px);
     if (classified) *classified = done_pixels;
 done:
     hsi_patch_iter_free(it);

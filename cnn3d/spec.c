@@ -16,6 +16,7 @@
  * known.
  */
 #include "cnn3d/cnn.h"
+#include "cnn3d/device.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -185,6 +186,11 @@ static hsi_status net_key(parser *p, const char *k, const char *v)
         char msg[512]; /* the message buffer is about to be rewritten */
         snprintf(msg, sizeof msg, "%s", hsi_last_error());
         return hsi_error(HSI_ERR_FORMAT, "%s", msg);
+    }
+    if (!strcmp(k, "device")) { /* cnn3d/device.h; train's --device overrides it */
+        if (!hsi_cnn_device_name_ok(v)) return bad_value(p, k, v, "expected cpu, cuda, cuda:N or auto");
+        snprintf(s->device, sizeof s->device, "%s", v);
+        return HSI_OK;
     }
     if (!strcmp(k, "init")) {
         if (!strcmp(v, "glorot_uniform")) s->init = HSI_CNN_INIT_GLOROT_UNIFORM;

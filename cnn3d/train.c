@@ -1,6 +1,7 @@
 /* train.c - the training loop (seeded shuffles, mini-batches, validation,
  * early stopping, periodic checkpoints) and evaluation over a dataset. */
 #include "cnn3d/cnn.h"
+#include "cnn3d/device.h"
 #include "cnn3d/dist.h"
 
 #include <math.h>
@@ -51,6 +52,7 @@ hsi_status hsi_cnn_evaluate(hsi_cnn_net *net, const hsi_cnn_dataset *data, int b
         for (int i = 0; i < nb; i++) idx[i] = start + i;
         if ((st = data->gather(data->ctx, idx, nb, x))) break;
         const float *p = hsi_cnn_forward(net, x, nb, 0);
+        if ((st = hsi_cnn_backend_check(net->be))) break; /* a GPU failure: p is void */
         if (data->labels)
             total += nb * hsi_cnn_loss_eval(net->spec->loss,
                                             net->layers[net->n_layers - 1].spec.activation, p,
@@ -139,6 +141,7 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
                                                 nb, &correct, &st)
                        : st ? NAN
                             : hsi_cnn_train_step(net, x, labels, opts->class_weights, nb, &correct);
+            if (!st) st = hsi_cnn_backend_check(net->be); /* a GPU failure in the step */
             if (st) break;
             if (!isfinite(l)) {
                 st = hsi_error(HSI_ERR_DATA,

@@ -78,7 +78,7 @@ size_t hsi_profile_bands_per_input(const hsi_profile_spec *specs, size_t n_specs
 /* Band within an input band's block of spec s, threshold j, for tree `kind`
  * (AP: min-tree -> thickenings, largest threshold first; max-tree ->
  * thinnings after them). */
-static size_t band_slot(const hsi_profile_spec *specs, size_t s, int omit_input, hsi_tree_kind kind,
+size_t hsi_profile_band_slot(const hsi_profile_spec *specs, size_t s, int omit_input, hsi_tree_kind kind,
                         size_t j)
 {
     size_t off = hsi_profile_bands_per_input(specs, s, omit_input);
@@ -88,9 +88,37 @@ static size_t band_slot(const hsi_profile_spec *specs, size_t s, int omit_input,
     return off + j;
 }
 
-static int spec_uses_tree(const hsi_profile_spec *spec, hsi_tree_kind kind)
+int hsi_profile_spec_uses_tree(const hsi_profile_spec *spec, hsi_tree_kind kind)
 {
     return spec->kind == HSI_PROFILE_AP ? kind != HSI_TREE_SHAPES : kind == HSI_TREE_SHAPES;
+}
+
+hsi_status hsi_profile_name_bands(const char *const *in_names, size_t in_bands,
+                                  const hsi_profile_spec *specs, size_t n_specs, int omit_input,
+                                  hsi_cube *out)
+{
+    size_t per_input = hsi_profile_bands_per_input(specs, n_specs, omit_input);
+    char name[160], base[96];
+    hsi_status st = HSI_OK;
+    for (size_t b = 0; b < in_bands && !st; b++) {
+        if (in_names && in_names[b] && in_names[b][0])
+            snprintf(base, sizeof base, "%s", in_names[b]);
+        else
+            snprintf(base, sizeof base, "band %zu", b + 1);
+        size_t first = b * per_input;
+        if (!omit_input) st = hsi_cube_set_band_name(out, first, base);
+        for (size_t s = 0; s < n_specs && !st; s++)
+            for (size_t j = 0; j < specs[s].n_thresholds && !st; j++)
+                for (int k = 0; k < 3 && !st; k++) {
+                    if (!hsi_profile_spec_uses_tree(&specs[s], (hsi_tree_kind)k)) continue;
+                    snprintf(name, sizeof name, "%s %s>=%g %s", base,
+                             hsi_attribute_name(specs[s].attr), specs[s].thresholds[j],
+                             k == HSI_TREE_MIN ? "thick" : k == HSI_TREE_MAX ? "thin" : "sdap");
+                    st = hsi_cube_set_band_name(
+                        out, first + hsi_profile_band_slot(specs, s, omit_input, (hsi_tree_kind)k, j), name);
+                }
+    }
+    return st;
 }
 
 /* One task: build the tree of input band b and fill its bands. */
@@ -101,7 +129,8 @@ static hsi_status run_task(const hsi_cube *in, size_t b, hsi_tree_kind kind,
 {
     size_t n = in->rows * in->cols, ob = out->bands;
     for (size_t p = 0; p < n; p++) image[p] = in->data[p * in->bands + b];
-    hsi_tree_options topt = {o->connectivity ? o->connectivity : 4, o->quantise_bits};
+    hsi_tree_options topt = {.connectivity = o->connectivity ? o->connectivity : 4,
+                             .quantise_bits = o->quantise_bits};
     hsi_tree *tree = NULL;
     hsi_status st = hsi_tree_build(image, in->rows, in->cols, kind, &topt, &tree);
     if (st) return hsi_error_prefix(st, "band %zu", b + 1);
@@ -112,7 +141,7 @@ static hsi_status run_task(const hsi_cube *in, size_t b, hsi_tree_kind kind,
     }
     int have = -1; /* attribute currently in attr */
     for (size_t s = 0; s < n_specs && !st; s++) {
-        if (!spec_uses_tree(&specs[s], kind)) continue;
+        if (!hsi_profile_spec_uses_tree(&specs[s], kind)) continue;
         if ((int)specs[s].attr != have) {
             if ((st = hsi_tree_attribute(tree, image, specs[s].attr, attr))) break;
             have = (int)specs[s].attr;
@@ -120,7 +149,7 @@ static hsi_status run_task(const hsi_cube *in, size_t b, hsi_tree_kind kind,
         for (size_t j = 0; j < specs[s].n_thresholds && !st; j++) {
             st = hsi_tree_filter(tree, attr, specs[s].thresholds[j], o->rule, filtered);
             if (st) break;
-            size_t band = b * per_input + band_slot(specs, s, o->omit_input, kind, j);
+            size_t band = b * per_input + hsi_profile_band_slot(specs, s, o->omit_input, kind, j);
             for (size_t p = 0; p < n; p++) out->data[p * ob + band] = filtered[p];
         }
     }
@@ -159,29 +188,12 @@ hsi_status hsi_profile_cube(const hsi_cube *in, const hsi_profile_spec *specs, s
     if (st) return st;
 
     /* band names, and the input bands themselves */
-    char name[160], base[96];
-    for (size_t b = 0; b < in->bands && !st; b++) {
-        if (in->band_names && in->band_names[b] && in->band_names[b][0])
-            snprintf(base, sizeof base, "%s", in->band_names[b]);
-        else
-            snprintf(base, sizeof base, "band %zu", b + 1);
-        size_t first = b * per_input;
-        if (!o.omit_input) {
-            st = hsi_cube_set_band_name(cube, first, base);
-            size_t n = in->rows * in->cols;
-            for (size_t p = 0; p < n; p++)
-                cube->data[p * cube->bands + first] = in->data[p * in->bands + b];
-        }
-        for (size_t s = 0; s < n_specs && !st; s++)
-            for (size_t j = 0; j < specs[s].n_thresholds && !st; j++)
-                for (int k = 0; k < 3 && !st; k++) {
-                    if (!spec_uses_tree(&specs[s], (hsi_tree_kind)k)) continue;
-                    snprintf(name, sizeof name, "%s %s>=%g %s", base,
-                             hsi_attribute_name(specs[s].attr), specs[s].thresholds[j],
-                             k == HSI_TREE_MIN ? "thick" : k == HSI_TREE_MAX ? "thin" : "sdap");
-                    st = hsi_cube_set_band_name(
-                        cube, first + band_slot(specs, s, o.omit_input, (hsi_tree_kind)k, j), name);
-                }
+    st = hsi_profile_name_bands((const char *const *)in->band_names, in->bands, specs, n_specs,
+                                o.omit_input, cube);
+    for (size_t b = 0; b < in->bands && !st && !o.omit_input; b++) {
+        size_t first = b * per_input, n = in->rows * in->cols;
+        for (size_t p = 0; p < n; p++)
+            cube->data[p * cube->bands + first] = in->data[p * in->bands + b];
     }
     if (st) {
         hsi_cube_free(cube);
@@ -191,7 +203,7 @@ hsi_status hsi_profile_cube(const hsi_cube *in, const hsi_profile_spec *specs, s
     /* tasks: (input band, tree kind) for every kind some spec needs */
     int need[3] = {0, 0, 0};
     for (size_t s = 0; s < n_specs; s++)
-        for (int k = 0; k < 3; k++) need[k] |= spec_uses_tree(&specs[s], (hsi_tree_kind)k);
+        for (int k = 0; k < 3; k++) need[k] |= hsi_profile_spec_uses_tree(&specs[s], (hsi_tree_kind)k);
     int kinds[3], n_kinds = 0;
     for (int k = 0; k < 3; k++)
         if (need[k]) kinds[n_kinds++] = k;

@@ -25,6 +25,7 @@
 #include "base/cube.h"
 #include "base/progress.h"
 #include "features/tree.h"
+#include "io/io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -69,6 +70,55 @@ size_t hsi_profile_bands_per_input(const hsi_profile_spec *specs, size_t n_specs
 hsi_status hsi_profile_cube(const hsi_cube *in, const hsi_profile_spec *specs, size_t n_specs,
                             const hsi_profile_options *opts, const hsi_progress *progress,
                             hsi_cube **out);
+
+/* Band names of a profile cube `out` (in_bands * bands_per_input bands) from
+ * the input bands' names (NULL or empty: "band K"), as hsi_profile_cube
+ * names them; the slot of (spec s, tree kind, threshold j) within an input
+ * band's bands; whether a spec uses a tree kind. */
+hsi_status hsi_profile_name_bands(const char *const *in_names, size_t in_bands,
+                                  const hsi_profile_spec *specs, size_t n_specs, int omit_input,
+                                  hsi_cube *out);
+size_t hsi_profile_band_slot(const hsi_profile_spec *specs, size_t s, int omit_input,
+                             hsi_tree_kind kind, size_t j);
+int hsi_profile_spec_uses_tree(const hsi_profile_spec *spec, hsi_tree_kind kind);
+
+/* ---- profiles of scene files, in row blocks and over MPI ranks ---- */
+
+struct hsi_preprocess;
+
+typedef struct hsi_profile_file_options {
+    size_t budget;        /* bytes for the blocks, trees and GDAL's cache (0: default) */
+    size_t block_rows;    /* 0: from the budget; else at most this many rows a block */
+    const struct hsi_preprocess *pca; /* profile these components instead of the bands,
+                                         or NULL; applied block by block */
+    const hsi_progress *progress;
+} hsi_profile_file_options;
+
+typedef struct hsi_profile_file_report {
+    size_t rows, cols, in_bands, out_bands; /* in_bands: bands (components) profiled */
+    size_t blocks, block_rows, ranks;       /* blocks over all ranks */
+    size_t boundary_nodes;                  /* merged boundary-tree nodes, all trees */
+    size_t merged_bytes;                    /* what they hold while the output is made */
+    size_t band_groups;                     /* reads of the scene for the boundary trees */
+} hsi_profile_file_report;
+
+/* The profile of the scene `in_path` written to out_path, never holding the
+ * whole cube: rows are split over the MPI ranks (when started under mpirun),
+ * and each rank's rows into blocks that fit the budget (rows x cols x (input
+ * bands + output bands) floats plus one band's tree of the block). With one
+ * block in all, each band's trees are built whole, as hsi_profile_cube does;
+ * with several, each block's max- and min-trees are built alone and merged
+ * across the blocks (tree_block.h), so the output is the same value for
+ * value. The SDAP (trees of shapes) cannot be merged exactly and is refused
+ * when there is more than one block (the message names the budget that
+ * gives one). Rank 0 writes the output (atomically,
+ * block by block, in row order as blocks arrive from the ranks). Collective
+ * under MPI. */
+hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
+                            const hsi_profile_spec *specs, size_t n_specs,
+                            const hsi_profile_options *opts, const hsi_profile_file_options *fo,
+                            const char *out_path, hsi_raster_format fmt,
+                            hsi_profile_file_report *report);
 
 #ifdef __cplusplus
 }

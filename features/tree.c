@@ -19,6 +19,7 @@
  * it owns an original pixel (the root always survives).
  */
 #include "features/tree.h"
+#include "features/tree_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -93,14 +94,7 @@ const char *hsi_filter_rule_name(hsi_filter_rule rule)
 
 /* ---- sorting ---- */
 
-/* A key whose unsigned order is the float order (-0 and +0 equal). */
-static inline uint32_t float_key(float v)
-{
-    uint32_t u;
-    v += 0.0f;
-    memcpy(&u, &v, sizeof u);
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
+static inline uint32_t float_key(float v) { return hsi_tree_float_key(v); }
 
 static inline float key_float(uint32_t k)
 {
@@ -173,8 +167,8 @@ static inline float key_level(const level_map *m, uint32_t k)
     return m->quantised ? (float)(m->lo + k * m->step) : key_float(k);
 }
 
-static hsi_status make_keys(const float *image, size_t n, int bits, uint32_t *key,
-                            uint32_t *max_key, level_map *map)
+static hsi_status make_keys(const float *image, size_t n, int bits, const hsi_tree_options *opts,
+                            uint32_t *key, uint32_t *max_key, level_map *map)
 {
     float lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < n; i++) {
@@ -193,16 +187,19 @@ static hsi_status make_keys(const float *image, size_t n, int bits, uint32_t *ke
         *max_key = mk;
         return HSI_OK;
     }
+    if (opts && opts->has_range) {
+        if (!(opts->range_lo <= lo && hi <= opts->range_hi))
+            return hsi_error(HSI_ERR_ARG, "tree: values [%g, %g] outside the range [%g, %g] given",
+                             lo, hi, opts->range_lo, opts->range_hi);
+        lo = opts->range_lo;
+        hi = opts->range_hi;
+    }
     double top = (double)((1u << bits) - 1);
     double range = (double)hi - (double)lo;
     map->quantised = 1;
     map->lo = lo;
     map->step = range > 0 ? range / top : 0;
-    double scale = range > 0 ? top / range : 0;
-    for (size_t i = 0; i < n; i++) {
-        double q = floor(((double)image[i] - lo) * scale + 0.5);
-        key[i] = (uint32_t)(q > top ? top : q);
-    }
+    for (size_t i = 0; i < n; i++) key[i] = hsi_tree_quant_key(image[i], lo, hi, bits);
     *max_key = (uint32_t)top;
     return HSI_OK;
 }
@@ -559,7 +556,7 @@ hsi_status hsi_tree_build(const float *image, size_t rows, size_t cols, hsi_tree
     t->cols = cols;
     level_map map;
     uint32_t max_key = 0;
-    if ((st = make_keys(image, n, bits, key, &max_key, &map))) goto fail;
+    if ((st = make_keys(image, n, bits, opts, key, &max_key, &map))) goto fail;
     if ((st = sort_by_key(key, n, max_key, order))) goto fail;
     if (kind == HSI_TREE_MIN) /* root end first: the highest level */
         for (size_t i = 0, j = n - 1; i < j; i++, j--) {
@@ -585,100 +582,50 @@ fail:
 
 /* ---- attributes ---- */
 
+void hsi_tree_accumulate(const hsi_tree *tree, size_t row0, const uint8_t *stop, hsi_tree_acc *acc)
+{
+    size_t nn = tree->n_nodes, cols = tree->cols;
+    const uint32_t *pn = tree->pixel_node, *par = tree->parent;
+    for (size_t i = 0; i < nn; i++) hsi_tree_acc_clear(&acc[i]);
+    for (size_t y = 0, p = 0; y < tree->rows; y++)
+        for (size_t x = 0; x < cols; x++, p++)
+            hsi_tree_acc_pixel(&acc[pn[p]], (uint32_t)(row0 + y), (uint32_t)x);
+    for (size_t i = nn; i-- > 1;)
+        if (!stop || !stop[i]) hsi_tree_acc_merge(&acc[par[i]], &acc[i]);
+}
+
+void hsi_tree_accumulate_std(const hsi_tree *tree, const float *image, const uint8_t *stop,
+                             hsi_tree_sacc *acc)
+{
+    size_t nn = tree->n_nodes, n = tree->rows * tree->cols;
+    const uint32_t *pn = tree->pixel_node, *par = tree->parent;
+    for (size_t i = 0; i < nn; i++) hsi_tree_sacc_clear(&acc[i]);
+    for (size_t p = 0; p < n; p++) hsi_tree_sacc_value(&acc[pn[p]], image[p]);
+    for (size_t i = nn; i-- > 1;)
+        if (!stop || !stop[i]) hsi_tree_sacc_merge(&acc[par[i]], &acc[i]);
+}
+
 hsi_status hsi_tree_attribute(const hsi_tree *tree, const float *image, hsi_attribute attr,
                               double *out)
 {
-    size_t nn = tree->n_nodes, n = tree->rows * tree->cols, cols = tree->cols;
-    const uint32_t *pn = tree->pixel_node, *par = tree->parent;
+    size_t nn = tree->n_nodes;
     if (attr == HSI_ATTR_STD && !image)
         return hsi_error(HSI_ERR_ARG, "tree attribute std needs the image");
-    if (attr == HSI_ATTR_AREA) {
-        memset(out, 0, nn * sizeof *out);
-        for (size_t p = 0; p < n; p++) out[pn[p]] += 1;
-        for (size_t i = nn; i-- > 1;) out[par[i]] += out[i];
+    if (attr != HSI_ATTR_STD) {
+        hsi_tree_acc *acc = malloc(nn * sizeof *acc);
+        if (!acc) return hsi_error(HSI_ERR_NOMEM, "out of memory for tree attributes");
+        hsi_tree_accumulate(tree, 0, NULL, acc);
+        for (size_t i = 0; i < nn; i++) out[i] = hsi_tree_acc_value(&acc[i], attr);
+        free(acc);
         return HSI_OK;
     }
-    if (attr == HSI_ATTR_DIAGONAL) {
-        uint32_t *box = malloc(nn * 4 * sizeof *box); /* [node][ymin, ymax, xmin, xmax] */
-        if (!box) return hsi_error(HSI_ERR_NOMEM, "out of memory for tree attributes");
-        for (size_t i = 0; i < nn; i++) {
-            box[4 * i] = box[4 * i + 2] = NIL;
-            box[4 * i + 1] = box[4 * i + 3] = 0;
-        }
-        for (size_t p = 0; p < n; p++) {
-            uint32_t *b = box + 4 * (size_t)pn[p];
-            uint32_t y = (uint32_t)(p / cols), x = (uint32_t)(p % cols);
-            if (y < b[0]) b[0] = y;
-            if (y > b[1]) b[1] = y;
-            if (x < b[2]) b[2] = x;
-            if (x > b[3]) b[3] = x;
-        }
-        for (size_t i = nn; i-- > 0;) {
-            uint32_t *b = box + 4 * i, *a = box + 4 * (size_t)par[i];
-            double h = (double)b[1] - b[0] + 1, w = (double)b[3] - b[2] + 1;
-            out[i] = sqrt(h * h + w * w);
-            if (i == 0) break;
-            if (b[0] < a[0]) a[0] = b[0];
-            if (b[1] > a[1]) a[1] = b[1];
-            if (b[2] < a[2]) a[2] = b[2];
-            if (b[3] > a[3]) a[3] = b[3];
-        }
-        free(box);
-        return HSI_OK;
-    }
-    if (attr == HSI_ATTR_INERTIA) {
-        /* per node: count, sum and sum of squares of row and column (exact
-         * integers in doubles up to 2^53) */
-        double *s = calloc(nn * 5, sizeof *s);
-        if (!s) return hsi_error(HSI_ERR_NOMEM, "out of memory for tree attributes");
-        for (size_t p = 0; p < n; p++) {
-            double *a = s + 5 * (size_t)pn[p];
-            double y = (double)(p / cols), x = (double)(p % cols);
-            a[0] += 1;
-            a[1] += y;
-            a[2] += x;
-            a[3] += y * y;
-            a[4] += x * x;
-        }
-        for (size_t i = nn; i-- > 0;) {
-            double *a = s + 5 * i, c = a[0];
-            double mu = (a[3] - a[1] * a[1] / c) + (a[4] - a[2] * a[2] / c);
-            out[i] = mu > 0 ? mu / (c * c) : 0;
-            if (i == 0) break;
-            double *b = s + 5 * (size_t)par[i];
-            for (int j = 0; j < 5; j++) b[j] += a[j];
-        }
-        free(s);
-        return HSI_OK;
-    }
-    /* std: per node count, mean and sum of squared deviations M2, merged
-     * from children into parents with Chan et al.'s pairwise update, so a
-     * flat node gets exactly 0 and no large sums cancel. */
-    double *s = calloc(nn * 3, sizeof *s);
-    if (!s) return hsi_error(HSI_ERR_NOMEM, "out of memory for tree attributes");
-    for (size_t p = 0; p < n; p++) { /* Welford for the node's own pixels */
-        double *a = s + 3 * (size_t)pn[p];
-        double v = image[p], d = v - a[1];
-        a[0] += 1;
-        a[1] += d / a[0];
-        a[2] += d * (v - a[1]);
-    }
-    for (size_t i = nn; i-- > 0;) {
-        double *a = s + 3 * i;
-        out[i] = a[2] > 0 ? sqrt(a[2] / a[0]) : 0;
-        if (i == 0) break;
-        double *b = s + 3 * (size_t)par[i];
-        double c = a[0] + b[0], d = a[1] - b[1];
-        if (b[0] == 0) {
-            b[1] = a[1];
-            b[2] = a[2];
-        } else {
-            b[1] += d * a[0] / c;
-            b[2] += a[2] + d * d * a[0] * b[0] / c;
-        }
-        b[0] = c;
-    }
-    free(s);
+    /* std: exact integer sums (tree_internal.h), so the value is one
+     * rounding of the exact population std, whatever the summation order. */
+    hsi_tree_sacc *sacc = malloc(nn * sizeof *sacc);
+    if (!sacc) return hsi_error(HSI_ERR_NOMEM, "out of memory for tree attributes");
+    hsi_tree_accumulate_std(tree, image, NULL, sacc);
+    for (size_t i = 0; i < nn; i++) out[i] = hsi_tree_sacc_std(&sacc[i]);
+    free(sacc);
     return HSI_OK;
 }
 

@@ -63,6 +63,10 @@ typedef struct hsi_tree_options {
     int quantise_bits; /* 0: exact float levels (default); 8 or 16: levels
                         * quantised linearly over [min, max] of the image
                         * (node levels are the de-quantised values) */
+    int has_range;     /* 1: quantise over [range_lo, range_hi] instead of the
+                        * image's own range: a row block of a larger image
+                        * gives it the whole image's range (tree_block.h) */
+    float range_lo, range_hi;
 } hsi_tree_options;
 
 /* Build a tree of a rows x cols row-major image. opts may be NULL (4-connected,
@@ -95,7 +99,11 @@ hsi_status hsi_attribute_parse(const char *name, hsi_attribute *attr);
 const char *hsi_attribute_name(hsi_attribute attr);
 
 /* out[i] = attribute of node i, accumulated pixel by pixel into each pixel's
- * node, then from children into parents. `image` (rows*cols) is the image the
+ * node, then from children into parents. Area, diagonal and inertia come
+ * from integer accumulators (count, bounding box, sums of row, column and
+ * their squares) and one final formula, so they do not depend on the order
+ * of summation: a tree merged from row blocks (tree_block.h) gets the same
+ * values bit for bit. `image` (rows*cols) is the image the
  * tree was built on; it is read only for HSI_ATTR_STD and may be NULL
  * otherwise. */
 hsi_status hsi_tree_attribute(const hsi_tree *tree, const float *image, hsi_attribute attr,

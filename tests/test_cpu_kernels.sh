@@ -43,8 +43,16 @@ if has avx2 && has fma; then
 else
     case $line in *"conv taps generic"*) pass ;; *) fail "no AVX2+FMA but tap kernels not generic: $line" ;; esac
 fi
-# No false cuDNN claim: no cuDNN backend exists yet.
-grep -q 'cudnn' "$TMP/out" && fail "--version claims cuDNN: $(head -1 "$TMP/out")"
+# cuDNN is claimed exactly when the GPU backend is built in (configure's
+# HAVE_CUDA), and then the backends line names its cuDNN version.
+if grep -q '^#define HAVE_CUDA 1' "$HSI_BUILDDIR/config.h"; then
+    head -1 "$TMP/out" | grep -q ' cuda+cudnn' || fail "--version lacks cuda+cudnn: $(head -1 "$TMP/out")"
+    grep -Eq '^CNN backends: cpu, cuda \(CUDA runtime [0-9.]+, cuDNN [0-9]+\.[0-9]+\.[0-9]+' "$TMP/out" ||
+        fail "--version lacks the cuda backend's versions: $(cat "$TMP/out")"
+else
+    grep -qi 'cudnn' "$TMP/out" && fail "--version claims cuDNN without CUDA built in: $(head -1 "$TMP/out")"
+    grep -q '^CNN backends: cpu (built without CUDA)' "$TMP/out" || fail "--version backends line: $(cat "$TMP/out")"
+fi
 
 if ! grep -q 'blas OpenBLAS' "$TMP/out"; then
     echo "BLAS is not OpenBLAS: OPENBLAS_CORETYPE re-execution not tested"

@@ -231,7 +231,7 @@ static void test_against_brute_force(void)
         for (int kind = 0; kind < 3; kind++)
             for (int conn = 4; conn <= (kind == 2 ? 4 : 8); conn += 4) {
                 if (kind == 2) memcpy(u, wc, sizeof wc);
-                hsi_tree_options opt = {conn, 0};
+                hsi_tree_options opt = {.connectivity = conn};
                 hsi_tree *t = NULL;
                 CHECK_OK(hsi_tree_build(u, R, C, (hsi_tree_kind)kind, &opt, &t));
                 if (!t) continue;
@@ -458,8 +458,8 @@ static void test_filters(void)
             a1[0] = 0, a1[1] = 255;
             for (int kind = 0; kind < 3; kind++) {
                 hsi_tree *f = NULL, *q = NULL;
-                hsi_tree_options o8 = {8, 8};
-                hsi_tree_options of = {8, 0};
+                hsi_tree_options o8 = {.connectivity = 8, .quantise_bits = 8};
+                hsi_tree_options of = {.connectivity = 8};
                 CHECK_OK(hsi_tree_build(a1, R, C, kind, &of, &f));
                 CHECK_OK(hsi_tree_build(a1, R, C, kind, &o8, &q));
                 if (f && q) {
@@ -498,7 +498,7 @@ static void test_bad_args(void)
     CHECK_FAILS(hsi_tree_build(u, 2, 2, HSI_TREE_MAX, NULL, &t), HSI_ERR_DATA, "non-finite value at pixel 3");
     CHECK(t == NULL);
     u[3] = 4;
-    hsi_tree_options o = {6, 0};
+    hsi_tree_options o = {.connectivity = 6};
     CHECK_FAILS(hsi_tree_build(u, 2, 2, HSI_TREE_MAX, &o, &t), HSI_ERR_ARG, "connectivity 6");
     o.connectivity = 4, o.quantise_bits = 12;
     CHECK_FAILS(hsi_tree_build(u, 2, 2, HSI_TREE_MIN, &o, &t), HSI_ERR_ARG, "12 bits");

@@ -10,7 +10,9 @@
 #include "base/memory.h"
 #include "base/mpi.h"
 #include "base/rng.h"
+#include "base/version.h"
 #include "cnn3d/cnn.h"
+#include "cnn3d/device.h"
 #include "cnn3d/dist.h"
 #include "features/patch.h"
 #include "cnn3d/predict_budget.h"
@@ -151,6 +153,23 @@ static const char usage[] =
     "  --precision P          fp32 (default) or bf16: the convolutions' GEMMs take\n"
     "                         bf16 operands, summed in fp32 (train, predict, eval;\n"
     "                         needs a CPU with AVX512_BF16; weights stay fp32)\n"
+    "  --device D             where the net runs (train, predict, eval; default cpu,\n"
+    "                         or for train from --spec the spec's 'device'): cpu;\n"
+    "                         cuda or cuda:N, the (N-th) NVIDIA GPU through cuDNN and\n"
+    "                         cuBLAS (under MPI cuda gives each rank of a node its own\n"
+    "                         GPU, round robin); auto, the first GPU when one is\n"
+    "                         usable, else the CPU, saying which on stderr (also with\n"
+    "                         -q). cuda never falls back: without a GPU, with a\n"
+    "                         driver older than the CUDA runtime, a GPU older than\n"
+    "                         Turing (sm_75, the oldest CUDA 13 builds for) or an hsi\n"
+    "                         built without CUDA it stops with one line saying so.\n"
+    "                         Models are device-independent: train on one, predict on\n"
+    "                         the other. summary: name the device and its versions\n"
+    "  --deterministic        GPU: deterministic cuDNN algorithms picked by heuristics\n"
+    "                         (not by timing), so two runs with one seed give\n"
+    "                         bit-identical weights (the CPU always does)\n"
+    "  --tf32                 GPU: let convolutions and dense layers use TF32 tensor\n"
+    "                         cores (10-bit mantissa products; default: full FP32)\n"
     "  --resume MODEL         continue training from a checkpoint (same data)\n"
     "  --global-batch N       train: samples per optimiser step over all MPI ranks\n"
     "                         (default: --batch, else the spec's batch); each rank\n"
@@ -361,6 +380,33 @@ static hsi_status scene_shape(const char *path, const hsi_read_options *ro, size
 
 /* ---------------------------------------------------------------- summary */
 
+/* --device's value: 0, or a usage error (exit 2). */
+static int check_device(const char *arg)
+{
+    if (hsi_cnn_device_name_ok(arg)) return 0;
+    return cli_usage_error(name, "--device: '%s' is not cpu, cuda, cuda:N or auto", arg);
+}
+
+/* summary's last line: the device the net would run on, with the GPU and
+ * the cuDNN and cuBLAS versions (opened, so that an unusable one is an
+ * error before any output). */
+static hsi_status device_line(const char *dev, char *line, size_t len)
+{
+    const hsi_cnn_backend *be;
+    hsi_cnn_device_options o = {0, 0};
+    char note[640], d[512];
+    hsi_status st = hsi_cnn_device_open(dev, &o, &be, note, sizeof note);
+    if (st) return st;
+    hsi_cnn_device_describe(be, d, sizeof d);
+    snprintf(line, len, "Device: %s%s\n", d,
+             be->device ? ""
+             : !strcmp(dev, "auto") ? " (no usable GPU: --device auto runs on the CPU)"
+             : hsi_have_cuda() ? " (GPU backend built in: --device cuda)"
+                               : " (built without CUDA: no GPU backend)");
+    hsi_cnn_device_close(be);
+    return HSI_OK;
+}
+
 static int run_summary(int argc, char **argv)
 {
     static const struct option longopts[] = {{"bands-count", required_argument, NULL, 'b'},
@@ -368,11 +414,12 @@ static int run_summary(int argc, char **argv)
                                              {"bands", required_argument, NULL, 'L'},
                                              {"classes", required_argument, NULL, 'k'},
                                              {"freeze", required_argument, NULL, 'F'},
+                                             {"device", required_argument, NULL, 1006},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     long bands = 220, classes = 16;
-    const char *freeze = NULL;
+    const char *freeze = NULL, *device = NULL;
     int c;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("qh"), longopts, NULL)) != -1) {
@@ -387,6 +434,10 @@ static int run_summary(int argc, char **argv)
             if (cli_parse_long(name, "--classes", optarg, 2, 65535, &classes)) return 2;
             break;
         case 'F': freeze = optarg; break;
+        case 1006:
+            if (check_device(optarg)) return 2;
+            device = optarg;
+            break;
         case 'q': break;
         case 'h': fputs(usage, stdout); return 0;
         case ':':
@@ -414,9 +465,23 @@ static int run_summary(int argc, char **argv)
         st = hsi_cnn_summary_frozen(spec, spec->in_bands ? 0 : (int)bands,
                                     spec->classes ? 0 : (int)classes, frozen, &text);
     free(frozen);
+    char line[768] = "";
+    if (!st) {
+        const char *dev = device ? device : spec->device[0] ? spec->device : "cpu";
+        if ((st = device_line(dev, line, sizeof line))) {
+            if (device) {
+                free(text); /* --device names one that is not usable: an error */
+            } else { /* the spec's: the summary still describes it */
+                snprintf(line, sizeof line, "Device: %s (the spec's; not usable here: %s)\n", dev,
+                         hsi_last_error());
+                st = HSI_OK;
+            }
+        }
+    }
     hsi_cnn_spec_free(spec);
     if (st) return cli_fail(name, st);
     fputs(text, stdout);
+    fputs(line, stdout);
     free(text);
     return 0;
 }
@@ -441,6 +506,8 @@ static void print_timing(const hsi_cnn_dist *dist, double seconds)
 typedef struct train_args {
     const char *spec, *cube, *var, *bands, *train, *test, *output, *resume, *preprocess;
     const char *init, *freeze, *schedule, *augment; /* transfer learning, schedule, augmentation */
+    const char *device;   /* --device (NULL: the spec's, else cpu) */
+    int deterministic, tf32;
     long warmup;
     long epochs, batch, patience, checkpoint_every, global_batch;
     double lr, validation_split, bucket_mb;
@@ -461,6 +528,18 @@ static int parse_precision(const char *arg, hsi_cnn_precision *p)
     return 0;
 }
 
+/* --device, else the spec's: the backend (cnn3d/device.h); the device taken
+ * goes to stderr (auto's choice, and its reason on the CPU, even with -q). */
+static hsi_status open_device(const char *dev, int deterministic, int tf32, int quiet,
+                              const hsi_cnn_backend **be)
+{
+    hsi_cnn_device_options o = {deterministic, tf32};
+    char note[640];
+    hsi_status st = hsi_cnn_device_open(dev, &o, be, note, sizeof note);
+    if (!st && note[0] && (!quiet || !strcmp(dev, "auto"))) fprintf(stderr, "hsi %s: %s\n", name, note);
+    return st;
+}
+
 static int run_train(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -479,6 +558,8 @@ static int run_train(int argc, char **argv)
         {"init", required_argument, NULL, 1001},     {"freeze", required_argument, NULL, 1002},
         {"schedule", required_argument, NULL, 1003}, {"warmup", required_argument, NULL, 1004},
         {"augment", required_argument, NULL, 1005},
+        {"device", required_argument, NULL, 1006},  {"deterministic", no_argument, NULL, 1007},
+        {"tf32", no_argument, NULL, 1008},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     train_args a = {.lr_scaling = 1, .bucket_mb = 1, .epochs = -1, .batch = -1, .patience = -1,
@@ -575,6 +656,12 @@ static int run_train(int argc, char **argv)
             a.augment = optarg;
             break;
         }
+        case 1006:
+            if (check_device(optarg)) return 2;
+            a.device = optarg;
+            break;
+        case 1007: a.deterministic = 1; break;
+        case 1008: a.tf32 = 1; break;
         case 'q': a.quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case ':':
@@ -619,9 +706,23 @@ static int run_train(int argc, char **argv)
     int shard_want = global_want > 0 ? (int)((global_want + ranks - 1) / ranks) : 0;
     hsi_cnn_net *source = NULL; /* --init */
     uint8_t *frozen = NULL;
+    const hsi_cnn_backend *be = NULL; /* --device */
+
+    /* A new net from --spec may name its device; --resume and --init take
+     * --device (default cpu): the model's file is device-independent. */
+    if (!a.device && a.spec && !a.resume && !a.init) {
+        hsi_cnn_spec *peek;
+        if ((st = hsi_cnn_spec_load(a.spec, &peek))) goto fail;
+        static char spec_device[16];
+        snprintf(spec_device, sizeof spec_device, "%s", peek->device);
+        hsi_cnn_spec_free(peek);
+        a.device = spec_device;
+    }
+    if (!a.device || !*a.device) a.device = "cpu";
+    if ((st = open_device(a.device, a.deterministic, a.tf32, a.quiet, &be))) goto fail;
 
     if (a.resume) {
-        if ((st = hsi_cnn_checkpoint_read(a.resume, 1, shard_want, NULL, &net, &resumed))) goto fail;
+        if ((st = hsi_cnn_checkpoint_read(a.resume, 1, shard_want, be, &net, &resumed))) goto fail;
         if (a.spec) {
             hsi_cnn_spec *given;
             if ((st = hsi_cnn_spec_load(a.spec, &given))) goto fail;
@@ -737,7 +838,7 @@ static int run_train(int argc, char **argv)
     if (!net) {
         hsi_cnn_net_options o = {.bands = (int)cube->shape.bands, .classes = classes,
                                  .max_batch = shard_want > 0 ? shard_want : spec->batch,
-                                 .training = 1, .seed = a.seed};
+                                 .training = 1, .seed = a.seed, .backend = be};
         if ((st = hsi_cnn_net_new(spec, &o, &net))) goto fail;
         if (source) {
             char *report = NULL;
@@ -916,6 +1017,7 @@ out:
     hsi_cnn_spec_free(spec);
     hsi_cnn_net_free(net);
     hsi_cnn_net_free(source);
+    hsi_cnn_device_close(be);
     free(frozen);
     hsi_cnn_meta_clear(&meta);
     hsi_cnn_meta_clear(&resumed);
@@ -937,13 +1039,17 @@ static int run_apply(int argc, char **argv, int is_eval)
         {"prob", required_argument, NULL, 'p'},   {"batch", required_argument, NULL, 'B'},
         {"csv", required_argument, NULL, 'c'},    {"json", required_argument, NULL, 'j'},
         {"precision", required_argument, NULL, 'X'}, {"memory", required_argument, NULL, 'M'},
+        {"device", required_argument, NULL, 1006}, {"deterministic", no_argument, NULL, 1007},
+        {"tf32", no_argument, NULL, 1008},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     size_t memory = hsi_memory_default();
     const char *model = NULL, *var = NULL, *test_path = NULL, *output = NULL, *probs = NULL;
     const char *csv = NULL, *json = NULL;
     long batch = 64;
-    int quiet = 0, c;
+    int quiet = 0, c, deterministic = 0, tf32 = 0;
+    const char *device = "cpu";
+    const hsi_cnn_backend *be = NULL;
     hsi_cnn_precision precision = HSI_CNN_FP32;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("m:o:qh"), longopts, NULL)) != -1) {
@@ -964,6 +1070,12 @@ static int run_apply(int argc, char **argv, int is_eval)
         case 'M':
             if (cli_parse_memory(name, optarg, &memory)) return 2;
             break;
+        case 1006:
+            if (check_device(optarg)) return 2;
+            device = optarg;
+            break;
+        case 1007: deterministic = 1; break;
+        case 1008: tf32 = 1; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); return 0;
         case ':':
@@ -990,7 +1102,8 @@ static int run_apply(int argc, char **argv, int is_eval)
     int rank, ranks;
     hsi_mpi_layout(&rank, &ranks);
     /* Under MPI every rank reads the model: all go on, or all stop. */
-    st = hsi_cnn_checkpoint_read(model, 0, (int)batch, NULL, &net, &meta);
+    st = open_device(device, deterministic, tf32, quiet, &be);
+    if (!st) st = hsi_cnn_checkpoint_read(model, 0, (int)batch, be, &net, &meta);
     if (!st) st = hsi_cnn_net_set_precision(net, precision);
     if ((st = hsi_mpi_agree(st))) goto fail;
     if (!is_eval) {
@@ -1091,6 +1204,7 @@ fail:
     rc = cli_fail(name, st);
 out:
     hsi_cnn_net_free(net);
+    hsi_cnn_device_close(be);
     hsi_cnn_meta_clear(&meta);
     hsi_cube_free(prob);
     hsi_labels_free(map);

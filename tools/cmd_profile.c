@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/memory.h"
+#include "base/mpi.h"
 #include "base/rng.h"
 #include "features/preprocess.h"
+#include "features/preprocess_stream.h"
 #include "features/profile.h"
 #include "io/io.h"
 #include "tools/cli.h"
@@ -57,10 +60,34 @@ static const char usage[] =
     "  --quantise BITS      0 (default: exact float levels), 8 or 16: build the trees\n"
     "                       on levels quantised over each band's range\n"
     "  --no-input           leave the input bands (components) out of the output\n"
+    CLI_MEMORY_HELP
+    "  --block-rows N       at most N rows a block (default: as many as --memory allows)\n"
     "  -q, --quiet          no progress display\n"
     "  -h, --help           show this help\n"
     "\n"
-    "The trees of different bands are built in parallel (OMP_NUM_THREADS threads).\n"
+    "Memory and MPI ranks. The scene is never held whole: it is read in blocks of\n"
+    "rows, and a block holds its input rows (twice: as read and converted), their\n"
+    "principal components, its output rows, and one band's tree work per thread\n"
+    "(320 bytes a pixel; a block's bands are filtered in parallel by\n"
+    "OMP_NUM_THREADS threads). A block gets 7/8 of --memory (an eighth goes to\n"
+    "GDAL's cache), or 5/8 when the scene is split, that is about\n"
+    "  (5/8 M) / (cols x (8 bands + 4 PCs + 4 output bands + 320 threads))\n"
+    "rows. Under mpirun the rows are split over the ranks first; rank 0 writes the\n"
+    "output as the blocks arrive. When the scene fits one block on one rank every\n"
+    "tree is built whole. Otherwise each block's max- and min-trees are built alone\n"
+    "and merged across the block boundaries (Wilkinson et al., IEEE PAMI 2008;\n"
+    "Goetz et al., IEEE TPDS 2018), and the profile is the same, value for value,\n"
+    "on any number of blocks and ranks: every attribute merges exactly (integer\n"
+    "sums; std from exact fixed-point sums). The merge needs the boundary trees (a\n"
+    "block's nodes that touch its first or last row: tens of nodes a boundary\n"
+    "pixel on noisy float bands, fewer with --quantise), which get the remaining\n"
+    "quarter of --memory: they are built for as many bands at once as fit it, one\n"
+    "more read of the scene a group of bands (one band's may exceed it; the\n"
+    "summary line says how large they were). Trees of shapes (--sdap) cannot be\n"
+    "merged exactly: with more than one block they are refused, naming the\n"
+    "--memory that gives one block. --pca is fitted in one more pass over the row\n"
+    "blocks (covariance accumulated in double precision); its last bits depend on\n"
+    "those blocks, so compare profiles of components made with the same --memory.\n"
     "\n"
     "Examples:\n"
     "  hsi profile scene.tif --pca 4 --sdap area=100,500,1000,5000 --sdap std=250,500,1000 \\\n"
@@ -72,6 +99,98 @@ static const char usage[] =
     "Exit status: 0 on success, 1 on a read, data or write error, 2 on a usage error.\n";
 
 extern const hsi_command cmd_profile;
+
+/* The PCA of the scene, fitted in a pass over its row blocks on the pixels
+ * of a seeded random sample (Floyd's algorithm: `sample` of the n pixels,
+ * marked in a mask, no n-long index array) or on all of them. */
+static hsi_status fit_pca(const char *path, const hsi_read_options *ro, size_t k, uint64_t sample,
+                          uint64_t seed, size_t budget, int quiet, hsi_preprocess **pca)
+{
+    hsi_file_info info;
+    hsi_status st = hsi_file_probe(path, ro->var, &info);
+    if (st) return st;
+    size_t bands = info.bands;
+    if (ro->bands) {
+        size_t *sel = NULL, n_sel = 0;
+        if ((st = hsi_band_list_parse(ro->bands, info.bands, &sel, &n_sel))) return st;
+        free(sel);
+        bands = n_sel;
+    }
+    if (k > bands)
+        return hsi_error(HSI_ERR_ARG, "--pca %zu asks for more components than its %zu bands",
+                         k, bands);
+    size_t npix = info.rows * info.cols;
+    uint16_t *mask = NULL;
+    if (sample && sample < npix) {
+        mask = calloc(npix, sizeof *mask);
+        if (!mask) return hsi_error(HSI_ERR_NOMEM, "out of memory for the PCA sample");
+        hsi_rng rng;
+        hsi_rng_seed(&rng, seed);
+        for (size_t j = npix - sample; j < npix; j++) {
+            size_t t = (size_t)hsi_rng_below(&rng, (uint64_t)j + 1);
+            mask[mask[t] ? j : t] = 1;
+        }
+    }
+    st = hsi_preprocess_fit_file(HSI_PREPROCESS_PCA, path, ro, mask, k, 0, budget, pca);
+    free(mask);
+    if (!st && !quiet) {
+        double kept = 0;
+        for (size_t j = 0; j < (*pca)->out_dim; j++) kept += (*pca)->explained[j];
+        fprintf(stderr, "hsi profile: %zu principal components keep %.2f%% of the variance\n", k,
+                100 * kept);
+    }
+    return st;
+}
+
+static hsi_status profile(const char *in_path, const hsi_read_options *ro,
+                          const hsi_profile_spec *specs, size_t n_specs,
+                          const hsi_profile_options *popts, size_t pca_k, uint64_t pca_sample,
+                          uint64_t seed, size_t budget, size_t block_rows, const char *out_path,
+                          hsi_raster_format fmt, int quiet, int rank)
+{
+    const char *name = "profile";
+    hsi_preprocess *pca = NULL;
+    hsi_status st = HSI_OK;
+    if (pca_k) st = fit_pca(in_path, ro, pca_k, pca_sample, seed, budget, quiet, &pca);
+    st = hsi_mpi_agree(st);
+    if (st) {
+        if (rank == 0) cli_fail(name, hsi_error_prefix(st, "%s", in_path));
+        hsi_preprocess_free(pca);
+        return st;
+    }
+    cli_progress bar;
+    cli_progress_init(&bar, "hsi profile: blocks", quiet);
+    hsi_progress cb = cli_progress_callback(&bar);
+    hsi_profile_file_options fo = {.budget = budget, .block_rows = block_rows, .pca = pca,
+                                   .progress = &cb};
+    hsi_profile_file_report rep;
+    double t0 = cli_now();
+    st = hsi_profile_file(in_path, ro, specs, n_specs, popts, &fo, out_path, fmt, &rep);
+    cli_progress_finish(&bar);
+    hsi_preprocess_free(pca);
+    if (st) {
+        /* the reader's messages name the file already */
+        if (strncmp(hsi_last_error(), in_path, strlen(in_path)) &&
+            !strstr(hsi_last_error(), "failed: ")) st = hsi_error_prefix(st, "%s", in_path);
+        if (rank == 0) cli_fail(name, st);
+        return st;
+    }
+    if (rank == 0) {
+        printf("%s: %zu x %zu x %zu (%zu input bands x %zu features) in %.2f s; %zu block%s of "
+               "up to %zu rows on %zu rank%s",
+               out_path, rep.rows, rep.cols, rep.out_bands, rep.in_bands,
+               rep.out_bands / rep.in_bands, cli_now() - t0, rep.blocks, rep.blocks == 1 ? "" : "s",
+               rep.block_rows, rep.ranks, rep.ranks == 1 ? "" : "s");
+        if (rep.blocks > 1) {
+            char mem[32];
+            hsi_memory_format(rep.merged_bytes, mem, sizeof mem);
+            printf(", %zu boundary-tree nodes merged (%s) in %zu pass%s", rep.boundary_nodes, mem,
+                   rep.band_groups, rep.band_groups == 1 ? "" : "es");
+        }
+        printf("\n");
+    }
+    return HSI_OK;
+}
 
 static int run(int argc, char **argv)
 {
@@ -85,6 +204,7 @@ static int run(int argc, char **argv)
         {"quantise", required_argument, NULL, 'Q'}, {"quantize", required_argument, NULL, 'Q'},
         {"ap", required_argument, NULL, 'A'},       {"emap", required_argument, NULL, 'A'},
         {"sdap", required_argument, NULL, 'D'},     {"no-input", no_argument, NULL, 'n'},
+        {"memory", required_argument, NULL, 'M'},   {"block-rows", required_argument, NULL, 'B'},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     hsi_read_options ropts = {0};
@@ -93,7 +213,8 @@ static int run(int argc, char **argv)
     size_t n_specs = 0;
     const char *out_path = NULL;
     hsi_raster_format fmt = HSI_FORMAT_AUTO;
-    long pca_k = 0, conn = 4, bits = 0;
+    long pca_k = 0, conn = 4, bits = 0, block_rows = 0;
+    size_t budget = hsi_memory_default();
     uint64_t pca_sample = 0, seed = 1;
     int quiet = 0, c;
     hsi_status st;
@@ -142,6 +263,12 @@ static int run(int argc, char **argv)
             n_specs++;
             break;
         case 'n': popts.omit_input = 1; break;
+        case 'M':
+            if (cli_parse_memory(name, optarg, &budget)) return 2;
+            break;
+        case 'B':
+            if (cli_parse_long(name, "--block-rows", optarg, 1, 1L << 30, &block_rows)) return 2;
+            break;
         case 'q': quiet = 1; break;
         case 'h': return cli_print_usage(&cmd_profile);
         case ':':
@@ -156,68 +283,16 @@ static int run(int argc, char **argv)
     popts.quantise_bits = (int)bits;
     const char *in_path = argv[optind];
 
-    hsi_cube *cube = NULL, *features = NULL;
-    if ((st = hsi_cube_read(in_path, &ropts, &cube))) return cli_fail(name, st);
-    if (pca_k) {
-        if ((size_t)pca_k > cube->bands) {
-            cli_error(name, "%s: --pca %ld asks for more components than its %zu bands", in_path,
-                      pca_k, cube->bands);
-            hsi_cube_free(cube);
-            return 1;
-        }
-        size_t npix = cube->rows * cube->cols;
-        uint16_t *mask = NULL;
-        if (pca_sample && pca_sample < npix) {
-            /* a seeded random sample of pixels: the first pca_sample of a shuffle */
-            size_t *idx = malloc(npix * sizeof *idx);
-            mask = calloc(npix, sizeof *mask);
-            if (!idx || !mask) {
-                free(idx);
-                free(mask);
-                hsi_cube_free(cube);
-                return cli_error(name, "out of memory");
-            }
-            for (size_t i = 0; i < npix; i++) idx[i] = i;
-            hsi_rng rng;
-            hsi_rng_seed(&rng, seed);
-            hsi_rng_shuffle(&rng, idx, npix);
-            for (size_t i = 0; i < pca_sample; i++) mask[idx[i]] = 1;
-            free(idx);
-        }
-        hsi_preprocess *pca = NULL;
-        st = hsi_preprocess_fit_cube(HSI_PREPROCESS_PCA, cube, mask, (size_t)pca_k, 0, &pca);
-        free(mask);
-        hsi_cube *pcs = NULL;
-        if (!st) st = hsi_preprocess_apply_cube(pca, cube, &pcs);
-        if (!st && !quiet) {
-            double kept = 0;
-            for (size_t k = 0; k < pca->out_dim; k++) kept += pca->explained[k];
-            fprintf(stderr, "hsi profile: %ld principal components keep %.2f%% of the variance\n",
-                    pca_k, 100 * kept);
-        }
-        hsi_preprocess_free(pca);
-        hsi_cube_free(cube);
-        cube = pcs;
-        if (st) return cli_fail(name, hsi_error_prefix(st, "%s", in_path));
+    int rank = 0, ranks = 1;
+    int mpi = hsi_mpi_start(&argc, &argv, &rank, &ranks);
+    if (mpi < 0) return cli_error(name, "MPI_Init failed");
+    st = profile(in_path, &ropts, specs, n_specs, &popts, (size_t)pca_k, pca_sample, seed, budget,
+                 (size_t)block_rows, out_path, fmt, quiet || rank != 0, rank);
+    if (mpi) {
+        st = hsi_mpi_finish(st);
+        hsi_mpi_stop();
     }
-
-    cli_progress bar;
-    cli_progress_init(&bar, "hsi profile: trees", quiet);
-    hsi_progress cb = cli_progress_callback(&bar);
-    double t0 = cli_now();
-    st = hsi_profile_cube(cube, specs, n_specs, &popts, &cb, &features);
-    cli_progress_finish(&bar);
-    size_t in_bands = cube->bands;
-    hsi_cube_free(cube);
-    if (st) return cli_fail(name, hsi_error_prefix(st, "%s", in_path));
-    double seconds = cli_now() - t0;
-    st = hsi_cube_write(out_path, fmt, features);
-    if (!st)
-        printf("%s: %zu x %zu x %zu (%zu input bands x %zu features) in %.2f s\n", out_path,
-               features->rows, features->cols, features->bands, in_bands,
-               features->bands / in_bands, seconds);
-    hsi_cube_free(features);
-    return st ? cli_fail(name, st) : 0;
+    return st ? 1 : 0;
 }
 
 const hsi_command cmd_profile = {"profile",

@@ -84,6 +84,15 @@ static void print_version(void)
     hsi_cpu_blas_summary(line, sizeof line);
     printf("%s; hsi kernels: conv taps %s\n", line, hsi_cnn_taps_isa());
     int n = hsi_gpu_count();
+    if (hsi_have_cuda()) {
+        /* The CNN's backends: the GPU one is built in; whether it can run
+         * here is the GPU lines' (or their absence's) business. */
+        char libs[256];
+        hsi_gpu_libraries(libs, sizeof libs);
+        printf("CNN backends: cpu, cuda (%s)%s\n", libs, n ? "" : "; no GPU found");
+    } else {
+        printf("CNN backends: cpu (built without CUDA)\n");
+    }
     for (int i = 0; i < n; i++) {
         char buf[256];
         hsi_gpu_describe(i, buf, sizeof buf);

@@ -1,0 +1,242 @@
+#!/bin/sh
+# gpu-check.sh - everything the CUDA + cuDNN backend needs a GPU for, in one
+# run of at most 8 minutes (GPU_CHECK_BUDGET seconds, default 480):
+#
+#   bench/gpu-check.sh OUTDIR [BUILD_DIR]
+#
+# OUTDIR gets the report only; the build and the scratch files go to
+# GPU_CHECK_WORK (default OUTDIR/work), e.g. a local disk when OUTDIR is
+# copied back from a remote machine.
+#
+#  1. the GPU: nvidia-smi's name, driver, memory and compute capability; no
+#     GPU (or no nvidia-smi) says so in OUTDIR/gpu-check.md and exits 3;
+#  2. a CUDA build (autoreconf where configure is absent; configure
+#     --with-cuda; make -j all cores) in GPU_CHECK_WORK/build, for this
+#     GPU's architecture only (CUDA_ARCHS, to save
+#     minutes; the default build is a fat binary), unless BUILD_DIR is given
+#     (an existing CUDA build: nothing is built);
+#  3. the consistency tests: tests/test_cnn_device and tests/test_cnn_cuda
+#     (every primitive CPU vs GPU, 20 Lange steps, --deterministic
+#     bit-identical, checkpoints across devices, out of memory);
+#  4. end to end: hsi simulate a 72 x 72 scene, hsi cnn train --device cuda
+#     and --device cpu (5 epochs, same seed), predict on the GPU, eval on
+#     both: the accuracies side by side;
+#  5. throughput, Lange net at 9x9x220 and 9x9x200, batch 50 and 512:
+#     training and inference samples/s of hsi --device cuda (bench/cnn_throughput),
+#     PyTorch on cuda (bench/torch_lange3dcnn_gpu.py: cuDNN autotuner, TF32
+#     off) and Keras/TensorFlow on the GPU (bench/keras_lange3dcnn_gpu.py), each
+#     where this machine's python has it: a missing peer is reported in the
+#     table, not a failure. PYTHON (default: the first of python3 and
+#     $HOME/.cache/hsi/peers-venv/bin/python that imports torch or tensorflow).
+#
+# Writes OUTDIR/gpu-check.md (the table and the facts, for bench/RESULTS.md)
+# and OUTDIR/gpu-check.log (every command's output). Exit 0: all ran and the
+# tests passed; 1: a test or the build failed; 3: no usable GPU.
+set -u
+[ $# -ge 1 ] || { echo "usage: bench/gpu-check.sh OUTDIR [BUILD_DIR]" >&2; exit 2; }
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$1" || exit 2
+OUT=$(cd "$1" && pwd)
+BUDGET=${GPU_CHECK_BUDGET:-480}
+START=$(date +%s)
+MD="$OUT/gpu-check.md"
+LOG="$OUT/gpu-check.log"
+: >"$LOG"
+WORK=${GPU_CHECK_WORK:-$OUT/work}
+mkdir -p "$WORK" || exit 2
+WORK=$(cd "$WORK" && pwd)
+JOBS=$(nproc 2>/dev/null || echo 4)
+left() { echo $((BUDGET - ($(date +%s) - START))); }
+say() { echo "$*"; echo "$*" >>"$LOG"; }
+md() { echo "$*" >>"$MD"; }
+# run LIMIT_S CMD...: with a time limit (never past the budget), output to the log.
+run() {
+    lim=$1; shift
+    l=$(left)
+    [ "$l" -gt 5 ] || { echo "(skipped: the ${BUDGET} s budget is spent) $*" >>"$LOG"; return 124; }
+    [ "$lim" -le "$l" ] || lim=$l
+    echo "\$ $* (limit ${lim} s)" >>"$LOG"
+    timeout -k 5 "$lim" "$@" >>"$LOG" 2>&1
+}
+# capture LIMIT_S CMD...: as run, the last line of stdout echoed.
+capture() {
+    lim=$1; shift
+    l=$(left)
+    [ "$l" -gt 5 ] || { echo "(skipped: budget spent) $*" >>"$LOG"; return 124; }
+    [ "$lim" -le "$l" ] || lim=$l
+    echo "\$ $* (limit ${lim} s)" >>"$LOG"
+    timeout -k 5 "$lim" "$@" >"$WORK/.last" 2>>"$LOG"
+    rc=$?
+    cat "$WORK/.last" >>"$LOG"
+    tail -1 "$WORK/.last"
+    return $rc
+}
+field() { echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | tr -d '"'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a != "" && b != "" && b > 0) printf "%.2fx", a / b; else print "-"}'; }
+
+{
+    echo "# GPU check: $(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -n), $JOBS cores"
+    echo
+    echo "Source: $(cd "$ROOT" && git log -1 --format='%h %s' 2>/dev/null || echo "$ROOT")"
+    echo
+} >"$MD"
+
+# ---------------------------------------------------------------- 1. the GPU
+GPU=""
+if command -v nvidia-smi >/dev/null 2>&1; then
+    GPU=$(nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader 2>>"$LOG" | head -1)
+fi
+if [ -z "$GPU" ]; then
+    why="no NVIDIA GPU: nvidia-smi is missing or lists no device"
+    command -v nvidia-smi >/dev/null 2>&1 && why="no NVIDIA GPU: nvidia-smi lists no device ($(nvidia-smi -L 2>&1 | head -1))"
+    say "gpu-check: $why; nothing measured"
+    md "**No GPU**: $why. Nothing was built or measured; no GPU figures exist from this run."
+    exit 3
+fi
+CAP=$(echo "$GPU" | awk -F', ' '{print $4}' | tr -d '.')
+say "gpu-check: GPU $GPU"
+md "GPU: $GPU (name, driver, memory, compute capability; nvidia-smi)"
+md
+
+# ---------------------------------------------------------------- 2. the build
+FAILED=0
+if [ $# -ge 2 ]; then
+    BUILD=$(cd "$2" && pwd)
+    say "gpu-check: using the build in $BUILD"
+else
+    BUILD="$WORK/build"
+    mkdir -p "$BUILD"
+    t0=$(date +%s)
+    if [ ! -x "$ROOT/configure" ]; then
+        say "gpu-check: autoreconf (no configure in the source tree)"
+        (cd "$ROOT" && run 120 autoreconf -fi) || { say "gpu-check: autoreconf failed (see $LOG)"; md "**Build failed**: autoreconf (autotools missing?)"; exit 1; }
+    fi
+    say "gpu-check: configure --with-cuda CUDA_ARCHS=$CAP, make -j$JOBS"
+    if ! (cd "$BUILD" && run 180 "$ROOT/configure" --with-cuda CUDA_ARCHS="$CAP" NVCCFLAGS=) ||
+        ! (cd "$BUILD" && run 300 make -j"$JOBS" hsi bench/cnn_throughput tests/test_cnn_device tests/test_cnn_cuda); then
+        say "gpu-check: the build failed (see $LOG)"
+        md "**Build failed** after $(( $(date +%s) - t0 )) s: see gpu-check.log (its last lines:)"
+        md '```'
+        tail -15 "$LOG" >>"$MD"
+        md '```'
+        exit 1
+    fi
+    say "gpu-check: built in $(( $(date +%s) - t0 )) s"
+fi
+HSI="$BUILD/hsi"
+md "hsi: $("$HSI" --version 2>&1 | tr '\n' ' ' | sed 's/ *$//')"
+md
+
+# ---------------------------------------------------------------- 3. consistency
+md "## Consistency (CPU backend vs CUDA backend, TF32 off)"
+md
+for t in test_cnn_device test_cnn_cuda; do
+    HSI_SRCDIR="$ROOT" HSI_BUILDDIR="$BUILD" run 150 "$BUILD/tests/$t"
+    rc=$?
+    case $rc in
+    0) verdict=PASS ;;
+    77) verdict="SKIP ($(grep '^SKIP' "$LOG" | tail -1))" ;;
+    124 | 137) verdict="TIMEOUT"; FAILED=1 ;;
+    *) verdict="FAIL (exit $rc)"; FAILED=1 ;;
+    esac
+    say "gpu-check: $t: $verdict"
+    md "- tests/$t: $verdict"
+    [ $rc = 0 ] || [ $rc = 77 ] || { md '```'; grep -E 'CHECK failed|failed|error' "$LOG" | tail -12 >>"$MD"; md '```'; }
+done
+grep -E '^(GPU: |lange net)' "$LOG" | sed 's/^/  - /' >>"$MD"
+md
+
+# ---------------------------------------------------------------- 4. end to end
+md "## End to end: hsi cnn train / predict / eval"
+md
+W="$WORK/e2e"
+mkdir -p "$W"
+if run 30 "$HSI" simulate -o "$W/scene.tif" --rows 72 --cols 72 &&
+    run 30 "$HSI" split --truth "$W/scene_gt.tif" -o "$W/split" --fraction 0.3 --seed 1; then
+    for dev in cuda cpu; do
+        s=$(date +%s)
+        if run 120 "$HSI" cnn train "$W/scene.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
+            --train "$W/split_train.tif" --allow-missing-classes --epochs 5 --batch 50 --seed 1 --device $dev \
+            -q -o "$W/$dev.ckpt"; then
+            e=$(( $(date +%s) - s ))
+            acc=""
+            run 60 "$HSI" cnn eval "$W/scene.tif" -m "$W/$dev.ckpt" --test "$W/split_test.tif" \
+                --device $dev -q --json "$W/$dev.json" &&
+                acc=$(tr ',' '\n' <"$W/$dev.json" | grep -m1 '"overall_accuracy"' | sed 's/.*: *//')
+            md "- train --device $dev (5 epochs, seed 1): ${e} s; eval --device $dev overall accuracy ${acc:-?}"
+        else
+            md "- train --device $dev: FAILED (see gpu-check.log)"
+            FAILED=1
+        fi
+    done
+    if [ -f "$W/cpu.ckpt" ] && run 60 "$HSI" cnn predict "$W/scene.tif" -m "$W/cpu.ckpt" --device cuda -q -o "$W/map_gpu.tif" &&
+        run 60 "$HSI" cnn predict "$W/scene.tif" -m "$W/cpu.ckpt" --device cpu -q -o "$W/map_cpu.tif"; then
+        same=$(cmp -s "$W/map_gpu.tif" "$W/map_cpu.tif" && echo "identical files" || echo "files differ (float rounding near class ties)")
+        md "- predict the CPU-trained model on the GPU and on the CPU: $same"
+    else
+        md "- predict across devices: FAILED (see gpu-check.log)"
+        FAILED=1
+    fi
+else
+    md "- could not make the scene (hsi simulate / split failed: see gpu-check.log)"
+fi
+md
+
+# ---------------------------------------------------------------- 5. throughput
+# Peers: the first python that imports torch or tensorflow.
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+    for p in python3 "$HOME/.cache/hsi/peers-venv/bin/python"; do
+        if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("torch") or u.find_spec("tensorflow")))' 2>/dev/null; then
+            PY=$p
+            break
+        fi
+    done
+fi
+[ -n "$PY" ] || PY=python3
+md "## Throughput, Lange net (samples/s; FP32, TF32 off everywhere)"
+md
+md "hsi: bench/cnn_throughput with HSI_CNN_DEVICE=cuda; PyTorch: bench/torch_lange3dcnn_gpu.py; Keras: bench/keras_lange3dcnn_gpu.py; python: $PY."
+md "Training: timed steps after warm-up (batch 50: 50 steps, batch 512: 20), the batch resident on the GPU for all three (hsi: HSI_CNN_UPLOAD=1 would upload it every step, as hsi cnn train does); inference: 5 batches of the same size, outputs copied to the host."
+md
+md "| input | batch | hsi train | PyTorch train | Keras train | hsi/PyTorch | hsi/Keras | hsi infer | PyTorch infer | Keras infer | hsi/PyTorch | hsi/Keras |"
+md "|---|---|---|---|---|---|---|---|---|---|---|---|"
+TORCH_NOTE=""
+KERAS_NOTE=""
+for bands in 220 200; do
+    for batch in 50 512; do
+        steps=50
+        [ "$batch" -lt 512 ] || steps=20
+        h=$(HSI_CNN_DEVICE=cuda HSI_CNN_INFER_BATCH=$batch capture 60 "$BUILD/bench/cnn_throughput" "$ROOT/cnn3d/specs/lange2018.cfg" "$bands" "$batch" "$steps")
+        ht=$(field train_samples_per_s "$h"); hi=$(field infer_samples_per_s "$h")
+        [ -n "$ht" ] || FAILED=1
+        tt=""; ti=""; kt=""; ki=""
+        if [ -z "$TORCH_NOTE" ]; then
+            p=$(capture 90 "$PY" "$ROOT/bench/torch_lange3dcnn_gpu.py" "$bands" "$batch" "$steps" --device cuda)
+            rc=$?
+            tt=$(field train_samples_per_s "$p"); ti=$(field infer_samples_per_s "$p")
+            [ $rc = 3 ] && TORCH_NOTE="PyTorch not measured: $(grep '^torch_lange3dcnn_gpu:' "$LOG" | tail -1)"
+            [ -n "$tt" ] && [ -z "${TORCH_VER:-}" ] && TORCH_VER="PyTorch $(field torch "$p"), cuDNN $(field cudnn "$p")"
+        fi
+        if [ -z "$KERAS_NOTE" ]; then
+            k=$(capture 120 "$PY" "$ROOT/bench/keras_lange3dcnn_gpu.py" "$bands" "$batch" "$steps")
+            rc=$?
+            kt=$(field train_samples_per_s "$k"); ki=$(field infer_samples_per_s "$k")
+            [ $rc = 3 ] && KERAS_NOTE="Keras/TensorFlow not measured: $(grep '^keras_lange3dcnn_gpu:' "$LOG" | tail -1)"
+            [ -n "$kt" ] && [ -z "${TF_VER:-}" ] && TF_VER="TensorFlow $(field tf "$k"), Keras $(field keras "$k")"
+        fi
+        say "gpu-check: 9x9x$bands batch $batch: hsi ${ht:--}/${hi:--} torch ${tt:--}/${ti:--} keras ${kt:--}/${ki:--}"
+        md "| 9x9x$bands | $batch | ${ht:--} | ${tt:--} | ${kt:--} | $(ratio "$ht" "$tt") | $(ratio "$ht" "$kt") | ${hi:--} | ${ti:--} | ${ki:--} | $(ratio "$hi" "$ti") | $(ratio "$hi" "$ki") |"
+    done
+done
+md
+[ -n "${HSI_DEV:-}" ] || HSI_DEV=$(grep -m1 -o 'device="[^"]*"' "$LOG" | sed 's/device=//; s/"//g')
+md "- hsi device: ${HSI_DEV:-?}"
+md "- ${TORCH_NOTE:-${TORCH_VER:-PyTorch: no result (see gpu-check.log)}}"
+md "- ${KERAS_NOTE:-${TF_VER:-Keras/TensorFlow: no result (see gpu-check.log)}}"
+md "- '-': not measured (a missing peer, a failure or the time budget: see gpu-check.log)"
+md
+md "Total: $(( $(date +%s) - START )) s of the ${BUDGET} s budget."
+rm -f "$WORK/.last"
+say "gpu-check: wrote $MD ($(( $(date +%s) - START )) s)"
+exit $FAILED

@@ -1,0 +1,628 @@
+/* profile_stream.c - attribute profiles of a scene file in row blocks and
+ * over MPI ranks (hsi_profile_file, see profile.h).
+ *
+ * The rows are split over the ranks (rank r gets rows [R r / P, R (r+1) / P)),
+ * and each rank's rows into blocks of at most B rows, B from the memory
+ * budget and the same on every rank, so every rank knows the whole layout.
+ * With one block in all, every band's trees are whole-image trees and this
+ * is hsi_profile_cube a block at a time. With several:
+ *
+ *   pass 0  (quantised levels only) each band's min and max over all ranks,
+ *           so that every block quantises over the image's range;
+ *   pass 1  per block, band and tree kind: the block's tree, summarised as
+ *           its boundary tree (tree_block.h), then freed; per band and kind
+ *           the boundary trees of all ranks are gathered and merged, and the
+ *           merged nodes filtered for every threshold;
+ *   pass 2  per block: the block's trees again (deterministic), filtered
+ *           against the merged nodes, give the block's rows of every output
+ *           band; rank 0 writes them as they come (its own, then the other
+ *           ranks' as they arrive), through GDAL's row-block writer.
+ *
+ * Memory per rank: GDAL's cache share, one block (its input rows, their
+ * principal components, its output rows and one band's tree work), and the
+ * merged boundary trees of every band and kind, which hold the nodes that
+ * touch a block boundary: a few rows' worth of nodes per boundary.
+ */
+#include "features/profile.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/memory.h"
+#include "base/mpi.h"
+#include "config.h"
+#include "features/preprocess.h"
+#include "features/tree_block.h"
+
+#ifdef HAVE_MPI
+#include <mpi.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Tree work per pixel of a block, for one band at a time: the build (keys,
+ * order, radix buffer, union-find and the tree's three arrays: 28 bytes),
+ * then per node the integer accumulators (64), the std sums (128), attribute
+ * values and subtree maxima (64), marks and filter state (13), and the
+ * band's image and filtered copies (8): under 320 bytes, counted as 320. */
+#define TREE_BYTES_PER_PIXEL 320
+
+#define TAG_HEAD 7301
+#define TAG_DATA 7302
+
+typedef struct layout {
+    size_t rows, cols, rpb;  /* rows per block */
+    int rank, ranks;
+    size_t first_block;      /* global index of this rank's first block */
+    size_t n_mine, n_total;  /* blocks of this rank, of all ranks */
+    size_t row0, nrows;      /* this rank's rows */
+} layout;
+
+static size_t rank_rows(size_t rows, int r, int ranks, size_t *row0)
+{
+    size_t a = rows * (size_t)r / (size_t)ranks, b = rows * (size_t)(r + 1) / (size_t)ranks;
+    if (row0) *row0 = a;
+    return b - a;
+}
+
+static size_t blocks_of(size_t n, size_t rpb) { return (n + rpb - 1) / rpb; }
+
+/* The block's rows as K bands: the bands read, or their principal
+ * components. The projection accumulates each component in double in a fixed
+ * order (bands 0 .. d-1), so a pixel's components do not depend on the
+ * block it came in (a BLAS product may round differently with another
+ * number of rows). */
+static hsi_status block_values(const hsi_cube *blk, const hsi_preprocess *pca, float **values)
+{
+    if (!pca) {
+        *values = blk->data;
+        return HSI_OK;
+    }
+    size_t n = blk->rows * blk->cols, d = pca->in_dim, k = pca->out_dim;
+    float *y = malloc(n * k * sizeof *y);
+    double *acc = malloc(k * sizeof *acc);
+    if (!y || !acc) {
+        free(y);
+        free(acc);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory for the principal components of a block");
+    }
+    for (size_t p = 0; p < n; p++) {
+        const float *x = blk->data + p * d;
+        for (size_t j = 0; j < k; j++) acc[j] = 0;
+        for (size_t b = 0; b < d; b++) {
+            double c = (double)x[b] - (double)pca->offset[b];
+            const float *w = pca->components + b * k;
+            for (size_t j = 0; j < k; j++) acc[j] += c * (double)w[j];
+        }
+        for (size_t j = 0; j < k; j++) y[p * k + j] = (float)acc[j];
+    }
+    free(acc);
+    *values = y;
+    return HSI_OK;
+}
+
+static hsi_status read_block(hsi_cube_reader *rd, const hsi_preprocess *pca, size_t row0,
+                             size_t nrows, hsi_cube **blk, float **values)
+{
+    *blk = NULL;
+    *values = NULL;
+    hsi_status st = hsi_cube_reader_rows(rd, row0, nrows, blk);
+    if (!st) st = block_values(*blk, pca, values);
+    if (st) {
+        hsi_cube_free(*blk);
+        *blk = NULL;
+    }
+    return st;
+}
+
+static void free_block(hsi_cube *blk, float *values)
+{
+    if (values && (!blk || values != blk->data)) free(values);
+    hsi_cube_free(blk);
+}
+
+static void band_of(const float *values, size_t n, size_t k, size_t b, float *image)
+{
+    for (size_t p = 0; p < n; p++) image[p] = values[p * k + b];
+}
+
+/* Rank 0's side of the output: take whatever blocks the other ranks have
+ * sent (all of them, to the last message of each, when `wait`) and write
+ * them. done[r] is set by rank r's last message. A write error is kept in
+ * *st while the messages are still drained, so that no rank blocks in a
+ * send; a rank's own failure reaches everyone at the agreement after. */
+#ifdef HAVE_MPI
+static void drain(hsi_raster_writer *w, int ranks, int *done, int wait, float *buf,
+                  size_t buf_floats, hsi_status *st)
+{
+    for (;;) {
+        int left = 0;
+        for (int r = 1; r < ranks; r++) left += !done[r];
+        if (!left) return;
+        MPI_Status ms;
+        int flag = 1;
+        if (wait) MPI_Probe(MPI_ANY_SOURCE, TAG_HEAD, MPI_COMM_WORLD, &ms);
+        else MPI_Iprobe(MPI_ANY_SOURCE, TAG_HEAD, MPI_COMM_WORLD, &flag, &ms);
+        if (!flag) return;
+        int src = ms.MPI_SOURCE;
+        unsigned long long head[3];
+        MPI_Recv(head, 3, MPI_UNSIGNED_LONG_LONG, src, TAG_HEAD, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (head[2] == 0) { /* the rank's last message */
+            done[src] = 1;
+            continue;
+        }
+        size_t count = (size_t)head[2];
+        MPI_Recv(buf, (int)(count <= buf_floats ? count : buf_floats), MPI_FLOAT, src, TAG_DATA,
+                 MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        if (!*st && count > buf_floats)
+            *st = hsi_error(HSI_ERR_MPI, "rank %d sent a block larger than expected", src);
+        if (!*st) *st = hsi_raster_writer_rows(w, (size_t)head[0], (size_t)head[1], buf);
+    }
+}
+#endif
+
+/* One block's work on its bands, for pass 1 (boundary trees) or pass 2
+ * (output rows). */
+typedef struct band_work {
+    const float *values;          /* block rows x cols x K */
+    size_t nr, cols, K;
+    size_t b0, b1;                /* the bands to do: [b0, b1) */
+    size_t row0, image_rows;
+    size_t block;                 /* pass 1: this rank's block index; pass 2: global */
+    size_t n_mine;
+    const hsi_profile_options *o;
+    const int *need;
+    const float *lo, *hi;
+    int blocked;
+    hsi_tree_boundary **mine;     /* pass 1: [(b * 3 + kind) * n_mine + block] */
+    hsi_tree_merged **merged;     /* pass 2, when blocked: [b * 3 + kind] */
+    const hsi_profile_spec *specs;
+    size_t n_specs, per_input, out_bands;
+    float *out;                   /* pass 2: block rows x cols x out_bands */
+} band_work;
+
+static hsi_status band_pass(const band_work *w, int pass, size_t b, float *image, float *filtered)
+{
+    const hsi_profile_options *o = w->o;
+    size_t n = w->nr * w->cols, ob = w->out_bands;
+    band_of(w->values, n, w->K, b, image);
+    size_t first = b * w->per_input;
+    if (pass == 2 && !o->omit_input)
+        for (size_t p = 0; p < n; p++) w->out[p * ob + first] = image[p];
+    hsi_tree_options to = {.connectivity = o->connectivity,
+                           .quantise_bits = o->quantise_bits,
+                           .has_range = w->blocked && o->quantise_bits != 0,
+                           .range_lo = w->lo[b],
+                           .range_hi = w->hi[b]};
+    hsi_status st = HSI_OK;
+    double *attr = NULL;
+    for (int k = 0; k < (pass == 1 ? 2 : 3) && !st; k++) {
+        if (!w->need[k]) continue;
+        hsi_tree *t = NULL;
+        if ((st = hsi_tree_build(image, w->nr, w->cols, (hsi_tree_kind)k, &to, &t))) break;
+        if (pass == 1) {
+            unsigned mask = 0; /* only the attributes this tree is filtered on */
+            for (size_t s = 0; s < w->n_specs; s++)
+                if (hsi_profile_spec_uses_tree(&w->specs[s], (hsi_tree_kind)k))
+                    mask |= 1u << w->specs[s].attr;
+            st = hsi_tree_boundary_make_ex(t, image, w->row0, w->image_rows, &to, mask,
+                                           &w->mine[(b * 3 + (size_t)k) * w->n_mine + w->block]);
+            hsi_tree_free(t);
+            continue;
+        }
+        int have = -1;
+        hsi_tree_block_view *view = NULL;
+        if (w->blocked)
+            st = hsi_tree_block_view_new(t, image, w->block, w->merged[b * 3 + (size_t)k], &view);
+        for (size_t s = 0; s < w->n_specs && !st; s++) {
+            const hsi_profile_spec *sp = &w->specs[s];
+            if (!hsi_profile_spec_uses_tree(sp, (hsi_tree_kind)k)) continue;
+            if (!w->blocked && (int)sp->attr != have) {
+                free(attr);
+                attr = malloc(t->n_nodes * sizeof *attr);
+                if (!attr) st = hsi_error(HSI_ERR_NOMEM, "out of memory for attributes");
+                else st = hsi_tree_attribute(t, image, sp->attr, attr);
+                have = (int)sp->attr;
+            }
+            for (size_t q = 0; q < sp->n_thresholds && !st; q++) {
+                if (w->blocked)
+                    st = hsi_tree_block_view_filter(view, s * HSI_PROFILE_MAX_THRESHOLDS + q,
+                                                    filtered);
+                else
+                    st = hsi_tree_filter(t, attr, sp->thresholds[q], o->rule, filtered);
+                size_t band = first + hsi_profile_band_slot(w->specs, s, o->omit_input,
+                                                            (hsi_tree_kind)k, q);
+                for (size_t p = 0; p < n && !st; p++) w->out[p * ob + band] = filtered[p];
+            }
+        }
+        hsi_tree_block_view_free(view);
+        hsi_tree_free(t);
+    }
+    free(attr);
+    if (st)
+        st = hsi_error_prefix(st, "band %zu, rows %zu..%zu", b + 1, w->row0 + 1, w->row0 + w->nr);
+    return st;
+}
+
+/* band_pass over the block's bands, in parallel (OpenMP threads, each with
+ * its own tree work: the budget counts one per thread); the first failure's
+ * message is carried back to this thread (messages are thread-local). */
+static hsi_status for_each_band(const band_work *w, int pass, size_t npix_max)
+{
+    hsi_status first_error = HSI_OK;
+    char message[512] = "";
+#pragma omp parallel
+    {
+        float *image = malloc((npix_max ? npix_max : 1) * sizeof *image);
+        float *filtered = malloc((npix_max ? npix_max : 1) * sizeof *filtered);
+#pragma omp for schedule(dynamic, 1)
+        for (long b = (long)w->b0; b < (long)w->b1; b++) {
+            int failed;
+#pragma omp atomic read
+            failed = first_error;
+            if (failed) continue;
+            hsi_status ts = !image || !filtered
+                                ? hsi_error(HSI_ERR_NOMEM, "out of memory for a block's band")
+                                : band_pass(w, pass, (size_t)b, image, filtered);
+            if (ts) {
+#pragma omp critical(hsi_profile_stream_error)
+                if (!first_error) {
+                    first_error = ts;
+                    snprintf(message, sizeof message, "%s", hsi_last_error());
+                }
+            }
+        }
+        free(image);
+        free(filtered);
+    }
+    return first_error ? hsi_error(first_error, "%s", message) : HSI_OK;
+}
+
+static int max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
+                            const hsi_profile_spec *specs, size_t n_specs,
+                            const hsi_profile_options *opts, const hsi_profile_file_options *fo,
+                            const char *out_path, hsi_raster_format fmt,
+                            hsi_profile_file_report *report)
+{
+    hsi_profile_options o = {0};
+    if (opts) o = *opts;
+    hsi_profile_file_options f = {0};
+    if (fo) f = *fo;
+    if (report) memset(report, 0, sizeof *report);
+    if (n_specs == 0 || !specs) return hsi_error(HSI_ERR_ARG, "profile: no profile requested");
+    for (size_t s = 0; s < n_specs; s++)
+        if (specs[s].n_thresholds == 0 || specs[s].n_thresholds > HSI_PROFILE_MAX_THRESHOLDS ||
+            specs[s].attr >= HSI_ATTR_COUNT ||
+            (specs[s].kind != HSI_PROFILE_AP && specs[s].kind != HSI_PROFILE_SDAP))
+            return hsi_error(HSI_ERR_ARG, "profile: spec %zu is malformed", s + 1);
+    if (o.connectivity == 0) o.connectivity = 4;
+    if (o.connectivity != 4 && o.connectivity != 8)
+        return hsi_error(HSI_ERR_ARG, "profile: connectivity %d (want 4 or 8)", o.connectivity);
+    if (o.quantise_bits != 0 && o.quantise_bits != 8 && o.quantise_bits != 16)
+        return hsi_error(HSI_ERR_ARG, "profile: quantisation to %d bits (want 0, 8 or 16)",
+                         o.quantise_bits);
+    if (o.rule > HSI_RULE_SUBTRACTIVE)
+        return hsi_error(HSI_ERR_ARG, "profile: unknown filtering rule %d", (int)o.rule);
+    size_t budget = f.budget ? f.budget : hsi_memory_default();
+    const hsi_preprocess *pca = f.pca;
+
+    layout L = {0};
+    hsi_mpi_layout(&L.rank, &L.ranks);
+    hsi_cube_reader *rd = NULL;
+    hsi_raster_writer *w = NULL;
+    hsi_cube *meta_in = NULL, *meta_out = NULL, *blk = NULL;
+    float *values = NULL, *out = NULL, *lo = NULL, *hi = NULL;
+    hsi_tree_merged **merged = NULL;
+    hsi_tree_boundary **mine = NULL;
+    size_t src_bands = 0, K = 0, per_input = 0, out_bands = 0, n_trees = 0;
+    size_t fixed = 0, row_bytes = 0;
+    int need[3] = {0, 0, 0};
+
+    /* No early returns from here to the agreement: every rank must reach it. */
+    hsi_status st = hsi_cube_reader_open(in_path, ro, &rd);
+    if (!st) {
+        hsi_cube_reader_shape(rd, &L.rows, &L.cols, &src_bands);
+        K = pca ? pca->out_dim : src_bands;
+        if (pca && pca->in_dim != src_bands)
+            st = hsi_error(HSI_ERR_SIZE, "PCA fitted on %zu bands applied to a scene of %zu",
+                           pca->in_dim, src_bands);
+    }
+    if (!st) {
+        per_input = hsi_profile_bands_per_input(specs, n_specs, o.omit_input);
+        out_bands = per_input * K;
+        if (per_input == 0) st = hsi_error(HSI_ERR_ARG, "profile: the profile has no bands");
+        for (size_t s = 0; s < n_specs; s++)
+            for (int k = 0; k < 3; k++) need[k] |= hsi_profile_spec_uses_tree(&specs[s], (hsi_tree_kind)k);
+    }
+    if (!st) {
+        /* one block: its input rows (and the reader's conversion of them),
+         * components, output rows and one band's tree work */
+        fixed = hsi_io_cache_budget(budget);
+        size_t threads = (size_t)max_threads();
+        if (threads > K) threads = K;
+        row_bytes = L.cols * (2 * src_bands * sizeof(float) + (pca ? K * sizeof(float) : 0) +
+                              out_bands * sizeof(float) + threads * TREE_BYTES_PER_PIXEL);
+        st = hsi_memory_rows_per_block(budget, fixed, row_bytes, 1, L.rows, "a profile block",
+                                       &L.rpb);
+        if (!st && f.block_rows && f.block_rows < L.rpb) L.rpb = f.block_rows;
+        /* Several blocks (or ranks): a quarter of the budget goes to the
+         * boundary trees, the rest to the blocks. */
+        if (!st && (L.rpb < L.rows || L.ranks > 1)) {
+            size_t rpb = L.rpb; /* (when not even a row fits in the rest: the whole budget) */
+            if (!hsi_memory_rows_per_block(budget - budget / 4, fixed, row_bytes, 1, L.rows,
+                                           "a profile block", &rpb) &&
+                rpb < L.rpb)
+                L.rpb = rpb;
+        }
+    }
+    /* every rank must see the same layout (OMP_NUM_THREADS counts in it) */
+    static const char *const layout_names[] = {"rows a block"};
+    long rpb_l = (long)L.rpb;
+    st = hsi_mpi_agree_same(st, "the profile's row blocks", layout_names, &rpb_l, 1);
+    if (!st) {
+        for (int r = 0; r < L.ranks; r++) {
+            size_t nb = blocks_of(rank_rows(L.rows, r, L.ranks, NULL), L.rpb);
+            if (r == L.rank) {
+                L.first_block = L.n_total;
+                L.n_mine = nb;
+            }
+            L.n_total += nb;
+        }
+        L.nrows = rank_rows(L.rows, L.rank, L.ranks, &L.row0);
+        if (L.n_total > 1) {
+            /* the trees that cannot be merged exactly, refused up front */
+            char need_s[32];
+            /* the budget whose share after GDAL's cache (an eighth, at most
+             * 256 MiB) holds every row in one block */
+            size_t whole = L.rows * row_bytes, one = whole / 7 * 8 + 8;
+            if (one / 8 > ((size_t)256 << 20)) one = whole + ((size_t)256 << 20);
+            hsi_memory_format(one, need_s, sizeof need_s);
+            for (size_t s = 0; s < n_specs && !st; s++) {
+                if (specs[s].kind == HSI_PROFILE_SDAP)
+                    st = hsi_error(HSI_ERR_ARG,
+                                   "the SDAP (trees of shapes) cannot be split in row blocks or over "
+                                   "MPI ranks (no exact merge is implemented): run it on 1 rank "
+                                   "with --memory %s or more", need_s);
+            }
+        }
+    }
+    size_t n_blocks_here = L.n_mine;
+    int blocked = L.n_total > 1;
+    size_t npix_max = L.rpb * L.cols;
+    /* Pass 1 holds the boundary trees of a group of bands at once, within
+     * that quarter of the budget: the first group is one band, which
+     * measures a band's boundary trees (their size depends on the data and
+     * the block height), and sizes the groups after it. Each group is one
+     * more read of the scene. */
+    size_t node_bytes = 0, passes = 0;
+    if (blocked) {
+        unsigned mask = 0;
+        for (size_t s = 0; s < n_specs; s++) mask |= 1u << specs[s].attr;
+        /* kept, gathered (packed and unpacked) and merged: 3 copies */
+        node_bytes = 3 * (20 + 32 + ((mask & 7u) ? 64 : 0) + ((mask & 8u) ? 128 : 0));
+    }
+    if (!st) {
+        out = malloc((npix_max ? npix_max : 1) * (out_bands ? out_bands : 1) * sizeof *out);
+        lo = malloc((K ? K : 1) * sizeof *lo);
+        hi = malloc((K ? K : 1) * sizeof *hi);
+        n_trees = K * 3;
+        merged = calloc(n_trees ? n_trees : 1, sizeof *merged);
+        mine = calloc((n_blocks_here ? n_blocks_here : 1) * (n_trees ? n_trees : 1), sizeof *mine);
+        if (!out || !lo || !hi || !merged || !mine)
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory for a profile block of %zu rows", L.rpb);
+        else
+            for (size_t b = 0; b < K; b++) lo[b] = hi[b] = 0;
+    }
+    st = hsi_mpi_agree(st);
+
+    /* pass 0: each band's range, for quantised levels */
+    if (!st && blocked && o.quantise_bits) {
+        for (size_t b = 0; b < K; b++) {
+            lo[b] = INFINITY;
+            hi[b] = -INFINITY;
+        }
+        for (size_t j = 0; j < n_blocks_here && !st; j++) {
+            size_t r0 = L.row0 + j * L.rpb, nr = L.nrows - j * L.rpb;
+            if (nr > L.rpb) nr = L.rpb;
+            if ((st = read_block(rd, pca, r0, nr, &blk, &values))) break;
+            for (size_t p = 0; p < nr * L.cols; p++)
+                for (size_t b = 0; b < K; b++) {
+                    float v = values[p * K + b];
+                    if (v < lo[b]) lo[b] = v;
+                    if (v > hi[b]) hi[b] = v;
+                }
+            free_block(blk, values);
+            blk = NULL;
+            values = NULL;
+        }
+        st = hsi_mpi_agree(st);
+#ifdef HAVE_MPI
+        if (!st && L.ranks > 1) {
+            MPI_Allreduce(MPI_IN_PLACE, lo, (int)K, MPI_FLOAT, MPI_MIN, MPI_COMM_WORLD);
+            MPI_Allreduce(MPI_IN_PLACE, hi, (int)K, MPI_FLOAT, MPI_MAX, MPI_COMM_WORLD);
+        }
+#endif
+    }
+
+    /* pass 1: boundary trees of this rank's blocks, then the merges */
+    size_t boundary_nodes = 0, merged_bytes = 0;
+    size_t group = 1;
+    for (size_t g0 = 0, g1; !st && blocked && g0 < K; g0 = g1) {
+        g1 = g0 + group < K ? g0 + group : K;
+        size_t nodes_before = boundary_nodes;
+        passes++;
+        for (size_t j = 0; j < n_blocks_here && !st; j++) {
+            size_t r0 = L.row0 + j * L.rpb, nr = L.nrows - j * L.rpb;
+            if (nr > L.rpb) nr = L.rpb;
+            if ((st = read_block(rd, pca, r0, nr, &blk, &values))) break;
+            band_work w1 = {values, nr, L.cols, K, g0, g1, r0, L.rows, j, n_blocks_here, &o, need,
+                            lo, hi, blocked, mine, NULL, specs, n_specs, per_input, out_bands, out};
+            st = for_each_band(&w1, 1, npix_max);
+            free_block(blk, values);
+            blk = NULL;
+            values = NULL;
+        }
+        st = hsi_mpi_agree(st);
+        for (size_t b = g0; b < g1 && !st; b++)
+            for (int k = 0; k < 2 && !st; k++) {
+                if (!need[k]) continue;
+                hsi_tree_boundary **here = mine + (b * 3 + (size_t)k) * n_blocks_here, **all = NULL;
+                size_t n_all = 0;
+                st = hsi_tree_boundary_allgather(here, n_blocks_here, &all, &n_all);
+                for (size_t j = 0; j < n_blocks_here; j++) {
+                    hsi_tree_boundary_free(here[j]);
+                    here[j] = NULL;
+                }
+                hsi_tree_merged *m = NULL;
+                if (!st) st = hsi_tree_merge(all, n_all, o.connectivity, &m);
+                for (size_t i = 0; i < n_all; i++) {
+                    if (!st) boundary_nodes += hsi_tree_boundary_nodes(all[i]);
+                    hsi_tree_boundary_free(all[i]);
+                }
+                free(all);
+                merged[b * 3 + (size_t)k] = m;
+                for (size_t s = 0; s < n_specs && !st; s++) {
+                    if (!hsi_profile_spec_uses_tree(&specs[s], (hsi_tree_kind)k)) continue;
+                    for (size_t t = 0; t < specs[s].n_thresholds && !st; t++)
+                        st = hsi_tree_merged_filter(m, s * HSI_PROFILE_MAX_THRESHOLDS + t,
+                                                    specs[s].attr, specs[s].thresholds[t], o.rule);
+                }
+                if (!st) st = hsi_tree_merged_compact(m);
+                if (!st) merged_bytes += hsi_tree_merged_bytes(m);
+            }
+        st = hsi_mpi_agree(st);
+        /* the next group from what this one took (the same on every rank) */
+        double per_band = (double)(boundary_nodes - nodes_before) * (double)node_bytes /
+                          (double)(g1 - g0);
+        double g = per_band > 0 ? (double)(budget / 4) / per_band : (double)K;
+        group = g < 1 ? 1 : g > (double)K ? K : (size_t)g;
+    }
+
+    /* the output, opened by rank 0 with the profile's band names */
+#ifdef HAVE_MPI
+    int *done = NULL;
+    if (!st && L.rank == 0 && L.ranks > 1) {
+        done = calloc((size_t)L.ranks, sizeof *done);
+        if (!done) st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+    }
+#endif
+    if (!st && L.rank == 0) {
+        hsi_cube *row = NULL;
+        st = hsi_cube_reader_rows(rd, 0, 1, &row);
+        if (!st && pca) st = hsi_preprocess_apply_cube(pca, row, &meta_in);
+        else if (!st) {
+            meta_in = row;
+            row = NULL;
+        }
+        hsi_cube_free(row);
+        if (!st) st = hsi_cube_new_like(meta_in, out_bands, &meta_out);
+        if (!st)
+            st = hsi_profile_name_bands((const char *const *)meta_in->band_names, K, specs, n_specs,
+                                        o.omit_input, meta_out);
+        if (!st) st = hsi_cube_writer_open(out_path, fmt, meta_out, L.rows, &w);
+    }
+    st = hsi_mpi_agree(st);
+
+    /* pass 2: every block's rows of every output band */
+    for (size_t j = 0; j < n_blocks_here && !st; j++) {
+        size_t r0 = L.row0 + j * L.rpb, nr = L.nrows - j * L.rpb, n;
+        if (nr > L.rpb) nr = L.rpb;
+        n = nr * L.cols;
+        if ((st = read_block(rd, pca, r0, nr, &blk, &values))) break;
+        band_work w2 = {values, nr, L.cols, K, 0, K, r0, L.rows, L.first_block + j, 0, &o, need, lo, hi,
+                        blocked, NULL, merged, specs, n_specs, per_input, out_bands, out};
+        st = for_each_band(&w2, 2, npix_max);
+        if (!st && L.rank == 0) hsi_progress_report(f.progress, (double)(j + 1),
+                                                    (double)n_blocks_here, NULL);
+        free_block(blk, values);
+        blk = NULL;
+        values = NULL;
+        if (st) break;
+        if (L.rank == 0) {
+            st = hsi_raster_writer_rows(w, r0, nr, out);
+#ifdef HAVE_MPI
+            if (!st && done) drain(w, L.ranks, done, 0, out, npix_max * out_bands, &st);
+#endif
+        }
+#ifdef HAVE_MPI
+        else {
+            size_t count = n * out_bands;
+            if (count > INT_MAX) {
+                st = hsi_error(HSI_ERR_SIZE, "a block of %zu values is too large for one MPI message",
+                               count);
+                break;
+            }
+            unsigned long long head[3] = {r0, nr, count};
+            MPI_Send(head, 3, MPI_UNSIGNED_LONG_LONG, 0, TAG_HEAD, MPI_COMM_WORLD);
+            MPI_Send(out, (int)count, MPI_FLOAT, 0, TAG_DATA, MPI_COMM_WORLD);
+        }
+#endif
+    }
+#ifdef HAVE_MPI
+    if (L.ranks > 1 && !hsi_mpi_solo_get()) {
+        if (L.rank == 0) {
+            if (done) {
+                /* write the rest (or, after a failure here, just receive it) */
+                hsi_status own = st;
+                char msg[512];
+                snprintf(msg, sizeof msg, "%s", own ? hsi_last_error() : "");
+                hsi_status theirs = own ? HSI_ERR_IO : HSI_OK; /* nothing more written */
+                drain(w, L.ranks, done, 1, out, npix_max * out_bands, &theirs);
+                if (own) st = hsi_error(own, "%s", msg);
+                else st = theirs;
+            }
+        } else if (w == NULL) {
+            /* the last message: this rank's status (a failed rank stops here) */
+            unsigned long long head[3] = {(unsigned long long)st, 0, 0};
+            MPI_Send(head, 3, MPI_UNSIGNED_LONG_LONG, 0, TAG_HEAD, MPI_COMM_WORLD);
+        }
+    }
+    free(done);
+#endif
+    st = hsi_mpi_agree(st);
+    if (w) {
+        if (!st) st = hsi_raster_writer_close(w);
+        else hsi_raster_writer_abort(w);
+        w = NULL;
+    }
+    st = hsi_mpi_agree(st);
+    if (!st && report) {
+        report->rows = L.rows;
+        report->cols = L.cols;
+        report->in_bands = K;
+        report->out_bands = out_bands;
+        report->blocks = L.n_total;
+        report->block_rows = L.rpb;
+        report->ranks = (size_t)L.ranks;
+        report->boundary_nodes = boundary_nodes;
+        report->merged_bytes = merged_bytes;
+        report->band_groups = passes;
+    }
+    if (f.progress && L.rank == 0 && !st) hsi_progress_report(f.progress, 1, 1, NULL);
+    if (mine)
+        for (size_t i = 0; i < n_blocks_here * n_trees; i++) hsi_tree_boundary_free(mine[i]);
+    free(mine);
+    if (merged)
+        for (size_t i = 0; i < n_trees; i++) hsi_tree_merged_free(merged[i]);
+    free(merged);
+    free(out);
+    free(lo);
+    free(hi);
+    hsi_cube_free(meta_in);
+    hsi_cube_free(meta_out);
+    hsi_cube_reader_close(rd);
+    return st;
+}

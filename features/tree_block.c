@@ -1,0 +1,1001 @@
+/* tree_block.c - row-block max/min-trees merged into the whole image's tree
+ * (see tree_block.h for the method and its references).
+ *
+ * A block's boundary tree keeps, per boundary node k (numbered in the
+ * block's node order, so parents come first):
+ *   pref   the canonical pixel, as a key whose smaller value wins a tie
+ *          (the pixel index for a max-tree, its complement for a min-tree)
+ *   dkey   the level key, larger = deeper in the tree (complemented for a
+ *          min-tree), so one merge serves both trees
+ *   parent the boundary index of its parent (itself for the block's root)
+ *   delta  integer accumulators of its own pixels and of the subtrees of its
+ *          non-boundary children (those subtrees never change)
+ *   hang   per attribute, the largest attribute in those subtrees (for the
+ *          max rule: a node is kept when some descendant passes)
+ * and the boundary node of every pixel of its first and last rows.
+ */
+#include "features/tree_block.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mpi.h"
+#include "config.h"
+#include "features/tree_internal.h"
+
+#ifdef HAVE_MPI
+#include <mpi.h>
+#endif
+
+#define NIL UINT32_MAX
+#define N_ATTR 4 /* area, diagonal, inertia, std: every attribute merges exactly */
+#define ALL_ATTR 15u
+#define GEO_ATTR 7u  /* area, diagonal, inertia: the hsi_tree_acc sums */
+#define STD_ATTR 8u  /* std: the hsi_tree_sacc sums */
+
+struct hsi_tree_boundary {
+    uint32_t kind;
+    uint32_t attr_mask; /* attributes summarised (1 << hsi_attribute); 0: structure only */
+    uint64_t row0, rows, cols, image_rows;
+    uint64_t n;
+    uint64_t *pref;
+    uint32_t *dkey;
+    float *level;
+    uint32_t *parent;
+    hsi_tree_acc *delta;
+    hsi_tree_sacc *dstd; /* the same for the std sums */
+    double *hang;    /* [n][N_ATTR] */
+    uint32_t *top;    /* [cols] or NULL at the image's top */
+    uint32_t *bottom; /* [cols] or NULL at the image's bottom */
+};
+
+/* One filter of the merged nodes: kept or not, and the new level, for the
+ * level roots. */
+struct merged_filter {
+    int set;
+    hsi_attribute attr;
+    double threshold;
+    hsi_filter_rule rule;
+    uint8_t *keep;
+    double *value;
+};
+
+struct hsi_tree_merged {
+    hsi_tree_kind kind;
+    uint32_t attr_mask;      /* attributes every block summarised */
+    size_t cols, image_rows, n_blocks, n;
+    size_t *offset;          /* [n_blocks + 1] first node of each block */
+    uint64_t *row0, *rows;   /* [n_blocks] */
+    uint32_t *root;          /* [n] level root (the merged node) of each node */
+    uint32_t *mpar;          /* [n] merged parent of a level root, NIL for the image root */
+    uint64_t *pref;          /* [n] */
+    float *level;            /* [n] */
+    double *attr;            /* [n][N_ATTR] for level roots */
+    double *submax;          /* [n][N_ATTR] largest attribute in the subtree */
+    uint32_t *order;         /* level roots, shallow to deep */
+    size_t n_roots;
+    size_t n_slots;
+    struct merged_filter *slots;
+    int compact; /* slots hold per-node results; root, mpar, attributes freed */
+};
+
+static int mergeable(hsi_attribute attr) { return attr < HSI_ATTR_COUNT; }
+
+static hsi_status refuse_attr(hsi_attribute attr)
+{
+    return hsi_error(HSI_ERR_ARG, "tree merge: unknown attribute %d", (int)attr);
+}
+
+void hsi_tree_boundary_free(hsi_tree_boundary *b)
+{
+    if (!b) return;
+    free(b->pref);
+    free(b->dkey);
+    free(b->level);
+    free(b->parent);
+    free(b->delta);
+    free(b->dstd);
+    free(b->hang);
+    free(b->top);
+    free(b->bottom);
+    free(b);
+}
+
+size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b) { return (size_t)b->n; }
+
+/* bidx[i] = boundary index of node i (numbered in node order) or NIL: the
+ * ancestors of the nodes of the pixels in the first row (if row0 > 0) and
+ * the last row (if the block ends before the image). Returns the count. */
+static size_t mark_boundary(const hsi_tree *t, size_t row0, size_t image_rows, uint32_t *bidx)
+{
+    size_t nn = t->n_nodes, C = t->cols;
+    for (size_t i = 0; i < nn; i++) bidx[i] = NIL;
+    for (int side = 0; side < 2; side++) {
+        if (side == 0 && row0 == 0) continue;
+        if (side == 1 && row0 + t->rows >= image_rows) continue;
+        const uint32_t *pn = t->pixel_node + (side ? (t->rows - 1) * C : 0);
+        for (size_t x = 0; x < C; x++)
+            for (uint32_t i = pn[x]; bidx[i] == NIL; i = t->parent[i]) {
+                bidx[i] = 0; /* marked; numbered below */
+                if (i == 0) break;
+            }
+    }
+    size_t nb = 0;
+    for (size_t i = 0; i < nn; i++)
+        if (bidx[i] != NIL) bidx[i] = (uint32_t)nb++;
+    return nb;
+}
+
+/* canon[i] = canonical pixel of node i within the tree (first pixel at the
+ * node's level in sort order: smallest index for a max-tree, largest for a
+ * min-tree). */
+static void canonical_pixels(const hsi_tree *t, uint32_t *canon)
+{
+    size_t nn = t->n_nodes, n = t->rows * t->cols;
+    for (size_t i = 0; i < nn; i++) canon[i] = NIL;
+    if (t->kind == HSI_TREE_MIN) {
+        for (size_t p = 0; p < n; p++) canon[t->pixel_node[p]] = (uint32_t)p;
+    } else {
+        for (size_t p = n; p-- > 0;) canon[t->pixel_node[p]] = (uint32_t)p;
+    }
+}
+
+/* Local accumulators (stopping at boundary nodes), attribute values and
+ * subtree maxima (boundary nodes: over their non-boundary children only).
+ * val and smax are [nn][N_ATTR]. */
+static void local_attributes(const hsi_tree *t, const float *image, size_t row0,
+                             const uint32_t *bidx, unsigned mask, hsi_tree_acc *acc,
+                             hsi_tree_sacc *sacc, double *val, double *smax)
+{
+    size_t nn = t->n_nodes;
+    uint8_t *stop = (uint8_t *)val; /* borrowed scratch: nn bytes <= nn doubles */
+    for (size_t i = 0; i < nn; i++) stop[i] = bidx[i] != NIL;
+    if (mask & GEO_ATTR) hsi_tree_accumulate(t, row0, stop, acc);
+    if (mask & STD_ATTR) hsi_tree_accumulate_std(t, image, stop, sacc);
+    for (size_t i = 0; i < nn; i++)
+        for (int a = 0; a < N_ATTR; a++) {
+            val[i * N_ATTR + a] = !(mask & (1u << a))    ? 0
+                                  : a == HSI_ATTR_STD ? hsi_tree_sacc_std(&sacc[i])
+                                                      : hsi_tree_acc_value(&acc[i], (hsi_attribute)a);
+            smax[i * N_ATTR + a] = bidx[i] != NIL ? -INFINITY : val[i * N_ATTR + a];
+        }
+    for (size_t i = nn; i-- > 1;) {
+        if (bidx[i] != NIL) continue;
+        double *s = smax + (size_t)t->parent[i] * N_ATTR, *c = smax + i * N_ATTR;
+        for (int a = 0; a < N_ATTR; a++)
+            if (c[a] > s[a]) s[a] = c[a];
+    }
+}
+
+hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size_t row0,
+                                  size_t image_rows, const hsi_tree_options *opts,
+                                  hsi_tree_boundary **out)
+{
+    return hsi_tree_boundary_make_ex(tree, block, row0, image_rows, opts, ALL_ATTR, out);
+}
+
+hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, size_t row0,
+                                     size_t image_rows, const hsi_tree_options *opts,
+                                     unsigned attributes, hsi_tree_boundary **out)
+{
+    *out = NULL;
+    if (tree->kind == HSI_TREE_SHAPES)
+        return hsi_error(HSI_ERR_ARG,
+                         "trees of shapes cannot be merged across row blocks here (no exact "
+                         "merge is implemented): the SDAP needs the whole band on one rank");
+    if (row0 + tree->rows > image_rows)
+        return hsi_error(HSI_ERR_ARG, "tree block: rows %zu..%zu beyond the image's %zu", row0,
+                         row0 + tree->rows, image_rows);
+    size_t nn = tree->n_nodes, C = tree->cols;
+    int bits = opts ? opts->quantise_bits : 0;
+    if (bits && !(opts && opts->has_range))
+        return hsi_error(HSI_ERR_ARG, "tree block: quantised levels need the image's range");
+    hsi_tree_boundary *b = calloc(1, sizeof *b);
+    uint32_t *bidx = malloc(nn * sizeof *bidx);
+    uint32_t *canon = malloc(nn * sizeof *canon);
+    hsi_tree_acc *acc = NULL;
+    hsi_tree_sacc *sacc = NULL;
+    double *val = NULL, *smax = NULL;
+    hsi_status st = HSI_OK;
+    if (!b || !bidx || !canon) goto nomem;
+    size_t nb = mark_boundary(tree, row0, image_rows, bidx);
+    canonical_pixels(tree, canon);
+    if (attributes && nb) { /* a block without boundaries needs none */
+        unsigned mask = attributes & ALL_ATTR;
+        acc = mask & GEO_ATTR ? malloc(nn * sizeof *acc) : NULL;
+        sacc = mask & STD_ATTR ? malloc(nn * sizeof *sacc) : NULL;
+        val = malloc(nn * N_ATTR * sizeof *val);
+        smax = malloc(nn * N_ATTR * sizeof *smax);
+        if (((mask & GEO_ATTR) && !acc) || ((mask & STD_ATTR) && !sacc) || !val || !smax)
+            goto nomem;
+        local_attributes(tree, block, row0, bidx, mask, acc, sacc, val, smax);
+    }
+    b->attr_mask = attributes & ALL_ATTR;
+    int geo = (b->attr_mask & GEO_ATTR) != 0, std = (b->attr_mask & STD_ATTR) != 0;
+    b->kind = (uint32_t)tree->kind;
+    b->row0 = row0;
+    b->rows = tree->rows;
+    b->cols = C;
+    b->image_rows = image_rows;
+    b->n = nb;
+    b->pref = malloc((nb ? nb : 1) * sizeof *b->pref);
+    b->dkey = malloc((nb ? nb : 1) * sizeof *b->dkey);
+    b->level = malloc((nb ? nb : 1) * sizeof *b->level);
+    b->parent = malloc((nb ? nb : 1) * sizeof *b->parent);
+    b->delta = geo ? malloc((nb ? nb : 1) * sizeof *b->delta) : NULL;
+    b->dstd = std ? malloc((nb ? nb : 1) * sizeof *b->dstd) : NULL;
+    b->hang = malloc((nb ? nb : 1) * N_ATTR * sizeof *b->hang);
+    if (!b->pref || !b->dkey || !b->level || !b->parent || (geo && !b->delta) ||
+        (std && !b->dstd) || !b->hang)
+        goto nomem;
+    int is_min = tree->kind == HSI_TREE_MIN;
+    for (size_t i = 0; i < nn; i++) {
+        uint32_t k = bidx[i];
+        if (k == NIL) continue;
+        uint64_t g = (uint64_t)row0 * C + canon[i];
+        float v = block[canon[i]];
+        uint32_t key = bits ? hsi_tree_quant_key(v, opts->range_lo, opts->range_hi, bits)
+                            : hsi_tree_float_key(v);
+        b->pref[k] = is_min ? ~g : g;
+        b->dkey[k] = is_min ? ~key : key;
+        b->level[k] = tree->level[i];
+        b->parent[k] = i == 0 ? k : bidx[tree->parent[i]];
+        if (val) {
+            if (geo) b->delta[k] = acc[i];
+            if (std) b->dstd[k] = sacc[i];
+            memcpy(b->hang + (size_t)k * N_ATTR, smax + i * N_ATTR, N_ATTR * sizeof *b->hang);
+        } else {
+            if (geo) hsi_tree_acc_clear(&b->delta[k]);
+            if (std) hsi_tree_sacc_clear(&b->dstd[k]);
+            for (int a = 0; a < N_ATTR; a++) b->hang[(size_t)k * N_ATTR + a] = -INFINITY;
+        }
+    }
+    for (int side = 0; side < 2; side++) {
+        if (side == 0 && row0 == 0) continue;
+        if (side == 1 && row0 + tree->rows >= image_rows) continue;
+        uint32_t *row = malloc(C * sizeof *row);
+        if (!row) goto nomem;
+        const uint32_t *pn = tree->pixel_node + (side ? (tree->rows - 1) * C : 0);
+        for (size_t x = 0; x < C; x++) row[x] = bidx[pn[x]];
+        if (side) b->bottom = row;
+        else b->top = row;
+    }
+    goto done;
+nomem:
+    st = hsi_error(HSI_ERR_NOMEM, "out of memory for the boundary tree of rows %zu..%zu", row0,
+                   row0 + tree->rows);
+    hsi_tree_boundary_free(b);
+    b = NULL;
+done:
+    free(bidx);
+    free(canon);
+    free(acc);
+    free(sacc);
+    free(val);
+    free(smax);
+    *out = b;
+    return st;
+}
+
+/* ---- byte form ---- */
+
+typedef struct packer {
+    uint8_t *p;
+    size_t len, cap;
+    int failed;
+} packer;
+
+static void put(packer *k, const void *src, size_t n)
+{
+    if (k->failed) return;
+    if (k->len + n > k->cap) {
+        size_t cap = k->cap ? k->cap : 256;
+        while (cap < k->len + n) cap *= 2;
+        uint8_t *q = realloc(k->p, cap);
+        if (!q) {
+            k->failed = 1;
+            return;
+        }
+        k->p = q;
+        k->cap = cap;
+    }
+    memcpy(k->p + k->len, src, n);
+    k->len += n;
+}
+
+#define PACK_MAGIC 0x48534254u /* "HSBT" */
+
+hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t *len)
+{
+    packer k = {0};
+    uint32_t magic = PACK_MAGIC,
+             flags = (b->top ? 1u : 0u) | (b->bottom ? 2u : 0u) | b->attr_mask << 2;
+    put(&k, &magic, 4);
+    put(&k, &b->kind, 4);
+    put(&k, &flags, 4);
+    put(&k, &b->row0, 8);
+    put(&k, &b->rows, 8);
+    put(&k, &b->cols, 8);
+    put(&k, &b->image_rows, 8);
+    put(&k, &b->n, 8);
+    size_t n = (size_t)b->n;
+    put(&k, b->pref, n * sizeof *b->pref);
+    put(&k, b->dkey, n * sizeof *b->dkey);
+    put(&k, b->level, n * sizeof *b->level);
+    put(&k, b->parent, n * sizeof *b->parent);
+    if (b->delta) put(&k, b->delta, n * sizeof *b->delta);
+    if (b->dstd) put(&k, b->dstd, n * sizeof *b->dstd);
+    put(&k, b->hang, n * N_ATTR * sizeof *b->hang);
+    if (b->top) put(&k, b->top, (size_t)b->cols * sizeof *b->top);
+    if (b->bottom) put(&k, b->bottom, (size_t)b->cols * sizeof *b->bottom);
+    if (k.failed) {
+        free(k.p);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory packing a boundary tree");
+    }
+    *buf = k.p;
+    *len = k.len;
+    return HSI_OK;
+}
+
+static int take(const uint8_t *src, size_t len, size_t *at, void *dst, size_t n)
+{
+    if (*at + n > len) return -1;
+    memcpy(dst, src + *at, n);
+    *at += n;
+    return 0;
+}
+
+hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_boundary **out,
+                                    size_t *used)
+{
+    const uint8_t *s = buf;
+    size_t at = 0;
+    uint32_t magic = 0, flags = 0;
+    *out = NULL;
+    hsi_tree_boundary *b = calloc(1, sizeof *b);
+    if (!b) return hsi_error(HSI_ERR_NOMEM, "out of memory unpacking a boundary tree");
+    if (take(s, len, &at, &magic, 4) || magic != PACK_MAGIC || take(s, len, &at, &b->kind, 4) ||
+        take(s, len, &at, &flags, 4) || take(s, len, &at, &b->row0, 8) ||
+        take(s, len, &at, &b->rows, 8) || take(s, len, &at, &b->cols, 8) ||
+        take(s, len, &at, &b->image_rows, 8) || take(s, len, &at, &b->n, 8) ||
+        b->n > len || ((flags & 3) && b->cols > len))
+        goto bad;
+    size_t n = (size_t)b->n, m = n ? n : 1, C = (size_t)b->cols;
+    b->attr_mask = (flags >> 2) & ALL_ATTR;
+    int geo = (b->attr_mask & GEO_ATTR) != 0, std = (b->attr_mask & STD_ATTR) != 0;
+    b->pref = malloc(m * sizeof *b->pref);
+    b->dkey = malloc(m * sizeof *b->dkey);
+    b->level = malloc(m * sizeof *b->level);
+    b->parent = malloc(m * sizeof *b->parent);
+    b->delta = geo ? malloc(m * sizeof *b->delta) : NULL;
+    b->dstd = std ? malloc(m * sizeof *b->dstd) : NULL;
+    b->hang = malloc(m * N_ATTR * sizeof *b->hang);
+    if (flags & 1) b->top = malloc(C * sizeof *b->top);
+    if (flags & 2) b->bottom = malloc(C * sizeof *b->bottom);
+    if (!b->pref || !b->dkey || !b->level || !b->parent || (geo && !b->delta) ||
+        (std && !b->dstd) || !b->hang ||
+        ((flags & 1) && !b->top) || ((flags & 2) && !b->bottom)) {
+        hsi_tree_boundary_free(b);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory unpacking a boundary tree");
+    }
+    if (take(s, len, &at, b->pref, n * sizeof *b->pref) ||
+        take(s, len, &at, b->dkey, n * sizeof *b->dkey) ||
+        take(s, len, &at, b->level, n * sizeof *b->level) ||
+        take(s, len, &at, b->parent, n * sizeof *b->parent) ||
+        (geo && take(s, len, &at, b->delta, n * sizeof *b->delta)) ||
+        (std && take(s, len, &at, b->dstd, n * sizeof *b->dstd)) ||
+        take(s, len, &at, b->hang, n * N_ATTR * sizeof *b->hang) ||
+        (b->top && take(s, len, &at, b->top, C * sizeof *b->top)) ||
+        (b->bottom && take(s, len, &at, b->bottom, C * sizeof *b->bottom)))
+        goto bad;
+    for (size_t k = 0; k < n; k++)
+        if (b->parent[k] >= n) goto bad;
+    for (size_t x = 0; x < C; x++)
+        if ((b->top && b->top[x] >= n) || (b->bottom && b->bottom[x] >= n)) goto bad;
+    *out = b;
+    if (used) *used = at;
+    return HSI_OK;
+bad:
+    hsi_tree_boundary_free(b);
+    return hsi_error(HSI_ERR_FORMAT, "malformed boundary tree (%zu bytes)", len);
+}
+
+hsi_status hsi_tree_boundary_allgather(hsi_tree_boundary *const *mine, size_t n_mine,
+                                       hsi_tree_boundary ***all, size_t *n_all)
+{
+    *all = NULL;
+    *n_all = 0;
+    packer k = {0};
+    uint64_t count = n_mine;
+    put(&k, &count, 8);
+    for (size_t i = 0; i < n_mine && !k.failed; i++) {
+        void *buf;
+        size_t len;
+        hsi_status st = hsi_tree_boundary_pack(mine[i], &buf, &len);
+        if (st) {
+            free(k.p);
+            return st;
+        }
+        put(&k, buf, len);
+        free(buf);
+    }
+    if (k.failed) {
+        free(k.p);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory packing boundary trees");
+    }
+    int rank = 0, size = 1;
+    hsi_mpi_layout(&rank, &size);
+    uint8_t *gathered = k.p;
+    size_t glen = k.len;
+    int n_parts = 1;
+#ifdef HAVE_MPI
+    if (size > 1) {
+        /* lengths, then the bytes (counts are ints: chunks under 2 GiB) */
+        if (k.len > (size_t)0x7fffffff) {
+            free(k.p);
+            return hsi_error(HSI_ERR_SIZE, "boundary trees of %zu bytes on one rank (over 2 GiB)",
+                             k.len);
+        }
+        int mylen = (int)k.len;
+        int *lens = malloc((size_t)size * sizeof *lens), *displ = malloc((size_t)size * sizeof *displ);
+        if (!lens || !displ) {
+            free(lens);
+            free(displ);
+            free(k.p);
+            return hsi_error(HSI_ERR_NOMEM, "out of memory gathering boundary trees");
+        }
+        MPI_Allgather(&mylen, 1, MPI_INT, lens, 1, MPI_INT, MPI_COMM_WORLD);
+        size_t total = 0;
+        for (int r = 0; r < size; r++) {
+            displ[r] = (int)total;
+            total += (size_t)lens[r];
+        }
+        gathered = total <= (size_t)0x7fffffff ? malloc(total ? total : 1) : NULL;
+        int ok = gathered != NULL, all_ok = 0;
+        MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+        if (!all_ok) {
+            free(gathered);
+            free(lens);
+            free(displ);
+            free(k.p);
+            return hsi_error(HSI_ERR_NOMEM, "out of memory (or over 2 GiB) gathering %zu bytes "
+                             "of boundary trees", total);
+        }
+        MPI_Allgatherv(k.p, mylen, MPI_BYTE, gathered, lens, displ, MPI_BYTE, MPI_COMM_WORLD);
+        free(k.p);
+        free(lens);
+        free(displ);
+        glen = total;
+        n_parts = size;
+    }
+#else
+    (void)rank;
+    (void)size;
+#endif
+    hsi_status st = HSI_OK;
+    size_t at = 0, n = 0, cap = 0;
+    hsi_tree_boundary **list = NULL;
+    for (int part = 0; part < n_parts && !st; part++) {
+        uint64_t cnt;
+        if (take(gathered, glen, &at, &cnt, 8)) {
+            st = hsi_error(HSI_ERR_FORMAT, "malformed boundary trees from rank %d", part);
+            break;
+        }
+        for (uint64_t i = 0; i < cnt && !st; i++) {
+            if (n == cap) {
+                cap = cap ? 2 * cap : 8;
+                hsi_tree_boundary **l = realloc(list, cap * sizeof *l);
+                if (!l) {
+                    st = hsi_error(HSI_ERR_NOMEM, "out of memory gathering boundary trees");
+                    break;
+                }
+                list = l;
+            }
+            size_t used = 0;
+            st = hsi_tree_boundary_unpack(gathered + at, glen - at, &list[n], &used);
+            if (!st) {
+                n++;
+                at += used;
+            }
+        }
+    }
+    free(gathered);
+    if (st) {
+        for (size_t i = 0; i < n; i++) hsi_tree_boundary_free(list[i]);
+        free(list);
+        return st;
+    }
+    *all = list;
+    *n_all = n;
+    return HSI_OK;
+}
+
+/* ---- the merge ---- */
+
+void hsi_tree_merged_free(hsi_tree_merged *m)
+{
+    if (!m) return;
+    free(m->offset);
+    free(m->row0);
+    free(m->rows);
+    free(m->root);
+    free(m->mpar);
+    free(m->pref);
+    free(m->level);
+    free(m->attr);
+    free(m->submax);
+    free(m->order);
+    for (size_t i = 0; i < m->n_slots; i++) {
+        free(m->slots[i].keep);
+        free(m->slots[i].value);
+    }
+    free(m->slots);
+    free(m);
+}
+
+typedef struct forest {
+    uint32_t *par;
+    const uint32_t *dkey;
+    const uint64_t *pref;
+} forest;
+
+/* The level root of x: follow parents of the same level, halving the path. */
+static uint32_t levroot(forest *f, uint32_t x)
+{
+    while (f->par[x] != x && f->dkey[f->par[x]] == f->dkey[x]) {
+        uint32_t p = f->par[x], g = f->par[p];
+        if (f->dkey[g] == f->dkey[x]) f->par[x] = g;
+        x = p;
+    }
+    return x;
+}
+
+static uint32_t parent_root(forest *f, uint32_t x)
+{
+    return f->par[x] == x ? NIL : levroot(f, f->par[x]);
+}
+
+/* Wilkinson et al. (2008), connect(): join the ancestor chains of the nodes
+ * of two neighbouring pixels. x stays the deeper of the two; at each step
+ * either x climbs (its parent is still at least as deep as y) or y is
+ * spliced in as x's parent and the walk continues with y's old chain. Two
+ * level roots of the same level become one node, the canonical (smaller
+ * pref) one surviving, so the merged node keeps the single-process
+ * identity. */
+static void connect(forest *f, uint32_t x, uint32_t y)
+{
+    x = levroot(f, x);
+    y = levroot(f, y);
+    if (f->dkey[y] > f->dkey[x]) {
+        uint32_t t = x;
+        x = y;
+        y = t;
+    }
+    while (x != y && y != NIL) {
+        uint32_t z = parent_root(f, x);
+        if (z != NIL && f->dkey[z] >= f->dkey[y]) {
+            x = z;
+        } else if (f->dkey[x] == f->dkey[y]) {
+            /* same level, z and y's parent both shallower: one node */
+            uint32_t zy = parent_root(f, y);
+            if (f->pref[y] < f->pref[x]) {
+                f->par[x] = y;
+                x = y;
+                y = z;
+            } else {
+                f->par[y] = x;
+                y = zy;
+            }
+        } else {
+            f->par[x] = y; /* y between x and its old parent z */
+            x = y;
+            y = z;
+        }
+    }
+}
+
+static const uint32_t *sort_dkey;
+static int compare_shallow_first(const void *a, const void *b)
+{
+    uint32_t x = sort_dkey[*(const uint32_t *)a], y = sort_dkey[*(const uint32_t *)b];
+    return (x > y) - (x < y);
+}
+
+hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int connectivity,
+                          hsi_tree_merged **out)
+{
+    *out = NULL;
+    if (n_blocks == 0) return hsi_error(HSI_ERR_ARG, "tree merge: no blocks");
+    if (connectivity != 4 && connectivity != 8)
+        return hsi_error(HSI_ERR_ARG, "tree merge: connectivity %d (want 4 or 8)", connectivity);
+    size_t C = (size_t)blocks[0]->cols, total = 0, next_row = 0;
+    for (size_t b = 0; b < n_blocks; b++) {
+        const hsi_tree_boundary *k = blocks[b];
+        if (k->cols != C || k->kind != blocks[0]->kind || k->row0 != next_row ||
+            k->image_rows != blocks[0]->image_rows)
+            return hsi_error(HSI_ERR_ARG, "tree merge: block %zu (rows %llu..) does not follow "
+                             "the previous one (row %zu)", b, (unsigned long long)k->row0,
+                             next_row);
+        next_row += (size_t)k->rows;
+        total += (size_t)k->n;
+    }
+    if (next_row != blocks[0]->image_rows)
+        return hsi_error(HSI_ERR_ARG, "tree merge: blocks cover %zu of the image's %llu rows",
+                         next_row, (unsigned long long)blocks[0]->image_rows);
+    if (total >= NIL) return hsi_error(HSI_ERR_SIZE, "tree merge: %zu boundary nodes", total);
+
+    hsi_tree_merged *m = calloc(1, sizeof *m);
+    if (!m) return hsi_error(HSI_ERR_NOMEM, "out of memory merging trees");
+    size_t t1 = total ? total : 1;
+    m->kind = (hsi_tree_kind)blocks[0]->kind;
+    m->attr_mask = ALL_ATTR;
+    for (size_t b = 0; b < n_blocks; b++) m->attr_mask &= blocks[b]->attr_mask;
+    m->cols = C;
+    m->image_rows = (size_t)blocks[0]->image_rows;
+    m->n_blocks = n_blocks;
+    m->n = total;
+    m->offset = malloc((n_blocks + 1) * sizeof *m->offset);
+    m->row0 = malloc(n_blocks * sizeof *m->row0);
+    m->rows = malloc(n_blocks * sizeof *m->rows);
+    m->root = malloc(t1 * sizeof *m->root);
+    m->mpar = malloc(t1 * sizeof *m->mpar);
+    m->pref = malloc(t1 * sizeof *m->pref);
+    m->level = malloc(t1 * sizeof *m->level);
+    m->attr = malloc(t1 * N_ATTR * sizeof *m->attr);
+    m->submax = malloc(t1 * N_ATTR * sizeof *m->submax);
+    m->order = malloc(t1 * sizeof *m->order);
+    uint32_t *par = malloc(t1 * sizeof *par), *dkey = malloc(t1 * sizeof *dkey);
+    hsi_tree_acc *acc = malloc(t1 * sizeof *acc);
+    hsi_tree_sacc *sacc = malloc(t1 * sizeof *sacc);
+    if (!sacc || !m->offset || !m->row0 || !m->rows || !m->root || !m->mpar || !m->pref || !m->level ||
+        !m->attr || !m->submax || !m->order || !par || !dkey || !acc) {
+        free(par);
+        free(dkey);
+        free(acc);
+        free(sacc);
+        hsi_tree_merged_free(m);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory merging %zu boundary nodes", total);
+    }
+    size_t off = 0;
+    for (size_t b = 0; b < n_blocks; b++) {
+        const hsi_tree_boundary *k = blocks[b];
+        size_t n = (size_t)k->n;
+        m->offset[b] = off;
+        m->row0[b] = k->row0;
+        m->rows[b] = k->rows;
+        for (size_t i = 0; i < n; i++) {
+            par[off + i] = (uint32_t)(off + k->parent[i]);
+            dkey[off + i] = k->dkey[i];
+            m->pref[off + i] = k->pref[i];
+            m->level[off + i] = k->level[i];
+        }
+        off += n;
+    }
+    m->offset[n_blocks] = off;
+
+    /* connect every pair of neighbouring pixels across each boundary */
+    forest f = {par, dkey, m->pref};
+    for (size_t b = 0; b + 1 < n_blocks; b++) {
+        const uint32_t *lo = blocks[b]->bottom, *hi = blocks[b + 1]->top;
+        uint32_t o1 = (uint32_t)m->offset[b], o2 = (uint32_t)m->offset[b + 1];
+        for (size_t x = 0; x < C; x++) {
+            connect(&f, o1 + lo[x], o2 + hi[x]);
+            if (connectivity == 8) {
+                if (x > 0) connect(&f, o1 + lo[x], o2 + hi[x - 1]);
+                if (x + 1 < C) connect(&f, o1 + lo[x], o2 + hi[x + 1]);
+            }
+        }
+    }
+
+    /* merged nodes, their parents, and an order shallow to deep */
+    size_t nr = 0;
+    for (size_t i = 0; i < total; i++) {
+        m->root[i] = levroot(&f, (uint32_t)i);
+        if (m->root[i] == i) m->order[nr++] = (uint32_t)i;
+    }
+    for (size_t j = 0; j < nr; j++) m->mpar[m->order[j]] = parent_root(&f, m->order[j]);
+    sort_dkey = dkey;
+    qsort(m->order, nr, sizeof *m->order, compare_shallow_first);
+    m->n_roots = nr;
+
+    /* attributes: each node's delta into its merged node, then deep to
+     * shallow into parents; subtree maxima likewise */
+    for (size_t i = 0; i < total; i++) {
+        hsi_tree_acc_clear(&acc[i]);
+        hsi_tree_sacc_clear(&sacc[i]);
+    }
+    for (size_t b = 0, i = 0; b < n_blocks; b++)
+        for (size_t j = 0; j < blocks[b]->n; j++, i++) {
+            if (m->attr_mask & GEO_ATTR) hsi_tree_acc_merge(&acc[m->root[i]], &blocks[b]->delta[j]);
+            if (m->attr_mask & STD_ATTR) hsi_tree_sacc_merge(&sacc[m->root[i]], &blocks[b]->dstd[j]);
+        }
+    for (size_t j = nr; j-- > 0;) {
+        uint32_t r = m->order[j];
+        if (m->mpar[r] == NIL) continue;
+        hsi_tree_acc_merge(&acc[m->mpar[r]], &acc[r]);
+        hsi_tree_sacc_merge(&sacc[m->mpar[r]], &sacc[r]);
+    }
+    for (size_t j = 0; j < nr; j++) {
+        uint32_t r = m->order[j];
+        for (int a = 0; a < N_ATTR; a++)
+            m->attr[(size_t)r * N_ATTR + a] = m->submax[(size_t)r * N_ATTR + a] =
+                a == HSI_ATTR_STD ? hsi_tree_sacc_std(&sacc[r])
+                                  : hsi_tree_acc_value(&acc[r], (hsi_attribute)a);
+    }
+    for (size_t b = 0, i = 0; b < n_blocks; b++)
+        for (size_t j = 0; j < blocks[b]->n; j++, i++) {
+            double *s = m->submax + (size_t)m->root[i] * N_ATTR;
+            const double *h = blocks[b]->hang + j * N_ATTR;
+            for (int a = 0; a < N_ATTR; a++)
+                if (h[a] > s[a]) s[a] = h[a];
+        }
+    for (size_t j = nr; j-- > 0;) {
+        uint32_t r = m->order[j];
+        if (m->mpar[r] == NIL) continue;
+        double *s = m->submax + (size_t)m->mpar[r] * N_ATTR, *c = m->submax + (size_t)r * N_ATTR;
+        for (int a = 0; a < N_ATTR; a++)
+            if (c[a] > s[a]) s[a] = c[a];
+    }
+    free(par);
+    free(dkey);
+    free(acc);
+    free(sacc);
+    *out = m;
+    return HSI_OK;
+}
+
+size_t hsi_tree_merged_bytes(const hsi_tree_merged *m)
+{
+    size_t per = m->compact ? 0 : sizeof(uint32_t) * 3 + sizeof(uint64_t) + sizeof(float) +
+                                      2 * N_ATTR * sizeof(double);
+    for (size_t i = 0; i < m->n_slots; i++)
+        if (m->slots[i].set) per += 1 + sizeof(double);
+    return m->n * per;
+}
+
+hsi_status hsi_tree_merged_compact(hsi_tree_merged *m)
+{
+    if (m->compact) return HSI_OK;
+    for (size_t i = 0; i < m->n_slots; i++) {
+        struct merged_filter *f = &m->slots[i];
+        if (!f->set) continue;
+        /* in place would overwrite roots still to be read: a copy each */
+        uint8_t *keep = malloc(m->n ? m->n : 1);
+        double *value = malloc((m->n ? m->n : 1) * sizeof *value);
+        if (!keep || !value) {
+            free(keep);
+            free(value);
+            return hsi_error(HSI_ERR_NOMEM, "out of memory compacting merged trees");
+        }
+        for (size_t k = 0; k < m->n; k++) {
+            keep[k] = f->keep[m->root[k]];
+            value[k] = f->value[m->root[k]];
+        }
+        free(f->keep);
+        free(f->value);
+        f->keep = keep;
+        f->value = value;
+    }
+    free(m->root);
+    free(m->mpar);
+    free(m->pref);
+    free(m->level);
+    free(m->attr);
+    free(m->submax);
+    free(m->order);
+    m->root = m->mpar = m->order = NULL;
+    m->pref = NULL;
+    m->level = NULL;
+    m->attr = m->submax = NULL;
+    m->compact = 1;
+    return HSI_OK;
+}
+
+hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute attr,
+                                  double threshold, hsi_filter_rule rule)
+{
+    if (m->compact) return hsi_error(HSI_ERR_ARG, "tree filter: the merged trees were compacted");
+    if (!mergeable(attr)) return refuse_attr(attr);
+    if (rule > HSI_RULE_SUBTRACTIVE)
+        return hsi_error(HSI_ERR_ARG, "tree filter: unknown rule %d", (int)rule);
+    if (!(m->attr_mask & (1u << attr)))
+        return hsi_error(HSI_ERR_ARG, "tree filter: the blocks were summarised without the %s "
+                         "attribute", hsi_attribute_name(attr));
+    if (slot >= m->n_slots) {
+        struct merged_filter *s = realloc(m->slots, (slot + 1) * sizeof *s);
+        if (!s) return hsi_error(HSI_ERR_NOMEM, "out of memory for merged filters");
+        memset(s + m->n_slots, 0, (slot + 1 - m->n_slots) * sizeof *s);
+        m->slots = s;
+        m->n_slots = slot + 1;
+    }
+    struct merged_filter *f = &m->slots[slot];
+    size_t t1 = m->n ? m->n : 1;
+    if (!f->keep) f->keep = malloc(t1);
+    if (!f->value) f->value = malloc(t1 * sizeof *f->value);
+    if (!f->keep || !f->value) return hsi_error(HSI_ERR_NOMEM, "out of memory for merged filters");
+    uint8_t *keep = f->keep;
+    double *value = f->value;
+    for (size_t j = 0; j < m->n_roots; j++) { /* shallow to deep: parents first */
+        uint32_t r = m->order[j], q = m->mpar[r];
+        size_t ra = (size_t)r * N_ATTR + attr;
+        int k;
+        if (q == NIL) k = 1;
+        else if (rule == HSI_RULE_MAX) k = m->submax[ra] >= threshold;
+        else k = m->attr[ra] >= threshold && (rule != HSI_RULE_MIN || keep[q]);
+        keep[r] = (uint8_t)k;
+        if (q == NIL) value[r] = m->level[r];
+        else if (rule == HSI_RULE_SUBTRACTIVE)
+            value[r] = k ? value[q] + ((double)m->level[r] - m->level[q]) : value[q];
+        else
+            value[r] = k ? m->level[r] : value[q];
+    }
+    f->set = 1;
+    f->attr = attr;
+    f->threshold = threshold;
+    f->rule = rule;
+    return HSI_OK;
+}
+
+/* A block's tree against the merge: its boundary marks, and the attributes
+ * (val, and subtree maxima smax, [nn][N_ATTR]) of its other nodes. */
+struct hsi_tree_block_view {
+    const hsi_tree *tree;
+    const hsi_tree_merged *m;
+    size_t block;
+    uint32_t *bidx;
+    double *val, *smax;
+    uint8_t *keep;
+    double *value;
+};
+
+void hsi_tree_block_view_free(hsi_tree_block_view *v)
+{
+    if (!v) return;
+    free(v->bidx);
+    free(v->val);
+    free(v->smax);
+    free(v->keep);
+    free(v->value);
+    free(v);
+}
+
+hsi_status hsi_tree_block_view_new(const hsi_tree *tree, const float *image, size_t block,
+                                   const hsi_tree_merged *m, hsi_tree_block_view **out)
+{
+    *out = NULL;
+    if (block >= m->n_blocks || tree->rows != m->rows[block] || tree->cols != m->cols ||
+        tree->kind != m->kind)
+        return hsi_error(HSI_ERR_ARG, "tree block %zu does not match the merged trees", block);
+    size_t nn = tree->n_nodes, n1 = nn ? nn : 1;
+    unsigned mask = m->attr_mask;
+    hsi_tree_block_view *v = calloc(1, sizeof *v);
+    hsi_tree_acc *acc = mask & GEO_ATTR ? malloc(n1 * sizeof *acc) : NULL;
+    hsi_tree_sacc *sacc = mask & STD_ATTR ? malloc(n1 * sizeof *sacc) : NULL;
+    if (v) {
+        v->tree = tree;
+        v->m = m;
+        v->block = block;
+        v->bidx = malloc(n1 * sizeof *v->bidx);
+        v->val = malloc(n1 * N_ATTR * sizeof *v->val);
+        v->smax = malloc(n1 * N_ATTR * sizeof *v->smax);
+        v->keep = malloc(n1);
+        v->value = malloc(n1 * sizeof *v->value);
+    }
+    if (!v || !v->bidx || !v->val || !v->smax || !v->keep || !v->value ||
+        ((mask & GEO_ATTR) && !acc) || ((mask & STD_ATTR) && !sacc)) {
+        free(acc);
+        free(sacc);
+        hsi_tree_block_view_free(v);
+        return hsi_error(HSI_ERR_NOMEM, "out of memory filtering a tree block of %zu nodes", nn);
+    }
+    size_t nb = mark_boundary(tree, (size_t)m->row0[block], m->image_rows, v->bidx);
+    if (nb != m->offset[block + 1] - m->offset[block]) {
+        free(acc);
+        free(sacc);
+        hsi_tree_block_view_free(v);
+        return hsi_error(HSI_ERR_ARG, "tree block %zu has %zu boundary nodes, the merge %zu",
+                         block, nb, m->offset[block + 1] - m->offset[block]);
+    }
+    local_attributes(tree, image, (size_t)m->row0[block], v->bidx, mask, acc, sacc, v->val,
+                     v->smax);
+    free(acc);
+    free(sacc);
+    *out = v;
+    return HSI_OK;
+}
+
+hsi_status hsi_tree_block_view_filter(hsi_tree_block_view *v, size_t slot, float *out)
+{
+    const hsi_tree_merged *m = v->m;
+    if (slot >= m->n_slots || !m->slots[slot].set)
+        return hsi_error(HSI_ERR_ARG, "tree block filter: no filter in slot %zu", slot);
+    const struct merged_filter *f = &m->slots[slot];
+    const hsi_tree *tree = v->tree;
+    size_t nn = tree->n_nodes, n = tree->rows * tree->cols, off = m->offset[v->block];
+    const uint32_t *par = tree->parent, *bidx = v->bidx;
+    const float *lev = tree->level;
+    const double *val = v->val, *smax = v->smax;
+    hsi_attribute a = f->attr;
+    double thr = f->threshold;
+    hsi_filter_rule rule = f->rule;
+    uint8_t *keep = v->keep;
+    double *value = v->value;
+    for (size_t i = 0; i < nn; i++) { /* parents first */
+        if (bidx[i] != NIL) {
+            size_t r = m->compact ? off + bidx[i] : m->root[off + bidx[i]];
+            keep[i] = f->keep[r];
+            value[i] = f->value[r];
+            continue;
+        }
+        if (i == 0) { /* a block without boundaries: the image root */
+            keep[0] = 1;
+            value[0] = lev[0];
+            continue;
+        }
+        uint32_t q = par[i];
+        int k;
+        if (rule == HSI_RULE_MAX) k = smax[i * N_ATTR + a] >= thr;
+        else k = val[i * N_ATTR + a] >= thr && (rule != HSI_RULE_MIN || keep[q]);
+        keep[i] = (uint8_t)k;
+        if (rule == HSI_RULE_SUBTRACTIVE)
+            value[i] = k ? value[q] + ((double)lev[i] - lev[q]) : value[q];
+        else
+            value[i] = k ? lev[i] : value[q];
+    }
+    for (size_t p = 0; p < n; p++) out[p] = (float)value[tree->pixel_node[p]];
+    return HSI_OK;
+}
+
+hsi_status hsi_tree_block_filter(const hsi_tree *tree, const float *image, size_t block,
+                                 const hsi_tree_merged *m, size_t slot, float *out)
+{
+    hsi_tree_block_view *v = NULL;
+    hsi_status st = hsi_tree_block_view_new(tree, image, block, m, &v);
+    if (!st) st = hsi_tree_block_view_filter(v, slot, out);
+    hsi_tree_block_view_free(v);
+    return st;
+}
+
+hsi_status hsi_tree_block_nodes(const hsi_tree *tree, const float *image, size_t block,
+                                const hsi_tree_merged *m, uint64_t *canon, uint64_t *parent_canon,
+                                double *attr[HSI_ATTR_COUNT])
+{
+    const uint32_t *bidx;
+    const double *val;
+    if (m->compact)
+        return hsi_error(HSI_ERR_ARG, "tree block nodes: the merged trees were compacted");
+    hsi_tree_block_view *v = NULL;
+    hsi_status st = hsi_tree_block_view_new(tree, image, block, m, &v);
+    if (st) return st;
+    bidx = v->bidx;
+    val = v->val;
+    size_t nn = tree->n_nodes, off = m->offset[block];
+    uint32_t *local = malloc((nn ? nn : 1) * sizeof *local);
+    if (!local) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    canonical_pixels(tree, local);
+    int is_min = tree->kind == HSI_TREE_MIN;
+    uint64_t base = (uint64_t)m->row0[block] * m->cols;
+    for (size_t i = 0; i < nn; i++) {
+        if (bidx[i] != NIL) {
+            uint32_t r = m->root[off + bidx[i]], q = m->mpar[r];
+            canon[i] = is_min ? ~m->pref[r] : m->pref[r];
+            parent_canon[i] = q == NIL ? canon[i] : is_min ? ~m->pref[q] : m->pref[q];
+            for (int a = 0; a < N_ATTR; a++)
+                attr[a][i] = m->attr_mask & (1u << a) ? m->attr[(size_t)r * N_ATTR + a] : NAN;
+        } else {
+            canon[i] = base + local[i];
+            for (int a = 0; a < N_ATTR; a++)
+                attr[a][i] = m->attr_mask & (1u << a) ? val[i * N_ATTR + a] : NAN;
+        }
+    }
+    for (size_t i = 0; i < nn; i++) /* parents first, so a parent's canon is set */
+        if (bidx[i] == NIL) parent_canon[i] = i == 0 ? canon[0] : canon[tree->parent[i]];
+done:
+    free(local);
+    hsi_tree_block_view_free(v);
+    return st;
+}

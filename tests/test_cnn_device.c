@@ -1,0 +1,353 @@
+/* test_cnn_device.c - what of the GPU backend can be checked without a GPU:
+ *
+ *  - the per-element math of the CUDA kernels (cnn3d/cuda_math.h, compiled
+ *    here for the host) against the CPU backend's primitives;
+ *  - the net's device paths (outputs read back, the loss gradient uploaded,
+ *    device memory touched only through upload / download) with a "device"
+ *    that is the CPU table flagged as device memory: every primitive, and 20
+ *    SGD steps of the Lange net through a backend's loss slot and through
+ *    the host loss, bit-identical to the CPU backend (the harness
+ *    tests/test_cnn_cuda.c runs against a real GPU);
+ *  - a device failure (the sticky status) stops training with its message
+ *    and writes no checkpoint;
+ *  - device names: cpu, auto (the CPU, saying why, without a GPU), cuda
+ *    (a clear error without a GPU or without CUDA built in).
+ */
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "base/version.h"
+#include "cnn3d/cuda_math.h"
+#include "cnn3d/device.h"
+#include "cnn3d/rnn.h"
+#include "tests/backend_compare.h"
+
+static const char *spec_path(const char *file)
+{
+    static char buf[4096];
+    const char *src = getenv("HSI_SRCDIR");
+    snprintf(buf, sizeof buf, "%s/cnn3d/specs/%s", src ? src : ".", file);
+    return buf;
+}
+
+/* ---------------------------------------------------------------- kernel math on the host */
+
+static double rel_diff(double a, double b)
+{
+    double s = fabs(a) > 1 ? fabs(a) : 1;
+    return fabs(a - b) / s;
+}
+
+static void test_math(void)
+{
+    const hsi_cnn_backend *cpu = hsi_cnn_backend_cpu();
+    hsi_rng rng;
+    hsi_rng_seed(&rng, 3);
+    enum { R = 9, C = 7, N = R * C };
+    float v[N], y[N], g[N], g2[N];
+    /* elementwise activations and their backward passes */
+    for (int a = HSI_CNN_ACT_LINEAR; a <= HSI_CNN_ACT_TANH; a++) {
+        for (int i = 0; i < N; i++) v[i] = y[i] = (float)(6 * hsi_rng_uniform(&rng) - 3);
+        cpu->activation_forward(cpu, (hsi_cnn_activation)a, R, C, y);
+        double worst = 0;
+        for (int i = 0; i < N; i++) {
+            double d = rel_diff(y[i], hsi_cm_act_forward((hsi_cnn_activation)a, v[i]));
+            if (d > worst) worst = d;
+        }
+        CHECK_MSG(worst <= 1e-7, "activation %d forward: %g", a, worst);
+        for (int i = 0; i < N; i++) g[i] = g2[i] = (float)(2 * hsi_rng_uniform(&rng) - 1);
+        cpu->activation_backward(cpu, (hsi_cnn_activation)a, R, C, y, g);
+        worst = 0;
+        for (int i = 0; i < N; i++) {
+            double d = rel_diff(g[i], hsi_cm_act_backward((hsi_cnn_activation)a, y[i], g2[i]));
+            if (d > worst) worst = d;
+        }
+        CHECK_MSG(worst == 0, "activation %d backward: %g", a, worst);
+    }
+    /* softmax rows */
+    for (int i = 0; i < N; i++) v[i] = y[i] = (float)(6 * hsi_rng_uniform(&rng) - 3);
+    cpu->activation_forward(cpu, HSI_CNN_ACT_SOFTMAX, R, C, y);
+    for (int r = 0; r < R; r++) hsi_cm_softmax_row(v + r * C, C);
+    CHECK(!memcmp(v, y, sizeof v));
+    for (int i = 0; i < N; i++) g[i] = g2[i] = (float)(2 * hsi_rng_uniform(&rng) - 1);
+    cpu->activation_backward(cpu, HSI_CNN_ACT_SOFTMAX, R, C, y, g);
+    for (int r = 0; r < R; r++) hsi_cm_softmax_backward_row(y + r * C, g2 + r * C, C);
+    CHECK(!memcmp(g, g2, sizeof g));
+
+    /* optimisers: three steps of each form */
+    for (int form = 0; form < 4; form++) {
+        float w[N], w2[N], gr[N], m[N], m2[N], s[N], s2[N];
+        for (int i = 0; i < N; i++) {
+            w[i] = w2[i] = (float)(2 * hsi_rng_uniform(&rng) - 1);
+            gr[i] = (float)(0.2 * hsi_rng_uniform(&rng) - 0.1);
+            m[i] = m2[i] = (float)(0.02 * hsi_rng_uniform(&rng) - 0.01);
+            s[i] = s2[i] = (float)(0.001 * hsi_rng_uniform(&rng));
+        }
+        for (uint64_t t = 1; t <= 3; t++) {
+            if (form < 3) {
+                float mom = form ? 0.9f : 0.0f;
+                cpu->sgd_update(cpu, N, w, gr, m, 0.05f, mom, form == 2, 1e-4f);
+                for (int i = 0; i < N; i++) hsi_cm_sgd(&w2[i], gr[i], &m2[i], 0.05f, mom, form == 2, 1e-4f);
+            } else {
+                cpu->adam_update(cpu, N, w, gr, m, s, 1e-3f, 0.9f, 0.999f, 1e-7f, 1e-4f, t);
+                double c1 = 1.0 - pow(0.9f, (double)t), c2 = 1.0 - pow(0.999f, (double)t);
+                for (int i = 0; i < N; i++)
+                    hsi_cm_adam(&w2[i], gr[i], &m2[i], &s2[i], 1e-3f, 0.9f, 0.999f, 1e-7f, 1e-4f, c1, c2);
+            }
+        }
+        CHECK_MSG(!memcmp(w, w2, sizeof w) && !memcmp(m, m2, sizeof m) && !memcmp(s, s2, sizeof s),
+                  "optimiser form %d", form);
+    }
+
+    /* LSTM and GRU steps */
+    enum { n = 4, u = 5 };
+    float a[n * 4 * u], a2[n * 4 * u], bih[4 * u], bhh[4 * u], cp[n * u], c[n * u], h[n * u];
+    float c2[n * u], h2[n * u];
+    for (int i = 0; i < n * 4 * u; i++) a[i] = a2[i] = (float)(4 * hsi_rng_uniform(&rng) - 2);
+    for (int i = 0; i < 4 * u; i++) bih[i] = (float)(hsi_rng_uniform(&rng) - 0.5), bhh[i] = (float)(hsi_rng_uniform(&rng) - 0.5);
+    for (int i = 0; i < n * u; i++) cp[i] = (float)(2 * hsi_rng_uniform(&rng) - 1);
+    hsi_cnn_cpu_lstm_forward(cpu, n, u, a, bih, bhh, cp, c, h);
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < u; j++)
+            hsi_cm_lstm_forward(a2 + r * 4 * u, u, j, bih, bhh, cp[r * u + j], &c2[r * u + j], &h2[r * u + j]);
+    CHECK(!memcmp(a, a2, sizeof a) && !memcmp(c, c2, sizeof c) && !memcmp(h, h2, sizeof h));
+    float dho[n * u], dcn[n * u], dcp[n * u], dcp2[n * u], da[n * 4 * u], da2[n * 4 * u];
+    for (int i = 0; i < n * u; i++) dho[i] = (float)(hsi_rng_uniform(&rng) - 0.5), dcn[i] = (float)(hsi_rng_uniform(&rng) - 0.5);
+    hsi_cnn_cpu_lstm_backward(cpu, n, u, a, cp, c, dho, NULL, dcn, dcp, da);
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < u; j++)
+            dcp2[r * u + j] = hsi_cm_lstm_backward(a + r * 4 * u, u, j, cp[r * u + j], c[r * u + j],
+                                                   dho[r * u + j], dcn[r * u + j], da2 + r * 4 * u);
+    CHECK(!memcmp(dcp, dcp2, sizeof dcp) && !memcmp(da, da2, sizeof da));
+    float gh[n * 3 * u], dgx[n * 3 * u], dgh[n * 3 * u], dgx2[n * 3 * u], dgh2[n * 3 * u];
+    for (int i = 0; i < n * 4 * u; i++) a[i] = a2[i] = (float)(4 * hsi_rng_uniform(&rng) - 2);
+    for (int i = 0; i < n * 3 * u; i++) gh[i] = (float)(2 * hsi_rng_uniform(&rng) - 1);
+    hsi_cnn_cpu_gru_forward(cpu, n, u, a, gh, bih, bhh, cp, h);
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < u; j++)
+            h2[r * u + j] = hsi_cm_gru_forward(a2 + r * 4 * u, gh + r * 3 * u, u, j, bih, bhh, cp[r * u + j]);
+    CHECK(!memcmp(a, a2, sizeof a) && !memcmp(h, h2, sizeof h));
+    hsi_cnn_cpu_gru_backward(cpu, n, u, a, cp, dho, NULL, dgx, dgh, dcp);
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < u; j++)
+            dcp2[r * u + j] = hsi_cm_gru_backward(a + r * 4 * u, u, j, cp[r * u + j], dho[r * u + j],
+                                                  dgx2 + r * 3 * u, dgh2 + r * 3 * u);
+    CHECK(!memcmp(dgx, dgx2, sizeof dgx) && !memcmp(dgh, dgh2, sizeof dgh) && !memcmp(dcp, dcp2, sizeof dcp));
+
+    /* batch normalisation of one channel, statistics as the CPU takes them */
+    enum { bn = 3, bc_ = 2, bs = 5 };
+    float x[bn * bc_ * bs], gam[bc_] = {1.2f, 0.7f}, bet[bc_] = {0.1f, -0.3f}, rm[bc_] = {0}, rv[bc_] = {1, 1};
+    float yb[bn * bc_ * bs], xh[bn * bc_ * bs], inv[bc_];
+    for (int i = 0; i < bn * bc_ * bs; i++) x[i] = (float)(3 * hsi_rng_uniform(&rng));
+    cpu->batchnorm_forward(cpu, bn, bc_, bs, x, gam, bet, rm, rv, 0.9f, 1e-3f, 1, xh, inv, yb);
+    for (int ch = 0; ch < bc_; ch++) {
+        double sum = 0, sq = 0;
+        for (int i = 0; i < bn; i++)
+            for (int j = 0; j < bs; j++) sum += x[(i * bc_ + ch) * bs + j];
+        double mean = sum / (bn * bs);
+        for (int i = 0; i < bn; i++)
+            for (int j = 0; j < bs; j++) sq += (x[(i * bc_ + ch) * bs + j] - mean) * (x[(i * bc_ + ch) * bs + j] - mean);
+        float iv = (float)(1.0 / sqrt(sq / (bn * bs) + 1e-3f));
+        CHECK(iv == inv[ch]);
+        for (int i = 0; i < bn; i++)
+            for (int j = 0; j < bs; j++) {
+                int k = (i * bc_ + ch) * bs + j;
+                float hh;
+                CHECK(hsi_cm_bn_forward(x[k], mean, iv, gam[ch], bet[ch], &hh) == yb[k] && hh == xh[k]);
+            }
+    }
+
+    /* the losses, row by row, against hsi_cnn_loss_eval */
+    enum { ln = 6, lk = 4 };
+    float p[ln * lk], gref[ln * lk], grow[ln * lk], wts[ln];
+    int32_t lab[ln];
+    for (int i = 0; i < ln; i++) {
+        double s = 0;
+        for (int k = 0; k < lk; k++) s += p[i * lk + k] = (float)hsi_rng_uniform(&rng);
+        for (int k = 0; k < lk; k++) p[i * lk + k] = (float)(p[i * lk + k] / s);
+        lab[i] = i % lk;
+        wts[i] = (float)(0.5 + hsi_rng_uniform(&rng));
+    }
+    p[0 * lk + 0] = 0.0f; /* a clipped log */
+    for (int mse = 0; mse < 2; mse++)
+        for (int act = 0; act < 2; act++) {
+            hsi_cnn_activation last = act ? HSI_CNN_ACT_SOFTMAX : HSI_CNN_ACT_SIGMOID;
+            int pre = 0;
+            double want = hsi_cnn_loss_eval(mse ? HSI_CNN_LOSS_MSE : HSI_CNN_LOSS_CCE, last, p, lab,
+                                            wts, ln, lk, gref, &pre);
+            double got = 0;
+            for (int i = 0; i < ln; i++)
+                got += hsi_cm_loss_row(mse, pre, p + i * lk, lk, lab[i], wts[i], ln, grow + i * lk);
+            CHECK_NEAR(got / ln, want, 1e-15 * fabs(want));
+            CHECK(!memcmp(gref, grow, sizeof gref));
+        }
+}
+
+/* ---------------------------------------------------------------- a CPU "device" */
+
+static hsi_cnn_backend fake;        /* the CPU table, flagged as device memory */
+static hsi_cnn_backend failing;     /* the same, failing after `fail_after` gemm calls */
+static int gemm_calls, fail_after = -1;
+
+static void failing_gemm(const hsi_cnn_backend *be, int ta, int tb, int m, int n, int k, float alpha,
+                         const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (fail_after >= 0 && ++gemm_calls > fail_after) return; /* a failed GPU computes nothing */
+    hsi_cnn_backend_cpu()->gemm(be, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static char failed_in[96];          /* the net's trace when the failure happened */
+
+static void failing_trace(const hsi_cnn_backend *be, const char *what)
+{
+    (void)be;
+    if (!(fail_after >= 0 && gemm_calls > fail_after)) snprintf(failed_in, sizeof failed_in, "%s", what);
+}
+
+static hsi_status failing_status(const hsi_cnn_backend *be)
+{
+    (void)be;
+    if (fail_after >= 0 && gemm_calls > fail_after)
+        return hsi_error(HSI_ERR_DEVICE, "%s: GPU 0: cuBLAS cublasSgemm (dense layer) failed: simulated",
+                         failed_in);
+    return HSI_OK;
+}
+
+/* Patches for hsi_cnn_train: random values, seeded by index. */
+static hsi_status gather_random(void *ctx, const size_t *idx, size_t n, float *x)
+{
+    size_t in = *(const size_t *)ctx;
+    for (size_t i = 0; i < n; i++) {
+        hsi_rng r;
+        hsi_rng_seed(&r, 1000 + idx[i]);
+        for (size_t j = 0; j < in; j++) x[i * in + j] = (float)hsi_rng_normal(&r);
+    }
+    return HSI_OK;
+}
+
+/* The loss slot on the "device" (host memory): hsi_cnn_loss_eval itself,
+ * so the net's path through a backend's loss is checked bit for bit. */
+static double fake_loss(const hsi_cnn_backend *be, int mse, int fused, const float *p,
+                        const int32_t *labels, const float *w, int n, int k, float *grad, int *hits)
+{
+    (void)be;
+    int pre = 0;
+    double l = hsi_cnn_loss_eval(mse ? HSI_CNN_LOSS_MSE : HSI_CNN_LOSS_CCE,
+                                 fused ? HSI_CNN_ACT_SOFTMAX : HSI_CNN_ACT_LINEAR, p, labels, w, n,
+                                 k, grad, &pre);
+    CHECK(pre == fused);
+    if (hits) {
+        *hits = 0;
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int c = 1; c < k; c++)
+                if (p[i * k + c] > p[i * k + best]) best = c;
+            *hits += best == labels[i];
+        }
+    }
+    return l;
+}
+
+static void test_fake_device(void)
+{
+    fake = *hsi_cnn_backend_cpu();
+    fake.name = "fake-device";
+    fake.device = 1;
+    fake.loss = fake_loss;
+    bc t = {.ref = hsi_cnn_backend_cpu(), .be = &fake, .exact = 1};
+    hsi_rng_seed(&t.rng, 11);
+    bc_all_primitives(&t);
+
+    hsi_cnn_spec *spec = NULL;
+    CHECK_OK(hsi_cnn_spec_load(spec_path("lange2018.cfg"), &spec));
+    if (!spec) return;
+    /* 24 bands: the smallest the Lange net's pools allow, for speed. */
+    hsi_cnn_net *a = bc_net(spec, hsi_cnn_backend_cpu(), 24, 5, 8);
+    hsi_cnn_net *b = bc_net(spec, &fake, 24, 5, 8);
+    if (b) CHECK(b->host_out && b->loss_grad != b->dlogits);
+    bc_train_compare(a, b, 20, 8, 0, "lange net, CPU vs CPU-as-device (its loss slot)");
+    /* and the net's host loss path on a device (no loss slot) */
+    hsi_cnn_net_free(b);
+    fake.loss = NULL;
+    b = bc_net(spec, &fake, 24, 5, 8);
+    hsi_cnn_net_free(a);
+    a = bc_net(spec, hsi_cnn_backend_cpu(), 24, 5, 8);
+    bc_train_compare(a, b, 20, 8, 0, "lange net, CPU vs CPU-as-device (host loss)");
+    fake.loss = fake_loss;
+    /* forward returns host memory on a device (a copy of the outputs) */
+    if (a && b) {
+        float x[2 * 9 * 9 * 24];
+        for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = (float)(i % 17) / 17.0f;
+        const float *pa = hsi_cnn_forward(a, x, 2, 0);
+        const float *pb = hsi_cnn_forward(b, x, 2, 0);
+        CHECK(pb == b->host_out && !memcmp(pa, pb, 2 * 5 * sizeof *pa));
+    }
+    hsi_cnn_net_free(a);
+    hsi_cnn_net_free(b);
+
+    /* A device failure mid-training: the error with its message, no model. */
+    failing = fake;
+    failing.gemm = failing_gemm;
+    failing.status = failing_status;
+    failing.trace = failing_trace;
+    hsi_cnn_net *f = bc_net(spec, &failing, 24, 5, 8);
+    if (f) {
+        size_t in = hsi_cnn_shape_size(f->input);
+        int32_t labels[40];
+        for (int i = 0; i < 40; i++) labels[i] = i % 5;
+        hsi_cnn_dataset ds = {40, labels, gather_random, &in};
+        const char *dir = check_tmpdir("cnn_device");
+        char path[4200];
+        snprintf(path, sizeof path, "%s/model.ckpt", dir);
+        gemm_calls = 0;
+        fail_after = 25; /* in the second batch */
+        hsi_cnn_train_options to = {.epochs = 2, .batch = 8, .checkpoint_path = path,
+                                    .checkpoint_every = 1};
+        CHECK_FAILS(hsi_cnn_train(f, &ds, NULL, &to), HSI_ERR_DEVICE, "cublasSgemm");
+        /* the message names the layer that ran (the net traces each one) */
+        CHECK_MSG(strstr(hsi_last_error(), "dense_") == hsi_last_error(), "%s", hsi_last_error());
+        struct stat sb;
+        CHECK_MSG(stat(path, &sb) != 0, "a checkpoint was written after a device failure");
+        CHECK_FAILS(hsi_cnn_checkpoint_write(path, f, NULL), HSI_ERR_DEVICE, "not written");
+        CHECK(stat(path, &sb) != 0);
+        fail_after = -1;
+        hsi_cnn_net_free(f);
+    }
+    hsi_cnn_spec_free(spec);
+}
+
+/* ---------------------------------------------------------------- device names */
+
+static void test_names(void)
+{
+    CHECK(hsi_cnn_device_name_ok("cpu") && hsi_cnn_device_name_ok("cuda") &&
+          hsi_cnn_device_name_ok("cuda:0") && hsi_cnn_device_name_ok("cuda:12") &&
+          hsi_cnn_device_name_ok("auto"));
+    CHECK(!hsi_cnn_device_name_ok("gpu") && !hsi_cnn_device_name_ok("cuda:") &&
+          !hsi_cnn_device_name_ok("cuda:-1") && !hsi_cnn_device_name_ok("cuda:1x") &&
+          !hsi_cnn_device_name_ok("CUDA") && !hsi_cnn_device_name_ok(""));
+    const hsi_cnn_backend *be = NULL;
+    char note[512];
+    CHECK_OK(hsi_cnn_device_open("cpu", NULL, &be, note, sizeof note));
+    CHECK(be == hsi_cnn_backend_cpu() && note[0] == 0);
+    hsi_cnn_device_close(be);
+    CHECK_FAILS(hsi_cnn_device_open("tpu", NULL, &be, note, sizeof note), HSI_ERR_ARG, "unknown device 'tpu'");
+    if (hsi_gpu_count() == 0) {
+        /* No GPU here: cuda is an error naming the cause, auto the CPU saying why. */
+        hsi_status st = hsi_cnn_device_open("cuda:0", NULL, &be, note, sizeof note);
+        CHECK(st == (hsi_have_cuda() ? HSI_ERR_DEVICE : HSI_ERR_UNSUPPORTED) && be == NULL);
+        CHECK_MSG(strstr(hsi_last_error(), "--device cuda:0") != NULL, "%s", hsi_last_error());
+        CHECK_OK(hsi_cnn_device_open("auto", NULL, &be, note, sizeof note));
+        CHECK(be == hsi_cnn_backend_cpu());
+        CHECK_MSG(strstr(note, "running on the CPU (") != NULL, "auto's note: %s", note);
+        hsi_cnn_device_close(be);
+    }
+}
+
+int main(void)
+{
+    test_math();
+    test_fake_device();
+    test_names();
+    return check_finish();
+}

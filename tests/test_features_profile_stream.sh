@@ -1,0 +1,46 @@
+#!/bin/sh
+# test_features_profile_stream.sh - `hsi profile` in row blocks (one rank):
+# forced blocks down to one row, and tiny --memory budgets, give the same
+# profile, value for value, as one block (whole-band trees), for every
+# mergeable attribute and rule, 4- and 8-connected, float and quantised
+# levels, bands and principal components. The SDAP beyond one block is
+# refused with one line and leaves no output.
+# (The same under mpirun: test_features_profile_mpi.sh.)
+. "$HSI_SRCDIR/tests/setup.sh"
+"$HSI" simulate --rows 23 --cols 19 --seed 4 -o "$TMP/s.tif" --gt "$TMP/gt.tif" >/dev/null 2>&1 ||
+    { echo "cannot simulate the test scene"; exit 99; }
+S="$TMP/s.tif"
+
+# same_profile NAME ARGS... : the one-block profile, then forced blocks of 1
+# and 4 rows and a tiny budget, compared byte for byte (ENVI data: raw floats)
+same_profile() {
+    local what=$1; shift
+    expect_ok "$what, one block" -- "$HSI" profile "$S" "$@" -q -o "$TMP/ref.dat"
+    grep -q "; 1 block of up to 23 rows on 1 rank" "$TMP/out" || fail "$what: not one block: $(cat "$TMP/out")"
+    for b in "--block-rows 1" "--block-rows 4" ${TINY:+"$TINY"}; do
+        expect_ok "$what, $b" -- "$HSI" profile "$S" "$@" $b -q -o "$TMP/blk.dat"
+        grep -Eq "; [0-9]+ blocks of up to" "$TMP/out" || fail "$what, $b: not blocked: $(cat "$TMP/out")"
+        cmp -s "$TMP/ref.dat" "$TMP/blk.dat" || fail "$what, $b: the profile differs from one block's"
+        sed 's/ref\.dat/X/' "$TMP/ref.hdr" >"$TMP/a.hdr"; sed 's/blk\.dat/X/' "$TMP/blk.hdr" >"$TMP/b.hdr"
+        cmp -s "$TMP/a.hdr" "$TMP/b.hdr" || fail "$what, $b: the header differs from one block's"
+    done
+}
+# and a budget too small for more than a few rows (the PCA fit alone needs
+# more than that: blocks forced with --block-rows there)
+TINY="--memory 40K"
+same_profile "area+inertia+std, direct" --bands 1-3 --ap area=3,10,40 --ap inertia=0.2,0.3 --ap std=20,100
+same_profile "diagonal, subtractive, 8-connected" --bands 5,60,100 --ap diagonal=3,6 --rule subtractive --connectivity 8
+same_profile "quantised 8 bits, min rule" --bands 1-2 --emap area=2,5 --emap inertia=0.25 --quantise 8 --rule min
+same_profile "quantised 16 bits, max rule, no input" --bands 7 --ap area=4,30 --ap diagonal=5 --quantise 16 --rule max --no-input
+TINY=
+same_profile "2 PCs, sample" --pca 2 --pca-sample 200 --seed 3 --ap area=3,9 --ap inertia=0.2 --ap std=50,500 --rule max
+
+expect_error "sdap beyond one block" "the SDAP \(trees of shapes\) cannot be split in row blocks.*--memory [0-9.]+ [KMG]iB or more" -- \
+    "$HSI" profile "$S" --bands 1-2 --sdap area=3 --block-rows 5 -q -o "$TMP/x.tif"
+expect_no_file "refused run" "$TMP/x.tif"
+expect_ok "sdap and std in one block" -- "$HSI" profile "$S" --bands 1-2 --sdap area=3 --ap std=3 -q -o "$TMP/y.tif"
+expect_error "budget below one row" "needs|budget" -- "$HSI" profile "$S" --ap area=3 --memory 2K -q -o "$TMP/x.tif"
+expect_ok "help documents the budget" -- "$HSI" profile --help
+grep -q -- "--memory SIZE" "$TMP/out" && grep -q "320 bytes a" "$TMP/out" || fail "--help lacks the memory budget"
+echo "$checks checks, $failures failures"
+[ "$failures" -eq 0 ]

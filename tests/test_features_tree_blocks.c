@@ -1,0 +1,324 @@
+/* test_features_tree_blocks.c - max/min-trees built in row blocks and merged
+ * (features/tree_block.h) equal the single-process tree: same nodes (by
+ * canonical pixel), same parents, same levels, the same area, diagonal and
+ * inertia bit for bit, and the same filter outputs for every rule.
+ *
+ * Images: random few-level images (plateaus everywhere, saddles between
+ * them) and smoothed ones, 4- and 8-connected, float and 8-bit quantised
+ * levels, split in one-row blocks, random block heights and one block.
+ *
+ * Under mpirun (tests/test_features_tree_mpi.sh) each rank takes its share
+ * of the rows (one or more blocks each), the boundary trees travel through
+ * hsi_tree_boundary_allgather, and each rank checks its own rows.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mpi.h"
+#include "base/rng.h"
+#include "features/tree.h"
+#include "features/tree_block.h"
+#include "features/tree_internal.h"
+
+static int failures = 0, checks = 0;
+#define CHECK(c)                                                                         \
+    do {                                                                                 \
+        checks++;                                                                        \
+        if (!(c)) {                                                                      \
+            failures++;                                                                  \
+            if (failures < 20) fprintf(stderr, "%s:%d: FAIL %s\n", __FILE__, __LINE__, #c); \
+        }                                                                                \
+    } while (0)
+#define CHECK_OK(e)                                                                      \
+    do {                                                                                 \
+        hsi_status s_ = (e);                                                             \
+        checks++;                                                                        \
+        if (s_) {                                                                        \
+            failures++;                                                                  \
+            fprintf(stderr, "%s:%d: %s failed: %s\n", __FILE__, __LINE__, #e, hsi_last_error()); \
+        }                                                                                \
+    } while (0)
+
+static int rank = 0, ranks = 1;
+
+static void random_image(hsi_rng *rng, float *u, size_t R, size_t C, int levels, int smooth)
+{
+    if (smooth == 2) { /* few values of wildly different magnitudes and signs */
+        float pick[6];
+        for (int k = 0; k < 6; k++)
+            pick[k] = (float)((hsi_rng_below(rng, 2) ? -1 : 1) *
+                              ldexp(1 + hsi_rng_uniform(rng), (int)hsi_rng_below(rng, 120) - 60));
+        for (size_t p = 0; p < R * C; p++) u[p] = pick[hsi_rng_below(rng, (uint64_t)levels)];
+        return;
+    }
+    for (size_t p = 0; p < R * C; p++) u[p] = (float)(hsi_rng_below(rng, (uint64_t)levels));
+    if (!smooth) return;
+    float *t = malloc(R * C * sizeof *t);
+    for (size_t y = 0; y < R; y++)
+        for (size_t x = 0; x < C; x++) {
+            float s = 0;
+            int k = 0;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    long yy = (long)y + dy, xx = (long)x + dx;
+                    if (yy < 0 || xx < 0 || yy >= (long)R || xx >= (long)C) continue;
+                    s += u[yy * C + xx];
+                    k++;
+                }
+            t[y * C + x] = floorf(s / k * 1.5f) * 0.37f - 1.0f; /* few levels, negative too */
+        }
+    memcpy(u, t, R * C * sizeof *t);
+    free(t);
+}
+
+/* Canonical pixel of every node of a whole-image tree. */
+static void whole_canon(const hsi_tree *t, uint64_t *canon)
+{
+    size_t n = t->rows * t->cols;
+    for (size_t i = 0; i < t->n_nodes; i++) canon[i] = UINT64_MAX;
+    if (t->kind == HSI_TREE_MIN)
+        for (size_t p = 0; p < n; p++) canon[t->pixel_node[p]] = p;
+    else
+        for (size_t p = n; p-- > 0;) canon[t->pixel_node[p]] = p;
+}
+
+/* One case: blocks given by their heights (sum R); under MPI the blocks are
+ * dealt to ranks in contiguous runs. Returns the number of mismatches. */
+static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, int conn,
+                       int bits, const size_t *heights, size_t n_blocks, const char *what)
+{
+    int bad = 0;
+    hsi_tree_options o = {.connectivity = conn, .quantise_bits = bits};
+    float lo = INFINITY, hi = -INFINITY;
+    for (size_t p = 0; p < R * C; p++) {
+        if (u[p] < lo) lo = u[p];
+        if (u[p] > hi) hi = u[p];
+    }
+    hsi_tree *whole = NULL;
+    CHECK_OK(hsi_tree_build(u, R, C, kind, &o, &whole));
+    if (!whole) return;
+    size_t nn = whole->n_nodes;
+    uint64_t *wc = malloc(nn * sizeof *wc);
+    double *wa[HSI_ATTR_COUNT];
+    for (int a = 0; a < HSI_ATTR_COUNT; a++) {
+        wa[a] = malloc(nn * sizeof *wa[a]);
+        CHECK_OK(hsi_tree_attribute(whole, u, (hsi_attribute)a, wa[a]));
+    }
+    whole_canon(whole, wc);
+
+    /* this rank's blocks: a contiguous run */
+    size_t b0 = n_blocks * (size_t)rank / (size_t)ranks;
+    size_t b1 = n_blocks * (size_t)(rank + 1) / (size_t)ranks;
+    hsi_tree_options bo = o;
+    bo.has_range = 1;
+    bo.range_lo = lo;
+    bo.range_hi = hi;
+    hsi_tree_boundary **mine = calloc(n_blocks, sizeof *mine);
+    size_t row = 0, *start = malloc(n_blocks * sizeof *start);
+    for (size_t b = 0; b < n_blocks; b++) {
+        start[b] = row;
+        row += heights[b];
+    }
+    for (size_t b = b0; b < b1; b++) {
+        hsi_tree *t = NULL;
+        CHECK_OK(hsi_tree_build(u + start[b] * C, heights[b], C, kind, &bo, &t));
+        if (!t) continue;
+        hsi_tree_boundary *bt = NULL;
+        CHECK_OK(hsi_tree_boundary_make(t, u + start[b] * C, start[b], R, &bo, &bt));
+        hsi_tree_free(t);
+        mine[b - b0] = bt;
+    }
+    hsi_tree_boundary **all = NULL;
+    size_t n_all = 0;
+    CHECK_OK(hsi_tree_boundary_allgather(mine, b1 - b0, &all, &n_all));
+    CHECK(n_all == n_blocks);
+    hsi_tree_merged *m = NULL;
+    if (n_all == n_blocks) CHECK_OK(hsi_tree_merge(all, n_all, conn, &m));
+    if (!m) goto out;
+
+    /* nodes, parents, levels, attributes: every pixel of this rank's blocks */
+    for (size_t b = b0; b < b1; b++) {
+        hsi_tree *t = NULL;
+        CHECK_OK(hsi_tree_build(u + start[b] * C, heights[b], C, kind, &bo, &t));
+        if (!t) continue;
+        size_t ln = t->n_nodes;
+        uint64_t *canon = malloc(ln * sizeof *canon), *pcanon = malloc(ln * sizeof *pcanon);
+        double *la[HSI_ATTR_COUNT];
+        for (int a = 0; a < HSI_ATTR_COUNT; a++) la[a] = malloc(ln * sizeof *la[a]);
+        CHECK_OK(hsi_tree_block_nodes(t, u + start[b] * C, b, m, canon, pcanon, la));
+        for (size_t p = 0; p < heights[b] * C; p++) {
+            uint32_t i = t->pixel_node[p], w = whole->pixel_node[start[b] * C + p];
+            if (canon[i] != wc[w] || pcanon[i] != wc[whole->parent[w]] ||
+                t->level[i] != whole->level[w] || memcmp(&la[0][i], &wa[0][w], 8) ||
+                memcmp(&la[1][i], &wa[1][w], 8) || memcmp(&la[2][i], &wa[2][w], 8) ||
+                memcmp(&la[3][i], &wa[3][w], 8)) {
+                if (bad++ < 3)
+                    fprintf(stderr,
+                            "%s, block %zu, pixel %zu: node %llu parent %llu level %g attrs %.17g "
+                            "%.17g %.17g %.17g; whole tree %llu %llu %g %.17g %.17g %.17g %.17g\n",
+                            what, b, start[b] * C + p, (unsigned long long)canon[i],
+                            (unsigned long long)pcanon[i], t->level[i], la[0][i], la[1][i],
+                            la[2][i], la[3][i], (unsigned long long)wc[w],
+                            (unsigned long long)wc[whole->parent[w]], whole->level[w],
+                            wa[0][w], wa[1][w], wa[2][w], wa[3][w]);
+            }
+        }
+        /* filters: every mergeable attribute and rule, a few thresholds */
+        float *want = malloc(R * C * sizeof *want), *got = malloc(heights[b] * C * sizeof *got);
+        for (int a = 0; a < HSI_ATTR_COUNT; a++)
+            for (int rule = 0; rule <= HSI_RULE_SUBTRACTIVE; rule++) {
+                const double thr[4][3] = {{2, 5, 17}, {1.5, 3, 6}, {0.1, 0.2, 0.35}, {0.3, 0.5, 1}};
+                for (int k = 0; k < 3; k++) {
+                    CHECK_OK(hsi_tree_filter(whole, wa[a], thr[a][k], (hsi_filter_rule)rule,
+                                             want));
+                    CHECK_OK(hsi_tree_merged_filter(m, (size_t)k, (hsi_attribute)a, thr[a][k],
+                                                    (hsi_filter_rule)rule));
+                    CHECK_OK(hsi_tree_block_filter(t, u + start[b] * C, b, m, (size_t)k, got));
+                    if (memcmp(got, want + start[b] * C, heights[b] * C * sizeof *got) &&
+                        bad++ < 3)
+                        fprintf(stderr, "%s, block %zu: filter %s>=%g rule %s differs\n", what, b,
+                                hsi_attribute_name((hsi_attribute)a), thr[a][k],
+                                hsi_filter_rule_name((hsi_filter_rule)rule));
+                }
+            }
+        free(want);
+        free(got);
+        free(canon);
+        free(pcanon);
+        for (int a = 0; a < HSI_ATTR_COUNT; a++) free(la[a]);
+        hsi_tree_free(t);
+    }
+out:
+    CHECK(bad == 0);
+    hsi_tree_merged_free(m);
+    for (size_t i = 0; i < n_all; i++) hsi_tree_boundary_free(all[i]);
+    free(all);
+    for (size_t b = 0; b < n_blocks; b++) hsi_tree_boundary_free(mine[b]);
+    free(mine);
+    free(start);
+    free(wc);
+    for (int a = 0; a < HSI_ATTR_COUNT; a++) free(wa[a]);
+    hsi_tree_free(whole);
+}
+
+int main(int argc, char **argv)
+{
+    int mpi = hsi_mpi_start(&argc, &argv, &rank, &ranks);
+    if (mpi < 0) {
+        fprintf(stderr, "MPI_Init failed\n");
+        return 99;
+    }
+    hsi_rng rng;
+    hsi_rng_seed(&rng, 20260613);
+    static const size_t sizes[][2] = {{1, 1}, {2, 3}, {5, 1}, {7, 9}, {16, 13}, {33, 41}, {60, 7}};
+    char what[160];
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        size_t R = sizes[s][0], C = sizes[s][1];
+        float *u = malloc(R * C * sizeof *u);
+        size_t *h = malloc(R * sizeof *h);
+        for (int img = 0; img < 5; img++) {
+            random_image(&rng, u, R, C, img < 2 ? 2 + img : img == 4 ? 4 : 5,
+                         img < 2 ? 0 : img == 4 ? 2 : 1);
+            for (int kind = 0; kind < 2; kind++)
+                for (int conn = 4; conn <= 8; conn += 4)
+                    for (int bits = 0; bits <= 8; bits += 8)
+                        for (int split = 0; split < 3; split++) {
+                            size_t nb = 0;
+                            if (split == 0) { /* one-row blocks */
+                                for (size_t r = 0; r < R; r++) h[nb++] = 1;
+                            } else if (split == 1) { /* random heights 1..5 */
+                                for (size_t r = 0; r < R;) {
+                                    size_t k = 1 + (size_t)(hsi_rng_below(&rng, 5));
+                                    if (k > R - r) k = R - r;
+                                    h[nb++] = k;
+                                    r += k;
+                                }
+                            } else { /* one block */
+                                h[nb++] = R;
+                            }
+                            snprintf(what, sizeof what,
+                                     "%zux%zu image %d, %s-tree, c%d, %d bits, %zu blocks", R, C,
+                                     img, kind ? "min" : "max", conn, bits, nb);
+                            check_case(u, R, C, (hsi_tree_kind)kind, conn, bits, h, nb, what);
+                        }
+        }
+        free(u);
+        free(h);
+    }
+    /* the exact std: against a long double two-pass computation on values
+     * from subnormals to 1e38, of both signs; 0 for equal values; the same
+     * for the values in any order */
+    {
+        float vals[64];
+        for (int iter = 0; iter < 300; iter++) {
+            int n = 1 + (int)hsi_rng_below(&rng, 64);
+            int spread = (int)hsi_rng_below(&rng, 4);
+            for (int i = 0; i < n; i++) {
+                double mag = spread == 0 ? 1 : ldexp(1, (int)hsi_rng_below(&rng, 40 * spread) - 20 * spread);
+                vals[i] = (float)((hsi_rng_uniform(&rng) - 0.5) * mag);
+                if (iter % 7 == 0) vals[i] = 1.5e-45f * (float)(1 + hsi_rng_below(&rng, 5));
+                if (iter % 11 == 0) vals[i] = 3e38f * (float)(hsi_rng_uniform(&rng) - 0.5);
+                if (iter % 13 == 0) vals[i] = vals[0];
+            }
+            hsi_tree_sacc a, b;
+            hsi_tree_sacc_clear(&a);
+            hsi_tree_sacc_clear(&b);
+            long double mean = 0, m2 = 0;
+            for (int i = 0; i < n; i++) {
+                hsi_tree_sacc_value(&a, vals[i]);
+                mean += vals[i];
+            }
+            mean /= n;
+            for (int i = 0; i < n; i++) m2 += (vals[i] - mean) * (vals[i] - mean);
+            for (int i = n; i-- > 0;) { /* reversed, in two halves merged */
+                hsi_tree_sacc h;
+                hsi_tree_sacc_clear(&h);
+                hsi_tree_sacc_value(&h, vals[i]);
+                hsi_tree_sacc_merge(&b, &h);
+            }
+            double got = hsi_tree_sacc_std(&a), want = (double)sqrtl(m2 / n);
+            CHECK(memcmp(&got, &(double){hsi_tree_sacc_std(&b)}, sizeof got) == 0);
+            if (iter % 13 == 0) CHECK(got == 0);
+            CHECK(fabs(got - want) <= 1e-12 * want || (want < 1e-300 && fabs(got - want) < 1e-44));
+            if (!(fabs(got - want) <= 1e-12 * want || (want < 1e-300 && fabs(got - want) < 1e-44)))
+                fprintf(stderr, "std of %d values: %.17g, long double %.17g\n", n, got, want);
+        }
+    }
+    /* trees of shapes: refused with one clear message */
+    {
+        float u[6] = {0, 1, 2, 1, 0, 1};
+        hsi_tree *t = NULL;
+        hsi_tree_boundary *b = NULL;
+        CHECK_OK(hsi_tree_build(u, 2, 3, HSI_TREE_SHAPES, NULL, &t));
+        CHECK(hsi_tree_boundary_make(t, u, 0, 4, NULL, &b) == HSI_ERR_ARG && !b);
+        CHECK(strstr(hsi_last_error(), "trees of shapes cannot be merged") != NULL);
+        hsi_tree_free(t);
+    }
+    /* the byte form round-trips, and a corrupt one is refused */
+    {
+        float u[12] = {3, 1, 2, 2, 0, 1, 3, 3, 1, 0, 2, 2};
+        hsi_tree_options o = {.connectivity = 4};
+        hsi_tree *t = NULL;
+        hsi_tree_boundary *b = NULL, *c = NULL;
+        void *buf = NULL;
+        size_t len = 0, used = 0;
+        CHECK_OK(hsi_tree_build(u + 4, 2, 4, HSI_TREE_MAX, &o, &t));
+        CHECK_OK(hsi_tree_boundary_make(t, u + 4, 1, 4, &o, &b));
+        CHECK_OK(hsi_tree_boundary_pack(b, &buf, &len));
+        CHECK_OK(hsi_tree_boundary_unpack(buf, len, &c, &used));
+        CHECK(used == len && c && hsi_tree_boundary_nodes(c) == hsi_tree_boundary_nodes(b));
+        hsi_tree_boundary_free(c);
+        c = NULL;
+        CHECK(hsi_tree_boundary_unpack(buf, len - 1, &c, &used) == HSI_ERR_FORMAT && !c);
+        free(buf);
+        hsi_tree_boundary_free(b);
+        hsi_tree_free(t);
+    }
+    hsi_status fin = hsi_mpi_finish(failures ? HSI_ERR_DATA : HSI_OK);
+    if (rank == 0 || failures)
+        printf("rank %d of %d: %d checks, %d failures\n", rank, ranks, checks, failures);
+    hsi_mpi_stop();
+    return failures || fin ? 1 : 0;
+}
