@@ -18,6 +18,18 @@ size_t hsi_memory_physical(void)
     return (size_t)pages * (size_t)page;
 }
 
+size_t hsi_memory_resident(void)
+{
+    /* statm: size resident shared text lib data dt, in pages. */
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long size = 0, resident = 0;
+    int ok = fscanf(f, "%lu %lu", &size, &resident) == 2;
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return ok && page > 0 ? (size_t)resident * (size_t)page : 0;
+}
+
 size_t hsi_memory_default(void)
 {
     size_t phys = hsi_memory_physical();

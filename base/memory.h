@@ -27,6 +27,11 @@ extern "C" {
 /* Physical memory of the machine in bytes (sysconf), or 0 if unknown. */
 size_t hsi_memory_physical(void);
 
+/* The process's resident set size now, in bytes (/proc/self/statm), or 0
+ * if unknown: code, shared libraries and whatever is already allocated,
+ * which a budget on the peak resident size must leave room for. */
+size_t hsi_memory_resident(void);
+
 /* HSI_MEMORY_DEFAULT_FRACTION of physical memory; 1 GiB when unknown. */
 size_t hsi_memory_default(void);
 

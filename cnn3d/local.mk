@@ -13,6 +13,9 @@ EXTRA_DIST += cnn3d/backend_cuda.cu cnn3d/backend_cuda_conv.cu cnn3d/backend_cud
 	cnn3d/backend_cuda_none.c
 noinst_HEADERS += cnn3d/backend_cuda.h cnn3d/cuda_math.h
 nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h cnn3d/dist.h cnn3d/device.h
+# tiles of whole-scene prediction within --memory
+libhsi_la_SOURCES += cnn3d/predict_budget.c
+nobase_pkginclude_HEADERS += cnn3d/predict_budget.h
 noinst_HEADERS += cnn3d/conv_taps.h cnn3d/conv_winograd.h cnn3d/gemm_bf16.h cnn3d/rnn.h
 
 TESTS += tests/test_cnn_conv

@@ -744,37 +744,80 @@ static void rng_stream(hsi_rng *rng, uint64_t seed, uint64_t stream)
     hsi_rng_seed(rng, seed ^ (stream * 0x9E3779B97F4A7C15ull));
 }
 
-hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_labels **labels_out)
+/* What the pixel step needs: the layout, the fields' spectra, the sensor
+ * and the smooth noise fields, with the pixel stream's RNG at the next pixel
+ * (rows are made in order, so any blocking gives the same draws). */
+struct hsi_simulator {
+    hsi_simulate_params p;
+    size_t nb, next_row;
+    layout L;
+    field *fields;
+    int n_fields;
+    double *nm, *fwhm, *refl;
+    sensor sn;
+    smooth_noise canopy, shine;
+    hsi_rng rng_pixels;
+    hsi_cube *header; /* 1 row: band metadata and georeferencing */
+    hsi_labels *gt;
+};
+
+void hsi_simulator_free(hsi_simulator *s)
 {
-    *cube_out = NULL;
-    *labels_out = NULL;
+    if (!s) return;
+    for (int f = 0; f < s->n_fields && s->fields; f++) free(s->fields[f].refl);
+    free(s->fields);
+    free(s->nm);
+    free(s->fwhm);
+    free(s->refl);
+    free(s->sn.gain);
+    free(s->sn.path);
+    free(s->sn.extra);
+    free(s->canopy.v);
+    free(s->shine.v);
+    layout_free(&s->L);
+    hsi_cube_free(s->header);
+    hsi_labels_free(s->gt);
+    free(s);
+}
+
+size_t hsi_simulate_layout_bytes(const hsi_simulate_params *p)
+{
+    /* fid (int), interior (byte), members (size_t, at most every pixel) and
+     * the ground truth (uint16) while the layout is labelled. */
+    size_t npix = p->rows * p->cols;
+    return npix * (sizeof(int) + 1 + sizeof(size_t) + sizeof(uint16_t));
+}
+
+hsi_status hsi_simulator_open(const hsi_simulate_params *p, hsi_simulator **out)
+{
+    *out = NULL;
     hsi_status st = check_params(p);
     if (st) return st;
     const size_t rows = p->rows, cols = p->cols, npix = rows * cols;
     const size_t nb = (size_t)p->bands;
     const double v = p->difficulty;
 
-    hsi_cube *cube = NULL;
-    hsi_labels *gt = NULL;
-    layout L;
-    memset(&L, 0, sizeof L);
-    field *fields = NULL;
+    hsi_simulator *s = calloc(1, sizeof *s);
+    if (!s) return hsi_error(HSI_ERR_NOMEM, "out of memory");
+    s->p = *p;
+    s->nb = nb;
+    layout *L = &s->L;
     int *fid = NULL;
     uint8_t *interior = NULL;
     size_t *first = NULL, *members = NULL; /* interior pixels by field */
-    double *nm = NULL, *fwhm = NULL, *refl = NULL;
-    sensor sn = {0};
-    smooth_noise canopy = {0}, shine = {0};
+    sensor *sn = &s->sn;
+    hsi_labels *gt = NULL;
+    field *fields = NULL;
     int n_fields = 0;
 
     /* Bands: all 220, or the 200 of the "corrected" cube. */
-    nm = malloc(nb * sizeof *nm);
-    fwhm = malloc(nb * sizeof *fwhm);
-    sn.gain = malloc(nb * sizeof *sn.gain);
-    sn.path = malloc(nb * sizeof *sn.path);
-    sn.extra = malloc(nb * sizeof *sn.extra);
-    refl = malloc(nb * sizeof *refl);
-    if (!nm || !fwhm || !sn.gain || !sn.path || !sn.extra || !refl) {
+    double *nm = s->nm = malloc(nb * sizeof *nm);
+    double *fwhm = s->fwhm = malloc(nb * sizeof *fwhm);
+    sn->gain = malloc(nb * sizeof *sn->gain);
+    sn->path = malloc(nb * sizeof *sn->path);
+    sn->extra = malloc(nb * sizeof *sn->extra);
+    s->refl = malloc(nb * sizeof *s->refl);
+    if (!nm || !fwhm || !sn->gain || !sn->path || !sn->extra || !s->refl) {
         st = hsi_error(HSI_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -785,24 +828,24 @@ hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_l
         fwhm[k] = hsi_aviris_band_table[b][1];
         double t = exp(-atmosphere_optical_depth(nm[k]));
         double sun = solar_relative(nm[k]);
-        sn.gain[k] = DN_SCALE * sun * t;
+        sn->gain[k] = DN_SCALE * sun * t;
         /* path radiance: Rayleigh-dominated, as an equivalent reflectance */
-        sn.path[k] = DN_SCALE * sun * sqrt(t) * 0.02 * pow(nm[k] / 500, -4);
-        sn.extra[k] = water ? WATER_BAND_NOISE : 0;
+        sn->path[k] = DN_SCALE * sun * sqrt(t) * 0.02 * pow(nm[k] / 500, -4);
+        sn->extra[k] = water ? WATER_BAND_NOISE : 0;
         k++;
     }
 
     /* 1. Layout. */
-    hsi_rng rng_layout, rng_fields, rng_pixels;
+    hsi_rng rng_layout, rng_fields;
     rng_stream(&rng_layout, p->seed, 1);
     rng_stream(&rng_fields, p->seed, 2);
-    rng_stream(&rng_pixels, p->seed, 3);
+    rng_stream(&s->rng_pixels, p->seed, 3);
     double area_ratio = (double)npix / INDIAN_PINES_AREA;
     int target[N_CLASSES + 1];
     for (int k = 0; k <= N_CLASSES; k++) target[k] = (int)lround(indian_pines_counts[k] * area_ratio);
-    if ((st = layout_build(&L, rows, cols, target[16], &rng_layout))) goto done;
-    n_fields = L.n_fields;
-    fields = calloc((size_t)n_fields, sizeof *fields);
+    if ((st = layout_build(L, rows, cols, target[16], &rng_layout))) goto done;
+    n_fields = s->n_fields = L->n_fields;
+    fields = s->fields = calloc((size_t)n_fields, sizeof *fields);
     fid = malloc(npix * sizeof *fid);
     interior = calloc(npix, 1);
     if (!fields || !fid || !interior) {
@@ -810,12 +853,12 @@ hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_l
         goto done;
     }
     for (size_t r = 0; r < rows; r++)
-        for (size_t c = 0; c < cols; c++) fid[r * cols + c] = field_at(&L, r + 0.5, c + 0.5);
+        for (size_t c = 0; c < cols; c++) fid[r * cols + c] = field_at(L, r + 0.5, c + 0.5);
 
     /* 2. Ground truth: interiors, classes, labelled blocks. */
     for (int f = 0; f < n_fields; f++) {
-        fields[f].is_grid = f < L.n_grid;
-        fields[f].cover = f < L.n_grid ? 0 : f < L.n_grid + L.n_roads ? COVER_ROAD : 16;
+        fields[f].is_grid = f < L->n_grid;
+        fields[f].cover = f < L->n_grid ? 0 : f < L->n_grid + L->n_roads ? COVER_ROAD : 16;
     }
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++) {
@@ -829,18 +872,19 @@ hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_l
                     fields[id].has_core = 1;
             }
         }
-    if (L.has_tower) {
-        field *t = &fields[L.n_grid + L.n_roads];
+    if (L->has_tower) {
+        field *t = &fields[L->n_grid + L->n_roads];
         t->label = 16;
         t->to_label = t->interior < (size_t)target[16] ? t->interior : (size_t)target[16];
     }
-    if ((st = assign_classes(fields, L.n_grid, target, &rng_layout))) goto done;
-    for (int f = 0; f < L.n_grid; f++)
+    if ((st = assign_classes(fields, L->n_grid, target, &rng_layout))) goto done;
+    for (int f = 0; f < L->n_grid; f++)
         if (!fields[f].label)
             fields[f].cover = background_covers[hsi_rng_below(
                 &rng_layout, sizeof background_covers / sizeof background_covers[0])];
 
-    if ((st = hsi_labels_new(rows, cols, N_CLASSES, &gt))) goto done;
+    if ((st = hsi_labels_new(rows, cols, N_CLASSES, &s->gt))) goto done;
+    gt = s->gt;
     const hsi_scene *ip = hsi_scene_find("indian_pines");
     if ((st = hsi_labels_set_classes(gt, ip->classes, N_CLASSES))) goto done;
     if ((st = group_interiors(fid, interior, npix, n_fields, &first, &members))) goto done;
@@ -852,27 +896,70 @@ hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_l
     /* 3. Field spectra. */
     for (int f = 0; f < n_fields; f++)
         if ((st = field_make_spectra(&fields[f], nm, nb, v, &rng_fields))) goto done;
-    if ((st = smooth_noise_init(&canopy, rows, cols, 7, &rng_fields)) ||
-        (st = smooth_noise_init(&shine, rows, cols, 11, &rng_fields)))
+    if ((st = smooth_noise_init(&s->canopy, rows, cols, 7, &rng_fields)) ||
+        (st = smooth_noise_init(&s->shine, rows, cols, 11, &rng_fields)))
         goto done;
 
-    /* 4. Pixels. */
-    if ((st = hsi_cube_new(rows, cols, nb, &cube))) goto done;
-    if ((st = hsi_cube_set_wavelengths(cube, nm, fwhm))) goto done;
-    if ((st = set_georeferencing(&cube->geo))) goto done;
-    if ((st = hsi_georef_copy(&gt->geo, &cube->geo))) goto done;
+    if ((st = hsi_cube_new(1, cols, nb, &s->header))) goto done;
+    if ((st = hsi_cube_set_wavelengths(s->header, nm, fwhm))) goto done;
+    if ((st = set_georeferencing(&s->header->geo))) goto done;
+    if ((st = hsi_georef_copy(&gt->geo, &s->header->geo))) goto done;
+
+done:
+    free(fid);
+    free(interior);
+    free(first);
+    free(members);
+    if (st) {
+        hsi_simulator_free(s);
+        return st;
+    }
+    *out = s;
+    return HSI_OK;
+}
+
+const hsi_cube *hsi_simulator_header(const hsi_simulator *s)
+{
+    return s->header;
+}
+
+const hsi_labels *hsi_simulator_labels(const hsi_simulator *s)
+{
+    return s->gt;
+}
+
+hsi_labels *hsi_simulator_take_labels(hsi_simulator *s)
+{
+    hsi_labels *gt = s->gt;
+    s->gt = NULL;
+    return gt;
+}
+
+/* 4. Pixels: rows [s->next_row, + nrows) into out (nrows x cols x nb). */
+hsi_status hsi_simulator_rows(hsi_simulator *s, size_t row0, size_t nrows, float *out)
+{
+    const size_t cols = s->p.cols, nb = s->nb;
+    if (row0 != s->next_row || nrows > s->p.rows - row0)
+        return hsi_error(HSI_ERR_ARG, "simulate: rows %zu..%zu asked for, the next are from %zu of %zu",
+                         row0 + 1, row0 + nrows, s->next_row + 1, s->p.rows);
+    const double v = s->p.difficulty;
+    const layout *L = &s->L;
+    const field *fields = s->fields;
+    const sensor *sn = &s->sn;
+    double *refl = s->refl;
+    hsi_rng *rng_pixels = &s->rng_pixels;
     /* Sub-sample spread: the sensor's footprint grows with difficulty, so
      * more of each neighbour leaks into border pixels. */
     const double spread = 0.33 + 0.4 * v;
     const double noise_scale = 0.25 + 1.5 * v;
-    for (size_t r = 0; r < rows; r++)
+    for (size_t r = row0; r < row0 + nrows; r++)
         for (size_t c = 0; c < cols; c++) {
             int ids[9];
             double weight[9];
             int n = 0;
             for (int sy = -1; sy <= 1; sy++)
                 for (int sx = -1; sx <= 1; sx++) {
-                    int id = field_at(&L, r + 0.5 + sy * spread, c + 0.5 + sx * spread);
+                    int id = field_at(L, r + 0.5 + sy * spread, c + 0.5 + sx * spread);
                     int k = 0;
                     while (k < n && ids[k] != id) k++;
                     if (k == n) {
@@ -881,15 +968,15 @@ hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_l
                     }
                     weight[k] += 1.0 / 9;
                 }
-            double drift = smooth_at(&canopy, r, c);
-            double light = 1 + 0.03 * v * smooth_at(&shine, r, c) + 0.025 * v * hsi_rng_normal(&rng_pixels);
+            double drift = smooth_at(&s->canopy, r, c);
+            double light = 1 + 0.03 * v * smooth_at(&s->shine, r, c) + 0.025 * v * hsi_rng_normal(rng_pixels);
             memset(refl, 0, nb * sizeof *refl);
             for (int k = 0; k < n; k++) {
                 const field *f = &fields[ids[k]];
                 const cover *cv = &covers[f->cover];
                 double frac[MAX_MIX], sum = 0;
                 for (int j = 0; j < cv->n; j++)
-                    frac[j] = f->frac[j] * exp(PIXEL_FRACTION_SPREAD * v * hsi_rng_normal(&rng_pixels));
+                    frac[j] = f->frac[j] * exp(PIXEL_FRACTION_SPREAD * v * hsi_rng_normal(rng_pixels));
                 frac[0] *= fmax(0, 1 + f->drift * drift);
                 for (int j = 0; j < cv->n; j++) sum += frac[j];
                 double scale = weight[k] * f->brightness * light / sum;
@@ -899,39 +986,39 @@ hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_l
                     for (size_t b = 0; b < nb; b++) refl[b] += a * e[b];
                 }
             }
-            float *out = hsi_cube_pixel(cube, r, c);
+            float *px = out + ((r - row0) * cols + c) * nb;
             for (size_t b = 0; b < nb; b++) {
-                double signal = sn.gain[b] * refl[b] + sn.path[b];
+                double signal = sn->gain[b] * refl[b] + sn->path[b];
                 double sd = noise_scale * sqrt(READ_NOISE * READ_NOISE + SHOT_NOISE * signal +
-                                               sn.extra[b] * sn.extra[b]);
-                double dn = DN_DARK + signal + sd * hsi_rng_normal(&rng_pixels);
-                out[b] = (float)(dn > 1 ? dn : 1);
+                                               sn->extra[b] * sn->extra[b]);
+                double dn = DN_DARK + signal + sd * hsi_rng_normal(rng_pixels);
+                px[b] = (float)(dn > 1 ? dn : 1);
             }
         }
+    s->next_row = row0 + nrows;
+    return HSI_OK;
+}
 
-done:
-    for (int f = 0; f < n_fields && fields; f++) free(fields[f].refl);
-    free(fields);
-    free(fid);
-    free(interior);
-    free(first);
-    free(members);
-    free(nm);
-    free(fwhm);
-    free(refl);
-    free(sn.gain);
-    free(sn.path);
-    free(sn.extra);
-    free(canopy.v);
-    free(shine.v);
-    layout_free(&L);
+hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube_out, hsi_labels **labels_out)
+{
+    *cube_out = NULL;
+    *labels_out = NULL;
+    hsi_simulator *s;
+    hsi_status st = hsi_simulator_open(p, &s);
+    if (st) return st;
+    hsi_cube *cube = NULL;
+    if (!(st = hsi_cube_new(p->rows, p->cols, s->nb, &cube)) &&
+        !(st = hsi_cube_set_wavelengths(cube, s->nm, s->fwhm)) &&
+        !(st = hsi_georef_copy(&cube->geo, &s->header->geo)))
+        st = hsi_simulator_rows(s, 0, p->rows, cube->data);
     if (st) {
         hsi_cube_free(cube);
-        hsi_labels_free(gt);
+        hsi_simulator_free(s);
         return st;
     }
+    *labels_out = hsi_simulator_take_labels(s);
+    hsi_simulator_free(s);
     *cube_out = cube;
-    *labels_out = gt;
     return HSI_OK;
 }
 

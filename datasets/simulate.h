@@ -73,6 +73,27 @@ void hsi_simulate_defaults(hsi_simulate_params *p);
  * georeferencing). Bad parameters are HSI_ERR_ARG. */
 hsi_status hsi_simulate(const hsi_simulate_params *p, hsi_cube **cube, hsi_labels **labels);
 
+/* The same scene a block of rows at a time, for scenes larger than memory.
+ * open() lays out the fields and labels the ground truth (memory: about
+ * hsi_simulate_layout_bytes() while it does, the ground truth's 2 bytes a
+ * pixel after); rows() then makes rows in order, from the first, in blocks
+ * of any size: the draws come from one stream in pixel order, so the bytes
+ * are those hsi_simulate() gives, whatever the blocking. The header is a
+ * one-row cube carrying the band metadata and georeferencing (what a row
+ * writer needs); labels stay the simulator's unless taken. */
+typedef struct hsi_simulator hsi_simulator;
+hsi_status hsi_simulator_open(const hsi_simulate_params *p, hsi_simulator **out);
+const hsi_cube *hsi_simulator_header(const hsi_simulator *s);
+const hsi_labels *hsi_simulator_labels(const hsi_simulator *s);
+hsi_labels *hsi_simulator_take_labels(hsi_simulator *s);
+/* Rows [row0, row0 + nrows) into out (nrows x cols x bands, BIP); row0 must
+ * be the row after the last block made (0 at first). */
+hsi_status hsi_simulator_rows(hsi_simulator *s, size_t row0, size_t nrows, float *out);
+void hsi_simulator_free(hsi_simulator *s);
+/* Peak bytes open() holds per the scene's size (the layout's per-pixel
+ * arrays), for memory budgets. */
+size_t hsi_simulate_layout_bytes(const hsi_simulate_params *p);
+
 /* Overall accuracy of a nearest-class-mean classifier (Euclidean distance
  * on the raw spectra): train on a random `train_fraction` of the labelled
  * pixels of each class (at least one per class), test on the rest. The

@@ -12,6 +12,8 @@ void hsi_patch_rows_free(hsi_patch_rows *pr)
     if (!pr) return;
     for (size_t i = 0; i < pr->n_runs; i++) hsi_cube_free(pr->runs[i].rows);
     free(pr->runs);
+    free(pr->pixels);
+    free(pr->patches);
     free(pr);
 }
 
@@ -72,9 +74,82 @@ static hsi_status load_run_pca(hsi_cube_reader *rd, const hsi_preprocess *pre, h
     return st;
 }
 
+/* Rows [run->first, + run->count) into run->rows (allocated here),
+ * preprocessed, reading `block` rows at a time. */
+static hsi_status load_run(hsi_cube_reader *rd, const hsi_preprocess *pre, hsi_patch_run *run,
+                           size_t cols, size_t bands, size_t block)
+{
+    size_t n = run->count, out_bands = pre ? pre->out_dim : bands;
+    hsi_status st = hsi_cube_new(n, cols, out_bands, &run->rows);
+    if (st) return st;
+    if (pre && pre->kind == HSI_PREPROCESS_PCA) return load_run_pca(rd, pre, run, cols, bands);
+    for (size_t k = 0; k < n && !st; k += block) {
+        size_t m = n - k < block ? n - k : block;
+        hsi_cube *b;
+        if ((st = hsi_cube_reader_rows(rd, run->first + k, m, &b))) break;
+        float *dst = run->rows->data + k * cols * out_bands;
+        if (pre)
+            st = hsi_preprocess_apply(pre, b->data, m * cols, dst);
+        else
+            memcpy(dst, b->data, m * cols * bands * sizeof(float));
+        hsi_cube_free(b);
+    }
+    return st;
+}
+
+static int window_inside(size_t rows, size_t cols, size_t r, size_t c, size_t R)
+{
+    return r >= R && c >= R && r + R < rows && c + R < cols;
+}
+
+/* The patches form: the labelled pixels (those the border mode can use),
+ * row-major, and their windows, gathered from blocks of `block` rows of
+ * each run with the window's margin of rows above and below. */
+static hsi_status load_patches(hsi_cube_reader *rd, const hsi_preprocess *pre, hsi_patch_rows *pr,
+                               const uint8_t *any, size_t n, size_t block)
+{
+    size_t rows = pr->shape.rows, cols = pr->shape.cols, bands;
+    size_t r2, c2;
+    hsi_cube_reader_shape(rd, &r2, &c2, &bands);
+    size_t R = (size_t)pr->radius, S = 2 * R + 1, per = pr->shape.bands * S * S;
+    pr->pixels = malloc((n + 1) * sizeof *pr->pixels);
+    pr->patches = malloc((n * per + 1) * sizeof *pr->patches);
+    if (!pr->pixels || !pr->patches) return hsi_error(HSI_ERR_NOMEM, "out of memory for %zu patches", n);
+    size_t k = 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            if (any[r * cols + c]) pr->pixels[k++] = (hsi_pixel){(uint32_t)r, (uint32_t)c};
+    pr->n_patches = k;
+    hsi_status st = HSI_OK;
+    size_t j = 0; /* the first pixel not gathered yet */
+    for (size_t i = 0; i < pr->n_runs && !st && j < k; i++) {
+        size_t first = pr->runs[i].first, end = first + pr->runs[i].count;
+        for (size_t a = first; a < end && !st && j < k; a += block) {
+            size_t b = end - a < block ? end - a : block, j1 = j;
+            b += a; /* core rows [a, b) */
+            while (j1 < k && pr->pixels[j1].row < b) j1++;
+            if (j1 == j) continue;
+            size_t lo = a >= first + R ? a - R : first, hi = b + R < end ? b + R : end;
+            hsi_patch_run win = {lo, hi - lo, NULL};
+            if (!(st = load_run(rd, pre, &win, cols, bands, block)))
+                st = hsi_patch_gather_band(win.rows, lo, rows, pr->pixels + j, j1 - j, pr->radius,
+                                           pr->mode, pr->patches + j * per);
+            hsi_cube_free(win.rows);
+            j = j1;
+        }
+    }
+    /* The runs were only the map of where to read. */
+    for (size_t i = 0; i < pr->n_runs; i++) hsi_cube_free(pr->runs[i].rows);
+    free(pr->runs);
+    pr->runs = NULL;
+    pr->n_runs = 0;
+    return st;
+}
+
 hsi_status hsi_patch_rows_load(const char *path, const hsi_read_options *ro,
                                const hsi_preprocess *pre, const hsi_labels *const *masks,
-                               size_t n_masks, int radius, size_t budget, const char *what,
+                               size_t n_masks, int radius, hsi_border_mode mode,
+                               hsi_patch_store store, size_t budget, const char *what,
                                hsi_patch_rows **out)
 {
     *out = NULL;
@@ -85,8 +160,9 @@ hsi_status hsi_patch_rows_load(const char *path, const hsi_read_options *ro,
     hsi_cube_reader_shape(rd, &rows, &cols, &bands);
     size_t out_bands = pre ? pre->out_dim : bands;
     unsigned char *keep = NULL;
+    uint8_t *any = NULL; /* rows x cols: a pixel of some mask whose window is used */
     hsi_patch_rows *pr = calloc(1, sizeof *pr);
-    if (!pr || !(keep = calloc(rows, 1))) {
+    if (!pr || !(keep = calloc(rows, 1)) || !(any = calloc(rows * cols, 1))) {
         st = hsi_error(HSI_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -103,7 +179,14 @@ hsi_status hsi_patch_rows_load(const char *path, const hsi_read_options *ro,
     pr->shape.cols = cols;
     pr->shape.bands = out_bands;
     pr->radius = radius;
+    pr->mode = mode;
     mark_rows(masks, n_masks, rows, cols, radius, keep);
+    size_t n_px = 0;
+    for (size_t m = 0; m < n_masks; m++)
+        for (size_t i = 0; masks[m] && i < rows * cols; i++)
+            if (masks[m]->data[i] && !any[i] &&
+                (mode != HSI_BORDER_SKIP || window_inside(rows, cols, i / cols, i % cols, (size_t)radius)))
+                any[i] = 1, n_px++;
 
     /* Runs of kept rows, each at least 2r + 1 rows (or the scene). */
     size_t S = 2 * (size_t)radius + 1, kept = 0;
@@ -140,46 +223,55 @@ hsi_status hsi_patch_rows_load(const char *path, const hsi_read_options *ro,
     }
     pr->rows_kept = kept;
 
-    /* What is kept must fit, beside GDAL's cache and one row block (raw,
-     * and its preprocessed copy). */
+    /* The smaller form must fit, beside GDAL's cache and one row block
+     * (raw, and its preprocessed copy; for patches, with the windows'
+     * margin of rows). */
     size_t fixed = hsi_io_cache_budget(budget);
     size_t row_raw = cols * bands * sizeof(float), row_out = cols * out_bands * sizeof(float);
-    size_t need = kept * row_out;
-    char desc[200];
-    snprintf(desc, sizeof desc, "%s (%zu rows of %zu x %zu values, the patch margin of %d rows included)",
-             what, kept, cols, out_bands, radius);
-    if ((st = hsi_memory_check(budget, fixed + row_raw, need, desc))) goto done;
-    size_t block;
-    if ((st = hsi_memory_rows_per_block(budget, fixed + need, row_raw, 1, rows,
-                                        "a row of the scene (besides the rows kept)", &block)))
+    size_t per = out_bands * S * S;
+    size_t need_rows = kept * row_out;
+    size_t need_patches = n_px * (per * sizeof(float) + sizeof(hsi_pixel));
+    if (store == HSI_PATCH_STORE_AUTO)
+        store = need_patches < need_rows ? HSI_PATCH_STORE_PATCHES : HSI_PATCH_STORE_ROWS;
+    pr->store = store;
+    int patches = store == HSI_PATCH_STORE_PATCHES;
+    size_t need = patches ? need_patches : need_rows;
+    size_t row_cost = patches ? row_raw + row_out : row_raw;
+    size_t margin = patches ? (S - 1) * row_out : 0;
+    pr->bytes = need;
+    char desc[240];
+    if (patches)
+        snprintf(desc, sizeof desc, "the patches of %s (%zu windows of %zu x %zu x %zu values)", what,
+                 n_px, S, S, out_bands);
+    else
+        snprintf(desc, sizeof desc,
+                 "the rows around %s (%zu rows of %zu x %zu values, the patch margin of %d rows included)",
+                 what, kept, cols, out_bands, radius);
+    if ((st = hsi_memory_check(budget, fixed + margin + row_cost, need, desc))) goto done;
+    /* PCA reads blocks of 4096 pixels of its own (load_run_pca) in place of
+     * the raw rows: with patches, beside the window being filled. */
+    size_t pca = pre && pre->kind == HSI_PREPROCESS_PCA ? pca_chunk_bytes(pre, cols) : 0;
+    if (pca && (st = hsi_memory_check(budget, fixed + need + margin, pca,
+                                      "a block of the PCA transform (4096 pixels)")))
         goto done;
-    if (pre && pre->kind == HSI_PREPROCESS_PCA &&
-        (st = hsi_memory_check(budget, fixed + need, pca_chunk_bytes(pre, cols),
-                               "a block of the PCA transform (4096 pixels)")))
+    if (pca && patches) row_cost = row_out;
+    size_t block;
+    if ((st = hsi_memory_rows_per_block(budget, fixed + need + margin + (patches ? pca : 0), row_cost,
+                                        1, rows,
+                                        patches ? "a row of the scene (besides the patches)"
+                                                : "a row of the scene (besides the rows kept)",
+                                        &block)))
         goto done;
 
-    for (size_t i = 0; i < pr->n_runs && !st; i++) {
-        hsi_patch_run *run = &pr->runs[i];
-        size_t n = run->count;
-        if ((st = hsi_cube_new(n, cols, out_bands, &run->rows))) break;
-        if (pre && pre->kind == HSI_PREPROCESS_PCA) {
-            st = load_run_pca(rd, pre, run, cols, bands);
-            continue;
-        }
-        for (size_t k = 0; k < n && !st; k += block) {
-            size_t m = n - k < block ? n - k : block;
-            hsi_cube *b;
-            if ((st = hsi_cube_reader_rows(rd, run->first + k, m, &b))) break;
-            float *dst = run->rows->data + k * cols * out_bands;
-            if (pre)
-                st = hsi_preprocess_apply(pre, b->data, m * cols, dst);
-            else
-                memcpy(dst, b->data, m * cols * bands * sizeof(float));
-            hsi_cube_free(b);
-        }
+    if (patches) {
+        st = load_patches(rd, pre, pr, any, n_px, block);
+        goto done;
     }
+    for (size_t i = 0; i < pr->n_runs && !st; i++)
+        st = load_run(rd, pre, &pr->runs[i], cols, bands, block);
 done:
     free(keep);
+    free(any);
     hsi_cube_reader_close(rd);
     if (st) {
         hsi_patch_rows_free(pr);
@@ -202,10 +294,37 @@ static const hsi_patch_run *run_of(const hsi_patch_rows *pr, size_t row)
     return NULL;
 }
 
+/* The index of `p` in the patches form, or n_patches. */
+static size_t patch_index(const hsi_patch_rows *pr, hsi_pixel p)
+{
+    size_t lo = 0, hi = pr->n_patches;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const hsi_pixel q = pr->pixels[mid];
+        if (q.row < p.row || (q.row == p.row && q.col < p.col)) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < pr->n_patches && pr->pixels[lo].row == p.row && pr->pixels[lo].col == p.col
+               ? lo
+               : pr->n_patches;
+}
+
 hsi_status hsi_patch_rows_gather(const hsi_patch_rows *pr, const hsi_pixel *pixels, size_t n,
                                  hsi_border_mode mode, float *out)
 {
     size_t S = 2 * (size_t)pr->radius + 1, per = pr->shape.bands * S * S;
+    if (pr->store == HSI_PATCH_STORE_PATCHES) {
+        if (mode != pr->mode)
+            return hsi_error(HSI_ERR_ARG, "the patches were gathered with another border mode");
+        for (size_t i = 0; i < n; i++) {
+            size_t k = patch_index(pr, pixels[i]);
+            if (k == pr->n_patches)
+                return hsi_error(HSI_ERR_ARG, "pixel (row %u, column %u) is not among the patches kept",
+                                 pixels[i].row + 1, pixels[i].col + 1);
+            memcpy(out + i * per, pr->patches + k * per, per * sizeof *out);
+        }
+        return HSI_OK;
+    }
     /* Consecutive pixels of one run go in one call. */
     for (size_t i = 0; i < n;) {
         const hsi_patch_run *run = run_of(pr, pixels[i].row);

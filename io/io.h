@@ -133,10 +133,25 @@ hsi_status hsi_raster_writer_rows(hsi_raster_writer *w, size_t row0, size_t nrow
 hsi_status hsi_raster_writer_close(hsi_raster_writer *w);
 void hsi_raster_writer_abort(hsi_raster_writer *w);
 
-/* Give GDAL's block cache its share of a memory budget (an eighth, at most
- * 256 MiB) and return that share, which callers count as fixed
- * memory before sizing their row blocks. */
+/* Give GDAL's block cache its share of a memory budget (an eighth of what
+ * the process does not hold already, at most 256 MiB) and return that share
+ * plus the process's resident size (hsi_memory_resident; not counted when it
+ * is over half the budget, as with the few-KiB budgets of tests), which
+ * callers count as fixed memory before sizing their row blocks: the budget
+ * bounds the peak resident size. Every streaming command calls it once its
+ * inputs are open. */
 size_t hsi_io_cache_budget(size_t budget);
+
+/* Rows per block of a command that classifies a whole scene (rows x cols)
+ * block by block but holds its outputs whole, `out_per_pixel` bytes a
+ * pixel (the class raster, a probability cube), and `fixed` bytes whatever
+ * the block (a batch of patches, the model's buffers), each block row
+ * costing `row_bytes` (the raw spectra and their preprocessed copy): what
+ * fits in `budget` after GDAL's cache and the process (hsi_io_cache_budget).
+ * When the outputs or one row do not fit, HSI_ERR_NOMEM naming `what` (the
+ * outputs) and the budget that would do. */
+hsi_status hsi_scene_block_rows(size_t budget, size_t rows, size_t cols, size_t out_per_pixel,
+                                size_t fixed, size_t row_bytes, const char *what, size_t *block);
 
 /* ---- small helpers ---- */
 /* Nonzero if path ends (case-insensitively) with ext (".mat"). */

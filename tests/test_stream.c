@@ -10,6 +10,7 @@
 
 #include "base/memory.h"
 #include "base/rng.h"
+#include "datasets/simulate.h"
 #include "eval/false_colour_file.h"
 #include "eval/maps.h"
 #include "features/patch_rows.h"
@@ -345,7 +346,8 @@ static void test_false_colour(void)
     hsi_cube_free(c);
 }
 
-/* The rows kept for patches give hsi_patch_gather's patches on the whole
+/* The store for patch training, in both forms (the rows kept, the patches
+ * gathered block by block), gives hsi_patch_gather's patches on the whole
  * preprocessed cube, byte for byte: every border mode, radii 1-3, training
  * rows at both edges and in the middle (runs widened and merged), blocks of
  * one or two rows, PCA over several 4096-pixel transform blocks. */
@@ -392,29 +394,39 @@ static void test_patch_rows(void)
                 size_t S = 2 * (size_t)radius + 1, per = full->bands * S * S;
                 float *want = malloc(n * per * sizeof *want), *got = calloc(n * per, sizeof *got);
                 CHECK_OK(hsi_patch_gather(full, px, n, radius, (hsi_border_mode)mode, want));
-                /* The smallest budget that works (steps of 1 KiB): one or two
-                 * row blocks; smaller ones fail with the clear error. */
-                hsi_patch_rows *pr = NULL;
-                size_t budget;
-                for (budget = 64 << 10; budget < (64 << 20) && !pr; budget += 1024) {
-                    hsi_status st = hsi_patch_rows_load(path_of("pr.tif"), NULL, pre, masks, 2, radius,
-                                                        budget, "the pixels", &pr);
-                    if (st) CHECK_MSG(st == HSI_ERR_NOMEM && strstr(hsi_last_error(), "give --memory"),
-                                      "%s", hsi_last_error());
-                }
-                CHECK(pr != NULL);
-                if (pr) {
-                    CHECK(pr->rows_kept < rows); /* rows 5..11 and 22..23, 31..32 are not needed */
-                    CHECK(pr->n_runs >= 2);
+                /* Both forms of the store (rows kept, patches gathered),
+                 * each with the smallest budget that works (steps of 1 KiB):
+                 * one or two row blocks; smaller ones fail with the clear
+                 * error. */
+                for (int store = HSI_PATCH_STORE_ROWS; store <= HSI_PATCH_STORE_PATCHES; store++) {
+                    hsi_patch_rows *pr = NULL;
+                    size_t budget;
+                    for (budget = 64 << 10; budget < (64 << 20) && !pr; budget += 1024) {
+                        hsi_status st = hsi_patch_rows_load(path_of("pr.tif"), NULL, pre, masks, 2, radius,
+                                                            (hsi_border_mode)mode, (hsi_patch_store)store,
+                                                            budget, "the pixels", &pr);
+                        if (st) CHECK_MSG(st == HSI_ERR_NOMEM && strstr(hsi_last_error(), "give --memory"),
+                                          "%s", hsi_last_error());
+                    }
+                    CHECK(pr != NULL);
+                    if (!pr) continue;
+                    CHECK(pr->store == (hsi_patch_store)store);
+                    if (store == HSI_PATCH_STORE_ROWS) {
+                        CHECK(pr->rows_kept < rows); /* rows 5..11 and 22..23, 31..32 are not needed */
+                        CHECK(pr->n_runs >= 2);
+                    } else {
+                        CHECK(pr->n_patches == n); /* every labelled pixel the mode can use, once */
+                    }
+                    memset(got, 0, n * per * sizeof *got);
                     CHECK_OK(hsi_patch_rows_gather(pr, px, n, (hsi_border_mode)mode, got));
                     CHECK_MSG(!memcmp(want, got, n * per * sizeof *got),
-                              "kind %d radius %d mode %d: patches differ", ki, radius, mode);
+                              "kind %d radius %d mode %d store %d: patches differ", ki, radius, mode, store);
                     /* A pixel whose window is not kept is refused. */
                     hsi_pixel far = {8, 3};
                     CHECK_FAILS(hsi_patch_rows_gather(pr, &far, 1, (hsi_border_mode)mode, got),
                                 HSI_ERR_ARG, "row 9");
+                    hsi_patch_rows_free(pr);
                 }
-                hsi_patch_rows_free(pr);
                 free(want);
                 free(got);
                 free(px);
@@ -425,6 +437,48 @@ static void test_patch_rows(void)
     hsi_labels_free(train);
     hsi_labels_free(test);
     hsi_cube_free(c);
+}
+
+/* The simulator's rows, made in blocks of 1, 2, 7 rows or all at once,
+ * are hsi_simulate's bytes; its labels and header too; rows out of order
+ * are refused. */
+static void test_simulate_blocks(void)
+{
+    hsi_simulate_params p;
+    hsi_simulate_defaults(&p);
+    p.rows = 23;
+    p.cols = 31;
+    p.seed = 11;
+    p.bands = 200;
+    hsi_cube *whole;
+    hsi_labels *gt;
+    CHECK_OK(hsi_simulate(&p, &whole, &gt));
+    const size_t blocks[] = {1, 2, 7, 23};
+    size_t row_values = p.cols * (size_t)p.bands;
+    for (size_t i = 0; i < 4; i++) {
+        hsi_simulator *s;
+        CHECK_OK(hsi_simulator_open(&p, &s));
+        const hsi_cube *h = hsi_simulator_header(s);
+        CHECK(h->rows == 1 && h->cols == p.cols && h->bands == 200);
+        CHECK(!memcmp(h->wavelength, whole->wavelength, 200 * sizeof *h->wavelength));
+        CHECK(h->geo.has_geotransform && !memcmp(h->geo.geotransform, whole->geo.geotransform,
+                                                  sizeof h->geo.geotransform));
+        const hsi_labels *l = hsi_simulator_labels(s);
+        CHECK(!memcmp(l->data, gt->data, p.rows * p.cols * sizeof *l->data));
+        float *buf = malloc(blocks[i] * row_values * sizeof *buf);
+        int same = 1;
+        for (size_t r0 = 0; r0 < p.rows; r0 += blocks[i]) {
+            size_t n = p.rows - r0 < blocks[i] ? p.rows - r0 : blocks[i];
+            CHECK_OK(hsi_simulator_rows(s, r0, n, buf));
+            same &= !memcmp(buf, whole->data + r0 * row_values, n * row_values * sizeof *buf);
+        }
+        CHECK_MSG(same, "blocks of %zu rows differ from hsi_simulate", blocks[i]);
+        if (blocks[i] == 1) CHECK_FAILS(hsi_simulator_rows(s, 0, 1, buf), HSI_ERR_ARG, "rows 1..1");
+        free(buf);
+        hsi_simulator_free(s);
+    }
+    hsi_cube_free(whole);
+    hsi_labels_free(gt);
 }
 
 int main(void)
@@ -438,5 +492,6 @@ int main(void)
     test_preprocess();
     test_false_colour();
     test_patch_rows();
+    test_simulate_blocks();
     return check_finish();
 }

@@ -105,24 +105,28 @@ for pre in standardise pca:5 none; do
   rm -f "$TMP/r1/m.svm"
 done
 
-# hsi cnn train keeps only the rows within the patch radius of its training
-# pixels: the checkpoint and the printed results equal those of a budget that
-# holds the whole scene, for each border mode and PCA over several transform
-# blocks (120 x 60 pixels); a budget too small for those rows is a clear error.
+# hsi cnn train keeps only the patches of its training pixels (a sparse
+# training set: 0.5%) or the rows within the patch radius of them (a dense
+# one: 30%, where windows overlap), whichever is smaller: the checkpoint and
+# the printed results equal those of a budget that holds the whole scene, for
+# each border mode and PCA over several transform blocks (120 x 60 pixels); a
+# budget too small for the training set is a clear error naming its size.
 spec="$HSI_SRCDIR/cnn3d/specs/lange2018.cfg"
 expect_ok "simulate cnn scene" -- "$HSI" simulate --rows 120 --cols 60 --seed 5 -o "$TMP/w.tif" -q
 "$HSI" split --truth "$TMP/w_gt.tif" --fraction 0.005 --seed 3 -o "$TMP/ws" -q >/dev/null 2>&1
 [ -f "$TMP/ws_train.tif" ] || fail "split wrote no training raster"
-for run in "mirror standardise" "skip none" "zero pca:40"; do
+"$HSI" split --truth "$TMP/w_gt.tif" --fraction 0.3 --seed 3 -o "$TMP/wd" -q >/dev/null 2>&1
+[ -f "$TMP/wd_train.tif" ] || fail "split wrote no dense training raster"
+for run in "mirror standardise ws" "skip none ws" "zero pca:40 ws" "mirror pca:40 wd" "skip standardise wd"; do
   set -- $run
-  expect_ok "cnn train $1 $2" -- "$HSI" cnn train "$TMP/w.tif" --spec "$spec" --train "$TMP/ws_train.tif" \
+  expect_ok "cnn train $1 $2 $3" -- "$HSI" cnn train "$TMP/w.tif" --spec "$spec" --train "$TMP/$3_train.tif" \
     --epochs 1 --border "$1" --preprocess "$2" --allow-missing-classes -o "$TMP/whole/c.ckpt" -q
   cp "$TMP/out" "$TMP/cnn_out0"
-  # The smallest budget the errors advise (rows kept, then PCA's block): one
-  # or two rows per read block.
+  # The smallest budget the errors advise (training spectra for the fit, the
+  # store, then PCA's block): one or two rows per read block.
   budget=256K
-  for try in 1 2 3; do
-    if "$HSI" cnn train "$TMP/w.tif" --spec "$spec" --train "$TMP/ws_train.tif" --epochs 1 --border "$1" \
+  for try in 1 2 3 4; do
+    if "$HSI" cnn train "$TMP/w.tif" --spec "$spec" --train "$TMP/$3_train.tif" --epochs 1 --border "$1" \
          --preprocess "$2" --allow-missing-classes -o "$TMP/r1/c.ckpt" -q --memory "$budget" \
          >"$TMP/out" 2>"$TMP/err"; then break; fi
     budget=$(sed -n 's/.*give --memory \([0-9]*[KM]\) or more.*/\1/p' "$TMP/err")
@@ -137,8 +141,14 @@ checks=$((checks + 1))
 "$HSI" cnn train "$TMP/w.tif" --spec "$spec" --train "$TMP/ws_train.tif" --epochs 1 --allow-missing-classes \
   -o "$TMP/r1/small.ckpt" -q --memory 256K >"$TMP/out" 2>"$TMP/err"
 [ $? -eq 1 ] || fail "cnn train --memory 256K: exit status is not 1"
-tail -1 "$TMP/err" | grep -Eq "the rows around the training and test pixels \([0-9]+ rows of 60 x 220 values.*\) needs .*give --memory [0-9]+K or more" \
+tail -1 "$TMP/err" | grep -Eq "the patches of the training and test pixels \([0-9]+ windows of 9 x 9 x 220 values\) needs [0-9.]+ [KM]iB.*budget is 256 KiB; give --memory [0-9]+[KM] or more" \
   || fail "cnn train --memory 256K: $(cat "$TMP/err")"
+checks=$((checks + 1))
+"$HSI" cnn train "$TMP/w.tif" --spec "$spec" --train "$TMP/wd_train.tif" --epochs 1 --allow-missing-classes \
+  --preprocess none -o "$TMP/r1/small.ckpt" -q --memory 256K >"$TMP/out" 2>"$TMP/err"
+[ $? -eq 1 ] || fail "cnn train dense --memory 256K: exit status is not 1"
+tail -1 "$TMP/err" | grep -Eq "the rows around the training and test pixels \([0-9]+ rows of 60 x 220 values.*\) needs .*give --memory [0-9]+[KM] or more" \
+  || fail "cnn train dense --memory 256K: $(cat "$TMP/err")"
 expect_no_file "no checkpoint after the budget error" "$TMP/r1/small.ckpt"
 
 finish

@@ -67,7 +67,9 @@ int cli_parse_memory(const char *name, const char *s, size_t *bytes);
 #define CLI_MEMORY_HELP                                                                     \
     "  --memory SIZE        memory budget, e.g. 512M, 2G (default: half the physical\n"      \
     "                       memory); the scene is read and written in row blocks\n"          \
-    "                       that fit it, so scenes larger than memory work\n"
+    "                       that fit it, so scenes larger than memory work. It\n"           \
+    "                       bounds the peak resident size, the ~60 MB of libraries\n"       \
+    "                       included\n"
 
 /* Check the syntax of a 1-based band list (--bands) before any cube is read;
  * on error print a usage error and return -1 (the caller exits 2). Whether the

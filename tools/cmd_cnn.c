@@ -15,6 +15,7 @@
 #include "cnn3d/device.h"
 #include "cnn3d/dist.h"
 #include "features/patch.h"
+#include "cnn3d/predict_budget.h"
 #include "features/patch_rows.h"
 #include "features/preprocess.h"
 #include "features/preprocess_stream.h"
@@ -140,12 +141,15 @@ static const char usage[] =
     "                         never predicted. Default: such a class is an error, as\n"
     "                         in hsi svm\n"
     "  --checkpoint-every N   also write MODEL every N epochs (default 0: at the end)\n"
-    "  --memory SIZE          train: memory budget, e.g. 512M, 2G (default: half the\n"
-    "                         physical memory). Only the rows within the patch\n"
-    "                         radius of a training or --test pixel are kept, read\n"
-    "                         in row blocks, so the scene may be larger than memory;\n"
-    "                         when those rows cannot fit, the error says the budget\n"
-    "                         they need\n"
+    "  --memory SIZE          memory budget, e.g. 512M, 2G (default: half the physical\n"
+    "                         memory; the net itself comes on top). train reads the\n"
+    "                         scene in row blocks and keeps only the patches of the\n"
+    "                         training and --test pixels, or the rows within the\n"
+    "                         patch radius of them when that is smaller, so the\n"
+    "                         scene may be larger than memory; when they cannot fit,\n"
+    "                         the error says their size and the budget they need.\n"
+    "                         predict and eval hold the class raster (and --prob\n"
+    "                         cube) whole and read tiles of rows that fit beside it\n"
     "  --precision P          fp32 (default) or bf16: the convolutions' GEMMs take\n"
     "                         bf16 operands, summed in fp32 (train, predict, eval;\n"
     "                         needs a CPU with AVX512_BF16; weights stay fp32)\n"
@@ -830,8 +834,9 @@ static int run_train(int argc, char **argv)
         /* Only the rows the training and test patches need, read in row
          * blocks and preprocessed (features/patch_rows.h). */
         const hsi_labels *masks[2] = {train, test};
-        if ((st = hsi_patch_rows_load(a.cube, &ro, meta.preprocess, masks, 2, radius, a.memory,
-                                      "the rows around the training and test pixels", &cube)))
+        if ((st = hsi_patch_rows_load(a.cube, &ro, meta.preprocess, masks, 2, radius, a.border,
+                                      HSI_PATCH_STORE_AUTO, a.memory, "the training and test pixels",
+                                      &cube)))
             goto fail;
     }
     if (!net) {
@@ -1037,11 +1042,12 @@ static int run_apply(int argc, char **argv, int is_eval)
         {"test", required_argument, NULL, 'T'},   {"output", required_argument, NULL, 'o'},
         {"prob", required_argument, NULL, 'p'},   {"batch", required_argument, NULL, 'B'},
         {"csv", required_argument, NULL, 'c'},    {"json", required_argument, NULL, 'j'},
-        {"precision", required_argument, NULL, 'X'},
+        {"precision", required_argument, NULL, 'X'}, {"memory", required_argument, NULL, 'M'},
         {"device", required_argument, NULL, 1006}, {"deterministic", no_argument, NULL, 1007},
         {"tf32", no_argument, NULL, 1008},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
+    size_t memory = hsi_memory_default();
     const char *model = NULL, *var = NULL, *test_path = NULL, *output = NULL, *probs = NULL;
     const char *csv = NULL, *json = NULL;
     long batch = 64;
@@ -1064,6 +1070,9 @@ static int run_apply(int argc, char **argv, int is_eval)
             break;
         case 'B':
             if (cli_parse_long(name, "--batch", optarg, 1, 100000, &batch)) return 2;
+            break;
+        case 'M':
+            if (cli_parse_memory(name, optarg, &memory)) return 2;
             break;
         case 1006:
             if (check_device(optarg)) return 2;
@@ -1109,6 +1118,10 @@ static int run_apply(int argc, char **argv, int is_eval)
         cli_progress_init(&prog, "hsi cnn predict", quiet);
         hsi_progress cb = cli_progress_callback(&prog);
         hsi_cnn_scene_options so = {&ro, model, 0, probs != NULL, &cb, NULL};
+        /* Only the budget's own error here: a file that cannot be read is
+         * reported by hsi_cnn_predict_file, after the ranks agree. */
+        st = hsi_cnn_predict_tile_rows(net, &meta, cube_path, &ro, probs != NULL, memory, &so.tile_rows);
+        if ((st = hsi_mpi_agree(st == HSI_ERR_NOMEM ? st : HSI_OK))) goto fail;
         size_t predicted = 0;
         st = hsi_cnn_predict_file(net, &meta, cube_path, &so, &map, probs ? &prob : NULL,
                                   &predicted);
@@ -1156,7 +1169,8 @@ static int run_apply(int argc, char **argv, int is_eval)
         cli_progress_init(&prog, "hsi cnn eval", quiet);
         hsi_progress cb = cli_progress_callback(&prog);
         hsi_cnn_scene_options so = {&ro, model, 0, 0, &cb, only};
-        if ((st = hsi_mpi_agree(HSI_OK))) goto fail;
+        st = hsi_cnn_predict_tile_rows(net, &meta, cube_path, &ro, 0, memory, &so.tile_rows);
+        if ((st = hsi_mpi_agree(st == HSI_ERR_NOMEM ? st : HSI_OK))) goto fail;
         st = hsi_cnn_predict_file(net, &meta, cube_path, &so, &map, NULL, NULL);
         cli_progress_finish(&prog);
         if (st) goto fail;

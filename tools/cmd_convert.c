@@ -54,11 +54,14 @@ static hsi_status convert_cube(const char *in, const hsi_read_options *opts, con
     if (st) return st;
     size_t rows, cols, bands, block;
     hsi_cube_reader_shape(rd, &rows, &cols, &bands);
-    size_t fixed = hsi_io_cache_budget(budget);
-    st = hsi_memory_rows_per_block(budget, fixed, cols * bands * sizeof(float), 1, rows,
-                                   "a row of the cube", &block);
+    /* The budget is split once both files are open (what GDAL holds for
+     * them counts as fixed). */
     hsi_raster_writer *w = NULL;
-    if (!st) st = hsi_cube_writer_open(out, fmt, hsi_cube_reader_meta(rd), rows, &w);
+    st = hsi_cube_writer_open(out, fmt, hsi_cube_reader_meta(rd), rows, &w);
+    if (!st)
+        st = hsi_memory_rows_per_block(budget, hsi_io_cache_budget(budget),
+                                       cols * bands * sizeof(float), 1, rows, "a row of the cube",
+                                       &block);
     for (size_t r0 = 0; !st && r0 < rows; r0 += block) {
         size_t n = rows - r0 < block ? rows - r0 : block;
         hsi_cube *b;

@@ -1,11 +1,13 @@
 /* cmd_simulate.c - `hsi simulate`: write the embedded Indian Pines-style
  * scene and its ground truth (datasets/simulate.h). */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/memory.h"
 #include "datasets/simulate.h"
 #include "io/io.h"
 #include "tools/cli.h"
@@ -40,7 +42,14 @@ static const char usage[] =
     "                      (default 220)\n"
     "  --format FMT        GTiff or ENVI for both outputs, overriding the extension\n"
     "  --ncm               also report the overall accuracy of a nearest-class-mean\n"
-    "                      classifier trained on 10% of each class (split seed = S)\n"
+    "                      classifier trained on 10% of each class (split seed = S);\n"
+    "                      this holds the whole cube in memory\n"
+    "  --memory SIZE       memory budget, e.g. 512M, 2G (default: half the physical\n"
+    "                      memory); the cube is made and written a block of rows\n"
+    "                      at a time, beside the layout (15 bytes a pixel while the\n"
+    "                      fields are labelled, then the ground truth's 2), so a\n"
+    "                      4096 x 4096 x 220 scene (14 GiB) fits in 1G; GeoTIFFs of\n"
+    "                      1 GiB or more are tiled and DEFLATE-compressed (BigTIFF)\n"
     "  -q, --quiet         print nothing on success\n"
     "  -h, --help          show this help\n"
     "\n"
@@ -48,6 +57,7 @@ static const char usage[] =
     "  hsi simulate -o scene.tif --gt gt.tif\n"
     "  hsi simulate --seed 7 --difficulty 0.3 --bands-count 200 -o easy.dat --gt easy_gt.dat\n"
     "  hsi simulate --rows 512 --cols 512 --ncm -o big.tif\n"
+    "  hsi simulate --rows 4096 --cols 4096 --bands-count 200 --memory 2G -o large.tif\n"
     "\n"
     "Exit status: 0 on success, 1 if generating or writing failed (no output is\n"
     "left behind), 2 on a usage error.\n";
@@ -79,7 +89,8 @@ static int run(int argc, char **argv)
         {"bands-count", required_argument, NULL, 'b'},
         {"bands", required_argument, NULL, 'b'}, /* hidden alias of --bands-count */  {"format", required_argument, NULL, 'f'},
         {"ncm", no_argument, NULL, 'n'},          {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},         {"memory", required_argument, NULL, 'M'},
+        {NULL, 0, NULL, 0}};
     hsi_simulate_params p;
     hsi_simulate_defaults(&p);
     const char *out = "scene.tif", *gt_arg = NULL;
@@ -87,6 +98,7 @@ static int run(int argc, char **argv)
     int want_ncm = 0, quiet = 0, c;
     long v;
     hsi_status st;
+    size_t budget = hsi_memory_default();
     opterr = 0;
     while ((c = getopt_long(argc, argv, CLI_OPTSTRING("o:qh"), longopts, NULL)) != -1) {
         switch (c) {
@@ -116,6 +128,9 @@ static int run(int argc, char **argv)
             if (fmt == HSI_FORMAT_PNG) return cli_usage_error(name, "--format: PNG cannot hold a cube");
             break;
         case 'n': want_ncm = 1; break;
+        case 'M':
+            if (cli_parse_memory(name, optarg, &budget)) return 2;
+            break;
         case 'q': quiet = 1; break;
         case 'h': return cli_print_usage(&cmd_simulate);
         case ':':
@@ -132,18 +147,55 @@ static int run(int argc, char **argv)
     }
 
     double t0 = cli_now();
-    hsi_cube *cube = NULL;
+    hsi_cube *cube = NULL; /* the whole cube, for --ncm only */
     hsi_labels *gt = NULL;
+    hsi_simulator *sim = NULL;
+    hsi_raster_writer *w = NULL;
+    float *block_data = NULL;
+    double lo = INFINITY, hi = -INFINITY;
     int rc = 0;
-    if ((st = hsi_simulate(&p, &cube, &gt))) {
-        rc = cli_fail(name, st);
-        goto done;
+    /* Budget: the layout while the fields are labelled, then GDAL's cache,
+     * the ground truth and one block of rows (or the cube, for --ncm). The
+     * budget is split once the simulator and the writer are open, so what
+     * they hold (PROJ's database among it) counts as fixed. */
+    size_t block, fixed;
+    size_t row_bytes = p.cols * (size_t)p.bands * sizeof(float);
+    size_t gt_bytes = p.rows * p.cols * sizeof(uint16_t);
+    char desc[96];
+    snprintf(desc, sizeof desc, "the layout of a %zu x %zu scene", p.rows, p.cols);
+    if ((st = hsi_memory_check(budget, hsi_io_cache_budget(budget), hsi_simulate_layout_bytes(&p),
+                               desc)) ||
+        (st = hsi_simulator_open(&p, &sim)) ||
+        (st = hsi_cube_writer_open(out, fmt, hsi_simulator_header(sim), p.rows, &w)))
+        goto fail;
+    fixed = hsi_io_cache_budget(budget) + gt_bytes;
+    if ((st = hsi_memory_rows_per_block(budget, fixed, row_bytes, 1, p.rows,
+                                        "a row of the scene (besides the ground truth)", &block)) ||
+        (want_ncm && (st = hsi_memory_check(budget, fixed, p.rows * row_bytes,
+                                            "the whole cube (for --ncm)"))))
+        goto fail;
+    if (want_ncm) {
+        if ((st = hsi_cube_new(p.rows, p.cols, (size_t)p.bands, &cube))) goto fail;
+        block = p.rows;
+    } else if (!(block_data = malloc(block * row_bytes))) {
+        st = hsi_error(HSI_ERR_NOMEM, "out of memory for %zu rows", block);
+        goto fail;
     }
+    for (size_t r0 = 0; r0 < p.rows; r0 += block) {
+        size_t n = p.rows - r0 < block ? p.rows - r0 : block;
+        float *d = cube ? cube->data + r0 * p.cols * p.bands : block_data;
+        if ((st = hsi_simulator_rows(sim, r0, n, d)) || (st = hsi_raster_writer_rows(w, r0, n, d)))
+            goto fail;
+        for (size_t i = 0; i < n * p.cols * (size_t)p.bands; i++) {
+            if (d[i] < lo) lo = d[i];
+            if (d[i] > hi) hi = d[i];
+        }
+    }
+    st = hsi_raster_writer_close(w);
+    w = NULL;
+    if (st) goto fail;
+    gt = hsi_simulator_take_labels(sim);
     double seconds = cli_now() - t0;
-    if ((st = hsi_cube_write(out, fmt, cube))) {
-        rc = cli_fail(name, st);
-        goto done;
-    }
     if ((st = hsi_labels_write(gt_path, fmt, gt))) {
         /* Both files or neither: take the cube back. A multi-file format
          * (ENVI) may leave its header; remove the usual companions too. */
@@ -168,12 +220,10 @@ static int run(int argc, char **argv)
     size_t labelled = 0;
     for (int k = 1; k <= gt->n_classes; k++) labelled += counts[k];
     if (!quiet) {
-        double lo, hi;
-        hsi_cube_minmax(cube, &lo, &hi);
+        const hsi_cube *h = hsi_simulator_header(sim);
         printf("%s: %zu x %zu pixels x %zu bands (%.0f-%.0f nm), DN %.0f..%.0f, 20 m, UTM zone 16N; "
                "seed %llu, difficulty %g; generated in %.2f s\n",
-               out, cube->rows, cube->cols, cube->bands, cube->wavelength[0],
-               cube->wavelength[cube->bands - 1], lo, hi, (unsigned long long)p.seed, p.difficulty,
+               out, p.rows, p.cols, h->bands, h->wavelength[0], h->wavelength[h->bands - 1], lo, hi, (unsigned long long)p.seed, p.difficulty,
                seconds);
         printf("%s: %zu of %zu pixels labelled in %d classes\n", gt_path, labelled,
                gt->rows * gt->cols, gt->n_classes);
@@ -184,12 +234,17 @@ static int run(int argc, char **argv)
     if (want_ncm) {
         double oa;
         if ((st = hsi_simulate_ncm_accuracy(cube, gt, 0.1, p.seed, &oa))) {
-            rc = cli_fail(name, st);
-            goto done;
+            goto fail;
         }
         printf("nearest-class-mean overall accuracy (10%% of each class for training): %.4f\n", oa);
     }
+    goto done;
+fail:
+    rc = cli_fail(name, st);
 done:
+    if (w) hsi_raster_writer_abort(w);
+    hsi_simulator_free(sim);
+    free(block_data);
     hsi_cube_free(cube);
     hsi_labels_free(gt);
     free(gt_path);

@@ -55,12 +55,15 @@ static const char usage[] =
     "  --fraction F        ... this fraction of each class's pixels (at least one),\n"
     "                      chosen at random (0 < F <= 1)\n"
     "  --split-seed S      seed of that draw (default 1)\n"
-    "  --memory SIZE       memory budget of grid and train, e.g. 512M, 2G (default:\n"
+    "  --memory SIZE       memory budget, e.g. 512M, 2G (default:\n"
     "                      half the physical memory): the scene is read in row\n"
     "                      blocks that fit it, keeping only the training pixels,\n"
     "                      so it may be larger than memory; the training set (its\n"
     "                      spectra, their preprocessed copy and libsvm's copy) must\n"
-    "                      fit, else the error says what budget it needs\n"
+    "                      fit, else the error says what budget it needs; predict\n"
+    "                      reads fewer rows than --block-rows when the budget\n"
+    "                      cannot hold them beside the class raster (and --prob\n"
+    "                      cube), which it holds whole\n"
     "  --preprocess SPEC   none, standardise, minmax, pca:K or pca:FRACTION, fitted on\n"
     "                      the training pixels (default standardise; grid fits it once\n"
     "                      on all of them, like svm-scale before grid.py; train stores\n"
@@ -689,6 +692,29 @@ static int cmd_train(svm_cli *o)
 
 /* ---- predict ---- */
 
+/* --block-rows, or fewer when --memory cannot hold that many beside the
+ * outputs (each rank's share of the class raster and the gathered one,
+ * likewise the probabilities) and one 4096-pixel chunk of features. */
+static hsi_status predict_block_rows(const svm_cli *o, const hsi_svm_model *m,
+                                     const hsi_read_options *ro, size_t *block)
+{
+    hsi_cube_reader *rd;
+    hsi_status st = hsi_cube_reader_open(o->cube_path, ro, &rd);
+    if (st) return st;
+    size_t rows, cols, bands, fit;
+    hsi_cube_reader_shape(rd, &rows, &cols, &bands);
+    hsi_svm_model_info info;
+    hsi_svm_model_get_info(m, &info);
+    size_t per_pixel = 2 * sizeof(uint16_t) + (o->prob_path ? 2 * (size_t)info.n_classes * sizeof(float) : 0);
+    st = hsi_scene_block_rows(o->memory, rows, cols, per_pixel, 4096 * info.feature_dim * sizeof(float),
+                              cols * (info.input_dim * sizeof(float) + 1),
+                              o->prob_path ? "the class raster and probabilities" : "the class raster",
+                              &fit);
+    hsi_cube_reader_close(rd);
+    if (!st && fit < *block) *block = fit;
+    return st;
+}
+
 static int cmd_predict(svm_cli *o)
 {
     if (!o->model_path) return usage_error(o, "give the model: -m MODEL");
@@ -706,6 +732,13 @@ static int cmd_predict(svm_cli *o)
     so.read = &ro;
     so.block_rows = (size_t)o->block_rows;
     so.probability = o->prob_path != NULL;
+    /* A file that cannot be read is reported by hsi_svm_predict_file, after
+     * the ranks agree; here only the budget's own error counts. */
+    st = predict_block_rows(o, m, &ro, &so.block_rows);
+    if ((st = hsi_mpi_agree(st == HSI_ERR_NOMEM ? st : HSI_OK))) {
+        hsi_svm_model_free(m);
+        return fail(o, st);
+    }
     cli_progress bar;
     cli_progress_init(&bar, "hsi svm predict", o->quiet || o->rank != 0);
     hsi_progress cb = cli_progress_callback(&bar);

@@ -9,7 +9,9 @@ if [ "${1:-}" = "--deps-only" ]; then deps_only=yes; shift; fi
 
 PACKAGES="build-essential autoconf automake libtool pkg-config \
   libgdal-dev gdal-bin libopenblas-dev liblapacke-dev libsvm-dev libsvm-tools \
-  libopenmpi-dev openmpi-bin libmatio-dev zlib1g-dev libcairo2-dev fonts-dejavu-core python3 python3-numpy python3-scipy python3-sklearn"
+  libopenmpi-dev openmpi-bin libmatio-dev zlib1g-dev libcairo2-dev fonts-dejavu-core python3 python3-numpy python3-scipy python3-sklearn \
+  time"
+# (GNU time: bench/stream_8g.sh and the memory figures take peak RSS from 'time -v'.)
 # The test suite adds what only it needs (clang and libFuzzer for the fuzz smoke test,
 # chromium to render the experiment report headless: tests/test_experiment_html.sh).
 PACKAGES="$PACKAGES ${HSI_EXTRA_PACKAGES:-}"
