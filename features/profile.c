@@ -158,6 +158,17 @@ static hsi_status run_task(const hsi_cube *in, size_t b, hsi_tree_kind kind,
     return st;
 }
 
+hsi_status hsi_profile_specs_check(const hsi_profile_spec *specs, size_t n_specs)
+{
+    if (n_specs == 0 || !specs) return hsi_error(HSI_ERR_ARG, "profile: no profile requested");
+    for (size_t s = 0; s < n_specs; s++)
+        if (specs[s].n_thresholds == 0 || specs[s].n_thresholds > HSI_PROFILE_MAX_THRESHOLDS ||
+            specs[s].attr >= HSI_ATTR_COUNT ||
+            (specs[s].kind != HSI_PROFILE_AP && specs[s].kind != HSI_PROFILE_SDAP))
+            return hsi_error(HSI_ERR_ARG, "profile: spec %zu is malformed", s + 1);
+    return HSI_OK;
+}
+
 hsi_status hsi_profile_cube(const hsi_cube *in, const hsi_profile_spec *specs, size_t n_specs,
                             const hsi_profile_options *opts, const hsi_progress *progress,
                             hsi_cube **out)
@@ -167,12 +178,8 @@ hsi_status hsi_profile_cube(const hsi_cube *in, const hsi_profile_spec *specs, s
     if (opts) o = *opts;
     if (!in || !in->data || in->bands == 0)
         return hsi_error(HSI_ERR_ARG, "profile: no input cube");
-    if (n_specs == 0 || !specs) return hsi_error(HSI_ERR_ARG, "profile: no profile requested");
-    for (size_t s = 0; s < n_specs; s++)
-        if (specs[s].n_thresholds == 0 || specs[s].n_thresholds > HSI_PROFILE_MAX_THRESHOLDS ||
-            specs[s].attr >= HSI_ATTR_COUNT ||
-            (specs[s].kind != HSI_PROFILE_AP && specs[s].kind != HSI_PROFILE_SDAP))
-            return hsi_error(HSI_ERR_ARG, "profile: spec %zu is malformed", s + 1);
+    hsi_status spec_st = hsi_profile_specs_check(specs, n_specs);
+    if (spec_st) return spec_st;
     if (o.connectivity != 0 && o.connectivity != 4 && o.connectivity != 8)
         return hsi_error(HSI_ERR_ARG, "profile: connectivity %d (want 4 or 8)", o.connectivity);
     if (o.quantise_bits != 0 && o.quantise_bits != 8 && o.quantise_bits != 16)

@@ -81,6 +81,9 @@ hsi_status hsi_profile_name_bands(const char *const *in_names, size_t in_bands,
 size_t hsi_profile_band_slot(const hsi_profile_spec *specs, size_t s, int omit_input,
                              hsi_tree_kind kind, size_t j);
 int hsi_profile_spec_uses_tree(const hsi_profile_spec *spec, hsi_tree_kind kind);
+/* HSI_ERR_ARG unless there is at least one spec and each names a known kind
+ * and attribute with 1..HSI_PROFILE_MAX_THRESHOLDS thresholds. */
+hsi_status hsi_profile_specs_check(const hsi_profile_spec *specs, size_t n_specs);
 
 /* ---- profiles of scene files, in row blocks and over MPI ranks ---- */
 

@@ -302,12 +302,8 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     hsi_profile_file_options f = {0};
     if (fo) f = *fo;
     if (report) memset(report, 0, sizeof *report);
-    if (n_specs == 0 || !specs) return hsi_error(HSI_ERR_ARG, "profile: no profile requested");
-    for (size_t s = 0; s < n_specs; s++)
-        if (specs[s].n_thresholds == 0 || specs[s].n_thresholds > HSI_PROFILE_MAX_THRESHOLDS ||
-            specs[s].attr >= HSI_ATTR_COUNT ||
-            (specs[s].kind != HSI_PROFILE_AP && specs[s].kind != HSI_PROFILE_SDAP))
-            return hsi_error(HSI_ERR_ARG, "profile: spec %zu is malformed", s + 1);
+    hsi_status spec_st = hsi_profile_specs_check(specs, n_specs);
+    if (spec_st) return spec_st;
     if (o.connectivity == 0) o.connectivity = 4;
     if (o.connectivity != 4 && o.connectivity != 8)
         return hsi_error(HSI_ERR_ARG, "profile: connectivity %d (want 4 or 8)", o.connectivity);
