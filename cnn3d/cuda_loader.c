@@ -30,8 +30,11 @@ static int try_path(const char *path)
     if (access(path, F_OK) != 0) return 0;
     void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
+        /* dlerror() names the file when the module itself is bad, only the
+         * missing library when one of its dependencies (cuDNN ...) is. */
         const char *e = dlerror();
-        snprintf(why, sizeof why, "%s: %s", path, e ? e : "dlopen failed");
+        if (e && strncmp(e, path, strlen(path)) == 0) snprintf(why, sizeof why, "%s", e);
+        else snprintf(why, sizeof why, "%s: %s", path, e ? e : "dlopen failed");
         return 1;
     }
     const hsi_cuda_module *(*entry)(void) =
