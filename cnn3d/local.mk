@@ -18,8 +18,6 @@ hsi_cuda_la_SOURCES = cnn3d/cuda_module.c cnn3d/backend_cuda.cu cnn3d/backend_cu
 hsi_cuda_la_LDFLAGS = -module -avoid-version -export-symbols-regex '^hsi_cuda_module_entry$$' \
 	$(HSI_LDFLAGS)
 hsi_cuda_la_LIBADD = libhsi.la $(CUDA_LIBS) -lm
-# libtool relinks the module against the installed libhsi.
-install-pkglibLTLIBRARIES: install-libLTLIBRARIES
 else
 libhsi_la_SOURCES += cnn3d/backend_cuda_none.c
 endif
