@@ -18,3 +18,9 @@ void hsi_gpu_libraries(char *buf, size_t len)
 {
     snprintf(buf, len, "no CUDA support built in");
 }
+
+int hsi_cuda_loadable(char *buf, size_t len)
+{
+    if (buf && len) snprintf(buf, len, "no CUDA support built in");
+    return 0;
+}

@@ -5,9 +5,9 @@ nobase_pkginclude_HEADERS += base/status.h base/cube.h base/rng.h base/atomic.h 
 libhsi_la_SOURCES += base/memory.c
 nobase_pkginclude_HEADERS += base/memory.h
 
-if HAVE_CUDA
-libhsi_la_SOURCES += base/gpu.cu
-else
+# The GPU queries: base/gpu.cu is built into the CUDA module (cnn3d/local.mk),
+# libhsi reaches it through cnn3d/cuda_loader.c.
+if !HAVE_CUDA
 libhsi_la_SOURCES += base/gpu_none.c
 endif
 EXTRA_DIST += base/gpu.cu base/gpu_none.c

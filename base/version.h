@@ -22,6 +22,10 @@ int hsi_gpu_count(void);
 int hsi_gpu_describe(int device, char *buf, size_t len);
 /* "CUDA runtime 13.0, cuDNN 9.19.0, driver for CUDA 13.0" (or why not). */
 void hsi_gpu_libraries(char *buf, size_t len);
+/* Can the CUDA backend module (hsi_cuda.so, cnn3d/cuda_module.h) be loaded?
+ * Loads it on first call; 0 with the reason in buf (the module's path and
+ * dlerror(), or "no CUDA support built in") when not. */
+int hsi_cuda_loadable(char *buf, size_t len);
 
 #ifdef __cplusplus
 }

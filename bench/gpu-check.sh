@@ -113,7 +113,7 @@ else
     fi
     say "gpu-check: configure --with-cuda CUDA_ARCHS=$CAP, make -j$JOBS"
     if ! (cd "$BUILD" && run 180 "$ROOT/configure" --with-cuda CUDA_ARCHS="$CAP" NVCCFLAGS=) ||
-        ! (cd "$BUILD" && run 300 make -j"$JOBS" hsi bench/cnn_throughput tests/test_cnn_device tests/test_cnn_cuda); then
+        ! (cd "$BUILD" && run 300 make -j"$JOBS" hsi hsi_cuda.la bench/cnn_throughput tests/test_cnn_device tests/test_cnn_cuda); then
         say "gpu-check: the build failed (see $LOG)"
         md "**Build failed** after $(( $(date +%s) - t0 )) s: see gpu-check.log (its last lines:)"
         md '```'
@@ -124,6 +124,11 @@ else
     say "gpu-check: built in $(( $(date +%s) - t0 )) s"
 fi
 HSI="$BUILD/hsi"
+# The CUDA backend is the module hsi_cuda.so, loaded on demand: every run
+# below (hsi, the tests, cnn_throughput) takes this build's one.
+HSI_CUDA_MODULE="$BUILD/.libs/hsi_cuda.so"
+export HSI_CUDA_MODULE
+[ -f "$HSI_CUDA_MODULE" ] || say "gpu-check: $HSI_CUDA_MODULE is missing (not a CUDA build?)"
 md "hsi: $("$HSI" --version 2>&1 | tr '\n' ' ' | sed 's/ *$//')"
 md
 

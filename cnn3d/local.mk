@@ -4,14 +4,27 @@ libhsi_la_SOURCES += cnn3d/rnn.c cnn3d/rnn_cpu.c
 libhsi_la_SOURCES += cnn3d/schedule.c cnn3d/augment.c cnn3d/transfer.c
 # The CUDA + cuDNN backend (nvcc) or its stand-in; cnn3d/device.c picks one by name.
 libhsi_la_SOURCES += cnn3d/device.c
+# With CUDA the backend is a loadable module, hsi_cuda.so in $(pkglibdir)
+# (cnn3d/cuda_module.h): libhsi and hsi link no CUDA library, and
+# cnn3d/cuda_loader.c dlopen()s the module only when a GPU is asked for.
 if HAVE_CUDA
-libhsi_la_SOURCES += cnn3d/backend_cuda.cu cnn3d/backend_cuda_conv.cu cnn3d/backend_cuda_ops.cu
+libhsi_la_SOURCES += cnn3d/cuda_loader.c
+libhsi_la_LIBADD += -ldl
+pkglib_LTLIBRARIES = hsi_cuda.la
+hsi_cuda_la_SOURCES = cnn3d/cuda_module.c cnn3d/backend_cuda.cu cnn3d/backend_cuda_conv.cu \
+	cnn3d/backend_cuda_ops.cu base/gpu.cu
+# Only the entry point is exported: the module's hsi_gpu_count & co. must
+# bind to its own definitions, not to libhsi's forwarding ones.
+hsi_cuda_la_LDFLAGS = -module -avoid-version -export-symbols-regex '^hsi_cuda_module_entry$$' \
+	$(HSI_LDFLAGS)
+hsi_cuda_la_LIBADD = libhsi.la $(CUDA_LIBS) -lm
 else
 libhsi_la_SOURCES += cnn3d/backend_cuda_none.c
 endif
+AM_CPPFLAGS += -DHSI_PKGLIBDIR='"$(pkglibdir)"'
 EXTRA_DIST += cnn3d/backend_cuda.cu cnn3d/backend_cuda_conv.cu cnn3d/backend_cuda_ops.cu \
-	cnn3d/backend_cuda_none.c
-noinst_HEADERS += cnn3d/backend_cuda.h cnn3d/cuda_math.h
+	cnn3d/backend_cuda_none.c cnn3d/cuda_module.c cnn3d/cuda_loader.c
+noinst_HEADERS += cnn3d/backend_cuda.h cnn3d/cuda_math.h cnn3d/cuda_module.h
 nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h cnn3d/dist.h cnn3d/device.h
 # tiles of whole-scene prediction within --memory
 libhsi_la_SOURCES += cnn3d/predict_budget.c

@@ -25,7 +25,7 @@ tail -n 1 "$TMP/out" | grep -q '^Device: cpu' || fail "summary's device line: $(
 expect_ok "train --device cpu" -- "$HSI" cnn train "$TMP/s.tif" $TRAIN --device cpu -o "$TMP/cpu.ckpt"
 [ -s "$TMP/err" ] && ! grep -q warning "$TMP/err" && fail "--device cpu printed: $(cat "$TMP/err")"
 
-if "$HSI" --version | grep -q 'no GPU found\|built without CUDA'; then
+if "$HSI" --version | grep -q 'no GPU found\|built without CUDA\|not loadable'; then
     # No usable GPU here.
     expect_ok "train --device auto" -- "$HSI" cnn train "$TMP/s.tif" $TRAIN --device auto -o "$TMP/auto.ckpt"
     grep -q 'device auto: running on the CPU (' "$TMP/err" || fail "auto did not say it runs on the CPU: $(cat "$TMP/err")"
@@ -47,5 +47,26 @@ else
         --device cpu -q -o "$TMP/map.tif"
     expect_ok "predict on the GPU" -- "$HSI" cnn predict "$TMP/s.tif" -m "$TMP/cpu.ckpt" \
         --device cuda --deterministic -q -o "$TMP/map_gpu.tif"
+fi
+
+# A CUDA build whose module (hsi_cuda.so) cannot be loaded, as on a machine
+# without the CUDA libraries: CPU runs are unaffected, cuda names the module
+# and the loader's reason in one line, auto runs on the CPU saying why, and
+# --version says the backend is not loadable.
+if ! "$HSI" --version | grep -q 'built without CUDA'; then
+    BAD="$TMP/absent/hsi_cuda.so"
+    expect_ok "version, module absent" -- env HSI_CUDA_MODULE="$BAD" "$HSI" --version
+    grep -q "^CNN backends: cpu (cuda not loadable: $BAD" "$TMP/out" ||
+        fail "--version without the module: $(cat "$TMP/out")"
+    expect_ok "train --device cpu, module absent" -- env HSI_CUDA_MODULE="$BAD" \
+        "$HSI" cnn train "$TMP/s.tif" $TRAIN --device cpu -o "$TMP/cpu2.ckpt"
+    expect_error "train --device cuda, module absent" \
+        "^hsi cnn: --device cuda: .*cannot load the CUDA backend $BAD" -- \
+        env HSI_CUDA_MODULE="$BAD" "$HSI" cnn train "$TMP/s.tif" $TRAIN --device cuda -o "$TMP/gpu2.ckpt"
+    expect_no_file "train --device cuda, module absent, writes nothing" "$TMP/gpu2.ckpt"
+    expect_ok "train --device auto, module absent" -- env HSI_CUDA_MODULE="$BAD" \
+        "$HSI" cnn train "$TMP/s.tif" $TRAIN --device auto -o "$TMP/auto2.ckpt"
+    grep -q "device auto: running on the CPU (.*$BAD" "$TMP/err" ||
+        fail "auto without the module did not say why: $(cat "$TMP/err")"
 fi
 finish

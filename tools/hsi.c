@@ -84,7 +84,12 @@ static void print_version(void)
     hsi_cpu_blas_summary(line, sizeof line);
     printf("%s; hsi kernels: conv taps %s\n", line, hsi_cnn_taps_isa());
     int n = hsi_gpu_count();
-    if (hsi_have_cuda()) {
+    char why[1024];
+    if (hsi_have_cuda() && !hsi_cuda_loadable(why, sizeof why)) {
+        /* Built, but its module (hsi_cuda.so) or the CUDA libraries it
+         * needs cannot be loaded here: the path and the loader's reason. */
+        printf("CNN backends: cpu (cuda not loadable: %s)\n", why);
+    } else if (hsi_have_cuda()) {
         /* The CNN's backends: the GPU one is built in; whether it can run
          * here is the GPU lines' (or their absence's) business. */
         char libs[256];
