@@ -32,6 +32,11 @@
 # initial weights and batches (common random numbers): what is left of the
 # difference is the engines' arithmetic, amplified by training, so far
 # fewer seeds pin the mean difference down.
+#
+# The converged protocol of bench/RESULTS.md (run 4: 12-pixel tiles give every
+# class of an 80 x 80 scene training pixels while the split stays leak-free):
+#   SPEC=cnn3d/specs/lange2018_adam.cfg ROWS=80 COLS=80 EPOCHS=20 FRACTION=0.2 \
+#   BLOCK=12 SEEDS="$(seq -s ' ' 1 20)" BANDS=$(seq -s, 1 8 220) bench/cnn_accuracy.sh BUILD
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT}" && pwd)
