@@ -16,7 +16,9 @@
 # PyTorch; default /root/.cache/hsi/peers-venv/bin/python where it exists,
 # else python3), SEEDS (default "1"; each seed makes its own scene, split and initial
 # weights, and is the training seed of both engines), FRACTION (training share
-# per class, default 0.1), SPLITS (default "random blocks"), WORK (scratch
+# per class, default 0.1), SPLITS (default "random blocks"), BLOCK (the blocks
+# split's tile side in pixels, `hsi split --block`; default hsi's, 18 for 9 x 9
+# patches), WORK (scratch
 # directory; default a new one), SAME_START (1: PyTorch starts from hsi's
 # initial weights, written by `hsi cnn train --epochs 0`, and replays hsi's
 # batch order, through cnn_torch_reference.py --init; default 0: PyTorch
@@ -30,6 +32,11 @@
 # initial weights and batches (common random numbers): what is left of the
 # difference is the engines' arithmetic, amplified by training, so far
 # fewer seeds pin the mean difference down.
+#
+# The converged protocol of bench/RESULTS.md (run 4: 12-pixel tiles give every
+# class of an 80 x 80 scene training pixels while the split stays leak-free):
+#   SPEC=cnn3d/specs/lange2018_adam.cfg ROWS=80 COLS=80 EPOCHS=20 FRACTION=0.2 \
+#   BLOCK=12 SEEDS="$(seq -s ' ' 1 20)" BANDS=$(seq -s, 1 8 220) bench/cnn_accuracy.sh BUILD
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT}" && pwd)
@@ -43,6 +50,7 @@ SPEC=${SPEC:-$ROOT/cnn3d/specs/lange2018.cfg}
 ROWS=${ROWS:-145}
 COLS=${COLS:-145}
 BANDS=${BANDS:-}
+BLOCK=${BLOCK:-}
 if [ -z "${PYTHON:-}" ]; then
     PYTHON=python3
     [ -x /root/.cache/hsi/peers-venv/bin/python ] && PYTHON=/root/.cache/hsi/peers-venv/bin/python
@@ -57,7 +65,7 @@ band_opt=""
 WORK=${WORK:-$(mktemp -d /tmp/cnn_accuracy.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
-echo "# 3D-CNN accuracy: $(date -u '+%Y-%m-%d %H:%M UTC'), spec $(basename "$SPEC"), seeds $SEEDS, $EPOCHS epochs, scene ${ROWS}x${COLS}, bands ${BANDS:-all}, training fraction $FRACTION, same start $SAME_START, in $WORK"
+echo "# 3D-CNN accuracy: $(date -u '+%Y-%m-%d %H:%M UTC'), spec $(basename "$SPEC"), seeds $SEEDS, $EPOCHS epochs, scene ${ROWS}x${COLS}, bands ${BANDS:-all}, training fraction $FRACTION, blocks ${BLOCK:-default}, same start $SAME_START, in $WORK"
 echo "# CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}"
 : >runs.txt
 for seed in $SEEDS; do
@@ -66,7 +74,14 @@ for seed in $SEEDS; do
     "$H" convert "scene$seed.tif" $band_opt -o "scene$seed.dat" >/dev/null
     for kind in $SPLITS; do
         s="$kind$seed"
-        "$H" split "scene${seed}_gt.tif" -o "$s" --strategy "$kind" --fraction "$FRACTION" --patch 9 --seed "$seed" >/dev/null
+        block_opt=""
+        [ "$kind" = blocks ] && [ -n "$BLOCK" ] && block_opt="--block $BLOCK"
+        # shellcheck disable=SC2086 # block_opt is empty or two words
+        "$H" split "scene${seed}_gt.tif" -o "$s" --strategy "$kind" --fraction "$FRACTION" --patch 9 --seed "$seed" \
+            $block_opt >/dev/null
+        # Classes with test pixels but no training pixel: their test pixels are
+        # errors whatever the engine (the net can never output the class).
+        untrained=$(awk -F, 'NR > 1 && $1 ~ /^[0-9]+$/ && $1 > 0 && $4 + $5 == 0 && $6 > 0 {n++; p += $6} END {printf "%d classes, %d test pixels", n, p}' "${s}_counts.csv")
         "$H" convert --labels "${s}_train.tif" -o "${s}_train.dat" >/dev/null
         "$H" convert --labels "${s}_test.tif" -o "${s}_test.dat" >/dev/null
         start=""
@@ -91,7 +106,7 @@ for seed in $SEEDS; do
             exit 1
         fi
         echo "$kind $seed $ours $torch" >>runs.txt
-        echo "$kind split, seed $seed: hsi OA $ours ($((t1 - t0)) s), PyTorch OA $torch ($((t2 - t1)) s), difference $(awk -v a="$ours" -v b="$torch" 'BEGIN {printf "%+.2f", 100 * (a - b)}') points"
+        echo "$kind split, seed $seed: hsi OA $ours ($((t1 - t0)) s), PyTorch OA $torch ($((t2 - t1)) s), difference $(awk -v a="$ours" -v b="$torch" 'BEGIN {printf "%+.2f", 100 * (a - b)}') points; without training pixels: $untrained"
     done
 done
 for kind in $SPLITS; do
@@ -103,7 +118,11 @@ for kind in $SPLITS; do
         m = s / n; sd = n > 1 ? sqrt((ss - n * m * m) / (n - 1)) : 0
         sa = n > 1 ? 100 * sqrt((aa - a * a / n) / (n - 1)) : 0
         sb = n > 1 ? 100 * sqrt((bb - b * b / n) / (n - 1)) : 0
-        printf "%s split, %d seeds: hsi OA %.2f%% (sd %.2f), PyTorch OA %.2f%% (sd %.2f), paired difference %+.2f points (standard error %.2f)\n",
-            k, n, 100 * a / n, sa, 100 * b / n, sb, m, (n > 1 ? sd / sqrt(n) : 0)
+        # Paired: sd of the per-seed differences / sqrt(n), the error of the mean
+        # difference when each pair shares its scene and split. Unpaired: as if
+        # the two columns were unrelated samples, sqrt(sd_hsi^2 / n + sd_torch^2 / n);
+        # it counts the scene-to-scene spread that the pairing cancels.
+        printf "%s split, %d seeds: hsi OA %.2f%% (sd %.2f), PyTorch OA %.2f%% (sd %.2f), paired difference %+.2f points (sd %.2f, standard error %.2f; unpaired standard error %.2f)\n",
+            k, n, 100 * a / n, sa, 100 * b / n, sb, m, sd, (n > 1 ? sd / sqrt(n) : 0), sqrt((sa * sa + sb * sb) / n)
     }' runs.txt
 done
