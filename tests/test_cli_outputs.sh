@@ -181,17 +181,11 @@ mkdir "$TMP/big"
 printf 'ENVI\nsamples = 1024\nlines = 1024\nbands = 100\nheader offset = 0\ndata type = 4\ninterleave = bip\nbyte order = 0\n' \
   > "$TMP/big/zero.hdr"
 truncate -s $((1024 * 1024 * 100 * 4)) "$TMP/big/zero.dat"
-# A background job of this shell starts with SIGINT ignored (and hsi leaves
-# an ignored signal ignored); python3, where present, restores it first.
-sigs="TERM HUP"
-command -v python3 >/dev/null && sigs="$sigs INT"
-for sig in $sigs; do
-  if [ $sig = INT ]; then
-    python3 -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
-      "$HSI" convert "$TMP/big/zero.dat" -o "$TMP/big/out.tif" 2>"$TMP/big/err" &
-  else
-    "$HSI" convert "$TMP/big/zero.dat" -o "$TMP/big/out.tif" 2>"$TMP/big/err" &
-  fi
+# A background job of this shell starts with SIGINT ignored, a run under
+# nohup with SIGHUP ignored (and hsi leaves an ignored signal ignored): env
+# --default-signal (coreutils >= 8.31) restores the one sent.
+for sig in TERM HUP INT; do
+  env --default-signal=$sig "$HSI" convert "$TMP/big/zero.dat" -o "$TMP/big/out.tif" 2>"$TMP/big/err" &
   pid=$!
   seen=0
   i=0

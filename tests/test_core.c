@@ -254,6 +254,16 @@ static void test_outputs(void)
     hsi_input_forget_all();
 }
 
+/* The cleanup leaves a signal its caller ignored ignored (nohup's SIGHUP, a
+ * background job's SIGINT), so the children below start from the defaults
+ * whatever the test runner ignores. */
+static void default_signals(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+}
+
 /* A fatal signal removes the registered temporaries and their side files,
  * then kills the process with that signal. */
 static void test_signal_cleanup(void)
@@ -269,6 +279,7 @@ static void test_signal_cleanup(void)
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        default_signals();
         if (hsi_cleanup_install()) _exit(3);
         if (!hsi_temp_add(tmp, strlen(tmp) - 4)) _exit(4);
         raise(SIGTERM);
@@ -285,6 +296,7 @@ static void test_signal_cleanup(void)
     write_file(tmp, "committed");
     pid = fork();
     if (pid == 0) {
+        default_signals();
         if (hsi_cleanup_install()) _exit(3);
         int h = hsi_temp_add(tmp, strlen(tmp) - 4);
         if (!h) _exit(4);
