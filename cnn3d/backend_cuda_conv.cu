@@ -319,24 +319,41 @@ size_t hsi_cuda_conv_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_des
     return 0;
 }
 
+/* What every pass starts with: this geometry's plan, its name for error
+ * messages (what), and the workspace of pass dir reserved (limit: what the
+ * algorithm may use). NULL after a failure, which the context has kept. */
+static struct cuda_conv_plan *pass_start(struct cuda_ctx *c, const hsi_cnn_conv_desc *cd, int dir,
+                                         char *what, size_t what_len, size_t *limit)
+{
+    struct cuda_conv_plan *p = plan_for(c, cd);
+    if (!p) return NULL;
+    describe_geometry(cd, what, what_len);
+    return reserve(c, p, dir, what, limit) ? NULL : p;
+}
+
+/* The input x (n, c, d, h, w) as cuDNN reads it: padded into the start of
+ * the workspace where the plan pads explicitly (cuDNN pads symmetrically
+ * only), else x itself. */
+static const float *padded_input(struct cuda_ctx *c, const struct cuda_conv_plan *p,
+                                 const hsi_cnn_conv_desc *cd, const float *x)
+{
+    if (!p->explicit_pad) return x;
+    hsi_cuda_pad_general(c, cd->n * cd->c, cd->d, cd->h, cd->w, p->before, p->after, x,
+                         (float *)c->work, 0);
+    return (const float *)c->work;
+}
+
 void hsi_cuda_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd, const float *x,
                            const float *w, const float *bias, hsi_cnn_activation act, float *y,
                            float *work)
 {
     (void)work;
     struct cuda_ctx *c = cuda_ctx_of(be);
-    struct cuda_conv_plan *p = plan_for(c, cd);
-    if (!p) return;
     char what[160];
-    describe_geometry(cd, what, sizeof what);
     size_t limit;
-    if (reserve(c, p, FWD, what, &limit)) return;
-    const float *xin = x;
-    if (p->explicit_pad) {
-        hsi_cuda_pad_general(c, cd->n * cd->c, cd->d, cd->h, cd->w, p->before, p->after, x,
-                             (float *)c->work, 0);
-        xin = (const float *)c->work;
-    }
+    struct cuda_conv_plan *p = pass_start(c, cd, FWD, what, sizeof what, &limit);
+    if (!p) return;
+    const float *xin = padded_input(c, p, cd, x);
     if (choose(c, p, FWD, xin, w, y, what, limit)) return;
     const float one = 1.0f, zero = 0.0f;
     if (hsi_cudnn_check(c, cudnnConvolutionForward(c->dnn, &one, p->x, xin, p->w, w, p->conv[FWD],
@@ -353,12 +370,10 @@ void hsi_cuda_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv_d
 {
     (void)work;
     struct cuda_ctx *c = cuda_ctx_of(be);
-    struct cuda_conv_plan *p = plan_for(c, cd);
-    if (!p) return;
     char what[160];
-    describe_geometry(cd, what, sizeof what);
     size_t limit;
-    if (reserve(c, p, BWD_DATA, what, &limit)) return;
+    struct cuda_conv_plan *p = pass_start(c, cd, BWD_DATA, what, sizeof what, &limit);
+    if (!p) return;
     /* With explicit padding cuDNN writes the padded input's gradient into
      * the workspace, and the crop below takes dx from it. */
     float *target = p->explicit_pad ? (float *)c->work : dx;
@@ -382,18 +397,11 @@ void hsi_cuda_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_conv
 {
     (void)work;
     struct cuda_ctx *c = cuda_ctx_of(be);
-    struct cuda_conv_plan *p = plan_for(c, cd);
-    if (!p) return;
     char what[160];
-    describe_geometry(cd, what, sizeof what);
     size_t limit;
-    if (reserve(c, p, BWD_FILTER, what, &limit)) return;
-    const float *xin = x;
-    if (p->explicit_pad) {
-        hsi_cuda_pad_general(c, cd->n * cd->c, cd->d, cd->h, cd->w, p->before, p->after, x,
-                             (float *)c->work, 0);
-        xin = (const float *)c->work;
-    }
+    struct cuda_conv_plan *p = pass_start(c, cd, BWD_FILTER, what, sizeof what, &limit);
+    if (!p) return;
+    const float *xin = padded_input(c, p, cd, x);
     if (choose(c, p, BWD_FILTER, xin, dw, dy, what, limit)) return;
     const float one = 1.0f, zero = 0.0f;
     if (hsi_cudnn_check(c, cudnnConvolutionBackwardFilter(c->dnn, &one, p->x, xin, p->y, dy,
