@@ -291,6 +291,166 @@ static int max_threads(void)
 #endif
 }
 
+/* The memory of the merged boundary trees (pass 1 and the merges), within
+ * what the budget leaves after GDAL's cache and the process (`fixed`):
+ * pass 1 holds a block, the group's boundary trees and the merged results
+ * so far; a merge holds the band's boundary trees (and on several ranks
+ * the gathered copy), the merge's own work and the results so far; pass 2
+ * holds a block and every band's merged results. With exact float levels
+ * the boundary trees approach a node per pixel of the band, whatever the
+ * block height, so a large scene under a small budget is refused here,
+ * after the first band measured them, rather than run past the budget. */
+typedef struct trees_budget {
+    size_t budget, fixed, block;    /* block: one block's bytes */
+    size_t bands, bands_done;
+    int ranks;
+    unsigned attr_mask;
+    int quantise_bits;
+    size_t one_block;               /* the budget that makes the scene one block */
+    size_t pixels, kinds, slots;    /* the band's pixels, trees and filters */
+    size_t compact;                 /* merged results kept so far */
+    size_t compact_band, kept_band; /* the largest per band seen */
+} trees_budget;
+
+static size_t size_max(size_t a, size_t b) { return a > b ? a : b; }
+
+/* The budget whose share after GDAL's cache (an eighth, at most 256 MiB)
+ * and what the process holds (hsi_io_cache_budget: not counted in a toy
+ * budget) holds `whole` bytes of block, every row in one block. */
+static size_t one_block_budget(size_t whole)
+{
+    size_t one = whole / 7 * 8 + 8;
+    if (one / 8 > ((size_t)256 << 20)) one = whole + ((size_t)256 << 20);
+    size_t base = hsi_memory_resident() + ((size_t)16 << 20);
+    return base <= one ? one + base : one;
+}
+
+/* Every rank's largest value (the decisions below must agree). */
+static size_t agreed_max(size_t v, int ranks)
+{
+#ifdef HAVE_MPI
+    if (ranks > 1) {
+        unsigned long long x = v, y = 0;
+        MPI_Allreduce(&x, &y, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+        return (size_t)y;
+    }
+#endif
+    (void)ranks;
+    return v;
+}
+
+static size_t agreed_sum(size_t v, int ranks)
+{
+#ifdef HAVE_MPI
+    if (ranks > 1) {
+        unsigned long long x = v, y = 0;
+        MPI_Allreduce(&x, &y, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+        return (size_t)y;
+    }
+#endif
+    (void)ranks;
+    return v;
+}
+
+/* Bytes (and nodes, when asked) of the boundary trees of bands [b0, b1) of
+ * all this rank's blocks; free_trees frees them. */
+static size_t group_bytes(hsi_tree_boundary **mine, size_t n_blocks, size_t b0, size_t b1,
+                          size_t *nodes)
+{
+    size_t bytes = 0;
+    if (nodes) *nodes = 0;
+    for (size_t i = b0 * 3 * n_blocks; i < b1 * 3 * n_blocks; i++)
+        if (mine[i]) {
+            bytes += hsi_tree_boundary_bytes(mine[i]);
+            if (nodes) *nodes += hsi_tree_boundary_nodes(mine[i]);
+        }
+    return bytes;
+}
+
+static void free_trees(hsi_tree_boundary **mine, size_t n_blocks, size_t b0, size_t b1)
+{
+    for (size_t i = b0 * 3 * n_blocks; i < b1 * 3 * n_blocks; i++) {
+        hsi_tree_boundary_free(mine[i]);
+        mine[i] = NULL;
+    }
+}
+
+/* The refusal, with a budget that surely holds it: the smaller of the one
+ * that makes the scene one block (no boundaries at all) and the one whose
+ * quarter holds boundary trees of a node per pixel (their most: a block's
+ * tree has no more nodes than pixels) at `node_bytes` a node, and every
+ * band's merged results for as many nodes. */
+static hsi_status trees_refuse(const trees_budget *tb, size_t band, size_t nodes, size_t node_bytes)
+{
+    size_t most = 4 * tb->pixels * (tb->kinds * node_bytes + tb->bands * tb->slots * 9);
+    size_t advice = tb->fixed + most < tb->one_block ? tb->fixed + most : tb->one_block;
+    char have[32], give[32];
+    hsi_memory_format(tb->budget, have, sizeof have);
+    hsi_memory_format(advice + advice / 64, give, sizeof give);
+    return hsi_error(HSI_ERR_NOMEM,
+                     "the boundary trees of band %zu (%zu nodes%s) do not fit beside the row "
+                     "blocks within --memory %s: give --memory %s or more",
+                     band + 1, nodes,
+                     tb->quantise_bits == 8 ? ""
+                     : tb->quantise_bits == 16
+                         ? "; --quantise 8 gives fewer"
+                         : "; exact float levels give long chains of ancestors at block "
+                           "boundaries, --quantise 16 or 8 far fewer",
+                     have, give);
+}
+
+/* Before merging one band's tree of one kind: `nodes` and `bytes` are this
+ * rank's boundary trees of it, `kept` all this rank still holds of the
+ * group, `n_slots` the filters to come. Collective. */
+static hsi_status trees_fit(trees_budget *tb, size_t band, size_t nodes, size_t bytes, size_t kept,
+                            size_t n_slots)
+{
+    size_t all_nodes = agreed_sum(nodes, tb->ranks), all_bytes = agreed_sum(bytes, tb->ranks);
+    tb->kept_band = agreed_max(tb->kept_band, tb->ranks);
+    size_t avail = tb->budget > tb->fixed ? tb->budget - tb->fixed : 0;
+    /* the results of the bands to come, at the largest band's size so far
+     * (the first band's before any is done: its two kinds, about twice
+     * this one) */
+    size_t per_band = size_max(tb->compact_band, 2 * hsi_tree_merged_compact_bytes(all_nodes, n_slots));
+    size_t later = tb->compact + (tb->bands - tb->bands_done) * per_band;
+    /* several ranks: the gathered trees, packed then unpacked */
+    size_t copies = tb->ranks > 1 ? 2 * all_bytes : 0;
+    size_t merge = agreed_max(kept + copies, tb->ranks) + hsi_tree_merge_bytes(all_nodes, tb->attr_mask, n_slots);
+    size_t pass1 = tb->block + tb->kept_band + later, pass2 = tb->block + later;
+    size_t peak = size_max(size_max(tb->compact + merge, pass1), pass2);
+    if (peak <= avail) return HSI_OK;
+    /* the budget that holds it with blocks of three quarters of it */
+    return trees_refuse(tb, band, all_nodes, all_nodes ? all_bytes / all_nodes : 0);
+}
+
+/* Pass 1, after each block: the group's boundary trees so far (`kept`)
+ * must leave room for a block and the merged results so far. */
+static int trees_pass1_room(const trees_budget *tb, size_t kept)
+{
+    size_t avail = tb->budget > tb->fixed ? tb->budget - tb->fixed : 0;
+    return tb->block + kept + tb->compact <= avail;
+}
+
+/* When one band's do not (`nodes` nodes in this rank's blocks 0 .. done - 1
+ * of n), the refusal comes now, with the band's nodes extrapolated from
+ * these blocks. */
+static hsi_status trees_pass1_refuse(const trees_budget *tb, size_t band, size_t kept,
+                                     size_t nodes, size_t done, size_t n)
+{
+    return trees_refuse(tb, band, done ? nodes / done * n : nodes, nodes ? kept / nodes : 0);
+}
+
+/* Bands in the next group of pass 1: as many as hold their boundary trees
+ * beside a block and the results of every band. */
+static size_t trees_group(const trees_budget *tb)
+{
+    size_t avail = tb->budget > tb->fixed ? tb->budget - tb->fixed : 0;
+    size_t later = tb->compact + (tb->bands - tb->bands_done) * tb->compact_band;
+    size_t room = avail > tb->block + later ? avail - tb->block - later : 0;
+    size_t g = tb->kept_band ? room / tb->kept_band : tb->bands;
+    return g < 1 ? 1 : g > tb->bands ? tb->bands : g;
+}
+
 hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
                             const hsi_profile_spec *specs, size_t n_specs,
                             const hsi_profile_options *opts, const hsi_profile_file_options *fo,
@@ -383,9 +543,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
             char need_s[32];
             /* the budget whose share after GDAL's cache (an eighth, at most
              * 256 MiB) holds every row in one block */
-            size_t whole = L.rows * row_bytes, one = whole / 7 * 8 + 8;
-            if (one / 8 > ((size_t)256 << 20)) one = whole + ((size_t)256 << 20);
-            hsi_memory_format(one, need_s, sizeof need_s);
+            hsi_memory_format(one_block_budget(L.rows * row_bytes), need_s, sizeof need_s);
             for (size_t s = 0; s < n_specs && !st; s++) {
                 if (specs[s].kind == HSI_PROFILE_SDAP)
                     st = hsi_error(HSI_ERR_ARG,
@@ -398,17 +556,18 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     size_t n_blocks_here = L.n_mine;
     int blocked = L.n_total > 1;
     size_t npix_max = L.rpb * L.cols;
-    /* Pass 1 holds the boundary trees of a group of bands at once, within
-     * that quarter of the budget: the first group is one band, which
-     * measures a band's boundary trees (their size depends on the data and
-     * the block height), and sizes the groups after it. Each group is one
-     * more read of the scene. */
-    size_t node_bytes = 0, passes = 0;
-    if (blocked) {
-        unsigned mask = 0;
-        for (size_t s = 0; s < n_specs; s++) mask |= 1u << specs[s].attr;
-        /* kept, gathered (packed and unpacked) and merged: 3 copies */
-        node_bytes = 3 * (20 + 32 + ((mask & 7u) ? 64 : 0) + ((mask & 8u) ? 128 : 0));
+    /* Pass 1 holds the boundary trees of a group of bands at once; the
+     * first group is one band, which measures a band's boundary trees (their
+     * size depends on the data and the block height) and sizes the groups
+     * after it. Each group is one more read of the scene. */
+    size_t passes = 0;
+    unsigned attr_mask = 0;
+    size_t slots[2] = {0, 0}; /* filters per kind of tree */
+    for (size_t s = 0; s < n_specs; s++) {
+        attr_mask |= 1u << specs[s].attr;
+        for (int k = 0; k < 2; k++)
+            if (hsi_profile_spec_uses_tree(&specs[s], (hsi_tree_kind)k))
+                slots[k] += specs[s].n_thresholds;
     }
     if (!st) {
         out = malloc((npix_max ? npix_max : 1) * (out_bands ? out_bands : 1) * sizeof *out);
@@ -456,9 +615,14 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     /* pass 1: boundary trees of this rank's blocks, then the merges */
     size_t boundary_nodes = 0, merged_bytes = 0;
     size_t group = 1;
+    trees_budget tb = {.budget = budget, .fixed = fixed, .block = L.rpb * row_bytes,
+                       .bands = K, .ranks = L.ranks, .attr_mask = attr_mask,
+                       .quantise_bits = o.quantise_bits,
+                       .one_block = one_block_budget(L.rows * row_bytes),
+                       .pixels = L.rows * L.cols, .kinds = (size_t)(need[0] + need[1]),
+                       .slots = slots[0] + slots[1]};
     for (size_t g0 = 0, g1; !st && blocked && g0 < K; g0 = g1) {
         g1 = g0 + group < K ? g0 + group : K;
-        size_t nodes_before = boundary_nodes;
         passes++;
         for (size_t j = 0; j < n_blocks_here && !st; j++) {
             size_t r0 = L.row0 + j * L.rpb, nr = L.nrows - j * L.rpb;
@@ -470,25 +634,64 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
             free_block(blk, values);
             blk = NULL;
             values = NULL;
+            /* a group that outgrows its room (its later bands have larger
+             * trees than the bands that sized it) gives up its last half,
+             * for the next group; one band that does not fit is refused */
+            size_t kept = group_bytes(mine, n_blocks_here, g0, g1, NULL), nodes = 0;
+            while (!st && g1 - g0 > 1 && !trees_pass1_room(&tb, kept)) {
+                size_t mid = g0 + (g1 - g0) / 2;
+                free_trees(mine, n_blocks_here, mid, g1);
+                g1 = mid;
+                kept = group_bytes(mine, n_blocks_here, g0, g1, NULL);
+            }
+            group_bytes(mine, n_blocks_here, g0, g0 + 1, &nodes);
+            if (!st && !trees_pass1_room(&tb, kept))
+                st = trees_pass1_refuse(&tb, g0, kept, nodes, j + 1, n_blocks_here);
         }
         st = hsi_mpi_agree(st);
-        for (size_t b = g0; b < g1 && !st; b++)
+        /* every rank merges the same bands: the smallest group of any rank */
+        size_t g1_all = L.ranks > 1 ? K - agreed_max(K - g1, L.ranks) : g1;
+        free_trees(mine, n_blocks_here, g1_all, g1);
+        g1 = g1_all;
+        /* what this rank holds of the group's boundary trees */
+        size_t kept = 0;
+        for (size_t i = g0 * 3 * n_blocks_here; i < g1 * 3 * n_blocks_here; i++)
+            if (mine[i]) kept += hsi_tree_boundary_bytes(mine[i]);
+        tb.kept_band = kept / (g1 - g0) > tb.kept_band ? kept / (g1 - g0) : tb.kept_band;
+        for (size_t b = g0; b < g1 && !st; b++) {
+            size_t band_compact = 0;
             for (int k = 0; k < 2 && !st; k++) {
                 if (!need[k]) continue;
                 hsi_tree_boundary **here = mine + (b * 3 + (size_t)k) * n_blocks_here, **all = NULL;
-                size_t n_all = 0;
-                st = hsi_tree_boundary_allgather(here, n_blocks_here, &all, &n_all);
+                size_t n_all = 0, here_bytes = 0, here_nodes = 0;
                 for (size_t j = 0; j < n_blocks_here; j++) {
-                    hsi_tree_boundary_free(here[j]);
-                    here[j] = NULL;
+                    if (!here[j]) continue;
+                    here_bytes += hsi_tree_boundary_bytes(here[j]);
+                    here_nodes += hsi_tree_boundary_nodes(here[j]);
                 }
+                /* refuse before the merge that would not fit (on every rank) */
+                st = trees_fit(&tb, b, here_nodes, here_bytes, kept, slots[k]);
+                st = hsi_mpi_agree(st);
+                if (st) break;
+                if (L.ranks > 1) {
+                    st = hsi_tree_boundary_allgather(here, n_blocks_here, &all, &n_all);
+                    for (size_t j = 0; j < n_blocks_here; j++) {
+                        hsi_tree_boundary_free(here[j]);
+                        here[j] = NULL;
+                    }
+                } else { /* one rank: the blocks' trees are all of them, no copy */
+                    all = here;
+                    n_all = n_blocks_here;
+                }
+                kept -= here_bytes;
                 hsi_tree_merged *m = NULL;
                 if (!st) st = hsi_tree_merge(all, n_all, o.connectivity, &m);
                 for (size_t i = 0; i < n_all; i++) {
                     if (!st) boundary_nodes += hsi_tree_boundary_nodes(all[i]);
                     hsi_tree_boundary_free(all[i]);
+                    all[i] = NULL;
                 }
-                free(all);
+                if (all != here) free(all);
                 merged[b * 3 + (size_t)k] = m;
                 for (size_t s = 0; s < n_specs && !st; s++) {
                     if (!hsi_profile_spec_uses_tree(&specs[s], (hsi_tree_kind)k)) continue;
@@ -497,14 +700,17 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
                                                     specs[s].attr, specs[s].thresholds[t], o.rule);
                 }
                 if (!st) st = hsi_tree_merged_compact(m);
-                if (!st) merged_bytes += hsi_tree_merged_bytes(m);
+                if (!st) band_compact += hsi_tree_merged_bytes(m);
             }
-        st = hsi_mpi_agree(st);
-        /* the next group from what this one took (the same on every rank) */
-        double per_band = (double)(boundary_nodes - nodes_before) * (double)node_bytes /
-                          (double)(g1 - g0);
-        double g = per_band > 0 ? (double)(budget / 4) / per_band : (double)K;
-        group = g < 1 ? 1 : g > (double)K ? K : (size_t)g;
+            st = hsi_mpi_agree(st);
+            tb.compact += band_compact;
+            if (band_compact > tb.compact_band) tb.compact_band = band_compact;
+            tb.bands_done++;
+        }
+        merged_bytes = tb.compact;
+        /* the next group from what this one took (the same on every rank:
+         * kept_band is agreed in trees_fit) */
+        if (!st) group = trees_group(&tb);
     }
 
     /* the output, opened by rank 0 with the profile's band names */

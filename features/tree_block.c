@@ -104,6 +104,41 @@ void hsi_tree_boundary_free(hsi_tree_boundary *b)
 
 size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b) { return (size_t)b->n; }
 
+/* Per boundary node: pref, dkey, level, parent, hang, and the accumulators
+ * of the attributes summarised. */
+static size_t boundary_node_bytes(unsigned mask)
+{
+    return sizeof(uint64_t) + 2 * sizeof(uint32_t) + sizeof(float) + N_ATTR * sizeof(double) +
+           ((mask & GEO_ATTR) ? sizeof(hsi_tree_acc) : 0) +
+           ((mask & STD_ATTR) ? sizeof(hsi_tree_sacc) : 0);
+}
+
+size_t hsi_tree_boundary_bytes(const hsi_tree_boundary *b)
+{
+    size_t rows = (b->top != NULL) + (b->bottom != NULL);
+    return (size_t)b->n * boundary_node_bytes(b->attr_mask) +
+           rows * (size_t)b->cols * sizeof(uint32_t);
+}
+
+/* hsi_tree_merge keeps, per node, root, mpar, pref, level, attr, submax and
+ * order (88 bytes) and works with par, dkey and the accumulators it merges;
+ * each filter adds keep and value, and hsi_tree_merged_compact copies one
+ * filter at a time before it frees the rest. */
+size_t hsi_tree_merge_bytes(size_t nodes, unsigned attributes, size_t n_slots)
+{
+    size_t kept = 3 * sizeof(uint32_t) + sizeof(uint64_t) + sizeof(float) +
+                  2 * N_ATTR * sizeof(double);
+    size_t work = 2 * sizeof(uint32_t) + ((attributes & GEO_ATTR) ? sizeof(hsi_tree_acc) : 0) +
+                  ((attributes & STD_ATTR) ? sizeof(hsi_tree_sacc) : 0);
+    size_t slots = (n_slots + 1) * (1 + sizeof(double));
+    return nodes * (kept + (work > slots ? work : slots));
+}
+
+size_t hsi_tree_merged_compact_bytes(size_t nodes, size_t n_slots)
+{
+    return nodes * n_slots * (1 + sizeof(double));
+}
+
 /* bidx[i] = boundary index of node i (numbered in node order) or NIL: the
  * ancestors of the nodes of the pixels in the first row (if row0 > 0) and
  * the last row (if the block ends before the image). Returns the count. */
@@ -646,10 +681,12 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     m->submax = malloc(t1 * N_ATTR * sizeof *m->submax);
     m->order = malloc(t1 * sizeof *m->order);
     uint32_t *par = malloc(t1 * sizeof *par), *dkey = malloc(t1 * sizeof *dkey);
-    hsi_tree_acc *acc = malloc(t1 * sizeof *acc);
-    hsi_tree_sacc *sacc = malloc(t1 * sizeof *sacc);
-    if (!sacc || !m->offset || !m->row0 || !m->rows || !m->root || !m->mpar || !m->pref || !m->level ||
-        !m->attr || !m->submax || !m->order || !par || !dkey || !acc) {
+    /* the accumulators of the attributes every block summarised only */
+    int geo = (m->attr_mask & GEO_ATTR) != 0, std = (m->attr_mask & STD_ATTR) != 0;
+    hsi_tree_acc *acc = geo ? malloc(t1 * sizeof *acc) : NULL;
+    hsi_tree_sacc *sacc = std ? malloc(t1 * sizeof *sacc) : NULL;
+    if ((std && !sacc) || (geo && !acc) || !m->offset || !m->row0 || !m->rows || !m->root || !m->mpar || !m->pref || !m->level ||
+        !m->attr || !m->submax || !m->order || !par || !dkey) {
         free(par);
         free(dkey);
         free(acc);
@@ -702,26 +739,28 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     /* attributes: each node's delta into its merged node, then deep to
      * shallow into parents; subtree maxima likewise */
     for (size_t i = 0; i < total; i++) {
-        hsi_tree_acc_clear(&acc[i]);
-        hsi_tree_sacc_clear(&sacc[i]);
+        if (geo) hsi_tree_acc_clear(&acc[i]);
+        if (std) hsi_tree_sacc_clear(&sacc[i]);
     }
     for (size_t b = 0, i = 0; b < n_blocks; b++)
         for (size_t j = 0; j < blocks[b]->n; j++, i++) {
-            if (m->attr_mask & GEO_ATTR) hsi_tree_acc_merge(&acc[m->root[i]], &blocks[b]->delta[j]);
-            if (m->attr_mask & STD_ATTR) hsi_tree_sacc_merge(&sacc[m->root[i]], &blocks[b]->dstd[j]);
+            if (geo) hsi_tree_acc_merge(&acc[m->root[i]], &blocks[b]->delta[j]);
+            if (std) hsi_tree_sacc_merge(&sacc[m->root[i]], &blocks[b]->dstd[j]);
         }
     for (size_t j = nr; j-- > 0;) {
         uint32_t r = m->order[j];
         if (m->mpar[r] == NIL) continue;
-        hsi_tree_acc_merge(&acc[m->mpar[r]], &acc[r]);
-        hsi_tree_sacc_merge(&sacc[m->mpar[r]], &sacc[r]);
+        if (geo) hsi_tree_acc_merge(&acc[m->mpar[r]], &acc[r]);
+        if (std) hsi_tree_sacc_merge(&sacc[m->mpar[r]], &sacc[r]);
     }
     for (size_t j = 0; j < nr; j++) {
         uint32_t r = m->order[j];
-        for (int a = 0; a < N_ATTR; a++)
-            m->attr[(size_t)r * N_ATTR + a] = m->submax[(size_t)r * N_ATTR + a] =
-                a == HSI_ATTR_STD ? hsi_tree_sacc_std(&sacc[r])
-                                  : hsi_tree_acc_value(&acc[r], (hsi_attribute)a);
+        for (int a = 0; a < N_ATTR; a++) {
+            double v = NAN; /* an attribute the blocks were not summarised with */
+            if (a == HSI_ATTR_STD && std) v = hsi_tree_sacc_std(&sacc[r]);
+            else if (a != HSI_ATTR_STD && geo) v = hsi_tree_acc_value(&acc[r], (hsi_attribute)a);
+            m->attr[(size_t)r * N_ATTR + a] = m->submax[(size_t)r * N_ATTR + a] = v;
+        }
     }
     for (size_t b = 0, i = 0; b < n_blocks; b++)
         for (size_t j = 0; j < blocks[b]->n; j++, i++) {

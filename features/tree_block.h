@@ -72,6 +72,18 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
 void hsi_tree_boundary_free(hsi_tree_boundary *b);
 /* Nodes in the boundary tree (for memory accounting and tests). */
 size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b);
+/* Bytes the boundary tree holds (for the memory budget). */
+size_t hsi_tree_boundary_bytes(const hsi_tree_boundary *b);
+/* The most bytes hsi_tree_merge of `nodes` boundary nodes summarised with
+ * `attributes`, then n_slots hsi_tree_merged_filter calls and
+ * hsi_tree_merged_compact, hold at once besides their inputs. With exact
+ * float levels nearly every pixel next to a block boundary has a long
+ * chain of ancestors, and the boundary trees approach one node per pixel of
+ * the band: this is what a streaming caller must budget for. */
+size_t hsi_tree_merge_bytes(size_t nodes, unsigned attributes, size_t n_slots);
+/* Bytes of the merged trees of `nodes` nodes after hsi_tree_merged_compact,
+ * with n_slots filters (what stays until the blocks are filtered). */
+size_t hsi_tree_merged_compact_bytes(size_t nodes, size_t n_slots);
 
 /* Flat byte form of boundary trees, for MPI. */
 hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t *len);

@@ -29,6 +29,16 @@ same_profile "diagonal, subtractive, 8-connected, quantised" --bands 5,60 --ap d
     --rule subtractive --connectivity 8 --quantise 8
 same_profile "2 PCs, max rule" --pca 2 --ap area=3,9 --rule max
 
+# blocks and band groups from the budget, on 2 ranks (each rank's blocks
+# within it, and every rank merging the same group of bands)
+"$HSI" simulate --rows 48 --cols 40 --seed 4 -o "$TMP/w.tif" --gt "$TMP/wgt.tif" >/dev/null 2>&1 ||
+    { echo "cannot simulate the wide test scene"; exit 99; }
+W="--bands 1-40 --ap area=3,10 --quantise 8"
+expect_ok "budget blocks, one process" -- "$HSI" profile "$TMP/w.tif" $W -q -o "$TMP/ref.dat"
+expect_ok "budget blocks, -np 2 --memory 2M" -- $MPI -np 2 "$HSI" profile "$TMP/w.tif" $W --memory 2M -q -o "$TMP/mpi.dat"
+grep -Eq "; [3-9] blocks of up to .* on 2 ranks, .* in [0-9]+ passes" "$TMP/out" || fail "-np 2 --memory 2M: $(cat "$TMP/out")"
+cmp -s "$TMP/ref.dat" "$TMP/mpi.dat" || fail "-np 2 --memory 2M: the profile differs from one process's"
+
 expect_error "sdap over 2 ranks" "the SDAP \(trees of shapes\) cannot be split" -- \
     $MPI -np 2 "$HSI" profile "$S" --bands 1 --sdap area=3 -q -o "$TMP/x.tif"
 expect_no_file "refused run" "$TMP/x.tif"

@@ -25,15 +25,32 @@ same_profile() {
         cmp -s "$TMP/a.hdr" "$TMP/b.hdr" || fail "$what, $b: the header differs from one block's"
     done
 }
-# and a budget too small for more than a few rows (the PCA fit alone needs
-# more than that: blocks forced with --block-rows there)
-TINY="--memory 40K"
 same_profile "area+inertia+std, direct" --bands 1-3 --ap area=3,10,40 --ap inertia=0.2,0.3 --ap std=20,100
 same_profile "diagonal, subtractive, 8-connected" --bands 5,60,100 --ap diagonal=3,6 --rule subtractive --connectivity 8
 same_profile "quantised 8 bits, min rule" --bands 1-2 --emap area=2,5 --emap inertia=0.25 --quantise 8 --rule min
 same_profile "quantised 16 bits, max rule, no input" --bands 7 --ap area=4,30 --ap diagonal=5 --quantise 16 --rule max --no-input
-TINY=
 same_profile "2 PCs, sample" --pca 2 --pca-sample 200 --seed 3 --ap area=3,9 --ap inertia=0.2 --ap std=50,500 --rule max
+
+# Blocks forced by the budget alone. The boundary trees of a band count in
+# the budget: beside many bands' rows (40 here) quantised levels leave room
+# for them, and the bands' trees are built in groups that fit.
+"$HSI" simulate --rows 48 --cols 40 --seed 4 -o "$TMP/w.tif" --gt "$TMP/wgt.tif" >/dev/null 2>&1 ||
+    { echo "cannot simulate the wide test scene"; exit 99; }
+W="--bands 1-40 --ap area=3,10 --quantise 8"
+expect_ok "budget blocks, one block" -- "$HSI" profile "$TMP/w.tif" $W -q -o "$TMP/ref.dat"
+expect_ok "budget blocks, --memory 2M" -- "$HSI" profile "$TMP/w.tif" $W --memory 2M -q -o "$TMP/blk.dat"
+grep -Eq "; [2-9] blocks of up to .* in [0-9]+ pass" "$TMP/out" || fail "--memory 2M: not blocks and band groups: $(cat "$TMP/out")"
+cmp -s "$TMP/ref.dat" "$TMP/blk.dat" || fail "--memory 2M: the profile differs from one block's"
+
+# A budget too small for a band's boundary trees beside its row blocks (the
+# 23 x 19 scene at exact float levels: the trees hold about a node per
+# pixel) is refused, naming a budget that does hold it; that budget works.
+rm -f "$TMP/x.tif"
+expect_error "trees beyond the budget" "the boundary trees of band 1 \([0-9]+ nodes; exact float levels .*--quantise 16 or 8.*\) do not fit beside the row blocks within --memory 40 KiB: give --memory [0-9.]+ [KMG]iB or more" -- \
+    "$HSI" profile "$S" --bands 1-3 --ap area=3,10,40 --ap std=20,100 --memory 40K -q -o "$TMP/x.tif"
+expect_no_file "refused run" "$TMP/x.tif"
+ADVICE=$(sed -n 's/.*give --memory \([0-9.]*\) \([KMG]\)iB or more.*/\1\2/p' "$TMP/err")
+expect_ok "the advised budget ($ADVICE)" -- "$HSI" profile "$S" --bands 1-3 --ap area=3,10,40 --ap std=20,100 --memory "$ADVICE" -q -o "$TMP/advised.tif"
 
 expect_error "sdap beyond one block" "the SDAP \(trees of shapes\) cannot be split in row blocks.*--memory [0-9.]+ [KMG]iB or more" -- \
     "$HSI" profile "$S" --bands 1-2 --sdap area=3 --block-rows 5 -q -o "$TMP/x.tif"
