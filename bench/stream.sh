@@ -55,10 +55,11 @@ run() {
 }
 
 : >"$RES.tmp"
-# The process's own footprint (libraries: GDAL, OpenBLAS, MPI), outside any budget.
-"$TIME" -v -o "$OUT/baseline.time" "$HSI" --version >/dev/null
+# The process's own footprint (libraries: GDAL, OpenBLAS, MPI), outside any budget
+# (not --version: it loads the CUDA module to name the GPU).
+"$TIME" -v -o "$OUT/baseline.time" "$HSI" info --help >/dev/null
 base=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$OUT/baseline.time")
-echo "| hsi --version (baseline) | - | - | $((base / 1024)) | - | - |" | tee -a "$RES.tmp"
+echo "| hsi info --help (baseline) | - | - | $((base / 1024)) | - | - |" | tee -a "$RES.tmp"
 for dir in stream whole; do
   [ "$dir" = whole ] && [ "$SKIP_WHOLE" = 1 ] && continue
   budget=$MEMORY; [ "$dir" = whole ] && budget=$WHOLE
