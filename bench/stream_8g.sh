@@ -74,9 +74,9 @@ run() {
 }
 
 : >"$RES.tmp"
-"$TIME" -v -o "$DIR/baseline.time" "$HSI" --version >/dev/null
+"$TIME" -v -o "$DIR/baseline.time" "$HSI" info --help >/dev/null
 base=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$DIR/baseline.time")
-echo "| hsi --version (libraries alone) | - | $((base / 1024)) | - | - | |" | tee -a "$RES.tmp"
+echo "| hsi info --help (libraries alone) | - | $((base / 1024)) | - | - | |" | tee -a "$RES.tmp"
 
 run simulate "$mpix" "$gb GB of float32" \
   "$HSI" simulate --rows "$ROWS" --cols "$COLS" --bands-count "$BANDS" --seed 1 --memory "$MEMORY" \
