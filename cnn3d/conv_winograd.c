@@ -432,6 +432,14 @@ static void output_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc
         }
 }
 
+/* Tiles per GEMM of the forward and data passes (plan's chunk; 0: the
+ * whole block in one). */
+static int chunk_tiles(const hsi_cnn_wino_plan *q)
+{
+    const int all = q->nb * q->tiles;
+    return q->chunk <= 0 || q->chunk > all ? all : q->chunk;
+}
+
 /* The block's own plan: the last block of a pass may be short. */
 static hsi_cnn_wino_plan block_plan(const hsi_cnn_wino_plan *p, int nb)
 {
@@ -449,13 +457,17 @@ void hsi_cnn_wino_forward_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_d
     const int R = (int)rows(cd), N = (int)cols(&q, cd);
     const scratch_parts sp = parts(p, cd, scratch);
     const size_t xi_xt = (size_t)cd->c * td.d * cd->h * cd->w, xi_mx = (size_t)cd->f * N;
+    const int plane = cd->oh * cd->ow, span = chunk_tiles(&q);
     input_transform(&q, cd, (float *)x, step, sp.xt, &sp, 0);
-    for (int xi = 0; xi < q.alpha; xi++) {
-        hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, 0, td.od, sp.v);
-        /* Mx[xi] (f x N) = U[xi] (f x R) . V (R x N) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, N, R, 1.0f,
-                    u + (size_t)xi * cd->f * R, R, sp.v, N, 0.0f, sp.mx + xi * xi_mx, N);
-    }
+    for (int xi = 0; xi < q.alpha; xi++)
+        for (int t0 = 0; t0 < td.od; t0 += span) {
+            const int nt = td.od - t0 < span ? td.od - t0 : span, nc = nt * plane;
+            hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, t0, nt, sp.v);
+            /* Mx[xi] (f x N), columns [t0*plane, +nc) = U[xi] (f x R) . V (R x nc) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, nc, R, 1.0f,
+                        u + (size_t)xi * cd->f * R, R, sp.v, nc, 0.0f,
+                        sp.mx + xi * xi_mx + (size_t)t0 * plane, N);
+        }
     output_transform(&q, cd, sp.mx, out, ostride, &sp, 0);
 }
 
@@ -472,12 +484,17 @@ void hsi_cnn_wino_data_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc
     /* Dt[xi] for every xi (in Mx) from dy. */
     output_transform(&q, cd, sp.mx, (float *)dy, (size_t)step * cd->f * cd->od * cd->oh * cd->ow,
                      &sp, 1);
-    for (int xi = 0; xi < q.alpha; xi++) {
-        /* dV (R x N) = U[xi]^T (R x f) . Dt[xi] (f x N), scattered into dXt[xi] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, N, cd->f, 1.0f,
-                    u + (size_t)xi * cd->f * R, R, sp.mx + xi * xi_mx, N, 0.0f, sp.v, N);
-        hsi_cnn_cpu_plane2vol(&td, sp.v, 0, td.od, sp.xt + xi * xi_xt, 1); /* every slice */
-    }
+    const int plane = cd->oh * cd->ow, span = chunk_tiles(&q);
+    for (int xi = 0; xi < q.alpha; xi++)
+        for (int t0 = 0; t0 < td.od; t0 += span) {
+            const int nt = td.od - t0 < span ? td.od - t0 : span, nc = nt * plane;
+            /* dV (R x nc) = U[xi]^T (R x f) . Dt[xi] (f x N) columns [t0*plane, +nc),
+             * scattered into those tiles of dXt[xi] (overwritten: no depth taps) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, nc, cd->f, 1.0f,
+                        u + (size_t)xi * cd->f * R, R, sp.mx + xi * xi_mx + (size_t)t0 * plane, N,
+                        0.0f, sp.v, nc);
+            hsi_cnn_cpu_plane2vol(&td, sp.v, t0, nt, sp.xt + xi * xi_xt, 1);
+        }
     for (int s = 0; s < nb; s++) memset(dx + (size_t)s * step * in_size, 0, sizeof(float) * in_size);
     input_transform(&q, cd, dx, step, sp.xt, &sp, 1);
 }

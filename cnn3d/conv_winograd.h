@@ -59,6 +59,10 @@ typedef struct hsi_cnn_wino_plan {
     int tiles;        /* T = ceil(od / m) per sample */
     int nb;           /* samples per block (one GEMM's columns: nb*T*plane) */
     int const8;       /* alpha = 8 with the constant-matrix transform kernels */
+    /* Tiles per GEMM in the forward and data passes (0: the whole block,
+     * nb*T tiles, in one): the caller's choice, see wino_chunk in
+     * backend_cpu.c. The filter gradient always takes the whole block. */
+    int chunk;
     /* AT, BT and their transposes in fp32 (exact: dyadic entries) */
     float at[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
     float att[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
@@ -79,6 +83,12 @@ size_t hsi_cnn_wino_scratch_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_con
 /* U[xi] = sum_a G[xi][a] Wp[a] from w (f, c, kd, kh, kw), in double. */
 void hsi_cnn_wino_filter_transform(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
                                    const float *w, float *u);
+
+/* Tiles per GEMM of the forward and data passes for the CPU backend's
+ * Winograd plans: -1 (the default) as the BLAS runs fastest (backend_cpu.c,
+ * wino_chunk), 0 the whole block in one GEMM, k >= 1 k tiles. For tests and
+ * benches of every way; any value gives the same results up to rounding. */
+void hsi_cnn_cpu_set_wino_chunk(int tiles);
 
 /* The block kernels take nb samples: sample s of a block is x + s*step
  * samples (dy, y, dx likewise). */
