@@ -759,17 +759,18 @@ static int wino_nb(const hsi_cnn_conv_desc *cd, int n)
     return items ? (n + items - 1) / items : 1;
 }
 
-/* GEMM chunks of the forward and data passes. OpenBLAS's AVX-512 kernel
- * sets (SkylakeX, Cooperlake, SapphireRapids) have a direct small-matrix
- * sgemm that reads the operands in place, taken where M*N*K <= 10^6 and
- * the operands are not both transposed (the filter gradient's are: it
- * always takes the whole block). Cut into GEMMs of 2 tiles (50 columns)
- * there, the Lange net's conv2 skips OpenBLAS's packing and its zeroing of
- * C: forward 77 -> 67, data 77 -> 69 CPU ms per batch of 50 at 200 bands (1
- * thread, Zen 4, Cooperlake kernels). Chunks of 1 tile are slower (the
- * direct kernel's edge), and so is chunking on the Haswell kernels, which
- * have no such path: so chunks of at least 2 tiles under the 10^6 bound,
- * on those kernel sets only, else the whole block. */
+/* GEMM chunks of the Winograd passes. OpenBLAS's AVX-512 kernel sets
+ * (SkylakeX, Cooperlake, SapphireRapids) have a direct small-matrix sgemm
+ * that reads the operands in place, taken where M*N*K <= 10^6 (and, with
+ * the first operand transposed in column-major terms, only for tiny C:
+ * hence the filter gradient's M^T form in conv_winograd.c). Cut into GEMMs
+ * of 2 tiles (50 columns) there, the Lange net's conv2 skips OpenBLAS's
+ * packing and its zeroing of C: forward 77 -> 67, data 77 -> 69, filter 78
+ * -> 71 CPU ms per batch of 50 at 200 bands (1 thread, Zen 4, Cooperlake
+ * kernels). Chunks of 1 tile are slower (the direct kernel's edge), and so
+ * is chunking on the Haswell kernels, which have no such path: so chunks of
+ * at least 2 tiles under the 10^6 bound, on those kernel sets only, else
+ * the whole block. */
 static int wino_chunk_mode = -1; /* hsi_cnn_cpu_set_wino_chunk */
 
 void hsi_cnn_cpu_set_wino_chunk(int tiles)
@@ -813,7 +814,7 @@ static size_t wino_scratch_floats(const hsi_cnn_conv_desc *cd)
     return hsi_cnn_wino_scratch_floats(&p, cd);
 }
 
-/* U (alpha x f x R); the filter gradient's M per group is the same size. */
+/* U (alpha x f x R); the filter gradient's M^T per group is the same size. */
 static size_t wino_u_floats(const hsi_cnn_conv_desc *cd)
 {
     if (!wino_room(cd)) return 0;
@@ -1429,7 +1430,7 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
     const int groups = cd->n < DW_GROUPS ? cd->n : DW_GROUPS, taps = use_taps(cd);
     const int bf16 = use_bf16(cd), bf16_taps = use_bf16_taps(cd), wino = use_wino(cd);
-    /* The group sums: dW (f x K), or with Winograd M (alpha x f x R). */
+    /* The group sums: dW (f x K), or with Winograd M^T (alpha x R x f). */
     hsi_cnn_wino_plan wp;
     if (wino) wino_plan(cd, wino_nb(cd, (cd->n + DW_GROUPS - 1) / DW_GROUPS), &wp);
     const size_t dw_floats = wino ? hsi_cnn_wino_u_floats(&wp, cd) : (size_t)cd->f * K;
