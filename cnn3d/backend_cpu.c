@@ -1529,31 +1529,32 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
 #endif
 
 /* Spectral-only max-pool of one (sample, channel) volume (the Lange net):
- * x (d x hw) -> y (od x hw) and am, window od the planes od*sd .. od*sd +
- * kd - 1. One call per volume and one pass per window, the running max in
- * registers: called per plane (49 values for a 9 x 9 patch) through the
- * clone's dispatch, with y and am rewritten for every plane of the window,
- * this took a twentieth of a training step. The first of equal values
- * wins, as in the generic loop below. */
+ * x (d x hw) -> y (od x hw) and am, window o the planes o*sd .. o*sd + kd
+ * - 1, one dispatched call per volume (per plane, 49 values for a 9 x 9
+ * patch, the calls cost as much as the work). A window's planes are
+ * folded into its y and am planes in turn, which stay in L1: loops over
+ * contiguous planes that GCC vectorises, where a running max over the
+ * window per value does not. The first of equal values wins, as in the
+ * generic loop below. */
 POOL_CLONES static void pool_spectral_max(const float *restrict x, float *restrict y,
                                           int32_t *restrict am, int od, int kd, int sd, int hw)
 {
     for (int o = 0; o < od; o++) {
         const int32_t first = o * sd * hw;
-        const float *restrict x0 = x + first;
         float *restrict yp = y + (size_t)o * hw;
         int32_t *restrict ap = am + (size_t)o * hw;
+        const float *restrict x0 = x + first;
 #pragma omp simd
-        for (int i = 0; i < hw; i++) {
-            float best = x0[i];
-            int32_t where = first + i;
-            for (int a = 1; a < kd; a++) {
-                const float v = x0[a * hw + i];
-                const int better = v > best;
-                best = better ? v : best;
-                where = better ? first + a * hw + i : where;
+        for (int i = 0; i < hw; i++) yp[i] = x0[i], ap[i] = first + i;
+        for (int a = 1; a < kd; a++) {
+            const float *restrict xa = x0 + (size_t)a * hw;
+            const int32_t off = first + a * hw;
+#pragma omp simd
+            for (int i = 0; i < hw; i++) {
+                const int better = xa[i] > yp[i];
+                yp[i] = better ? xa[i] : yp[i];
+                ap[i] = better ? off + i : ap[i];
             }
-            yp[i] = best, ap[i] = where;
         }
     }
 }
