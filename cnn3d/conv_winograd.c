@@ -209,6 +209,9 @@ void hsi_cnn_wino_filter_transform(const hsi_cnn_wino_plan *p, const hsi_cnn_con
                                    const float *w, float *u)
 {
     const int hw = cd->kh * cd->kw, R = (int)rows(cd);
+    /* Called between the parallel passes: on one thread the others would
+     * wait (each value is one thread's, the same bits for any count). */
+#pragma omp parallel for collapse(2) schedule(static)
     for (int xi = 0; xi < p->alpha; xi++)
         for (int f = 0; f < cd->f; f++)
             for (int c = 0; c < cd->c; c++)
@@ -225,6 +228,7 @@ void hsi_cnn_wino_filter_finish(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_d
                                 const float *macc, float *dw)
 {
     const int hw = cd->kh * cd->kw, R = (int)rows(cd);
+#pragma omp parallel for collapse(2) schedule(static)
     for (int f = 0; f < cd->f; f++)
         for (int c = 0; c < cd->c; c++)
             for (int a = 0; a < cd->kd; a++)
