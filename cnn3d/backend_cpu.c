@@ -763,19 +763,21 @@ static int wino_nb(const hsi_cnn_conv_desc *cd, int n)
  * (SkylakeX, Cooperlake, SapphireRapids) have a direct small-matrix sgemm
  * that reads the operands in place, taken where M*N*K <= 10^6 (and, with
  * the first operand transposed in column-major terms, only for tiny C:
- * hence the filter gradient's M^T form in conv_winograd.c). Cut into GEMMs
- * of 2 tiles (50 columns) there, the Lange net's conv2 skips OpenBLAS's
- * packing and its zeroing of C: forward 77 -> 67, data 77 -> 69, filter 78
- * -> 71 CPU ms per batch of 50 at 200 bands (1 thread, Zen 4, Cooperlake
- * kernels). Chunks of 1 tile are slower (the direct kernel's edge), and so
- * is chunking on the Haswell kernels, which have no such path: so chunks of
- * at least 2 tiles under the 10^6 bound, on those kernel sets only, else
- * the whole block. */
+ * hence the filter gradient's M^T form in conv_winograd.c). It makes 16
+ * columns of our row-major products at a time (one AVX-512 vector of the
+ * column-major C^T), a partial 16 costing a whole one. So there the GEMMs
+ * take the most columns that are a multiple of 16 under the 10^6 bound (64
+ * for the Lange net's conv2: f x R = 32 x 432) and skip OpenBLAS's packing
+ * and its zeroing of C: conv2 at 200 bands forward 77 -> 64, data 77 ->
+ * 68, filter 81 (M form) -> 69 CPU ms per batch of 50 (1 thread, Zen 4,
+ * Cooperlake kernels; 50-column chunks: 67 / 69 / 69). On the Haswell
+ * kernels, which have no such path, chunks are slower: the whole block,
+ * as where the block is under the bound already (conv3). */
 static int wino_chunk_mode = -1; /* hsi_cnn_cpu_set_wino_chunk */
 
-void hsi_cnn_cpu_set_wino_chunk(int tiles)
+void hsi_cnn_cpu_set_wino_chunk(int columns)
 {
-    wino_chunk_mode = tiles < -1 ? -1 : tiles;
+    wino_chunk_mode = columns < -1 ? -1 : columns;
 }
 
 static int blas_direct_small(void)
@@ -791,19 +793,21 @@ static int blas_direct_small(void)
     return direct;
 }
 
-static int wino_chunk(const hsi_cnn_conv_desc *cd)
+static int wino_chunk(const hsi_cnn_conv_desc *cd, const hsi_cnn_wino_plan *p)
 {
     if (wino_chunk_mode >= 0) return wino_chunk_mode;
     if (!blas_direct_small()) return 0;
-    const double tile = (double)cd->f * shift_rows(cd) * cd->oh * cd->ow; /* M*K*columns */
-    const int tiles = (int)(1e6 / tile);
-    return tiles >= 2 ? tiles : 0;
+    const double mk = (double)cd->f * shift_rows(cd); /* M*K; columns: N */
+    const double n = (double)p->nb * p->tiles * cd->oh * cd->ow;
+    if (mk * n <= 1e6) return 0; /* the whole block is direct already */
+    const int cols = (int)(1e6 / mk) / 16 * 16;
+    return cols >= 16 ? cols : 0;
 }
 
 static void wino_plan(const hsi_cnn_conv_desc *cd, int nb, hsi_cnn_wino_plan *p)
 {
     hsi_cnn_wino_plan_init(p, cd, wino_tile(cd), nb); /* wino_room checked the tile */
-    p->chunk = wino_chunk(cd);
+    p->chunk = wino_chunk(cd, p);
 }
 
 static size_t wino_scratch_floats(const hsi_cnn_conv_desc *cd)

@@ -5,19 +5,19 @@
  * Shapes, for one block of nb samples, T = ceil(od / m) tiles per sample,
  * plane = oh*ow, hw = h*w, R = c*kh*kw, N = nb*T*plane:
  *     Xt  (alpha x c x nb*T x hw)  the input transform, every xi
- *     V   (R x nc)                 one xi's window gather (vol2plane with
- *                                  depth = tiles) of a chunk of nc <= N
- *                                  columns, or its data gradient
+ *     V   (R x N)                  one xi's window gather (vol2plane with
+ *                                  depth = tiles), or its data gradient
  *     Mx  (alpha x f x N)          U[xi] . V (forward), or Dt[xi] (gradients)
- *     DtT (nc x f)                 a chunk of Dt[xi] transposed (filter)
+ *     DtT (nc x f)                 nc columns of Dt[xi] transposed (filter)
  * all a thread's scratch: 1.4 + 0.8 + 0.5 MB for the Lange net's conv2 at
  * nb = 1; U (alpha x f x R, 0.4 MB) is shared. The transforms make every xi
  * of a tile in one pass over its alpha input planes (mix8 / mix below), the
- * GEMMs then run one xi and one chunk of tiles (plan's chunk) at a time.
- * The filter gradient accumulates M[xi]^T = V . Dt^T (R x f) rather than
- * M[xi] = Dt . V^T: with both operands' sum index contiguous (V^T) OpenBLAS
- * packs both, with Dt's small chunk transposed it packs one (or, in chunks,
- * neither: conv2 filter 81 -> 71 CPU ms per batch, conv3 8.9 -> 7.8).
+ * GEMMs then run one xi at a time, in chunks of nc columns where the BLAS
+ * is faster so (plan's chunk). The filter gradient accumulates M[xi]^T =
+ * V . Dt^T (R x f) rather than M[xi] = Dt . V^T: with both operands' sum
+ * index contiguous (V^T) OpenBLAS packs both, with Dt's small chunk
+ * transposed it packs one (or, in chunks, neither: conv2 filter 81 -> 69,
+ * conv3 8.9 -> 7.8 CPU ms per batch).
  * Per pass on conv2 before the chunks (perf, 1 thread): the sgemm kernel
  * about half the time, OpenBLAS's packing a tenth, the gather or scatter a
  * seventh, the transforms a twentieth.
@@ -450,11 +450,10 @@ static void output_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc
         }
 }
 
-/* Tiles per GEMM of each pass (plan's chunk; 0: the
- * whole block in one). */
-static int chunk_tiles(const hsi_cnn_wino_plan *q)
+/* Columns per GEMM (plan's chunk; 0: all N of the block in one). */
+static int chunk_cols(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc *cd)
 {
-    const int all = q->nb * q->tiles;
+    const int all = (int)cols(q, cd);
     return q->chunk <= 0 || q->chunk > all ? all : q->chunk;
 }
 
@@ -472,20 +471,18 @@ void hsi_cnn_wino_forward_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_d
 {
     const hsi_cnn_wino_plan q = block_plan(p, nb);
     const hsi_cnn_conv_desc td = tile_desc(&q, cd);
-    const int R = (int)rows(cd), N = (int)cols(&q, cd);
+    const int R = (int)rows(cd), N = (int)cols(&q, cd), span = chunk_cols(&q, cd);
     const scratch_parts sp = parts(p, cd, scratch);
     const size_t xi_xt = (size_t)cd->c * td.d * cd->h * cd->w, xi_mx = (size_t)cd->f * N;
-    const int plane = cd->oh * cd->ow, span = chunk_tiles(&q);
     input_transform(&q, cd, (float *)x, step, sp.xt, &sp, 0);
-    for (int xi = 0; xi < q.alpha; xi++)
-        for (int t0 = 0; t0 < td.od; t0 += span) {
-            const int nt = td.od - t0 < span ? td.od - t0 : span, nc = nt * plane;
-            hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, t0, nt, sp.v);
-            /* Mx[xi] (f x N), columns [t0*plane, +nc) = U[xi] (f x R) . V (R x nc) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, nc, R, 1.0f,
-                        u + (size_t)xi * cd->f * R, R, sp.v, nc, 0.0f,
-                        sp.mx + xi * xi_mx + (size_t)t0 * plane, N);
-        }
+    for (int xi = 0; xi < q.alpha; xi++) {
+        hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, 0, td.od, sp.v);
+        /* Mx[xi] (f x N) = U[xi] (f x R) . V (R x N), span columns at a time */
+        for (int j0 = 0; j0 < N; j0 += span)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f,
+                        N - j0 < span ? N - j0 : span, R, 1.0f, u + (size_t)xi * cd->f * R, R,
+                        sp.v + j0, N, 0.0f, sp.mx + xi * xi_mx + j0, N);
+    }
     output_transform(&q, cd, sp.mx, out, ostride, &sp, 0);
 }
 
@@ -495,24 +492,22 @@ void hsi_cnn_wino_data_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc
 {
     const hsi_cnn_wino_plan q = block_plan(p, nb);
     const hsi_cnn_conv_desc td = tile_desc(&q, cd);
-    const int R = (int)rows(cd), N = (int)cols(&q, cd);
+    const int R = (int)rows(cd), N = (int)cols(&q, cd), span = chunk_cols(&q, cd);
     const scratch_parts sp = parts(p, cd, scratch);
     const size_t xi_xt = (size_t)cd->c * td.d * cd->h * cd->w, xi_mx = (size_t)cd->f * N;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w;
     /* Dt[xi] for every xi (in Mx) from dy. */
     output_transform(&q, cd, sp.mx, (float *)dy, (size_t)step * cd->f * cd->od * cd->oh * cd->ow,
                      &sp, 1);
-    const int plane = cd->oh * cd->ow, span = chunk_tiles(&q);
-    for (int xi = 0; xi < q.alpha; xi++)
-        for (int t0 = 0; t0 < td.od; t0 += span) {
-            const int nt = td.od - t0 < span ? td.od - t0 : span, nc = nt * plane;
-            /* dV (R x nc) = U[xi]^T (R x f) . Dt[xi] (f x N) columns [t0*plane, +nc),
-             * scattered into those tiles of dXt[xi] (overwritten: no depth taps) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, nc, cd->f, 1.0f,
-                        u + (size_t)xi * cd->f * R, R, sp.mx + xi * xi_mx + (size_t)t0 * plane, N,
-                        0.0f, sp.v, nc);
-            hsi_cnn_cpu_plane2vol(&td, sp.v, t0, nt, sp.xt + xi * xi_xt, 1);
-        }
+    for (int xi = 0; xi < q.alpha; xi++) {
+        /* dV (R x N) = U[xi]^T (R x f) . Dt[xi] (f x N), span columns at a time,
+         * scattered into dXt[xi] */
+        for (int j0 = 0; j0 < N; j0 += span)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, N - j0 < span ? N - j0 : span,
+                        cd->f, 1.0f, u + (size_t)xi * cd->f * R, R, sp.mx + xi * xi_mx + j0, N,
+                        0.0f, sp.v + j0, N);
+        hsi_cnn_cpu_plane2vol(&td, sp.v, 0, td.od, sp.xt + xi * xi_xt, 1); /* every slice */
+    }
     for (int s = 0; s < nb; s++) memset(dx + (size_t)s * step * in_size, 0, sizeof(float) * in_size);
     input_transform(&q, cd, dx, step, sp.xt, &sp, 1);
 }
@@ -523,23 +518,23 @@ void hsi_cnn_wino_filter_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_de
 {
     const hsi_cnn_wino_plan q = block_plan(p, nb);
     const hsi_cnn_conv_desc td = tile_desc(&q, cd);
-    const int R = (int)rows(cd), N = (int)cols(&q, cd);
+    const int R = (int)rows(cd), N = (int)cols(&q, cd), span = chunk_cols(&q, cd);
     const scratch_parts sp = parts(p, cd, scratch);
     const size_t xi_xt = (size_t)cd->c * td.d * cd->h * cd->w, xi_mx = (size_t)cd->f * N;
     input_transform(&q, cd, (float *)x, step, sp.xt, &sp, 0);
     output_transform(&q, cd, sp.mx, (float *)dy, (size_t)step * cd->f * cd->od * cd->oh * cd->ow,
                      &sp, 1);
-    const int plane = cd->oh * cd->ow, span = chunk_tiles(&q);
-    for (int xi = 0; xi < q.alpha; xi++)
-        for (int t0 = 0; t0 < td.od; t0 += span) {
-            const int nt = td.od - t0 < span ? td.od - t0 : span, nc = nt * plane;
-            hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, t0, nt, sp.v);
-            /* Dt^T (nc x f) of the chunk's columns of Dt[xi] (f x N) */
-            const float *dt = sp.mx + xi * xi_mx + (size_t)t0 * plane;
+    for (int xi = 0; xi < q.alpha; xi++) {
+        hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, 0, td.od, sp.v);
+        for (int j0 = 0; j0 < N; j0 += span) {
+            const int nc = N - j0 < span ? N - j0 : span;
+            /* Dt^T (nc x f) of columns [j0, j0 + nc) of Dt[xi] (f x N) */
+            const float *dt = sp.mx + xi * xi_mx + j0;
             for (int f = 0; f < cd->f; f++)
                 for (int j = 0; j < nc; j++) sp.dtt[(size_t)j * cd->f + f] = dt[(size_t)f * N + j];
-            /* M[xi]^T (R x f) += V (R x nc) . Dt^T (nc x f) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, cd->f, nc, 1.0f, sp.v, nc,
-                        sp.dtt, cd->f, 1.0f, macc + (size_t)xi * cd->f * R, cd->f);
+            /* M[xi]^T (R x f) += V[:, j0 .. j0 + nc) (R x nc) . Dt^T (nc x f) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, cd->f, nc, 1.0f, sp.v + j0,
+                        N, sp.dtt, cd->f, 1.0f, macc + (size_t)xi * cd->f * R, cd->f);
         }
+    }
 }

@@ -60,7 +60,7 @@ typedef struct hsi_cnn_wino_plan {
     int tiles;        /* T = ceil(od / m) per sample */
     int nb;           /* samples per block (one GEMM's columns: nb*T*plane) */
     int const8;       /* alpha = 8 with the constant-matrix transform kernels */
-    /* Tiles per GEMM (0: the whole block, nb*T tiles, in one): the
+    /* Columns per GEMM (0: the whole block, N = nb*T*oh*ow, in one): the
      * caller's choice, see wino_chunk in backend_cpu.c. */
     int chunk;
     /* AT, BT and their transposes in fp32 (exact: dyadic entries) */
@@ -84,11 +84,12 @@ size_t hsi_cnn_wino_scratch_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_con
 void hsi_cnn_wino_filter_transform(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
                                    const float *w, float *u);
 
-/* Tiles per GEMM of the three passes for the CPU backend's
- * Winograd plans: -1 (the default) as the BLAS runs fastest (backend_cpu.c,
- * wino_chunk), 0 the whole block in one GEMM, k >= 1 k tiles. For tests and
- * benches of every way; any value gives the same results up to rounding. */
-void hsi_cnn_cpu_set_wino_chunk(int tiles);
+/* Columns per GEMM of the three passes for the CPU backend's Winograd
+ * plans: -1 (the default) as the BLAS runs fastest (backend_cpu.c,
+ * wino_chunk), 0 the whole block in one GEMM, k >= 1 k columns. For tests
+ * and benches of every way; any value gives the same results up to
+ * rounding. */
+void hsi_cnn_cpu_set_wino_chunk(int columns);
 
 /* The block kernels take nb samples: sample s of a block is x + s*step
  * samples (dy, y, dx likewise). */

@@ -317,11 +317,12 @@ int main(void)
                 if (modes[k] != 1 && j != 1 && i > 2) continue; /* every block size on a few */
                 compare_case(cd, modes[k], blocks[j], -1, cases[i].name);
             }
-            /* GEMMs of 1, 2 and 3 tiles (the last one short where they do
-             * not divide the block) and of the whole block, whichever the
-             * BLAS makes the default here. */
-            for (int chunk = 0; chunk <= 3 && modes[k] == 1; chunk++)
-                compare_case(cd, modes[k], chunk == 2 ? (size_t)1 << 30 : 0, chunk,
+            /* GEMMs of 1, 7, 16 and 50 columns (the last one short where
+             * they do not divide the block; 7 splits planes) and of the
+             * whole block, whichever the BLAS makes the default here. */
+            const int chunks[] = {0, 1, 7, 16, 50};
+            for (int c = 0; c < 5 && modes[k] == 1; c++)
+                compare_case(cd, modes[k], c == 3 ? (size_t)1 << 30 : 0, chunks[c],
                              cases[i].name);
         }
     }
