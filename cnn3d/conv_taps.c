@@ -12,13 +12,7 @@
  *                    and 4 broadcast weights per tap (12 FMAs);
  *   filter gradient  4 filters x 2 taps, 8 lanes each: 8 accumulators, 4
  *                    loads of dy and 2 of G per 8 outputs (8 FMAs), over
- *                    chunks of 128 outputs whose dy rows stay in L1; where
- *                    the CPU has AVX-512VL (32 ymm registers), 8 filters x 3
- *                    taps: 24 accumulators, 8 + 3 loads per 24 FMAs (the
- *                    Lange net's first layer: 52 -> 46 CPU ms per batch of
- *                    50 at 200 bands, 1 thread, Zen 4; 4 x 6 and 6 x 4 tiles
- *                    spill). About a quarter of the rest is reading dy
- *                    (92 MB) from memory.
+ *                    chunks of 128 outputs whose dy rows stay in L1.
  * Every loop over a tile is unrolled (#pragma GCC unroll) so the tile lives
  * in registers: indexed by a loop counter it would live on the stack, and
  * a store per FMA costs more than the FMA. Sums run in a fixed order, so
@@ -32,10 +26,6 @@
 #define FB 4      /* filters per register tile */
 #define QT 24     /* forward: outputs per register tile (3 vectors of 8) */
 #define TB 2      /* filter gradient: taps per register tile */
-#define FBZ 8     /* filter gradient with AVX-512VL's 32 registers: filters */
-#define TBZ 3     /* ... and taps per register tile */
-#define FPAD 8    /* filter gradient: filters padded to a multiple of FB and FBZ */
-#define TPAD 6    /* ... taps to a multiple of TB and TBZ */
 #define CHUNK 128 /* filter gradient: outputs per pass; 48 dy rows = 24 KB */
 
 _Static_assert(CHUNK <= HSI_CNN_TAPS_SLACK && QT <= HSI_CNN_TAPS_SLACK, "G slack too small");
@@ -87,28 +77,20 @@ void hsi_cnn_taps_pack_weights(const hsi_cnn_conv_desc *cd, const float *w, floa
     }
 }
 
-/* The filter gradient's sums: acc[t][f][lane], t < round_up(taps, TPAD),
- * f < round_up(f, FPAD), 8 lanes; whichever register tile fills them. */
 size_t hsi_cnn_taps_acc_floats(const hsi_cnn_conv_desc *cd)
 {
-    return (size_t)round_up(n_taps(cd), TPAD) * round_up(cd->f, FPAD) * 8;
+    return (size_t)round_up(n_taps(cd), TB) * round_up(cd->f, FB) * 8;
 }
 
-static float *acc_at(const hsi_cnn_conv_desc *cd, float *acc, int t, int f)
-{
-    return acc + ((size_t)t * round_up(cd->f, FPAD) + f) * 8;
-}
-
-/* [tap offsets (ints)][dy chunk: FPAD-padded filters x CHUNK][forward edge
- * tile: FB x QT] */
+/* [tap offsets (ints)][dy chunk: fp x CHUNK][forward edge tile: FB x QT] */
 static size_t offsets_floats(const hsi_cnn_conv_desc *cd)
 {
-    return (size_t)round_up(round_up(n_taps(cd), TPAD), 16);
+    return (size_t)round_up(round_up(n_taps(cd), TB), 16);
 }
 
 size_t hsi_cnn_taps_scratch_floats(const hsi_cnn_conv_desc *cd)
 {
-    return offsets_floats(cd) + (size_t)round_up(cd->f, FPAD) * CHUNK + FB * QT;
+    return offsets_floats(cd) + (size_t)round_up(cd->f, FB) * CHUNK + FB * QT;
 }
 
 /* off[t] = where tap t's row starts in G; padding taps read row 0 (their
@@ -116,7 +98,7 @@ size_t hsi_cnn_taps_scratch_floats(const hsi_cnn_conv_desc *cd)
 static int *tap_offsets(const hsi_cnn_conv_desc *cd, size_t gstride, float *scratch)
 {
     int *off = (int *)scratch;
-    const int taps = n_taps(cd), padded = round_up(taps, TPAD), plane = cd->oh * cd->ow;
+    const int taps = n_taps(cd), padded = round_up(taps, TB), plane = cd->oh * cd->ow;
     for (int t = 0; t < padded; t++) {
         int a = 0, r = 0;
         if (t < taps) tap_split(cd, t, &a, &r);
@@ -127,12 +109,18 @@ static int *tap_offsets(const hsi_cnn_conv_desc *cd, size_t gstride, float *scra
 
 void hsi_cnn_taps_filter_finish(const hsi_cnn_conv_desc *cd, const float *acc, float *dw)
 {
-    const int taps = n_taps(cd);
-    for (int t = 0; t < taps; t++)
-        for (int f = 0; f < cd->f; f++) {
-            const float *v = acc_at(cd, (float *)acc, t, f);
-            float s = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
-            dw[(size_t)f * taps + tap_weight_index(cd, t)] += s;
+    const int taps = n_taps(cd), tp = round_up(taps, TB), fp = round_up(cd->f, FB);
+    for (int t0 = 0; t0 < tp; t0 += TB)
+        for (int f0 = 0; f0 < fp; f0 += FB) {
+            const float *tile = acc + ((size_t)(t0 / TB) * (fp / FB) + f0 / FB) * FB * TB * 8;
+            for (int i = 0; i < FB; i++)
+                for (int j = 0; j < TB; j++) {
+                    int f = f0 + i, t = t0 + j;
+                    if (f >= cd->f || t >= taps) continue;
+                    const float *v = tile + (i * TB + j) * 8;
+                    float s = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+                    dw[(size_t)f * taps + tap_weight_index(cd, t)] += s;
+                }
         }
 }
 
@@ -196,108 +184,58 @@ TARGET void hsi_cnn_taps_forward(const hsi_cnn_conv_desc *cd, const float *g, si
         }
 }
 
-/* dy's chunk [q0, q0 + len) into rows of CHUNK floats, zero past the last
- * output and for padding filters (so the G values read there count for
- * nothing). */
-static void dy_chunk(const hsi_cnn_conv_desc *cd, const float *dy, int q0, int len, float *chunk)
+TARGET void hsi_cnn_taps_filter_accumulate(const hsi_cnn_conv_desc *cd, const float *g,
+                                           size_t gstride, const float *dy, float *acc,
+                                           float *scratch)
 {
-    const int fp = round_up(cd->f, FPAD), Q = n_outputs(cd), vlen = round_up(len, 8);
-    for (int f = 0; f < fp; f++) {
-        float *row = chunk + (size_t)f * CHUNK;
-        int have = f < cd->f ? len : 0;
-        if (have) memcpy(row, dy + (size_t)f * Q + q0, sizeof(float) * have);
-        memset(row + have, 0, sizeof(float) * (vlen - have));
+    const int tp = round_up(n_taps(cd), TB), fp = round_up(cd->f, FB), Q = n_outputs(cd);
+    const int *off = tap_offsets(cd, gstride, scratch);
+    float *chunk = scratch + offsets_floats(cd);
+    for (int q0 = 0; q0 < Q; q0 += CHUNK) {
+        const int len = Q - q0 < CHUNK ? Q - q0 : CHUNK, vlen = round_up(len, 8);
+        /* dy's chunk, zero past the last output and for padding filters (so
+         * the G values read there count for nothing). */
+        for (int f = 0; f < fp; f++) {
+            float *row = chunk + (size_t)f * CHUNK;
+            int have = f < cd->f ? len : 0;
+            if (have) memcpy(row, dy + (size_t)f * Q + q0, sizeof(float) * have);
+            memset(row + have, 0, sizeof(float) * (vlen - have));
+        }
+        for (int t0 = 0; t0 < tp; t0 += TB)
+            for (int f0 = 0; f0 < fp; f0 += FB) {
+                float *tile = acc + ((size_t)(t0 / TB) * (fp / FB) + f0 / FB) * FB * TB * 8;
+                __m256 s[FB][TB];
+#pragma GCC unroll 4
+                for (int i = 0; i < FB; i++)
+#pragma GCC unroll 2
+                    for (int j = 0; j < TB; j++) s[i][j] = _mm256_loadu_ps(tile + (i * TB + j) * 8);
+                const float *g0 = g + off[t0] + q0, *g1 = g + off[t0 + 1] + q0;
+                const float *d = chunk + (size_t)f0 * CHUNK;
+                for (int v = 0; v < vlen; v += 8) {
+                    __m256 a0 = _mm256_loadu_ps(g0 + v), a1 = _mm256_loadu_ps(g1 + v);
+                    /* Keep every operand in a register: left to itself GCC
+                     * re-reads them as memory operands of each FMA, 10-12
+                     * loads per 8 FMAs instead of 6. */
+                    __asm__("" : "+x"(a0), "+x"(a1));
+#pragma GCC unroll 4
+                    for (int i = 0; i < FB; i++) {
+                        __m256 di = _mm256_loadu_ps(d + i * CHUNK + v);
+                        __asm__("" : "+x"(di));
+                        s[i][0] = _mm256_fmadd_ps(di, a0, s[i][0]);
+                        s[i][1] = _mm256_fmadd_ps(di, a1, s[i][1]);
+                    }
+                }
+#pragma GCC unroll 4
+                for (int i = 0; i < FB; i++)
+#pragma GCC unroll 2
+                    for (int j = 0; j < TB; j++) _mm256_storeu_ps(tile + (i * TB + j) * 8, s[i][j]);
+            }
     }
-}
-
-/* One register tile of NF filters x NT taps over a chunk of vlen outputs:
- * acc (8 lanes each) += dy rows . G rows shifted by the taps' offsets.
- * Every operand is kept in a register: left to itself GCC re-reads them as
- * memory operands of each FMA, 10-12 loads per 8 FMAs instead of 6. */
-#define FILTER_TILE(NF, NT)                                                                   \
-    do {                                                                                      \
-        __m256 s[NF][NT];                                                                     \
-        _Pragma("GCC unroll 8") for (int i = 0; i < NF; i++)                                  \
-            _Pragma("GCC unroll 3") for (int j = 0; j < NT; j++)                              \
-                s[i][j] = _mm256_loadu_ps(acc_at(cd, acc, t0 + j, f0 + i));                   \
-        const float *gj[NT];                                                                  \
-        _Pragma("GCC unroll 3") for (int j = 0; j < NT; j++) gj[j] = g + off[t0 + j] + q0;    \
-        const float *d = chunk + (size_t)f0 * CHUNK;                                          \
-        for (int v = 0; v < vlen; v += 8) {                                                   \
-            __m256 a[NT];                                                                     \
-            _Pragma("GCC unroll 3") for (int j = 0; j < NT; j++) {                            \
-                a[j] = _mm256_loadu_ps(gj[j] + v);                                            \
-                __asm__("" : "+x"(a[j]));                                                     \
-            }                                                                                 \
-            _Pragma("GCC unroll 8") for (int i = 0; i < NF; i++) {                            \
-                __m256 di = _mm256_loadu_ps(d + i * CHUNK + v);                               \
-                __asm__("" : "+x"(di));                                                       \
-                _Pragma("GCC unroll 3") for (int j = 0; j < NT; j++)                          \
-                    s[i][j] = _mm256_fmadd_ps(di, a[j], s[i][j]);                             \
-            }                                                                                 \
-        }                                                                                     \
-        _Pragma("GCC unroll 8") for (int i = 0; i < NF; i++)                                  \
-            _Pragma("GCC unroll 3") for (int j = 0; j < NT; j++)                              \
-                _mm256_storeu_ps(acc_at(cd, acc, t0 + j, f0 + i), s[i][j]);                   \
-    } while (0)
-
-/* The filter gradient's sums for one sample with tiles of NF filters x NT
- * taps (FB x TB: 8 of the 16 AVX2 registers; FBZ x TBZ: 24 of AVX-512VL's
- * 32, 11 loads per 24 FMAs instead of 6 per 8). Each (tap, filter, lane)
- * sum takes the same products in the same order either way: the same bits. */
-#define FILTER_ACCUMULATE(NF, NT)                                                             \
-    const int tp = round_up(n_taps(cd), NT), fp = round_up(cd->f, NF), Q = n_outputs(cd);     \
-    const int *off = tap_offsets(cd, gstride, scratch);                                       \
-    float *chunk = scratch + offsets_floats(cd);                                              \
-    for (int q0 = 0; q0 < Q; q0 += CHUNK) {                                                   \
-        const int len = Q - q0 < CHUNK ? Q - q0 : CHUNK, vlen = round_up(len, 8);             \
-        dy_chunk(cd, dy, q0, len, chunk);                                                     \
-        for (int t0 = 0; t0 < tp; t0 += NT)                                                   \
-            for (int f0 = 0; f0 < fp; f0 += NF) FILTER_TILE(NF, NT);                          \
-    }
-
-TARGET static void filter_accumulate_avx2(const hsi_cnn_conv_desc *cd, const float *g,
-                                          size_t gstride, const float *dy, float *acc,
-                                          float *scratch)
-{
-    FILTER_ACCUMULATE(FB, TB)
-}
-
-__attribute__((target("avx2,fma,avx512f,avx512vl"))) static void
-filter_accumulate_avx512(const hsi_cnn_conv_desc *cd, const float *g, size_t gstride,
-                         const float *dy, float *acc, float *scratch)
-{
-    FILTER_ACCUMULATE(FBZ, TBZ)
-}
-
-static int avx2_only; /* hsi_cnn_taps_set_avx512 */
-
-void hsi_cnn_taps_set_avx512(int enabled)
-{
-    avx2_only = !enabled;
-}
-
-/* AVX-512VL for its 32 vector registers (the vectors stay 8 wide). */
-static int avx512_ok(void)
-{
-    static int ok = -1; /* asked once; any thread would store the same value */
-    if (ok < 0) /* hsi_cpu: HSI_CPU_ISA may cap it below AVX-512 */
-        ok = hsi_cnn_taps_cpu_ok() && __builtin_cpu_supports("avx512f") &&
-             __builtin_cpu_supports("avx512vl") && (hsi_cpu()->features & HSI_CPU_AVX512F) &&
-             (hsi_cpu()->features & HSI_CPU_AVX512VL);
-    return ok;
-}
-
-void hsi_cnn_taps_filter_accumulate(const hsi_cnn_conv_desc *cd, const float *g, size_t gstride,
-                                    const float *dy, float *acc, float *scratch)
-{
-    if (avx512_ok() && !avx2_only) filter_accumulate_avx512(cd, g, gstride, dy, acc, scratch);
-    else filter_accumulate_avx2(cd, g, gstride, dy, acc, scratch);
 }
 
 const char *hsi_cnn_taps_isa(void)
 {
-    return !hsi_cnn_taps_cpu_ok() ? "generic" : avx512_ok() ? "avx2+avx512vl" : "avx2";
+    return hsi_cnn_taps_cpu_ok() ? "avx2" : "generic";
 }
 
 #else /* not x86: the backend never calls the kernels below */
@@ -311,11 +249,6 @@ const char *hsi_cnn_taps_isa(void)
 int hsi_cnn_taps_cpu_ok(void)
 {
     return 0;
-}
-
-void hsi_cnn_taps_set_avx512(int enabled)
-{
-    (void)enabled;
 }
 
 void hsi_cnn_taps_forward(const hsi_cnn_conv_desc *cd, const float *g, size_t gstride,

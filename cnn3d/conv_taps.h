@@ -22,8 +22,7 @@
 
 /* 1 when this CPU runs AVX2 and FMA. */
 int hsi_cnn_taps_cpu_ok(void);
-/* Which tap kernels run here, for hsi --version and the benches: "avx2",
- * "avx2+avx512vl" (the filter gradient with AVX-512VL's 32 registers), or
+/* Which tap kernels run here, for hsi --version and the benches: "avx2", or
  * "generic" (none: thin layers take vol2col + sgemm). */
 const char *hsi_cnn_taps_isa(void);
 
@@ -52,10 +51,5 @@ size_t hsi_cnn_taps_acc_floats(const hsi_cnn_conv_desc *cd);
 void hsi_cnn_taps_filter_accumulate(const hsi_cnn_conv_desc *cd, const float *g, size_t gstride,
                                     const float *dy, float *acc, float *scratch);
 void hsi_cnn_taps_filter_finish(const hsi_cnn_conv_desc *cd, const float *acc, float *dw);
-
-/* Whether the filter gradient may use its AVX-512VL register tile where
- * the CPU has it (1, the default) or must keep the AVX2 one (0): for tests
- * and benches of both; they give the same bits. */
-void hsi_cnn_taps_set_avx512(int enabled);
 
 #endif

@@ -1,7 +1,6 @@
 /* test_cnn_conv.c - the CPU backend's conv3d (vol2col or depth-shift + sgemm,
  * with and without Winograd, and the AVX2 shifted-row kernels for thin
- * layers, each way, their filter gradient's AVX-512VL tile giving the same
- * bits as the AVX2 one) equals the
+ * layers, each way) equals the
  * naive direct conv3d (forward, with and without the fused ReLU, backward
  * data, backward filter) over valid/same padding, strides, channels and
  * vol2col block sizes; the naive conv itself matches a hand
@@ -11,7 +10,6 @@
 
 #include "base/rng.h"
 #include "cnn3d/backend.h"
-#include "cnn3d/conv_taps.h"
 #include "tests/check.h"
 
 static float *random_array(hsi_rng *rng, size_t n)
@@ -109,31 +107,6 @@ static void compare_case(hsi_cnn_conv_desc cd, size_t block_bytes, const char *n
     free(dw_ref), free(dw), free(db_ref), free(db), free(work);
 }
 
-/* The tap kernels' filter gradient with its AVX-512VL register tile (8
- * filters x 3 taps) and with the AVX2 one (4 x 2) sums the same products in
- * the same order: the same bits (compare_case holds both to the naive conv
- * through the default). Where the CPU lacks AVX-512VL both runs take AVX2. */
-static void compare_filter_tiles(hsi_cnn_conv_desc cd, const char *name)
-{
-    hsi_rng rng;
-    hsi_rng_seed(&rng, 11);
-    size_t nx = (size_t)cd.n * cd.c * cd.d * cd.h * cd.w;
-    size_t nw = (size_t)cd.f * cd.c * cd.kd * cd.kh * cd.kw;
-    size_t ny = (size_t)cd.n * cd.f * cd.od * cd.oh * cd.ow;
-    float *x = random_array(&rng, nx), *dy = random_array(&rng, ny);
-    float *dw[2] = {calloc(nw, 4), calloc(nw, 4)}, *db[2] = {calloc(cd.f, 4), calloc(cd.f, 4)};
-    const hsi_cnn_backend *be = hsi_cnn_backend_cpu();
-    float *work = malloc((be->conv3d_workspace(be, &cd) + 1) * sizeof *work);
-    for (int k = 0; k < 2; k++) {
-        hsi_cnn_taps_set_avx512(k);
-        be->conv3d_backward_filter(be, &cd, x, dy, dw[k], db[k], work);
-    }
-    hsi_cnn_taps_set_avx512(1);
-    CHECK_MSG(!memcmp(dw[0], dw[1], nw * 4), "%s: AVX-512VL and AVX2 filter tiles differ", name);
-    CHECK_MSG(!memcmp(db[0], db[1], cd.f * 4), "%s: bias gradients differ", name);
-    free(x), free(dy), free(dw[0]), free(dw[1]), free(db[0]), free(db[1]), free(work);
-}
-
 static void test_hand_case(void)
 {
     /* 1 sample, 1 channel, d=3 h=1 w=2 input; kernel d=2 h=1 w=1; 1 filter. */
@@ -214,18 +187,5 @@ int main(void)
     }
     hsi_cnn_cpu_set_tap_kernels(1);
     hsi_cnn_cpu_set_winograd(1);
-    printf("tap kernels: %s\n", hsi_cnn_taps_isa());
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        hsi_cnn_conv_desc cd = {.n = cases[i].n, .c = cases[i].c, .d = cases[i].d,
-                                .h = cases[i].h, .w = cases[i].w, .f = cases[i].f,
-                                .kd = cases[i].kd, .kh = cases[i].kh, .kw = cases[i].kw,
-                                .sd = cases[i].sd, .sh = cases[i].sh, .sw = cases[i].sw};
-        geometry(&cd, cases[i].same);
-        if (!strcmp(hsi_cnn_cpu_conv_path(&cd), "taps")) compare_filter_tiles(cd, cases[i].name);
-    }
-    /* The Lange net's first layer: 48 filters, 45 taps (not a multiple of 6). */
-    hsi_cnn_conv_desc l1 = lange1;
-    l1.n = 2, l1.f = 48;
-    if (taps_cpu) compare_filter_tiles(l1, "lange layer 1, 48 filters");
     return check_finish();
 }
