@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -758,9 +759,55 @@ static int wino_nb(const hsi_cnn_conv_desc *cd, int n)
     return items ? (n + items - 1) / items : 1;
 }
 
+/* GEMM chunks of the Winograd passes. OpenBLAS's AVX-512 kernel sets
+ * (SkylakeX, Cooperlake, SapphireRapids) have a direct small-matrix sgemm
+ * that reads the operands in place, taken where M*N*K <= 10^6 (and, with
+ * the first operand transposed in column-major terms, only for tiny C:
+ * hence the filter gradient's M^T form in conv_winograd.c). It makes 16
+ * columns of our row-major products at a time (one AVX-512 vector of the
+ * column-major C^T), a partial 16 costing a whole one. So there the GEMMs
+ * take the most columns that are a multiple of 16 under the 10^6 bound (64
+ * for the Lange net's conv2: f x R = 32 x 432) and skip OpenBLAS's packing
+ * and its zeroing of C: conv2 at 200 bands forward 77 -> 64, data 77 ->
+ * 68, filter 81 (M form) -> 69 CPU ms per batch of 50 (1 thread, Zen 4,
+ * Cooperlake kernels; 50-column chunks: 67 / 69 / 69). On the Haswell
+ * kernels, which have no such path, chunks are slower: the whole block,
+ * as where the block is under the bound already (conv3). */
+static int wino_chunk_mode = -1; /* hsi_cnn_cpu_set_wino_chunk */
+
+void hsi_cnn_cpu_set_wino_chunk(int columns)
+{
+    wino_chunk_mode = columns < -1 ? -1 : columns;
+}
+
+static int blas_direct_small(void)
+{
+    static int direct = -1; /* asked once; any thread would store the same value */
+    if (direct < 0) {
+        hsi_blas_info b;
+        hsi_blas_describe(&b);
+        direct = !strcmp(b.name, "OpenBLAS") &&
+                 (!strcasecmp(b.kernels, "SkylakeX") || !strcasecmp(b.kernels, "Cooperlake") ||
+                  !strcasecmp(b.kernels, "SapphireRapids"));
+    }
+    return direct;
+}
+
+static int wino_chunk(const hsi_cnn_conv_desc *cd, const hsi_cnn_wino_plan *p)
+{
+    if (wino_chunk_mode >= 0) return wino_chunk_mode;
+    if (!blas_direct_small()) return 0;
+    const double mk = (double)cd->f * shift_rows(cd); /* M*K; columns: N */
+    const double n = (double)p->nb * p->tiles * cd->oh * cd->ow;
+    if (mk * n <= 1e6) return 0; /* the whole block is direct already */
+    const int cols = (int)(1e6 / mk) / 16 * 16;
+    return cols >= 16 ? cols : 0;
+}
+
 static void wino_plan(const hsi_cnn_conv_desc *cd, int nb, hsi_cnn_wino_plan *p)
 {
     hsi_cnn_wino_plan_init(p, cd, wino_tile(cd), nb); /* wino_room checked the tile */
+    p->chunk = wino_chunk(cd, p);
 }
 
 static size_t wino_scratch_floats(const hsi_cnn_conv_desc *cd)
@@ -771,7 +818,7 @@ static size_t wino_scratch_floats(const hsi_cnn_conv_desc *cd)
     return hsi_cnn_wino_scratch_floats(&p, cd);
 }
 
-/* U (alpha x f x R); the filter gradient's M per group is the same size. */
+/* U (alpha x f x R); the filter gradient's M^T per group is the same size. */
 static size_t wino_u_floats(const hsi_cnn_conv_desc *cd)
 {
     if (!wino_room(cd)) return 0;
@@ -1387,7 +1434,7 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w, out_size = (size_t)cd->f * P;
     const int groups = cd->n < DW_GROUPS ? cd->n : DW_GROUPS, taps = use_taps(cd);
     const int bf16 = use_bf16(cd), bf16_taps = use_bf16_taps(cd), wino = use_wino(cd);
-    /* The group sums: dW (f x K), or with Winograd M (alpha x f x R). */
+    /* The group sums: dW (f x K), or with Winograd M^T (alpha x R x f). */
     hsi_cnn_wino_plan wp;
     if (wino) wino_plan(cd, wino_nb(cd, (cd->n + DW_GROUPS - 1) / DW_GROUPS), &wp);
     const size_t dw_floats = wino ? hsi_cnn_wino_u_floats(&wp, cd) : (size_t)cd->f * K;
@@ -1455,11 +1502,17 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
                     db_g[f] += sum_floats(dyb + (size_t)f * P, len * plane);
             }
     }
-    /* Add the groups in order (see DW_GROUPS). */
+    /* Add the groups in order (see DW_GROUPS), each value on one thread
+     * (with Winograd 16 x 110k values for the Lange net's conv2). */
     float *acc = group_dw(cd, work, 0);
-    for (int g = 1; g < groups; g++) {
-        const float *dw_g = group_dw(cd, work, g);
-        for (size_t i = 0; i < dw_floats + cd->f; i++) acc[i] += dw_g[i];
+    const long total = (long)(dw_floats + cd->f);
+#pragma omp parallel for schedule(static)
+    for (long i0 = 0; i0 < total; i0 += 4096) {
+        const long i1 = total - i0 < 4096 ? total : i0 + 4096;
+        for (int g = 1; g < groups; g++) {
+            const float *dw_g = group_dw(cd, work, g);
+            for (long i = i0; i < i1; i++) acc[i] += dw_g[i];
+        }
     }
     if (wino) hsi_cnn_wino_filter_finish(&wp, cd, acc, dw);
     else if (shift) permute_weights(cd, acc, dw, 0);
@@ -1485,31 +1538,80 @@ static void cpu_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_co
 #define POOL_CLONES
 #endif
 
-/* One plane of a spectral window: y = max(y, x), argmax to off + i where x wins. */
-POOL_CLONES static void pool_plane_max(float *restrict yp, int32_t *restrict ap,
-                                       const float *restrict xp, int32_t off, int hw)
+/* 8 floats / int32s, any alignment (GCC vector extensions: one AVX register
+ * in the AVX2 clone, two SSE registers at the baseline). */
+typedef float pool_v8f __attribute__((vector_size(32), aligned(4)));
+typedef int32_t pool_v8i __attribute__((vector_size(32), aligned(4)));
+
+/* Spectral-only max-pool of one (sample, channel) volume (the Lange net):
+ * x (d x hw) -> y (od x hw) and am, window o the planes o*sd .. o*sd + kd
+ * - 1. One dispatched call per volume (per plane, 49 values for a 9 x 9
+ * patch, the calls cost as much as the work), 8 values of a window at a
+ * time with the running max and its index in registers; where hw is not a
+ * multiple of 8 the last 8 overlap the 8 before (the same values stored
+ * twice). Was a fold of each plane into y and am, 2.5x slower on the Lange
+ * net's first pool. The first of equal values wins, as in the generic loop
+ * below. */
+POOL_CLONES static void pool_spectral_max(const float *restrict x, float *restrict y,
+                                          int32_t *restrict am, int od, int kd, int sd, int hw)
 {
-#pragma omp simd
-    for (int i = 0; i < hw; i++) {
-        int better = xp[i] > yp[i];
-        yp[i] = better ? xp[i] : yp[i];
-        ap[i] = better ? off + i : ap[i];
+    const pool_v8i iota = {0, 1, 2, 3, 4, 5, 6, 7};
+    for (int o = 0; o < od; o++) {
+        const int32_t first = o * sd * hw;
+        const float *x0 = x + first;
+        float *yp = y + (size_t)o * hw;
+        int32_t *ap = am + (size_t)o * hw;
+        int i = 0;
+        if (hw >= 8)
+            for (;; i += 8) {
+                if (i + 8 > hw) i = hw - 8; /* the overlapping last 8 */
+                pool_v8f best = *(const pool_v8f *)(x0 + i);
+                pool_v8i where = first + i + iota;
+                for (int a = 1; a < kd; a++) {
+                    const pool_v8f v = *(const pool_v8f *)(x0 + (size_t)a * hw + i);
+                    const pool_v8i better = v > best; /* -1 where v wins */
+                    best = (pool_v8f)((better & (pool_v8i)v) | (~better & (pool_v8i)best));
+                    where = (better & (first + a * hw + i + iota)) | (~better & where);
+                }
+                *(pool_v8f *)(yp + i) = best;
+                *(pool_v8i *)(ap + i) = where;
+                if (i + 8 == hw) break;
+            }
+        for (; i < hw; i++) { /* planes under 8 values */
+            float best = x0[i];
+            int32_t where = first + i;
+            for (int a = 1; a < kd; a++)
+                if (x0[a * hw + i] > best) best = x0[a * hw + i], where = first + a * hw + i;
+            yp[i] = best, ap[i] = where;
+        }
     }
 }
 
-/* One input plane's gradient: its window's gradient where it was the max
- * (and, with a ReLU gate, the max was positive), else 0. */
-POOL_CLONES static void pool_plane_grad(float *restrict dp, const int32_t *restrict ao,
-                                        const float *restrict yo, const float *restrict go,
-                                        int32_t first, int hw)
+/* Its gradient where the windows tile the depth (sd = kd): every input
+ * plane of window o gets dy[o] where it was the max (and, with a ReLU
+ * gate y, the max was positive), else 0; planes past the last window 0. */
+POOL_CLONES static void pool_spectral_grad(float *restrict dx, const int32_t *restrict am,
+                                           const float *restrict y, const float *restrict dy,
+                                           int od, int kd, int hw, size_t in_vol)
 {
-    if (yo) {
+    for (int o = 0; o < od; o++) {
+        const int32_t *restrict ao = am + (size_t)o * hw;
+        const float *restrict go = dy + (size_t)o * hw;
+        const float *restrict yo = y ? y + (size_t)o * hw : NULL;
+        for (int a = 0; a < kd; a++) {
+            const int32_t first = (o * kd + a) * hw;
+            float *restrict dp = dx + first;
+            if (yo) {
 #pragma omp simd
-        for (int i = 0; i < hw; i++) dp[i] = ao[i] == first + i && yo[i] > 0 ? go[i] : 0.0f;
-    } else {
+                for (int i = 0; i < hw; i++) dp[i] = ao[i] == first + i && yo[i] > 0 ? go[i] : 0.0f;
+            } else {
 #pragma omp simd
-        for (int i = 0; i < hw; i++) dp[i] = ao[i] == first + i ? go[i] : 0.0f;
+                for (int i = 0; i < hw; i++) dp[i] = ao[i] == first + i ? go[i] : 0.0f;
+            }
+        }
     }
+    const size_t covered = (size_t)od * kd * hw;
+    memset(dx + covered, 0, sizeof(float) * (in_vol - covered));
 }
 
 /* One (sample, channel) volume: yo, and am (NULL: not recorded). */
@@ -1518,17 +1620,7 @@ static void maxpool_channel(const hsi_cnn_pool_desc *pd, const float *xi, float 
     if (pd->kh == 1 && pd->kw == 1 && pd->sh == 1 && pd->sw == 1 && am) {
         /* Spectral-only pooling (the Lange net): whole planes at a time,
          * so the inner loops run over contiguous memory and vectorise. */
-        const int hw = pd->h * pd->w;
-        for (int od = 0; od < pd->od; od++) {
-            float *restrict yp = yo + (size_t)od * hw;
-            int32_t *restrict ap = am + (size_t)od * hw;
-            const int32_t first = od * pd->sd * hw;
-            const float *restrict x0 = xi + first;
-#pragma omp simd
-            for (int i = 0; i < hw; i++) yp[i] = x0[i], ap[i] = first + i;
-            for (int a = 1; a < pd->kd; a++)
-                pool_plane_max(yp, ap, xi + first + a * hw, first + a * hw, hw);
-        }
+        pool_spectral_max(xi, yo, am, pd->od, pd->kd, pd->sd, pd->h * pd->w);
         return;
     }
     for (int od = 0; od < pd->od; od++)
@@ -1577,19 +1669,8 @@ static void cpu_maxpool_backward(const hsi_cnn_backend *be, const hsi_cnn_pool_d
              * input is in at most one window, so each is written once, in
              * order, with its window's gradient or 0 - no zeroing pass and no
              * scattered adds. */
-            const int hw = pd->h * pd->w;
-            const float *y = gate ? gate + nc * out_vol : NULL;
-            for (int od = 0; od < pd->od; od++) {
-                const float *restrict go = g + (size_t)od * hw;
-                const float *restrict yo = y ? y + (size_t)od * hw : NULL;
-                const int32_t *restrict ao = am + (size_t)od * hw;
-                for (int a = 0; a < pd->kd; a++) {
-                    const int32_t first = (od * pd->kd + a) * hw;
-                    pool_plane_grad(dxi + first, ao, yo, go, first, hw);
-                }
-            }
-            size_t covered = (size_t)pd->od * pd->kd * hw;
-            memset(dxi + covered, 0, sizeof(float) * (in_vol - covered));
+            pool_spectral_grad(dxi, am, gate ? gate + nc * out_vol : NULL, g, pd->od, pd->kd,
+                               pd->h * pd->w, in_vol);
             continue;
         }
         memset(dxi, 0, sizeof(float) * in_vol);

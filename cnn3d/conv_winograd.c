@@ -8,12 +8,19 @@
  *     V   (R x N)                  one xi's window gather (vol2plane with
  *                                  depth = tiles), or its data gradient
  *     Mx  (alpha x f x N)          U[xi] . V (forward), or Dt[xi] (gradients)
+ *     DtT (nc x f)                 nc columns of Dt[xi] transposed (filter)
  * all a thread's scratch: 1.4 + 0.8 + 0.5 MB for the Lange net's conv2 at
  * nb = 1; U (alpha x f x R, 0.4 MB) is shared. The transforms make every xi
  * of a tile in one pass over its alpha input planes (mix8 / mix below), the
- * alpha GEMMs then run one xi at a time. Per pass on conv2 (perf, 1 thread):
- * the sgemm kernel about half the time, OpenBLAS's packing a tenth, the
- * gather or scatter a seventh, the transforms a twentieth.
+ * GEMMs then run one xi at a time, in chunks of nc columns where the BLAS
+ * is faster so (plan's chunk). The filter gradient accumulates M[xi]^T =
+ * V . Dt^T (R x f) rather than M[xi] = Dt . V^T: with both operands' sum
+ * index contiguous (V^T) OpenBLAS packs both, with Dt's small chunk
+ * transposed it packs one (or, in chunks, neither: conv2 filter 81 -> 69,
+ * conv3 8.9 -> 7.8 CPU ms per batch).
+ * Per pass on conv2 before the chunks (perf, 1 thread): the sgemm kernel
+ * about half the time, OpenBLAS's packing a tenth, the gather or scatter a
+ * seventh, the transforms a twentieth.
  */
 #include "cnn3d/conv_winograd.h"
 
@@ -170,6 +177,11 @@ static size_t mx_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd)
     return round16((size_t)p->alpha * cd->f * cols(p, cd));
 }
 
+static size_t dtt_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd)
+{
+    return round16((size_t)cd->f * cols(p, cd));
+}
+
 static size_t spare_floats(const hsi_cnn_conv_desc *cd)
 {
     size_t hw = (size_t)cd->h * cd->w;
@@ -178,7 +190,8 @@ static size_t spare_floats(const hsi_cnn_conv_desc *cd)
 
 size_t hsi_cnn_wino_scratch_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd)
 {
-    return xt_floats(p, cd) + v_floats(p, cd) + mx_floats(p, cd) + 2 * spare_floats(cd);
+    return xt_floats(p, cd) + v_floats(p, cd) + mx_floats(p, cd) + dtt_floats(p, cd) +
+           2 * spare_floats(cd);
 }
 
 /* The geometry vol2plane and plane2vol see for Xt: every tile of the
@@ -196,6 +209,9 @@ void hsi_cnn_wino_filter_transform(const hsi_cnn_wino_plan *p, const hsi_cnn_con
                                    const float *w, float *u)
 {
     const int hw = cd->kh * cd->kw, R = (int)rows(cd);
+    /* Called between the parallel passes: on one thread the others would
+     * wait (each value is one thread's, the same bits for any count). */
+#pragma omp parallel for collapse(2) schedule(static)
     for (int xi = 0; xi < p->alpha; xi++)
         for (int f = 0; f < cd->f; f++)
             for (int c = 0; c < cd->c; c++)
@@ -212,6 +228,7 @@ void hsi_cnn_wino_filter_finish(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_d
                                 const float *macc, float *dw)
 {
     const int hw = cd->kh * cd->kw, R = (int)rows(cd);
+#pragma omp parallel for collapse(2) schedule(static)
     for (int f = 0; f < cd->f; f++)
         for (int c = 0; c < cd->c; c++)
             for (int a = 0; a < cd->kd; a++)
@@ -219,7 +236,7 @@ void hsi_cnn_wino_filter_finish(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_d
                     double s = 0;
                     for (int xi = 0; xi < p->alpha; xi++)
                         s += p->g[xi * p->r + a] *
-                             macc[((size_t)xi * cd->f + f) * R + (size_t)c * hw + i];
+                             macc[((size_t)xi * R + (size_t)c * hw + i) * cd->f + f];
                     dw[(((size_t)f * cd->c + c) * cd->kd + a) * hw + i] = (float)s;
                 }
 }
@@ -362,7 +379,7 @@ static void mix_planes(const hsi_cnn_wino_plan *q, int kind, const float *mat,
 
 /* Pointers into the scratch, for a block of q->nb samples. */
 typedef struct {
-    float *xt, *v, *mx, *zero, *discard;
+    float *xt, *v, *mx, *dtt, *zero, *discard;
 } scratch_parts;
 
 static scratch_parts parts(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
@@ -372,7 +389,8 @@ static scratch_parts parts(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *
     sp.xt = scratch;
     sp.v = sp.xt + xt_floats(p, cd);
     sp.mx = sp.v + v_floats(p, cd);
-    sp.zero = sp.mx + mx_floats(p, cd);
+    sp.dtt = sp.mx + mx_floats(p, cd);
+    sp.zero = sp.dtt + dtt_floats(p, cd);
     sp.discard = sp.zero + spare_floats(cd);
     memset(sp.zero, 0, sizeof(float) * spare_floats(cd));
     return sp;
@@ -432,6 +450,13 @@ static void output_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc
         }
 }
 
+/* Columns per GEMM (plan's chunk; 0: all N of the block in one). */
+static int chunk_cols(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc *cd)
+{
+    const int all = (int)cols(q, cd);
+    return q->chunk <= 0 || q->chunk > all ? all : q->chunk;
+}
+
 /* The block's own plan: the last block of a pass may be short. */
 static hsi_cnn_wino_plan block_plan(const hsi_cnn_wino_plan *p, int nb)
 {
@@ -446,15 +471,17 @@ void hsi_cnn_wino_forward_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_d
 {
     const hsi_cnn_wino_plan q = block_plan(p, nb);
     const hsi_cnn_conv_desc td = tile_desc(&q, cd);
-    const int R = (int)rows(cd), N = (int)cols(&q, cd);
+    const int R = (int)rows(cd), N = (int)cols(&q, cd), span = chunk_cols(&q, cd);
     const scratch_parts sp = parts(p, cd, scratch);
     const size_t xi_xt = (size_t)cd->c * td.d * cd->h * cd->w, xi_mx = (size_t)cd->f * N;
     input_transform(&q, cd, (float *)x, step, sp.xt, &sp, 0);
     for (int xi = 0; xi < q.alpha; xi++) {
         hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, 0, td.od, sp.v);
-        /* Mx[xi] (f x N) = U[xi] (f x R) . V (R x N) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f, N, R, 1.0f,
-                    u + (size_t)xi * cd->f * R, R, sp.v, N, 0.0f, sp.mx + xi * xi_mx, N);
+        /* Mx[xi] (f x N) = U[xi] (f x R) . V (R x N), span columns at a time */
+        for (int j0 = 0; j0 < N; j0 += span)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f,
+                        N - j0 < span ? N - j0 : span, R, 1.0f, u + (size_t)xi * cd->f * R, R,
+                        sp.v + j0, N, 0.0f, sp.mx + xi * xi_mx + j0, N);
     }
     output_transform(&q, cd, sp.mx, out, ostride, &sp, 0);
 }
@@ -465,7 +492,7 @@ void hsi_cnn_wino_data_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc
 {
     const hsi_cnn_wino_plan q = block_plan(p, nb);
     const hsi_cnn_conv_desc td = tile_desc(&q, cd);
-    const int R = (int)rows(cd), N = (int)cols(&q, cd);
+    const int R = (int)rows(cd), N = (int)cols(&q, cd), span = chunk_cols(&q, cd);
     const scratch_parts sp = parts(p, cd, scratch);
     const size_t xi_xt = (size_t)cd->c * td.d * cd->h * cd->w, xi_mx = (size_t)cd->f * N;
     const size_t in_size = (size_t)cd->c * cd->d * cd->h * cd->w;
@@ -473,9 +500,12 @@ void hsi_cnn_wino_data_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc
     output_transform(&q, cd, sp.mx, (float *)dy, (size_t)step * cd->f * cd->od * cd->oh * cd->ow,
                      &sp, 1);
     for (int xi = 0; xi < q.alpha; xi++) {
-        /* dV (R x N) = U[xi]^T (R x f) . Dt[xi] (f x N), scattered into dXt[xi] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, N, cd->f, 1.0f,
-                    u + (size_t)xi * cd->f * R, R, sp.mx + xi * xi_mx, N, 0.0f, sp.v, N);
+        /* dV (R x N) = U[xi]^T (R x f) . Dt[xi] (f x N), span columns at a time,
+         * scattered into dXt[xi] */
+        for (int j0 = 0; j0 < N; j0 += span)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, R, N - j0 < span ? N - j0 : span,
+                        cd->f, 1.0f, u + (size_t)xi * cd->f * R, R, sp.mx + xi * xi_mx + j0, N,
+                        0.0f, sp.v + j0, N);
         hsi_cnn_cpu_plane2vol(&td, sp.v, 0, td.od, sp.xt + xi * xi_xt, 1); /* every slice */
     }
     for (int s = 0; s < nb; s++) memset(dx + (size_t)s * step * in_size, 0, sizeof(float) * in_size);
@@ -488,7 +518,7 @@ void hsi_cnn_wino_filter_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_de
 {
     const hsi_cnn_wino_plan q = block_plan(p, nb);
     const hsi_cnn_conv_desc td = tile_desc(&q, cd);
-    const int R = (int)rows(cd), N = (int)cols(&q, cd);
+    const int R = (int)rows(cd), N = (int)cols(&q, cd), span = chunk_cols(&q, cd);
     const scratch_parts sp = parts(p, cd, scratch);
     const size_t xi_xt = (size_t)cd->c * td.d * cd->h * cd->w, xi_mx = (size_t)cd->f * N;
     input_transform(&q, cd, (float *)x, step, sp.xt, &sp, 0);
@@ -496,8 +526,15 @@ void hsi_cnn_wino_filter_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_de
                      &sp, 1);
     for (int xi = 0; xi < q.alpha; xi++) {
         hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, 0, td.od, sp.v);
-        /* M[xi] (f x R) += Dt[xi] (f x N) . V^T (N x R) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cd->f, R, N, 1.0f,
-                    sp.mx + xi * xi_mx, N, sp.v, N, 1.0f, macc + (size_t)xi * cd->f * R, R);
+        for (int j0 = 0; j0 < N; j0 += span) {
+            const int nc = N - j0 < span ? N - j0 : span;
+            /* Dt^T (nc x f) of columns [j0, j0 + nc) of Dt[xi] (f x N) */
+            const float *dt = sp.mx + xi * xi_mx + j0;
+            for (int f = 0; f < cd->f; f++)
+                for (int j = 0; j < nc; j++) sp.dtt[(size_t)j * cd->f + f] = dt[(size_t)f * N + j];
+            /* M[xi]^T (R x f) += V[:, j0 .. j0 + nc) (R x nc) . Dt^T (nc x f) */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, cd->f, nc, 1.0f, sp.v + j0,
+                        N, sp.dtt, cd->f, 1.0f, macc + (size_t)xi * cd->f * R, cd->f);
+        }
     }
 }

@@ -25,7 +25,8 @@
  *                     dV[xi] = U[xi]^T . Dt[xi], scattered (plane2vol) and
  *                     transformed back by BT^T into dx;
  *   filter gradient:  its adjoint in w: M[xi] += Dt[xi] . V[xi]^T summed
- *                     over tiles and samples, dWp[a] = sum_xi G[xi][a] M[xi]
+ *                     over tiles and samples (kept transposed, R x f),
+ *                     dWp[a] = sum_xi G[xi][a] M[xi]
  *                     (Lavin's F(r, m) on dy tiles: same points, A and G
  *                     swap roles).
  * Each is alpha GEMMs of the same f x R x (tiles*plane) size.
@@ -59,6 +60,9 @@ typedef struct hsi_cnn_wino_plan {
     int tiles;        /* T = ceil(od / m) per sample */
     int nb;           /* samples per block (one GEMM's columns: nb*T*plane) */
     int const8;       /* alpha = 8 with the constant-matrix transform kernels */
+    /* Columns per GEMM (0: the whole block, N = nb*T*oh*ow, in one): the
+     * caller's choice, see wino_chunk in backend_cpu.c. */
+    int chunk;
     /* AT, BT and their transposes in fp32 (exact: dyadic entries) */
     float at[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
     float att[HSI_CNN_WINO_MAX_ALPHA * HSI_CNN_WINO_MAX_ALPHA];
@@ -71,7 +75,7 @@ typedef struct hsi_cnn_wino_plan {
  * samples per block; -1 where F(m, kd) has no point set. */
 int hsi_cnn_wino_plan_init(hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd, int m, int nb);
 
-/* Floats: U (alpha x f x R; also the filter gradient's M per group) and a
+/* Floats: U (alpha x f x R; also the filter gradient's M^T per group) and a
  * thread's scratch for one block. */
 size_t hsi_cnn_wino_u_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd);
 size_t hsi_cnn_wino_scratch_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd);
@@ -79,6 +83,13 @@ size_t hsi_cnn_wino_scratch_floats(const hsi_cnn_wino_plan *p, const hsi_cnn_con
 /* U[xi] = sum_a G[xi][a] Wp[a] from w (f, c, kd, kh, kw), in double. */
 void hsi_cnn_wino_filter_transform(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
                                    const float *w, float *u);
+
+/* Columns per GEMM of the three passes for the CPU backend's Winograd
+ * plans: -1 (the default) as the BLAS runs fastest (backend_cpu.c,
+ * wino_chunk), 0 the whole block in one GEMM, k >= 1 k columns. For tests
+ * and benches of every way; any value gives the same results up to
+ * rounding. */
+void hsi_cnn_cpu_set_wino_chunk(int columns);
 
 /* The block kernels take nb samples: sample s of a block is x + s*step
  * samples (dy, y, dx likewise). */
@@ -94,13 +105,13 @@ void hsi_cnn_wino_data_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc
                              const float *u, const float *dy, int nb, int step, float *dx,
                              float *scratch);
 
-/* macc (alpha x f x R) += sum over the block's samples and tiles of
- * Dt[xi] . V[xi]^T. */
+/* macc (alpha x R x f: M[xi]^T) += sum over the block's samples and tiles
+ * of V[xi] . Dt[xi]^T. */
 void hsi_cnn_wino_filter_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
                                const float *x, const float *dy, int nb, int step, float *macc,
                                float *scratch);
 
-/* dw (f, c, kd, kh, kw) = sum_xi G[xi][a] macc[xi], in double. */
+/* dw (f, c, kd, kh, kw) = sum_xi G[xi][a] macc[xi]^T, in double. */
 void hsi_cnn_wino_filter_finish(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
                                 const float *macc, float *dw);
 

@@ -37,6 +37,9 @@ tests_test_cnn_conv_LDADD = $(TEST_LDADD)
 TESTS += tests/test_cnn_winograd
 check_PROGRAMS += tests/test_cnn_winograd
 tests_test_cnn_winograd_LDADD = $(TEST_LDADD)
+TESTS += tests/test_cnn_pool
+check_PROGRAMS += tests/test_cnn_pool
+tests_test_cnn_pool_LDADD = $(TEST_LDADD)
 
 # Throughput of the engine (bench/cnn_bench.sh runs it beside the PyTorch peer).
 noinst_PROGRAMS += bench/cnn_throughput

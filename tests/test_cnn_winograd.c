@@ -165,17 +165,20 @@ static void pool_reference(const hsi_cnn_pool_desc *pd, const float *y, float *o
 }
 
 /* One geometry with Winograd mode `mode` (1: default tile, m >= 2: forced)
- * at vol2col/Winograd block size `block` (0: default): all passes against
- * the naive conv. */
-static void compare_case(hsi_cnn_conv_desc cd, int mode, size_t block, const char *name)
+ * at vol2col/Winograd block size `block` (0: default) and GEMM chunk
+ * `chunk` (hsi_cnn_cpu_set_wino_chunk): all passes against the naive conv. */
+static void compare_case(hsi_cnn_conv_desc cd, int mode, size_t block, int chunk,
+                         const char *name)
 {
     hsi_rng rng;
     hsi_rng_seed(&rng, 23);
     hsi_cnn_cpu_set_winograd(mode);
     hsi_cnn_cpu_set_block_bytes(block);
+    hsi_cnn_cpu_set_wino_chunk(chunk);
     const int m = mode >= 2 ? mode : 9 - cd.kd;
     char what[256];
-    snprintf(what, sizeof what, "%s, F(%d, %d), block %zu", name, m, cd.kd, block);
+    snprintf(what, sizeof what, "%s, F(%d, %d), block %zu, chunk %d", name, m, cd.kd, block,
+             chunk);
     CHECK_MSG(!strcmp(hsi_cnn_cpu_conv_path(&cd), "winograd"), "%s: runs on %s", what,
               hsi_cnn_cpu_conv_path(&cd));
     const double tol = gamma_of(m, cd.kd) * 1e-5;
@@ -240,6 +243,7 @@ static void compare_case(hsi_cnn_conv_desc cd, int mode, size_t block, const cha
 
     hsi_cnn_cpu_set_block_bytes(0);
     hsi_cnn_cpu_set_winograd(1);
+    hsi_cnn_cpu_set_wino_chunk(-1);
     free(x), free(w), free(b), free(dy), free(y_ref), free(y), free(dx_ref), free(dx);
     free(dw_ref), free(dw), free(db_ref), free(db), free(work);
 }
@@ -311,8 +315,15 @@ int main(void)
             if (modes[k] >= 2 && modes[k] + cd.kd - 1 > HSI_CNN_WINO_MAX_ALPHA) continue;
             for (size_t j = 0; j < sizeof blocks / sizeof blocks[0]; j++) {
                 if (modes[k] != 1 && j != 1 && i > 2) continue; /* every block size on a few */
-                compare_case(cd, modes[k], blocks[j], cases[i].name);
+                compare_case(cd, modes[k], blocks[j], -1, cases[i].name);
             }
+            /* GEMMs of 1, 7, 16 and 50 columns (the last one short where
+             * they do not divide the block; 7 splits planes) and of the
+             * whole block, whichever the BLAS makes the default here. */
+            const int chunks[] = {0, 1, 7, 16, 50};
+            for (int c = 0; c < 5 && modes[k] == 1; c++)
+                compare_case(cd, modes[k], c == 3 ? (size_t)1 << 30 : 0, chunks[c],
+                             cases[i].name);
         }
     }
     return check_finish();
