@@ -51,16 +51,6 @@ expect_no_file() {
 # builds): suppress the leaks it allocates, with its plugins kept loaded so
 # their frames have names; hsi's own allocations are still checked. Harmless
 # without sanitizers. Two busy cores: no busy-waiting ranks.
-#
-# A suppression matches a frame of the leak's allocation stack, and only
-# the slow unwinder (fast_unwind_on_malloc=0) follows a stack through Open
-# MPI's libraries, built without frame pointers: the fast one stops at the
-# first frame, often in an unnamed plugin. The slow one costs about a second
-# of CPU at every start of an ASan hsi (each malloc of GDAL's and MPI's
-# start-up unwound), so only the ranks get it: HSI_MPIRUN becomes a wrapper
-# that sets it for what mpirun starts. hsi outside mpirun never starts MPI
-# (base/mpi.c), so it has no Open MPI leaks to suppress and keeps the fast
-# unwinder, as in every other test; its leaks are found the same either way.
 mpi_test_env() {
     if [ "$(id -u)" -eq 0 ]; then
         export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -69,16 +59,7 @@ mpi_test_env() {
         'leak:libhwloc.so' 'leak:libevent' 'leak:libucp.so' 'leak:libucs.so' 'leak:mca_' \
         >"$TMP/mpi-lsan.supp"
     export LSAN_OPTIONS="suppressions=$TMP/mpi-lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
-    if [ -n "${HSI_MPIRUN:-}" ]; then
-        # exec: mpirun keeps the wrapper's process id (test_cnn_mpi finds
-        # the ranks as its children).
-        cat >"$TMP/mpirun" <<EOF_MPIRUN
-#!/bin/sh
-ASAN_OPTIONS="fast_unwind_on_malloc=0\${ASAN_OPTIONS:+:\$ASAN_OPTIONS}" exec $HSI_MPIRUN "\$@"
-EOF_MPIRUN
-        chmod +x "$TMP/mpirun"
-        export HSI_MPIRUN="$TMP/mpirun"
-    fi
+    export ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
     export OMPI_MCA_mca_base_component_disable_dlclose=1
     export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
     # $RANK runs hsi through rank.sh, which records each rank's exit status
