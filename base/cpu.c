@@ -9,6 +9,19 @@
 
 #include "base/cpu.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+int hsi_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 

@@ -64,6 +64,11 @@ typedef struct {
  * affected: there is nothing above AVX2 among them. */
 const hsi_cpu_info *hsi_cpu(void);
 
+/* The threads an OpenMP parallel region started now would get
+ * (omp_get_max_threads(): OMP_NUM_THREADS or the cores), 1 in a build
+ * without OpenMP. For sizing per-thread buffers before the region. */
+int hsi_max_threads(void);
+
 /* How the BLAS's kernel set came to be. */
 typedef enum {
     HSI_BLAS_CHOSEN_BY_BLAS = 0, /* the BLAS chose from the CPU by itself */

@@ -97,3 +97,28 @@ hsi_status hsi_ini_walk_file(const char *path, size_t max_bytes, const hsi_ini_h
     free(buf);
     return st;
 }
+
+int hsi_list_start(hsi_list *it, const char *text)
+{
+    size_t n = strlen(text);
+    if (n >= sizeof it->buf) {
+        it->buf[0] = '\0';
+        it->next = NULL;
+        return -1;
+    }
+    memcpy(it->buf, text, n + 1);
+    it->next = it->buf;
+    return 0;
+}
+
+char *hsi_list_next(hsi_list *it)
+{
+    while (it->next) {
+        char *item = it->next, *comma = strchr(item, ',');
+        if (comma) *comma = '\0';
+        it->next = comma ? comma + 1 : NULL;
+        item = trim(item);
+        if (*item) return item;
+    }
+    return NULL;
+}

@@ -1,4 +1,5 @@
-/* ini.h - the one reader of hsi's INI texts (experiment configs).
+/* ini.h - the one reader of hsi's INI texts (experiment configs, model
+ * specs), and of the comma lists in their values and in options.
  *
  *     # comment (also ';'), to the end of the line
  *     [section]            or  [section name]  (a kind and a name)
@@ -37,6 +38,29 @@ hsi_status hsi_ini_walk(const char *text, const char *what, const hsi_ini_handle
 
 /* Read a regular file of at most max_bytes (registered as an input) and walk it. */
 hsi_status hsi_ini_walk_file(const char *path, size_t max_bytes, const hsi_ini_handler *h);
+
+/* The items of a comma list, such as a spec's "kernel = 3, 3, 7", an
+ * experiment's "seeds = 1, 2, 3" or an option's "--augment flip,gain:0.1",
+ * one at a time: each trimmed of blanks, empty items (",,", a trailing
+ * comma) skipped. The one splitter of such lists, so they all read alike:
+ *
+ *     hsi_list it;
+ *     if (hsi_list_start(&it, text)) return ...too long...;
+ *     for (char *item; (item = hsi_list_next(&it));) ...
+ */
+enum { HSI_LIST_MAX = 4096 }; /* bytes of the longest list, its NUL included */
+typedef struct hsi_list {
+    char buf[HSI_LIST_MAX];
+    char *next; /* the rest of buf to split; NULL after the last item */
+} hsi_list;
+
+/* Copies text into it. Returns 0, or -1 when text is HSI_LIST_MAX bytes or
+ * longer (then the list is empty). */
+int hsi_list_start(hsi_list *it, const char *text);
+
+/* The next item (a string in it->buf the caller may change), or NULL after
+ * the last. */
+char *hsi_list_next(hsi_list *it);
 
 #ifdef __cplusplus
 }

@@ -32,9 +32,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "base/cpu.h"
 #include "base/rng.h"
@@ -225,10 +222,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
         return 1;
     }
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_get_max_threads();
-#endif
+    int threads = hsi_max_threads();
     printf("bands=%d batch=%d train_samples_per_s=%.1f infer_samples_per_s=%.1f "
            "train_gflops=%.1f infer_gflops=%.1f forward_mflop_per_sample=%.1f threads=%d "
            "blas_kernels=%s conv_taps=%s precision=%s train_cpu_ms=%.1f infer_cpu_ms=%.1f "

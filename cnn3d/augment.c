@@ -22,6 +22,8 @@
  */
 #include "cnn3d/cnn.h"
 
+#include "base/ini.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -35,14 +37,9 @@ hsi_status hsi_cnn_augment_parse(const char *text, const char *what, hsi_cnn_aug
         *out = a;
         return HSI_OK;
     }
-    char buf[256];
-    if (strlen(text) >= sizeof buf) return hsi_error(HSI_ERR_ARG, "%s: too long", what);
-    snprintf(buf, sizeof buf, "%s", text);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ') tok++;
-        size_t n = strlen(tok);
-        while (n && tok[n - 1] == ' ') tok[--n] = '\0';
+    hsi_list it;
+    if (hsi_list_start(&it, text)) return hsi_error(HSI_ERR_ARG, "%s: too long", what);
+    for (char *tok; (tok = hsi_list_next(&it));) {
         char *colon = strchr(tok, ':');
         if (!colon) {
             if (!strcmp(tok, "flip")) a.flip = 1;

@@ -46,6 +46,26 @@ typedef struct hsi_cnn_conv_desc {
     int bf16;
 } hsi_cnn_conv_desc;
 
+/* The output size and the front padding of a convolution or pooling window
+ * along one axis (input length in, window k, stride s), by Keras's rules,
+ * which are TensorFlow's "VALID" and "SAME" padding (tf.nn.convolution;
+ * GetWindowedOutputSize in tensorflow/core/framework/kernel_shape_util.cc):
+ *   valid (same = 0): out = floor((in - k) / s) + 1, pad = 0;
+ *                     -1 when k > in (no window fits).
+ *   same  (same = 1): out = ceil(in / s); the zeros needed,
+ *                     total = max((out - 1) s + k - in, 0), are split
+ *                     pad = floor(total / 2) before the input and the rest
+ *                     (one more when total is odd) after it.
+ * Returns 0 and sets *out and *pad, or returns -1. Every plan of a layer and
+ * every test geometry comes from here, so they cannot drift apart. */
+int hsi_cnn_conv_geometry(int in, int k, int s, int same, int *out, int *pad);
+
+/* Sets cd's output sizes (od, oh, ow) and front paddings (pd, ph, pw) from
+ * its input (d, h, w), kernel and strides by hsi_cnn_conv_geometry on each
+ * axis. Returns 0, or -1 (cd unchanged) when a valid window is larger than
+ * its input along some axis. */
+int hsi_cnn_conv_desc_geometry(hsi_cnn_conv_desc *cd, int same);
+
 /* Pooling (window k, stride s, no padding) or zero padding (pd/ph/pw each
  * side) geometry: x (n, c, d, h, w) -> y (n, c, od, oh, ow). */
 typedef struct hsi_cnn_pool_desc {

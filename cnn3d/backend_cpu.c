@@ -46,15 +46,6 @@ void hsi_cnn_cpu_set_tap_kernels(int enabled)
     tap_kernels = enabled;
 }
 
-static int max_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
 static int thread_id(void)
 {
 #ifdef _OPENMP
@@ -1033,7 +1024,7 @@ static size_t cpu_conv_workspace(const hsi_cnn_backend *be, const hsi_cnn_conv_d
 {
     (void)be;
     return shared_floats(cd) + group_floats(cd) * DW_GROUPS +
-           thread_floats(cd) * (size_t)max_threads();
+           thread_floats(cd) * (size_t)hsi_max_threads();
 }
 
 static float *group_dw(const hsi_cnn_conv_desc *cd, float *work, int g)

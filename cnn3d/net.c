@@ -19,6 +19,31 @@
 
 /* ---------------------------------------------------------------- planning */
 
+int hsi_cnn_conv_geometry(int in, int k, int s, int same, int *out, int *pad)
+{
+    if (same) {
+        *out = (in + s - 1) / s;
+        int total = (*out - 1) * s + k - in;
+        *pad = total > 0 ? total / 2 : 0;
+        return 0;
+    }
+    if (k > in) return -1;
+    *out = (in - k) / s + 1;
+    *pad = 0;
+    return 0;
+}
+
+int hsi_cnn_conv_desc_geometry(hsi_cnn_conv_desc *cd, int same)
+{
+    int in[3] = {cd->d, cd->h, cd->w}, k[3] = {cd->kd, cd->kh, cd->kw};
+    int s[3] = {cd->sd, cd->sh, cd->sw}, out[3], pad[3];
+    for (int a = 0; a < 3; a++)
+        if (hsi_cnn_conv_geometry(in[a], k[a], s[a], same, &out[a], &pad[a])) return -1;
+    cd->od = out[0], cd->oh = out[1], cd->ow = out[2];
+    cd->pd = pad[0], cd->ph = pad[1], cd->pw = pad[2];
+    return 0;
+}
+
 static hsi_status shape_error(const hsi_cnn_spec *spec, const hsi_cnn_layer_spec *l,
                               const char *fmt_problem, hsi_cnn_shape in)
 {
@@ -70,28 +95,16 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
         switch (l->kind) {
         case HSI_CNN_CONV3D: {
             if (flat_at) return volume_needed(spec, l, flat_at, flat_kind, s);
-            int dims[3] = {s.d, s.h, s.w}, out[3], pad[3];
-            for (int a = 0; a < 3; a++) {
-                if (l->same) {
-                    out[a] = (dims[a] + l->stride[a] - 1) / l->stride[a];
-                    int total = (out[a] - 1) * l->stride[a] + l->kernel[a] - dims[a];
-                    pad[a] = total > 0 ? total / 2 : 0;
-                } else {
-                    if (l->kernel[a] > dims[a]) {
-                        snprintf(msg, sizeof msg,
-                                 "kernel x=%d y=%d spectral=%d is larger than its input",
-                                 l->kernel[2], l->kernel[1], l->kernel[0]);
-                        return shape_error(spec, l, msg, s);
-                    }
-                    out[a] = (dims[a] - l->kernel[a]) / l->stride[a] + 1;
-                    pad[a] = 0;
-                }
+            /* padding and output sizes: hsi_cnn_conv_desc_geometry */
+            hsi_cnn_conv_desc cd = {0, s.c, s.d, s.h, s.w, l->units, l->kernel[0], l->kernel[1],
+                                    l->kernel[2], l->stride[0], l->stride[1], l->stride[2],
+                                    0, 0, 0, 0, 0, 0, 0};
+            if (hsi_cnn_conv_desc_geometry(&cd, l->same)) {
+                snprintf(msg, sizeof msg, "kernel x=%d y=%d spectral=%d is larger than its input",
+                         l->kernel[2], l->kernel[1], l->kernel[0]);
+                return shape_error(spec, l, msg, s);
             }
-            o = (hsi_cnn_shape){l->units, out[0], out[1], out[2]};
-            hsi_cnn_conv_desc cd = {0,      s.c,          s.d,          s.h,          s.w,
-                                    l->units, l->kernel[0], l->kernel[1], l->kernel[2], l->stride[0],
-                                    l->stride[1], l->stride[2], pad[0],     pad[1],       pad[2],
-                                    out[0], out[1],       out[2],       0};
+            o = (hsi_cnn_shape){l->units, cd.od, cd.oh, cd.ow};
             L->conv = cd;
             size_t K = (size_t)s.c * l->kernel[0] * l->kernel[1] * l->kernel[2];
             L->n_weights = K * l->units;
@@ -102,15 +115,13 @@ hsi_status hsi_cnn_net_plan(const hsi_cnn_spec *spec, int bands, int classes,
         case HSI_CNN_MAXPOOL3D:
         case HSI_CNN_AVGPOOL3D: {
             if (flat_at) return volume_needed(spec, l, flat_at, flat_kind, s);
-            int dims[3] = {s.d, s.h, s.w}, out[3];
-            for (int a = 0; a < 3; a++) {
-                if (l->kernel[a] > dims[a]) {
+            int dims[3] = {s.d, s.h, s.w}, out[3], pad;
+            for (int a = 0; a < 3; a++)
+                if (hsi_cnn_conv_geometry(dims[a], l->kernel[a], l->stride[a], 0, &out[a], &pad)) {
                     snprintf(msg, sizeof msg, "window x=%d y=%d spectral=%d is larger than its input",
                              l->kernel[2], l->kernel[1], l->kernel[0]);
                     return shape_error(spec, l, msg, s);
                 }
-                out[a] = (dims[a] - l->kernel[a]) / l->stride[a] + 1;
-            }
             o = (hsi_cnn_shape){s.c, out[0], out[1], out[2]};
             L->pool = (hsi_cnn_pool_desc){0, s.c, s.d, s.h, s.w, l->kernel[0], l->kernel[1],
                                           l->kernel[2], l->stride[0], l->stride[1], l->stride[2],

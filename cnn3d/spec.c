@@ -94,11 +94,9 @@ static hsi_status parse_triple(parser *p, const char *key, const char *v, int mi
                                int allow_auto, int out[3])
 {
     int xyz[3], n = 0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", v);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        tok = trim(tok);
+    hsi_list it;
+    if (hsi_list_start(&it, v)) return bad_value(p, key, v, "too long");
+    for (char *tok; (tok = hsi_list_next(&it));) {
         if (n == 3) return bad_value(p, key, v, "expected x, y, spectral");
         if (allow_auto && !strcmp(tok, "auto")) {
             xyz[n++] = 0;

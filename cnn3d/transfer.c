@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/ini.h"
+
 void hsi_cnn_layer_name(const hsi_cnn_layer_spec *layers, int i, char *buf, size_t len)
 {
     int k = 0;
@@ -45,14 +47,9 @@ hsi_status hsi_cnn_freeze_parse(const char *text, const hsi_cnn_layer_spec *laye
         memset(frozen, 1, (size_t)n_layers - 1);
         return HSI_OK;
     }
-    char buf[512];
-    if (strlen(text) >= sizeof buf) return hsi_error(HSI_ERR_ARG, "--freeze: too long");
-    snprintf(buf, sizeof buf, "%s", text);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        while (*tok == ' ') tok++;
-        size_t n = strlen(tok);
-        while (n && tok[n - 1] == ' ') tok[--n] = '\0';
+    hsi_list it;
+    if (hsi_list_start(&it, text)) return hsi_error(HSI_ERR_ARG, "--freeze: too long");
+    for (char *tok; (tok = hsi_list_next(&it));) {
         int lo = -1, hi = -1;
         if (tok[0] >= '0' && tok[0] <= '9') {
             /* N, N-M or N- (to the last layer), 1-based positions. */

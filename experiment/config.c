@@ -153,13 +153,10 @@ static hsi_status experiment_key(parser *p, const char *k, const char *v, int li
         for (int i = 0; i < e->n_seeds; i++) e->seeds[i] = (uint64_t)i + 1;
         p->repeats_given = line;
     } else if (!strcmp(k, "seeds")) {
-        char buf[1024];
-        snprintf(buf, sizeof buf, "%s", v);
+        hsi_list it;
+        if (hsi_list_start(&it, v)) return bad(p, line, k, v, "too long");
         e->n_seeds = 0;
-        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
-            while (*t == ' ') t++;
-            char *end = t + strlen(t);
-            while (end > t && end[-1] == ' ') *--end = '\0';
+        for (char *t; (t = hsi_list_next(&it));) {
             if (e->n_seeds == HSI_EXP_MAX_SEEDS || to_long(t, 0, 1L << 62, &l))
                 return bad(p, line, k, v, "expected a comma-separated list of 1..100 seeds >= 0");
             for (int i = 0; i < e->n_seeds; i++)

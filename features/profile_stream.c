@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "base/memory.h"
 #include "base/mpi.h"
 #include "config.h"
@@ -39,9 +40,6 @@
 
 #ifdef HAVE_MPI
 #include <mpi.h>
-#endif
-#ifdef _OPENMP
-#include <omp.h>
 #endif
 
 /* Tree work per pixel of a block, for one band at a time: the build (keys,
@@ -282,15 +280,6 @@ static hsi_status for_each_band(const band_work *w, int pass, size_t npix_max)
     return first_error ? hsi_error(first_error, "%s", message) : HSI_OK;
 }
 
-static int max_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
-}
-
 /* The memory of the merged boundary trees (pass 1 and the merges), within
  * what the budget leaves after GDAL's cache and the process (`fixed`):
  * pass 1 holds a block, the group's boundary trees and the merged results
@@ -507,7 +496,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         /* one block: its input rows (and the reader's conversion of them),
          * components, output rows and one band's tree work */
         fixed = hsi_io_cache_budget(budget);
-        size_t threads = (size_t)max_threads();
+        size_t threads = (size_t)hsi_max_threads();
         if (threads > K) threads = K;
         row_bytes = L.cols * (2 * src_bands * sizeof(float) + (pca ? K * sizeof(float) : 0) +
                               out_bands * sizeof(float) + threads * TREE_BYTES_PER_PIXEL);

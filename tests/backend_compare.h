@@ -142,20 +142,10 @@ static void bc_gemm(bc *t)
 static hsi_cnn_conv_desc bc_conv_geom(int n, int c, int d, int h, int w, int f, int kd, int kh,
                                       int kw, int s, int same, int fold)
 {
-    hsi_cnn_conv_desc cd = {n, c, d, h, w, f, kd, kh, kw, s, s, s, 0, 0, 0, 0, 0, 0, 0};
-    int in[3] = {d + 2 * fold, h, w}, k[3] = {kd, kh, kw}, o[3], p[3];
-    for (int a = 0; a < 3; a++) {
-        if (same) {
-            o[a] = (in[a] + s - 1) / s;
-            int total = (o[a] - 1) * s + k[a] - in[a];
-            p[a] = total > 0 ? total / 2 : 0;
-        } else {
-            o[a] = (in[a] - k[a]) / s + 1;
-            p[a] = 0;
-        }
-    }
-    cd.pd = p[0] + fold, cd.ph = p[1], cd.pw = p[2];
-    cd.od = o[0], cd.oh = o[1], cd.ow = o[2];
+    /* planned on the padded depth, then the fold moved into pd */
+    hsi_cnn_conv_desc cd = {n, c, d + 2 * fold, h, w, f, kd, kh, kw, s, s, s, 0, 0, 0, 0, 0, 0, 0};
+    CHECK(!hsi_cnn_conv_desc_geometry(&cd, same));
+    cd.d = d, cd.pd += fold;
     return cd;
 }
 

@@ -31,24 +31,6 @@ static double max_abs_diff(const float *a, const float *b, size_t n, double *sca
     return m;
 }
 
-/* Fill the output size for valid or same padding (Keras rule). */
-static void geometry(hsi_cnn_conv_desc *cd, int same)
-{
-    int in[3] = {cd->d, cd->h, cd->w}, k[3] = {cd->kd, cd->kh, cd->kw}, s[3] = {cd->sd, cd->sh, cd->sw};
-    int out[3], pad[3];
-    for (int a = 0; a < 3; a++) {
-        if (same) {
-            out[a] = (in[a] + s[a] - 1) / s[a];
-            int total = (out[a] - 1) * s[a] + k[a] - in[a];
-            pad[a] = total > 0 ? total / 2 : 0;
-        } else {
-            out[a] = (in[a] - k[a]) / s[a] + 1;
-            pad[a] = 0;
-        }
-    }
-    cd->od = out[0], cd->oh = out[1], cd->ow = out[2];
-    cd->pd = pad[0], cd->ph = pad[1], cd->pw = pad[2];
-}
 
 static void compare_case(hsi_cnn_conv_desc cd, size_t block_bytes, const char *name)
 {
@@ -107,12 +89,42 @@ static void compare_case(hsi_cnn_conv_desc cd, size_t block_bytes, const char *n
     free(dw_ref), free(dw), free(db_ref), free(db), free(work);
 }
 
+/* The padding rule against hand computations of TensorFlow's formulas:
+ * SAME: out = ceil(in / s), total = max((out - 1) s + k - in, 0), front
+ * total / 2; VALID: out = floor((in - k) / s) + 1. */
+static void test_geometry_rule(void)
+{
+    int out = -7, pad = -7;
+    CHECK(!hsi_cnn_conv_geometry(10, 4, 3, 1, &out, &pad)); /* total 3: 1 before, 2 after */
+    CHECK(out == 4 && pad == 1);
+    CHECK(!hsi_cnn_conv_geometry(9, 3, 1, 1, &out, &pad)); /* total 2 */
+    CHECK(out == 9 && pad == 1);
+    CHECK(!hsi_cnn_conv_geometry(7, 1, 2, 1, &out, &pad)); /* total 0 */
+    CHECK(out == 4 && pad == 0);
+    CHECK(!hsi_cnn_conv_geometry(2, 5, 1, 1, &out, &pad)); /* a window beyond the input */
+    CHECK(out == 2 && pad == 2);
+    CHECK(!hsi_cnn_conv_geometry(10, 4, 3, 0, &out, &pad));
+    CHECK(out == 3 && pad == 0);
+    CHECK(!hsi_cnn_conv_geometry(5, 5, 2, 0, &out, &pad));
+    CHECK(out == 1 && pad == 0);
+    out = pad = -7;
+    CHECK(hsi_cnn_conv_geometry(4, 5, 1, 0, &out, &pad) == -1);
+    CHECK(out == -7 && pad == -7);
+    hsi_cnn_conv_desc cd = {.n = 1, .c = 1, .d = 10, .h = 9, .w = 4, .f = 1, .kd = 4, .kh = 3,
+                            .kw = 5, .sd = 3, .sh = 1, .sw = 1};
+    CHECK(!hsi_cnn_conv_desc_geometry(&cd, 1));
+    CHECK(cd.od == 4 && cd.oh == 9 && cd.ow == 4 && cd.pd == 1 && cd.ph == 1 && cd.pw == 2);
+    hsi_cnn_conv_desc before = cd;
+    CHECK(hsi_cnn_conv_desc_geometry(&cd, 0) == -1); /* kw 5 > w 4 */
+    CHECK(!memcmp(&cd, &before, sizeof cd));
+}
+
 static void test_hand_case(void)
 {
     /* 1 sample, 1 channel, d=3 h=1 w=2 input; kernel d=2 h=1 w=1; 1 filter. */
     hsi_cnn_conv_desc cd = {.n = 1, .c = 1, .d = 3, .h = 1, .w = 2, .f = 1, .kd = 2, .kh = 1,
                             .kw = 1, .sd = 1, .sh = 1, .sw = 1};
-    geometry(&cd, 0);
+    CHECK(!hsi_cnn_conv_desc_geometry(&cd, 0));
     CHECK(cd.od == 2 && cd.oh == 1 && cd.ow == 2);
     float x[6] = {1, 2, 3, 4, 5, 6}; /* (d, w): d0 = {1,2}, d1 = {3,4}, d2 = {5,6} */
     float w[2] = {10, 1}, b = 0.5f, y[4];
@@ -126,6 +138,7 @@ static void test_hand_case(void)
 
 int main(void)
 {
+    test_geometry_rule();
     test_hand_case();
     struct {
         const char *name;
@@ -154,7 +167,7 @@ int main(void)
     /* Whether this CPU has the tap kernels: the Lange net's first layer takes them. */
     hsi_cnn_conv_desc lange1 = {.n = 1, .c = 1, .d = 20, .h = 9, .w = 9, .f = 4, .kd = 5, .kh = 3,
                                 .kw = 3, .sd = 1, .sh = 1, .sw = 1};
-    geometry(&lange1, 0);
+    CHECK(!hsi_cnn_conv_desc_geometry(&lange1, 0));
     int taps_cpu = !strcmp(hsi_cnn_cpu_conv_path(&lange1), "taps");
     printf("tap kernels %s on this CPU\n", taps_cpu ? "available" : "not available (no AVX2/FMA)");
     /* wino: 1, the depth-shift cases run on Winograd (conv_winograd.c, held
@@ -170,7 +183,7 @@ int main(void)
                                     .h = cases[i].h, .w = cases[i].w, .f = cases[i].f,
                                     .kd = cases[i].kd, .kh = cases[i].kh, .kw = cases[i].kw,
                                     .sd = cases[i].sd, .sh = cases[i].sh, .sw = cases[i].sw};
-            geometry(&cd, cases[i].same);
+            CHECK(!hsi_cnn_conv_desc_geometry(&cd, cases[i].same));
             char name[128];
             snprintf(name, sizeof name, "%s (block %zu bytes%s%s)", cases[i].name, blocks[j],
                      taps ? "" : ", tap kernels off", wino ? "" : ", winograd off");

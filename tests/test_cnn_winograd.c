@@ -129,24 +129,6 @@ static void test_transforms(void)
            gamma_of(4, 5), gamma_of(2, 5), gamma_of(3, 5), gamma_of(6, 3), gamma_of(6, 5));
 }
 
-/* Fill the output size for valid or same padding (Keras rule). */
-static void geometry(hsi_cnn_conv_desc *cd, int same)
-{
-    int in[3] = {cd->d, cd->h, cd->w}, k[3] = {cd->kd, cd->kh, cd->kw};
-    int s[3] = {cd->sd, cd->sh, cd->sw}, out[3], pad[3];
-    for (int a = 0; a < 3; a++) {
-        if (same) {
-            out[a] = (in[a] + s[a] - 1) / s[a];
-            int total = (out[a] - 1) * s[a] + k[a] - in[a];
-            pad[a] = total > 0 ? total / 2 : 0;
-        } else {
-            out[a] = (in[a] - k[a]) / s[a] + 1;
-            pad[a] = 0;
-        }
-    }
-    cd->od = out[0], cd->oh = out[1], cd->ow = out[2];
-    cd->pd = pad[0], cd->ph = pad[1], cd->pw = pad[2];
-}
 
 /* Max-pool (kd x 1 x 1, stride kd) of y, for the fused forward's reference. */
 static void pool_reference(const hsi_cnn_pool_desc *pd, const float *y, float *out)
@@ -310,7 +292,7 @@ int main(void)
                                 .h = cases[i].h, .w = cases[i].w, .f = cases[i].f,
                                 .kd = cases[i].kd, .kh = cases[i].kh, .kw = cases[i].kw,
                                 .sd = 1, .sh = cases[i].sh, .sw = cases[i].sw};
-        geometry(&cd, cases[i].same);
+        CHECK(!hsi_cnn_conv_desc_geometry(&cd, cases[i].same));
         for (size_t k = 0; k < sizeof modes / sizeof modes[0]; k++) {
             if (modes[k] >= 2 && modes[k] + cd.kd - 1 > HSI_CNN_WINO_MAX_ALPHA) continue;
             for (size_t j = 0; j < sizeof blocks / sizeof blocks[0]; j++) {

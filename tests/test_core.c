@@ -1,5 +1,6 @@
 /* test_core.c - status messages, cube and label model, RNG, atomic writes,
- * the input registry, output rules and signal cleanup, whole-file reads. */
+ * the input registry, output rules and signal cleanup, whole-file reads,
+ * comma lists. */
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -8,6 +9,7 @@
 #include "base/cube.h"
 #include "base/file.h"
 #include "base/guard.h"
+#include "base/ini.h"
 #include "base/rng.h"
 #include "base/status.h"
 #include "tests/check.h"
@@ -309,6 +311,30 @@ static void test_signal_cleanup(void)
     CHECK(stat(tmp, &sb) == 0);
 }
 
+/* The one comma-list splitter (specs, experiment seeds, --augment, --freeze). */
+static void test_list(void)
+{
+    hsi_list it;
+    const char *want[] = {"3", "x y", "7"};
+    CHECK(!hsi_list_start(&it, " 3 ,,\tx y\t, 7,"));
+    int n = 0;
+    for (char *item; (item = hsi_list_next(&it)); n++)
+        CHECK_MSG(n < 3 && !strcmp(item, want[n]), "item %d '%s'", n, item);
+    CHECK_INT_EQ(n, 3);
+    CHECK(!hsi_list_next(&it)); /* and stays at the end */
+    CHECK(!hsi_list_start(&it, " , "));
+    CHECK(!hsi_list_next(&it));
+    char long_text[HSI_LIST_MAX + 1];
+    memset(long_text, '1', sizeof long_text - 1);
+    long_text[HSI_LIST_MAX - 1] = '\0'; /* the longest that fits */
+    CHECK(!hsi_list_start(&it, long_text));
+    char *one = hsi_list_next(&it);
+    CHECK(one && strlen(one) == HSI_LIST_MAX - 1);
+    long_text[HSI_LIST_MAX - 1] = '1', long_text[HSI_LIST_MAX] = '\0';
+    CHECK(hsi_list_start(&it, long_text) == -1);
+    CHECK(!hsi_list_next(&it));
+}
+
 int main(void)
 {
     test_status();
@@ -318,5 +344,6 @@ int main(void)
     test_atomic();
     test_outputs();
     test_signal_cleanup();
+    test_list();
     return check_finish();
 }

@@ -106,8 +106,10 @@ for pre in standardise pca:5 none; do
 done
 
 # hsi cnn train keeps only the patches of its training pixels (a sparse
-# training set: 0.5%) or the rows within the patch radius of them (a dense
-# one: 30%, where windows overlap), whichever is smaller: the checkpoint and
+# training set: 0.5%, 16 pixels) or the rows within the patch radius of them
+# (a dense one: 5%, 171 pixels whose windows overlap and reach every row:
+# their 171 9 x 9 patches would hold twice the scene's 7200 pixels), whichever
+# is smaller: the checkpoint and
 # the printed results equal those of a budget that holds the whole scene, for
 # each border mode and PCA over several transform blocks (120 x 60 pixels); a
 # budget too small for the training set is a clear error naming its size.
@@ -115,7 +117,7 @@ spec="$HSI_SRCDIR/cnn3d/specs/lange2018.cfg"
 expect_ok "simulate cnn scene" -- "$HSI" simulate --rows 120 --cols 60 --seed 5 -o "$TMP/w.tif" -q
 "$HSI" split --truth "$TMP/w_gt.tif" --fraction 0.005 --seed 3 -o "$TMP/ws" -q >/dev/null 2>&1
 [ -f "$TMP/ws_train.tif" ] || fail "split wrote no training raster"
-"$HSI" split --truth "$TMP/w_gt.tif" --fraction 0.3 --seed 3 -o "$TMP/wd" -q >/dev/null 2>&1
+"$HSI" split --truth "$TMP/w_gt.tif" --fraction 0.05 --seed 3 -o "$TMP/wd" -q >/dev/null 2>&1
 [ -f "$TMP/wd_train.tif" ] || fail "split wrote no dense training raster"
 for run in "mirror standardise ws" "skip none ws" "zero pca:40 ws" "mirror pca:40 wd" "skip standardise wd"; do
   set -- $run
