@@ -314,32 +314,23 @@ static size_t one_block_budget(size_t whole)
     return base <= one ? one + base : one;
 }
 
-/* Every rank's largest value (the decisions below must agree). */
-static size_t agreed_max(size_t v, int ranks)
+/* Every rank's largest value, or the sum over the ranks (the decisions
+ * below must agree). */
+static size_t agreed(size_t v, int ranks, int sum)
 {
 #ifdef HAVE_MPI
     if (ranks > 1) {
         unsigned long long x = v, y = 0;
-        MPI_Allreduce(&x, &y, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+        MPI_Allreduce(&x, &y, 1, MPI_UNSIGNED_LONG_LONG, sum ? MPI_SUM : MPI_MAX, MPI_COMM_WORLD);
         return (size_t)y;
     }
 #endif
     (void)ranks;
+    (void)sum;
     return v;
 }
-
-static size_t agreed_sum(size_t v, int ranks)
-{
-#ifdef HAVE_MPI
-    if (ranks > 1) {
-        unsigned long long x = v, y = 0;
-        MPI_Allreduce(&x, &y, 1, MPI_UNSIGNED_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
-        return (size_t)y;
-    }
-#endif
-    (void)ranks;
-    return v;
-}
+static size_t agreed_max(size_t v, int ranks) { return agreed(v, ranks, 0); }
+static size_t agreed_sum(size_t v, int ranks) { return agreed(v, ranks, 1); }
 
 /* Bytes (and nodes, when asked) of the boundary trees of bands [b0, b1) of
  * all this rank's blocks; free_trees frees them. */
