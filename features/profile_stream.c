@@ -117,9 +117,40 @@ static hsi_status read_block(hsi_cube_reader *rd, const hsi_preprocess *pca, siz
     return st;
 }
 
+/* The blocks' values kept between the passes, when they fit: a profile of
+ * a few bands or components of a scene of many needs K values a pixel of
+ * the B read, so keeping them saves every read of the scene after the
+ * first (each pass over the blocks is otherwise one more read and, with
+ * --pca, one more projection). */
+typedef struct block_cache {
+    float *values;  /* this rank's rows x cols x K, or NULL: no cache */
+    size_t row0, cols, K;
+    uint8_t *have;  /* [blocks of this rank] */
+} block_cache;
+
+/* read_block through the cache: a cached block comes back with *blk NULL
+ * and *values pointing into the cache (free_block leaves it). */
+static hsi_status get_block(hsi_cube_reader *rd, const hsi_preprocess *pca, block_cache *c,
+                            size_t j, size_t row0, size_t nrows, hsi_cube **blk, float **values)
+{
+    float *at = c->values ? c->values + (row0 - c->row0) * c->cols * c->K : NULL;
+    if (at && c->have[j]) {
+        *blk = NULL;
+        *values = at;
+        return HSI_OK;
+    }
+    hsi_status st = read_block(rd, pca, row0, nrows, blk, values);
+    if (!st && at) {
+        memcpy(at, *values, nrows * c->cols * c->K * sizeof *at);
+        c->have[j] = 1;
+    }
+    return st;
+}
+
 static void free_block(hsi_cube *blk, float *values)
 {
-    if (values && (!blk || values != blk->data)) free(values);
+    if (!blk) return; /* values in the cache */
+    if (values && values != blk->data) free(values);
     hsi_cube_free(blk);
 }
 
@@ -297,7 +328,9 @@ typedef struct trees_budget {
     int quantise_bits;
     size_t one_block;               /* the budget that makes the scene one block */
     size_t pixels, kinds, slots;    /* the band's pixels, trees and filters */
-    size_t compact;                 /* merged results kept so far */
+    block_cache *cache;             /* given up when the trees need its room */
+    size_t cached;                  /* its bytes (in `compact`), 0 once given up */
+    size_t compact;                 /* held to the end: merged results so far, cached values */
     size_t compact_band, kept_band; /* the largest per band seen */
 } trees_budget;
 
@@ -331,6 +364,19 @@ static size_t agreed(size_t v, int ranks, int sum)
 }
 static size_t agreed_max(size_t v, int ranks) { return agreed(v, ranks, 0); }
 static size_t agreed_sum(size_t v, int ranks) { return agreed(v, ranks, 1); }
+
+/* The cached block values give way to the trees (the passes after read
+ * the scene again). */
+static void cache_drop(trees_budget *tb)
+{
+    if (!tb->cached) return;
+    free(tb->cache->values);
+    free(tb->cache->have);
+    tb->cache->values = NULL;
+    tb->cache->have = NULL;
+    tb->compact -= tb->cached;
+    tb->cached = 0;
+}
 
 /* Bytes (and nodes, when asked) of the boundary trees of bands [b0, b1) of
  * all this rank's blocks; free_trees frees them. */
@@ -388,26 +434,33 @@ static hsi_status trees_fit(trees_budget *tb, size_t band, size_t nodes, size_t 
     size_t all_nodes = agreed_sum(nodes, tb->ranks), all_bytes = agreed_sum(bytes, tb->ranks);
     tb->kept_band = agreed_max(tb->kept_band, tb->ranks);
     size_t avail = tb->budget > tb->fixed ? tb->budget - tb->fixed : 0;
+    /* the trees held in the merge (several ranks: the gathered ones too,
+     * packed then unpacked) and its own work */
+    size_t copies = tb->ranks > 1 ? 2 * all_bytes : 0;
+    size_t merge = agreed_max(kept + copies, tb->ranks) +
+                   hsi_tree_merge_bytes(all_nodes, tb->attr_mask, n_slots);
     /* the results of the bands to come, at the largest band's size so far
      * (the first band's before any is done: its two kinds, about twice
      * this one) */
     size_t per_band = size_max(tb->compact_band, 2 * hsi_tree_merged_compact_bytes(all_nodes, n_slots));
-    size_t later = tb->compact + (tb->bands - tb->bands_done) * per_band;
-    /* several ranks: the gathered trees, packed then unpacked */
-    size_t copies = tb->ranks > 1 ? 2 * all_bytes : 0;
-    size_t merge = agreed_max(kept + copies, tb->ranks) + hsi_tree_merge_bytes(all_nodes, tb->attr_mask, n_slots);
-    size_t pass1 = tb->block + tb->kept_band + later, pass2 = tb->block + later;
-    size_t peak = size_max(size_max(tb->compact + merge, pass1), pass2);
-    if (peak <= avail) return HSI_OK;
-    /* the budget that holds it with blocks of three quarters of it */
+    for (;;) { /* no collective in here: a rank may give its cache up alone */
+        size_t later = tb->compact + (tb->bands - tb->bands_done) * per_band;
+        size_t pass1 = tb->block + tb->kept_band + later, pass2 = tb->block + later;
+        size_t peak = size_max(size_max(tb->compact + merge, pass1), pass2);
+        if (peak <= avail) return HSI_OK;
+        if (!tb->cached) break;
+        cache_drop(tb); /* the cached values give way, then once more */
+    }
     return trees_refuse(tb, band, all_nodes, all_nodes ? all_bytes / all_nodes : 0);
 }
 
 /* Pass 1, after each block: the group's boundary trees so far (`kept`)
- * must leave room for a block and the merged results so far. */
-static int trees_pass1_room(const trees_budget *tb, size_t kept)
+ * must leave room for a block and the merged results so far (the cache
+ * gives way first). */
+static int trees_pass1_room(trees_budget *tb, size_t kept)
 {
     size_t avail = tb->budget > tb->fixed ? tb->budget - tb->fixed : 0;
+    if (tb->block + kept + tb->compact > avail) cache_drop(tb);
     return tb->block + kept + tb->compact <= avail;
 }
 
@@ -563,6 +616,27 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     }
     st = hsi_mpi_agree(st);
 
+    /* the blocks' values kept between passes when they take at most half
+     * of what a block leaves of the budget (counted with the merged
+     * results below) */
+    block_cache cache = {NULL, L.row0, L.cols, K, NULL};
+    size_t cache_bytes = 0;
+    if (!st && blocked) {
+        size_t avail = budget > fixed ? budget - fixed : 0, blockb = L.rpb * row_bytes;
+        size_t want = L.nrows * L.cols * K * sizeof(float);
+        if (want && avail > blockb && want <= (avail - blockb) / 2) {
+            cache.values = malloc(want);
+            cache.have = calloc(n_blocks_here ? n_blocks_here : 1, 1);
+            if (cache.values && cache.have) cache_bytes = want;
+            else {
+                free(cache.values);
+                free(cache.have);
+                cache.values = NULL; /* no cache: read again */
+                cache.have = NULL;
+            }
+        }
+    }
+
     /* pass 0: each band's range, for quantised levels */
     if (!st && blocked && o.quantise_bits) {
         for (size_t b = 0; b < K; b++) {
@@ -572,7 +646,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         for (size_t j = 0; j < n_blocks_here && !st; j++) {
             size_t r0 = L.row0 + j * L.rpb, nr = L.nrows - j * L.rpb;
             if (nr > L.rpb) nr = L.rpb;
-            if ((st = read_block(rd, pca, r0, nr, &blk, &values))) break;
+            if ((st = get_block(rd, pca, &cache, j, r0, nr, &blk, &values))) break;
             for (size_t p = 0; p < nr * L.cols; p++)
                 for (size_t b = 0; b < K; b++) {
                     float v = values[p * K + b];
@@ -600,14 +674,15 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
                        .quantise_bits = o.quantise_bits,
                        .one_block = one_block_budget(L.rows * row_bytes),
                        .pixels = L.rows * L.cols, .kinds = (size_t)(need[0] + need[1]),
-                       .slots = slots[0] + slots[1]};
+                       .slots = slots[0] + slots[1], .compact = cache_bytes,
+                       .cache = &cache, .cached = cache_bytes};
     for (size_t g0 = 0, g1; !st && blocked && g0 < K; g0 = g1) {
         g1 = g0 + group < K ? g0 + group : K;
         passes++;
         for (size_t j = 0; j < n_blocks_here && !st; j++) {
             size_t r0 = L.row0 + j * L.rpb, nr = L.nrows - j * L.rpb;
             if (nr > L.rpb) nr = L.rpb;
-            if ((st = read_block(rd, pca, r0, nr, &blk, &values))) break;
+            if ((st = get_block(rd, pca, &cache, j, r0, nr, &blk, &values))) break;
             band_work w1 = {values, nr, L.cols, K, g0, g1, r0, L.rows, j, n_blocks_here, &o, need,
                             lo, hi, blocked, mine, NULL, specs, n_specs, per_input, out_bands, out};
             st = for_each_band(&w1, 1, npix_max);
@@ -687,7 +762,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
             if (band_compact > tb.compact_band) tb.compact_band = band_compact;
             tb.bands_done++;
         }
-        merged_bytes = tb.compact;
+        merged_bytes = tb.compact - tb.cached;
         /* the next group from what this one took (the same on every rank:
          * kept_band is agreed in trees_fit) */
         if (!st) group = trees_group(&tb);
@@ -723,7 +798,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         size_t r0 = L.row0 + j * L.rpb, nr = L.nrows - j * L.rpb, n;
         if (nr > L.rpb) nr = L.rpb;
         n = nr * L.cols;
-        if ((st = read_block(rd, pca, r0, nr, &blk, &values))) break;
+        if ((st = get_block(rd, pca, &cache, j, r0, nr, &blk, &values))) break;
         band_work w2 = {values, nr, L.cols, K, 0, K, r0, L.rows, L.first_block + j, 0, &o, need, lo, hi,
                         blocked, NULL, merged, specs, n_specs, per_input, out_bands, out};
         st = for_each_band(&w2, 2, npix_max);
@@ -800,6 +875,8 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     if (merged)
         for (size_t i = 0; i < n_trees; i++) hsi_tree_merged_free(merged[i]);
     free(merged);
+    free(cache.values);
+    free(cache.have);
     free(out);
     free(lo);
     free(hi);
