@@ -19,9 +19,14 @@
  *           ranks' as they arrive), through GDAL's row-block writer.
  *
  * Memory per rank: GDAL's cache share, one block (its input rows, their
- * principal components, its output rows and one band's tree work), and the
- * merged boundary trees of every band and kind, which hold the nodes that
- * touch a block boundary: a few rows' worth of nodes per boundary.
+ * principal components, its output rows and one band's tree work per
+ * thread), and beside it, counted by measured bytes (trees_budget): the
+ * boundary trees of a group of bands, a merge's work, the merged results
+ * of every band and kind (9 bytes a boundary node and threshold), and when
+ * they fit, the blocks' K-band values kept between the passes so that the
+ * scene is read once. Boundary trees hold the nodes that contain a pixel of
+ * a boundary row: with quantised levels a few rows' worth, at exact float
+ * levels of a noisy band up to about a node per pixel.
  */
 #include "features/profile.h"
 
@@ -318,8 +323,8 @@ static hsi_status for_each_band(const band_work *w, int pass, size_t npix_max)
  * the gathered copy), the merge's own work and the results so far; pass 2
  * holds a block and every band's merged results. With exact float levels
  * the boundary trees approach a node per pixel of the band, whatever the
- * block height, so a large scene under a small budget is refused here,
- * after the first band measured them, rather than run past the budget. */
+ * block height, so a large scene under a small budget is refused as soon
+ * as one band's trees outgrow the room, rather than run past the budget. */
 typedef struct trees_budget {
     size_t budget, fixed, block;    /* block: one block's bytes */
     size_t bands, bands_done;
