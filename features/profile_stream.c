@@ -341,6 +341,12 @@ typedef struct trees_budget {
 
 static size_t size_max(size_t a, size_t b) { return a > b ? a : b; }
 
+/* What the budget leaves after `fixed`: the blocks' and the trees' room. */
+static size_t trees_avail(const trees_budget *tb)
+{
+    return tb->budget > tb->fixed ? tb->budget - tb->fixed : 0;
+}
+
 /* The budget whose share after GDAL's cache (an eighth, at most 256 MiB)
  * and what the process holds (hsi_io_cache_budget: not counted in a toy
  * budget) holds `whole` bytes of block, every row in one block. */
@@ -413,7 +419,8 @@ static void free_trees(hsi_tree_boundary **mine, size_t n_blocks, size_t b0, siz
  * band's merged results for as many nodes. */
 static hsi_status trees_refuse(const trees_budget *tb, size_t band, size_t nodes, size_t node_bytes)
 {
-    size_t most = 4 * tb->pixels * (tb->kinds * node_bytes + tb->bands * tb->slots * 9);
+    size_t most = 4 * (tb->pixels * tb->kinds * node_bytes +
+                       tb->bands * hsi_tree_merged_compact_bytes(tb->pixels, tb->slots));
     size_t advice = tb->fixed + most < tb->one_block ? tb->fixed + most : tb->one_block;
     char have[32], give[32];
     hsi_memory_format(tb->budget, have, sizeof have);
@@ -438,7 +445,7 @@ static hsi_status trees_fit(trees_budget *tb, size_t band, size_t nodes, size_t 
 {
     size_t all_nodes = agreed_sum(nodes, tb->ranks), all_bytes = agreed_sum(bytes, tb->ranks);
     tb->kept_band = agreed_max(tb->kept_band, tb->ranks);
-    size_t avail = tb->budget > tb->fixed ? tb->budget - tb->fixed : 0;
+    size_t avail = trees_avail(tb);
     /* the trees held in the merge (several ranks: the gathered ones too,
      * packed then unpacked) and its own work */
     size_t copies = tb->ranks > 1 ? 2 * all_bytes : 0;
@@ -464,17 +471,19 @@ static hsi_status trees_fit(trees_budget *tb, size_t band, size_t nodes, size_t 
  * gives way first). */
 static int trees_pass1_room(trees_budget *tb, size_t kept)
 {
-    size_t avail = tb->budget > tb->fixed ? tb->budget - tb->fixed : 0;
+    size_t avail = trees_avail(tb);
     if (tb->block + kept + tb->compact > avail) cache_drop(tb);
     return tb->block + kept + tb->compact <= avail;
 }
 
-/* When one band's do not (`nodes` nodes in this rank's blocks 0 .. done - 1
- * of n), the refusal comes now, with the band's nodes extrapolated from
- * these blocks. */
-static hsi_status trees_pass1_refuse(const trees_budget *tb, size_t band, size_t kept,
-                                     size_t nodes, size_t done, size_t n)
+/* When one band's do not (band `band`'s trees in this rank's blocks 0 ..
+ * done - 1 of n: `kept` bytes), the refusal comes now, with the band's
+ * nodes extrapolated from these blocks. */
+static hsi_status trees_pass1_refuse(const trees_budget *tb, hsi_tree_boundary **mine,
+                                     size_t band, size_t kept, size_t done, size_t n)
 {
+    size_t nodes;
+    group_bytes(mine, n, band, band + 1, &nodes);
     return trees_refuse(tb, band, done ? nodes / done * n : nodes, nodes ? kept / nodes : 0);
 }
 
@@ -482,7 +491,7 @@ static hsi_status trees_pass1_refuse(const trees_budget *tb, size_t band, size_t
  * beside a block and the results of every band. */
 static size_t trees_group(const trees_budget *tb)
 {
-    size_t avail = tb->budget > tb->fixed ? tb->budget - tb->fixed : 0;
+    size_t avail = trees_avail(tb);
     size_t later = tb->compact + (tb->bands - tb->bands_done) * tb->compact_band;
     size_t room = avail > tb->block + later ? avail - tb->block - later : 0;
     size_t g = tb->kept_band ? room / tb->kept_band : tb->bands;
@@ -597,7 +606,8 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     /* Pass 1 holds the boundary trees of a group of bands at once; the
      * first group is one band, which measures a band's boundary trees (their
      * size depends on the data and the block height) and sizes the groups
-     * after it. Each group is one more read of the scene. */
+     * after it. Each group is one more pass over the blocks (a read of the
+     * scene unless their values are kept, below). */
     size_t passes = 0;
     unsigned attr_mask = 0;
     size_t slots[2] = {0, 0}; /* filters per kind of tree */
@@ -625,14 +635,18 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
      * of what a block leaves of the budget (counted with the merged
      * results below) */
     block_cache cache = {NULL, L.row0, L.cols, K, NULL};
-    size_t cache_bytes = 0;
+    trees_budget tb = {.budget = budget, .fixed = fixed, .block = L.rpb * row_bytes,
+                       .bands = K, .ranks = L.ranks, .attr_mask = attr_mask,
+                       .quantise_bits = o.quantise_bits,
+                       .one_block = one_block_budget(L.rows * row_bytes),
+                       .pixels = L.rows * L.cols, .kinds = (size_t)(need[0] + need[1]),
+                       .slots = slots[0] + slots[1], .cache = &cache};
     if (!st && blocked) {
-        size_t avail = budget > fixed ? budget - fixed : 0, blockb = L.rpb * row_bytes;
-        size_t want = L.nrows * L.cols * K * sizeof(float);
-        if (want && avail > blockb && want <= (avail - blockb) / 2) {
+        size_t avail = trees_avail(&tb), want = L.nrows * L.cols * K * sizeof(float);
+        if (want && avail > tb.block && want <= (avail - tb.block) / 2) {
             cache.values = malloc(want);
             cache.have = calloc(n_blocks_here ? n_blocks_here : 1, 1);
-            if (cache.values && cache.have) cache_bytes = want;
+            if (cache.values && cache.have) tb.compact = tb.cached = want;
             else {
                 free(cache.values);
                 free(cache.have);
@@ -674,13 +688,6 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     /* pass 1: boundary trees of this rank's blocks, then the merges */
     size_t boundary_nodes = 0, merged_bytes = 0;
     size_t group = 1;
-    trees_budget tb = {.budget = budget, .fixed = fixed, .block = L.rpb * row_bytes,
-                       .bands = K, .ranks = L.ranks, .attr_mask = attr_mask,
-                       .quantise_bits = o.quantise_bits,
-                       .one_block = one_block_budget(L.rows * row_bytes),
-                       .pixels = L.rows * L.cols, .kinds = (size_t)(need[0] + need[1]),
-                       .slots = slots[0] + slots[1], .compact = cache_bytes,
-                       .cache = &cache, .cached = cache_bytes};
     for (size_t g0 = 0, g1; !st && blocked && g0 < K; g0 = g1) {
         g1 = g0 + group < K ? g0 + group : K;
         passes++;
@@ -697,16 +704,15 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
             /* a group that outgrows its room (its later bands have larger
              * trees than the bands that sized it) gives up its last half,
              * for the next group; one band that does not fit is refused */
-            size_t kept = group_bytes(mine, n_blocks_here, g0, g1, NULL), nodes = 0;
+            size_t kept = group_bytes(mine, n_blocks_here, g0, g1, NULL);
             while (!st && g1 - g0 > 1 && !trees_pass1_room(&tb, kept)) {
                 size_t mid = g0 + (g1 - g0) / 2;
                 free_trees(mine, n_blocks_here, mid, g1);
                 g1 = mid;
                 kept = group_bytes(mine, n_blocks_here, g0, g1, NULL);
             }
-            group_bytes(mine, n_blocks_here, g0, g0 + 1, &nodes);
             if (!st && !trees_pass1_room(&tb, kept))
-                st = trees_pass1_refuse(&tb, g0, kept, nodes, j + 1, n_blocks_here);
+                st = trees_pass1_refuse(&tb, mine, g0, kept, j + 1, n_blocks_here);
         }
         st = hsi_mpi_agree(st);
         /* every rank merges the same bands: the smallest group of any rank */
@@ -714,10 +720,8 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         free_trees(mine, n_blocks_here, g1_all, g1);
         g1 = g1_all;
         /* what this rank holds of the group's boundary trees */
-        size_t kept = 0;
-        for (size_t i = g0 * 3 * n_blocks_here; i < g1 * 3 * n_blocks_here; i++)
-            if (mine[i]) kept += hsi_tree_boundary_bytes(mine[i]);
-        tb.kept_band = kept / (g1 - g0) > tb.kept_band ? kept / (g1 - g0) : tb.kept_band;
+        size_t kept = group_bytes(mine, n_blocks_here, g0, g1, NULL);
+        tb.kept_band = size_max(tb.kept_band, kept / (g1 - g0));
         for (size_t b = g0; b < g1 && !st; b++) {
             size_t band_compact = 0;
             for (int k = 0; k < 2 && !st; k++) {

@@ -124,19 +124,22 @@ size_t hsi_tree_boundary_bytes(const hsi_tree_boundary *b)
  * order (88 bytes) and works with par, dkey and the accumulators it merges;
  * each filter adds keep and value, and hsi_tree_merged_compact copies one
  * filter at a time before it frees the rest. */
+/* Per node and filter: kept or not, and the new level. */
+#define FILTER_BYTES (sizeof(uint8_t) + sizeof(double))
+
 size_t hsi_tree_merge_bytes(size_t nodes, unsigned attributes, size_t n_slots)
 {
     size_t kept = 3 * sizeof(uint32_t) + sizeof(uint64_t) + sizeof(float) +
                   2 * N_ATTR * sizeof(double);
     size_t work = 2 * sizeof(uint32_t) + ((attributes & GEO_ATTR) ? sizeof(hsi_tree_acc) : 0) +
                   ((attributes & STD_ATTR) ? sizeof(hsi_tree_sacc) : 0);
-    size_t slots = (n_slots + 1) * (1 + sizeof(double));
+    size_t slots = (n_slots + 1) * FILTER_BYTES;
     return nodes * (kept + (work > slots ? work : slots));
 }
 
 size_t hsi_tree_merged_compact_bytes(size_t nodes, size_t n_slots)
 {
-    return nodes * n_slots * (1 + sizeof(double));
+    return nodes * n_slots * FILTER_BYTES;
 }
 
 /* bidx[i] = boundary index of node i (numbered in node order) or NIL: the
@@ -685,8 +688,8 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     int geo = (m->attr_mask & GEO_ATTR) != 0, std = (m->attr_mask & STD_ATTR) != 0;
     hsi_tree_acc *acc = geo ? malloc(t1 * sizeof *acc) : NULL;
     hsi_tree_sacc *sacc = std ? malloc(t1 * sizeof *sacc) : NULL;
-    if ((std && !sacc) || (geo && !acc) || !m->offset || !m->row0 || !m->rows || !m->root || !m->mpar || !m->pref || !m->level ||
-        !m->attr || !m->submax || !m->order || !par || !dkey) {
+    if ((std && !sacc) || (geo && !acc) || !m->offset || !m->row0 || !m->rows || !m->root ||
+        !m->mpar || !m->pref || !m->level || !m->attr || !m->submax || !m->order || !par || !dkey) {
         free(par);
         free(dkey);
         free(acc);
@@ -789,7 +792,7 @@ size_t hsi_tree_merged_bytes(const hsi_tree_merged *m)
     size_t per = m->compact ? 0 : sizeof(uint32_t) * 3 + sizeof(uint64_t) + sizeof(float) +
                                       2 * N_ATTR * sizeof(double);
     for (size_t i = 0; i < m->n_slots; i++)
-        if (m->slots[i].set) per += 1 + sizeof(double);
+        if (m->slots[i].set) per += FILTER_BYTES;
     return m->n * per;
 }
 
