@@ -21,6 +21,9 @@
 #  4. end to end: hsi simulate a 72 x 72 scene, hsi cnn train --device cuda
 #     and --device cpu (5 epochs, same seed), predict on the GPU, eval on
 #     both: the accuracies side by side;
+#  4b. the data path: hsi cnn train on a 145 x 145 x 220 scene with the
+#     training windows held on the GPU and uploaded every step
+#     (HSI_CNN_RESIDENT=1 / 0): the steady epoch's samples/s;
 #  5. throughput, Lange net at 9x9x220 and 9x9x200, batch 50 and 512:
 #     training and inference samples/s of hsi --device cuda (bench/cnn_throughput),
 #     PyTorch on cuda (bench/torch_lange3dcnn_gpu.py: cuDNN autotuner, TF32
@@ -184,6 +187,40 @@ if run 30 "$HSI" simulate -o "$W/scene.tif" --rows 72 --cols 72 &&
     fi
 else
     md "- could not make the scene (hsi simulate / split failed: see gpu-check.log)"
+fi
+md
+
+# ---------------------------------------------------------------- 4b. data path
+# hsi cnn train on the GPU with the training windows held there (a step
+# sends only its indices; the default where they fit) against gathering
+# them on the host and uploading every batch (HSI_CNN_RESIDENT=0): the
+# steady-state epoch time (the last of 3 epochs, as hsi prints it).
+md "## Data path: training windows held on the GPU vs uploaded every step"
+md
+D="$WORK/datapath"
+mkdir -p "$D"
+if run 60 "$HSI" simulate -o "$D/scene.tif" --rows 145 --cols 145 &&
+    run 30 "$HSI" split --truth "$D/scene_gt.tif" -o "$D/split" --fraction 0.5 --seed 1; then
+    for held in 1 0; do
+        if HSI_CNN_RESIDENT=$held run 120 "$HSI" cnn train "$D/scene.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
+            --train "$D/split_train.tif" --allow-missing-classes --epochs 3 --batch 50 --seed 1 \
+            --validation-split 0 --device cuda -o "$D/m$held.ckpt"; then
+            n=$(grep '^Training .* on [0-9]* pixels' "$LOG" | tail -1 | sed 's/.* on \([0-9]*\) pixels.*/\1/')
+            how=$(grep -E '^Training windows (held|gathered)' "$LOG" | tail -1)
+            sec=$(grep -E '^Epoch 3/3 - [0-9.]+s' "$LOG" | tail -1 | sed 's/^Epoch 3\/3 - \([0-9.]*\)s.*/\1/')
+            sps=$(awk -v n="$n" -v s="$sec" 'BEGIN {if (n > 0 && s > 0) printf "%.0f", n / s; else print "-"}')
+            md "- HSI_CNN_RESIDENT=$held: epoch 3 in ${sec:-?} s, ${sps} samples/s ($n training pixels, batch 50); hsi said: ${how:-?}"
+            say "gpu-check: data path HSI_CNN_RESIDENT=$held: ${sec:-?} s an epoch, $sps samples/s"
+        else
+            md "- HSI_CNN_RESIDENT=$held: FAILED (see gpu-check.log)"
+            FAILED=1
+        fi
+    done
+    if [ -f "$D/m1.ckpt" ] && [ -f "$D/m0.ckpt" ]; then
+        md "- the two models: $(cmp -s "$D/m1.ckpt" "$D/m0.ckpt" && echo "identical files" || echo "differ (cuDNN's timed algorithm choice may differ between runs without --deterministic)")"
+    fi
+else
+    md "- could not make the scene (see gpu-check.log)"
 fi
 md
 

@@ -221,15 +221,30 @@ struct hsi_cnn_backend {
                          float *dgx, float *dgh, float *dh_prev);
     void *ctx;
     /* Optional (NULL: the net computes the loss on the host from the
-     * outputs read back): the loss of outputs p (n x k, backend memory)
-     * against labels (host, 0-based) with sample weights w (host; NULL: 1),
-     * exactly as hsi_cnn_loss_eval() defines it (mse: 1 for MSE, else CCE;
-     * fused: CCE after softmax, gradient w.r.t. the logits). Writes d loss /
-     * d p (or / d logits) into grad (n x k, backend memory), returns the
-     * mean loss and, unless hits is NULL, the count of rows whose first
-     * maximum is the label. Only n losses and hits cross to the host. */
-    double (*loss)(const hsi_cnn_backend *be, int mse, int fused, const float *p,
-                   const int32_t *labels, const float *w, int n, int k, float *grad, int *hits);
+     * outputs read back), in two halves so that the host never waits for
+     * the device inside a training step. loss_start queues the loss of
+     * outputs p (n x k, backend memory) against labels (host, 0-based) with
+     * sample weights w (host; NULL: 1), exactly as hsi_cnn_loss_eval()
+     * defines it (mse: 1 for MSE, else CCE; fused: CCE after softmax,
+     * gradient w.r.t. the logits): it writes d loss / d p (or / d logits)
+     * into grad (n x k, backend memory) and starts copying the n row losses
+     * and hits to the host; labels and w may be reused once it returns.
+     * loss_finish waits for the oldest loss_start not yet finished (at most
+     * two may be pending: a step's loss is read while the next step runs)
+     * and returns its mean loss and, unless hits is NULL, the count of rows
+     * whose first maximum is the label. */
+    void (*loss_start)(const hsi_cnn_backend *be, int mse, int fused, const float *p,
+                       const int32_t *labels, const float *w, int n, int k, float *grad);
+    double (*loss_finish)(const hsi_cnn_backend *be, int *hits);
+    /* Optional (NULL: the training loop gathers every batch on the host
+     * and uploads it): rows of a table in backend memory picked by host
+     * indices, out[i, :] = table[idx[i], :] for i < n (row_len floats a
+     * row; out is backend memory). With the training samples held in such
+     * a table (cnn3d/train.c), a step sends only its n indices to a GPU. */
+    void (*gather_rows)(const hsi_cnn_backend *be, const float *table, size_t row_len,
+                        const size_t *idx, int n, float *out);
+    /* Optional (NULL: unknown): bytes of backend memory free now. */
+    size_t (*memory_free)(const hsi_cnn_backend *be);
     /* Optional (NULL: none): the net names what it runs next ("conv3d_2
      * backward", "loss", "optimizer"), for the backend's error messages. */
     void (*trace)(const hsi_cnn_backend *be, const char *what);

@@ -1918,6 +1918,18 @@ static void cpu_copy(const hsi_cnn_backend *be, size_t n, const float *src, floa
     if (n && src != dst) memmove(dst, src, n * sizeof(float));
 }
 
+/* A resident table's rows by index. The training loop uses it on the CPU
+ * only when told to (tests: it copies each window once more than a host
+ * gather would); on a GPU it saves the upload of every batch. */
+static void cpu_gather_rows(const hsi_cnn_backend *be, const float *table, size_t row_len,
+                            const size_t *idx, int n, float *out)
+{
+    (void)be;
+#pragma omp parallel for schedule(static) if ((size_t)n * row_len > 65536)
+    for (int i = 0; i < n; i++)
+        memcpy(out + (size_t)i * row_len, table + idx[i] * row_len, row_len * sizeof *out);
+}
+
 static void cpu_sgd_update(const hsi_cnn_backend *be, size_t n, float *w, const float *g,
                            float *v, float lr, float momentum, int nesterov, float wd)
 {
@@ -1976,6 +1988,7 @@ static const hsi_cnn_backend cpu_backend = {
     .batchnorm_backward = cpu_bn_backward,
     .mul = cpu_mul,
     .copy = cpu_copy,
+    .gather_rows = cpu_gather_rows,
     .sgd_update = cpu_sgd_update,
     .adam_update = cpu_adam_update,
     .seq_pack = hsi_cnn_cpu_seq_pack,
@@ -2012,6 +2025,7 @@ static const hsi_cnn_backend reference_backend = {
     .batchnorm_backward = cpu_bn_backward,
     .mul = cpu_mul,
     .copy = cpu_copy,
+    .gather_rows = cpu_gather_rows,
     .sgd_update = cpu_sgd_update,
     .adam_update = cpu_adam_update,
     .seq_pack = hsi_cnn_cpu_seq_pack,

@@ -2,9 +2,10 @@
  * (one device, one stream, a cuDNN and a cuBLAS handle), device selection
  * and its errors, memory, the dense layers' GEMM on cuBLAS, and the table.
  *
- * Every primitive is queued on the context's stream; only download (and
- * the arena's allocation) waits for the device, so a training step runs
- * without host synchronisation until the net reads its outputs back.
+ * Every primitive is queued on the context's stream; only download,
+ * loss_finish (and the arena's allocation) wait for the device, so a
+ * training step runs without host synchronisation: its loss is read back
+ * while the next step runs (hsi_cnn_train_step_begin/end).
  * Errors are sticky (backend_cuda.h): the first failing call is kept, with
  * the call's name and what it was doing, and every later primitive is a
  * no-op until the owner reads it through be->status().
@@ -236,7 +237,10 @@ static const hsi_cnn_backend cuda_template = {
     .gru_forward = hsi_cuda_gru_forward,
     .gru_backward = hsi_cuda_gru_backward,
     .ctx = NULL,
-    .loss = hsi_cuda_loss,
+    .loss_start = hsi_cuda_loss_start,
+    .loss_finish = hsi_cuda_loss_finish,
+    .gather_rows = hsi_cuda_gather_rows,
+    .memory_free = hsi_cuda_memory_free,
     .trace = cuda_trace,
     .device = 1,
     .status = cuda_status,
@@ -302,6 +306,11 @@ extern "C" hsi_status hsi_cnn_backend_cuda_open(int device, const hsi_cnn_device
     if (!c->err)
         hsi_cuda_check(c, cudaEventCreateWithFlags(&c->stage_done, cudaEventDisableTiming),
                        "cudaEventCreate", "opening the device");
+    for (int i = 0; i < 2 && !c->err; i++)
+        if (!hsi_cuda_check(c, cudaEventCreateWithFlags(&c->loss_done[i], cudaEventDisableTiming),
+                            "cudaEventCreate", "opening the device"))
+            hsi_cuda_check(c, cudaEventCreateWithFlags(&c->idx_done[i], cudaEventDisableTiming),
+                           "cudaEventCreate", "opening the device");
     if (!c->err) hsi_cudnn_check(c, cudnnCreate(&c->dnn), "cudnnCreate", "opening the device");
     if (!c->err) hsi_cudnn_check(c, cudnnSetStream(c->dnn, c->stream), "cudnnSetStream", "opening");
     if (!c->err) hsi_cublas_check(c, cublasCreate(&c->blas), "cublasCreate", "opening the device");
@@ -338,7 +347,13 @@ extern "C" void hsi_cnn_backend_cuda_close(hsi_cnn_backend *be)
     hsi_cuda_conv_plans_free(c);
     if (c->work) cudaFree(c->work);
     if (c->loss_dev) cudaFree(c->loss_dev);
-    free(c->loss_host);
+    if (c->loss_host) cudaFreeHost(c->loss_host);
+    if (c->idx_dev) cudaFree(c->idx_dev);
+    if (c->idx_host) cudaFreeHost(c->idx_host);
+    for (int i = 0; i < 2; i++) {
+        if (c->loss_done[i]) cudaEventDestroy(c->loss_done[i]);
+        if (c->idx_done[i]) cudaEventDestroy(c->idx_done[i]);
+    }
     if (c->stage) cudaFreeHost(c->stage);
     if (c->stage_done) cudaEventDestroy(c->stage_done);
     if (c->blas) cublasDestroy(c->blas);

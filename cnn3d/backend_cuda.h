@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/status.h"
 #include "cnn3d/backend.h"
@@ -46,9 +47,20 @@ struct cuda_ctx {
     size_t stage_bytes;
     int stage_failed;       /* cudaMallocHost refused: pageable uploads from then on */
     cudaEvent_t stage_done; /* the last staged copy has left the buffer */
-    void *loss_dev;         /* the loss's labels, weights, row losses and hits [grown] */
-    void *loss_host;        /* their host copies */
-    size_t loss_rows;       /* rows they hold */
+    /* The loss (hsi_cuda_loss_start/finish): two slots used in turn, each
+     * row losses, hits, labels and weights of loss_rows rows, on the device
+     * and pinned on the host; a slot's event marks its copies done. */
+    void *loss_dev, *loss_host;
+    size_t loss_rows;
+    uint64_t loss_begun, loss_ended;
+    int loss_n[2];          /* rows of each slot's pending loss (0: none) */
+    cudaEvent_t loss_done[2];
+    /* Sample indices of hsi_cuda_gather_rows: two halves of idx_rows each,
+     * device and pinned host, used in turn. */
+    void *idx_dev, *idx_host;
+    size_t idx_rows;
+    uint64_t idx_calls;
+    cudaEvent_t idx_done[2];
 };
 
 static inline struct cuda_ctx *cuda_ctx_of(const hsi_cnn_backend *be)
@@ -143,8 +155,12 @@ void hsi_cuda_lstm_backward(const hsi_cnn_backend *be, int n, int u, const float
                             const float *dh_rec, const float *dc_next, float *dc_prev, float *da);
 void hsi_cuda_gru_forward(const hsi_cnn_backend *be, int n, int u, float *g, const float *gh,
                           const float *b_ih, const float *b_hh, const float *h_prev, float *h);
-double hsi_cuda_loss(const hsi_cnn_backend *be, int mse, int fused, const float *p,
-                     const int32_t *labels, const float *w, int n, int k, float *grad, int *hits);
+void hsi_cuda_loss_start(const hsi_cnn_backend *be, int mse, int fused, const float *p,
+                         const int32_t *labels, const float *w, int n, int k, float *grad);
+double hsi_cuda_loss_finish(const hsi_cnn_backend *be, int *hits);
+void hsi_cuda_gather_rows(const hsi_cnn_backend *be, const float *table, size_t row_len,
+                          const size_t *idx, int n, float *out);
+size_t hsi_cuda_memory_free(const hsi_cnn_backend *be);
 void hsi_cuda_gru_backward(const hsi_cnn_backend *be, int n, int u, const float *g,
                            const float *h_prev, const float *dh_out, const float *dh_rec,
                            float *dgx, float *dgh, float *dh_prev);

@@ -11,7 +11,9 @@
  * Tensors are (N, C, D, H, W) row-major; "nc" indexes the (sample,
  * channel) volumes.
  */
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cnn3d/backend_cuda.h"
 #include "cnn3d/cuda_math.h"
@@ -647,53 +649,183 @@ __global__ void k_loss(int mse, int fused, const float *p, const int32_t *labels
     }
 }
 
-double hsi_cuda_loss(const hsi_cnn_backend *be, int mse, int fused, const float *p,
-                     const int32_t *labels, const float *w, int n, int k, float *grad, int *hits)
+/* One slot's buffers, device and pinned host alike, `rows` rows each:
+ * [row losses (double) | hits (int32) | labels (int32) | weights (float)];
+ * the first two come back, the last two go out. */
+struct loss_slot_view {
+    double *row_loss;
+    int32_t *hit, *lab;
+    float *w;
+};
+
+static size_t loss_slot_bytes(size_t rows)
+{
+    return rows * (sizeof(double) + 2 * sizeof(int32_t) + sizeof(float));
+}
+
+static loss_slot_view loss_slot(void *base, size_t rows, int slot)
+{
+    char *b = (char *)base + (size_t)slot * loss_slot_bytes(rows);
+    loss_slot_view v;
+    v.row_loss = (double *)b;
+    v.hit = (int32_t *)(v.row_loss + rows);
+    v.lab = v.hit + rows;
+    v.w = (float *)(v.lab + rows);
+    return v;
+}
+
+/* Grow both slots to n rows; only between steps (nothing pending). */
+static int loss_grow(struct cuda_ctx *cx, int n)
+{
+    if ((size_t)n <= cx->loss_rows) return 0;
+    if (cx->loss_dev) cudaFree(cx->loss_dev);
+    if (cx->loss_host) cudaFreeHost(cx->loss_host);
+    cx->loss_dev = cx->loss_host = NULL;
+    cx->loss_rows = 0;
+    size_t bytes = 2 * loss_slot_bytes((size_t)n);
+    if (hsi_cuda_check(cx, cudaMalloc(&cx->loss_dev, bytes), "cudaMalloc", "loss") ||
+        hsi_cuda_check(cx, cudaMallocHost(&cx->loss_host, bytes), "cudaMallocHost", "loss"))
+        return 1;
+    cx->loss_rows = (size_t)n;
+    return 0;
+}
+
+/* Queues the loss kernel and the copies of its row losses and hits into
+ * the pinned slot of this call (calls alternate between two slots, so a
+ * step's loss is read while the next step runs). */
+void hsi_cuda_loss_start(const hsi_cnn_backend *be, int mse, int fused, const float *p,
+                         const int32_t *labels, const float *w, int n, int k, float *grad)
+{
+    struct cuda_ctx *cx = cuda_ctx_of(be);
+    int slot = (int)(cx->loss_begun++ % 2);
+    cx->loss_n[slot] = 0;
+    if (cx->err || n <= 0) return;
+    if ((size_t)n > cx->loss_rows) {
+        /* Growing frees the slots: wait for a pending one first. */
+        if (hsi_cuda_check(cx, cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize",
+                           "the training step (a kernel in it may have failed)") ||
+            loss_grow(cx, n))
+            return;
+    } else if (cx->loss_begun - cx->loss_ended > 2) {
+        /* This slot's last use was never finished: its copies must be done
+         * before the host part is overwritten. */
+        if (hsi_cuda_check(cx, cudaEventSynchronize(cx->loss_done[slot]), "cudaEventSynchronize",
+                           "loss"))
+            return;
+    }
+    loss_slot_view h = loss_slot(cx->loss_host, cx->loss_rows, slot);
+    loss_slot_view d = loss_slot(cx->loss_dev, cx->loss_rows, slot);
+    memcpy(h.lab, labels, n * sizeof *h.lab);
+    if (hsi_cuda_check(cx, cudaMemcpyAsync(d.lab, h.lab, n * sizeof *h.lab, cudaMemcpyHostToDevice,
+                                           cx->stream),
+                       "cudaMemcpyAsync", "loss labels"))
+        return;
+    if (w) {
+        memcpy(h.w, w, n * sizeof *h.w);
+        if (hsi_cuda_check(cx, cudaMemcpyAsync(d.w, h.w, n * sizeof *h.w, cudaMemcpyHostToDevice,
+                                               cx->stream),
+                           "cudaMemcpyAsync", "loss weights"))
+            return;
+    }
+    k_loss<<<hsi_cuda_blocks(n), 256, 0, cx->stream>>>(mse, fused, p, d.lab, w ? d.w : NULL, n, k,
+                                                       grad, d.row_loss, d.hit);
+    if (HSI_CUDA_LAUNCHED(cx, "loss")) return;
+    if (hsi_cuda_check(cx, cudaMemcpyAsync(h.row_loss, d.row_loss, n * sizeof *h.row_loss,
+                                           cudaMemcpyDeviceToHost, cx->stream),
+                       "cudaMemcpyAsync", "loss") ||
+        hsi_cuda_check(cx, cudaMemcpyAsync(h.hit, d.hit, n * sizeof *h.hit, cudaMemcpyDeviceToHost,
+                                           cx->stream),
+                       "cudaMemcpyAsync", "loss hits") ||
+        hsi_cuda_check(cx, cudaEventRecord(cx->loss_done[slot], cx->stream), "cudaEventRecord",
+                       "loss"))
+        return;
+    cx->loss_n[slot] = n;
+}
+
+/* Waits for the oldest pending loss and sums it in row order, as
+ * hsi_cnn_loss_eval adds the rows. */
+double hsi_cuda_loss_finish(const hsi_cnn_backend *be, int *hits)
 {
     struct cuda_ctx *cx = cuda_ctx_of(be);
     if (hits) *hits = 0;
+    if (cx->loss_ended == cx->loss_begun) return NAN;
+    int slot = (int)(cx->loss_ended++ % 2);
+    int n = cx->loss_n[slot];
+    cx->loss_n[slot] = 0;
     if (cx->err || n <= 0) return 0.0;
-    /* [row losses (double) | labels | weights | hits], grown to n rows once */
-    const size_t per_row = sizeof(double) + 3 * sizeof(int32_t);
-    if ((size_t)n > cx->loss_rows) {
-        if (cx->loss_dev) cudaFree(cx->loss_dev);
-        free(cx->loss_host);
-        cx->loss_dev = NULL;
-        cx->loss_rows = 0;
-        cx->loss_host = malloc(n * per_row);
-        if (!cx->loss_host) {
-            hsi_cuda_fail(cx, HSI_ERR_NOMEM, "out of memory for the loss of %d samples", n);
-            return 0.0;
-        }
-        if (hsi_cuda_check(cx, cudaMalloc(&cx->loss_dev, n * per_row), "cudaMalloc", "loss"))
-            return 0.0;
-        cx->loss_rows = n;
-    }
-    double *row_loss = (double *)cx->loss_dev;
-    int32_t *lab = (int32_t *)(row_loss + cx->loss_rows);
-    float *wd = (float *)(lab + cx->loss_rows);
-    int32_t *hit = (int32_t *)(wd + cx->loss_rows);
-    if (hsi_cuda_check(cx, cudaMemcpyAsync(lab, labels, n * sizeof *lab, cudaMemcpyHostToDevice, cx->stream),
-                       "cudaMemcpyAsync", "loss labels") ||
-        (w && hsi_cuda_check(cx, cudaMemcpyAsync(wd, w, n * sizeof *wd, cudaMemcpyHostToDevice, cx->stream),
-                             "cudaMemcpyAsync", "loss weights")))
-        return 0.0;
-    k_loss<<<hsi_cuda_blocks(n), 256, 0, cx->stream>>>(mse, fused, p, lab, w ? wd : NULL, n, k, grad,
-                                                       row_loss, hit);
-    if (HSI_CUDA_LAUNCHED(cx, "loss")) return 0.0;
-    double *hl = (double *)cx->loss_host;
-    int32_t *hh = (int32_t *)(hl + cx->loss_rows);
-    if (hsi_cuda_check(cx, cudaMemcpyAsync(hl, row_loss, n * sizeof *hl, cudaMemcpyDeviceToHost, cx->stream),
-                       "cudaMemcpyAsync", "loss") ||
-        hsi_cuda_check(cx, cudaMemcpyAsync(hh, hit, n * sizeof *hh, cudaMemcpyDeviceToHost, cx->stream),
-                       "cudaMemcpyAsync", "loss hits") ||
-        hsi_cuda_check(cx, cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize",
+    if (hsi_cuda_check(cx, cudaEventSynchronize(cx->loss_done[slot]), "cudaEventSynchronize",
                        "the training step (a kernel in it may have failed)"))
         return 0.0;
-    /* The rows' sum in row order, as hsi_cnn_loss_eval adds them. */
+    loss_slot_view h = loss_slot(cx->loss_host, cx->loss_rows, slot);
     double total = 0;
-    int h = 0;
-    for (int r = 0; r < n; r++) total += hl[r], h += hh[r];
-    if (hits) *hits = h;
+    int hh = 0;
+    for (int r = 0; r < n; r++) total += h.row_loss[r], hh += h.hit[r];
+    if (hits) *hits = hh;
     return total / n;
+}
+
+/* ---------------------------------------------------------------- resident samples */
+
+/* out[i, :] = table[idx[i], :]: a block per row, its threads along the
+ * row (a 9 x 9 x 220 window is 17,820 floats, 70 KB, read and written
+ * coalesced). idx: n row numbers (int64). */
+__global__ void k_gather_rows(const float *table, size_t row_len, const int64_t *idx, int n,
+                              float *out)
+{
+    for (int i = blockIdx.x; i < n; i += gridDim.x) {
+        const float *src = table + (size_t)idx[i] * row_len;
+        float *dst = out + (size_t)i * row_len;
+        for (size_t j = threadIdx.x; j < row_len; j += blockDim.x) dst[j] = src[j];
+    }
+}
+
+/* Only the n indices cross to the device: they go through a pinned buffer
+ * of two halves used in turn (a half is rewritten only after the copy from
+ * it is done, which its event says). */
+void hsi_cuda_gather_rows(const hsi_cnn_backend *be, const float *table, size_t row_len,
+                          const size_t *idx, int n, float *out)
+{
+    struct cuda_ctx *cx = cuda_ctx_of(be);
+    if (cx->err || n <= 0) return;
+    if ((size_t)n > cx->idx_rows) {
+        if (hsi_cuda_check(cx, cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize",
+                           "gathering samples"))
+            return;
+        if (cx->idx_dev) cudaFree(cx->idx_dev);
+        if (cx->idx_host) cudaFreeHost(cx->idx_host);
+        cx->idx_dev = cx->idx_host = NULL;
+        cx->idx_rows = 0;
+        if (hsi_cuda_check(cx, cudaMalloc(&cx->idx_dev, 2 * n * sizeof(int64_t)), "cudaMalloc",
+                           "sample indices") ||
+            hsi_cuda_check(cx, cudaMallocHost(&cx->idx_host, 2 * n * sizeof(int64_t)),
+                           "cudaMallocHost", "sample indices"))
+            return;
+        cx->idx_rows = (size_t)n;
+    }
+    int half = (int)(cx->idx_calls++ % 2);
+    if (hsi_cuda_check(cx, cudaEventSynchronize(cx->idx_done[half]), "cudaEventSynchronize",
+                       "gathering samples"))
+        return;
+    int64_t *h = (int64_t *)cx->idx_host + (size_t)half * cx->idx_rows;
+    int64_t *d = (int64_t *)cx->idx_dev + (size_t)half * cx->idx_rows;
+    for (int i = 0; i < n; i++) h[i] = (int64_t)idx[i];
+    if (hsi_cuda_check(cx, cudaMemcpyAsync(d, h, n * sizeof *h, cudaMemcpyHostToDevice, cx->stream),
+                       "cudaMemcpyAsync", "sample indices") ||
+        hsi_cuda_check(cx, cudaEventRecord(cx->idx_done[half], cx->stream), "cudaEventRecord",
+                       "sample indices"))
+        return;
+    unsigned blocks = n < 65535 ? (unsigned)n : 65535u;
+    k_gather_rows<<<blocks, 256, 0, cx->stream>>>(table, row_len, d, n, out);
+    HSI_CUDA_LAUNCHED(cx, "gathering samples");
+}
+
+size_t hsi_cuda_memory_free(const hsi_cnn_backend *be)
+{
+    struct cuda_ctx *cx = cuda_ctx_of(be);
+    size_t free_b = 0, total_b = 0;
+    if (cx->err || cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return free_b;
 }

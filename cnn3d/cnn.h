@@ -224,6 +224,12 @@ typedef struct hsi_cnn_net {
      * device backend (be->device) a host buffer that backward uploads. */
     float *loss_grad;
     float *host_out;            /* device backends: the outputs forward() returns [max_batch * classes] */
+    /* Steps begun and ended (hsi_cnn_train_step_begin/end; at most two
+     * apart), and the losses and hits of pending steps where the host
+     * computed them (slot: step count % 2); else be->loss_finish gives them. */
+    uint64_t steps_begun, steps_ended;
+    double step_loss[2];
+    int step_hits[2];
 } hsi_cnn_net;
 
 hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *opts,
@@ -274,9 +280,21 @@ double hsi_cnn_loss_eval(hsi_cnn_loss loss, hsi_cnn_activation last_act, const f
                          float *grad, int *pre_activation);
 
 /* One training step on a batch: forward, loss, backward, optimiser update.
- * Returns the batch loss; *correct counts argmax hits. */
+ * Returns the batch loss; *correct counts argmax hits. x is host memory, or
+ * net->x already filled (be->gather_rows). */
 double hsi_cnn_train_step(hsi_cnn_net *net, const float *x, const int32_t *labels,
                           const float *class_weights, int n, int *correct);
+
+/* The same step in two halves. begin queues the whole step (x, labels and
+ * class_weights may be reused once it returns); end returns its loss and
+ * hits, oldest first. On a GPU (be->loss_start) the host waits only in
+ * end, and the next step may begin before this one ends (at most two steps
+ * begun and not ended), so the device never idles between steps while the
+ * host reads a loss; on the CPU begin does all the work. end returns NAN
+ * when no step is pending. */
+void hsi_cnn_train_step_begin(hsi_cnn_net *net, const float *x, const int32_t *labels,
+                              const float *class_weights, int n);
+double hsi_cnn_train_step_end(hsi_cnn_net *net, int *correct);
 
 /* Apply the optimiser to net->grads (one iteration). */
 void hsi_cnn_optimizer_step(hsi_cnn_net *net);
@@ -363,6 +381,16 @@ typedef struct hsi_cnn_epoch_stats {
     int improved;                  /* validation loss improved (or no validation) */
 } hsi_cnn_epoch_stats;
 
+/* Whether training holds its samples in backend memory (cnn3d/train.c):
+ * AUTO where that pays (a GPU with room for them in half its free memory,
+ * no augmentation; HSI_CNN_RESIDENT=0 or 1 in the environment overrides,
+ * for A/B runs), ALWAYS where the backend can (tests), NEVER. */
+typedef enum hsi_cnn_resident {
+    HSI_CNN_RESIDENT_AUTO = 0,
+    HSI_CNN_RESIDENT_NEVER,
+    HSI_CNN_RESIDENT_ALWAYS
+} hsi_cnn_resident;
+
 typedef struct hsi_cnn_train_options {
     int epochs;                 /* total epochs (the net resumes at net->epoch) */
     int batch;
@@ -377,7 +405,16 @@ typedef struct hsi_cnn_train_options {
     /* Data-parallel training over MPI ranks (cnn3d/dist.h); NULL: this
      * process alone. batch is then the global batch, sharded over the ranks. */
     struct hsi_cnn_dist *dist;
+    hsi_cnn_resident resident;
 } hsi_cnn_train_options;
+
+/* What hsi_cnn_train will hold in backend memory for n_train training and
+ * n_val validation samples: the bytes of each table (0: gathered on the
+ * host and uploaded every batch; the validation table may be left out when
+ * the training one takes the room). Returns NULL when the training samples
+ * are held, else why not (for the user; hsi_cnn_train decides the same way). */
+const char *hsi_cnn_resident_plan(const hsi_cnn_net *net, size_t n_train, size_t n_val,
+                                  hsi_cnn_resident mode, size_t *train_bytes, size_t *val_bytes);
 
 hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
                          const hsi_cnn_dataset *val, const hsi_cnn_train_options *opts);

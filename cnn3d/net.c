@@ -770,44 +770,63 @@ static int argmax_row(const float *p, int k)
     return best;
 }
 
-double hsi_cnn_train_step(hsi_cnn_net *net, const float *x, const int32_t *labels,
-                          const float *class_weights, int n, int *correct)
+void hsi_cnn_train_step_begin(hsi_cnn_net *net, const float *x, const int32_t *labels,
+                              const float *class_weights, int n)
 {
     if (n > net->max_batch) n = net->max_batch;
     float *w = NULL;
     hsi_cnn_activation last = net->layers[net->n_layers - 1].spec.activation;
-    if (net->be->loss) {
-        /* The backend's loss: the outputs stay in its memory and the
-         * gradient goes straight to where the backward pass starts. */
+    int fused = net->spec->loss == HSI_CNN_LOSS_CCE && last == HSI_CNN_ACT_SOFTMAX;
+    int slot = (int)(net->steps_begun++ % 2);
+    if (net->be->loss_start) {
+        /* The backend's loss: the outputs stay in its memory, the gradient
+         * goes straight to where the backward pass starts, and the loss
+         * comes back while the rest of the step runs. */
         const float *y = forward_pass(net, x, n, 1);
         if (class_weights) {
-            w = net->host_scratch;
+            w = net->host_scratch; /* free after the forward pass */
             for (int i = 0; i < n; i++) w[i] = class_weights[labels[i]];
         }
-        int fused = net->spec->loss == HSI_CNN_LOSS_CCE && last == HSI_CNN_ACT_SOFTMAX;
         trace(net, -1, "loss");
-        double loss = net->be->loss(net->be, net->spec->loss == HSI_CNN_LOSS_MSE, fused, y, labels,
-                                    w, n, net->classes, net->grad_a, correct);
+        net->be->loss_start(net->be, net->spec->loss == HSI_CNN_LOSS_MSE, fused, y, labels, w, n,
+                            net->classes, net->grad_a);
         backward_from(net, n, fused);
         hsi_cnn_optimizer_step(net);
-        return loss;
+        return;
     }
     const float *p = hsi_cnn_forward(net, x, n, 1);
     if (class_weights) {
-        w = net->host_scratch; /* free after the forward pass */
+        w = net->host_scratch;
         for (int i = 0; i < n; i++) w[i] = class_weights[labels[i]];
     }
     int pre = 0;
-    double loss = hsi_cnn_loss_eval(net->spec->loss, last, p, labels, w, n, net->classes,
-                                    net->loss_grad, &pre);
-    if (correct) {
-        int hits = 0;
-        for (int i = 0; i < n; i++) hits += argmax_row(p + (size_t)i * net->classes, net->classes) == labels[i];
-        *correct = hits;
-    }
+    net->step_loss[slot] = hsi_cnn_loss_eval(net->spec->loss, last, p, labels, w, n,
+                                             net->classes, net->loss_grad, &pre);
+    int hits = 0;
+    for (int i = 0; i < n; i++) hits += argmax_row(p + (size_t)i * net->classes, net->classes) == labels[i];
+    net->step_hits[slot] = hits;
     hsi_cnn_backward(net, NULL, n, pre);
     hsi_cnn_optimizer_step(net);
-    return loss;
+}
+
+double hsi_cnn_train_step_end(hsi_cnn_net *net, int *correct)
+{
+    if (correct) *correct = 0;
+    if (net->steps_ended == net->steps_begun) return NAN;
+    int slot = (int)(net->steps_ended++ % 2);
+    if (net->be->loss_start) {
+        trace(net, -1, "reading the loss back");
+        return net->be->loss_finish(net->be, correct);
+    }
+    if (correct) *correct = net->step_hits[slot];
+    return net->step_loss[slot];
+}
+
+double hsi_cnn_train_step(hsi_cnn_net *net, const float *x, const int32_t *labels,
+                          const float *class_weights, int n, int *correct)
+{
+    hsi_cnn_train_step_begin(net, x, labels, class_weights, n);
+    return hsi_cnn_train_step_end(net, correct);
 }
 
 /* ---------------------------------------------------------------- summary */

@@ -420,10 +420,12 @@ static void bc_recurrent(bc *t)
 
 /* The backend's loss (where it has one) against hsi_cnn_loss_eval on the
  * same outputs: MSE and CCE, after softmax (fused) or not, with and without
- * sample weights; a clipped log among them. */
+ * sample weights; a clipped log among them. The forms are started two at a
+ * time before either is finished, as the training loop does (a step's loss
+ * is read while the next step runs): each finish gives the oldest. */
 static void bc_loss(bc *t)
 {
-    if (!t->be->loss) return;
+    if (!t->be->loss_start) return;
     const int n = 13, k = 6;
     float *p = bc_rand(t, (size_t)n * k, 0.01, 1), *grad = malloc(sizeof(float) * n * k);
     float *w = bc_rand(t, n, 0.5, 2);
@@ -435,36 +437,78 @@ static void bc_loss(bc *t)
         labels[i] = (int32_t)(hsi_rng_uniform(&t->rng) * k);
     }
     p[0 * k + labels[0]] = 0.0f;
-    float *pd = bc_up(t->be, p, (size_t)n * k), *gd = bc_up(t->be, NULL, (size_t)n * k);
+    float *pd = bc_up(t->be, p, (size_t)n * k);
+    float *gd[2] = {bc_up(t->be, NULL, (size_t)n * k), bc_up(t->be, NULL, (size_t)n * k)};
     float *gh = malloc(sizeof(float) * n * k);
-    for (int form = 0; form < 6; form++) {
-        int mse = form >= 4, fused = form < 2, weighted = form % 2;
-        int pre = 0, hits = -1, want_hits = 0;
-        double want = hsi_cnn_loss_eval(mse ? HSI_CNN_LOSS_MSE : HSI_CNN_LOSS_CCE,
-                                        fused ? HSI_CNN_ACT_SOFTMAX : HSI_CNN_ACT_SIGMOID, p, labels,
-                                        weighted ? w : NULL, n, k, grad, &pre);
-        for (int i = 0; i < n; i++) {
-            int best = 0;
-            for (int c = 1; c < k; c++)
-                if (p[i * k + c] > p[i * k + best]) best = c;
-            want_hits += best == labels[i];
+    CHECK(isnan(t->be->loss_finish(t->be, NULL))); /* none pending */
+    for (int pair = 0; pair < 3; pair++) {
+        for (int half = 0; half < 2; half++) {
+            int form = 2 * pair + half, mse = form >= 4, fused = form < 2, weighted = form % 2;
+            t->be->loss_start(t->be, mse, fused, pd, labels, weighted ? w : NULL, n, k, gd[half]);
         }
-        double got = t->be->loss(t->be, mse, pre, pd, labels, weighted ? w : NULL, n, k, gd, &hits);
-        t->be->download(t->be, gh, gd, sizeof(float) * n * k);
-        double scale = 0, diff = 0;
-        for (int i = 0; i < n * k; i++) {
-            if (fabs(grad[i]) > scale) scale = fabs(grad[i]);
-            if (fabs((double)grad[i] - gh[i]) > diff) diff = fabs((double)grad[i] - gh[i]);
+        for (int half = 0; half < 2; half++) {
+            int form = 2 * pair + half, mse = form >= 4, fused = form < 2, weighted = form % 2;
+            int pre = 0, hits = -1, want_hits = 0;
+            double want = hsi_cnn_loss_eval(mse ? HSI_CNN_LOSS_MSE : HSI_CNN_LOSS_CCE,
+                                            fused ? HSI_CNN_ACT_SOFTMAX : HSI_CNN_ACT_SIGMOID, p,
+                                            labels, weighted ? w : NULL, n, k, grad, &pre);
+            CHECK(pre == fused);
+            for (int i = 0; i < n; i++) {
+                int best = 0;
+                for (int c = 1; c < k; c++)
+                    if (p[i * k + c] > p[i * k + best]) best = c;
+                want_hits += best == labels[i];
+            }
+            double got = t->be->loss_finish(t->be, &hits);
+            t->be->download(t->be, gh, gd[half], sizeof(float) * n * k);
+            double scale = 0, diff = 0;
+            for (int i = 0; i < n * k; i++) {
+                if (fabs(grad[i]) > scale) scale = fabs(grad[i]);
+                if (fabs((double)grad[i] - gh[i]) > diff) diff = fabs((double)grad[i] - gh[i]);
+            }
+            CHECK_MSG(fabs(got - want) <= 1e-12 * fabs(want) && hits == want_hits,
+                      "loss form %d: %.17g vs %.17g, hits %d vs %d", form, got, want, hits,
+                      want_hits);
+            CHECK_MSG(t->exact ? diff == 0 : diff <= 1e-6 * scale,
+                      "loss form %d gradient: %.3g of %.3g", form, diff, scale);
         }
-        CHECK_MSG(fabs(got - want) <= 1e-12 * fabs(want) && hits == want_hits,
-                  "loss form %d: %.17g vs %.17g, hits %d vs %d", form, got, want, hits, want_hits);
-        CHECK_MSG(t->exact ? diff == 0 : diff <= 1e-6 * scale, "loss form %d gradient: %.3g of %.3g",
-                  form, diff, scale);
     }
     bc_status(t, "loss");
     t->be->release(t->be, pd);
-    t->be->release(t->be, gd);
+    t->be->release(t->be, gd[0]);
+    t->be->release(t->be, gd[1]);
     free(p), free(grad), free(w), free(gh);
+}
+
+/* ---------------------------------------------------------------- resident rows */
+
+/* gather_rows (where the backend has it): rows of a table in backend
+ * memory picked by indices, repeats and the last row among them, equal to
+ * the host's copy bit for bit (it moves values, it computes nothing). */
+static void bc_gather_rows(bc *t)
+{
+    if (!t->be->gather_rows) return;
+    const size_t rows = 37, len = 1021; /* a row not a multiple of a block */
+    const int n = 19;
+    float *table = bc_rand(t, rows * len, -1, 1);
+    size_t idx[19];
+    for (int i = 0; i < n; i++) idx[i] = (size_t)(hsi_rng_uniform(&t->rng) * rows);
+    idx[0] = rows - 1, idx[1] = idx[2];
+    float *td = bc_up(t->be, table, rows * len), *od = bc_up(t->be, NULL, (size_t)n * len);
+    float *got = malloc(sizeof(float) * n * len);
+    for (int round = 0; round < 3; round++) { /* the index buffers are reused in turn */
+        t->be->gather_rows(t->be, td, len, idx, n, od);
+        t->be->download(t->be, got, od, sizeof(float) * n * len);
+        int same = 1;
+        for (int i = 0; i < n; i++)
+            same &= !memcmp(got + (size_t)i * len, table + idx[i] * len, len * sizeof *got);
+        CHECK_MSG(same, "gather_rows round %d differs from the table's rows", round);
+        idx[round + 3] = 0;
+    }
+    bc_status(t, "gather_rows");
+    t->be->release(t->be, td);
+    t->be->release(t->be, od);
+    free(table), free(got);
 }
 
 /* ---------------------------------------------------------------- memory */
@@ -503,6 +547,7 @@ static void bc_all_primitives(bc *t)
 {
     bc_memory(t);
     bc_loss(t);
+    bc_gather_rows(t);
     bc_gemm(t);
     bc_conv(t);
     bc_pool(t);

@@ -6,7 +6,8 @@
  *    device memory touched only through upload / download) with a "device"
  *    that is the CPU table flagged as device memory: every primitive, and 20
  *    SGD steps of the Lange net through a backend's loss slot and through
- *    the host loss, bit-identical to the CPU backend (the harness
+ *    the host loss, and hsi_cnn_train with its samples held in the
+ *    device's memory, bit-identical to the CPU backend (the harness
  *    tests/test_cnn_cuda.c runs against a real GPU);
  *  - a device failure (the sticky status) stops training with its message
  *    and writes no checkpoint;
@@ -226,26 +227,88 @@ static hsi_status gather_random(void *ctx, const size_t *idx, size_t n, float *x
 }
 
 /* The loss slot on the "device" (host memory): hsi_cnn_loss_eval itself,
- * so the net's path through a backend's loss is checked bit for bit. */
-static double fake_loss(const hsi_cnn_backend *be, int mse, int fused, const float *p,
-                        const int32_t *labels, const float *w, int n, int k, float *grad, int *hits)
+ * so the net's path through a backend's loss is checked bit for bit. Like
+ * the GPU's, it keeps two pending losses and finishes the oldest first. */
+static struct {
+    double loss;
+    int hits;
+} fake_slot[2];
+static uint64_t fake_begun, fake_ended;
+
+static void fake_loss_start(const hsi_cnn_backend *be, int mse, int fused, const float *p,
+                            const int32_t *labels, const float *w, int n, int k, float *grad)
 {
     (void)be;
-    int pre = 0;
-    double l = hsi_cnn_loss_eval(mse ? HSI_CNN_LOSS_MSE : HSI_CNN_LOSS_CCE,
-                                 fused ? HSI_CNN_ACT_SOFTMAX : HSI_CNN_ACT_LINEAR, p, labels, w, n,
-                                 k, grad, &pre);
+    int pre = 0, slot = (int)(fake_begun++ % 2);
+    CHECK(fake_begun - fake_ended <= 2);
+    fake_slot[slot].loss = hsi_cnn_loss_eval(mse ? HSI_CNN_LOSS_MSE : HSI_CNN_LOSS_CCE,
+                                             fused ? HSI_CNN_ACT_SOFTMAX : HSI_CNN_ACT_LINEAR, p,
+                                             labels, w, n, k, grad, &pre);
     CHECK(pre == fused);
-    if (hits) {
-        *hits = 0;
-        for (int i = 0; i < n; i++) {
-            int best = 0;
-            for (int c = 1; c < k; c++)
-                if (p[i * k + c] > p[i * k + best]) best = c;
-            *hits += best == labels[i];
-        }
+    fake_slot[slot].hits = 0;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int c = 1; c < k; c++)
+            if (p[i * k + c] > p[i * k + best]) best = c;
+        fake_slot[slot].hits += best == labels[i];
     }
-    return l;
+}
+
+static double fake_loss_finish(const hsi_cnn_backend *be, int *hits)
+{
+    (void)be;
+    if (hits) *hits = 0;
+    if (fake_ended == fake_begun) return NAN;
+    int slot = (int)(fake_ended++ % 2);
+    if (hits) *hits = fake_slot[slot].hits;
+    return fake_slot[slot].loss;
+}
+
+/* The "device" memory free: what decides whether training samples are
+ * held there (hsi_cnn_resident_plan). */
+static size_t fake_free = (size_t)1 << 30;
+
+static size_t fake_memory_free(const hsi_cnn_backend *be)
+{
+    (void)be;
+    return fake_free;
+}
+
+/* hsi_cnn_train on the CPU and on the "device", where the samples are held
+ * in its memory when they fit (AUTO): the same weights, bit for bit; and
+ * the plan's choices. */
+static void test_fake_resident(const hsi_cnn_spec *spec)
+{
+    hsi_cnn_net *a = bc_net(spec, hsi_cnn_backend_cpu(), 24, 5, 8);
+    hsi_cnn_net *b = bc_net(spec, &fake, 24, 5, 8);
+    if (!a || !b) goto out;
+    size_t in = hsi_cnn_shape_size(a->input);
+    int32_t labels[44];
+    for (int i = 0; i < 44; i++) labels[i] = (i * 7) % 5;
+    hsi_cnn_dataset tr = {36, labels, gather_random, &in};
+    hsi_cnn_dataset va = {8, labels + 36, gather_random, &in};
+    size_t tb = 0, vb = 0;
+    const char *why = hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb);
+    CHECK_MSG(!why && tb == 36 * in * sizeof(float) && vb == 8 * in * sizeof(float), "%s",
+              why ? why : "held");
+    CHECK(hsi_cnn_resident_plan(a, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && tb == 0);
+    const size_t t_bytes = 36 * in * sizeof(float), v_bytes = 8 * in * sizeof(float);
+    fake_free = 2 * (t_bytes + v_bytes) - 2; /* half holds the training windows, not both */
+    CHECK(!hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && tb == t_bytes && !vb);
+    fake_free = 2 * t_bytes - 2; /* not even the training windows */
+    CHECK(hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && !tb && !vb);
+    fake_free = (size_t)1 << 30;
+    hsi_cnn_train_options to = {.epochs = 2, .batch = 8};
+    CHECK_OK(hsi_cnn_train(a, &tr, &va, &to));
+    CHECK_OK(hsi_cnn_train(b, &tr, &va, &to));
+    CHECK_INT_EQ(fake_begun, fake_ended); /* every loss read */
+    float *wa = bc_params(a), *wb = bc_params(b);
+    CHECK_MSG(!memcmp(wa, wb, a->n_params * sizeof *wa),
+              "training from samples held on the device differs from host batches");
+    free(wa), free(wb);
+out:
+    hsi_cnn_net_free(a);
+    hsi_cnn_net_free(b);
 }
 
 static void test_fake_device(void)
@@ -253,7 +316,9 @@ static void test_fake_device(void)
     fake = *hsi_cnn_backend_cpu();
     fake.name = "fake-device";
     fake.device = 1;
-    fake.loss = fake_loss;
+    fake.loss_start = fake_loss_start;
+    fake.loss_finish = fake_loss_finish;
+    fake.memory_free = fake_memory_free;
     bc t = {.ref = hsi_cnn_backend_cpu(), .be = &fake, .exact = 1};
     hsi_rng_seed(&t.rng, 11);
     bc_all_primitives(&t);
@@ -268,12 +333,12 @@ static void test_fake_device(void)
     bc_train_compare(a, b, 20, 8, 0, "lange net, CPU vs CPU-as-device (its loss slot)");
     /* and the net's host loss path on a device (no loss slot) */
     hsi_cnn_net_free(b);
-    fake.loss = NULL;
+    fake.loss_start = NULL;
     b = bc_net(spec, &fake, 24, 5, 8);
     hsi_cnn_net_free(a);
     a = bc_net(spec, hsi_cnn_backend_cpu(), 24, 5, 8);
     bc_train_compare(a, b, 20, 8, 0, "lange net, CPU vs CPU-as-device (host loss)");
-    fake.loss = fake_loss;
+    fake.loss_start = fake_loss_start;
     /* forward returns host memory on a device (a copy of the outputs) */
     if (a && b) {
         float x[2 * 9 * 9 * 24];
@@ -284,6 +349,7 @@ static void test_fake_device(void)
     }
     hsi_cnn_net_free(a);
     hsi_cnn_net_free(b);
+    test_fake_resident(spec);
 
     /* A device failure mid-training: the error with its message, no model. */
     failing = fake;

@@ -1,5 +1,7 @@
 /* test_cnn_train.c - a small 3D-CNN learns a toy problem from in-memory
- * patches; the same seed gives bit-identical weights (for any thread count); a checkpoint round-trips
+ * patches; the same seed gives bit-identical weights (for any thread count),
+ * whether a step runs whole or in halves and whether its samples are
+ * gathered on the host or held in backend memory; a checkpoint round-trips
  * (and a resumed run equals an uninterrupted one); truncated, corrupt and
  * foreign checkpoints are refused naming the file. */
 #include <stdlib.h>
@@ -62,8 +64,24 @@ static const char *toy_spec =
     "[maxpool3d]\nsize = 1, 1, 2\n[flatten]\n[dropout]\nrate = 0.2\n"
     "[dense]\nunits = 16\nactivation = relu\n[dense]\nunits = classes\nactivation = softmax\n";
 
-static hsi_cnn_net *train_toy(const hsi_cnn_spec *spec, toy *train, toy *val, int epochs,
-                              uint64_t seed, const char *ckpt)
+/* The epochs' training and validation losses of a run. */
+typedef struct epoch_log {
+    int n;
+    double loss[16], val_loss[16], acc[16];
+} epoch_log;
+
+static void log_epoch(void *ctx, const hsi_cnn_epoch_stats *s)
+{
+    epoch_log *l = ctx;
+    if (l->n < 16) {
+        l->loss[l->n] = s->loss, l->val_loss[l->n] = s->val_loss, l->acc[l->n] = s->accuracy;
+        l->n++;
+    }
+}
+
+static hsi_cnn_net *train_toy_log(const hsi_cnn_spec *spec, toy *train, toy *val, int epochs,
+                                  uint64_t seed, const char *ckpt, hsi_cnn_resident resident,
+                                  epoch_log *log)
 {
     hsi_cnn_net_options o = {.bands = BANDS, .classes = 3, .training = 1, .seed = seed};
     hsi_cnn_net *net = NULL;
@@ -71,9 +89,17 @@ static hsi_cnn_net *train_toy(const hsi_cnn_spec *spec, toy *train, toy *val, in
     if (!net) return NULL;
     hsi_cnn_dataset tr = {train->n, train->y, gather_toy, train};
     hsi_cnn_dataset va = {val ? val->n : 0, val ? val->y : NULL, gather_toy, val};
-    hsi_cnn_train_options to = {.epochs = epochs, .checkpoint_path = ckpt, .checkpoint_every = 1};
+    hsi_cnn_train_options to = {.epochs = epochs, .checkpoint_path = ckpt, .checkpoint_every = 1,
+                                .resident = resident, .epoch_end = log ? log_epoch : NULL,
+                                .epoch_ctx = log};
     CHECK_OK(hsi_cnn_train(net, &tr, val ? &va : NULL, &to));
     return net;
+}
+
+static hsi_cnn_net *train_toy(const hsi_cnn_spec *spec, toy *train, toy *val, int epochs,
+                              uint64_t seed, const char *ckpt)
+{
+    return train_toy_log(spec, train, val, epochs, seed, ckpt, HSI_CNN_RESIDENT_AUTO, NULL);
 }
 
 static int files_equal(const char *a, const char *b)
@@ -88,6 +114,75 @@ static int files_equal(const char *a, const char *b)
     if (fa) fclose(fa);
     if (fb) fclose(fb);
     return same;
+}
+
+/* The two halves of a step (hsi_cnn_train_step_begin/end), with the next
+ * step begun before the last one ends as the training loop does, give the
+ * losses, hits and weights of whole steps, in order. */
+static void test_step_halves(const hsi_cnn_spec *spec, toy *train)
+{
+    hsi_cnn_net_options o = {.bands = BANDS, .classes = 3, .training = 1, .seed = 5};
+    hsi_cnn_net *a = NULL, *b = NULL;
+    CHECK_OK(hsi_cnn_net_new(spec, &o, &a));
+    CHECK_OK(hsi_cnn_net_new(spec, &o, &b));
+    if (!a || !b) goto out;
+    const size_t sz = BANDS * S * S;
+    double la[6], lb[6];
+    int ha[6], hb[6];
+    for (int s = 0; s < 6; s++)
+        la[s] = hsi_cnn_train_step(a, train->x + s * 16 * sz, train->y + s * 16, NULL, 16, &ha[s]);
+    CHECK(isnan(hsi_cnn_train_step_end(b, NULL))); /* nothing pending */
+    hsi_cnn_train_step_begin(b, train->x, train->y, NULL, 16);
+    for (int s = 1; s < 6; s++) {
+        hsi_cnn_train_step_begin(b, train->x + s * 16 * sz, train->y + s * 16, NULL, 16);
+        lb[s - 1] = hsi_cnn_train_step_end(b, &hb[s - 1]);
+    }
+    lb[5] = hsi_cnn_train_step_end(b, &hb[5]);
+    for (int s = 0; s < 6; s++) {
+        CHECK_MSG(la[s] == lb[s] && ha[s] == hb[s], "step %d: loss %.9g hits %d in halves, %.9g %d whole",
+                  s, lb[s], hb[s], la[s], ha[s]);
+    }
+    CHECK(!memcmp(a->params, b->params, a->n_params * sizeof *a->params));
+out:
+    hsi_cnn_net_free(a);
+    hsi_cnn_net_free(b);
+}
+
+/* Training from samples held in backend memory (as on a GPU: each step
+ * gathers its windows there by index) equals gathering every batch on the
+ * host: the same checkpoint byte for byte, the same losses every epoch. */
+static void test_resident(const hsi_cnn_spec *spec, toy *train, toy *val, const char *a,
+                          const char *b)
+{
+    epoch_log host = {0}, res = {0};
+    hsi_cnn_net *n1 = train_toy_log(spec, train, val, 3, 42, a, HSI_CNN_RESIDENT_NEVER, &host);
+    hsi_cnn_net *n2 = train_toy_log(spec, train, val, 3, 42, b, HSI_CNN_RESIDENT_ALWAYS, &res);
+    CHECK_MSG(files_equal(a, b), "resident samples train another net than host batches");
+    CHECK_INT_EQ(host.n, 3);
+    CHECK_INT_EQ(res.n, 3);
+    for (int e = 0; e < host.n && e < res.n; e++)
+        CHECK_MSG(host.loss[e] == res.loss[e] && host.val_loss[e] == res.val_loss[e] &&
+                      host.acc[e] == res.acc[e],
+                  "epoch %d: loss %.9g / %.9g, val_loss %.9g / %.9g", e + 1, host.loss[e],
+                  res.loss[e], host.val_loss[e], res.val_loss[e]);
+    /* The plan: on the CPU nothing unless told (it would only copy); told,
+     * the windows' bytes; never with augmentation (batches change on the
+     * host). */
+    if (n1) {
+        size_t tb = 1, vb = 1;
+        setenv("HSI_CNN_RESIDENT", "", 1);
+        hsi_cnn_resident_plan(n1, 100, 50, HSI_CNN_RESIDENT_AUTO, &tb, &vb);
+        CHECK(tb == 0 && vb == 0);
+        hsi_cnn_resident_plan(n1, 100, 50, HSI_CNN_RESIDENT_ALWAYS, &tb, &vb);
+        CHECK(tb == 100 * BANDS * S * S * sizeof(float) && vb == 50 * BANDS * S * S * sizeof(float));
+        n1->spec->augment.flip = 1;
+        hsi_cnn_resident_plan(n1, 100, 50, HSI_CNN_RESIDENT_ALWAYS, &tb, &vb);
+        CHECK(tb == 0 && vb == 0);
+        n1->spec->augment.flip = 0;
+        unsetenv("HSI_CNN_RESIDENT");
+    }
+    hsi_cnn_net_free(n1);
+    hsi_cnn_net_free(n2);
 }
 
 static void copy_prefix(const char *src, const char *dst, long keep, long flip_at)
@@ -148,6 +243,12 @@ int main(void)
     hsi_cnn_net *other = train_toy(spec, &train, &test, 8, 43, b);
     CHECK(!files_equal(a, b));
     hsi_cnn_net_free(other);
+
+    test_step_halves(spec, &train);
+    char d[4200], e[4200];
+    snprintf(d, sizeof d, "%s/d.ckpt", dir);
+    snprintf(e, sizeof e, "%s/e.ckpt", dir);
+    test_resident(spec, &train, &test, d, e);
 
     /* Resume: 5 epochs, reload, 3 more == 8 straight. */
     hsi_cnn_net *part = train_toy(spec, &train, &test, 5, 42, c);

@@ -297,7 +297,7 @@ static void print_epoch(void *ctx, const hsi_cnn_epoch_stats *s)
 {
     int quiet = *(int *)ctx;
     if (quiet) return;
-    printf("Epoch %d/%d - %.1fs - loss: %.4f - accuracy: %.4f", s->epoch, s->epochs, s->seconds,
+    printf("Epoch %d/%d - %.2fs - loss: %.4f - accuracy: %.4f", s->epoch, s->epochs, s->seconds,
            s->loss, s->accuracy);
     if (!isnan(s->val_loss))
         printf(" - val_loss: %.4f - val_accuracy: %.4f%s", s->val_loss, s->val_accuracy,
@@ -950,6 +950,16 @@ static int run_train(int argc, char **argv)
                "batch %d%s, epochs %d..%ld\n",
                net->spec->path, n_tr, n_val, classes, 2 * radius + 1, 2 * radius + 1, cube->shape.bands,
                global, ranks > 1 ? " over the MPI ranks" : "", net->epoch + 1, epochs);
+    if (!a.quiet && net->be->device && epochs > net->epoch) {
+        size_t tb = 0, vb = 0;
+        const char *why =
+            hsi_cnn_resident_plan(net, n_tr, ranks > 1 ? 0 : n_val, HSI_CNN_RESIDENT_AUTO, &tb, &vb);
+        if (!why)
+            printf("Training windows held on the GPU (%.1f MiB%s): a step sends only its "
+                   "indices\n", (tb + vb) / 1048576.0, vb ? " with the validation windows" : "");
+        else
+            printf("Training windows gathered on the host and uploaded every step: %s\n", why);
+    }
     if (!a.quiet && ranks > 1 && epochs > net->epoch)
         printf("%d MPI ranks, %d to %d samples each per step, learning rate x %g\n", ranks,
                global / ranks, (global + ranks - 1) / ranks, net->lr_scale);
