@@ -243,6 +243,18 @@ struct hsi_cnn_backend {
      * a table (cnn3d/train.c), a step sends only its n indices to a GPU. */
     void (*gather_rows)(const hsi_cnn_backend *be, const float *table, size_t row_len,
                         const size_t *idx, int n, float *out);
+    /* Optional (NULL: whole-scene prediction gathers windows on the host):
+     * the (2r+1) x (2r+1) windows of n pixels from a band of scene rows in
+     * backend memory, rows [first, first + count) of a scene_rows x cols x
+     * bands scene (BIP), by features/patch_window.h's rule (mirror: 1 for
+     * the mirror border mode, 0 for zero and skip), into out (n, 1, bands,
+     * S, S) in backend memory. pixels: n (row, col) pairs of scene
+     * coordinates (host memory), each window's rows (clipped to the scene)
+     * in the band. On a GPU only the rows (once per tile) and the pixel
+     * coordinates cross PCIe, not 81 copies of each spectrum. */
+    void (*gather_windows)(const hsi_cnn_backend *be, const float *rows, size_t first,
+                           size_t count, size_t scene_rows, size_t cols, size_t bands,
+                           const uint32_t *pixels, int n, int radius, int mirror, float *out);
     /* Optional (NULL: unknown): bytes of backend memory free now. */
     size_t (*memory_free)(const hsi_cnn_backend *be);
     /* Optional (NULL: none): the net names what it runs next ("conv3d_2

@@ -16,6 +16,7 @@
 #include "cnn3d/conv_winograd.h"
 #include "cnn3d/gemm_bf16.h"
 #include "cnn3d/rnn.h"
+#include "features/patch.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -1930,6 +1931,22 @@ static void cpu_gather_rows(const hsi_cnn_backend *be, const float *table, size_
         memcpy(out + (size_t)i * row_len, table + idx[i] * row_len, row_len * sizeof *out);
 }
 
+/* Windows from a band of rows: the host gather itself (features/patch.c);
+ * on the CPU prediction gathers through the patch iterator instead, so this
+ * serves a device that is host memory (tests). hsi_pixel is (row, col) as
+ * uint32_t pairs. */
+_Static_assert(sizeof(hsi_pixel) == 2 * sizeof(uint32_t), "hsi_pixel is a (row, col) pair");
+
+static void cpu_gather_windows(const hsi_cnn_backend *be, const float *rows, size_t first,
+                               size_t count, size_t scene_rows, size_t cols, size_t bands,
+                               const uint32_t *pixels, int n, int radius, int mirror, float *out)
+{
+    (void)be;
+    hsi_patch_gather_rows_unchecked(rows, first, count, scene_rows, cols, bands,
+                                    (const hsi_pixel *)pixels, (size_t)n, radius,
+                                    mirror ? HSI_BORDER_MIRROR : HSI_BORDER_ZERO, out);
+}
+
 static void cpu_sgd_update(const hsi_cnn_backend *be, size_t n, float *w, const float *g,
                            float *v, float lr, float momentum, int nesterov, float wd)
 {
@@ -1989,6 +2006,7 @@ static const hsi_cnn_backend cpu_backend = {
     .mul = cpu_mul,
     .copy = cpu_copy,
     .gather_rows = cpu_gather_rows,
+    .gather_windows = cpu_gather_windows,
     .sgd_update = cpu_sgd_update,
     .adam_update = cpu_adam_update,
     .seq_pack = hsi_cnn_cpu_seq_pack,
@@ -2026,6 +2044,7 @@ static const hsi_cnn_backend reference_backend = {
     .mul = cpu_mul,
     .copy = cpu_copy,
     .gather_rows = cpu_gather_rows,
+    .gather_windows = cpu_gather_windows,
     .sgd_update = cpu_sgd_update,
     .adam_update = cpu_adam_update,
     .seq_pack = hsi_cnn_cpu_seq_pack,

@@ -240,6 +240,7 @@ static const hsi_cnn_backend cuda_template = {
     .loss_start = hsi_cuda_loss_start,
     .loss_finish = hsi_cuda_loss_finish,
     .gather_rows = hsi_cuda_gather_rows,
+    .gather_windows = hsi_cuda_gather_windows,
     .memory_free = hsi_cuda_memory_free,
     .trace = cuda_trace,
     .device = 1,

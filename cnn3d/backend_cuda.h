@@ -55,8 +55,9 @@ struct cuda_ctx {
     uint64_t loss_begun, loss_ended;
     int loss_n[2];          /* rows of each slot's pending loss (0: none) */
     cudaEvent_t loss_done[2];
-    /* Sample indices of hsi_cuda_gather_rows: two halves of idx_rows each,
-     * device and pinned host, used in turn. */
+    /* Sample indices of hsi_cuda_gather_rows and pixel coordinates of
+     * hsi_cuda_gather_windows (8 bytes an item): two halves of idx_rows
+     * items each, device and pinned host, used in turn. */
     void *idx_dev, *idx_host;
     size_t idx_rows;
     uint64_t idx_calls;
@@ -160,6 +161,9 @@ void hsi_cuda_loss_start(const hsi_cnn_backend *be, int mse, int fused, const fl
 double hsi_cuda_loss_finish(const hsi_cnn_backend *be, int *hits);
 void hsi_cuda_gather_rows(const hsi_cnn_backend *be, const float *table, size_t row_len,
                           const size_t *idx, int n, float *out);
+void hsi_cuda_gather_windows(const hsi_cnn_backend *be, const float *rows, size_t first,
+                             size_t count, size_t scene_rows, size_t cols, size_t bands,
+                             const uint32_t *pixels, int n, int radius, int mirror, float *out);
 size_t hsi_cuda_memory_free(const hsi_cnn_backend *be);
 void hsi_cuda_gru_backward(const hsi_cnn_backend *be, int n, int u, const float *g,
                            const float *h_prev, const float *dh_out, const float *dh_rec,

@@ -17,6 +17,7 @@
 
 #include "cnn3d/backend_cuda.h"
 #include "cnn3d/cuda_math.h"
+#include "features/patch_window.h"
 
 #define FOR_EACH(i, n) \
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \
@@ -779,44 +780,89 @@ __global__ void k_gather_rows(const float *table, size_t row_len, const int64_t 
     }
 }
 
-/* Only the n indices cross to the device: they go through a pinned buffer
- * of two halves used in turn (a half is rewritten only after the copy from
- * it is done, which its event says). */
-void hsi_cuda_gather_rows(const hsi_cnn_backend *be, const float *table, size_t row_len,
-                          const size_t *idx, int n, float *out)
+/* n 8-byte items (row indices as int64, or (row, col) uint32 pairs) sent
+ * to the device through a pinned buffer of two halves used in turn (a half
+ * is rewritten only after the copy from it is done, which its event says);
+ * returns their device copy, or NULL after a failure. */
+static int64_t *index_half(struct cuda_ctx *cx, int n, const void *items, const char *what)
 {
-    struct cuda_ctx *cx = cuda_ctx_of(be);
-    if (cx->err || n <= 0) return;
     if ((size_t)n > cx->idx_rows) {
-        if (hsi_cuda_check(cx, cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize",
-                           "gathering samples"))
-            return;
+        if (hsi_cuda_check(cx, cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize", what))
+            return NULL;
         if (cx->idx_dev) cudaFree(cx->idx_dev);
         if (cx->idx_host) cudaFreeHost(cx->idx_host);
         cx->idx_dev = cx->idx_host = NULL;
         cx->idx_rows = 0;
         if (hsi_cuda_check(cx, cudaMalloc(&cx->idx_dev, 2 * n * sizeof(int64_t)), "cudaMalloc",
-                           "sample indices") ||
+                           what) ||
             hsi_cuda_check(cx, cudaMallocHost(&cx->idx_host, 2 * n * sizeof(int64_t)),
-                           "cudaMallocHost", "sample indices"))
-            return;
+                           "cudaMallocHost", what))
+            return NULL;
         cx->idx_rows = (size_t)n;
     }
     int half = (int)(cx->idx_calls++ % 2);
-    if (hsi_cuda_check(cx, cudaEventSynchronize(cx->idx_done[half]), "cudaEventSynchronize",
-                       "gathering samples"))
-        return;
+    if (hsi_cuda_check(cx, cudaEventSynchronize(cx->idx_done[half]), "cudaEventSynchronize", what))
+        return NULL;
     int64_t *h = (int64_t *)cx->idx_host + (size_t)half * cx->idx_rows;
     int64_t *d = (int64_t *)cx->idx_dev + (size_t)half * cx->idx_rows;
-    for (int i = 0; i < n; i++) h[i] = (int64_t)idx[i];
+    memcpy(h, items, n * sizeof *h);
     if (hsi_cuda_check(cx, cudaMemcpyAsync(d, h, n * sizeof *h, cudaMemcpyHostToDevice, cx->stream),
-                       "cudaMemcpyAsync", "sample indices") ||
-        hsi_cuda_check(cx, cudaEventRecord(cx->idx_done[half], cx->stream), "cudaEventRecord",
-                       "sample indices"))
-        return;
+                       "cudaMemcpyAsync", what) ||
+        hsi_cuda_check(cx, cudaEventRecord(cx->idx_done[half], cx->stream), "cudaEventRecord", what))
+        return NULL;
+    return d;
+}
+
+/* Only the n indices cross to the device. */
+void hsi_cuda_gather_rows(const hsi_cnn_backend *be, const float *table, size_t row_len,
+                          const size_t *idx, int n, float *out)
+{
+    struct cuda_ctx *cx = cuda_ctx_of(be);
+    if (cx->err || n <= 0) return;
+    static_assert(sizeof(size_t) == sizeof(int64_t), "row indices are sent as 64-bit");
+    int64_t *d = index_half(cx, n, idx, "sample indices");
+    if (!d) return;
     unsigned blocks = n < 65535 ? (unsigned)n : 65535u;
     k_gather_rows<<<blocks, 256, 0, cx->stream>>>(table, row_len, d, n, out);
     HSI_CUDA_LAUNCHED(cx, "gathering samples");
+}
+
+/* The windows of n pixels from a band of rows on the device (shape and rule:
+ * features/patch_window.h): a block per window, its threads along the
+ * window's bands x S x S elements, so the writes are coalesced; the reads
+ * hit the same few rows of the band for neighbouring pixels (L2). px: n
+ * (row, col) pairs. */
+__global__ void k_gather_windows(const float *rows, long first, long scene_rows, long cols,
+                                 long bands, const uint32_t *px, int n, int radius, int mirror,
+                                 float *out)
+{
+    long S = 2L * radius + 1, per = bands * S * S;
+    for (int i = blockIdx.x; i < n; i += gridDim.x) {
+        long row = px[2 * i], col = px[2 * i + 1];
+        float *dst = out + (size_t)i * per;
+        for (long j = threadIdx.x; j < per; j += blockDim.x) {
+            long src = hsi_window_element(j, row, col, radius, bands, scene_rows, cols, first, mirror);
+            dst[j] = src < 0 ? 0.0f : rows[src];
+        }
+    }
+}
+
+/* The pixel coordinates go through the same two pinned halves as
+ * gather_rows' indices (8 bytes a pixel either way). */
+void hsi_cuda_gather_windows(const hsi_cnn_backend *be, const float *rows, size_t first,
+                             size_t count, size_t scene_rows, size_t cols, size_t bands,
+                             const uint32_t *pixels, int n, int radius, int mirror, float *out)
+{
+    (void)count;
+    struct cuda_ctx *cx = cuda_ctx_of(be);
+    if (cx->err || n <= 0) return;
+    int64_t *d = index_half(cx, n, pixels, "window pixels");
+    if (!d) return;
+    unsigned blocks = n < 65535 ? (unsigned)n : 65535u;
+    k_gather_windows<<<blocks, 256, 0, cx->stream>>>(rows, (long)first, (long)scene_rows,
+                                                     (long)cols, (long)bands, (const uint32_t *)d,
+                                                     n, radius, mirror, out);
+    HSI_CUDA_LAUNCHED(cx, "gathering windows");
 }
 
 size_t hsi_cuda_memory_free(const hsi_cnn_backend *be)

@@ -384,7 +384,9 @@ typedef struct hsi_cnn_epoch_stats {
 /* Whether training holds its samples in backend memory (cnn3d/train.c):
  * AUTO where that pays (a GPU with room for them in half its free memory,
  * no augmentation; HSI_CNN_RESIDENT=0 or 1 in the environment overrides,
- * for A/B runs), ALWAYS where the backend can (tests), NEVER. */
+ * for A/B runs), ALWAYS where the backend can (tests), NEVER. Whole-scene
+ * prediction on a GPU likewise sends each tile's rows once and gathers the
+ * windows there, unless HSI_CNN_RESIDENT=0 (cnn3d/predict.c). */
 typedef enum hsi_cnn_resident {
     HSI_CNN_RESIDENT_AUTO = 0,
     HSI_CNN_RESIDENT_NEVER,
@@ -407,6 +409,9 @@ typedef struct hsi_cnn_train_options {
     struct hsi_cnn_dist *dist;
     hsi_cnn_resident resident;
 } hsi_cnn_train_options;
+
+/* HSI_CNN_RESIDENT in the environment: "0" NEVER, "1" ALWAYS, else AUTO. */
+hsi_cnn_resident hsi_cnn_resident_env(void);
 
 /* What hsi_cnn_train will hold in backend memory for n_train training and
  * n_val validation samples: the bytes of each table (0: gathered on the

@@ -4,13 +4,16 @@
  * Data flow per tile: cube rows (tile + radius halo, from the file through an
  * hsi_cube_reader) -> the checkpoint's preprocessing -> patches (N, 1, bands,
  * S, S) from the patch iterator -> forward -> argmax into the class raster
- * and, optionally, the probabilities into a rows x cols x classes cube.
+ * and, optionally, the probabilities into a rows x cols x classes cube. On a
+ * GPU the tile's rows are sent once and each batch's patches gathered there
+ * from them (be->gather_windows): (2r+1)^2 times less to copy than patches.
  *
  * Under MPI each rank classifies a run of the batches one process would
  * form (cnn3d/dist.c) and rank 0 gathers the rasters: the same batches give
  * the same numbers, so the output does not depend on the rank count.
  */
 #include "cnn3d/cnn.h"
+#include "cnn3d/device.h"
 #include "cnn3d/dist.h"
 
 #include <stdlib.h>
@@ -44,6 +47,39 @@ static hsi_status read_rows(void *ctx, size_t row0, size_t nrows, hsi_cube **blo
     st = hsi_preprocess_apply_cube(src->pre, raw, block);
     hsi_cube_free(raw);
     return st;
+}
+
+/* The iterator's current tile of rows in backend memory (a GPU's window
+ * gather reads it): sent when the iterator has loaded another tile, into a
+ * buffer grown to the largest tile. */
+typedef struct device_rows {
+    float *rows;         /* backend memory [cap] */
+    size_t cap;          /* floats */
+    size_t first, count; /* scene rows held */
+    unsigned serial;     /* hsi_patch_iter_tile's serial of the rows held (0: none) */
+} device_rows;
+
+static hsi_status device_tile(hsi_cnn_net *net, const hsi_patch_iter *it, size_t cols,
+                              size_t bands, device_rows *t)
+{
+    const hsi_cnn_backend *be = net->be;
+    size_t first, count;
+    unsigned serial;
+    const float *host = hsi_patch_iter_tile(it, &first, &count, &serial);
+    if (serial == t->serial && t->rows) return HSI_OK;
+    size_t floats = count * cols * bands;
+    if (floats > t->cap) {
+        if (t->rows) be->release(be, t->rows);
+        t->cap = 0;
+        if (!(t->rows = be->alloc(be, floats * sizeof(float)))) {
+            hsi_status st = hsi_cnn_backend_check(be);
+            return st ? st : hsi_error(HSI_ERR_NOMEM, "out of memory for a tile of %zu rows", count);
+        }
+        t->cap = floats;
+    }
+    be->upload(be, t->rows, host, floats * sizeof(float));
+    t->first = first, t->count = count, t->serial = serial;
+    return hsi_cnn_backend_check(be);
 }
 
 /* This rank's part of the scene: the raster pixels [*span0, *span1). */
@@ -126,11 +162,19 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
                                        o->tile_rows, &it)))
         goto done;
     if (rank_mask || o->only) hsi_patch_iter_set_mask(it, rank_mask ? rank_mask : o->only);
+    /* On a GPU that gathers windows itself, the iterator hands out pixels
+     * only: each tile's rows go to the device once and every batch's
+     * windows are gathered there, instead of (2r+1)^2 copies of each
+     * spectrum crossing PCIe. */
+    int device_windows = net->be->device && net->be->gather_windows &&
+                         hsi_cnn_resident_env() != HSI_CNN_RESIDENT_NEVER;
+    if (device_windows) hsi_patch_iter_set_pixels_only(it, 1);
     const size_t total = hsi_patch_iter_total(it);
     size_t done_pixels = 0;
     const float *x;
     const hsi_pixel *px;
     size_t n, pending = 0; /* patches whose forward pass runs, not yet collected */
+    device_rows tile = {0};
     hsi_pixel *pending_px = malloc((size_t)net->max_batch * sizeof *pending_px);
     if (!pending_px) {
         st = hsi_error(HSI_ERR_NOMEM, "out of memory");
@@ -142,7 +186,7 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
         st = hsi_patch_iter_next(it, &x, &px, &n);
         if (pending) {
             const float *p = hsi_cnn_forward_finish(net, (int)pending);
-            hsi_status dev = net->be->status ? net->be->status(net->be) : HSI_OK;
+            hsi_status dev = hsi_cnn_backend_check(net->be);
             if (dev) { /* a GPU failure */
                 st = dev;
                 break;
@@ -161,11 +205,20 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
             hsi_progress_report(o->progress, (double)done_pixels, (double)total, NULL);
         }
         if (st || n == 0) break;
+        if (device_windows) {
+            if ((st = device_tile(net, it, cols, net_bands, &tile)))
+                break;
+            net->be->gather_windows(net->be, tile.rows, tile.first, tile.count, rows, cols,
+                                    net_bands, (const uint32_t *)px, (int)n, meta->radius,
+                                    meta->border == HSI_BORDER_MIRROR, net->x);
+            x = net->x; /* forward_start uploads nothing */
+        }
         hsi_cnn_forward_start(net, x, (int)n);
         memcpy(pending_px, px, n * sizeof *px);
         pending = n;
     }
     free(pending_px);
+    if (tile.rows) net->be->release(net->be, tile.rows);
     if (classified) *classified = done_pixels;
 done:
     hsi_patch_iter_free(it);

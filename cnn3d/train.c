@@ -52,14 +52,21 @@ static size_t samples_bytes(const hsi_cnn_net *net, size_t n)
     return n * hsi_cnn_shape_size(net->input) * sizeof(float);
 }
 
+hsi_cnn_resident hsi_cnn_resident_env(void)
+{
+    const char *env = getenv("HSI_CNN_RESIDENT");
+    if (env && *env == '0') return HSI_CNN_RESIDENT_NEVER;
+    if (env && *env == '1') return HSI_CNN_RESIDENT_ALWAYS;
+    return HSI_CNN_RESIDENT_AUTO;
+}
+
 const char *hsi_cnn_resident_plan(const hsi_cnn_net *net, size_t n_train, size_t n_val,
                                   hsi_cnn_resident mode, size_t *train_bytes, size_t *val_bytes)
 {
     *train_bytes = *val_bytes = 0;
     const hsi_cnn_backend *be = net->be;
-    const char *env = getenv("HSI_CNN_RESIDENT");
-    if (mode == HSI_CNN_RESIDENT_AUTO && env && *env == '0') return "HSI_CNN_RESIDENT=0";
-    if (mode == HSI_CNN_RESIDENT_AUTO && env && *env == '1') mode = HSI_CNN_RESIDENT_ALWAYS;
+    if (mode == HSI_CNN_RESIDENT_AUTO) mode = hsi_cnn_resident_env();
+    if (mode == HSI_CNN_RESIDENT_NEVER && getenv("HSI_CNN_RESIDENT")) return "HSI_CNN_RESIDENT=0";
     if (mode == HSI_CNN_RESIDENT_NEVER) return "not asked to";
     if (!be->gather_rows) return "the backend cannot gather them";
     if (hsi_cnn_augment_active(&net->spec->augment))

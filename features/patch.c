@@ -1,6 +1,7 @@
 /* patch.c - patch windows gathered straight from a BIP cube into the CNN's
  * (N, 1, B, S, S) layout, and a tile-by-tile iterator over a whole scene. */
 #include "features/patch.h"
+#include "features/patch_window.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,39 +49,28 @@ typedef struct row_band {
     size_t scene_rows, cols, bands;
 } row_band;
 
-/* Reflect a coordinate into [0, n) without repeating the edge (-1 -> 1).
- * One reflection suffices because the window is never larger than the scene. */
-static size_t reflect(long v, size_t n)
-{
-    if (v < 0) return (size_t)(-v);
-    if ((size_t)v >= n) return 2 * (n - 1) - (size_t)v;
-    return (size_t)v;
-}
-
-/* Gather the window around (row, col) into out[(b * S + y) * S + x]. The
- * band must hold rows row - r .. row + r (clipped to the scene). */
+/* Gather the window around (row, col) into out[(b * S + y) * S + x] by the
+ * rule of features/patch_window.h. The band must hold rows row - r ..
+ * row + r (clipped to the scene). */
 static void gather_one(const row_band *v, size_t row, size_t col, int radius,
                        hsi_border_mode mode, float *out)
 {
     size_t S = 2 * (size_t)radius + 1, B = v->bands, plane = S * S;
-    for (size_t y = 0; y < S; y++) {
-        long sr = (long)row + (long)y - radius;
-        int row_out = sr < 0 || (size_t)sr >= v->scene_rows;
+    int mirror = mode == HSI_BORDER_MIRROR;
+    for (size_t y = 0; y < S; y++)
         for (size_t x = 0; x < S; x++) {
-            long sc = (long)col + (long)x - radius;
-            int out_of_scene = row_out || sc < 0 || (size_t)sc >= v->cols;
+            long p = hsi_window_pixel((long)row, (long)col, (long)y, (long)x, radius,
+                                      (long)v->scene_rows, (long)v->cols, (long)v->first, mirror);
             float *dst = out + y * S + x;
-            if (out_of_scene && mode != HSI_BORDER_MIRROR) {
+            if (p < 0) {
                 for (size_t b = 0; b < B; b++) dst[b * plane] = 0.0f;
                 continue;
             }
-            size_t rr = reflect(sr, v->scene_rows), cc = reflect(sc, v->cols);
-            /* Spectrum of (rr, cc): contiguous in the BIP source; scattered
-             * with stride S*S into the band planes of the patch. */
-            const float *src = v->data + ((rr - v->first) * v->cols + cc) * B;
+            /* Spectrum of the source pixel: contiguous in the BIP band;
+             * scattered with stride S*S into the band planes of the patch. */
+            const float *src = v->data + (size_t)p * B;
             for (size_t b = 0; b < B; b++) dst[b * plane] = src[b];
         }
-    }
 }
 
 hsi_status hsi_patch_gather(const hsi_cube *cube, const hsi_pixel *pixels, size_t n, int radius,
@@ -126,11 +116,20 @@ hsi_status hsi_patch_gather_band(const hsi_cube *band, size_t first, size_t scen
                              "its window leaves the scene, which the skip border mode does not allow",
                              pixels[i].row + 1, pixels[i].col + 1, radius);
     }
-    row_band v = {band->data, first, band->rows, scene_rows, band->cols, band->bands};
-    size_t S = 2 * (size_t)radius + 1, per = band->bands * S * S;
+    hsi_patch_gather_rows_unchecked(band->data, first, band->rows, scene_rows, band->cols,
+                                    band->bands, pixels, n, radius, mode, out);
+    return HSI_OK;
+}
+
+void hsi_patch_gather_rows_unchecked(const float *data, size_t first, size_t count,
+                                     size_t scene_rows, size_t cols, size_t bands,
+                                     const hsi_pixel *pixels, size_t n, int radius,
+                                     hsi_border_mode mode, float *out)
+{
+    row_band v = {data, first, count, scene_rows, cols, bands};
+    size_t S = 2 * (size_t)radius + 1, per = bands * S * S;
     for (size_t i = 0; i < n; i++)
         gather_one(&v, pixels[i].row, pixels[i].col, radius, mode, out + i * per);
-    return HSI_OK;
 }
 
 /* ------------------------------------------------------------ iterator */
@@ -152,6 +151,8 @@ struct hsi_patch_iter {
     size_t total;
     float *patches;         /* [batch * bands * S * S] */
     hsi_pixel *pixels;      /* [batch] */
+    int pixels_only;        /* hand out pixels, not windows; a batch stays in one tile */
+    unsigned tile_serial;   /* counts the tiles loaded */
 };
 
 static hsi_status iter_new(size_t rows, size_t cols, size_t bands, int radius,
@@ -251,6 +252,7 @@ static hsi_status load_tile(hsi_patch_iter *it, size_t row)
                          it->tile->rows, it->tile->cols, it->tile->bands, first + 1, last);
     it->tile_first = first;
     it->tile_end = end;
+    it->tile_serial++;
     return HSI_OK;
 }
 
@@ -272,7 +274,7 @@ hsi_status hsi_patch_iter_next(hsi_patch_iter *it, const float **patches,
     size_t S = 2 * (size_t)it->radius + 1, per = it->bands * S * S;
     size_t k = 0;
     *n = 0;
-    *patches = it->patches;
+    *patches = it->pixels_only ? NULL : it->patches;
     *pixels = it->pixels;
     while (k < it->batch && it->row < it->rows - r) {
         if (it->mask && !it->mask[it->row * it->cols + it->col]) {
@@ -280,8 +282,16 @@ hsi_status hsi_patch_iter_next(hsi_patch_iter *it, const float **patches,
             continue;
         }
         if (it->read_rows && it->row >= it->tile_end) {
+            if (it->pixels_only && k > 0) break; /* the batch keeps its tile */
             hsi_status st = load_tile(it, it->row);
             if (st) return st;
+        }
+        if (it->pixels_only) {
+            it->pixels[k].row = (uint32_t)it->row;
+            it->pixels[k].col = (uint32_t)it->col;
+            k++;
+            advance(it);
+            continue;
         }
         row_band band;
         if (it->read_rows)
@@ -309,6 +319,21 @@ void hsi_patch_iter_set_mask(hsi_patch_iter *it, const uint8_t *mask)
 }
 
 size_t hsi_patch_iter_total(const hsi_patch_iter *it) { return it->total; }
+
+void hsi_patch_iter_set_pixels_only(hsi_patch_iter *it, int on) { it->pixels_only = on != 0; }
+
+const float *hsi_patch_iter_tile(const hsi_patch_iter *it, size_t *first, size_t *count,
+                                 unsigned *serial)
+{
+    if (!it->read_rows) { /* an in-memory cube: one tile, the whole scene */
+        *first = 0, *count = it->rows, *serial = 1;
+        return it->cube->data;
+    }
+    *first = it->tile_first;
+    *count = it->tile ? it->tile->rows : 0;
+    *serial = it->tile_serial;
+    return it->tile ? it->tile->data : NULL;
+}
 
 size_t hsi_patch_iter_memory(const hsi_patch_iter *it)
 {

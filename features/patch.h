@@ -57,6 +57,15 @@ hsi_status hsi_patch_gather_band(const hsi_cube *band, size_t first, size_t scen
                                  const hsi_pixel *pixels, size_t n, int radius,
                                  hsi_border_mode mode, float *out);
 
+/* hsi_patch_gather_band's gather without its checks, from a band given by
+ * its floats: rows [first, first + count) of a scene_rows x cols x bands
+ * scene, BIP. The caller has checked that each pixel's window rows
+ * (clipped to the scene) lie in the band (a CNN backend's window gather). */
+void hsi_patch_gather_rows_unchecked(const float *data, size_t first, size_t count,
+                                     size_t scene_rows, size_t cols, size_t bands,
+                                     const hsi_pixel *pixels, size_t n, int radius,
+                                     hsi_border_mode mode, float *out);
+
 /* ---- whole-scene streaming ----
  *
  * A patch iterator visits every pixel of a scene in row-major order (with
@@ -100,6 +109,17 @@ void hsi_patch_iter_set_mask(hsi_patch_iter *it, const uint8_t *mask);
 /* Next batch: *n patches (0 when every pixel has been visited). */
 hsi_status hsi_patch_iter_next(hsi_patch_iter *it, const float **patches,
                                const hsi_pixel **pixels, size_t *n);
+/* Hand out the pixels without gathering their windows (*patches is NULL):
+ * a GPU gathers them itself from the rows of hsi_patch_iter_tile(). Each
+ * batch then lies within one tile (it ends early where the next pixel needs
+ * the next tile). Call it before the first hsi_patch_iter_next. */
+void hsi_patch_iter_set_pixels_only(hsi_patch_iter *it, int on);
+/* The rows the last batch's windows lie in: rows [*first, *first + *count)
+ * of the scene, BIP (count x cols x bands floats, valid until the next
+ * call of hsi_patch_iter_next); *serial changes whenever another tile is
+ * loaded, so a caller re-sends the rows only then. */
+const float *hsi_patch_iter_tile(const hsi_patch_iter *it, size_t *first, size_t *count,
+                                 unsigned *serial);
 /* Pixels the iterator will visit in all (rows*cols, or the inside pixels
  * with HSI_BORDER_SKIP; of those, the mask's), for progress reports. */
 size_t hsi_patch_iter_total(const hsi_patch_iter *it);

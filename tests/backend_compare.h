@@ -31,6 +31,7 @@
 #include "base/rng.h"
 #include "cnn3d/backend.h"
 #include "cnn3d/cnn.h"
+#include "features/patch.h"
 #include "tests/check.h"
 
 typedef struct bc {
@@ -511,6 +512,38 @@ static void bc_gather_rows(bc *t)
     free(table), free(got);
 }
 
+/* gather_windows (where the backend has it) against the host's gather
+ * (hsi_patch_gather_band) from the same band of rows, for each border
+ * rule: pixels on the scene's edges and corners and next to the band's
+ * edges, bit for bit (it moves values, it computes nothing). */
+static void bc_gather_windows(bc *t)
+{
+    if (!t->be->gather_windows) return;
+    const size_t scene_rows = 13, cols = 11, bands = 7, first = 2, count = 11;
+    const int radius = 2, n = 9;
+    const size_t per = bands * 25;
+    float *band = bc_rand(t, count * cols * bands, -1, 1);
+    /* rows 2..12 held: windows of rows 4..12 fit (the scene ends at 12) */
+    hsi_pixel px[9] = {{4, 0}, {4, 10}, {12, 0}, {12, 10}, {8, 5}, {5, 1}, {11, 9}, {10, 3}, {4, 2}};
+    float *bd = bc_up(t->be, band, count * cols * bands), *od = bc_up(t->be, NULL, n * per);
+    float *want = malloc(sizeof(float) * n * per), *got = malloc(sizeof(float) * n * per);
+    hsi_cube view = {0};
+    view.rows = count, view.cols = cols, view.bands = bands, view.data = band;
+    for (int mirror = 0; mirror < 2; mirror++) {
+        CHECK_OK(hsi_patch_gather_band(&view, first, scene_rows, px, n, radius,
+                                       mirror ? HSI_BORDER_MIRROR : HSI_BORDER_ZERO, want));
+        t->be->gather_windows(t->be, bd, first, count, scene_rows, cols, bands,
+                              (const uint32_t *)px, n, radius, mirror, od);
+        t->be->download(t->be, got, od, sizeof(float) * n * per);
+        CHECK_MSG(!memcmp(got, want, sizeof(float) * n * per),
+                  "gather_windows (%s) differs from the host's gather", mirror ? "mirror" : "zero");
+    }
+    bc_status(t, "gather_windows");
+    t->be->release(t->be, bd);
+    t->be->release(t->be, od);
+    free(band), free(want), free(got);
+}
+
 /* ---------------------------------------------------------------- memory */
 
 /* Uploads and downloads, small and large (a large one goes through the CUDA
@@ -548,6 +581,7 @@ static void bc_all_primitives(bc *t)
     bc_memory(t);
     bc_loss(t);
     bc_gather_rows(t);
+    bc_gather_windows(t);
     bc_gemm(t);
     bc_conv(t);
     bc_pool(t);

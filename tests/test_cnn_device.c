@@ -21,6 +21,8 @@
 #include "cnn3d/cuda_math.h"
 #include "cnn3d/device.h"
 #include "cnn3d/rnn.h"
+#include "features/patch_window.h"
+#include "io/io.h"
 #include "tests/backend_compare.h"
 
 static const char *spec_path(const char *file)
@@ -311,6 +313,113 @@ out:
     hsi_cnn_net_free(b);
 }
 
+/* ---------------------------------------------------------------- windows */
+
+/* The GPU's window gather, one thread per element (hsi_window_element, as
+ * k_gather_windows runs it), emulated here in its order: the host's gather
+ * (hsi_patch_gather_band) value for value, for every border rule, with
+ * windows over the scene's corners and a band that starts inside the scene. */
+static void test_window_element(void)
+{
+    const long scene_rows = 12, cols = 9, bands = 5, first = 3, count = 9, radius = 3;
+    const long S = 2 * radius + 1, per = bands * S * S;
+    hsi_rng rng;
+    hsi_rng_seed(&rng, 3);
+    float *band = malloc(sizeof(float) * count * cols * bands);
+    for (long i = 0; i < count * cols * bands; i++) band[i] = (float)hsi_rng_normal(&rng);
+    hsi_cube view = {0};
+    view.rows = (size_t)count, view.cols = (size_t)cols, view.bands = (size_t)bands, view.data = band;
+    hsi_pixel px[6] = {{6, 0}, {6, 8}, {11, 0}, {11, 8}, {8, 4}, {9, 2}}; /* windows in rows 3..11 */
+    float *want = malloc(sizeof(float) * 6 * per);
+    for (int mode = 0; mode < 3; mode++) {
+        hsi_border_mode m = mode == 0 ? HSI_BORDER_ZERO : mode == 1 ? HSI_BORDER_MIRROR : HSI_BORDER_SKIP;
+        int n = m == HSI_BORDER_SKIP ? 1 : 6; /* skip: only (8, 4)'s window is inside */
+        const hsi_pixel *p = m == HSI_BORDER_SKIP ? px + 4 : px;
+        CHECK_OK(hsi_patch_gather_band(&view, (size_t)first, (size_t)scene_rows, p, (size_t)n,
+                                       (int)radius, m, want));
+        long bad = 0;
+        for (int i = 0; i < n; i++)
+            for (long j = 0; j < per; j++) {
+                long src = hsi_window_element(j, p[i].row, p[i].col, radius, bands, scene_rows, cols,
+                                              first, m == HSI_BORDER_MIRROR);
+                float v = src < 0 ? 0.0f : band[src];
+                bad += memcmp(&v, &want[i * per + j], sizeof v) != 0;
+            }
+        CHECK_MSG(bad == 0, "border mode %d: %ld window elements differ from the host's gather", mode,
+                  bad);
+    }
+    free(band), free(want);
+}
+
+/* Whole-scene prediction on the "device": each tile's rows sent once and
+ * the windows gathered there (be->gather_windows), against the CPU's host
+ * gather, for every border mode. Where the batches are the same (one tile:
+ * the whole scene; or batches of one pixel) the class raster and the
+ * probabilities are the same bit for bit. With 5-row tiles the device's
+ * batches end at tile edges, so the CPU's GEMMs see other batch sizes:
+ * then the probabilities agree to 1e-5 and every class where the top two
+ * are further apart. */
+static void test_fake_predict(const hsi_cnn_spec *spec)
+{
+    const size_t rows = 23, cols = 19, bands = 24;
+    hsi_cube *cube = NULL;
+    CHECK_OK(hsi_cube_new(rows, cols, bands, &cube));
+    if (!cube) return;
+    hsi_rng rng;
+    hsi_rng_seed(&rng, 9);
+    for (size_t i = 0; i < rows * cols * bands; i++) cube->data[i] = (float)hsi_rng_normal(&rng);
+    const char *dir = check_tmpdir("cnn_device");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/scene.tif", dir);
+    CHECK_OK(hsi_cube_write(path, HSI_FORMAT_GTIFF, cube));
+    hsi_cube_free(cube);
+    for (int run = 0; run < 3; run++) {
+        int batch = run == 1 ? 1 : 16;
+        size_t tile_rows = run == 0 ? 0 : 5;
+        hsi_cnn_net *a = bc_net(spec, hsi_cnn_backend_cpu(), (int)bands, 5, batch);
+        hsi_cnn_net *b = bc_net(spec, &fake, (int)bands, 5, batch);
+        for (int border = 0; border < 3 && a && b; border++) {
+            hsi_cnn_meta meta = {.radius = 4, .border = border};
+            hsi_cnn_scene_options so = {.tile_rows = tile_rows, .probability = 1};
+            hsi_labels *ma = NULL, *mb = NULL;
+            hsi_cube *pa = NULL, *pb = NULL;
+            size_t ca = 0, cb = 0;
+            CHECK_OK(hsi_cnn_predict_file(a, &meta, path, &so, &ma, &pa, &ca));
+            CHECK_OK(hsi_cnn_predict_file(b, &meta, path, &so, &mb, &pb, &cb));
+            CHECK_MSG(ca == cb && ca == (border == HSI_BORDER_SKIP ? 15 * 11 : rows * cols),
+                      "border %d: %zu and %zu pixels classified", border, ca, cb);
+            if (!ma || !mb || !pa || !pb) goto next;
+            double worst = 0;
+            size_t wrong = 0;
+            for (size_t i = 0; i < rows * cols; i++) {
+                const float *p = pa->data + i * 5, *q = pb->data + i * 5;
+                float top = 0, second = 0;
+                for (int c = 0; c < 5; c++) {
+                    double d = fabs((double)p[c] - q[c]);
+                    if (d > worst) worst = d;
+                    if (p[c] > top) second = top, top = p[c];
+                    else if (p[c] > second) second = p[c];
+                }
+                wrong += ma->data[i] != mb->data[i] && top - second > 1e-5;
+            }
+            if (tile_rows == 0 || batch == 1)
+                CHECK_MSG(!memcmp(ma->data, mb->data, rows * cols * sizeof *ma->data) &&
+                              !memcmp(pa->data, pb->data, rows * cols * 5 * sizeof *pa->data),
+                          "border %d, batch %d: windows gathered on the device predict otherwise "
+                          "(probabilities %.3g apart)", border, batch, worst);
+            else
+                CHECK_MSG(worst <= 1e-5 && wrong == 0,
+                          "border %d, 5-row tiles: probabilities %.3g apart, %zu classes differ",
+                          border, worst, wrong);
+        next:
+            hsi_labels_free(ma), hsi_labels_free(mb);
+            hsi_cube_free(pa), hsi_cube_free(pb);
+        }
+        hsi_cnn_net_free(a);
+        hsi_cnn_net_free(b);
+    }
+}
+
 static void test_fake_device(void)
 {
     fake = *hsi_cnn_backend_cpu();
@@ -350,6 +459,7 @@ static void test_fake_device(void)
     hsi_cnn_net_free(a);
     hsi_cnn_net_free(b);
     test_fake_resident(spec);
+    test_fake_predict(spec);
 
     /* A device failure mid-training: the error with its message, no model. */
     failing = fake;
@@ -413,6 +523,7 @@ static void test_names(void)
 int main(void)
 {
     test_math();
+    test_window_element();
     test_fake_device();
     test_names();
     return check_finish();
