@@ -14,13 +14,16 @@
  * random samples in batches of 100, timed after one warm-up pass. GFLOP/s
  * counts the forward FLOPs of the summary (x3 for a training step).
  *
- * HSI_CNN_DEVICE=cuda (cuda:N, auto) runs both on that backend (bench/gpu-check.sh;
- * a step ends with the outputs read back, so the times include the GPU's
- * work). There, as the PyTorch peer keeps its batch on the GPU, the batch is
- * uploaded once into the net's input (hsi_cnn_forward skips the upload when
- * given net->x); HSI_CNN_UPLOAD=1 uploads it every step instead, as
- * `hsi cnn train` does. HSI_CNN_INFER_BATCH sets the inference batch (5
- * timed batches), HSI_CNN_DETERMINISTIC=1 the GPU's deterministic algorithms.
+ * HSI_CNN_DEVICE=cuda (cuda:N, auto) runs both on that backend (bench/gpu-check.sh).
+ * There the steps run as hsi_cnn_train runs them: each step's loss is read
+ * back while the next one runs, and the timer stops when the last loss is
+ * read, so the times include all of the GPU's work. As the PyTorch peer keeps
+ * its batch on the GPU, and as `hsi cnn train` holds its training windows
+ * there, the batch is uploaded once into the net's input (hsi_cnn_forward
+ * skips the upload when given net->x); HSI_CNN_UPLOAD=1 uploads it every
+ * step instead (training windows that do not fit on the GPU).
+ * HSI_CNN_INFER_BATCH sets the inference batch (5 timed batches),
+ * HSI_CNN_DETERMINISTIC=1 the GPU's deterministic algorithms.
  *
  * train_cpu_ms and infer_cpu_ms are the process's CPU time (all threads)
  * per training step and per 100-sample inference batch: on a shared
@@ -194,7 +197,11 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < 3; i++) hsi_cnn_train_step(net, xs, y, NULL, batch, NULL);
     double t = now(), c = cpu_now();
-    for (int i = 0; i < steps; i++) hsi_cnn_train_step(net, xs, y, NULL, batch, NULL);
+    for (int i = 0; i < steps; i++) {
+        hsi_cnn_train_step_begin(net, xs, y, NULL, batch);
+        if (i > 0) hsi_cnn_train_step_end(net, NULL);
+    }
+    hsi_cnn_train_step_end(net, NULL);
     double train_s = (now() - t) / steps, train_cpu = (cpu_now() - c) / steps;
     if (hsi_cnn_backend_check(be)) {
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());

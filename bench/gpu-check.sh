@@ -21,9 +21,6 @@
 #  4. end to end: hsi simulate a 72 x 72 scene, hsi cnn train --device cuda
 #     and --device cpu (5 epochs, same seed), predict on the GPU, eval on
 #     both: the accuracies side by side;
-#  4b. the data path: hsi cnn train on a 145 x 145 x 220 scene with the
-#     training windows held on the GPU and uploaded every step
-#     (HSI_CNN_RESIDENT=1 / 0): the steady epoch's samples/s;
 #  5. throughput, Lange net at 9x9x220 and 9x9x200, batch 50 and 512:
 #     training and inference samples/s of hsi --device cuda (bench/cnn_throughput),
 #     PyTorch on cuda (bench/torch_lange3dcnn_gpu.py: cuDNN autotuner, TF32
@@ -31,6 +28,12 @@
 #     where this machine's python has it: a missing peer is reported in the
 #     table, not a failure. PYTHON (default: the first of python3 and
 #     $HOME/.cache/hsi/peers-venv/bin/python that imports torch or tensorflow).
+#  6. the data path (after the throughput table, which matters more, in
+#     case the budget runs out): hsi cnn train on a 145 x 145 x 220 scene
+#     with the training windows held on the GPU and uploaded every step
+#     (HSI_CNN_RESIDENT=1 / 0; the steady epoch's samples/s), and hsi cnn
+#     predict on a 512 x 512 x 220 scene with the windows gathered on the
+#     GPU and on the host (wall time).
 #
 # Writes OUTDIR/gpu-check.md (the table and the facts, for bench/RESULTS.md)
 # and OUTDIR/gpu-check.log (every command's output). Exit 0: all ran and the
@@ -190,40 +193,6 @@ else
 fi
 md
 
-# ---------------------------------------------------------------- 4b. data path
-# hsi cnn train on the GPU with the training windows held there (a step
-# sends only its indices; the default where they fit) against gathering
-# them on the host and uploading every batch (HSI_CNN_RESIDENT=0): the
-# steady-state epoch time (the last of 3 epochs, as hsi prints it).
-md "## Data path: training windows held on the GPU vs uploaded every step"
-md
-D="$WORK/datapath"
-mkdir -p "$D"
-if run 60 "$HSI" simulate -o "$D/scene.tif" --rows 145 --cols 145 &&
-    run 30 "$HSI" split --truth "$D/scene_gt.tif" -o "$D/split" --fraction 0.5 --seed 1; then
-    for held in 1 0; do
-        if HSI_CNN_RESIDENT=$held run 120 "$HSI" cnn train "$D/scene.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
-            --train "$D/split_train.tif" --allow-missing-classes --epochs 3 --batch 50 --seed 1 \
-            --validation-split 0 --device cuda -o "$D/m$held.ckpt"; then
-            n=$(grep '^Training .* on [0-9]* pixels' "$LOG" | tail -1 | sed 's/.* on \([0-9]*\) pixels.*/\1/')
-            how=$(grep -E '^Training windows (held|gathered)' "$LOG" | tail -1)
-            sec=$(grep -E '^Epoch 3/3 - [0-9.]+s' "$LOG" | tail -1 | sed 's/^Epoch 3\/3 - \([0-9.]*\)s.*/\1/')
-            sps=$(awk -v n="$n" -v s="$sec" 'BEGIN {if (n > 0 && s > 0) printf "%.0f", n / s; else print "-"}')
-            md "- HSI_CNN_RESIDENT=$held: epoch 3 in ${sec:-?} s, ${sps} samples/s ($n training pixels, batch 50); hsi said: ${how:-?}"
-            say "gpu-check: data path HSI_CNN_RESIDENT=$held: ${sec:-?} s an epoch, $sps samples/s"
-        else
-            md "- HSI_CNN_RESIDENT=$held: FAILED (see gpu-check.log)"
-            FAILED=1
-        fi
-    done
-    if [ -f "$D/m1.ckpt" ] && [ -f "$D/m0.ckpt" ]; then
-        md "- the two models: $(cmp -s "$D/m1.ckpt" "$D/m0.ckpt" && echo "identical files" || echo "differ (cuDNN's timed algorithm choice may differ between runs without --deterministic)")"
-    fi
-else
-    md "- could not make the scene (see gpu-check.log)"
-fi
-md
-
 # ---------------------------------------------------------------- 5. throughput
 # Peers: the first python that imports torch or tensorflow.
 PY=${PYTHON:-}
@@ -239,7 +208,7 @@ fi
 md "## Throughput, Lange net (samples/s; FP32, TF32 off everywhere)"
 md
 md "hsi: bench/cnn_throughput with HSI_CNN_DEVICE=cuda; PyTorch: bench/torch_lange3dcnn_gpu.py; Keras: bench/keras_lange3dcnn_gpu.py; python: $PY."
-md "Training: timed steps after warm-up (batch 50: 50 steps, batch 512: 20), the batch resident on the GPU for all three (hsi: HSI_CNN_UPLOAD=1 would upload it every step, as hsi cnn train does); inference: 5 batches of the same size, outputs copied to the host."
+md "Training: timed steps after warm-up (batch 50: 50 steps, batch 512: 20), the batch resident on the GPU for all three (as hsi cnn train holds its windows there; each hsi step's loss read back while the next runs); inference: 5 batches of the same size, outputs copied to the host."
 md
 md "| input | batch | hsi train | PyTorch train | Keras train | hsi/PyTorch | hsi/Keras | hsi infer | PyTorch infer | Keras infer | hsi/PyTorch | hsi/Keras |"
 md "|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -278,6 +247,60 @@ md "- ${TORCH_NOTE:-${TORCH_VER:-PyTorch: no result (see gpu-check.log)}}"
 md "- ${KERAS_NOTE:-${TF_VER:-Keras/TensorFlow: no result (see gpu-check.log)}}"
 md "- '-': not measured (a missing peer, a failure or the time budget: see gpu-check.log)"
 md
+# ---------------------------------------------------------------- 6. data path
+# hsi cnn train on the GPU with the training windows held there (a step
+# sends only its indices; the default where they fit) against gathering
+# them on the host and uploading every batch (HSI_CNN_RESIDENT=0): the
+# steady-state epoch time (the last of 3 epochs, as hsi prints it).
+md "## Data path: training windows held on the GPU vs uploaded every step"
+md
+D="$WORK/datapath"
+mkdir -p "$D"
+if run 60 "$HSI" simulate -o "$D/scene.tif" --rows 145 --cols 145 &&
+    run 30 "$HSI" split --truth "$D/scene_gt.tif" -o "$D/split" --fraction 0.5 --seed 1; then
+    for held in 1 0; do
+        if HSI_CNN_RESIDENT=$held run 120 "$HSI" cnn train "$D/scene.tif" --spec "$ROOT/cnn3d/specs/lange2018.cfg" \
+            --train "$D/split_train.tif" --allow-missing-classes --epochs 3 --batch 50 --seed 1 \
+            --validation-split 0 --device cuda -o "$D/m$held.ckpt"; then
+            n=$(grep '^Training .* on [0-9]* pixels' "$LOG" | tail -1 | sed 's/.* on \([0-9]*\) pixels.*/\1/')
+            how=$(grep -E '^Training windows (held|gathered)' "$LOG" | tail -1)
+            sec=$(grep -E '^Epoch 3/3 - [0-9.]+s' "$LOG" | tail -1 | sed 's/^Epoch 3\/3 - \([0-9.]*\)s.*/\1/')
+            sps=$(awk -v n="$n" -v s="$sec" 'BEGIN {if (n > 0 && s > 0) printf "%.0f", n / s; else print "-"}')
+            md "- HSI_CNN_RESIDENT=$held: epoch 3 in ${sec:-?} s, ${sps} samples/s ($n training pixels, batch 50); hsi said: ${how:-?}"
+            say "gpu-check: data path HSI_CNN_RESIDENT=$held: ${sec:-?} s an epoch, $sps samples/s"
+        else
+            md "- HSI_CNN_RESIDENT=$held: FAILED (see gpu-check.log)"
+            FAILED=1
+        fi
+    done
+    if [ -f "$D/m1.ckpt" ] && [ -f "$D/m0.ckpt" ]; then
+        md "- the two models: $(cmp -s "$D/m1.ckpt" "$D/m0.ckpt" && echo "identical files" || echo "differ (cuDNN's timed algorithm choice may differ between runs without --deterministic)")"
+    fi
+    # Prediction: windows gathered on the GPU from each tile's rows, or on
+    # the host and uploaded (HSI_CNN_RESIDENT=0); wall time of the command,
+    # start-up (CUDA, cuDNN) included, on a 512 x 512 x 220 scene.
+    if [ -f "$D/m1.ckpt" ] && run 120 "$HSI" simulate -o "$D/big.tif" --rows 512 --cols 512; then
+        for held in 1 0; do
+            t0=$(date +%s.%N)
+            if HSI_CNN_RESIDENT=$held run 150 "$HSI" cnn predict "$D/big.tif" -m "$D/m1.ckpt" --device cuda -q -o "$D/map$held.tif"; then
+                t1=$(date +%s.%N)
+                w=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
+                pps=$(awk -v w="$w" 'BEGIN {printf "%.0f", 512 * 512 / w}')
+                md "- predict 512 x 512 x 220, HSI_CNN_RESIDENT=$held ($([ $held = 1 ] && echo "windows gathered on the GPU" || echo "windows gathered on the host")): ${w} s wall, ${pps} pixels/s (start-up included)"
+                say "gpu-check: predict HSI_CNN_RESIDENT=$held: $w s"
+            else
+                md "- predict HSI_CNN_RESIDENT=$held: FAILED (see gpu-check.log)"
+                FAILED=1
+            fi
+        done
+        [ -f "$D/map1.tif" ] && [ -f "$D/map0.tif" ] &&
+            md "- the two maps: $(cmp -s "$D/map1.tif" "$D/map0.tif" && echo "identical files" || echo "differ (batches end at tile edges on the GPU path, so cuDNN sees other batch sizes; compare with hsi report)")"
+    fi
+else
+    md "- could not make the scene (see gpu-check.log)"
+fi
+md
+
 md "Total: $(( $(date +%s) - START )) s of the ${BUDGET} s budget."
 rm -f "$WORK/.last"
 say "gpu-check: wrote $MD ($(( $(date +%s) - START )) s)"
