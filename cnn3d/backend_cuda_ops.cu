@@ -675,19 +675,28 @@ static loss_slot_view loss_slot(void *base, size_t rows, int slot)
     return v;
 }
 
-/* Grow both slots to n rows; only between steps (nothing pending). */
+/* Grow both slots to n rows, after the stream is synchronised: a pending
+ * slot's results are then on the host, and move to the new buffer. */
 static int loss_grow(struct cuda_ctx *cx, int n)
 {
-    if ((size_t)n <= cx->loss_rows) return 0;
+    void *dev = NULL, *host = NULL;
+    size_t rows = (size_t)n, bytes = 2 * loss_slot_bytes(rows);
+    if (hsi_cuda_check(cx, cudaMalloc(&dev, bytes), "cudaMalloc", "loss")) return 1;
+    if (hsi_cuda_check(cx, cudaMallocHost(&host, bytes), "cudaMallocHost", "loss")) {
+        cudaFree(dev);
+        return 1;
+    }
+    for (int slot = 0; slot < 2 && cx->loss_host; slot++) {
+        int m = cx->loss_n[slot];
+        if (m <= 0) continue;
+        loss_slot_view from = loss_slot(cx->loss_host, cx->loss_rows, slot);
+        loss_slot_view to = loss_slot(host, rows, slot);
+        memcpy(to.row_loss, from.row_loss, m * sizeof *to.row_loss);
+        memcpy(to.hit, from.hit, m * sizeof *to.hit);
+    }
     if (cx->loss_dev) cudaFree(cx->loss_dev);
     if (cx->loss_host) cudaFreeHost(cx->loss_host);
-    cx->loss_dev = cx->loss_host = NULL;
-    cx->loss_rows = 0;
-    size_t bytes = 2 * loss_slot_bytes((size_t)n);
-    if (hsi_cuda_check(cx, cudaMalloc(&cx->loss_dev, bytes), "cudaMalloc", "loss") ||
-        hsi_cuda_check(cx, cudaMallocHost(&cx->loss_host, bytes), "cudaMallocHost", "loss"))
-        return 1;
-    cx->loss_rows = (size_t)n;
+    cx->loss_dev = dev, cx->loss_host = host, cx->loss_rows = rows;
     return 0;
 }
 
@@ -702,7 +711,7 @@ void hsi_cuda_loss_start(const hsi_cnn_backend *be, int mse, int fused, const fl
     cx->loss_n[slot] = 0;
     if (cx->err || n <= 0) return;
     if ((size_t)n > cx->loss_rows) {
-        /* Growing frees the slots: wait for a pending one first. */
+        /* Growing moves the slots: a pending one's copies must be done. */
         if (hsi_cuda_check(cx, cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize",
                            "the training step (a kernel in it may have failed)") ||
             loss_grow(cx, n))
