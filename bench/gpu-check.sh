@@ -6,11 +6,14 @@
 #
 # OUTDIR gets the report only; the build and the scratch files go to
 # GPU_CHECK_WORK (default OUTDIR/work), e.g. a local disk when OUTDIR is
-# copied back from a remote machine.
+# copied back from a remote machine. GPU_CHECK_BUNDLE=FILE.tar.xz runs the
+# prebuilt hsi of bench/gpu-bundle.sh instead of building: for a GPU
+# machine with CUDA and cuDNN but without GDAL, OpenBLAS and the rest.
 #
 #  1. the GPU: nvidia-smi's name, driver, memory and compute capability; no
 #     GPU (or no nvidia-smi) says so in OUTDIR/gpu-check.md and exits 3;
-#  2. a CUDA build (autoreconf where configure is absent; configure
+#  2. a CUDA build, unless GPU_CHECK_BUNDLE or BUILD_DIR gives one
+#     (autoreconf where configure is absent; configure
 #     --with-cuda; make -j all cores) in GPU_CHECK_WORK/build, for this
 #     GPU's architecture only (CUDA_ARCHS, to save
 #     minutes; the default build is a fat binary), unless BUILD_DIR is given
@@ -106,7 +109,51 @@ md
 
 # ---------------------------------------------------------------- 2. the build
 FAILED=0
-if [ $# -ge 2 ]; then
+if [ -n "${GPU_CHECK_BUNDLE:-}" ]; then
+    # A prebuilt hsi (bench/gpu-bundle.sh) with the libraries this machine
+    # lacks; CUDA's own come from this machine: cudart and cuBLAS from its
+    # toolkit, cuDNN wherever it is (a wheel beside PyTorch, say).
+    BUILD="$WORK/bundle"
+    rm -rf "$BUILD"
+    mkdir -p "$BUILD"
+    if ! tar -C "$BUILD" -xJf "$GPU_CHECK_BUNDLE" >>"$LOG" 2>&1; then
+        say "gpu-check: cannot unpack $GPU_CHECK_BUNDLE"
+        md "**Bundle failed**: cannot unpack $GPU_CHECK_BUNDLE (see gpu-check.log)"
+        exit 1
+    fi
+    CUDA_DIRS=""
+    for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9; do
+        f=""
+        for top in /usr/local/cuda/lib64 /usr/local/cuda /usr/local/nvidia /usr/lib /opt /usr/local/lib; do
+            [ -d "$top" ] || continue
+            f=$(find "$top" -name "$lib" -print -quit 2>/dev/null)
+            [ -n "$f" ] && break
+        done
+        if [ -n "$f" ]; then
+            case ":$CUDA_DIRS:" in *":$(dirname "$f"):"*) ;; *) CUDA_DIRS="$CUDA_DIRS:$(dirname "$f")" ;; esac
+        else
+            say "gpu-check: $lib not found on this machine"
+        fi
+    done
+    LD_LIBRARY_PATH="$BUILD/.libs:$BUILD/lib$CUDA_DIRS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    PROJ_DATA="$BUILD/share/proj"
+    PROJ_LIB="$PROJ_DATA"
+    GDAL_DATA="$BUILD/share/gdal"
+    export LD_LIBRARY_PATH PROJ_DATA PROJ_LIB GDAL_DATA
+    say "gpu-check: bundle $(head -1 "$BUILD/BUNDLE" 2>/dev/null); CUDA libraries from ${CUDA_DIRS#:}"
+    md "Bundle (bench/gpu-bundle.sh): $(tr '\n' ' ' <"$BUILD/BUNDLE" 2>/dev/null)"
+    md
+    md "This machine's CUDA libraries: ${CUDA_DIRS#:}; $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"), $(ldd --version 2>/dev/null | head -1)"
+    md
+    if ! "$BUILD/hsi" --version >>"$LOG" 2>&1; then
+        say "gpu-check: the bundle's hsi does not run here (see $LOG)"
+        md "**The bundle's hsi does not run here:**"
+        md '```'
+        { "$BUILD/hsi" --version 2>&1 | head -5; ldd "$BUILD/hsi" "$BUILD/.libs/hsi_cuda.so" 2>&1 | grep -E "not found|version|:$"; } >>"$MD"
+        md '```'
+        exit 1
+    fi
+elif [ $# -ge 2 ]; then
     BUILD=$(cd "$2" && pwd)
     say "gpu-check: using the build in $BUILD"
 else
