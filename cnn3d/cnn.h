@@ -264,8 +264,10 @@ void hsi_cnn_forward_start(hsi_cnn_net *net, const float *x, int n);
 const float *hsi_cnn_forward_finish(hsi_cnn_net *net, int n);
 
 /* Backward from dout = d loss / d output (n x classes, last forward(); host
- * memory): fills net->grads. dout may be NULL when hsi_cnn_loss_eval() has
- * put the gradient in net->loss_grad already (with *pre_activation set). */
+ * memory): fills net->grads of the layers that train (frozen layers' are
+ * left as they were) and, with net->want_input_grad, net->input_grad. dout
+ * may be NULL when hsi_cnn_loss_eval() has put the gradient in
+ * net->loss_grad already (with *pre_activation set). */
 void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pre_activation);
 
 /* Loss of outputs p (n x k) against labels (0-based) with optional sample
