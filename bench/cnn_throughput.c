@@ -25,6 +25,11 @@
  * HSI_CNN_INFER_BATCH sets the inference batch (5 timed batches),
  * HSI_CNN_DETERMINISTIC=1 the GPU's deterministic algorithms.
  *
+ * HSI_CNN_FREEZE=LAYERS freezes layers for the training steps, as `hsi cnn
+ * train --freeze` (e.g. 1-8: the Lange net's convolutions and pools, the
+ * transfer-learning setup): the backward pass then stops at the lowest
+ * layer that trains. train_gflops still counts 3x the forward FLOPs.
+ *
  * train_cpu_ms and infer_cpu_ms are the process's CPU time (all threads)
  * per training step and per 100-sample inference batch: on a shared
  * machine, what the work cost without the waits for a core.
@@ -175,6 +180,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "cnn_throughput: %s\n", hsi_last_error());
         return 1;
     }
+    const char *freeze = getenv("HSI_CNN_FREEZE");
+    if (freeze && *freeze) {
+        uint8_t *frozen = calloc((size_t)net->n_layers, 1);
+        if (!frozen || hsi_cnn_freeze_parse(freeze, net->spec->layers, net->n_layers, frozen) ||
+            hsi_cnn_net_set_frozen(net, frozen)) {
+            fprintf(stderr, "cnn_throughput: HSI_CNN_FREEZE: %s\n",
+                    frozen ? hsi_last_error() : "out of memory");
+            return 1;
+        }
+        free(frozen);
+    }
     double flops = 0;
     for (int i = 0; i < net->n_layers; i++) flops += net->layers[i].flops;
     size_t in = hsi_cnn_shape_size(net->input);
@@ -233,11 +249,11 @@ int main(int argc, char **argv)
     printf("bands=%d batch=%d train_samples_per_s=%.1f infer_samples_per_s=%.1f "
            "train_gflops=%.1f infer_gflops=%.1f forward_mflop_per_sample=%.1f threads=%d "
            "blas_kernels=%s conv_taps=%s precision=%s train_cpu_ms=%.1f infer_cpu_ms=%.1f "
-           "infer_batch=%d resident=%d device=\"%s\"\n",
+           "infer_batch=%d resident=%d frozen=%s device=\"%s\"\n",
            bands, batch, batch / train_s, 5.0 * infer_batch / infer_s,
            3 * flops * batch / train_s / 1e9, flops * 5.0 * infer_batch / infer_s / 1e9,
            flops / 1e6, threads, blas_kernels(), hsi_cnn_taps_isa(), bf16 ? "bf16" : "fp32", train_cpu * 1e3, infer_cpu * 1e3,
-           infer_batch, resident, described);
+           infer_batch, resident, freeze && *freeze ? freeze : "none", described);
     hsi_cnn_net_free(net);
     hsi_cnn_device_close(be);
     hsi_cnn_spec_free(spec);

@@ -213,12 +213,14 @@ typedef struct hsi_cnn_net {
     /* Called by hsi_cnn_backward after each layer's backward pass (top
      * layer first), when its dw and db (if it has any) are final: a
      * data-parallel trainer starts reducing them, and progresses the
-     * reductions already started, while the layers below compute. */
+     * reductions already started, while the layers below compute. The pass
+     * stops at the lowest layer that trains (unless want_input_grad), and
+     * frozen layers get no dw or db. */
     void (*grad_ready)(void *ctx, struct hsi_cnn_net *net, int layer);
     void *grad_ready_ctx;
     hsi_cnn_schedule_state sched; /* plateau state of the learning-rate schedule */
     int epoch_steps;            /* optimiser steps per epoch (set by hsi_cnn_train; warm-up) */
-    uint8_t *frozen;            /* [n_layers]: 1 = no update (transfer learning); NULL: none */
+    uint8_t *frozen;            /* [n_layers]: 1 = no gradient, no update (transfer learning); NULL: none */
     /* Where hsi_cnn_loss_eval() puts d loss / d output for
      * hsi_cnn_backward(net, NULL, ...): dlogits itself on the CPU; on a
      * device backend (be->device) a host buffer that backward uploads. */
@@ -268,8 +270,10 @@ void hsi_cnn_forward_start(hsi_cnn_net *net, const float *x, int n);
 const float *hsi_cnn_forward_finish(hsi_cnn_net *net, int n);
 
 /* Backward from dout = d loss / d output (n x classes, last forward(); host
- * memory): fills net->grads. dout may be NULL when hsi_cnn_loss_eval() has
- * put the gradient in net->loss_grad already (with *pre_activation set). */
+ * memory): fills net->grads of the layers that train (frozen layers' are
+ * left as they were) and, with net->want_input_grad, net->input_grad. dout
+ * may be NULL when hsi_cnn_loss_eval() has put the gradient in
+ * net->loss_grad already (with *pre_activation set). */
 void hsi_cnn_backward(hsi_cnn_net *net, const float *dout, int n, int dout_is_pre_activation);
 
 /* Loss of outputs p (n x k) against labels (0-based) with optional sample

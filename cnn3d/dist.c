@@ -71,18 +71,31 @@ hsi_status hsi_cnn_dist_new(hsi_cnn_net *net, const hsi_cnn_dist_options *o, hsi
     if (!d->closes || !d->buckets || !d->weights || (d->staged && !d->host)) goto nomem;
     /* Buckets from the top layer down, closed once they hold bucket_floats:
      * the layers' gradients are consecutive in net->grads in layer order, so
-     * a run of layers is one contiguous range. */
+     * a run of layers is one contiguous range. Frozen layers (transfer
+     * learning) have no gradients to reduce: the backward pass does not
+     * compute them, and stops at the lowest layer that trains (net.c), so
+     * a frozen layer with parameters closes the open bucket at the layer
+     * above it, and no bucket waits for a layer the pass does not reach. */
     int open = 0, last = -1;
-    size_t lo = 0, hi = 0;
+    size_t lo = 0, hi = 0, reduced = 0;
     for (int i = net->n_layers - 1; i >= 0; i--) {
         hsi_cnn_layer *L = &net->layers[i];
         d->closes[i] = -1;
         size_t cnt = L->n_weights + L->n_bias;
         if (!cnt) continue;
+        if (net->frozen && net->frozen[i]) {
+            if (open) {
+                d->buckets[d->n_buckets] = (bucket){lo, hi};
+                d->closes[last] = d->n_buckets++;
+                open = 0;
+            }
+            continue;
+        }
         size_t off = (size_t)(L->dw - net->grads);
         if (!open) lo = off, hi = off + cnt, open = 1;
         else lo = off;
         last = i;
+        reduced += cnt;
         if (hi - lo >= bucket_floats) {
             d->buckets[d->n_buckets] = (bucket){lo, hi};
             d->closes[i] = d->n_buckets++;
@@ -101,7 +114,7 @@ hsi_status hsi_cnn_dist_new(hsi_cnn_net *net, const hsi_cnn_dist_options *o, hsi
         }
     d->t.ranks = d->ranks;
     d->t.buckets = d->n_buckets;
-    d->t.bytes_per_step = d->ranks > 1 ? net->n_params * sizeof(float) : 0;
+    d->t.bytes_per_step = d->ranks > 1 ? reduced * sizeof(float) : 0;
     *out = d;
     return HSI_OK;
 nomem:
@@ -174,6 +187,17 @@ static void post_bucket(hsi_cnn_dist *d, hsi_cnn_net *net, int b)
     MPI_Iallreduce(MPI_IN_PLACE, buf + bk->lo, (int)(bk->hi - bk->lo), MPI_FLOAT, MPI_SUM,
                    MPI_COMM_WORLD, &d->req[b]);
     d->posted = b + 1;
+}
+
+/* Staged: the reduced sums back to the device, one copy per run of
+ * adjacent buckets (all of them, unless frozen layers lie between). */
+static void upload_sums(hsi_cnn_dist *d, hsi_cnn_net *net)
+{
+    for (int b = 0; b < d->n_buckets;) {
+        size_t lo = d->buckets[b].lo, hi = d->buckets[b].hi;
+        while (++b < d->n_buckets && d->buckets[b].hi == lo) lo = d->buckets[b].lo;
+        net->be->upload(net->be, net->grads + lo, d->host + lo, (hi - lo) * sizeof *d->host);
+    }
 }
 
 /* net->grad_ready, after every layer's backward pass: start the bucket this
@@ -264,8 +288,7 @@ double hsi_cnn_dist_step(hsi_cnn_dist *d, hsi_cnn_net *net, const float *x,
     for (int b = d->posted; b < d->n_buckets; b++) post_bucket(d, net, b);
     MPI_Waitall(d->n_buckets, d->req, MPI_STATUSES_IGNORE);
     MPI_Wait(&stats, MPI_STATUS_IGNORE);
-    if (d->staged)
-        net->be->upload(net->be, net->grads, d->host, net->n_params * sizeof *d->host);
+    if (d->staged) upload_sums(d, net);
     double waited = now() - t0;
     comm += waited;
     if (global[2] > 0) {

@@ -10,6 +10,7 @@
  * buckets of consecutive layers, each started as soon as its lowest layer's
  * gradients are final in the backward pass (net->grad_ready), so the
  * reductions of the upper layers run while the lower layers still compute.
+ * Frozen layers' gradients are neither computed nor reduced.
  * Every rank then applies the same optimiser update. On a backend whose
  * memory is not the host's, the buckets are staged through host memory.
  *
@@ -58,7 +59,9 @@ typedef struct hsi_cnn_dist_timing {
 } hsi_cnn_dist_timing;
 
 /* A trainer for net on MPI_COMM_WORLD (one rank without MPI, or with MPI
- * not started: then steps are hsi_cnn_train_step's, with timing). */
+ * not started: then steps are hsi_cnn_train_step's, with timing). Its
+ * buckets hold the layers that train: set the frozen layers
+ * (hsi_cnn_net_set_frozen, the same on every rank) before. */
 hsi_status hsi_cnn_dist_new(hsi_cnn_net *net, const hsi_cnn_dist_options *o, hsi_cnn_dist **out);
 void hsi_cnn_dist_free(hsi_cnn_dist *d);
 int hsi_cnn_dist_rank(const hsi_cnn_dist *d);

@@ -586,9 +586,13 @@ const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int traini
 /* ---------------------------------------------------------------- backward */
 
 /* dy is d loss / d (this layer's output after activation) and may be
- * overwritten; dx (NULL: not needed) receives d loss / d input. */
+ * overwritten; dx (NULL: not needed) receives d loss / d input.
+ * param_grad = 0 (a frozen layer, transfer learning): its dw and db are not
+ * computed, where they are separate work (conv3d's filter pass, dense's dW
+ * GEMM and bias sums, lstm / gru's dW GEMMs); batchnorm computes them
+ * anyway, for they are the two sums per channel its dx is built from. */
 static void layer_backward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, float *dy,
-                           float *dx, int n, int skip_activation, int gate_relu)
+                           float *dx, int n, int skip_activation, int gate_relu, int param_grad)
 {
     const hsi_cnn_backend *be = net->be;
     size_t out_size = hsi_cnn_shape_size(L->out);
@@ -598,15 +602,17 @@ static void layer_backward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, f
             be->activation_backward(be, L->spec.activation, n * L->out.c,
                                     (int)(out_size / L->out.c), L->y, dy);
         L->conv.n = n;
-        be->conv3d_backward_filter(be, &L->conv, x, dy, L->dw, L->db, net->work);
+        if (param_grad) be->conv3d_backward_filter(be, &L->conv, x, dy, L->dw, L->db, net->work);
         if (dx) be->conv3d_backward_data(be, &L->conv, dy, L->w, dx, net->work);
         break;
     case HSI_CNN_DENSE:
         if (!skip_activation) be->activation_backward(be, L->spec.activation, n, L->out.c, L->y, dy);
         /* dW (units x in) = dy^T (units x n) . x (n x in);  dx (n x in) = dy . W */
-        be->gemm(be, 1, 0, L->out.c, L->in.c, n, 1.0f, dy, L->out.c, x, L->in.c, 0.0f, L->dw,
-                 L->in.c);
-        be->bias_grad(be, n, L->out.c, dy, L->db);
+        if (param_grad) {
+            be->gemm(be, 1, 0, L->out.c, L->in.c, n, 1.0f, dy, L->out.c, x, L->in.c, 0.0f,
+                     L->dw, L->in.c);
+            be->bias_grad(be, n, L->out.c, dy, L->db);
+        }
         if (dx)
             be->gemm(be, 0, 0, n, L->in.c, L->out.c, 1.0f, dy, L->out.c, L->w, L->in.c, 0.0f, dx,
                      L->in.c);
@@ -639,22 +645,46 @@ static void layer_backward(hsi_cnn_net *net, hsi_cnn_layer *L, const float *x, f
                                L->bn_invstd, L->w, L->dw, L->db, dx);
         break;
     case HSI_CNN_LSTM:
-    case HSI_CNN_GRU: hsi_cnn_rnn_backward(be, L, x, dy, dx, n, net->work); break;
+    case HSI_CNN_GRU: hsi_cnn_rnn_backward(be, L, x, dy, dx, n, net->work, param_grad); break;
     }
 }
 
-/* The backward pass from d loss / d output in net->grad_a. */
+/* Whether layer i has parameters that the optimiser updates (not frozen). */
+static int layer_trains(const hsi_cnn_net *net, int i)
+{
+    const hsi_cnn_layer *L = &net->layers[i];
+    return L->n_weights + L->n_bias && !(net->frozen && net->frozen[i]);
+}
+
+/* The lowest layer the backward pass runs: the net's first (not folded)
+ * layer when d loss / d input is wanted, else the lowest layer that trains,
+ * for below it no gradient is used (with the convolutions frozen for
+ * transfer learning, most of a step's backward work); n_layers when no
+ * layer trains. */
+static int backward_stop(const hsi_cnn_net *net)
+{
+    int first = 0;
+    while (net->layers[first].folded) first++;
+    if (net->want_input_grad) return first;
+    for (int i = first; i < net->n_layers; i++)
+        if (layer_trains(net, i)) return i;
+    return net->n_layers;
+}
+
+/* The backward pass from d loss / d output in net->grad_a. Layers from the
+ * top down to backward_stop() run; frozen ones among them pass the gradient
+ * down without computing their own (their dw and db keep what they held,
+ * and nothing reads them: the optimiser and cnn3d/dist.c skip them). */
 static void backward_from(hsi_cnn_net *net, int n, int dout_is_pre_activation)
 {
     float *g = net->grad_a, *other = net->grad_b;
     int relu_done = 0; /* the layer above already applied this layer's ReLU mask */
-    int first = 0; /* the lowest layer that runs */
-    while (net->layers[first].folded) first++;
-    for (int i = net->n_layers - 1; i >= 0; i--) {
+    const int stop = backward_stop(net);
+    for (int i = net->n_layers - 1; i >= stop; i--) {
         hsi_cnn_layer *L = &net->layers[i];
         if (L->folded) continue; /* the conv above took the padding's gradient with its own */
         const float *x = layer_input(net, i);
-        float *dx = (i > first || net->want_input_grad) ? other : NULL;
+        float *dx = (i > stop || net->want_input_grad) ? other : NULL;
         /* ReLU then max-pool (the Lange net): the pool's backward applies the
          * ReLU mask itself, sparing a pass over the un-pooled tensor. */
         int gate = L->spec.kind == HSI_CNN_MAXPOOL3D && i > 0 && dx &&
@@ -663,7 +693,7 @@ static void backward_from(hsi_cnn_net *net, int n, int dout_is_pre_activation)
                     net->layers[i - 1].spec.kind == HSI_CNN_BATCHNORM);
         int skip = (i == net->n_layers - 1 && dout_is_pre_activation) || relu_done;
         trace(net, i, "backward");
-        layer_backward(net, L, x, g, dx, n, skip, gate);
+        layer_backward(net, L, x, g, dx, n, skip, gate, layer_trains(net, i));
         if (net->grad_ready) net->grad_ready(net->grad_ready_ctx, net, i);
         relu_done = gate;
         if (dx) {

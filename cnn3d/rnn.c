@@ -155,7 +155,7 @@ void hsi_cnn_rnn_forward(const hsi_cnn_backend *be, hsi_cnn_layer *L, const floa
 }
 
 void hsi_cnn_rnn_backward(const hsi_cnn_backend *be, hsi_cnn_layer *L, const float *x,
-                          const float *dy, float *dx, int n, float *work)
+                          const float *dy, float *dx, int n, float *work, int param_grad)
 {
     rnn_geom g = geom(L);
     rnn_work wk = work_layout(&g, work, (size_t)n);
@@ -188,17 +188,19 @@ void hsi_cnn_rnn_backward(const hsi_cnn_backend *be, hsi_cnn_layer *L, const flo
         dh_rec = dh_next;
         dh_next = dh_next == wk.dh[0] ? wk.dh[1] : wk.dh[0];
     }
-    /* The forward pass's xt is gone (the workspace is shared): pack again. */
-    be->seq_pack(be, n, g.C, g.D, g.S, x, wk.xt);
     int rows = g.D * n;
-    /* dW_ih (G x F) = dA^T (G x D n) . xt (D n x F) */
-    be->gemm(be, 1, 0, g.G, g.F, rows, 1.0f, wk.dgx, g.G, wk.xt, g.F, 0.0f, dw_ih, g.F);
-    /* dW_hh (G x u) = dA[steps 1..]^T (G x (D-1) n) . h[steps 0..D-2] ((D-1) n x u);
-     * h_{-1} = 0 adds nothing (with D = 1, k = 0 and dW_hh = 0). */
-    be->gemm(be, 1, 0, g.G, g.u, rows - n, 1.0f, wk.dgh + ngd, g.G, L->rnn_h, g.u, 0.0f, dw_hh,
-             g.u);
-    be->bias_grad(be, rows, g.G, wk.dgx, db_ih);
-    be->bias_grad(be, rows, g.G, wk.dgh, db_hh);
+    if (param_grad) {
+        /* The forward pass's xt is gone (the workspace is shared): pack again. */
+        be->seq_pack(be, n, g.C, g.D, g.S, x, wk.xt);
+        /* dW_ih (G x F) = dA^T (G x D n) . xt (D n x F) */
+        be->gemm(be, 1, 0, g.G, g.F, rows, 1.0f, wk.dgx, g.G, wk.xt, g.F, 0.0f, dw_ih, g.F);
+        /* dW_hh (G x u) = dA[steps 1..]^T (G x (D-1) n) . h[steps 0..D-2] ((D-1) n x u);
+         * h_{-1} = 0 adds nothing (with D = 1, k = 0 and dW_hh = 0). */
+        be->gemm(be, 1, 0, g.G, g.u, rows - n, 1.0f, wk.dgh + ngd, g.G, L->rnn_h, g.u, 0.0f,
+                 dw_hh, g.u);
+        be->bias_grad(be, rows, g.G, wk.dgx, db_ih);
+        be->bias_grad(be, rows, g.G, wk.dgh, db_hh);
+    }
     if (dx) {
         /* dxt (D n x F) = dA (D n x G) . W_ih (G x F), over xt (used above) */
         be->gemm(be, 0, 0, rows, g.F, g.G, 1.0f, wk.dgx, g.G, w_ih, g.F, 0.0f, wk.xt, g.F);

@@ -37,9 +37,10 @@ void hsi_cnn_rnn_init(const hsi_cnn_layer *L, float *w, float *b, hsi_rng *rng);
 void hsi_cnn_rnn_forward(const hsi_cnn_backend *be, hsi_cnn_layer *L, const float *x, int n,
                          float *work);
 /* Backpropagation through time from dy = d loss / d L->y (n x |out|, read
- * only): overwrites L->dw, L->db and, unless NULL, dx (n x |in|). */
+ * only): overwrites L->dw and L->db (unless param_grad is 0: a frozen
+ * layer) and, unless NULL, dx (n x |in|). */
 void hsi_cnn_rnn_backward(const hsi_cnn_backend *be, hsi_cnn_layer *L, const float *x,
-                          const float *dy, float *dx, int n, float *work);
+                          const float *dy, float *dx, int n, float *work, int param_grad);
 
 /* The CPU kernels of the backend table's seq_* / lstm_* / gru_* slots. */
 void hsi_cnn_cpu_seq_pack(const hsi_cnn_backend *be, int n, int c, int d, int s, const float *x,

@@ -22,6 +22,12 @@
  * keeps gamma and beta, while its running statistics still follow the new
  * scene's batches (as PyTorch's train mode with requires_grad off), which
  * is what adapts it to the new scene's feature statistics.
+ *
+ * Frozen layers also cost less: the backward pass (net.c, backward_from)
+ * computes no gradients of their weights, and stops at the lowest layer
+ * that trains, so with the convolutions frozen and the dense head retrained
+ * a step is little more than the forward pass. The results are those of
+ * the full backward pass, bit for bit (tests/test_cnn_practice.c).
  */
 #include "cnn3d/cnn.h"
 

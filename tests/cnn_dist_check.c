@@ -6,7 +6,9 @@
  *     pixels holds whole batches (so each batch is one process's batch);
  *   - a rank whose patch gather fails in the middle of training stops every
  *     rank at that step: all return an error, the others with "rank R
- *     failed: <its message>", none waits forever.
+ *     failed: <its message>", none waits forever;
+ *   - host staging gives the direct reduction's weights, also with a
+ *     frozen layer between layers that train (a gap in the buckets).
  * Exit 0 on every rank when all checks hold; 77 without MPI. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,12 @@ static const char spec_text[] = "[net]\ninput = 1, 1, 6\nclasses = 3\nbatch = 8\
                                 "optimizer = sgd\nlearning_rate = 0.1\n"
                                 "[flatten]\n[dense]\nunits = 5\nactivation = relu\n"
                                 "[dense]\nunits = classes\nactivation = softmax\n";
+
+static const char spec3_text[] = "[net]\ninput = 1, 1, 6\nclasses = 3\nbatch = 8\n"
+                                 "optimizer = sgd\nlearning_rate = 0.1\n"
+                                 "[flatten]\n[dense]\nunits = 5\nactivation = relu\n"
+                                 "[dense]\nunits = 4\nactivation = relu\n"
+                                 "[dense]\nunits = classes\nactivation = softmax\n";
 
 typedef struct gather_ctx {
     int fail_rank, fail_call, calls, rank;
@@ -154,6 +162,43 @@ int main(int argc, char **argv)
     CHECK(memcmp(nets[0]->params, nets[1]->params, nets[0]->n_params * sizeof(float)) == 0);
     hsi_cnn_net_free(nets[0]);
     hsi_cnn_net_free(nets[1]);
+
+    /* A frozen layer between two that train (dense_2 of three): its
+     * gradients are not reduced, so the buckets leave a gap that the staged
+     * copy back skips; both reductions give the same weights, the frozen
+     * layer's unchanged, and the bytes reduced are the trainable ones. */
+    hsi_cnn_spec *spec3 = NULL;
+    CHECK_OK(hsi_cnn_spec_parse(spec3_text, "test3", &spec3));
+    float *frozen_w = NULL;
+    for (int k = 0; spec3 && k < 2; k++) {
+        hsi_cnn_net_options o = {.training = 1, .seed = 11, .max_batch = 8,
+                                 .backend = k ? &staged : NULL};
+        hsi_cnn_dist *dk = NULL;
+        hsi_cnn_dist_options dopt = {32, k}; /* a bucket per layer; staged: after the pass */
+        const uint8_t freeze[4] = {0, 0, 1, 0};
+        CHECK_OK(hsi_cnn_net_new(spec3, &o, &nets[k]));
+        CHECK_OK(hsi_cnn_net_set_frozen(nets[k], freeze));
+        const hsi_cnn_layer *F = &nets[k]->layers[2];
+        size_t nf = F->n_weights + F->n_bias;
+        if (!k) frozen_w = malloc(nf * sizeof *frozen_w);
+        if (!k && frozen_w) memcpy(frozen_w, F->w, nf * sizeof *frozen_w);
+        CHECK_OK(hsi_cnn_dist_new(nets[k], &dopt, &dk));
+        hsi_cnn_train_options t3 = {.epochs = 2, .batch = 8, .dist = dk};
+        CHECK_OK(hsi_cnn_train(nets[k], &good, NULL, &t3));
+        hsi_cnn_dist_timing tm;
+        hsi_cnn_dist_get_timing(dk, &tm);
+        CHECK_INT_EQ(tm.buckets, 2); /* dense_3, dense_1: not the frozen dense_2 */
+        if (ranks > 1)
+            CHECK_INT_EQ(tm.bytes_per_step, hsi_cnn_trainable_params(nets[k]) * sizeof(float));
+        if (frozen_w) CHECK(memcmp(frozen_w, F->w, nf * sizeof *frozen_w) == 0);
+        hsi_cnn_dist_free(dk);
+    }
+    if (nets[0] && nets[1])
+        CHECK(memcmp(nets[0]->params, nets[1]->params, nets[0]->n_params * sizeof(float)) == 0);
+    hsi_cnn_net_free(nets[0]);
+    hsi_cnn_net_free(nets[1]);
+    hsi_cnn_spec_free(spec3);
+    free(frozen_w);
 
     hsi_cnn_dist_free(d);
     hsi_cnn_net_free(net);

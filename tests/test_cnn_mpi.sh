@@ -104,6 +104,26 @@ grep '^Epoch' "$TMP/out" | sed 's/ - [0-9.]*s - / - /' >"$TMP/v3.txt"
 pass
 same_weights "validation, 3 ranks vs one process" "$TMP/v1.ckpt" "$TMP/v3.ckpt"
 
+# Frozen layers (transfer learning): their gradients are neither computed
+# nor reduced, and the backward pass stops at the lowest layer that trains;
+# the ranks still agree with one process. The conv frozen: only dense_1's
+# 12 x 3 + 3 parameters are reduced (the timing line's bytes); the head
+# frozen: conv3d_1 trains below it, in several buckets or after the pass.
+expect_ok "conv frozen, one process" -- "$HSI" $TRAIN --spec "$TMP/net.cfg" --freeze 1 -o "$TMP/z1.ckpt"
+expect_ok "conv frozen, 2 ranks" -- $MPI -np 2 "$HSI" $TRAIN --spec "$TMP/net.cfg" --freeze 1 \
+    -o "$TMP/z2.ckpt" --timing
+grep -q '^timing: ranks 2 .* allreduce_bytes 156 buckets 1' "$TMP/out" ||
+    fail "conv frozen: not only dense_1's gradients reduced: $(grep '^timing' "$TMP/out")"
+pass
+same_weights "conv frozen, 2 ranks vs one process" "$TMP/z1.ckpt" "$TMP/z2.ckpt"
+expect_ok "head frozen, one process" -- "$HSI" $TRAIN --spec "$TMP/adam.cfg" --freeze 4 -o "$TMP/h1.ckpt"
+expect_ok "head frozen, 2 ranks" -- $MPI -np 2 "$HSI" $TRAIN --spec "$TMP/adam.cfg" --freeze 4 \
+    -o "$TMP/h2.ckpt" --bucket-mb 0.0001
+expect_ok "head frozen, 3 ranks, no overlap" -- $MPI -np 3 "$HSI" $TRAIN --spec "$TMP/adam.cfg" \
+    --freeze dense_1 -o "$TMP/h3.ckpt" --no-overlap
+same_weights "head frozen, 2 ranks vs one process" "$TMP/h1.ckpt" "$TMP/h2.ckpt"
+same_weights "head frozen, 3 ranks vs one process" "$TMP/h1.ckpt" "$TMP/h3.ckpt"
+
 # Dropout and batch normalisation: other weights than one process's (masks
 # per rank, shard statistics), but the same on every 2-rank run of a seed,
 # with the running statistics the same on every rank (rank 0 writes them).

@@ -2,7 +2,8 @@
  * warm-up (rates by hand), augmentation (flips and rotations permute a patch
  * exactly, jitter is reproducible from a seed and has the stated form,
  * mixing stays within a class), frozen layers (no update, no optimiser
- * state change), transfer learning (copied, replaced, refused), and a
+ * state change; a backward pass that skips their work gives the full
+ * pass's steps bit for bit), transfer learning (copied, replaced, refused), and a
  * resumed run that continues the schedule, the plateau state and the
  * augmentation draws bit for bit. */
 #include <math.h>
@@ -301,6 +302,145 @@ static void test_freeze(void)
     hsi_cnn_net_free(net);
 }
 
+/* Frozen layers and the backward pass: it stops at the lowest layer that
+ * trains and skips the frozen layers' own gradients, so a step with frozen
+ * layers must give exactly what the full backward pass gives when the
+ * optimiser then skips the frozen layers (the reference: the same net and
+ * seed, unfrozen for its backward pass, frozen for its update). Bit for bit:
+ * the losses, all parameters, the Adam moments, the batch-norm running
+ * statistics, the trainable layers' gradients and (when wanted) the input's
+ * gradient. The frozen layers' gradients that need not be computed are not:
+ * they keep a sentinel. */
+static const char *freeze_net_text =
+    "[net]\ninput = 5, 5, auto\nclasses = auto\nbatch = 16\nloss = cce\n"
+    "optimizer = adam\nlearning_rate = 0.01\n"
+    "[conv3d]\nfilters = 4\nkernel = 3, 3, 3\nactivation = relu\n" /* 1 */
+    "[maxpool3d]\nsize = 1, 1, 2\n"                               /* 2 */
+    "[conv3d]\nfilters = 4\nkernel = 1, 1, 3\n"                  /* 3 */
+    "[batchnorm]\nactivation = relu\n"                            /* 4 */
+    "[flatten]\n"                                                 /* 5 */
+    "[dense]\nunits = 8\nactivation = relu\n"                    /* 6 */
+    "[dropout]\nrate = 0.3\n"                                     /* 7 */
+    "[dense]\nunits = classes\nactivation = softmax\n";          /* 8 */
+
+/* Recurrent layers: lstm_1 gru_1 flatten_1 dense_1. */
+static const char *freeze_rnn_text =
+    "[net]\ninput = 3, 3, auto\nclasses = auto\nbatch = 16\nloss = cce\n"
+    "optimizer = adam\nlearning_rate = 0.01\n"
+    "[lstm]\nunits = 4\nreturn_sequences = 1\n[gru]\nunits = 3\nreturn_sequences = 1\n"
+    "[flatten]\n[dense]\nunits = classes\nactivation = softmax\n";
+
+static hsi_cnn_net *freeze_net(const char *text)
+{
+    hsi_cnn_spec *spec = NULL;
+    hsi_cnn_net *net = NULL;
+    CHECK_OK(hsi_cnn_spec_parse(text, "f.cfg", &spec));
+    if (!spec) return NULL;
+    hsi_cnn_net_options o = {.bands = 8, .classes = 3, .training = 1, .seed = 31};
+    CHECK_OK(hsi_cnn_net_new(spec, &o, &net));
+    hsi_cnn_spec_free(spec);
+    return net;
+}
+
+static int same_floats(const float *a, const float *b, size_t n)
+{
+    return !memcmp(a, b, n * sizeof *a);
+}
+
+/* Trains the net of spec `text` a few batches with layers `which` frozen,
+ * against the reference; stop: the lowest layer (0-based) whose backward
+ * pass must run. */
+static void check_frozen_steps(const char *text, const char *which, int want_input_grad,
+                               int stop)
+{
+    const float sentinel = 7.25f;
+    enum { N = 12, STEPS = 4 };
+    hsi_cnn_net *a = freeze_net(text), *b = freeze_net(text);
+    float *x = NULL;
+    if (!a || !b) goto out;
+    uint8_t f[8];
+    CHECK(a->n_layers <= 8);
+    CHECK_OK(hsi_cnn_freeze_parse(which, a->spec->layers, a->n_layers, f));
+    CHECK_OK(hsi_cnn_net_set_frozen(a, f));
+    a->want_input_grad = b->want_input_grad = want_input_grad;
+    for (size_t i = 0; i < a->n_params; i++) a->grads[i] = sentinel;
+    size_t in_size = hsi_cnn_shape_size(a->input);
+    x = malloc(N * in_size * sizeof *x);
+    if (!x) goto out;
+    hsi_rng rng;
+    hsi_rng_seed(&rng, 77);
+    int32_t labels[N];
+    hsi_cnn_activation last = b->layers[b->n_layers - 1].spec.activation;
+    for (int s = 0; s < STEPS; s++) {
+        for (size_t v = 0; v < N * in_size; v++) x[v] = (float)hsi_rng_normal(&rng);
+        for (int i = 0; i < N; i++) labels[i] = (int32_t)hsi_rng_below(&rng, 3);
+        double la = hsi_cnn_train_step(a, x, labels, NULL, N, NULL);
+        /* The reference: hsi_cnn_train_step's sequence with a full backward pass. */
+        const float *p = hsi_cnn_forward(b, x, N, 1);
+        int pre = 0;
+        double lb = hsi_cnn_loss_eval(b->spec->loss, last, p, labels, NULL, N, b->classes,
+                                      b->loss_grad, &pre);
+        hsi_cnn_backward(b, NULL, N, pre);
+        CHECK_OK(hsi_cnn_net_set_frozen(b, f));
+        hsi_cnn_optimizer_step(b);
+        CHECK_OK(hsi_cnn_net_set_frozen(b, NULL));
+        CHECK_MSG(la == lb, "--freeze %s, step %d: loss %.17g, full backward pass %.17g", which,
+                  s, la, lb);
+        for (int i = 0; i < a->n_layers; i++) {
+            const hsi_cnn_layer *L = &a->layers[i];
+            size_t np = L->n_weights + L->n_bias, off = (size_t)(L->dw - a->grads);
+            if (!np) continue;
+            if (!f[i])
+                CHECK_MSG(same_floats(a->grads + off, b->grads + off, np),
+                          "--freeze %s, step %d: layer %d's gradients differ", which, s, i + 1);
+            else if (L->spec.kind != HSI_CNN_BATCHNORM || i < stop) {
+                /* Not computed (a frozen batchnorm above the stop computes its
+                 * two sums for its dx, which is fine). */
+                int kept = 1;
+                for (size_t k = 0; k < np; k++) kept &= a->grads[off + k] == sentinel;
+                CHECK_MSG(kept, "--freeze %s: frozen layer %d's gradients were computed", which,
+                          i + 1);
+            }
+        }
+        if (want_input_grad)
+            CHECK_MSG(a->input_grad && b->input_grad &&
+                          same_floats(a->input_grad, b->input_grad, N * in_size),
+                      "--freeze %s, step %d: the input's gradient differs", which, s);
+    }
+    CHECK_MSG(same_floats(a->params, b->params, a->n_params) &&
+                  same_floats(a->opt_m, b->opt_m, a->n_params) &&
+                  same_floats(a->opt_v, b->opt_v, a->n_params),
+              "--freeze %s: weights or Adam moments differ from the full backward pass's", which);
+    CHECK_MSG(same_floats(a->state, b->state, a->n_state),
+              "--freeze %s: batch-norm running statistics differ", which);
+out:
+    free(x);
+    hsi_cnn_net_free(a), hsi_cnn_net_free(b);
+}
+
+static void test_freeze_backward(void)
+{
+    /* The convolutions and the batch norm (below the stop, in training
+     * mode: its statistics still follow the batches) frozen: the pass stops
+     * at dense_1. */
+    check_frozen_steps(freeze_net_text, "1-4", 0, 5);
+    /* conv3d_1, batchnorm_1 and the head frozen: the head and the batch
+     * norm pass the gradient down to conv3d_2, the lowest that trains. */
+    check_frozen_steps(freeze_net_text, "1,4,8", 0, 2);
+    /* The input's gradient wanted: every layer runs, frozen ones without
+     * their own gradients. */
+    check_frozen_steps(freeze_net_text, "1-4", 1, 0);
+    check_frozen_steps(freeze_net_text, "all-but-head", 1, 0);
+    /* Nothing trains: no layer's backward pass runs, nothing moves. */
+    check_frozen_steps(freeze_net_text, "1-8", 0, 8);
+    /* Recurrent layers: a frozen gru passes the gradient down to the lstm
+     * without its own dW; a frozen lstm below the stop does not run. */
+    check_frozen_steps(freeze_rnn_text, "2", 0, 0);
+    check_frozen_steps(freeze_rnn_text, "2,4", 0, 0);
+    check_frozen_steps(freeze_rnn_text, "1", 0, 1);
+    check_frozen_steps(freeze_rnn_text, "1-2", 1, 0);
+}
+
 static void test_transfer(void)
 {
     hsi_cnn_net *src = make_net("", 6, 3, 21), *dst = make_net("", 6, 5, 22);
@@ -411,6 +551,7 @@ int main(void)
     test_schedules();
     test_augment();
     test_freeze();
+    test_freeze_backward();
     test_transfer();
     test_resume(dir);
     return check_finish();
