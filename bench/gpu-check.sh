@@ -109,6 +109,9 @@ md
 
 # ---------------------------------------------------------------- 2. the build
 FAILED=0
+# The peers (python) run with this machine's own library path: the bundle's
+# older copies of libssl, libz, ... must not shadow the ones PyTorch loads.
+PEER_LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
 if [ -n "${GPU_CHECK_BUNDLE:-}" ]; then
     # A prebuilt hsi (bench/gpu-bundle.sh) with the libraries this machine
     # lacks; CUDA's own come from this machine: cudart and cuBLAS from its
@@ -116,7 +119,14 @@ if [ -n "${GPU_CHECK_BUNDLE:-}" ]; then
     BUILD="$WORK/bundle"
     rm -rf "$BUILD"
     mkdir -p "$BUILD"
-    if ! tar -C "$BUILD" -xJf "$GPU_CHECK_BUNDLE" >>"$LOG" 2>&1; then
+    # tar needs the xz program for .xz, which a bare image may lack; Python's
+    # tarfile reads it alone.
+    if command -v xz >/dev/null 2>&1; then
+        unpack() { tar -C "$BUILD" -xJf "$GPU_CHECK_BUNDLE"; }
+    else
+        unpack() { python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$GPU_CHECK_BUNDLE" "$BUILD"; }
+    fi
+    if ! unpack >>"$LOG" 2>&1; then
         say "gpu-check: cannot unpack $GPU_CHECK_BUNDLE"
         md "**Bundle failed**: cannot unpack $GPU_CHECK_BUNDLE (see gpu-check.log)"
         exit 1
@@ -182,8 +192,23 @@ HSI="$BUILD/hsi"
 HSI_CUDA_MODULE="$BUILD/.libs/hsi_cuda.so"
 export HSI_CUDA_MODULE
 [ -f "$HSI_CUDA_MODULE" ] || say "gpu-check: $HSI_CUDA_MODULE is missing (not a CUDA build?)"
-md "hsi: $("$HSI" --version 2>&1 | tr '\n' ' ' | sed 's/ *$//')"
+VERSION=$("$HSI" --version 2>&1 | tr '\n' ' ' | sed 's/ *$//')
+md "hsi: $VERSION"
 md
+case $VERSION in
+*"cuda not loadable"*)
+    # Nothing below can measure the GPU: say why, with what the loader
+    # misses and where this machine keeps CUDA's libraries, and stop.
+    say "gpu-check: the CUDA module does not load (see $MD)"
+    md "**The CUDA backend does not load here**, so nothing was measured on the GPU. What the loader misses:"
+    md '```'
+    ldd "$HSI_CUDA_MODULE" 2>&1 | grep -E "not found|version" >>"$MD"
+    echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}" >>"$MD"
+    find /usr/local/cuda /usr/lib /opt /usr/local/lib -name 'libcudnn.so*' -o -name 'libcublas.so*' -o -name 'libcudart.so*' 2>/dev/null | head -12 >>"$MD"
+    md '```'
+    exit 1
+    ;;
+esac
 
 # ---------------------------------------------------------------- 3. consistency
 md "## Consistency (CPU backend vs CUDA backend, TF32 off)"
@@ -245,7 +270,7 @@ md
 PY=${PYTHON:-}
 if [ -z "$PY" ]; then
     for p in python3 "$HOME/.cache/hsi/peers-venv/bin/python"; do
-        if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("torch") or u.find_spec("tensorflow")))' 2>/dev/null; then
+        if command -v "$p" >/dev/null 2>&1 && env LD_LIBRARY_PATH="$PEER_LD_LIBRARY_PATH" "$p" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("torch") or u.find_spec("tensorflow")))' 2>/dev/null; then
             PY=$p
             break
         fi
@@ -270,14 +295,14 @@ for bands in 220 200; do
         [ -n "$ht" ] || FAILED=1
         tt=""; ti=""; kt=""; ki=""
         if [ -z "$TORCH_NOTE" ]; then
-            p=$(capture 90 "$PY" "$ROOT/bench/torch_lange3dcnn_gpu.py" "$bands" "$batch" "$steps" --device cuda)
+            p=$(capture 90 env LD_LIBRARY_PATH="$PEER_LD_LIBRARY_PATH" "$PY" "$ROOT/bench/torch_lange3dcnn_gpu.py" "$bands" "$batch" "$steps" --device cuda)
             rc=$?
             tt=$(field train_samples_per_s "$p"); ti=$(field infer_samples_per_s "$p")
             [ $rc = 3 ] && TORCH_NOTE="PyTorch not measured: $(grep '^torch_lange3dcnn_gpu:' "$LOG" | tail -1)"
             [ -n "$tt" ] && [ -z "${TORCH_VER:-}" ] && TORCH_VER="PyTorch $(field torch "$p"), cuDNN $(field cudnn "$p")"
         fi
         if [ -z "$KERAS_NOTE" ]; then
-            k=$(capture 120 "$PY" "$ROOT/bench/keras_lange3dcnn_gpu.py" "$bands" "$batch" "$steps")
+            k=$(capture 120 env LD_LIBRARY_PATH="$PEER_LD_LIBRARY_PATH" "$PY" "$ROOT/bench/keras_lange3dcnn_gpu.py" "$bands" "$batch" "$steps")
             rc=$?
             kt=$(field train_samples_per_s "$k"); ki=$(field infer_samples_per_s "$k")
             [ $rc = 3 ] && KERAS_NOTE="Keras/TensorFlow not measured: $(grep '^keras_lange3dcnn_gpu:' "$LOG" | tail -1)"
