@@ -4,8 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define HSI_ERROR_MAX 1024
-
 static _Thread_local char last_error[HSI_ERROR_MAX];
 
 const char *hsi_status_str(hsi_status st)

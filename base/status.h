@@ -34,6 +34,9 @@ const char *hsi_status_str(hsi_status st);
 /* The message stored by the last failing call on this thread ("" if none). */
 const char *hsi_last_error(void);
 
+/* The longest message kept (longer ones are cut); each thread keeps its own. */
+#define HSI_ERROR_MAX 1024
+
 /* Store a printf-style message and return st, so that a failure reads
  *     return hsi_error(HSI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
  */

@@ -485,6 +485,13 @@ typedef struct hsi_cnn_scene_options {
     const uint8_t *only;          /* rows x cols: classify only where nonzero (NULL: all) */
 } hsi_cnn_scene_options;
 
+/* Whether hsi_cnn_predict_file with this net gathers the windows on the
+ * device from each tile's rows (a GPU backend with gather_windows, unless
+ * HSI_CNN_RESIDENT=0); it then reads the next tile on a second thread while
+ * the device computes, holding two tiles (cnn3d/predict_budget.c counts
+ * them). */
+int hsi_cnn_predict_on_device(const hsi_cnn_net *net);
+
 /* Classify every pixel of the cube file at path with net (built with
  * max_batch = the batch size to use) and the checkpoint's metadata: the
  * file is read a tile of rows at a time (plus the patch radius above and

@@ -31,15 +31,34 @@ typedef struct row_source {
     const hsi_preprocess *pre;
     uint8_t *nodata; /* rows x cols */
     size_t cols;
+    size_t nodata_rows; /* rows [0, nodata_rows) of the mask are written */
+    uint8_t *block_nodata; /* a block's mask, where it overlaps rows written */
 } row_source;
 
+/* Called in row order, one call at a time, but on the iterator's prefetch
+ * thread (GPU prediction): the mask rows another tile already wrote, which
+ * the caller's thread may be reading, are not written again. */
 static hsi_status read_rows(void *ctx, size_t row0, size_t nrows, hsi_cube **block)
 {
     row_source *src = ctx;
     hsi_cube *raw = NULL;
     hsi_status st = hsi_cube_reader_rows(src->reader, row0, nrows, &raw);
     if (st) return st;
-    hsi_cube_nodata_mask(raw, src->nodata + row0 * src->cols);
+    if (row0 >= src->nodata_rows) {
+        hsi_cube_nodata_mask(raw, src->nodata + row0 * src->cols);
+    } else if (row0 + nrows > src->nodata_rows) {
+        uint8_t *m = realloc(src->block_nodata, nrows * src->cols);
+        if (!m) {
+            hsi_cube_free(raw);
+            return hsi_error(HSI_ERR_NOMEM, "out of memory");
+        }
+        src->block_nodata = m;
+        hsi_cube_nodata_mask(raw, m);
+        size_t skip = src->nodata_rows - row0;
+        memcpy(src->nodata + src->nodata_rows * src->cols, m + skip * src->cols,
+               (nrows - skip) * src->cols);
+    }
+    if (row0 + nrows > src->nodata_rows) src->nodata_rows = row0 + nrows;
     if (!src->pre) {
         *block = raw;
         return HSI_OK;
@@ -80,6 +99,12 @@ static hsi_status device_tile(hsi_cnn_net *net, const hsi_patch_iter *it, size_t
     be->upload(be, t->rows, host, floats * sizeof(float));
     t->first = first, t->count = count, t->serial = serial;
     return hsi_cnn_backend_check(be);
+}
+
+int hsi_cnn_predict_on_device(const hsi_cnn_net *net)
+{
+    return net->be->device && net->be->gather_windows &&
+           hsi_cnn_resident_env() != HSI_CNN_RESIDENT_NEVER;
 }
 
 /* This rank's part of the scene: the raster pixels [*span0, *span1). */
@@ -152,7 +177,7 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
         if (st) goto done;
     }
 
-    src = (row_source){rd, meta->preprocess, calloc(rows * cols, 1), cols};
+    src = (row_source){rd, meta->preprocess, calloc(rows * cols, 1), cols, 0, NULL};
     if (!src.nodata) {
         st = hsi_error(HSI_ERR_NOMEM, "out of memory");
         goto done;
@@ -166,9 +191,11 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
      * only: each tile's rows go to the device once and every batch's
      * windows are gathered there, instead of (2r+1)^2 copies of each
      * spectrum crossing PCIe. */
-    int device_windows = net->be->device && net->be->gather_windows &&
-                         hsi_cnn_resident_env() != HSI_CNN_RESIDENT_NEVER;
-    if (device_windows) hsi_patch_iter_set_pixels_only(it, 1);
+    int device_windows = hsi_cnn_predict_on_device(net);
+    if (device_windows) {
+        hsi_patch_iter_set_pixels_only(it, 1);
+        hsi_patch_iter_set_prefetch(it, 1); /* the CPU reads tile k + 1 while the GPU computes */
+    }
     const size_t total = hsi_patch_iter_total(it);
     size_t done_pixels = 0;
     const float *x;
@@ -224,6 +251,7 @@ done:
     hsi_patch_iter_free(it);
     free(rank_mask);
     free(src.nodata);
+    free(src.block_nodata);
     hsi_cube_reader_close(rd);
     if (st) {
         hsi_labels_free(labels);

@@ -22,7 +22,9 @@ hsi_status hsi_cnn_predict_tile_rows(const hsi_cnn_net *net, const hsi_cnn_meta 
     size_t S = 2 * (size_t)(meta->radius > 0 ? meta->radius : 0) + 1;
     size_t k = (size_t)net->classes;
     size_t per_pixel = sizeof(uint16_t) + 1 + (probability ? k * sizeof(float) : 0);
-    size_t row = cols * (bands + out_bands) * sizeof(float);
+    /* On a GPU the next tile is read while the device computes: two held. */
+    size_t tiles = hsi_cnn_predict_on_device(net) ? 2 : 1;
+    size_t row = tiles * cols * (bands + out_bands) * sizeof(float);
     /* A batch of patches and the halo of rows around a tile. */
     size_t fixed = (size_t)net->max_batch * S * S * out_bands * sizeof(float) + (S - 1) * row;
     size_t fit;

@@ -4,7 +4,8 @@
  * Prediction (cnn3d/predict.c) holds the class raster (2 bytes a pixel), a
  * nodata mask (1 byte), the probabilities when asked for (4 bytes a class),
  * one batch of patches and one tile of rows, raw and preprocessed, with the
- * patch radius of rows above and below. The outputs are whole-scene; the
+ * patch radius of rows above and below (two tiles on a GPU, where the next
+ * is read while the device computes: hsi_cnn_predict_on_device). The outputs are whole-scene; the
  * tile is what the budget sizes. The net itself (weights, activation
  * buffers) is the model, outside the budget.
  */

@@ -3,6 +3,8 @@
 #include "features/patch.h"
 #include "features/patch_window.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,6 +155,16 @@ struct hsi_patch_iter {
     hsi_pixel *pixels;      /* [batch] */
     int pixels_only;        /* hand out pixels, not windows; a batch stays in one tile */
     unsigned tile_serial;   /* counts the tiles loaded */
+    int prefetch;           /* read the next tile on a second thread */
+    struct tile_read {      /* that read: rows [first, last) for output row `row` */
+        pthread_t thread;
+        int running;
+        const struct hsi_patch_iter *it;
+        size_t row, first, last;
+        hsi_cube *tile;
+        hsi_status st;
+        char msg[HSI_ERROR_MAX];
+    } next;
 };
 
 static hsi_status iter_new(size_t rows, size_t cols, size_t bands, int radius,
@@ -234,25 +246,103 @@ hsi_status hsi_patch_iter_open_reader(hsi_cube_reader *reader, int radius, hsi_b
                                     tile_rows, out);
 }
 
-/* Load the rows needed for output rows [row, row + tile_rows) plus halo. */
-static hsi_status load_tile(hsi_patch_iter *it, size_t row)
+/* The rows a tile of output rows [row, row + tile_rows) needs, halo
+ * included: [*first, *last); *end is its first output row past the tile. */
+static void tile_span(const hsi_patch_iter *it, size_t row, size_t *first, size_t *last,
+                      size_t *end)
 {
     size_t r = (size_t)it->radius;
-    size_t end = row + it->tile_rows;
-    if (end > it->rows) end = it->rows;
-    size_t first = row > r ? row - r : 0;
-    size_t last = end + r < it->rows ? end + r : it->rows;
-    hsi_cube_free(it->tile);
-    it->tile = NULL;
-    hsi_status st = it->read_rows(it->read_ctx, first, last - first, &it->tile);
+    *end = row + it->tile_rows;
+    if (*end > it->rows) *end = it->rows;
+    *first = row > r ? row - r : 0;
+    *last = *end + r < it->rows ? *end + r : it->rows;
+}
+
+static hsi_status read_tile(const hsi_patch_iter *it, size_t first, size_t last,
+                            hsi_cube **tile)
+{
+    *tile = NULL;
+    hsi_status st = it->read_rows(it->read_ctx, first, last - first, tile);
     if (st) return st;
-    if (it->tile->rows != last - first || it->tile->cols != it->cols ||
-        it->tile->bands != it->bands)
-        return hsi_error(HSI_ERR_SIZE, "reader returned a %zu x %zu x %zu block for rows %zu..%zu",
-                         it->tile->rows, it->tile->cols, it->tile->bands, first + 1, last);
+    if ((*tile)->rows != last - first || (*tile)->cols != it->cols || (*tile)->bands != it->bands) {
+        st = hsi_error(HSI_ERR_SIZE, "reader returned a %zu x %zu x %zu block for rows %zu..%zu",
+                       (*tile)->rows, (*tile)->cols, (*tile)->bands, first + 1, last);
+        hsi_cube_free(*tile);
+        *tile = NULL;
+    }
+    return st;
+}
+
+/* The prefetch thread: one read_tile; its message is thread-local, so it
+ * is kept for the caller's thread. */
+static void *tile_read_main(void *arg)
+{
+    struct tile_read *t = arg;
+    t->st = read_tile(t->it, t->first, t->last, &t->tile);
+    if (t->st) snprintf(t->msg, sizeof t->msg, "%s", hsi_last_error());
+    return NULL;
+}
+
+/* The first row at or after `row` with a pixel to visit (rows: none). */
+static size_t next_visited_row(const hsi_patch_iter *it, size_t row)
+{
+    size_t r = it->mode == HSI_BORDER_SKIP ? (size_t)it->radius : 0;
+    for (; row < it->rows - r; row++) {
+        if (!it->mask) return row;
+        for (size_t c = r; c < it->cols - r; c++)
+            if (it->mask[row * it->cols + c]) return row;
+    }
+    return it->rows;
+}
+
+/* Wait for the prefetch thread; its tile if it read the one for `row`
+ * (else dropped), and its status. */
+static hsi_status join_next(hsi_patch_iter *it, size_t row, hsi_cube **tile)
+{
+    *tile = NULL;
+    if (!it->next.running) return HSI_OK;
+    pthread_join(it->next.thread, NULL);
+    it->next.running = 0;
+    hsi_status st = it->next.st;
+    if (it->next.row == row && !st) *tile = it->next.tile;
+    else hsi_cube_free(it->next.tile);
+    it->next.tile = NULL;
+    if (it->next.row != row) return HSI_OK; /* a tile not needed: its failure neither */
+    return st ? hsi_error(st, "%s", it->next.msg) : HSI_OK;
+}
+
+/* Load the rows needed for output rows [row, row + tile_rows) plus halo:
+ * read now, or taken from the prefetch thread, which then starts on the
+ * next tile that has a pixel to visit (two tiles are held meanwhile). */
+static hsi_status load_tile(hsi_patch_iter *it, size_t row)
+{
+    size_t first, last, end;
+    tile_span(it, row, &first, &last, &end);
+    hsi_cube *tile = NULL;
+    hsi_status st = join_next(it, row, &tile);
+    if (st) return st;
+    if (!tile) {
+        hsi_cube_free(it->tile); /* one tile at a time */
+        it->tile = NULL;
+        if ((st = read_tile(it, first, last, &tile))) return st;
+    }
+    hsi_cube_free(it->tile);
+    it->tile = tile;
     it->tile_first = first;
     it->tile_end = end;
     it->tile_serial++;
+    size_t next = it->prefetch ? next_visited_row(it, end) : it->rows;
+    if (next < it->rows) {
+        struct tile_read *t = &it->next;
+        t->it = it;
+        t->row = next;
+        t->tile = NULL;
+        t->st = HSI_OK;
+        size_t next_end;
+        tile_span(it, next, &t->first, &t->last, &next_end);
+        /* No thread (resources): the next tile is read when it is needed. */
+        t->running = pthread_create(&t->thread, NULL, tile_read_main, t) == 0;
+    }
     return HSI_OK;
 }
 
@@ -322,6 +412,8 @@ size_t hsi_patch_iter_total(const hsi_patch_iter *it) { return it->total; }
 
 void hsi_patch_iter_set_pixels_only(hsi_patch_iter *it, int on) { it->pixels_only = on != 0; }
 
+void hsi_patch_iter_set_prefetch(hsi_patch_iter *it, int on) { it->prefetch = on != 0; }
+
 const float *hsi_patch_iter_tile(const hsi_patch_iter *it, size_t *first, size_t *count,
                                  unsigned *serial)
 {
@@ -339,13 +431,18 @@ size_t hsi_patch_iter_memory(const hsi_patch_iter *it)
 {
     size_t S = 2 * (size_t)it->radius + 1;
     size_t held = it->batch * it->bands * S * S;
-    if (it->read_rows) held += (it->tile_rows + 2 * (size_t)it->radius) * it->cols * it->bands;
+    if (it->read_rows)
+        held += (it->prefetch ? 2 : 1) * (it->tile_rows + 2 * (size_t)it->radius) * it->cols *
+                it->bands;
     return held;
 }
 
 void hsi_patch_iter_free(hsi_patch_iter *it)
 {
     if (!it) return;
+    hsi_cube *unused = NULL;
+    join_next(it, it->rows, &unused); /* a read under way: wait, drop it */
+    hsi_cube_free(unused);
     hsi_cube_free(it->tile);
     free(it->patches);
     free(it->pixels);

@@ -114,6 +114,13 @@ hsi_status hsi_patch_iter_next(hsi_patch_iter *it, const float **patches,
  * batch then lies within one tile (it ends early where the next pixel needs
  * the next tile). Call it before the first hsi_patch_iter_next. */
 void hsi_patch_iter_set_pixels_only(hsi_patch_iter *it, int on);
+/* Read the next tile (the next one with a pixel to visit) on a second
+ * thread while the caller works through this one's batches: a GPU then
+ * computes while the CPU reads and preprocesses. Two tiles are held at a
+ * time (hsi_patch_iter_memory counts both). The read_rows callback then
+ * runs on that thread, one call at a time, in row order. Call it before
+ * the first hsi_patch_iter_next. */
+void hsi_patch_iter_set_prefetch(hsi_patch_iter *it, int on);
 /* The rows the last batch's windows lie in: rows [*first, *first + *count)
  * of the scene, BIP (count x cols x bands floats, valid until the next
  * call of hsi_patch_iter_next); *serial changes whenever another tile is

@@ -104,12 +104,19 @@ typedef struct rows_source {
     const hsi_cube *cube;
     size_t max_rows, calls;
     int bad_request;
+    size_t last_row0;  /* the last block's first row + 1 (0: none yet) */
+    int out_of_order;  /* a block started before the last one */
+    long fail_at;      /* a block starting at this row fails (-1: none) */
 } rows_source;
 
 static hsi_status read_rows(void *ctx, size_t row0, size_t nrows, hsi_cube **block)
 {
     rows_source *s = ctx;
     s->calls++;
+    if (s->last_row0 && row0 + 1 < s->last_row0) s->out_of_order = 1;
+    s->last_row0 = row0 + 1;
+    if (s->fail_at >= 0 && row0 == (size_t)s->fail_at)
+        return hsi_error(HSI_ERR_IO, "rows %zu..%zu: simulated read error", row0 + 1, row0 + nrows);
     if (row0 + nrows > s->cube->rows || nrows == 0) s->bad_request = 1;
     if (nrows > s->max_rows) s->max_rows = nrows;
     hsi_status st = hsi_cube_new(nrows, s->cube->cols, s->cube->bands, block);
@@ -161,7 +168,7 @@ static void test_iterator(const hsi_cube *cube)
 
             /* Tile by tile: 2 output rows per tile at radius 0, else the
              * minimum 2r + 1; never more than tile + 2r rows in memory. */
-            rows_source src = {cube, 0, 0, 0};
+            rows_source src = {cube, 0, 0, 0, 0, 0, -1};
             CHECK_OK(hsi_patch_iter_open_rows(read_rows, &src, ROWS, COLS, BANDS, radius,
                                               modes[mi], 5, 2, &it));
             size_t tile = radius == 0 ? 2 : 2 * (size_t)radius + 1;
@@ -193,7 +200,7 @@ static void test_iterator_mask(const hsi_cube *cube)
         mask[i] = row >= 3 && row <= 5 && (i * 7) % 3 == 0; /* rows 3..5 only */
         want += mask[i];
     }
-    rows_source src = {cube, 0, 0, 0};
+    rows_source src = {cube, 0, 0, 0, 0, 0, -1};
     hsi_patch_iter *it;
     CHECK_OK(hsi_patch_iter_open_rows(read_rows, &src, ROWS, COLS, BANDS, 1, HSI_BORDER_MIRROR, 4,
                                       3, &it));
@@ -213,6 +220,102 @@ static void test_iterator_mask(const hsi_cube *cube)
     /* Output rows 3..5 are one tile of 3 rows: one read, rows 2..6. */
     CHECK_INT_EQ(src.calls, 1);
     CHECK_INT_EQ(src.max_rows, 5);
+    hsi_patch_iter_free(it);
+}
+
+/* Prefetching (the next tile read on a second thread) changes nothing the
+ * caller sees: the same patches in the same order, the same reads in row
+ * order, tiles without a pixel to visit never read; in pixels-only mode
+ * every batch lies in the tile hsi_patch_iter_tile gives, whose rows are
+ * the scene's; a read that fails on the prefetch thread fails the call
+ * that needs its tile, with its message. */
+static void test_iterator_prefetch(const hsi_cube *cube)
+{
+    hsi_border_mode modes[] = {HSI_BORDER_ZERO, HSI_BORDER_MIRROR, HSI_BORDER_SKIP};
+    for (int mi = 0; mi < 3; mi++)
+        for (int radius = 0; radius <= 2; radius++) {
+            size_t want = modes[mi] == HSI_BORDER_SKIP
+                              ? (size_t)(ROWS - 2 * radius) * (COLS - 2 * radius)
+                              : ROWS * COLS;
+            rows_source plain = {cube, 0, 0, 0, 0, 0, -1}, pre = {cube, 0, 0, 0, 0, 0, -1};
+            hsi_patch_iter *it;
+            CHECK_OK(hsi_patch_iter_open_rows(read_rows, &plain, ROWS, COLS, BANDS, radius,
+                                              modes[mi], 5, 2, &it));
+            CHECK_INT_EQ(drain(it, radius, modes[mi], 5), want);
+            hsi_patch_iter_free(it);
+            CHECK_OK(hsi_patch_iter_open_rows(read_rows, &pre, ROWS, COLS, BANDS, radius,
+                                              modes[mi], 5, 2, &it));
+            hsi_patch_iter_set_prefetch(it, 1);
+            size_t tile = radius == 0 ? 2 : 2 * (size_t)radius + 1, S = 2 * (size_t)radius + 1;
+            CHECK_INT_EQ(hsi_patch_iter_memory(it),
+                         5 * BANDS * S * S + 2 * (tile + 2 * radius) * COLS * BANDS);
+            CHECK_INT_EQ(drain(it, radius, modes[mi], 5), want);
+            hsi_patch_iter_free(it);
+            CHECK(pre.calls == plain.calls && !pre.out_of_order && !pre.bad_request);
+
+            /* pixels only: each batch within its tile, the tile the scene's rows */
+            rows_source po = {cube, 0, 0, 0, 0, 0, -1};
+            CHECK_OK(hsi_patch_iter_open_rows(read_rows, &po, ROWS, COLS, BANDS, radius,
+                                              modes[mi], 5, 2, &it));
+            hsi_patch_iter_set_pixels_only(it, 1);
+            hsi_patch_iter_set_prefetch(it, 1);
+            const float *x;
+            const hsi_pixel *px;
+            size_t n, seen = 0, outside = 0, wrong_rows = 0;
+            while (!hsi_patch_iter_next(it, &x, &px, &n) && n > 0) {
+                CHECK(x == NULL);
+                size_t first, count;
+                unsigned serial;
+                const float *rows = hsi_patch_iter_tile(it, &first, &count, &serial);
+                for (size_t i = 0; i < n; i++, seen++) {
+                    size_t lo = px[i].row >= (uint32_t)radius ? px[i].row - radius : 0;
+                    size_t hi = px[i].row + radius < ROWS ? px[i].row + radius : ROWS - 1;
+                    outside += lo < first || hi >= first + count;
+                }
+                wrong_rows += memcmp(rows, hsi_cube_pixel(cube, first, 0),
+                                     count * COLS * BANDS * sizeof(float)) != 0;
+            }
+            CHECK_INT_EQ(seen, want);
+            CHECK_MSG(outside == 0 && wrong_rows == 0, "pixels-only batches: %zu windows outside "
+                      "their tile, %zu tiles with other rows", outside, wrong_rows);
+            hsi_patch_iter_free(it);
+        }
+
+    /* With a mask, tiles without a pixel to visit are not read either. */
+    uint8_t mask[ROWS * COLS] = {0};
+    mask[1 * COLS + 2] = mask[8 * COLS + 3] = mask[9 * COLS + 0] = 1;
+    rows_source plain = {cube, 0, 0, 0, 0, 0, -1}, pre = {cube, 0, 0, 0, 0, 0, -1};
+    hsi_patch_iter *it;
+    CHECK_OK(hsi_patch_iter_open_rows(read_rows, &plain, ROWS, COLS, BANDS, 1, HSI_BORDER_ZERO, 4,
+                                      3, &it));
+    hsi_patch_iter_set_mask(it, mask);
+    CHECK_INT_EQ(drain(it, 1, HSI_BORDER_ZERO, 4), 3);
+    hsi_patch_iter_free(it);
+    CHECK_OK(hsi_patch_iter_open_rows(read_rows, &pre, ROWS, COLS, BANDS, 1, HSI_BORDER_ZERO, 4,
+                                      3, &it));
+    hsi_patch_iter_set_mask(it, mask);
+    hsi_patch_iter_set_prefetch(it, 1);
+    CHECK_INT_EQ(drain(it, 1, HSI_BORDER_ZERO, 4), 3);
+    hsi_patch_iter_free(it);
+    CHECK_MSG(pre.calls == plain.calls && plain.calls == 2, "%zu reads with prefetch, %zu without",
+              pre.calls, plain.calls);
+
+    /* A failing read on the prefetch thread: the error, with its message,
+     * from the call that needs that tile; an iterator freed while a read is
+     * under way waits for it. */
+    rows_source bad = {cube, 0, 0, 0, 0, 0, 2}; /* tiles of 3 rows at radius 1: the second reads from row 2 */
+    CHECK_OK(hsi_patch_iter_open_rows(read_rows, &bad, ROWS, COLS, BANDS, 1, HSI_BORDER_MIRROR, 40,
+                                      2, &it));
+    hsi_patch_iter_set_prefetch(it, 1);
+    const float *x;
+    const hsi_pixel *px;
+    size_t n;
+    CHECK_FAILS(hsi_patch_iter_next(it, &x, &px, &n), HSI_ERR_IO, "rows 3..7: simulated read error");
+    hsi_patch_iter_free(it);
+    CHECK_OK(hsi_patch_iter_open_rows(read_rows, &bad, ROWS, COLS, BANDS, 1, HSI_BORDER_MIRROR, 4,
+                                      2, &it));
+    hsi_patch_iter_set_prefetch(it, 1);
+    CHECK_OK(hsi_patch_iter_next(it, &x, &px, &n)); /* the first tile; the second is being read */
     hsi_patch_iter_free(it);
 }
 
@@ -240,6 +343,7 @@ int main(void)
     test_gather(cube);
     test_iterator(cube);
     test_iterator_mask(cube);
+    test_iterator_prefetch(cube);
     test_reader(cube);
     hsi_cube_free(cube);
     return check_finish();
