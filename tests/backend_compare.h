@@ -612,6 +612,40 @@ static float *bc_params(const hsi_cnn_net *net)
     return h;
 }
 
+/* A dataset's gather for hsi_cnn_train (ctx: the input size, size_t):
+ * random values seeded by the sample's index, the same on every backend. */
+static hsi_status bc_gather_random(void *ctx, const size_t *idx, size_t n, float *x)
+{
+    size_t in = *(const size_t *)ctx;
+    for (size_t i = 0; i < n; i++) {
+        hsi_rng r;
+        hsi_rng_seed(&r, 1000 + idx[i]);
+        for (size_t j = 0; j < in; j++) x[i * in + j] = (float)hsi_rng_normal(&r);
+    }
+    return HSI_OK;
+}
+
+/* hsi_cnn_train for 3 epochs (batches of 8) on nets a and b (built alike)
+ * from the same 36 training and 8 validation samples of bc_gather_random,
+ * with the resident modes given: the same weights, bit for bit. */
+static void bc_train_resident_compare(hsi_cnn_net *a, hsi_cnn_resident ra, hsi_cnn_net *b,
+                                      hsi_cnn_resident rb, const char *what)
+{
+    if (!a || !b) return;
+    size_t in = hsi_cnn_shape_size(a->input);
+    int32_t labels[44];
+    for (int i = 0; i < 44; i++) labels[i] = (i * 7) % 5;
+    hsi_cnn_dataset tr = {36, labels, bc_gather_random, &in};
+    hsi_cnn_dataset va = {8, labels + 36, bc_gather_random, &in};
+    hsi_cnn_train_options oa = {.epochs = 3, .batch = 8, .resident = ra};
+    hsi_cnn_train_options ob = {.epochs = 3, .batch = 8, .resident = rb};
+    CHECK_OK(hsi_cnn_train(a, &tr, &va, &oa));
+    CHECK_OK(hsi_cnn_train(b, &tr, &va, &ob));
+    float *wa = bc_params(a), *wb = bc_params(b);
+    CHECK_MSG(!memcmp(wa, wb, a->n_params * sizeof *wa), "%s: the weights differ", what);
+    free(wa), free(wb);
+}
+
 /* `steps` training steps on the same seeded batches on nets a and b (built
  * alike); losses within rel (0: identical) and the final weights too. */
 static void bc_train_compare(hsi_cnn_net *a, hsi_cnn_net *b, int steps, int batch, double rel,

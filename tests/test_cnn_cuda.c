@@ -48,18 +48,6 @@ static void test_checkpoint_roundtrip(const hsi_cnn_spec *spec, const hsi_cnn_ba
     hsi_cnn_net_free(g);
 }
 
-/* Patches for hsi_cnn_train: random values, seeded by index. */
-static hsi_status gather_random(void *ctx, const size_t *idx, size_t n, float *x)
-{
-    size_t in = *(const size_t *)ctx;
-    for (size_t i = 0; i < n; i++) {
-        hsi_rng r;
-        hsi_rng_seed(&r, 1000 + idx[i]);
-        for (size_t j = 0; j < in; j++) x[i * in + j] = (float)hsi_rng_normal(&r);
-    }
-    return HSI_OK;
-}
-
 /* hsi_cnn_train twice on fresh deterministic backends, from the same seed:
  * batches uploaded every step, and samples held on the GPU. */
 static void test_resident(const hsi_cnn_spec *spec)
@@ -71,22 +59,11 @@ static void test_resident(const hsi_cnn_spec *spec)
     hsi_cnn_net *a = g1 ? bc_net(spec, g1, 24, 5, 8) : NULL;
     hsi_cnn_net *b = g2 ? bc_net(spec, g2, 24, 5, 8) : NULL;
     if (a && b) {
-        size_t in = hsi_cnn_shape_size(a->input);
-        int32_t labels[44];
-        for (int i = 0; i < 44; i++) labels[i] = (i * 7) % 5;
-        hsi_cnn_dataset tr = {36, labels, gather_random, &in};
-        hsi_cnn_dataset va = {8, labels + 36, gather_random, &in};
         size_t tb = 0, vb = 0;
         const char *why = hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb);
         CHECK_MSG(!why && tb && vb, "the GPU does not hold 44 windows: %s", why ? why : "?");
-        hsi_cnn_train_options ta = {.epochs = 3, .batch = 8, .resident = HSI_CNN_RESIDENT_NEVER};
-        hsi_cnn_train_options tb_ = {.epochs = 3, .batch = 8, .resident = HSI_CNN_RESIDENT_AUTO};
-        CHECK_OK(hsi_cnn_train(a, &tr, &va, &ta));
-        CHECK_OK(hsi_cnn_train(b, &tr, &va, &tb_));
-        float *wa = bc_params(a), *wb = bc_params(b);
-        CHECK_MSG(!memcmp(wa, wb, a->n_params * sizeof *wa),
-                  "training from windows held on the GPU differs from uploaded batches");
-        free(wa), free(wb);
+        bc_train_resident_compare(a, HSI_CNN_RESIDENT_NEVER, b, HSI_CNN_RESIDENT_AUTO,
+                                  "training from windows held on the GPU vs uploaded batches");
         printf("resident windows on the GPU: %zu + %zu bytes, same weights as uploaded batches\n",
                tb, vb);
     }

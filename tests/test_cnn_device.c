@@ -216,18 +216,6 @@ static hsi_status failing_status(const hsi_cnn_backend *be)
     return HSI_OK;
 }
 
-/* Patches for hsi_cnn_train: random values, seeded by index. */
-static hsi_status gather_random(void *ctx, const size_t *idx, size_t n, float *x)
-{
-    size_t in = *(const size_t *)ctx;
-    for (size_t i = 0; i < n; i++) {
-        hsi_rng r;
-        hsi_rng_seed(&r, 1000 + idx[i]);
-        for (size_t j = 0; j < in; j++) x[i * in + j] = (float)hsi_rng_normal(&r);
-    }
-    return HSI_OK;
-}
-
 /* The loss slot on the "device" (host memory): hsi_cnn_loss_eval itself,
  * so the net's path through a backend's loss is checked bit for bit. Like
  * the GPU's, it keeps two pending losses and finishes the oldest first. */
@@ -284,30 +272,19 @@ static void test_fake_resident(const hsi_cnn_spec *spec)
     hsi_cnn_net *a = bc_net(spec, hsi_cnn_backend_cpu(), 24, 5, 8);
     hsi_cnn_net *b = bc_net(spec, &fake, 24, 5, 8);
     if (!a || !b) goto out;
-    size_t in = hsi_cnn_shape_size(a->input);
-    int32_t labels[44];
-    for (int i = 0; i < 44; i++) labels[i] = (i * 7) % 5;
-    hsi_cnn_dataset tr = {36, labels, gather_random, &in};
-    hsi_cnn_dataset va = {8, labels + 36, gather_random, &in};
-    size_t tb = 0, vb = 0;
-    const char *why = hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb);
-    CHECK_MSG(!why && tb == 36 * in * sizeof(float) && vb == 8 * in * sizeof(float), "%s",
-              why ? why : "held");
-    CHECK(hsi_cnn_resident_plan(a, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && tb == 0);
+    size_t in = hsi_cnn_shape_size(a->input), tb = 0, vb = 0;
     const size_t t_bytes = 36 * in * sizeof(float), v_bytes = 8 * in * sizeof(float);
+    const char *why = hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb);
+    CHECK_MSG(!why && tb == t_bytes && vb == v_bytes, "%s", why ? why : "held");
+    CHECK(hsi_cnn_resident_plan(a, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && tb == 0);
     fake_free = 2 * (t_bytes + v_bytes) - 2; /* half holds the training windows, not both */
     CHECK(!hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && tb == t_bytes && !vb);
     fake_free = 2 * t_bytes - 2; /* not even the training windows */
     CHECK(hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && !tb && !vb);
     fake_free = (size_t)1 << 30;
-    hsi_cnn_train_options to = {.epochs = 2, .batch = 8};
-    CHECK_OK(hsi_cnn_train(a, &tr, &va, &to));
-    CHECK_OK(hsi_cnn_train(b, &tr, &va, &to));
+    bc_train_resident_compare(a, HSI_CNN_RESIDENT_AUTO, b, HSI_CNN_RESIDENT_AUTO,
+                              "training from samples held on the device vs host batches");
     CHECK_INT_EQ(fake_begun, fake_ended); /* every loss read */
-    float *wa = bc_params(a), *wb = bc_params(b);
-    CHECK_MSG(!memcmp(wa, wb, a->n_params * sizeof *wa),
-              "training from samples held on the device differs from host batches");
-    free(wa), free(wb);
 out:
     hsi_cnn_net_free(a);
     hsi_cnn_net_free(b);
@@ -471,7 +448,7 @@ static void test_fake_device(void)
         size_t in = hsi_cnn_shape_size(f->input);
         int32_t labels[40];
         for (int i = 0; i < 40; i++) labels[i] = i % 5;
-        hsi_cnn_dataset ds = {40, labels, gather_random, &in};
+        hsi_cnn_dataset ds = {40, labels, bc_gather_random, &in};
         const char *dir = check_tmpdir("cnn_device");
         char path[4200];
         snprintf(path, sizeof path, "%s/model.ckpt", dir);
