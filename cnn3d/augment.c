@@ -19,8 +19,14 @@
  *
  * Patches are (C, D, H, W) = (channels, bands, y, x); flips and rotations
  * move whole spectra (every channel and band of a pixel together).
+ *
+ * The draws (hsi_cnn_augment_draw) are separate from their application
+ * (hsi_cnn_augment_apply, or a backend's augment slot on the GPU, whose
+ * per-element rules are those of cnn3d/cuda_math.h used here), so a batch
+ * held in GPU memory is augmented there with the same draws and values.
  */
 #include "cnn3d/cnn.h"
+#include "cnn3d/cuda_math.h"
 
 #include "base/ini.h"
 
@@ -93,33 +99,69 @@ const char *hsi_cnn_augment_invalid(const hsi_cnn_augment *a)
     return NULL;
 }
 
-/* One patch (planes of h x w: C x D of them) mirrored and rotated by k
- * quarter turns counter-clockwise (numpy.rot90 on the (y, x) axes: the
- * pixel at row i, column j of the result is the source's row j, column
- * w - 1 - i), through tmp (h x w floats). */
-static void transform_patch(float *p, size_t planes, int h, int w, int flip_x, int flip_y, int k,
-                            float *tmp)
+hsi_status hsi_cnn_augment_draw(const hsi_cnn_augment *a, hsi_rng *rng, hsi_cnn_shape shape,
+                                const int32_t *labels, int n, hsi_cnn_aug_draw *d)
 {
-    for (size_t pl = 0; pl < planes; pl++) {
-        float *q = p + pl * (size_t)h * w;
-        if (flip_x)
-            for (int i = 0; i < h; i++)
-                for (int j = 0; j < w / 2; j++) {
-                    float t = q[i * w + j];
-                    q[i * w + j] = q[i * w + w - 1 - j];
-                    q[i * w + w - 1 - j] = t;
+    for (int i = 0; i < n; i++)
+        d[i] = (hsi_cnn_aug_draw){0, 0, 0, -1, 0.0f, 1.0f, 0.0f};
+    if (!hsi_cnn_augment_active(a) || n <= 0) return HSI_OK;
+    if (a->rotate && shape.h != shape.w)
+        return hsi_error(HSI_ERR_ARG, "augmentation: rotation needs a square patch, not x=%d y=%d",
+                         shape.w, shape.h);
+    if (a->flip || a->rotate)
+        for (int i = 0; i < n; i++) {
+            d[i].flip_x = a->flip && hsi_rng_uniform(rng) < 0.5;
+            d[i].flip_y = a->flip && hsi_rng_uniform(rng) < 0.5;
+            d[i].quarter_turns = a->rotate ? (int)hsi_rng_below(rng, 4) : 0;
+        }
+    if (a->mix > 0) {
+        int *same = malloc((size_t)n * sizeof *same);
+        if (!same) return hsi_error(HSI_ERR_NOMEM, "out of memory augmenting %d patches", n);
+        for (int i = 0; i < n; i++) {
+            if (hsi_rng_uniform(rng) >= a->mix) continue;
+            int m = 0;
+            for (int j = 0; j < n; j++)
+                if (j != i && labels[j] == labels[i]) same[m++] = j;
+            if (!m) continue; /* alone in its class in this batch */
+            d[i].partner = same[hsi_rng_below(rng, (uint64_t)m)];
+            d[i].t = (float)(0.5 * hsi_rng_uniform(rng));
+        }
+        free(same);
+    }
+    if (a->gain > 0 || a->offset > 0)
+        for (int i = 0; i < n; i++) {
+            d[i].gain = a->gain > 0 ? (float)(1.0 + a->gain * hsi_rng_normal(rng)) : 1.0f;
+            d[i].offset = a->offset > 0 ? (float)(a->offset * hsi_rng_normal(rng)) : 0.0f;
+        }
+    return HSI_OK;
+}
+
+void hsi_cnn_augment_apply(const hsi_cnn_aug_draw *d, int n, size_t planes, int h, int w,
+                           int blend, int scale, float *x, float *tmp)
+{
+    size_t plane = (size_t)h * w, size = planes * plane;
+    /* Turned and mirrored into tmp: the partners' values before blending. */
+    for (int i = 0; i < n; i++)
+        for (size_t p = 0; p < planes; p++) {
+            const float *src = x + (size_t)i * size + p * plane;
+            float *dst = tmp + (size_t)i * size + p * plane;
+            for (int yy = 0; yy < h; yy++)
+                for (int xx = 0; xx < w; xx++) {
+                    int sy, sx;
+                    hsi_cm_augment_source(yy, xx, h, w, d[i].flip_x, d[i].flip_y,
+                                          d[i].quarter_turns, &sy, &sx);
+                    dst[yy * w + xx] = src[sy * w + sx];
                 }
-        if (flip_y)
-            for (int i = 0; i < h / 2; i++)
-                for (int j = 0; j < w; j++) {
-                    float t = q[i * w + j];
-                    q[i * w + j] = q[(h - 1 - i) * w + j];
-                    q[(h - 1 - i) * w + j] = t;
-                }
-        for (int r = 0; r < k; r++) { /* h == w here */
-            memcpy(tmp, q, (size_t)h * w * sizeof *q);
-            for (int i = 0; i < h; i++)
-                for (int j = 0; j < w; j++) q[i * w + j] = tmp[j * w + (w - 1 - i)];
+        }
+    for (int i = 0; i < n; i++) {
+        const float *ti = tmp + (size_t)i * size;
+        const float *tj = blend && d[i].partner >= 0 ? tmp + (size_t)d[i].partner * size : NULL;
+        float *xi = x + (size_t)i * size;
+        for (size_t v = 0; v < size; v++) {
+            float val = ti[v];
+            if (tj) val = hsi_cm_augment_blend(val, tj[v], d[i].t);
+            if (scale) val = hsi_cm_augment_scale(val, d[i].gain, d[i].offset);
+            xi[v] = val;
         }
     }
 }
@@ -128,47 +170,14 @@ hsi_status hsi_cnn_augment_batch(const hsi_cnn_augment *a, hsi_rng *rng, hsi_cnn
                                  float *x, const int32_t *labels, int n)
 {
     if (!hsi_cnn_augment_active(a) || n <= 0) return HSI_OK;
-    if (a->rotate && shape.h != shape.w)
-        return hsi_error(HSI_ERR_ARG, "augmentation: rotation needs a square patch, not x=%d y=%d",
-                         shape.w, shape.h);
-    size_t size = hsi_cnn_shape_size(shape), planes = (size_t)shape.c * shape.d;
-    float *tmp = malloc((size_t)shape.h * shape.w * sizeof *tmp);
-    float *orig = a->mix > 0 ? malloc((size_t)n * size * sizeof *orig) : NULL;
-    int *same = a->mix > 0 ? malloc((size_t)n * sizeof *same) : NULL;
-    if (!tmp || (a->mix > 0 && (!orig || !same))) {
-        free(tmp), free(orig), free(same);
-        return hsi_error(HSI_ERR_NOMEM, "out of memory augmenting %d patches", n);
-    }
-    if (a->flip || a->rotate)
-        for (int i = 0; i < n; i++) {
-            int fx = a->flip && hsi_rng_uniform(rng) < 0.5;
-            int fy = a->flip && hsi_rng_uniform(rng) < 0.5;
-            int k = a->rotate ? (int)hsi_rng_below(rng, 4) : 0;
-            transform_patch(x + (size_t)i * size, planes, shape.h, shape.w, fx, fy, k, tmp);
-        }
-    if (a->mix > 0) {
-        /* Partners come from the batch as it was before any blending. */
-        memcpy(orig, x, (size_t)n * size * sizeof *x);
-        for (int i = 0; i < n; i++) {
-            if (hsi_rng_uniform(rng) >= a->mix) continue;
-            int m = 0;
-            for (int j = 0; j < n; j++)
-                if (j != i && labels[j] == labels[i]) same[m++] = j;
-            if (!m) continue; /* alone in its class in this batch */
-            int j = same[hsi_rng_below(rng, (uint64_t)m)];
-            float t = (float)(0.5 * hsi_rng_uniform(rng));
-            float *xi = x + (size_t)i * size;
-            const float *xj = orig + (size_t)j * size;
-            for (size_t v = 0; v < size; v++) xi[v] = (1.0f - t) * xi[v] + t * xj[v];
-        }
-    }
-    if (a->gain > 0 || a->offset > 0)
-        for (int i = 0; i < n; i++) {
-            float g = a->gain > 0 ? (float)(1.0 + a->gain * hsi_rng_normal(rng)) : 1.0f;
-            float o = a->offset > 0 ? (float)(a->offset * hsi_rng_normal(rng)) : 0.0f;
-            float *xi = x + (size_t)i * size;
-            for (size_t v = 0; v < size; v++) xi[v] = g * xi[v] + o;
-        }
-    free(tmp), free(orig), free(same);
-    return HSI_OK;
+    size_t size = hsi_cnn_shape_size(shape);
+    hsi_cnn_aug_draw *d = malloc((size_t)n * sizeof *d);
+    float *tmp = malloc((size_t)n * size * sizeof *tmp);
+    hsi_status st = d && tmp ? hsi_cnn_augment_draw(a, rng, shape, labels, n, d)
+                             : hsi_error(HSI_ERR_NOMEM, "out of memory augmenting %d patches", n);
+    if (!st)
+        hsi_cnn_augment_apply(d, n, (size_t)shape.c * shape.d, shape.h, shape.w, a->mix > 0,
+                              a->gain > 0 || a->offset > 0, x, tmp);
+    free(d), free(tmp);
+    return st;
 }

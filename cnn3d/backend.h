@@ -77,6 +77,16 @@ typedef struct hsi_cnn_pool_desc {
     int od, oh, ow;
 } hsi_cnn_pool_desc;
 
+/* One training patch's augmentation, drawn on the host from the net's RNG
+ * (hsi_cnn_augment_draw, cnn3d/augment.c) and applied by a backend: a
+ * mirror along x and/or y, then quarter turns; then the blend with the
+ * batch's patch `partner` (-1: none) as that one is after its own turns,
+ * (1 - t) x + t x'; then gain x + offset. */
+typedef struct hsi_cnn_aug_draw {
+    int32_t flip_x, flip_y, quarter_turns, partner;
+    float t, gain, offset;
+} hsi_cnn_aug_draw;
+
 typedef struct hsi_cnn_backend hsi_cnn_backend;
 
 struct hsi_cnn_backend {
@@ -255,6 +265,13 @@ struct hsi_cnn_backend {
     void (*gather_windows)(const hsi_cnn_backend *be, const float *rows, size_t first,
                            size_t count, size_t scene_rows, size_t cols, size_t bands,
                            const uint32_t *pixels, int n, int radius, int mirror, float *out);
+    /* Optional (NULL: augmented batches are gathered and changed on the
+     * host): n patches x (n, planes, h, w) in backend memory augmented as
+     * draws[i] says (host memory), exactly as hsi_cnn_augment_batch does:
+     * blend and scale say whether mixing and gain/offset are on at all
+     * (off, a patch is not touched by them, not even by x * 1 + 0). */
+    void (*augment)(const hsi_cnn_backend *be, const hsi_cnn_aug_draw *draws, int n,
+                    size_t planes, int h, int w, int blend, int scale, float *x);
     /* Optional (NULL: unknown): bytes of backend memory free now. */
     size_t (*memory_free)(const hsi_cnn_backend *be);
     /* Optional (NULL: none): the net names what it runs next ("conv3d_2

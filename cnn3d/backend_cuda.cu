@@ -241,6 +241,7 @@ static const hsi_cnn_backend cuda_template = {
     .loss_finish = hsi_cuda_loss_finish,
     .gather_rows = hsi_cuda_gather_rows,
     .gather_windows = hsi_cuda_gather_windows,
+    .augment = hsi_cuda_augment,
     .memory_free = hsi_cuda_memory_free,
     .trace = cuda_trace,
     .device = 1,
@@ -310,7 +311,7 @@ extern "C" hsi_status hsi_cnn_backend_cuda_open(int device, const hsi_cnn_device
     for (int i = 0; i < 2 && !c->err; i++)
         if (!hsi_cuda_check(c, cudaEventCreateWithFlags(&c->loss_done[i], cudaEventDisableTiming),
                             "cudaEventCreate", "opening the device"))
-            hsi_cuda_check(c, cudaEventCreateWithFlags(&c->idx_done[i], cudaEventDisableTiming),
+            hsi_cuda_check(c, cudaEventCreateWithFlags(&c->small_done[i], cudaEventDisableTiming),
                            "cudaEventCreate", "opening the device");
     if (!c->err) hsi_cudnn_check(c, cudnnCreate(&c->dnn), "cudnnCreate", "opening the device");
     if (!c->err) hsi_cudnn_check(c, cudnnSetStream(c->dnn, c->stream), "cudnnSetStream", "opening");
@@ -349,11 +350,12 @@ extern "C" void hsi_cnn_backend_cuda_close(hsi_cnn_backend *be)
     if (c->work) cudaFree(c->work);
     if (c->loss_dev) cudaFree(c->loss_dev);
     if (c->loss_host) cudaFreeHost(c->loss_host);
-    if (c->idx_dev) cudaFree(c->idx_dev);
-    if (c->idx_host) cudaFreeHost(c->idx_host);
+    if (c->small_dev) cudaFree(c->small_dev);
+    if (c->small_host) cudaFreeHost(c->small_host);
+    if (c->aug_tmp) cudaFree(c->aug_tmp);
     for (int i = 0; i < 2; i++) {
         if (c->loss_done[i]) cudaEventDestroy(c->loss_done[i]);
-        if (c->idx_done[i]) cudaEventDestroy(c->idx_done[i]);
+        if (c->small_done[i]) cudaEventDestroy(c->small_done[i]);
     }
     if (c->stage) cudaFreeHost(c->stage);
     if (c->stage_done) cudaEventDestroy(c->stage_done);

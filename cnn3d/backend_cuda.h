@@ -55,13 +55,15 @@ struct cuda_ctx {
     uint64_t loss_begun, loss_ended;
     int loss_n[2];          /* rows of each slot's pending loss (0: none) */
     cudaEvent_t loss_done[2];
-    /* Sample indices of hsi_cuda_gather_rows and pixel coordinates of
-     * hsi_cuda_gather_windows (8 bytes an item): two halves of idx_rows
-     * items each, device and pinned host, used in turn. */
-    void *idx_dev, *idx_host;
-    size_t idx_rows;
-    uint64_t idx_calls;
-    cudaEvent_t idx_done[2];
+    /* Small host data kernels read (sample indices, pixel coordinates,
+     * augmentation draws): two halves of small_bytes each, device and
+     * pinned host, used in turn (upload_small, backend_cuda_ops.cu). */
+    void *small_dev, *small_host;
+    size_t small_bytes;
+    uint64_t small_calls;
+    cudaEvent_t small_done[2];
+    float *aug_tmp;         /* augmentation's turned batch [aug_floats] */
+    size_t aug_floats;
 };
 
 static inline struct cuda_ctx *cuda_ctx_of(const hsi_cnn_backend *be)
@@ -164,6 +166,8 @@ void hsi_cuda_gather_rows(const hsi_cnn_backend *be, const float *table, size_t 
 void hsi_cuda_gather_windows(const hsi_cnn_backend *be, const float *rows, size_t first,
                              size_t count, size_t scene_rows, size_t cols, size_t bands,
                              const uint32_t *pixels, int n, int radius, int mirror, float *out);
+void hsi_cuda_augment(const hsi_cnn_backend *be, const hsi_cnn_aug_draw *draws, int n,
+                      size_t planes, int h, int w, int blend, int scale, float *x);
 size_t hsi_cuda_memory_free(const hsi_cnn_backend *be);
 void hsi_cuda_gru_backward(const hsi_cnn_backend *be, int n, int u, const float *g,
                            const float *h_prev, const float *dh_out, const float *dh_rec,

@@ -789,35 +789,35 @@ __global__ void k_gather_rows(const float *table, size_t row_len, const int64_t 
     }
 }
 
-/* n 8-byte items (row indices as int64, or (row, col) uint32 pairs) sent
- * to the device through a pinned buffer of two halves used in turn (a half
- * is rewritten only after the copy from it is done, which its event says);
- * returns their device copy, or NULL after a failure. */
-static int64_t *index_half(struct cuda_ctx *cx, int n, const void *items, const char *what)
+/* Small host data a kernel reads (sample indices, pixel coordinates,
+ * augmentation draws) sent to the device through a pinned buffer of two
+ * halves used in turn (a half is rewritten only after the copy from it is
+ * done, which its event says); returns the device copy, or NULL after a
+ * failure. */
+static void *upload_small(struct cuda_ctx *cx, const void *src, size_t bytes, const char *what)
 {
-    if ((size_t)n > cx->idx_rows) {
+    if (bytes > cx->small_bytes) {
         if (hsi_cuda_check(cx, cudaStreamSynchronize(cx->stream), "cudaStreamSynchronize", what))
             return NULL;
-        if (cx->idx_dev) cudaFree(cx->idx_dev);
-        if (cx->idx_host) cudaFreeHost(cx->idx_host);
-        cx->idx_dev = cx->idx_host = NULL;
-        cx->idx_rows = 0;
-        if (hsi_cuda_check(cx, cudaMalloc(&cx->idx_dev, 2 * n * sizeof(int64_t)), "cudaMalloc",
-                           what) ||
-            hsi_cuda_check(cx, cudaMallocHost(&cx->idx_host, 2 * n * sizeof(int64_t)),
-                           "cudaMallocHost", what))
+        if (cx->small_dev) cudaFree(cx->small_dev);
+        if (cx->small_host) cudaFreeHost(cx->small_host);
+        cx->small_dev = cx->small_host = NULL;
+        cx->small_bytes = 0;
+        size_t cap = (bytes + 255) / 256 * 256; /* each half aligned for any element type */
+        if (hsi_cuda_check(cx, cudaMalloc(&cx->small_dev, 2 * cap), "cudaMalloc", what) ||
+            hsi_cuda_check(cx, cudaMallocHost(&cx->small_host, 2 * cap), "cudaMallocHost", what))
             return NULL;
-        cx->idx_rows = (size_t)n;
+        cx->small_bytes = cap;
     }
-    int half = (int)(cx->idx_calls++ % 2);
-    if (hsi_cuda_check(cx, cudaEventSynchronize(cx->idx_done[half]), "cudaEventSynchronize", what))
+    int half = (int)(cx->small_calls++ % 2);
+    if (hsi_cuda_check(cx, cudaEventSynchronize(cx->small_done[half]), "cudaEventSynchronize", what))
         return NULL;
-    int64_t *h = (int64_t *)cx->idx_host + (size_t)half * cx->idx_rows;
-    int64_t *d = (int64_t *)cx->idx_dev + (size_t)half * cx->idx_rows;
-    memcpy(h, items, n * sizeof *h);
-    if (hsi_cuda_check(cx, cudaMemcpyAsync(d, h, n * sizeof *h, cudaMemcpyHostToDevice, cx->stream),
+    char *h = (char *)cx->small_host + (size_t)half * cx->small_bytes;
+    char *d = (char *)cx->small_dev + (size_t)half * cx->small_bytes;
+    memcpy(h, src, bytes);
+    if (hsi_cuda_check(cx, cudaMemcpyAsync(d, h, bytes, cudaMemcpyHostToDevice, cx->stream),
                        "cudaMemcpyAsync", what) ||
-        hsi_cuda_check(cx, cudaEventRecord(cx->idx_done[half], cx->stream), "cudaEventRecord", what))
+        hsi_cuda_check(cx, cudaEventRecord(cx->small_done[half], cx->stream), "cudaEventRecord", what))
         return NULL;
     return d;
 }
@@ -829,7 +829,7 @@ void hsi_cuda_gather_rows(const hsi_cnn_backend *be, const float *table, size_t 
     struct cuda_ctx *cx = cuda_ctx_of(be);
     if (cx->err || n <= 0) return;
     static_assert(sizeof(size_t) == sizeof(int64_t), "row indices are sent as 64-bit");
-    int64_t *d = index_half(cx, n, idx, "sample indices");
+    const int64_t *d = (const int64_t *)upload_small(cx, idx, n * sizeof *idx, "sample indices");
     if (!d) return;
     unsigned blocks = n < 65535 ? (unsigned)n : 65535u;
     k_gather_rows<<<blocks, 256, 0, cx->stream>>>(table, row_len, d, n, out);
@@ -856,8 +856,7 @@ __global__ void k_gather_windows(const float *rows, long first, long scene_rows,
     }
 }
 
-/* The pixel coordinates go through the same two pinned halves as
- * gather_rows' indices (8 bytes a pixel either way). */
+/* The pixel coordinates go through upload_small, as gather_rows' indices. */
 void hsi_cuda_gather_windows(const hsi_cnn_backend *be, const float *rows, size_t first,
                              size_t count, size_t scene_rows, size_t cols, size_t bands,
                              const uint32_t *pixels, int n, int radius, int mirror, float *out)
@@ -865,13 +864,70 @@ void hsi_cuda_gather_windows(const hsi_cnn_backend *be, const float *rows, size_
     (void)count;
     struct cuda_ctx *cx = cuda_ctx_of(be);
     if (cx->err || n <= 0) return;
-    int64_t *d = index_half(cx, n, pixels, "window pixels");
+    const uint32_t *d = (const uint32_t *)upload_small(cx, pixels, 2 * n * sizeof *pixels,
+                                                       "window pixels");
     if (!d) return;
     unsigned blocks = n < 65535 ? (unsigned)n : 65535u;
     k_gather_windows<<<blocks, 256, 0, cx->stream>>>(rows, (long)first, (long)scene_rows,
-                                                     (long)cols, (long)bands, (const uint32_t *)d,
-                                                     n, radius, mirror, out);
+                                                     (long)cols, (long)bands, d, n, radius, mirror,
+                                                     out);
     HSI_CUDA_LAUNCHED(cx, "gathering windows");
+}
+
+/* ---------------------------------------------------------------- augmentation */
+
+/* Two passes over the batch x (n, planes, h, w), as cnn3d/augment.c's host
+ * application: tmp = every patch turned and mirrored (an element a thread,
+ * its source by hsi_cm_augment_source), then x = tmp blended with the
+ * partner's tmp and scaled. A partner is read as it is after its own
+ * turns, before any blending: hence the two passes through tmp. */
+__global__ void k_aug_turn(const float *x, const hsi_cnn_aug_draw *d, int n, size_t planes, int h,
+                           int w, float *tmp)
+{
+    size_t plane = (size_t)h * w, size = planes * plane;
+    FOR_EACH(e, (size_t)n * size) {
+        size_t i = e / size, p = e % size / plane, r = e % plane;
+        int sy, sx;
+        hsi_cm_augment_source((int)(r / w), (int)(r % w), h, w, d[i].flip_x, d[i].flip_y,
+                              d[i].quarter_turns, &sy, &sx);
+        tmp[e] = x[i * size + p * plane + (size_t)sy * w + sx];
+    }
+}
+
+__global__ void k_aug_mix(const float *tmp, const hsi_cnn_aug_draw *d, int n, size_t size,
+                          int blend, int scale, float *x)
+{
+    FOR_EACH(e, (size_t)n * size) {
+        size_t i = e / size, v = e % size;
+        float val = tmp[e];
+        if (blend && d[i].partner >= 0)
+            val = hsi_cm_augment_blend(val, tmp[(size_t)d[i].partner * size + v], d[i].t);
+        if (scale) val = hsi_cm_augment_scale(val, d[i].gain, d[i].offset);
+        x[e] = val;
+    }
+}
+
+void hsi_cuda_augment(const hsi_cnn_backend *be, const hsi_cnn_aug_draw *draws, int n,
+                      size_t planes, int h, int w, int blend, int scale, float *x)
+{
+    BEGIN(be);
+    if (n <= 0) return;
+    size_t floats = (size_t)n * planes * h * w;
+    if (floats > cx->aug_floats) { /* grows in the first step only */
+        if (cx->aug_tmp) cudaFree(cx->aug_tmp);
+        cx->aug_tmp = NULL;
+        cx->aug_floats = 0;
+        if (hsi_cuda_check(cx, cudaMalloc(&cx->aug_tmp, floats * sizeof(float)), "cudaMalloc",
+                           "augmentation scratch"))
+            return;
+        cx->aug_floats = floats;
+    }
+    const hsi_cnn_aug_draw *d =
+        (const hsi_cnn_aug_draw *)upload_small(cx, draws, n * sizeof *draws, "augmentation draws");
+    if (!d) return;
+    LAUNCH(floats, "augmentation (turns)", k_aug_turn, x, d, n, planes, h, w, cx->aug_tmp);
+    LAUNCH(floats, "augmentation (mix, gain)", k_aug_mix, cx->aug_tmp, d, n, planes * h * w, blend,
+           scale, x);
 }
 
 size_t hsi_cuda_memory_free(const hsi_cnn_backend *be)

@@ -341,6 +341,14 @@ static inline int hsi_cnn_augment_active(const hsi_cnn_augment *a)
  * HSI_ERR_ARG otherwise). */
 hsi_status hsi_cnn_augment_batch(const hsi_cnn_augment *a, hsi_rng *rng, hsi_cnn_shape shape,
                                  float *x, const int32_t *labels, int n);
+/* The same in two halves: the draws for n patches (d: n entries; the same
+ * RNG calls in the same order as hsi_cnn_augment_batch), and their
+ * application on the host (tmp: n x shape floats of scratch; blend and
+ * scale: mixing and gain/offset on, as a backend's augment slot takes). */
+hsi_status hsi_cnn_augment_draw(const hsi_cnn_augment *a, hsi_rng *rng, hsi_cnn_shape shape,
+                                const int32_t *labels, int n, hsi_cnn_aug_draw *d);
+void hsi_cnn_augment_apply(const hsi_cnn_aug_draw *d, int n, size_t planes, int h, int w,
+                           int blend, int scale, float *x, float *tmp);
 
 /* Layer names as `hsi cnn summary` prints them ("conv3d_1", "dense_3"). */
 void hsi_cnn_layer_name(const hsi_cnn_layer_spec *layers, int i, char *buf, size_t len);
@@ -387,7 +395,8 @@ typedef struct hsi_cnn_epoch_stats {
 
 /* Whether training holds its samples in backend memory (cnn3d/train.c):
  * AUTO where that pays (a GPU with room for them in half its free memory,
- * no augmentation; HSI_CNN_RESIDENT=0 or 1 in the environment overrides,
+ * which also augments them there if asked; HSI_CNN_RESIDENT=0 or 1 in the
+ * environment overrides,
  * for A/B runs), ALWAYS where the backend can (tests), NEVER. Whole-scene
  * prediction on a GPU likewise sends each tile's rows once and gathers the
  * windows there, unless HSI_CNN_RESIDENT=0 (cnn3d/predict.c). */

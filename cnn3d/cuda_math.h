@@ -192,4 +192,34 @@ HSI_HD double hsi_cm_loss_row(int mse, int fused, const float *p, int k, int y, 
     return w * s / k;
 }
 
+/* Augmentation (cnn3d/augment.c; the kernels of hsi_cuda_augment): the
+ * pixel (*si, *sj) of a patch plane (h x w) that lands at (i, j) after a
+ * mirror along x (fx), one along y (fy), then k quarter turns counter-
+ * clockwise (numpy.rot90 on (y, x): square planes when k > 0). */
+HSI_HD void hsi_cm_augment_source(int i, int j, int h, int w, int fx, int fy, int k, int *si,
+                                  int *sj)
+{
+    for (int r = 0; r < k; r++) { /* one turn: (i, j) of the result is (j, w-1-i) before */
+        int t = i;
+        i = j;
+        j = w - 1 - t;
+    }
+    if (fy) i = h - 1 - i;
+    if (fx) j = w - 1 - j;
+    *si = i;
+    *sj = j;
+}
+
+/* Same-class mixing: the patch value v blended with its partner's vj. */
+HSI_HD float hsi_cm_augment_blend(float v, float vj, float t)
+{
+    return (1.0f - t) * v + t * vj;
+}
+
+/* Gain and offset. */
+HSI_HD float hsi_cm_augment_scale(float v, float gain, float offset)
+{
+    return gain * v + offset;
+}
+
 #endif

@@ -40,8 +40,9 @@ static hsi_status check_labels(const hsi_cnn_net *net, const hsi_cnn_dataset *d,
  * itself. Where the backend gathers rows by index (be->gather_rows) and the
  * samples fit, hsi_cnn_train gathers each training and validation sample
  * once into a table in backend memory, and a step sends only its indices.
- * Augmented batches are changed on the host, so they are still gathered
- * and uploaded every step. */
+ * Augmentation is then drawn on the host (the net's RNG, as ever) and
+ * applied there by the backend (be->augment); a backend without that slot
+ * gathers and augments every batch on the host. */
 
 /* Of the device memory free, the tables may take half: the rest is for
  * the convolutions' workspaces, which grow in the first steps. */
@@ -69,7 +70,7 @@ const char *hsi_cnn_resident_plan(const hsi_cnn_net *net, size_t n_train, size_t
     if (mode == HSI_CNN_RESIDENT_NEVER && getenv("HSI_CNN_RESIDENT")) return "HSI_CNN_RESIDENT=0";
     if (mode == HSI_CNN_RESIDENT_NEVER) return "not asked to";
     if (!be->gather_rows) return "the backend cannot gather them";
-    if (hsi_cnn_augment_active(&net->spec->augment))
+    if (hsi_cnn_augment_active(&net->spec->augment) && !be->augment)
         return "augmentation changes them on the host";
     size_t tb = samples_bytes(net, n_train), vb = samples_bytes(net, n_val);
     if (mode == HSI_CNN_RESIDENT_ALWAYS) {
@@ -237,17 +238,23 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
      * several ranks the validation set is split over them, from the host. */
     float *train_table = NULL, *val_table = NULL;
     size_t train_bytes = 0, val_bytes = 0;
+    hsi_cnn_aug_draw *draws = NULL; /* augmentation of held windows */
     if (!st) {
         int many = dist && hsi_cnn_dist_ranks(dist) > 1;
         hsi_cnn_resident_plan(net, train->n, val && !many ? val->n : 0, opts->resident,
                               &train_bytes, &val_bytes);
         if (train_bytes) st = resident_load(net, train, x, shard, &train_table);
         if (!st && val_bytes) st = resident_load(net, val, x, shard, &val_table);
+        /* Held windows are augmented where they are, from draws made here. */
+        if (!st && train_table && hsi_cnn_augment_active(&net->spec->augment) &&
+            !(draws = malloc((size_t)shard * sizeof *draws)))
+            st = hsi_error(HSI_ERR_NOMEM, "out of memory for training batches");
     }
     if (dist) st = hsi_cnn_dist_agree(dist, st);
     if (st) {
         if (train_table) net->be->release(net->be, train_table);
-        free(x), free(order), free(labels), free(best), free(best_state);
+        if (val_table) net->be->release(net->be, val_table);
+        free(x), free(order), free(labels), free(best), free(best_state), free(draws);
         return st;
     }
     double best_loss = INFINITY;
@@ -271,18 +278,23 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
             int first = 0, mine = nb;
             if (dist) hsi_cnn_dist_shard(dist, nb, &first, &mine);
             for (int i = 0; i < mine; i++) labels[i] = train->labels[order[start + first + i]];
+            /* Augmentation draws from net->rng like dropout: over several
+             * ranks each augments its own shard, reproducibly for a rank
+             * count but not as one process would (cnn3d/dist.c). */
             const float *xin = x;
             if (mine && train_table) {
                 net->be->gather_rows(net->be, train_table, in, order + start + first, mine, net->x);
                 xin = net->x;
+                if (draws && !(st = hsi_cnn_augment_draw(aug, &net->rng, net->input, labels, mine,
+                                                         draws)))
+                    net->be->augment(net->be, draws, mine, (size_t)net->input.c * net->input.d,
+                                     net->input.h, net->input.w, aug->mix > 0,
+                                     aug->gain > 0 || aug->offset > 0, net->x);
             } else if (mine) {
                 st = train->gather(train->ctx, order + start + first, mine, x);
+                if (!st && hsi_cnn_augment_active(aug))
+                    st = hsi_cnn_augment_batch(aug, &net->rng, net->input, x, labels, mine);
             }
-            /* Augmentation draws from net->rng like dropout: over several
-             * ranks each augments its own shard, reproducibly for a rank
-             * count but not as one process would (cnn3d/dist.c). */
-            if (!st && mine && hsi_cnn_augment_active(aug))
-                st = hsi_cnn_augment_batch(aug, &net->rng, net->input, x, labels, mine);
             lr = hsi_cnn_current_lr(net);
             if (dist) {
                 int correct = 0;
@@ -352,6 +364,6 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
     }
     if (train_table) net->be->release(net->be, train_table);
     if (val_table) net->be->release(net->be, val_table);
-    free(x), free(order), free(labels), free(best), free(best_state);
+    free(x), free(order), free(labels), free(best), free(best_state), free(draws);
     return st;
 }

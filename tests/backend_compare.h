@@ -544,6 +544,42 @@ static void bc_gather_windows(bc *t)
     free(band), free(want), free(got);
 }
 
+/* augment (where the backend has it) against the host's application of
+ * the same draws (hsi_cnn_augment_apply): every flip and turn, partners
+ * (one of them blended into a patch that is itself blended), gain and
+ * offset, with mixing and scaling on and off, bit for bit (no fused
+ * multiply-adds on either side). */
+static void bc_augment(bc *t)
+{
+    if (!t->be->augment) return;
+    const int n = 9, h = 5, w = 5;
+    const size_t planes = 3, size = planes * h * w;
+    float *x0 = bc_rand(t, n * size, -2, 2), *want = malloc(sizeof(float) * n * size);
+    float *got = malloc(sizeof(float) * n * size), *tmp = malloc(sizeof(float) * n * size);
+    hsi_cnn_aug_draw d[9];
+    for (int i = 0; i < n; i++) {
+        d[i].flip_x = i & 1, d[i].flip_y = (i >> 1) & 1, d[i].quarter_turns = i % 4;
+        d[i].partner = i % 3 == 0 ? -1 : (i + 4) % n;
+        d[i].t = (float)(0.5 * hsi_rng_uniform(&t->rng));
+        d[i].gain = (float)(1 + 0.1 * hsi_rng_normal(&t->rng));
+        d[i].offset = (float)(0.2 * hsi_rng_normal(&t->rng));
+    }
+    float *xd = bc_up(t->be, NULL, n * size);
+    for (int form = 0; form < 4; form++) {
+        int blend = form & 1, scale = form >> 1;
+        memcpy(want, x0, sizeof(float) * n * size);
+        hsi_cnn_augment_apply(d, n, planes, h, w, blend, scale, want, tmp);
+        t->be->upload(t->be, xd, x0, sizeof(float) * n * size);
+        t->be->augment(t->be, d, n, planes, h, w, blend, scale, xd);
+        t->be->download(t->be, got, xd, sizeof(float) * n * size);
+        CHECK_MSG(!memcmp(got, want, sizeof(float) * n * size),
+                  "augment (blend %d, scale %d) differs from the host's", blend, scale);
+    }
+    bc_status(t, "augment");
+    t->be->release(t->be, xd);
+    free(x0), free(want), free(got), free(tmp);
+}
+
 /* ---------------------------------------------------------------- memory */
 
 /* Uploads and downloads, small and large (a large one goes through the CUDA
@@ -582,6 +618,7 @@ static void bc_all_primitives(bc *t)
     bc_loss(t);
     bc_gather_rows(t);
     bc_gather_windows(t);
+    bc_augment(t);
     bc_gemm(t);
     bc_conv(t);
     bc_pool(t);
@@ -625,13 +662,16 @@ static hsi_status bc_gather_random(void *ctx, const size_t *idx, size_t n, float
     return HSI_OK;
 }
 
-/* hsi_cnn_train for 3 epochs (batches of 8) on nets a and b (built alike)
- * from the same 36 training and 8 validation samples of bc_gather_random,
- * with the resident modes given: the same weights, bit for bit. */
+/* hsi_cnn_train for 3 epochs (batches of 8) on nets a and b (built alike,
+ * with the same augmentation) from the same 36 training and 8 validation
+ * samples of bc_gather_random, with the resident modes given: the same
+ * weights, bit for bit. */
 static void bc_train_resident_compare(hsi_cnn_net *a, hsi_cnn_resident ra, hsi_cnn_net *b,
                                       hsi_cnn_resident rb, const char *what)
 {
     if (!a || !b) return;
+    /* both nets augment alike (their specs are copies of one) */
+    CHECK(!memcmp(&a->spec->augment, &b->spec->augment, sizeof a->spec->augment));
     size_t in = hsi_cnn_shape_size(a->input);
     int32_t labels[44];
     for (int i = 0; i < 44; i++) labels[i] = (i * 7) % 5;

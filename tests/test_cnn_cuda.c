@@ -7,8 +7,9 @@
  *  - 20 SGD steps of the Lange net (24 bands) from the same weights and
  *    batches: losses and weights within 1e-4 (relative);
  *  - with --deterministic, two GPU runs are bit-identical, and hsi_cnn_train
- *    from samples held on the GPU (a step sends only its indices) equals
- *    hsi_cnn_train from batches uploaded every step, bit for bit;
+ *    from samples held on the GPU (a step sends only its indices; with
+ *    augmentation applied there) equals hsi_cnn_train from batches
+ *    uploaded every step, bit for bit;
  *  - a checkpoint written from the GPU loads on the CPU with the same
  *    weights, and the reverse;
  *  - running out of device memory is HSI_ERR_NOMEM with a message, not a crash.
@@ -66,6 +67,18 @@ static void test_resident(const hsi_cnn_spec *spec)
                                   "training from windows held on the GPU vs uploaded batches");
         printf("resident windows on the GPU: %zu + %zu bytes, same weights as uploaded batches\n",
                tb, vb);
+        /* Augmented: drawn on the host either way, applied on the host to
+         * uploaded batches or by the GPU to held windows. */
+        hsi_cnn_net_free(a);
+        hsi_cnn_net_free(b);
+        a = bc_net(spec, g1, 24, 5, 8);
+        b = bc_net(spec, g2, 24, 5, 8);
+        if (a && b) {
+            hsi_cnn_augment aug = {.flip = 1, .rotate = 1, .gain = 0.1, .offset = 0.05, .mix = 0.5};
+            a->spec->augment = b->spec->augment = aug;
+            bc_train_resident_compare(a, HSI_CNN_RESIDENT_NEVER, b, HSI_CNN_RESIDENT_AUTO,
+                                      "augmented training, held on the GPU vs uploaded batches");
+        }
     }
     hsi_cnn_net_free(a);
     hsi_cnn_net_free(b);

@@ -254,6 +254,17 @@ static double fake_loss_finish(const hsi_cnn_backend *be, int *hits)
     return fake_slot[slot].loss;
 }
 
+/* The "device" augments a batch held in its memory: the host application. */
+static void fake_augment(const hsi_cnn_backend *be, const hsi_cnn_aug_draw *draws, int n,
+                         size_t planes, int h, int w, int blend, int scale, float *x)
+{
+    (void)be;
+    float *tmp = malloc((size_t)n * planes * h * w * sizeof *tmp);
+    CHECK(tmp != NULL);
+    if (tmp) hsi_cnn_augment_apply(draws, n, planes, h, w, blend, scale, x, tmp);
+    free(tmp);
+}
+
 /* The "device" memory free: what decides whether training samples are
  * held there (hsi_cnn_resident_plan). */
 static size_t fake_free = (size_t)1 << 30;
@@ -285,6 +296,21 @@ static void test_fake_resident(const hsi_cnn_spec *spec)
     bc_train_resident_compare(a, HSI_CNN_RESIDENT_AUTO, b, HSI_CNN_RESIDENT_AUTO,
                               "training from samples held on the device vs host batches");
     CHECK_INT_EQ(fake_begun, fake_ended); /* every loss read */
+    /* With augmentation: drawn on the host, applied to the held windows by
+     * the device, against the CPU's host batches. Fresh nets, same seed. */
+    hsi_cnn_net_free(a);
+    hsi_cnn_net_free(b);
+    a = bc_net(spec, hsi_cnn_backend_cpu(), 24, 5, 8);
+    b = bc_net(spec, &fake, 24, 5, 8);
+    if (!a || !b) goto out;
+    hsi_cnn_augment aug = {.flip = 1, .rotate = 1, .gain = 0.1, .offset = 0.05, .mix = 0.5};
+    a->spec->augment = b->spec->augment = aug;
+    CHECK(!hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && tb == t_bytes);
+    fake.augment = NULL; /* a device that cannot augment gathers on the host */
+    CHECK(hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && !tb);
+    fake.augment = fake_augment;
+    bc_train_resident_compare(a, HSI_CNN_RESIDENT_AUTO, b, HSI_CNN_RESIDENT_AUTO,
+                              "augmented training from windows held on the device vs host batches");
 out:
     hsi_cnn_net_free(a);
     hsi_cnn_net_free(b);
@@ -405,6 +431,7 @@ static void test_fake_device(void)
     fake.loss_start = fake_loss_start;
     fake.loss_finish = fake_loss_finish;
     fake.memory_free = fake_memory_free;
+    fake.augment = fake_augment;
     bc t = {.ref = hsi_cnn_backend_cpu(), .be = &fake, .exact = 1};
     hsi_rng_seed(&t.rng, 11);
     bc_all_primitives(&t);
