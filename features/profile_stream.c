@@ -26,7 +26,10 @@
  * they fit, the blocks' K-band values kept between the passes so that the
  * scene is read once. Boundary trees hold the nodes that contain a pixel of
  * a boundary row: with quantised levels a few rows' worth, at exact float
- * levels of a noisy band up to about a node per pixel.
+ * levels of a noisy band up to about a node per pixel, so there the blocks
+ * are made small enough to leave the trees room for that (trees_share).
+ * A boundary node keeps only what the profile's attributes need
+ * (tree_block.h: 36 bytes for area alone).
  */
 #include "features/profile.h"
 
