@@ -66,6 +66,9 @@ run() {
     return 0
   fi
   rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$log")
+  # hsi profile's summary (blocks, boundary-tree nodes, passes) joins the note
+  sum=$(sed -n 's/.* in [0-9.]* s; \([0-9]* blocks\? of up to .*\)/\1/p' "$DIR/$label.out" | tail -1)
+  [ -z "$sum" ] || note="$note; $sum"
   wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$log" |
          awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
   awk -v l="$label" -v b="$B" -v r="$rss" -v w="$wall" -v m="$px" -v n="$note" \

@@ -26,7 +26,10 @@
  * they fit, the blocks' K-band values kept between the passes so that the
  * scene is read once. Boundary trees hold the nodes that contain a pixel of
  * a boundary row: with quantised levels a few rows' worth, at exact float
- * levels of a noisy band up to about a node per pixel.
+ * levels of a noisy band up to about a node per pixel, so there the blocks
+ * are made small enough to leave the trees room for that (trees_share).
+ * A boundary node keeps only what the profile's attributes need
+ * (tree_block.h: 36 bytes for area alone).
  */
 #include "features/profile.h"
 
@@ -199,6 +202,16 @@ static void drain(hsi_raster_writer *w, int ranks, int *done, int wait, float *b
 }
 #endif
 
+/* The attributes the profile filters a kind of tree on (bit 1 << attr):
+ * what its boundary trees and merges keep per node (tree_block.h). */
+static unsigned tree_attributes(const hsi_profile_spec *specs, size_t n_specs, hsi_tree_kind kind)
+{
+    unsigned mask = 0;
+    for (size_t s = 0; s < n_specs; s++)
+        if (hsi_profile_spec_uses_tree(&specs[s], kind)) mask |= 1u << specs[s].attr;
+    return mask;
+}
+
 /* One block's work on its bands, for pass 1 (boundary trees) or pass 2
  * (output rows). */
 typedef struct band_work {
@@ -239,11 +252,8 @@ static hsi_status band_pass(const band_work *w, int pass, size_t b, float *image
         hsi_tree *t = NULL;
         if ((st = hsi_tree_build(image, w->nr, w->cols, (hsi_tree_kind)k, &to, &t))) break;
         if (pass == 1) {
-            unsigned mask = 0; /* only the attributes this tree is filtered on */
-            for (size_t s = 0; s < w->n_specs; s++)
-                if (hsi_profile_spec_uses_tree(&w->specs[s], (hsi_tree_kind)k))
-                    mask |= 1u << w->specs[s].attr;
-            st = hsi_tree_boundary_make_ex(t, image, w->row0, w->image_rows, &to, mask,
+            st = hsi_tree_boundary_make_ex(t, image, w->row0, w->image_rows, &to,
+                                           tree_attributes(w->specs, w->n_specs, (hsi_tree_kind)k),
                                            &w->mine[(b * 3 + (size_t)k) * w->n_mine + w->block]);
             hsi_tree_free(t);
             continue;
@@ -329,10 +339,13 @@ typedef struct trees_budget {
     size_t budget, fixed, block;    /* block: one block's bytes */
     size_t bands, bands_done;
     int ranks;
-    unsigned attr_mask;
+    unsigned attrs[2];              /* per kind of tree: its attributes (0: not built) */
+    size_t slots_kind[2];           /* and its filters */
     int quantise_bits;
     size_t one_block;               /* the budget that makes the scene one block */
-    size_t pixels, kinds, slots;    /* the band's pixels, trees and filters */
+    size_t pixels, slots;           /* the band's pixels and filters of both kinds */
+    size_t cols, row_bytes;         /* the image's columns, a block's bytes a row */
+    size_t merge_work;              /* the largest merge's gathered copies and work */
     block_cache *cache;             /* given up when the trees need its room */
     size_t cached;                  /* its bytes (in `compact`), 0 once given up */
     size_t compact;                 /* held to the end: merged results so far, cached values */
@@ -349,8 +362,8 @@ static size_t trees_avail(const trees_budget *tb)
 
 /* The budget whose share after GDAL's cache (an eighth, at most 256 MiB)
  * and what the process holds (hsi_io_cache_budget: not counted in a toy
- * budget) holds `whole` bytes of block, every row in one block. */
-static size_t one_block_budget(size_t whole)
+ * budget) holds `whole` bytes (e.g. a block of every row). */
+static size_t budget_holding(size_t whole)
 {
     size_t one = whole / 7 * 8 + 8;
     if (one / 8 > ((size_t)256 << 20)) one = whole + ((size_t)256 << 20);
@@ -412,16 +425,54 @@ static void free_trees(hsi_tree_boundary **mine, size_t n_blocks, size_t b0, siz
     }
 }
 
-/* The refusal, with a budget that surely holds it: the smaller of the one
- * that makes the scene one block (no boundaries at all) and the one whose
- * quarter holds boundary trees of a node per pixel (their most: a block's
- * tree has no more nodes than pixels) at `node_bytes` a node, and every
- * band's merged results for as many nodes. */
-static hsi_status trees_refuse(const trees_budget *tb, size_t band, size_t nodes, size_t node_bytes)
+/* What the trees hold at their most with blocks of at least rows_a_block
+ * rows (a boundary node per pixel of the band for each kind of tree, as a
+ * block's tree has no more nodes than pixels; at the bytes a node of its
+ * attributes takes: hsi_tree_boundary_node_bytes, hsi_tree_merge_bytes;
+ * and the boundary rows): in passes 1 and 2 beside a block (returned: one
+ * band's boundary trees and every band's results, or trees_fit's estimate
+ * of them from one kind's, twice its size), and in a merge (*merge_most:
+ * those, on several ranks the gathered copies of one kind's trees, and the
+ * merge's work). */
+static size_t trees_most(const trees_budget *tb, size_t rows_a_block, size_t *merge_most)
 {
-    size_t most = 4 * (tb->pixels * tb->kinds * node_bytes +
-                       tb->bands * hsi_tree_merged_compact_bytes(tb->pixels, tb->slots));
-    size_t advice = tb->fixed + most < tb->one_block ? tb->fixed + most : tb->one_block;
+    size_t px = tb->pixels, trees = 0, copies = 0, merge = 0;
+    /* each block's boundary node of every pixel of its first and last rows,
+     * for at most this many blocks (each rank's last may be short) */
+    size_t blocks = blocks_of(px / tb->cols, rows_a_block) + (size_t)tb->ranks;
+    size_t edges = blocks * 2 * tb->cols * sizeof(uint32_t);
+    for (int k = 0; k < 2; k++) {
+        if (!tb->slots_kind[k]) continue;
+        size_t one = px * hsi_tree_boundary_node_bytes(tb->attrs[k]) + edges;
+        trees += one;
+        if (tb->ranks > 1) copies = size_max(copies, 2 * one);
+        merge = size_max(merge, hsi_tree_merge_bytes(px, tb->attrs[k], tb->slots_kind[k]));
+    }
+    size_t most_slots = size_max(tb->slots_kind[0], tb->slots_kind[1]);
+    size_t results = tb->bands * size_max(hsi_tree_merged_compact_bytes(px, tb->slots),
+                                          2 * hsi_tree_merged_compact_bytes(px, most_slots));
+    *merge_most = trees + copies + merge + results;
+    return trees + results;
+}
+
+/* The refusal, with a budget that surely holds the trees at their most
+ * (trees_most) with blocks of h rows (8, or the blocks' height if lower):
+ * the smaller of the one that makes the scene one block (no boundaries at
+ * all) and the one whose share after GDAL's cache holds a merge, and beside
+ * a block of h rows pass 1's trees (at exact float levels trees_share gives
+ * them that room) or, with quantised levels, four times those (the blocks
+ * take at most three quarters of the budget); and at least h rows in three
+ * quarters of it. */
+#define ADVICE_ROWS 8
+static hsi_status trees_refuse(const trees_budget *tb, size_t band, size_t nodes)
+{
+    size_t h = tb->block / tb->row_bytes, merge;
+    if (h > ADVICE_ROWS) h = ADVICE_ROWS;
+    if (h < 1) h = 1;
+    size_t pass = trees_most(tb, h, &merge), rows = h * tb->row_bytes;
+    size_t most = size_max(budget_holding(size_max(merge, rows + pass)), 2 * budget_holding(rows));
+    if (tb->quantise_bits) most = size_max(most, 4 * pass);
+    size_t advice = most < tb->one_block ? most : tb->one_block;
     char have[32], give[32];
     hsi_memory_format(tb->budget, have, sizeof have);
     hsi_memory_format(advice + advice / 64, give, sizeof give);
@@ -439,18 +490,21 @@ static hsi_status trees_refuse(const trees_budget *tb, size_t band, size_t nodes
 
 /* Before merging one band's tree of one kind: `nodes` and `bytes` are this
  * rank's boundary trees of it, `kept` all this rank still holds of the
- * group, `n_slots` the filters to come. Collective. */
-static hsi_status trees_fit(trees_budget *tb, size_t band, size_t nodes, size_t bytes, size_t kept,
-                            size_t n_slots)
+ * group, `held` the band's results of the other kind, if merged already.
+ * Collective. */
+static hsi_status trees_fit(trees_budget *tb, size_t band, int kind, size_t nodes, size_t bytes,
+                            size_t kept, size_t held)
 {
+    size_t n_slots = tb->slots_kind[kind];
     size_t all_nodes = agreed_sum(nodes, tb->ranks), all_bytes = agreed_sum(bytes, tb->ranks);
     tb->kept_band = agreed_max(tb->kept_band, tb->ranks);
     size_t avail = trees_avail(tb);
     /* the trees held in the merge (several ranks: the gathered ones too,
      * packed then unpacked) and its own work */
     size_t copies = tb->ranks > 1 ? 2 * all_bytes : 0;
-    size_t merge = agreed_max(kept + copies, tb->ranks) +
-                   hsi_tree_merge_bytes(all_nodes, tb->attr_mask, n_slots);
+    size_t work = copies + hsi_tree_merge_bytes(all_nodes, tb->attrs[kind], n_slots);
+    size_t merge = agreed_max(kept, tb->ranks) + held + work;
+    tb->merge_work = size_max(tb->merge_work, work);
     /* the results of the bands to come, at the largest band's size so far
      * (the first band's before any is done: its two kinds, about twice
      * this one) */
@@ -463,7 +517,26 @@ static hsi_status trees_fit(trees_budget *tb, size_t band, size_t nodes, size_t 
         if (!tb->cached) break;
         cache_drop(tb); /* the cached values give way, then once more */
     }
-    return trees_refuse(tb, band, all_nodes, all_nodes ? all_bytes / all_nodes : 0);
+    return trees_refuse(tb, band, all_nodes);
+}
+
+/* The budget's share for the trees, beside blocks of at most `rpb` rows: a
+ * quarter, or at exact float levels (where a noisy band's boundary trees
+ * approach a node per pixel) room for their most when a row still fits
+ * beside it. Smaller blocks have more boundary rows: the share grows with
+ * them until it holds the trees of its own block height (rows decrease at
+ * each step, so this ends). */
+static size_t trees_share(const trees_budget *tb, size_t rpb)
+{
+    size_t share = tb->budget / 4, avail = trees_avail(tb), merge;
+    if (tb->quantise_bits) return share;
+    for (;;) {
+        size_t most = trees_most(tb, rpb, &merge);
+        if (most <= share) return share;
+        if (most >= avail || avail - most < tb->row_bytes) return tb->budget / 4;
+        share = most;
+        rpb = (avail - share) / tb->row_bytes;
+    }
 }
 
 /* Pass 1, after each block: the group's boundary trees so far (`kept`)
@@ -480,20 +553,22 @@ static int trees_pass1_room(trees_budget *tb, size_t kept)
  * done - 1 of n: `kept` bytes), the refusal comes now, with the band's
  * nodes extrapolated from these blocks. */
 static hsi_status trees_pass1_refuse(const trees_budget *tb, hsi_tree_boundary **mine,
-                                     size_t band, size_t kept, size_t done, size_t n)
+                                     size_t band, size_t done, size_t n)
 {
     size_t nodes;
     group_bytes(mine, n, band, band + 1, &nodes);
-    return trees_refuse(tb, band, done ? nodes / done * n : nodes, nodes ? kept / nodes : 0);
+    return trees_refuse(tb, band, done ? nodes / done * n : nodes);
 }
 
 /* Bands in the next group of pass 1: as many as hold their boundary trees
- * beside a block and the results of every band. */
+ * beside the results of every band and a block, or (while they are merged)
+ * the largest merge's work so far. */
 static size_t trees_group(const trees_budget *tb)
 {
     size_t avail = trees_avail(tb);
     size_t later = tb->compact + (tb->bands - tb->bands_done) * tb->compact_band;
-    size_t room = avail > tb->block + later ? avail - tb->block - later : 0;
+    size_t beside = later + size_max(tb->block, tb->merge_work);
+    size_t room = avail > beside ? avail - beside : 0;
     size_t g = tb->kept_band ? room / tb->kept_band : tb->bands;
     return g < 1 ? 1 : g > tb->bands ? tb->bands : g;
 }
@@ -533,6 +608,16 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     size_t src_bands = 0, K = 0, per_input = 0, out_bands = 0, n_trees = 0;
     size_t fixed = 0, row_bytes = 0;
     int need[3] = {0, 0, 0};
+    /* the trees' memory (filled in as the layout is known) */
+    trees_budget tb = {.budget = budget, .ranks = L.ranks, .quantise_bits = o.quantise_bits,
+                       .attrs = {tree_attributes(specs, n_specs, HSI_TREE_MAX),
+                                 tree_attributes(specs, n_specs, HSI_TREE_MIN)}};
+    size_t *slots = tb.slots_kind; /* filters per kind of tree */
+    for (size_t s = 0; s < n_specs; s++)
+        for (int k = 0; k < 2; k++)
+            if (hsi_profile_spec_uses_tree(&specs[s], (hsi_tree_kind)k))
+                slots[k] += specs[s].n_thresholds;
+    tb.slots = slots[0] + slots[1];
 
     /* No early returns from here to the agreement: every rank must reach it. */
     hsi_status st = hsi_cube_reader_open(in_path, ro, &rd);
@@ -558,15 +643,20 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
         if (threads > K) threads = K;
         row_bytes = L.cols * (2 * src_bands * sizeof(float) + (pca ? K * sizeof(float) : 0) +
                               out_bands * sizeof(float) + threads * TREE_BYTES_PER_PIXEL);
+        tb.fixed = fixed;
+        tb.row_bytes = row_bytes;
+        tb.bands = K;
+        tb.cols = L.cols;
+        tb.pixels = L.rows * L.cols;
         st = hsi_memory_rows_per_block(budget, fixed, row_bytes, 1, L.rows, "a profile block",
                                        &L.rpb);
         if (!st && f.block_rows && f.block_rows < L.rpb) L.rpb = f.block_rows;
-        /* Several blocks (or ranks): a quarter of the budget goes to the
-         * boundary trees, the rest to the blocks. */
+        /* Several blocks (or ranks): the rest after the trees' share goes
+         * to the blocks */
         if (!st && (L.rpb < L.rows || L.ranks > 1)) {
             size_t rpb = L.rpb; /* (when not even a row fits in the rest: the whole budget) */
-            if (!hsi_memory_rows_per_block(budget - budget / 4, fixed, row_bytes, 1, L.rows,
-                                           "a profile block", &rpb) &&
+            if (!hsi_memory_rows_per_block(budget - trees_share(&tb, L.rpb), fixed, row_bytes, 1,
+                                           L.rows, "a profile block", &rpb) &&
                 rpb < L.rpb)
                 L.rpb = rpb;
         }
@@ -590,7 +680,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
             char need_s[32];
             /* the budget whose share after GDAL's cache (an eighth, at most
              * 256 MiB) holds every row in one block */
-            hsi_memory_format(one_block_budget(L.rows * row_bytes), need_s, sizeof need_s);
+            hsi_memory_format(budget_holding(L.rows * row_bytes), need_s, sizeof need_s);
             for (size_t s = 0; s < n_specs && !st; s++) {
                 if (specs[s].kind == HSI_PROFILE_SDAP)
                     st = hsi_error(HSI_ERR_ARG,
@@ -609,14 +699,6 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
      * after it. Each group is one more pass over the blocks (a read of the
      * scene unless their values are kept, below). */
     size_t passes = 0;
-    unsigned attr_mask = 0;
-    size_t slots[2] = {0, 0}; /* filters per kind of tree */
-    for (size_t s = 0; s < n_specs; s++) {
-        attr_mask |= 1u << specs[s].attr;
-        for (int k = 0; k < 2; k++)
-            if (hsi_profile_spec_uses_tree(&specs[s], (hsi_tree_kind)k))
-                slots[k] += specs[s].n_thresholds;
-    }
     if (!st) {
         out = malloc((npix_max ? npix_max : 1) * (out_bands ? out_bands : 1) * sizeof *out);
         lo = malloc((K ? K : 1) * sizeof *lo);
@@ -635,12 +717,9 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
      * of what a block leaves of the budget (counted with the merged
      * results below) */
     block_cache cache = {NULL, L.row0, L.cols, K, NULL};
-    trees_budget tb = {.budget = budget, .fixed = fixed, .block = L.rpb * row_bytes,
-                       .bands = K, .ranks = L.ranks, .attr_mask = attr_mask,
-                       .quantise_bits = o.quantise_bits,
-                       .one_block = one_block_budget(L.rows * row_bytes),
-                       .pixels = L.rows * L.cols, .kinds = (size_t)(need[0] + need[1]),
-                       .slots = slots[0] + slots[1], .cache = &cache};
+    tb.block = L.rpb * row_bytes;
+    tb.one_block = budget_holding(L.rows * row_bytes);
+    tb.cache = &cache;
     if (!st && blocked) {
         size_t avail = trees_avail(&tb), want = L.nrows * L.cols * K * sizeof(float);
         if (want && avail > tb.block && want <= (avail - tb.block) / 2) {
@@ -712,7 +791,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
                 kept = group_bytes(mine, n_blocks_here, g0, g1, NULL);
             }
             if (!st && !trees_pass1_room(&tb, kept))
-                st = trees_pass1_refuse(&tb, mine, g0, kept, j + 1, n_blocks_here);
+                st = trees_pass1_refuse(&tb, mine, g0, j + 1, n_blocks_here);
         }
         st = hsi_mpi_agree(st);
         /* every rank merges the same bands: the smallest group of any rank */
@@ -734,7 +813,7 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
                     here_nodes += hsi_tree_boundary_nodes(here[j]);
                 }
                 /* refuse before the merge that would not fit (on every rank) */
-                st = trees_fit(&tb, b, here_nodes, here_bytes, kept, slots[k]);
+                st = trees_fit(&tb, b, k, here_nodes, here_bytes, kept, band_compact);
                 st = hsi_mpi_agree(st);
                 if (st) break;
                 if (L.ranks > 1) {

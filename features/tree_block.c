@@ -8,11 +8,12 @@
  *   dkey   the level key, larger = deeper in the tree (complemented for a
  *          min-tree), so one merge serves both trees
  *   parent the boundary index of its parent (itself for the block's root)
- *   delta  integer accumulators of its own pixels and of the subtrees of its
+ *   acc    integer accumulators of its own pixels and of the subtrees of its
  *          non-boundary children (those subtrees never change)
  *   hang   per attribute, the largest attribute in those subtrees (for the
  *          max rule: a node is kept when some descendant passes)
- * and the boundary node of every pixel of its first and last rows.
+ * and the boundary node of every pixel of its first and last rows. acc and
+ * hang hold only what the attributes asked for need (node_fields).
  */
 #include "features/tree_block.h"
 
@@ -29,23 +30,149 @@
 #endif
 
 #define NIL UINT32_MAX
-#define N_ATTR 4 /* area, diagonal, inertia, std: every attribute merges exactly */
-#define ALL_ATTR 15u
-#define GEO_ATTR 7u  /* area, diagonal, inertia: the hsi_tree_acc sums */
-#define STD_ATTR 8u  /* std: the hsi_tree_sacc sums */
+#define ALL_ATTR ((1u << HSI_ATTR_COUNT) - 1) /* every attribute merges exactly */
+
+/* ---- what a set of attributes keeps per node ----
+ *
+ * Every attribute is one formula of integer sums (tree_internal.h): area of
+ * the pixel count, diagonal of the bounding box, inertia of the count and
+ * the coordinate moments, std of its own exact value sums. At exact float
+ * levels the boundary trees and the merge approach a node per pixel, so a
+ * node keeps only the parts of the sums its attributes need, packed in a
+ * record of acc_bytes (8 for area alone, 200 for all four), and one double
+ * per attribute in n_attr columns (a boundary node's subtree maxima, a
+ * merged node's values and subtree maxima). This is the one place that
+ * knows which fields an attribute needs. */
+enum { PART_COUNT, PART_BOX, PART_MOMENTS, PART_STD, N_PARTS };
+
+static const size_t part_bytes[N_PARTS] = {
+    [PART_COUNT] = sizeof(uint64_t),                                  /* n */
+    [PART_BOX] = 4 * sizeof(uint32_t),                                /* y0, y1, x0, x1 */
+    [PART_MOMENTS] = 2 * sizeof(uint64_t) + 2 * sizeof(unsigned __int128), /* sy sx syy sxx */
+    [PART_STD] = sizeof(hsi_tree_sacc),
+};
+
+static const unsigned attr_parts[HSI_ATTR_COUNT] = {
+    [HSI_ATTR_AREA] = 1u << PART_COUNT,
+    [HSI_ATTR_DIAGONAL] = 1u << PART_BOX,
+    [HSI_ATTR_INERTIA] = 1u << PART_COUNT | 1u << PART_MOMENTS,
+    [HSI_ATTR_STD] = 1u << PART_STD,
+};
+
+typedef struct node_fields {
+    unsigned mask;            /* the attributes, bit (1 << hsi_attribute) */
+    unsigned parts;           /* bit (1 << PART_*): the sums they need */
+    size_t off[N_PARTS];      /* each part's offset in a node's record */
+    size_t acc_bytes;         /* a node's record */
+    int n_attr;               /* attributes in mask: per-node double columns */
+    int col[HSI_ATTR_COUNT];  /* column of attribute a, -1 when not in mask */
+} node_fields;
+
+static node_fields node_fields_of(unsigned mask)
+{
+    node_fields f = {.mask = mask & ALL_ATTR};
+    for (int a = 0; a < HSI_ATTR_COUNT; a++) {
+        f.col[a] = (f.mask >> a) & 1 ? f.n_attr++ : -1;
+        if (f.col[a] >= 0) f.parts |= attr_parts[a];
+    }
+    for (int p = 0; p < N_PARTS; p++) {
+        f.off[p] = f.acc_bytes;
+        if ((f.parts >> p) & 1) f.acc_bytes += part_bytes[p];
+    }
+    return f;
+}
+
+static int has_part(const node_fields *f, int part) { return (f->parts >> part) & 1; }
+
+/* A node's record from full accumulators (s may be NULL without std). */
+static void acc_pack(const node_fields *f, uint8_t *rec, const hsi_tree_acc *g,
+                     const hsi_tree_sacc *s)
+{
+    if (has_part(f, PART_COUNT)) memcpy(rec + f->off[PART_COUNT], &g->n, sizeof g->n);
+    if (has_part(f, PART_BOX)) {
+        uint32_t box[4] = {g->y0, g->y1, g->x0, g->x1};
+        memcpy(rec + f->off[PART_BOX], box, sizeof box);
+    }
+    if (has_part(f, PART_MOMENTS)) {
+        uint8_t *r = rec + f->off[PART_MOMENTS];
+        memcpy(r, &g->sy, 8);
+        memcpy(r + 8, &g->sx, 8);
+        memcpy(r + 16, &g->syy, 16);
+        memcpy(r + 32, &g->sxx, 16);
+    }
+    if (has_part(f, PART_STD)) memcpy(rec + f->off[PART_STD], s, sizeof *s);
+}
+
+/* Full accumulators from a record; the parts it lacks are empty. */
+static void acc_unpack(const node_fields *f, const uint8_t *rec, hsi_tree_acc *g,
+                       hsi_tree_sacc *s)
+{
+    hsi_tree_acc_clear(g);
+    if (has_part(f, PART_COUNT)) memcpy(&g->n, rec + f->off[PART_COUNT], sizeof g->n);
+    if (has_part(f, PART_BOX)) {
+        uint32_t box[4];
+        memcpy(box, rec + f->off[PART_BOX], sizeof box);
+        g->y0 = box[0];
+        g->y1 = box[1];
+        g->x0 = box[2];
+        g->x1 = box[3];
+    }
+    if (has_part(f, PART_MOMENTS)) {
+        const uint8_t *r = rec + f->off[PART_MOMENTS];
+        memcpy(&g->sy, r, 8);
+        memcpy(&g->sx, r + 8, 8);
+        memcpy(&g->syy, r + 16, 16);
+        memcpy(&g->sxx, r + 32, 16);
+    }
+    if (has_part(f, PART_STD)) memcpy(s, rec + f->off[PART_STD], sizeof *s);
+    else hsi_tree_sacc_clear(s);
+}
+
+/* dst (fd's record) += src (fs's record; fs has every part fd has). */
+static void acc_merge(const node_fields *fd, uint8_t *dst, const node_fields *fs,
+                      const uint8_t *src)
+{
+    hsi_tree_acc a, b;
+    hsi_tree_sacc sa, sb;
+    acc_unpack(fd, dst, &a, &sa);
+    acc_unpack(fs, src, &b, &sb);
+    hsi_tree_acc_merge(&a, &b);
+    if (has_part(fd, PART_STD)) hsi_tree_sacc_merge(&sa, &sb);
+    acc_pack(fd, dst, &a, &sa);
+}
+
+static void acc_clear(const node_fields *f, uint8_t *rec)
+{
+    hsi_tree_acc g;
+    hsi_tree_sacc s;
+    hsi_tree_acc_clear(&g);
+    hsi_tree_sacc_clear(&s);
+    acc_pack(f, rec, &g, &s);
+}
+
+/* Attribute values of a record, in f's columns. */
+static void acc_values(const node_fields *f, const uint8_t *rec, double *val)
+{
+    hsi_tree_acc g;
+    hsi_tree_sacc s;
+    acc_unpack(f, rec, &g, &s);
+    for (int a = 0; a < HSI_ATTR_COUNT; a++)
+        if (f->col[a] >= 0)
+            val[f->col[a]] = a == HSI_ATTR_STD ? hsi_tree_sacc_std(&s)
+                                               : hsi_tree_acc_value(&g, (hsi_attribute)a);
+}
 
 struct hsi_tree_boundary {
     uint32_t kind;
-    uint32_t attr_mask; /* attributes summarised (1 << hsi_attribute); 0: structure only */
+    node_fields fields; /* attributes summarised; mask 0: structure only */
     uint64_t row0, rows, cols, image_rows;
     uint64_t n;
     uint64_t *pref;
     uint32_t *dkey;
     float *level;
     uint32_t *parent;
-    hsi_tree_acc *delta;
-    hsi_tree_sacc *dstd; /* the same for the std sums */
-    double *hang;    /* [n][N_ATTR] */
+    uint8_t *acc;     /* [n][fields.acc_bytes] */
+    double *hang;     /* [n][fields.n_attr] */
     uint32_t *top;    /* [cols] or NULL at the image's top */
     uint32_t *bottom; /* [cols] or NULL at the image's bottom */
 };
@@ -63,7 +190,7 @@ struct merged_filter {
 
 struct hsi_tree_merged {
     hsi_tree_kind kind;
-    uint32_t attr_mask;      /* attributes every block summarised */
+    node_fields fields;      /* the attributes every block summarised */
     size_t cols, image_rows, n_blocks, n;
     size_t *offset;          /* [n_blocks + 1] first node of each block */
     uint64_t *row0, *rows;   /* [n_blocks] */
@@ -71,8 +198,8 @@ struct hsi_tree_merged {
     uint32_t *mpar;          /* [n] merged parent of a level root, NIL for the image root */
     uint64_t *pref;          /* [n] */
     float *level;            /* [n] */
-    double *attr;            /* [n][N_ATTR] for level roots */
-    double *submax;          /* [n][N_ATTR] largest attribute in the subtree */
+    double *attr;            /* [n][fields.n_attr] for level roots */
+    double *submax;          /* [n][fields.n_attr] largest attribute in the subtree */
     uint32_t *order;         /* level roots, shallow to deep */
     size_t n_roots;
     size_t n_slots;
@@ -94,8 +221,7 @@ void hsi_tree_boundary_free(hsi_tree_boundary *b)
     free(b->dkey);
     free(b->level);
     free(b->parent);
-    free(b->delta);
-    free(b->dstd);
+    free(b->acc);
     free(b->hang);
     free(b->top);
     free(b->bottom);
@@ -104,37 +230,47 @@ void hsi_tree_boundary_free(hsi_tree_boundary *b)
 
 size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b) { return (size_t)b->n; }
 
-/* Per boundary node: pref, dkey, level, parent, hang, and the accumulators
- * of the attributes summarised. */
-static size_t boundary_node_bytes(unsigned mask)
+/* Per boundary node: pref, dkey, level, parent, the accumulator record and
+ * hang. */
+static size_t boundary_node_bytes(const node_fields *f)
 {
-    return sizeof(uint64_t) + 2 * sizeof(uint32_t) + sizeof(float) + N_ATTR * sizeof(double) +
-           ((mask & GEO_ATTR) ? sizeof(hsi_tree_acc) : 0) +
-           ((mask & STD_ATTR) ? sizeof(hsi_tree_sacc) : 0);
+    return sizeof(uint64_t) + 3 * sizeof(uint32_t) + f->acc_bytes +
+           (size_t)f->n_attr * sizeof(double);
+}
+
+size_t hsi_tree_boundary_node_bytes(unsigned attributes)
+{
+    node_fields f = node_fields_of(attributes);
+    return boundary_node_bytes(&f);
 }
 
 size_t hsi_tree_boundary_bytes(const hsi_tree_boundary *b)
 {
     size_t rows = (b->top != NULL) + (b->bottom != NULL);
-    return (size_t)b->n * boundary_node_bytes(b->attr_mask) +
+    return (size_t)b->n * boundary_node_bytes(&b->fields) +
            rows * (size_t)b->cols * sizeof(uint32_t);
 }
 
-/* hsi_tree_merge keeps, per node, root, mpar, pref, level, attr, submax and
- * order (88 bytes) and works with par, dkey and the accumulators it merges;
+/* hsi_tree_merge keeps, per node, root, mpar, order, pref, level, and per
+ * attribute its value and subtree maximum (40 bytes for area alone, 88 for
+ * all four), and works with par, dkey and the accumulator records it merges;
  * each filter adds keep and value, and hsi_tree_merged_compact copies one
  * filter at a time before it frees the rest. */
 /* Per node and filter: kept or not, and the new level. */
 #define FILTER_BYTES (sizeof(uint8_t) + sizeof(double))
 
+static size_t merged_node_bytes(const node_fields *f)
+{
+    return 3 * sizeof(uint32_t) + sizeof(uint64_t) + sizeof(float) +
+           2 * (size_t)f->n_attr * sizeof(double);
+}
+
 size_t hsi_tree_merge_bytes(size_t nodes, unsigned attributes, size_t n_slots)
 {
-    size_t kept = 3 * sizeof(uint32_t) + sizeof(uint64_t) + sizeof(float) +
-                  2 * N_ATTR * sizeof(double);
-    size_t work = 2 * sizeof(uint32_t) + ((attributes & GEO_ATTR) ? sizeof(hsi_tree_acc) : 0) +
-                  ((attributes & STD_ATTR) ? sizeof(hsi_tree_sacc) : 0);
+    node_fields f = node_fields_of(attributes);
+    size_t work = 2 * sizeof(uint32_t) + f.acc_bytes;
     size_t slots = (n_slots + 1) * FILTER_BYTES;
-    return nodes * (kept + (work > slots ? work : slots));
+    return nodes * (merged_node_bytes(&f) + (work > slots ? work : slots));
 }
 
 size_t hsi_tree_merged_compact_bytes(size_t nodes, size_t n_slots)
@@ -179,29 +315,37 @@ static void canonical_pixels(const hsi_tree *t, uint32_t *canon)
     }
 }
 
+/* The sums the block's tree must accumulate for f: the coordinate ones
+ * (hsi_tree_acc) for area, diagonal or inertia, the value ones for std. */
+static int needs_geo(const node_fields *f) { return (f->parts & ~(1u << PART_STD)) != 0; }
+static int needs_std(const node_fields *f) { return has_part(f, PART_STD); }
+
 /* Local accumulators (stopping at boundary nodes), attribute values and
- * subtree maxima (boundary nodes: over their non-boundary children only).
- * val and smax are [nn][N_ATTR]. */
+ * subtree maxima (boundary nodes: over their non-boundary children only)
+ * of f's attributes: acc (needs_geo) and sacc (needs_std) are [nn], val and
+ * smax [nn][f->n_attr]. Nothing to do without attributes. */
 static void local_attributes(const hsi_tree *t, const float *image, size_t row0,
-                             const uint32_t *bidx, unsigned mask, hsi_tree_acc *acc,
+                             const uint32_t *bidx, const node_fields *f, hsi_tree_acc *acc,
                              hsi_tree_sacc *sacc, double *val, double *smax)
 {
-    size_t nn = t->n_nodes;
+    size_t nn = t->n_nodes, na = (size_t)f->n_attr;
+    if (!na) return;
     uint8_t *stop = (uint8_t *)val; /* borrowed scratch: nn bytes <= nn doubles */
     for (size_t i = 0; i < nn; i++) stop[i] = bidx[i] != NIL;
-    if (mask & GEO_ATTR) hsi_tree_accumulate(t, row0, stop, acc);
-    if (mask & STD_ATTR) hsi_tree_accumulate_std(t, image, stop, sacc);
+    if (needs_geo(f)) hsi_tree_accumulate(t, row0, stop, acc);
+    if (needs_std(f)) hsi_tree_accumulate_std(t, image, stop, sacc);
     for (size_t i = 0; i < nn; i++)
-        for (int a = 0; a < N_ATTR; a++) {
-            val[i * N_ATTR + a] = !(mask & (1u << a))    ? 0
-                                  : a == HSI_ATTR_STD ? hsi_tree_sacc_std(&sacc[i])
-                                                      : hsi_tree_acc_value(&acc[i], (hsi_attribute)a);
-            smax[i * N_ATTR + a] = bidx[i] != NIL ? -INFINITY : val[i * N_ATTR + a];
+        for (int a = 0; a < HSI_ATTR_COUNT; a++) {
+            int c = f->col[a];
+            if (c < 0) continue;
+            val[i * na + c] = a == HSI_ATTR_STD ? hsi_tree_sacc_std(&sacc[i])
+                                                : hsi_tree_acc_value(&acc[i], (hsi_attribute)a);
+            smax[i * na + c] = bidx[i] != NIL ? -INFINITY : val[i * na + c];
         }
     for (size_t i = nn; i-- > 1;) {
         if (bidx[i] != NIL) continue;
-        double *s = smax + (size_t)t->parent[i] * N_ATTR, *c = smax + i * N_ATTR;
-        for (int a = 0; a < N_ATTR; a++)
+        double *s = smax + (size_t)t->parent[i] * na, *c = smax + i * na;
+        for (size_t a = 0; a < na; a++)
             if (c[a] > s[a]) s[a] = c[a];
     }
 }
@@ -229,6 +373,8 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
     int bits = opts ? opts->quantise_bits : 0;
     if (bits && !(opts && opts->has_range))
         return hsi_error(HSI_ERR_ARG, "tree block: quantised levels need the image's range");
+    const node_fields f = node_fields_of(attributes);
+    size_t na = (size_t)f.n_attr, rec = f.acc_bytes;
     hsi_tree_boundary *b = calloc(1, sizeof *b);
     uint32_t *bidx = malloc(nn * sizeof *bidx);
     uint32_t *canon = malloc(nn * sizeof *canon);
@@ -239,34 +385,30 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
     if (!b || !bidx || !canon) goto nomem;
     size_t nb = mark_boundary(tree, row0, image_rows, bidx);
     canonical_pixels(tree, canon);
-    if (attributes && nb) { /* a block without boundaries needs none */
-        unsigned mask = attributes & ALL_ATTR;
-        acc = mask & GEO_ATTR ? malloc(nn * sizeof *acc) : NULL;
-        sacc = mask & STD_ATTR ? malloc(nn * sizeof *sacc) : NULL;
-        val = malloc(nn * N_ATTR * sizeof *val);
-        smax = malloc(nn * N_ATTR * sizeof *smax);
-        if (((mask & GEO_ATTR) && !acc) || ((mask & STD_ATTR) && !sacc) || !val || !smax)
-            goto nomem;
-        local_attributes(tree, block, row0, bidx, mask, acc, sacc, val, smax);
+    int local = na && nb; /* a block without boundaries needs no attributes */
+    if (local) {
+        acc = needs_geo(&f) ? malloc(nn * sizeof *acc) : NULL;
+        sacc = needs_std(&f) ? malloc(nn * sizeof *sacc) : NULL;
+        val = malloc(nn * na * sizeof *val);
+        smax = malloc(nn * na * sizeof *smax);
+        if ((needs_geo(&f) && !acc) || (needs_std(&f) && !sacc) || !val || !smax) goto nomem;
+        local_attributes(tree, block, row0, bidx, &f, acc, sacc, val, smax);
     }
-    b->attr_mask = attributes & ALL_ATTR;
-    int geo = (b->attr_mask & GEO_ATTR) != 0, std = (b->attr_mask & STD_ATTR) != 0;
+    b->fields = f;
     b->kind = (uint32_t)tree->kind;
     b->row0 = row0;
     b->rows = tree->rows;
     b->cols = C;
     b->image_rows = image_rows;
     b->n = nb;
-    b->pref = malloc((nb ? nb : 1) * sizeof *b->pref);
-    b->dkey = malloc((nb ? nb : 1) * sizeof *b->dkey);
-    b->level = malloc((nb ? nb : 1) * sizeof *b->level);
-    b->parent = malloc((nb ? nb : 1) * sizeof *b->parent);
-    b->delta = geo ? malloc((nb ? nb : 1) * sizeof *b->delta) : NULL;
-    b->dstd = std ? malloc((nb ? nb : 1) * sizeof *b->dstd) : NULL;
-    b->hang = malloc((nb ? nb : 1) * N_ATTR * sizeof *b->hang);
-    if (!b->pref || !b->dkey || !b->level || !b->parent || (geo && !b->delta) ||
-        (std && !b->dstd) || !b->hang)
-        goto nomem;
+    size_t n1 = nb ? nb : 1;
+    b->pref = malloc(n1 * sizeof *b->pref);
+    b->dkey = malloc(n1 * sizeof *b->dkey);
+    b->level = malloc(n1 * sizeof *b->level);
+    b->parent = malloc(n1 * sizeof *b->parent);
+    b->acc = malloc(n1 * (rec ? rec : 1));
+    b->hang = malloc(n1 * (na ? na : 1) * sizeof *b->hang);
+    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->acc || !b->hang) goto nomem;
     int is_min = tree->kind == HSI_TREE_MIN;
     for (size_t i = 0; i < nn; i++) {
         uint32_t k = bidx[i];
@@ -279,14 +421,9 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
         b->dkey[k] = is_min ? ~key : key;
         b->level[k] = tree->level[i];
         b->parent[k] = i == 0 ? k : bidx[tree->parent[i]];
-        if (val) {
-            if (geo) b->delta[k] = acc[i];
-            if (std) b->dstd[k] = sacc[i];
-            memcpy(b->hang + (size_t)k * N_ATTR, smax + i * N_ATTR, N_ATTR * sizeof *b->hang);
-        } else {
-            if (geo) hsi_tree_acc_clear(&b->delta[k]);
-            if (std) hsi_tree_sacc_clear(&b->dstd[k]);
-            for (int a = 0; a < N_ATTR; a++) b->hang[(size_t)k * N_ATTR + a] = -INFINITY;
+        if (local) {
+            acc_pack(&f, b->acc + k * rec, acc ? &acc[i] : NULL, sacc ? &sacc[i] : NULL);
+            memcpy(b->hang + k * na, smax + i * na, na * sizeof *b->hang);
         }
     }
     for (int side = 0; side < 2; side++) {
@@ -342,13 +479,13 @@ static void put(packer *k, const void *src, size_t n)
     k->len += n;
 }
 
-#define PACK_MAGIC 0x48534254u /* "HSBT" */
+#define PACK_MAGIC 0x32534254u /* "TBS2": records of the attributes' fields only */
 
 hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t *len)
 {
     packer k = {0};
     uint32_t magic = PACK_MAGIC,
-             flags = (b->top ? 1u : 0u) | (b->bottom ? 2u : 0u) | b->attr_mask << 2;
+             flags = (b->top ? 1u : 0u) | (b->bottom ? 2u : 0u) | b->fields.mask << 2;
     put(&k, &magic, 4);
     put(&k, &b->kind, 4);
     put(&k, &flags, 4);
@@ -362,9 +499,8 @@ hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t
     put(&k, b->dkey, n * sizeof *b->dkey);
     put(&k, b->level, n * sizeof *b->level);
     put(&k, b->parent, n * sizeof *b->parent);
-    if (b->delta) put(&k, b->delta, n * sizeof *b->delta);
-    if (b->dstd) put(&k, b->dstd, n * sizeof *b->dstd);
-    put(&k, b->hang, n * N_ATTR * sizeof *b->hang);
+    put(&k, b->acc, n * b->fields.acc_bytes);
+    put(&k, b->hang, n * (size_t)b->fields.n_attr * sizeof *b->hang);
     if (b->top) put(&k, b->top, (size_t)b->cols * sizeof *b->top);
     if (b->bottom) put(&k, b->bottom, (size_t)b->cols * sizeof *b->bottom);
     if (k.failed) {
@@ -400,19 +536,17 @@ hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_bounda
         b->n > len || ((flags & 3) && b->cols > len))
         goto bad;
     size_t n = (size_t)b->n, m = n ? n : 1, C = (size_t)b->cols;
-    b->attr_mask = (flags >> 2) & ALL_ATTR;
-    int geo = (b->attr_mask & GEO_ATTR) != 0, std = (b->attr_mask & STD_ATTR) != 0;
+    b->fields = node_fields_of(flags >> 2);
+    size_t rec = b->fields.acc_bytes, na = (size_t)b->fields.n_attr;
     b->pref = malloc(m * sizeof *b->pref);
     b->dkey = malloc(m * sizeof *b->dkey);
     b->level = malloc(m * sizeof *b->level);
     b->parent = malloc(m * sizeof *b->parent);
-    b->delta = geo ? malloc(m * sizeof *b->delta) : NULL;
-    b->dstd = std ? malloc(m * sizeof *b->dstd) : NULL;
-    b->hang = malloc(m * N_ATTR * sizeof *b->hang);
+    b->acc = malloc(m * (rec ? rec : 1));
+    b->hang = malloc(m * (na ? na : 1) * sizeof *b->hang);
     if (flags & 1) b->top = malloc(C * sizeof *b->top);
     if (flags & 2) b->bottom = malloc(C * sizeof *b->bottom);
-    if (!b->pref || !b->dkey || !b->level || !b->parent || (geo && !b->delta) ||
-        (std && !b->dstd) || !b->hang ||
+    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->acc || !b->hang ||
         ((flags & 1) && !b->top) || ((flags & 2) && !b->bottom)) {
         hsi_tree_boundary_free(b);
         return hsi_error(HSI_ERR_NOMEM, "out of memory unpacking a boundary tree");
@@ -421,9 +555,8 @@ hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_bounda
         take(s, len, &at, b->dkey, n * sizeof *b->dkey) ||
         take(s, len, &at, b->level, n * sizeof *b->level) ||
         take(s, len, &at, b->parent, n * sizeof *b->parent) ||
-        (geo && take(s, len, &at, b->delta, n * sizeof *b->delta)) ||
-        (std && take(s, len, &at, b->dstd, n * sizeof *b->dstd)) ||
-        take(s, len, &at, b->hang, n * N_ATTR * sizeof *b->hang) ||
+        take(s, len, &at, b->acc, n * rec) ||
+        take(s, len, &at, b->hang, n * na * sizeof *b->hang) ||
         (b->top && take(s, len, &at, b->top, C * sizeof *b->top)) ||
         (b->bottom && take(s, len, &at, b->bottom, C * sizeof *b->bottom)))
         goto bad;
@@ -667,8 +800,11 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     if (!m) return hsi_error(HSI_ERR_NOMEM, "out of memory merging trees");
     size_t t1 = total ? total : 1;
     m->kind = (hsi_tree_kind)blocks[0]->kind;
-    m->attr_mask = ALL_ATTR;
-    for (size_t b = 0; b < n_blocks; b++) m->attr_mask &= blocks[b]->attr_mask;
+    unsigned mask = ALL_ATTR;
+    for (size_t b = 0; b < n_blocks; b++) mask &= blocks[b]->fields.mask;
+    m->fields = node_fields_of(mask);
+    const node_fields *f = &m->fields;
+    size_t na = (size_t)f->n_attr, rec = f->acc_bytes;
     m->cols = C;
     m->image_rows = (size_t)blocks[0]->image_rows;
     m->n_blocks = n_blocks;
@@ -680,20 +816,17 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     m->mpar = malloc(t1 * sizeof *m->mpar);
     m->pref = malloc(t1 * sizeof *m->pref);
     m->level = malloc(t1 * sizeof *m->level);
-    m->attr = malloc(t1 * N_ATTR * sizeof *m->attr);
-    m->submax = malloc(t1 * N_ATTR * sizeof *m->submax);
+    m->attr = malloc(t1 * (na ? na : 1) * sizeof *m->attr);
+    m->submax = malloc(t1 * (na ? na : 1) * sizeof *m->submax);
     m->order = malloc(t1 * sizeof *m->order);
     uint32_t *par = malloc(t1 * sizeof *par), *dkey = malloc(t1 * sizeof *dkey);
-    /* the accumulators of the attributes every block summarised only */
-    int geo = (m->attr_mask & GEO_ATTR) != 0, std = (m->attr_mask & STD_ATTR) != 0;
-    hsi_tree_acc *acc = geo ? malloc(t1 * sizeof *acc) : NULL;
-    hsi_tree_sacc *sacc = std ? malloc(t1 * sizeof *sacc) : NULL;
-    if ((std && !sacc) || (geo && !acc) || !m->offset || !m->row0 || !m->rows || !m->root ||
-        !m->mpar || !m->pref || !m->level || !m->attr || !m->submax || !m->order || !par || !dkey) {
+    /* the accumulator records of the attributes every block summarised */
+    uint8_t *acc = malloc(t1 * (rec ? rec : 1));
+    if (!acc || !m->offset || !m->row0 || !m->rows || !m->root || !m->mpar || !m->pref ||
+        !m->level || !m->attr || !m->submax || !m->order || !par || !dkey) {
         free(par);
         free(dkey);
         free(acc);
-        free(sacc);
         hsi_tree_merged_free(m);
         return hsi_error(HSI_ERR_NOMEM, "out of memory merging %zu boundary nodes", total);
     }
@@ -715,15 +848,15 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     m->offset[n_blocks] = off;
 
     /* connect every pair of neighbouring pixels across each boundary */
-    forest f = {par, dkey, m->pref};
+    forest fo = {par, dkey, m->pref};
     for (size_t b = 0; b + 1 < n_blocks; b++) {
         const uint32_t *lo = blocks[b]->bottom, *hi = blocks[b + 1]->top;
         uint32_t o1 = (uint32_t)m->offset[b], o2 = (uint32_t)m->offset[b + 1];
         for (size_t x = 0; x < C; x++) {
-            connect(&f, o1 + lo[x], o2 + hi[x]);
+            connect(&fo, o1 + lo[x], o2 + hi[x]);
             if (connectivity == 8) {
-                if (x > 0) connect(&f, o1 + lo[x], o2 + hi[x - 1]);
-                if (x + 1 < C) connect(&f, o1 + lo[x], o2 + hi[x + 1]);
+                if (x > 0) connect(&fo, o1 + lo[x], o2 + hi[x - 1]);
+                if (x + 1 < C) connect(&fo, o1 + lo[x], o2 + hi[x + 1]);
             }
         }
     }
@@ -731,66 +864,58 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     /* merged nodes, their parents, and an order shallow to deep */
     size_t nr = 0;
     for (size_t i = 0; i < total; i++) {
-        m->root[i] = levroot(&f, (uint32_t)i);
+        m->root[i] = levroot(&fo, (uint32_t)i);
         if (m->root[i] == i) m->order[nr++] = (uint32_t)i;
     }
-    for (size_t j = 0; j < nr; j++) m->mpar[m->order[j]] = parent_root(&f, m->order[j]);
+    for (size_t j = 0; j < nr; j++) m->mpar[m->order[j]] = parent_root(&fo, m->order[j]);
     sort_dkey = dkey;
     qsort(m->order, nr, sizeof *m->order, compare_shallow_first);
     m->n_roots = nr;
 
-    /* attributes: each node's delta into its merged node, then deep to
+    /* attributes: each node's own sums into its merged node, then deep to
      * shallow into parents; subtree maxima likewise */
-    for (size_t i = 0; i < total; i++) {
-        if (geo) hsi_tree_acc_clear(&acc[i]);
-        if (std) hsi_tree_sacc_clear(&sacc[i]);
-    }
-    for (size_t b = 0, i = 0; b < n_blocks; b++)
-        for (size_t j = 0; j < blocks[b]->n; j++, i++) {
-            if (geo) hsi_tree_acc_merge(&acc[m->root[i]], &blocks[b]->delta[j]);
-            if (std) hsi_tree_sacc_merge(&sacc[m->root[i]], &blocks[b]->dstd[j]);
+    if (na) {
+        for (size_t i = 0; i < total; i++) acc_clear(f, acc + i * rec);
+        for (size_t b = 0, i = 0; b < n_blocks; b++)
+            for (size_t j = 0; j < blocks[b]->n; j++, i++)
+                acc_merge(f, acc + (size_t)m->root[i] * rec, &blocks[b]->fields,
+                          blocks[b]->acc + j * blocks[b]->fields.acc_bytes);
+        for (size_t j = nr; j-- > 0;) {
+            uint32_t r = m->order[j];
+            if (m->mpar[r] != NIL) acc_merge(f, acc + (size_t)m->mpar[r] * rec, f, acc + r * rec);
         }
-    for (size_t j = nr; j-- > 0;) {
-        uint32_t r = m->order[j];
-        if (m->mpar[r] == NIL) continue;
-        if (geo) hsi_tree_acc_merge(&acc[m->mpar[r]], &acc[r]);
-        if (std) hsi_tree_sacc_merge(&sacc[m->mpar[r]], &sacc[r]);
-    }
-    for (size_t j = 0; j < nr; j++) {
-        uint32_t r = m->order[j];
-        for (int a = 0; a < N_ATTR; a++) {
-            double v = NAN; /* an attribute the blocks were not summarised with */
-            if (a == HSI_ATTR_STD && std) v = hsi_tree_sacc_std(&sacc[r]);
-            else if (a != HSI_ATTR_STD && geo) v = hsi_tree_acc_value(&acc[r], (hsi_attribute)a);
-            m->attr[(size_t)r * N_ATTR + a] = m->submax[(size_t)r * N_ATTR + a] = v;
+        for (size_t j = 0; j < nr; j++) {
+            size_t r = m->order[j];
+            acc_values(f, acc + r * rec, m->attr + r * na);
+            memcpy(m->submax + r * na, m->attr + r * na, na * sizeof *m->submax);
         }
-    }
-    for (size_t b = 0, i = 0; b < n_blocks; b++)
-        for (size_t j = 0; j < blocks[b]->n; j++, i++) {
-            double *s = m->submax + (size_t)m->root[i] * N_ATTR;
-            const double *h = blocks[b]->hang + j * N_ATTR;
-            for (int a = 0; a < N_ATTR; a++)
-                if (h[a] > s[a]) s[a] = h[a];
+        for (size_t b = 0, i = 0; b < n_blocks; b++) {
+            const node_fields *bf = &blocks[b]->fields;
+            for (size_t j = 0; j < blocks[b]->n; j++, i++) {
+                double *s = m->submax + (size_t)m->root[i] * na;
+                const double *h = blocks[b]->hang + j * (size_t)bf->n_attr;
+                for (int a = 0; a < HSI_ATTR_COUNT; a++)
+                    if (f->col[a] >= 0 && h[bf->col[a]] > s[f->col[a]]) s[f->col[a]] = h[bf->col[a]];
+            }
         }
-    for (size_t j = nr; j-- > 0;) {
-        uint32_t r = m->order[j];
-        if (m->mpar[r] == NIL) continue;
-        double *s = m->submax + (size_t)m->mpar[r] * N_ATTR, *c = m->submax + (size_t)r * N_ATTR;
-        for (int a = 0; a < N_ATTR; a++)
-            if (c[a] > s[a]) s[a] = c[a];
+        for (size_t j = nr; j-- > 0;) {
+            uint32_t r = m->order[j];
+            if (m->mpar[r] == NIL) continue;
+            double *s = m->submax + (size_t)m->mpar[r] * na, *c = m->submax + (size_t)r * na;
+            for (size_t a = 0; a < na; a++)
+                if (c[a] > s[a]) s[a] = c[a];
+        }
     }
     free(par);
     free(dkey);
     free(acc);
-    free(sacc);
     *out = m;
     return HSI_OK;
 }
 
 size_t hsi_tree_merged_bytes(const hsi_tree_merged *m)
 {
-    size_t per = m->compact ? 0 : sizeof(uint32_t) * 3 + sizeof(uint64_t) + sizeof(float) +
-                                      2 * N_ATTR * sizeof(double);
+    size_t per = m->compact ? 0 : merged_node_bytes(&m->fields);
     for (size_t i = 0; i < m->n_slots; i++)
         if (m->slots[i].set) per += FILTER_BYTES;
     return m->n * per;
@@ -841,7 +966,7 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
     if (!mergeable(attr)) return refuse_attr(attr);
     if (rule > HSI_RULE_SUBTRACTIVE)
         return hsi_error(HSI_ERR_ARG, "tree filter: unknown rule %d", (int)rule);
-    if (!(m->attr_mask & (1u << attr)))
+    if (m->fields.col[attr] < 0)
         return hsi_error(HSI_ERR_ARG, "tree filter: the blocks were summarised without the %s "
                          "attribute", hsi_attribute_name(attr));
     if (slot >= m->n_slots) {
@@ -860,7 +985,7 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
     double *value = f->value;
     for (size_t j = 0; j < m->n_roots; j++) { /* shallow to deep: parents first */
         uint32_t r = m->order[j], q = m->mpar[r];
-        size_t ra = (size_t)r * N_ATTR + attr;
+        size_t ra = (size_t)r * (size_t)m->fields.n_attr + (size_t)m->fields.col[attr];
         int k;
         if (q == NIL) k = 1;
         else if (rule == HSI_RULE_MAX) k = m->submax[ra] >= threshold;
@@ -880,7 +1005,8 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
 }
 
 /* A block's tree against the merge: its boundary marks, and the attributes
- * (val, and subtree maxima smax, [nn][N_ATTR]) of its other nodes. */
+ * (val, and subtree maxima smax, [nn][m->fields.n_attr]) of its other
+ * nodes. */
 struct hsi_tree_block_view {
     const hsi_tree *tree;
     const hsi_tree_merged *m;
@@ -910,22 +1036,23 @@ hsi_status hsi_tree_block_view_new(const hsi_tree *tree, const float *image, siz
         tree->kind != m->kind)
         return hsi_error(HSI_ERR_ARG, "tree block %zu does not match the merged trees", block);
     size_t nn = tree->n_nodes, n1 = nn ? nn : 1;
-    unsigned mask = m->attr_mask;
+    const node_fields *f = &m->fields;
+    size_t na = f->n_attr ? (size_t)f->n_attr : 1;
     hsi_tree_block_view *v = calloc(1, sizeof *v);
-    hsi_tree_acc *acc = mask & GEO_ATTR ? malloc(n1 * sizeof *acc) : NULL;
-    hsi_tree_sacc *sacc = mask & STD_ATTR ? malloc(n1 * sizeof *sacc) : NULL;
+    hsi_tree_acc *acc = needs_geo(f) ? malloc(n1 * sizeof *acc) : NULL;
+    hsi_tree_sacc *sacc = needs_std(f) ? malloc(n1 * sizeof *sacc) : NULL;
     if (v) {
         v->tree = tree;
         v->m = m;
         v->block = block;
         v->bidx = malloc(n1 * sizeof *v->bidx);
-        v->val = malloc(n1 * N_ATTR * sizeof *v->val);
-        v->smax = malloc(n1 * N_ATTR * sizeof *v->smax);
+        v->val = malloc(n1 * na * sizeof *v->val);
+        v->smax = malloc(n1 * na * sizeof *v->smax);
         v->keep = malloc(n1);
         v->value = malloc(n1 * sizeof *v->value);
     }
     if (!v || !v->bidx || !v->val || !v->smax || !v->keep || !v->value ||
-        ((mask & GEO_ATTR) && !acc) || ((mask & STD_ATTR) && !sacc)) {
+        (needs_geo(f) && !acc) || (needs_std(f) && !sacc)) {
         free(acc);
         free(sacc);
         hsi_tree_block_view_free(v);
@@ -939,7 +1066,7 @@ hsi_status hsi_tree_block_view_new(const hsi_tree *tree, const float *image, siz
         return hsi_error(HSI_ERR_ARG, "tree block %zu has %zu boundary nodes, the merge %zu",
                          block, nb, m->offset[block + 1] - m->offset[block]);
     }
-    local_attributes(tree, image, (size_t)m->row0[block], v->bidx, mask, acc, sacc, v->val,
+    local_attributes(tree, image, (size_t)m->row0[block], v->bidx, f, acc, sacc, v->val,
                      v->smax);
     free(acc);
     free(sacc);
@@ -958,7 +1085,7 @@ hsi_status hsi_tree_block_view_filter(hsi_tree_block_view *v, size_t slot, float
     const uint32_t *par = tree->parent, *bidx = v->bidx;
     const float *lev = tree->level;
     const double *val = v->val, *smax = v->smax;
-    hsi_attribute a = f->attr;
+    size_t na = (size_t)m->fields.n_attr, a = (size_t)m->fields.col[f->attr];
     double thr = f->threshold;
     hsi_filter_rule rule = f->rule;
     uint8_t *keep = v->keep;
@@ -977,8 +1104,8 @@ hsi_status hsi_tree_block_view_filter(hsi_tree_block_view *v, size_t slot, float
         }
         uint32_t q = par[i];
         int k;
-        if (rule == HSI_RULE_MAX) k = smax[i * N_ATTR + a] >= thr;
-        else k = val[i * N_ATTR + a] >= thr && (rule != HSI_RULE_MIN || keep[q]);
+        if (rule == HSI_RULE_MAX) k = smax[i * na + a] >= thr;
+        else k = val[i * na + a] >= thr && (rule != HSI_RULE_MIN || keep[q]);
         keep[i] = (uint8_t)k;
         if (rule == HSI_RULE_SUBTRACTIVE)
             value[i] = k ? value[q] + ((double)lev[i] - lev[q]) : value[q];
@@ -1012,7 +1139,8 @@ hsi_status hsi_tree_block_nodes(const hsi_tree *tree, const float *image, size_t
     if (st) return st;
     bidx = v->bidx;
     val = v->val;
-    size_t nn = tree->n_nodes, off = m->offset[block];
+    size_t nn = tree->n_nodes, off = m->offset[block], na = (size_t)m->fields.n_attr;
+    const int *col = m->fields.col;
     uint32_t *local = malloc((nn ? nn : 1) * sizeof *local);
     if (!local) {
         st = hsi_error(HSI_ERR_NOMEM, "out of memory");
@@ -1026,12 +1154,12 @@ hsi_status hsi_tree_block_nodes(const hsi_tree *tree, const float *image, size_t
             uint32_t r = m->root[off + bidx[i]], q = m->mpar[r];
             canon[i] = is_min ? ~m->pref[r] : m->pref[r];
             parent_canon[i] = q == NIL ? canon[i] : is_min ? ~m->pref[q] : m->pref[q];
-            for (int a = 0; a < N_ATTR; a++)
-                attr[a][i] = m->attr_mask & (1u << a) ? m->attr[(size_t)r * N_ATTR + a] : NAN;
+            for (int a = 0; a < HSI_ATTR_COUNT; a++)
+                attr[a][i] = col[a] >= 0 ? m->attr[(size_t)r * na + (size_t)col[a]] : NAN;
         } else {
             canon[i] = base + local[i];
-            for (int a = 0; a < N_ATTR; a++)
-                attr[a][i] = m->attr_mask & (1u << a) ? val[i * N_ATTR + a] : NAN;
+            for (int a = 0; a < HSI_ATTR_COUNT; a++)
+                attr[a][i] = col[a] >= 0 ? val[i * na + (size_t)col[a]] : NAN;
         }
     }
     for (size_t i = 0; i < nn; i++) /* parents first, so a parent's canon is set */

@@ -62,24 +62,39 @@ hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size
                                   size_t image_rows, const hsi_tree_options *opts,
                                   hsi_tree_boundary **out);
 /* The same for some attributes only: `attributes` has bit (1 << a) set for
- * each hsi_attribute a the merge must filter on (area, diagonal and inertia
- * share 64 bytes a boundary node, std takes 128); 0 is the tree structure
+ * each hsi_attribute a the merge must filter on; 0 is the tree structure
  * alone (tree construction timings). Filters on an attribute left out are
- * refused. */
+ * refused. A boundary node and a merged node keep only the integer sums
+ * their attributes need (area: the pixel count, 8 bytes; diagonal: the
+ * bounding box, 16; inertia: the count and coordinate moments, 56; std: its
+ * exact value sums, 128) and one double per attribute: a boundary node
+ * takes 36 bytes for area alone, 252 for all four attributes
+ * (hsi_tree_boundary_node_bytes). */
 hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, size_t row0,
                                      size_t image_rows, const hsi_tree_options *opts,
                                      unsigned attributes, hsi_tree_boundary **out);
 void hsi_tree_boundary_free(hsi_tree_boundary *b);
 /* Nodes in the boundary tree (for memory accounting and tests). */
 size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b);
-/* Bytes the boundary tree holds (for the memory budget). */
+/* Bytes the boundary tree holds (for the memory budget): its nodes at
+ * hsi_tree_boundary_node_bytes of its attributes, and the boundary node of
+ * each pixel of its first and last rows (4 bytes a pixel). The byte form
+ * (hsi_tree_boundary_pack) is these bytes and a 52-byte header. */
 size_t hsi_tree_boundary_bytes(const hsi_tree_boundary *b);
+/* Bytes a boundary node of `attributes` (as in hsi_tree_boundary_make_ex)
+ * takes: 20 for its identity, level and parent, then its attributes' sums
+ * and one double each. */
+size_t hsi_tree_boundary_node_bytes(unsigned attributes);
 /* The most bytes hsi_tree_merge of `nodes` boundary nodes summarised with
  * `attributes`, then n_slots hsi_tree_merged_filter calls and
- * hsi_tree_merged_compact, hold at once besides their inputs. With exact
- * float levels nearly every pixel next to a block boundary has a long
- * chain of ancestors, and the boundary trees approach one node per pixel of
- * the band: this is what a streaming caller must budget for. */
+ * hsi_tree_merged_compact, hold at once besides their inputs: per node 24
+ * bytes of structure, a value and a subtree maximum per attribute, and the
+ * larger of the merge's work (8 bytes and the attributes' sums) and the
+ * filters' (9 bytes a filter, plus one): 67 bytes for area alone with two
+ * filters, 296 for all four attributes. With exact float levels nearly
+ * every pixel next to a block boundary has a long chain of ancestors, and
+ * the boundary trees approach one node per pixel of the band: this is what
+ * a streaming caller must budget for. */
 size_t hsi_tree_merge_bytes(size_t nodes, unsigned attributes, size_t n_slots);
 /* Bytes of the merged trees of `nodes` nodes after hsi_tree_merged_compact,
  * with n_slots filters (what stays until the blocks are filtered). */
@@ -101,7 +116,8 @@ hsi_status hsi_tree_boundary_allgather(hsi_tree_boundary *const *mine, size_t n_
 typedef struct hsi_tree_merged hsi_tree_merged;
 
 /* Merge (Wilkinson et al. 2008) with the image's connectivity (4 or 8), and
- * compute the merged nodes' area, diagonal and inertia. */
+ * compute the merged nodes' attributes: those every block was summarised
+ * with. */
 hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int connectivity,
                           hsi_tree_merged **out);
 void hsi_tree_merged_free(hsi_tree_merged *m);
@@ -109,7 +125,8 @@ void hsi_tree_merged_free(hsi_tree_merged *m);
 /* Filter the merged boundary nodes (kept / new level) for one attribute,
  * threshold and rule (as hsi_tree_filter), and keep the result in m under
  * `slot` (0, 1, ...: one per threshold of a profile, so that every block
- * reuses it). std is HSI_ERR_ARG. */
+ * reuses it). An attribute the blocks were not summarised with is
+ * HSI_ERR_ARG. */
 hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute attr,
                                   double threshold, hsi_filter_rule rule);
 

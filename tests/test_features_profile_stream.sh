@@ -51,6 +51,21 @@ expect_error "trees beyond the budget" "the boundary trees of band 1 \([0-9]+ no
 expect_no_file "refused run" "$TMP/x.tif"
 ADVICE=$(sed -n 's/.*give --memory \([0-9.]*\) \([KMG]\)iB or more.*/\1\2/p' "$TMP/err")
 expect_ok "the advised budget ($ADVICE)" -- "$HSI" profile "$S" --bands 1-3 --ap area=3,10,40 --ap std=20,100 --memory "$ADVICE" -q -o "$TMP/advised.tif"
+# Area alone keeps 36 bytes a boundary node, with std 252 (tree_block.h):
+# the advice is at most half (before per-attribute nodes: 371 KiB against
+# 395), and that budget holds the trees in blocks, with the profile of one
+# block.
+expect_error "area trees beyond the budget" "give --memory [0-9.]+ [KMG]iB or more" -- \
+    "$HSI" profile "$S" --bands 1-3 --ap area=3,10,40 --memory 40K -q -o "$TMP/x.dat"
+AREA=$(sed -n 's/.*give --memory \([0-9.]*\) \([KMG]\)iB or more.*/\1\2/p' "$TMP/err")
+bytes() { echo "$1" | awk '{ u = substr($0, length($0)); v = substr($0, 1, length($0) - 1);
+                            printf "%d\n", v * (u == "K" ? 1024 : u == "M" ? 1048576 : 1073741824) }'; }
+[ "$((2 * $(bytes "$AREA")))" -le "$(bytes "$ADVICE")" ] 2>/dev/null ||
+    fail "area alone: advised $AREA, more than half the $ADVICE with std"
+expect_ok "area, the advised budget ($AREA)" -- "$HSI" profile "$S" --bands 1-3 --ap area=3,10,40 --memory "$AREA" -q -o "$TMP/blk.dat"
+grep -Eq "; [0-9]+ blocks of up to" "$TMP/out" || fail "area, --memory $AREA: not blocked: $(cat "$TMP/out")"
+expect_ok "area, one block" -- "$HSI" profile "$S" --bands 1-3 --ap area=3,10,40 -q -o "$TMP/ref.dat"
+cmp -s "$TMP/ref.dat" "$TMP/blk.dat" || fail "area, --memory $AREA: the profile differs from one block's"
 
 expect_error "sdap beyond one block" "the SDAP \(trees of shapes\) cannot be split in row blocks.*--memory [0-9.]+ [KMG]iB or more" -- \
     "$HSI" profile "$S" --bands 1-2 --sdap area=3 --block-rows 5 -q -o "$TMP/x.tif"

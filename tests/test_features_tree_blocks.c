@@ -5,7 +5,12 @@
  *
  * Images: random few-level images (plateaus everywhere, saddles between
  * them) and smoothed ones, 4- and 8-connected, float and 8-bit quantised
- * levels, split in one-row blocks, random block heights and one block.
+ * levels, split in one-row blocks, random block heights and one block;
+ * with all attributes summarised, and with random heights also a cycle of
+ * attribute subsets (the others must read NaN and be refused). At exact
+ * float levels of noise, a boundary node and a merge's node of area alone
+ * take at most a third of all four attributes' bytes, and area alone gives
+ * the all-attributes run's area values and filters bit for bit.
  *
  * Under mpirun (tests/test_features_tree_mpi.sh) each rank takes its share
  * of the rows (one or more blocks each), the boundary trees travel through
@@ -84,10 +89,14 @@ static void whole_canon(const hsi_tree *t, uint64_t *canon)
         for (size_t p = n; p-- > 0;) canon[t->pixel_node[p]] = p;
 }
 
-/* One case: blocks given by their heights (sum R); under MPI the blocks are
- * dealt to ranks in contiguous runs. Returns the number of mismatches. */
+#define ALL_ATTRS ((1u << HSI_ATTR_COUNT) - 1)
+
+/* One case: blocks given by their heights (sum R), summarised with the
+ * attributes in `mask` (those left out must read NaN and be refused by the
+ * filters); under MPI the blocks are dealt to ranks in contiguous runs. */
 static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, int conn,
-                       int bits, const size_t *heights, size_t n_blocks, const char *what)
+                       int bits, const size_t *heights, size_t n_blocks, unsigned mask,
+                       const char *what)
 {
     int bad = 0;
     hsi_tree_options o = {.connectivity = conn, .quantise_bits = bits};
@@ -126,7 +135,10 @@ static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, i
         CHECK_OK(hsi_tree_build(u + start[b] * C, heights[b], C, kind, &bo, &t));
         if (!t) continue;
         hsi_tree_boundary *bt = NULL;
-        CHECK_OK(hsi_tree_boundary_make(t, u + start[b] * C, start[b], R, &bo, &bt));
+        if (mask == ALL_ATTRS)
+            CHECK_OK(hsi_tree_boundary_make(t, u + start[b] * C, start[b], R, &bo, &bt));
+        else
+            CHECK_OK(hsi_tree_boundary_make_ex(t, u + start[b] * C, start[b], R, &bo, mask, &bt));
         hsi_tree_free(t);
         mine[b - b0] = bt;
     }
@@ -150,10 +162,11 @@ static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, i
         CHECK_OK(hsi_tree_block_nodes(t, u + start[b] * C, b, m, canon, pcanon, la));
         for (size_t p = 0; p < heights[b] * C; p++) {
             uint32_t i = t->pixel_node[p], w = whole->pixel_node[start[b] * C + p];
+            int attrs_ok = 1;
+            for (int a = 0; a < HSI_ATTR_COUNT; a++)
+                attrs_ok &= (mask >> a) & 1 ? !memcmp(&la[a][i], &wa[a][w], 8) : isnan(la[a][i]);
             if (canon[i] != wc[w] || pcanon[i] != wc[whole->parent[w]] ||
-                t->level[i] != whole->level[w] || memcmp(&la[0][i], &wa[0][w], 8) ||
-                memcmp(&la[1][i], &wa[1][w], 8) || memcmp(&la[2][i], &wa[2][w], 8) ||
-                memcmp(&la[3][i], &wa[3][w], 8)) {
+                t->level[i] != whole->level[w] || !attrs_ok) {
                 if (bad++ < 3)
                     fprintf(stderr,
                             "%s, block %zu, pixel %zu: node %llu parent %llu level %g attrs %.17g "
@@ -171,6 +184,11 @@ static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, i
             for (int rule = 0; rule <= HSI_RULE_SUBTRACTIVE; rule++) {
                 const double thr[4][3] = {{2, 5, 17}, {1.5, 3, 6}, {0.1, 0.2, 0.35}, {0.3, 0.5, 1}};
                 for (int k = 0; k < 3; k++) {
+                    if (!((mask >> a) & 1)) {
+                        CHECK(hsi_tree_merged_filter(m, (size_t)k, (hsi_attribute)a, thr[a][k],
+                                                     (hsi_filter_rule)rule) == HSI_ERR_ARG);
+                        continue;
+                    }
                     CHECK_OK(hsi_tree_filter(whole, wa[a], thr[a][k], (hsi_filter_rule)rule,
                                              want));
                     CHECK_OK(hsi_tree_merged_filter(m, (size_t)k, (hsi_attribute)a, thr[a][k],
@@ -214,6 +232,7 @@ int main(int argc, char **argv)
     hsi_rng_seed(&rng, 20260613);
     static const size_t sizes[][2] = {{1, 1}, {2, 3}, {5, 1}, {7, 9}, {16, 13}, {33, 41}, {60, 7}};
     char what[160];
+    size_t n_subset = 0;
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
         size_t R = sizes[s][0], C = sizes[s][1];
         float *u = malloc(R * C * sizeof *u);
@@ -241,7 +260,24 @@ int main(int argc, char **argv)
                             snprintf(what, sizeof what,
                                      "%zux%zu image %d, %s-tree, c%d, %d bits, %zu blocks", R, C,
                                      img, kind ? "min" : "max", conn, bits, nb);
-                            check_case(u, R, C, (hsi_tree_kind)kind, conn, bits, h, nb, what);
+                            check_case(u, R, C, (hsi_tree_kind)kind, conn, bits, h, nb,
+                                       ALL_ATTRS, what);
+                            /* random heights: also one of a cycle of
+                             * attribute subsets, summarised alone */
+                            if (split == 1) {
+                                static const unsigned subsets[] = {
+                                    1u << HSI_ATTR_AREA,
+                                    1u << HSI_ATTR_DIAGONAL | 1u << HSI_ATTR_STD,
+                                    1u << HSI_ATTR_INERTIA,
+                                    1u << HSI_ATTR_AREA | 1u << HSI_ATTR_STD,
+                                    1u << HSI_ATTR_DIAGONAL,
+                                    1u << HSI_ATTR_STD,
+                                    1u << HSI_ATTR_AREA | 1u << HSI_ATTR_INERTIA};
+                                unsigned sub = subsets[n_subset++ % (sizeof subsets / sizeof *subsets)];
+                                char w2[200];
+                                snprintf(w2, sizeof w2, "%s, attributes 0x%x", what, sub);
+                                check_case(u, R, C, (hsi_tree_kind)kind, conn, bits, h, nb, sub, w2);
+                            }
                         }
         }
         free(u);
@@ -315,6 +351,109 @@ int main(int argc, char **argv)
         free(buf);
         hsi_tree_boundary_free(b);
         hsi_tree_free(t);
+    }
+    /* exact float levels of noise (about a boundary node per pixel near the
+     * boundaries): summarised for area alone, the boundary trees and the
+     * merge take at most a third of the bytes a node of all attributes
+     * does, and half of area, diagonal and inertia's; the byte form is the
+     * counted bytes and a fixed header; and every area value and area
+     * filter equals the all-attributes run's bit for bit */
+    {
+        enum { R = 48, C = 40, NB = 4 };
+        const unsigned area = 1u << HSI_ATTR_AREA,
+                       geo = area | 1u << HSI_ATTR_DIAGONAL | 1u << HSI_ATTR_INERTIA;
+        float *u = malloc(R * C * sizeof *u);
+        for (size_t p = 0; p < R * C; p++) u[p] = (float)hsi_rng_uniform(&rng);
+        hsi_tree_options o = {.connectivity = 4};
+        for (int kind = 0; kind < 2; kind++) {
+            const unsigned masks[3] = {ALL_ATTRS, geo, area};
+            hsi_tree_boundary *bt[3][NB] = {{NULL}};
+            size_t bytes[3] = {0, 0, 0}, nodes[3] = {0, 0, 0};
+            for (int s = 0; s < 3; s++)
+                for (size_t b = 0; b < NB; b++) {
+                    hsi_tree *t = NULL;
+                    size_t r0 = b * (R / NB);
+                    CHECK_OK(hsi_tree_build(u + r0 * C, R / NB, C, (hsi_tree_kind)kind, &o, &t));
+                    if (!t) continue;
+                    CHECK_OK(hsi_tree_boundary_make_ex(t, u + r0 * C, r0, R, &o, masks[s],
+                                                       &bt[s][b]));
+                    hsi_tree_free(t);
+                    if (!bt[s][b]) continue;
+                    bytes[s] += hsi_tree_boundary_bytes(bt[s][b]);
+                    nodes[s] += hsi_tree_boundary_nodes(bt[s][b]);
+                    void *buf = NULL;
+                    size_t len = 0;
+                    CHECK_OK(hsi_tree_boundary_pack(bt[s][b], &buf, &len));
+                    CHECK(len == 52 + hsi_tree_boundary_bytes(bt[s][b]));
+                    free(buf);
+                }
+            CHECK(nodes[0] == nodes[2] && nodes[1] == nodes[2] && nodes[2] > (size_t)4 * C);
+            CHECK(3 * bytes[2] <= bytes[0]);
+            CHECK(2 * bytes[2] <= bytes[1]);
+            CHECK(3 * hsi_tree_merge_bytes(nodes[2], area, 2) <=
+                  hsi_tree_merge_bytes(nodes[2], ALL_ATTRS, 2));
+            CHECK(2 * hsi_tree_merge_bytes(nodes[2], area, 2) <=
+                  hsi_tree_merge_bytes(nodes[2], geo, 2));
+            if (rank == 0 && kind == 0)
+                printf("boundary bytes a node: all %.1f, area+diagonal+inertia %.1f, area %.1f; "
+                       "merge (2 filters): %.1f, %.1f, %.1f\n",
+                       (double)bytes[0] / (double)nodes[0], (double)bytes[1] / (double)nodes[1],
+                       (double)bytes[2] / (double)nodes[2],
+                       (double)hsi_tree_merge_bytes(1000, ALL_ATTRS, 2) / 1000,
+                       (double)hsi_tree_merge_bytes(1000, geo, 2) / 1000,
+                       (double)hsi_tree_merge_bytes(1000, area, 2) / 1000);
+            hsi_tree_merged *m_all = NULL, *m_area = NULL;
+            CHECK_OK(hsi_tree_merge(bt[0], NB, 4, &m_all));
+            CHECK_OK(hsi_tree_merge(bt[2], NB, 4, &m_area));
+            if (m_all && m_area) {
+                int slot = 0;
+                for (int rule = 0; rule <= HSI_RULE_SUBTRACTIVE; rule++)
+                    for (int q = 0; q < 2; q++, slot++) {
+                        double thr = q ? 40 : 7;
+                        CHECK_OK(hsi_tree_merged_filter(m_all, (size_t)slot, HSI_ATTR_AREA, thr,
+                                                        (hsi_filter_rule)rule));
+                        CHECK_OK(hsi_tree_merged_filter(m_area, (size_t)slot, HSI_ATTR_AREA, thr,
+                                                        (hsi_filter_rule)rule));
+                    }
+                for (size_t b = 0; b < NB; b++) {
+                    hsi_tree *t = NULL;
+                    size_t r0 = b * (R / NB);
+                    CHECK_OK(hsi_tree_build(u + r0 * C, R / NB, C, (hsi_tree_kind)kind, &o, &t));
+                    if (!t) continue;
+                    size_t ln = t->n_nodes;
+                    uint64_t *c1 = malloc(2 * ln * sizeof *c1), *c2 = malloc(2 * ln * sizeof *c2);
+                    double *a1[HSI_ATTR_COUNT], *a2[HSI_ATTR_COUNT];
+                    for (int a = 0; a < HSI_ATTR_COUNT; a++) {
+                        a1[a] = malloc(ln * sizeof *a1[a]);
+                        a2[a] = malloc(ln * sizeof *a2[a]);
+                    }
+                    CHECK_OK(hsi_tree_block_nodes(t, u + r0 * C, b, m_all, c1, c1 + ln, a1));
+                    CHECK_OK(hsi_tree_block_nodes(t, u + r0 * C, b, m_area, c2, c2 + ln, a2));
+                    CHECK(!memcmp(c1, c2, 2 * ln * sizeof *c1));
+                    CHECK(!memcmp(a1[HSI_ATTR_AREA], a2[HSI_ATTR_AREA], ln * sizeof(double)));
+                    float *f1 = malloc((R / NB) * C * sizeof *f1), *f2 = malloc((R / NB) * C * sizeof *f2);
+                    for (int k = 0; k < slot; k++) {
+                        CHECK_OK(hsi_tree_block_filter(t, u + r0 * C, b, m_all, (size_t)k, f1));
+                        CHECK_OK(hsi_tree_block_filter(t, u + r0 * C, b, m_area, (size_t)k, f2));
+                        CHECK(!memcmp(f1, f2, (R / NB) * C * sizeof *f1));
+                    }
+                    free(f1);
+                    free(f2);
+                    free(c1);
+                    free(c2);
+                    for (int a = 0; a < HSI_ATTR_COUNT; a++) {
+                        free(a1[a]);
+                        free(a2[a]);
+                    }
+                    hsi_tree_free(t);
+                }
+            }
+            hsi_tree_merged_free(m_all);
+            hsi_tree_merged_free(m_area);
+            for (int s = 0; s < 3; s++)
+                for (size_t b = 0; b < NB; b++) hsi_tree_boundary_free(bt[s][b]);
+        }
+        free(u);
     }
     hsi_status fin = hsi_mpi_finish(failures ? HSI_ERR_DATA : HSI_OK);
     if (rank == 0 || failures)
