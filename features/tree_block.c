@@ -228,6 +228,21 @@ void hsi_tree_boundary_free(hsi_tree_boundary *b)
     free(b);
 }
 
+/* The per-node arrays of n boundary nodes with b->fields' records
+ * (at least one of each, so that 0 nodes is not a failure); -1: out of
+ * memory (hsi_tree_boundary_free releases what was had). */
+static int alloc_nodes(hsi_tree_boundary *b, size_t n)
+{
+    size_t m = n ? n : 1, rec = b->fields.acc_bytes, na = (size_t)b->fields.n_attr;
+    b->pref = malloc(m * sizeof *b->pref);
+    b->dkey = malloc(m * sizeof *b->dkey);
+    b->level = malloc(m * sizeof *b->level);
+    b->parent = malloc(m * sizeof *b->parent);
+    b->acc = malloc(m * (rec ? rec : 1));
+    b->hang = malloc(m * (na ? na : 1) * sizeof *b->hang);
+    return b->pref && b->dkey && b->level && b->parent && b->acc && b->hang ? 0 : -1;
+}
+
 size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b) { return (size_t)b->n; }
 
 /* Per boundary node: pref, dkey, level, parent, the accumulator record and
@@ -401,14 +416,7 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
     b->cols = C;
     b->image_rows = image_rows;
     b->n = nb;
-    size_t n1 = nb ? nb : 1;
-    b->pref = malloc(n1 * sizeof *b->pref);
-    b->dkey = malloc(n1 * sizeof *b->dkey);
-    b->level = malloc(n1 * sizeof *b->level);
-    b->parent = malloc(n1 * sizeof *b->parent);
-    b->acc = malloc(n1 * (rec ? rec : 1));
-    b->hang = malloc(n1 * (na ? na : 1) * sizeof *b->hang);
-    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->acc || !b->hang) goto nomem;
+    if (alloc_nodes(b, nb)) goto nomem;
     int is_min = tree->kind == HSI_TREE_MIN;
     for (size_t i = 0; i < nn; i++) {
         uint32_t k = bidx[i];
@@ -535,19 +543,13 @@ hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_bounda
         take(s, len, &at, &b->image_rows, 8) || take(s, len, &at, &b->n, 8) ||
         b->n > len || ((flags & 3) && b->cols > len))
         goto bad;
-    size_t n = (size_t)b->n, m = n ? n : 1, C = (size_t)b->cols;
+    size_t n = (size_t)b->n, C = (size_t)b->cols;
     b->fields = node_fields_of(flags >> 2);
     size_t rec = b->fields.acc_bytes, na = (size_t)b->fields.n_attr;
-    b->pref = malloc(m * sizeof *b->pref);
-    b->dkey = malloc(m * sizeof *b->dkey);
-    b->level = malloc(m * sizeof *b->level);
-    b->parent = malloc(m * sizeof *b->parent);
-    b->acc = malloc(m * (rec ? rec : 1));
-    b->hang = malloc(m * (na ? na : 1) * sizeof *b->hang);
+    int failed = alloc_nodes(b, n);
     if (flags & 1) b->top = malloc(C * sizeof *b->top);
     if (flags & 2) b->bottom = malloc(C * sizeof *b->bottom);
-    if (!b->pref || !b->dkey || !b->level || !b->parent || !b->acc || !b->hang ||
-        ((flags & 1) && !b->top) || ((flags & 2) && !b->bottom)) {
+    if (failed || ((flags & 1) && !b->top) || ((flags & 2) && !b->bottom)) {
         hsi_tree_boundary_free(b);
         return hsi_error(HSI_ERR_NOMEM, "out of memory unpacking a boundary tree");
     }
