@@ -3,7 +3,7 @@
 TESTS += tests/test_core
 check_PROGRAMS += tests/test_core
 tests_test_core_LDADD = $(TEST_LDADD)
-EXTRA_DIST += tests/setup.sh tests/check.h
+EXTRA_DIST += tests/setup.sh tests/check.h tests/no_dlclose.c
 TESTS += tests/test_io
 check_PROGRAMS += tests/test_io
 tests_test_io_LDADD = $(TEST_LDADD) $(MATIO_LIBS)

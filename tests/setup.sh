@@ -56,7 +56,10 @@ expect_no_file() {
 # MPI_Finalize, so the leaks' stacks end in unmapped code; only the slow
 # unwinder reaches a named Open MPI library, and LeakSanitizer re-reads
 # /proc/self/maps for the unknown frames: about 1.5 CPU-seconds of each
-# ASan rank's exit, most of the ASan MPI tests' time.)
+# ASan rank's exit, most of the ASan MPI tests' time. So in an ASan build
+# every process of an MPI test preloads a dlclose that does nothing
+# (tests/no_dlclose.c): the components stay mapped, their frames have
+# names, and a 2-rank `hsi profile` takes 2.5 s instead of 4.2.)
 mpi_test_env() {
     if [ "$(id -u)" -eq 0 ]; then
         export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -67,6 +70,13 @@ mpi_test_env() {
     export LSAN_OPTIONS="suppressions=$TMP/mpi-lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
     export ASAN_OPTIONS="fast_unwind_on_malloc=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
     export OMPI_MCA_mca_base_component_disable_dlclose=1
+    if grep -q -- '-fsanitize=address' "$HSI_BUILDDIR/Makefile" 2>/dev/null &&
+        ${CC:-cc} -shared -fPIC -o "$TMP/libno_dlclose.so" "$HSI_SRCDIR/tests/no_dlclose.c" 2>/dev/null; then
+        # The shim comes before the ASan runtime in the library list; it
+        # intercepts nothing ASan cares about.
+        export LD_PRELOAD="$TMP/libno_dlclose.so${LD_PRELOAD:+ $LD_PRELOAD}"
+        export ASAN_OPTIONS="verify_asan_link_order=0:$ASAN_OPTIONS"
+    fi
     export OMPI_MCA_mpi_yield_when_idle=1 OMP_NUM_THREADS=1
     # $RANK runs hsi through rank.sh, which records each rank's exit status
     # for expect_rank_error.
