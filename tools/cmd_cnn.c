@@ -1142,8 +1142,10 @@ static int run_apply(int argc, char **argv, int is_eval)
         st = hsi_cnn_predict_tile_rows(net, &meta, cube_path, &ro, probs != NULL, memory, &so.tile_rows);
         if ((st = hsi_mpi_agree(st == HSI_ERR_NOMEM ? st : HSI_OK))) goto fail;
         size_t predicted = 0;
+        double t0 = cli_now();
         st = hsi_cnn_predict_file(net, &meta, cube_path, &so, &map, probs ? &prob : NULL,
                                   &predicted);
+        double seconds = cli_now() - t0;
         cli_progress_finish(&prog);
         if (st) goto fail;
         if (rank != 0) { /* rank 0 has the gathered rasters and writes them */
@@ -1152,10 +1154,16 @@ static int run_apply(int argc, char **argv, int is_eval)
         }
         if ((st = hsi_labels_write(output, HSI_FORMAT_AUTO, map))) goto fail;
         if (prob && (st = hsi_cube_write(probs, HSI_FORMAT_AUTO, prob))) goto fail;
-        if (!quiet)
+        if (!quiet) {
             printf("wrote %s (%zu x %zu, %zu pixels classified, %d classes)%s%s\n", output,
                    map->rows, map->cols, predicted, net->classes, prob ? " and " : "",
                    prob ? probs : "");
+            printf("classified in %.2f s (%.0f pixels/s%s)\n", seconds,
+                   seconds > 0 ? predicted / seconds : 0.0,
+                   hsi_cnn_predict_on_device(net)
+                       ? "; each tile's rows sent to the GPU once, the windows cut out there"
+                       : "");
+        }
         rc = 0;
         goto out;
     }
