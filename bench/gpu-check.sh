@@ -27,9 +27,11 @@
 #  5. throughput, Lange net at 9x9x220 and 9x9x200, batch 50 and 512:
 #     training and inference samples/s of hsi --device cuda (bench/cnn_throughput),
 #     PyTorch on cuda (bench/torch_lange3dcnn_gpu.py: cuDNN autotuner, TF32
-#     off) and Keras/TensorFlow on the GPU (bench/keras_lange3dcnn_gpu.py), each
-#     where this machine's python has it: a missing peer is reported in the
-#     table, not a failure. PYTHON (default: the first of python3 and
+#     off) and Keras on the GPU (bench/keras_lange3dcnn_gpu.py: on TensorFlow,
+#     else on JAX; Keras itself from GPU_CHECK_WHEELS, default ROOT/.whl, of
+#     bench/gpu-peer-wheels.sh where the python lacks it), each where this
+#     machine's python has it: a missing peer is reported in the table, not a
+#     failure. PYTHON (default: the first of python3 and
 #     $HOME/.cache/hsi/peers-venv/bin/python that imports torch or tensorflow).
 #  6. the data path (after the throughput table, which matters more, in
 #     case the budget runs out): hsi cnn train on a 145 x 145 x 220 scene
@@ -277,6 +279,21 @@ if [ -z "$PY" ]; then
     done
 fi
 [ -n "$PY" ] || PY=python3
+# Keras where this python lacks it: the wheels carried along
+# (bench/gpu-peer-wheels.sh), installed into the work folder; without
+# TensorFlow the Keras peer then runs on JAX.
+WHEELS=${GPU_CHECK_WHEELS:-$ROOT/.whl}
+PEER_PYTHONPATH=${PYTHONPATH:-}
+if ! env LD_LIBRARY_PATH="$PEER_LD_LIBRARY_PATH" "$PY" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("keras") is None)' 2>/dev/null &&
+    ls "$WHEELS"/*.whl >/dev/null 2>&1; then
+    if run 60 env LD_LIBRARY_PATH="$PEER_LD_LIBRARY_PATH" "$PY" -m pip install -q --no-index --no-deps \
+        --no-compile --no-cache-dir --target "$WORK/site" "$WHEELS"/*.whl; then
+        PEER_PYTHONPATH="$WORK/site${PYTHONPATH:+:$PYTHONPATH}"
+        say "gpu-check: Keras from the carried wheels: $(cd "$WHEELS" && ls *.whl | tr '\n' ' ')"
+    else
+        say "gpu-check: the carried wheels in $WHEELS did not install (see $LOG)"
+    fi
+fi
 md "## Throughput, Lange net (samples/s; FP32, TF32 off everywhere)"
 md
 md "hsi: bench/cnn_throughput with HSI_CNN_DEVICE=cuda; PyTorch: bench/torch_lange3dcnn_gpu.py; Keras: bench/keras_lange3dcnn_gpu.py; python: $PY."
@@ -302,11 +319,17 @@ for bands in 220 200; do
             [ -n "$tt" ] && [ -z "${TORCH_VER:-}" ] && TORCH_VER="PyTorch $(field torch "$p"), cuDNN $(field cudnn "$p")"
         fi
         if [ -z "$KERAS_NOTE" ]; then
-            k=$(capture 120 env LD_LIBRARY_PATH="$PEER_LD_LIBRARY_PATH" "$PY" "$ROOT/bench/keras_lange3dcnn_gpu.py" "$bands" "$batch" "$steps")
+            k=$(capture 120 env LD_LIBRARY_PATH="$PEER_LD_LIBRARY_PATH" PYTHONPATH="$PEER_PYTHONPATH" "$PY" "$ROOT/bench/keras_lange3dcnn_gpu.py" "$bands" "$batch" "$steps")
             rc=$?
             kt=$(field train_samples_per_s "$k"); ki=$(field infer_samples_per_s "$k")
-            [ $rc = 3 ] && KERAS_NOTE="Keras/TensorFlow not measured: $(grep '^keras_lange3dcnn_gpu:' "$LOG" | tail -1)"
-            [ -n "$kt" ] && [ -z "${TF_VER:-}" ] && TF_VER="TensorFlow $(field tf "$k"), Keras $(field keras "$k")"
+            [ $rc = 3 ] && KERAS_NOTE="Keras not measured: $(grep '^keras_lange3dcnn_gpu:' "$LOG" | tail -1)"
+            if [ -n "$kt" ] && [ -z "${TF_VER:-}" ]; then
+                if [ "$(field backend "$k")" = jax ]; then
+                    TF_VER="Keras $(field keras "$k") on JAX $(field jax "$k") (XLA; this machine has no TensorFlow)"
+                else
+                    TF_VER="Keras $(field keras "$k") on TensorFlow $(field tf "$k")"
+                fi
+            fi
         fi
         say "gpu-check: 9x9x$bands batch $batch: hsi ${ht:--}/${hi:--} torch ${tt:--}/${ti:--} keras ${kt:--}/${ki:--}"
         md "| 9x9x$bands | $batch | ${ht:--} | ${tt:--} | ${kt:--} | $(ratio "$ht" "$tt") | $(ratio "$ht" "$kt") | ${hi:--} | ${ti:--} | ${ki:--} | $(ratio "$hi" "$ti") | $(ratio "$hi" "$ki") |"
@@ -316,7 +339,7 @@ md
 [ -n "${HSI_DEV:-}" ] || HSI_DEV=$(grep -m1 -o 'device="[^"]*"' "$LOG" | sed 's/device=//; s/"//g')
 md "- hsi device: ${HSI_DEV:-?}"
 md "- ${TORCH_NOTE:-${TORCH_VER:-PyTorch: no result (see gpu-check.log)}}"
-md "- ${KERAS_NOTE:-${TF_VER:-Keras/TensorFlow: no result (see gpu-check.log)}}"
+md "- ${KERAS_NOTE:-${TF_VER:-Keras: no result (see gpu-check.log)}}"
 md "- '-': not measured (a missing peer, a failure or the time budget: see gpu-check.log)"
 md
 # ---------------------------------------------------------------- 6. data path

@@ -1,34 +1,66 @@
 #!/usr/bin/env python3
-"""Keras 3 / TensorFlow peer on a GPU (bench/gpu-check.sh): the Lange et al.
-3D-CNN of ../shared/peers/keras_lange3dcnn.py (SGD, MSE, softmax) on the
-first GPU, TF32 off (FP32 as hsi's default). Training: one fit() epoch of
-`steps` batches after a warm-up epoch; inference: 5 predict() batches of
+"""Keras 3 peer on a GPU (bench/gpu-check.sh): the Lange et al. 3D-CNN of
+../shared/peers/keras_lange3dcnn.py (SGD, MSE, softmax) on the first GPU,
+TF32 off (FP32 as hsi's default). Training: one fit() epoch of `steps`
+batches after a warm-up epoch; inference: 5 predict() batches of
 --infer-batch (default the training batch) after a warm-up.
 
+Keras runs on TensorFlow where it is installed. Otherwise, on JAX, when JAX
+sees a GPU (KERAS_BACKEND=jax; XLA, which calls cuDNN for the
+convolutions). The lent H200 machines have JAX but no TensorFlow, and
+TensorFlow's wheels are too large to carry there. The output line names the
+backend.
+
 Usage: keras_lange3dcnn_gpu.py [bands] [batch] [steps] [--infer-batch N]
-Exits 3 with a reason on stderr when TensorFlow or a GPU it can use is missing."""
-import argparse, os, sys, time
+       [--allow-cpu]   (run on the CPU when there is no GPU: checks the script)
+Exits 3 with a reason on stderr when Keras, a backend or a GPU is missing."""
+import argparse, importlib.util, os, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("bands", nargs="?", type=int, default=220)
 ap.add_argument("batch", nargs="?", type=int, default=50)
 ap.add_argument("steps", nargs="?", type=int, default=50)
 ap.add_argument("--infer-batch", type=int, default=0)
+ap.add_argument("--allow-cpu", action="store_true")
 a = ap.parse_args()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")  # no TF32 in cuBLAS / cuDNN, whatever the backend
+if "KERAS_BACKEND" not in os.environ:
+    have = lambda m: importlib.util.find_spec(m) is not None
+    os.environ["KERAS_BACKEND"] = "tensorflow" if have("tensorflow") or not have("jax") else "jax"
+backend = os.environ["KERAS_BACKEND"]
 try:
-    import numpy as np, tensorflow as tf, keras
+    import numpy as np
+    if backend == "jax":
+        import jax
+        jax.config.update("jax_default_matmul_precision", "highest")  # FP32, not TF32
+    else:
+        import tensorflow as tf
+    import keras
     from keras import layers
 except ImportError as e:
-    print(f"keras_lange3dcnn_gpu: no TensorFlow/Keras: {e}", file=sys.stderr)
+    print(f"keras_lange3dcnn_gpu: no Keras on {backend}: {e}", file=sys.stderr)
     sys.exit(3)
-gpus = tf.config.list_physical_devices("GPU")
-if not gpus:
-    print(f"keras_lange3dcnn_gpu: TensorFlow {tf.__version__} sees no GPU "
-          f"(built with CUDA: {tf.test.is_built_with_cuda()})", file=sys.stderr)
+
+if backend == "jax":
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    device = gpus[0].device_kind if gpus else "cpu"
+    versions = f"backend=jax jax={jax.__version__}"
+    why = f"JAX {jax.__version__} sees no GPU (devices: {jax.devices()})"
+else:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        tf.config.experimental.set_memory_growth(gpus[0], True)
+        device = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    else:
+        device = "cpu"
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    versions = f"backend=tensorflow tf={tf.__version__}"
+    why = f"TensorFlow {tf.__version__} sees no GPU (built with CUDA: {tf.test.is_built_with_cuda()})"
+if not gpus and not a.allow_cpu:
+    print(f"keras_lange3dcnn_gpu: {why}", file=sys.stderr)
     sys.exit(3)
-tf.config.experimental.set_memory_growth(gpus[0], True)
-tf.config.experimental.enable_tensor_float_32_execution(False)
+
 keras.utils.set_random_seed(0)
 b = a.bands
 m = keras.Sequential([keras.Input((9, 9, b, 1)),
@@ -48,5 +80,5 @@ t = time.perf_counter()
 for _ in range(5): m.predict_on_batch(xb)
 di = time.perf_counter() - t
 print(f"params={m.count_params()} train_samples_per_s={a.batch*a.steps/dt:.1f} "
-      f"infer_samples_per_s={5*ib/di:.1f} tf={tf.__version__} keras={keras.__version__} "
-      f"device=\"{tf.config.experimental.get_device_details(gpus[0]).get('device_name', 'GPU')}\"")
+      f"infer_samples_per_s={5*ib/di:.1f} {versions} keras={keras.__version__} "
+      f"device=\"{device}\"")
