@@ -66,8 +66,10 @@ const char *hsi_cnn_resident_plan(const hsi_cnn_net *net, size_t n_train, size_t
 {
     *train_bytes = *val_bytes = 0;
     const hsi_cnn_backend *be = net->be;
-    if (mode == HSI_CNN_RESIDENT_AUTO) mode = hsi_cnn_resident_env();
-    if (mode == HSI_CNN_RESIDENT_NEVER && getenv("HSI_CNN_RESIDENT")) return "HSI_CNN_RESIDENT=0";
+    if (mode == HSI_CNN_RESIDENT_AUTO) {
+        mode = hsi_cnn_resident_env();
+        if (mode == HSI_CNN_RESIDENT_NEVER) return "HSI_CNN_RESIDENT=0";
+    }
     if (mode == HSI_CNN_RESIDENT_NEVER) return "not asked to";
     if (!be->gather_rows) return "the backend cannot gather them";
     if (hsi_cnn_augment_active(&net->spec->augment) && !be->augment)
