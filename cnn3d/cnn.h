@@ -416,7 +416,13 @@ typedef struct hsi_cnn_train_options {
     const struct hsi_cnn_meta *meta; /* what checkpoints carry besides the net */
     hsi_progress progress;      /* batches within an epoch */
     void (*epoch_end)(void *ctx, const hsi_cnn_epoch_stats *s);
-    void *epoch_ctx;
+    /* Told once, before the first step, where the samples are: why is NULL
+     * when the training samples are held in backend memory (train_bytes,
+     * val_bytes: the tables' sizes), else hsi_cnn_resident_plan's reason.
+     * The one decision, so that what the user reads is what ran. May be NULL. */
+    void (*resident_chosen)(void *ctx, const hsi_cnn_net *net, const char *why,
+                            size_t train_bytes, size_t val_bytes);
+    void *epoch_ctx;            /* for epoch_end and resident_chosen */
     /* Data-parallel training over MPI ranks (cnn3d/dist.h); NULL: this
      * process alone. batch is then the global batch, sharded over the ranks. */
     struct hsi_cnn_dist *dist;
@@ -430,7 +436,8 @@ hsi_cnn_resident hsi_cnn_resident_env(void);
  * n_val validation samples: the bytes of each table (0: gathered on the
  * host and uploaded every batch; the validation table may be left out when
  * the training one takes the room). Returns NULL when the training samples
- * are held, else why not (for the user; hsi_cnn_train decides the same way). */
+ * are held, else why not. hsi_cnn_train asks this once and tells its
+ * answer through opts->resident_chosen. */
 const char *hsi_cnn_resident_plan(const hsi_cnn_net *net, size_t n_train, size_t n_val,
                                   hsi_cnn_resident mode, size_t *train_bytes, size_t *val_bytes);
 

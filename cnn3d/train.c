@@ -243,10 +243,12 @@ hsi_status hsi_cnn_train(hsi_cnn_net *net, const hsi_cnn_dataset *train,
     hsi_cnn_aug_draw *draws = NULL; /* augmentation of held windows */
     if (!st) {
         int many = dist && hsi_cnn_dist_ranks(dist) > 1;
-        hsi_cnn_resident_plan(net, train->n, val && !many ? val->n : 0, opts->resident,
-                              &train_bytes, &val_bytes);
+        const char *why = hsi_cnn_resident_plan(net, train->n, val && !many ? val->n : 0,
+                                                opts->resident, &train_bytes, &val_bytes);
         if (train_bytes) st = resident_load(net, train, x, shard, &train_table);
         if (!st && val_bytes) st = resident_load(net, val, x, shard, &val_table);
+        if (!st && opts->resident_chosen && net->epoch < opts->epochs)
+            opts->resident_chosen(opts->epoch_ctx, net, why, train_bytes, val_bytes);
         /* Held windows are augmented where they are, from draws made here. */
         if (!st && train_table && hsi_cnn_augment_active(&net->spec->augment) &&
             !(draws = malloc((size_t)shard * sizeof *draws)))

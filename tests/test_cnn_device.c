@@ -275,6 +275,36 @@ static size_t fake_memory_free(const hsi_cnn_backend *be)
     return fake_free;
 }
 
+/* What hsi_cnn_train told its caller about where the samples are. */
+typedef struct told {
+    int calls;
+    const char *why;
+    size_t train_bytes, val_bytes;
+} told;
+
+static void tell_resident(void *ctx, const hsi_cnn_net *net, const char *why, size_t tb, size_t vb)
+{
+    (void)net;
+    told *t = ctx;
+    t->calls++, t->why = why, t->train_bytes = tb, t->val_bytes = vb;
+}
+
+/* One epoch of hsi_cnn_train on net (36 training, 8 validation samples):
+ * what it told through resident_chosen. */
+static told train_told(hsi_cnn_net *net)
+{
+    told t = {0};
+    size_t in = hsi_cnn_shape_size(net->input);
+    int32_t labels[44];
+    for (int i = 0; i < 44; i++) labels[i] = i % 5;
+    hsi_cnn_dataset tr = {36, labels, bc_gather_random, &in};
+    hsi_cnn_dataset va = {8, labels + 36, bc_gather_random, &in};
+    hsi_cnn_train_options o = {.epochs = net->epoch + 1, .batch = 8,
+                               .resident_chosen = tell_resident, .epoch_ctx = &t};
+    CHECK_OK(hsi_cnn_train(net, &tr, &va, &o));
+    return t;
+}
+
 /* hsi_cnn_train on the CPU and on the "device", where the samples are held
  * in its memory when they fit (AUTO): the same weights, bit for bit; and
  * the plan's choices. */
@@ -290,9 +320,25 @@ static void test_fake_resident(const hsi_cnn_spec *spec)
     CHECK(hsi_cnn_resident_plan(a, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && tb == 0);
     fake_free = 2 * (t_bytes + v_bytes) - 2; /* half holds the training windows, not both */
     CHECK(!hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && tb == t_bytes && !vb);
+    /* hsi_cnn_train tells its caller the decision it ran with, once. */
+    told t = train_told(b);
+    CHECK_MSG(t.calls == 1 && !t.why && t.train_bytes == t_bytes && !t.val_bytes,
+              "told %d times: %s, %zu + %zu bytes", t.calls, t.why ? t.why : "held",
+              t.train_bytes, t.val_bytes);
     fake_free = 2 * t_bytes - 2; /* not even the training windows */
     CHECK(hsi_cnn_resident_plan(b, 36, 8, HSI_CNN_RESIDENT_AUTO, &tb, &vb) && !tb && !vb);
+    t = train_told(b);
+    CHECK_MSG(t.calls == 1 && t.why && strstr(t.why, "do not fit") && !t.train_bytes,
+              "told %d times: %s", t.calls, t.why ? t.why : "held");
     fake_free = (size_t)1 << 30;
+    t = train_told(a); /* the CPU holds nothing, and says why */
+    CHECK_MSG(t.calls == 1 && t.why && strstr(t.why, "CPU"), "CPU told %d times: %s", t.calls,
+              t.why ? t.why : "held");
+    hsi_cnn_net_free(a);
+    hsi_cnn_net_free(b);
+    a = bc_net(spec, hsi_cnn_backend_cpu(), 24, 5, 8); /* untrained again, for the comparison */
+    b = bc_net(spec, &fake, 24, 5, 8);
+    if (!a || !b) goto out;
     bc_train_resident_compare(a, HSI_CNN_RESIDENT_AUTO, b, HSI_CNN_RESIDENT_AUTO,
                               "training from samples held on the device vs host batches");
     CHECK_INT_EQ(fake_begun, fake_ended); /* every loss read */

@@ -315,6 +315,19 @@ static void print_epoch(void *ctx, const hsi_cnn_epoch_stats *s)
     fflush(stdout);
 }
 
+/* On a GPU, where the training windows are (hsi_cnn_train's decision). */
+static void print_resident(void *ctx, const hsi_cnn_net *net, const char *why, size_t train_bytes,
+                           size_t val_bytes)
+{
+    if (*(int *)ctx || !net->be->device) return;
+    if (!why)
+        printf("Training windows held on the GPU (%.1f MiB%s): a step sends only its indices\n",
+               (train_bytes + val_bytes) / 1048576.0, val_bytes ? " with the validation windows" : "");
+    else
+        printf("Training windows gathered on the host and uploaded every step: %s\n", why);
+    fflush(stdout);
+}
+
 /* Accuracy figures of predictions against truth (both 0-based, k classes):
  * fmt 0 text, 1 CSV (class,name,pixels,accuracy; then the overall rows), 2 JSON. */
 static void write_accuracy(FILE *fp, int fmt, const int32_t *pred, const int32_t *truth, size_t n,
@@ -959,16 +972,6 @@ static int run_train(int argc, char **argv)
                "batch %d%s, epochs %d..%ld\n",
                net->spec->path, n_tr, n_val, classes, 2 * radius + 1, 2 * radius + 1, cube->shape.bands,
                global, ranks > 1 ? " over the MPI ranks" : "", net->epoch + 1, epochs);
-    if (!a.quiet && net->be->device && epochs > net->epoch) {
-        size_t tb = 0, vb = 0;
-        const char *why =
-            hsi_cnn_resident_plan(net, n_tr, ranks > 1 ? 0 : n_val, HSI_CNN_RESIDENT_AUTO, &tb, &vb);
-        if (!why)
-            printf("Training windows held on the GPU (%.1f MiB%s): a step sends only its "
-                   "indices\n", (tb + vb) / 1048576.0, vb ? " with the validation windows" : "");
-        else
-            printf("Training windows gathered on the host and uploaded every step: %s\n", why);
-    }
     if (!a.quiet && ranks > 1 && epochs > net->epoch)
         printf("%d MPI ranks, %d to %d samples each per step, learning rate x %g\n", ranks,
                global / ranks, (global + ranks - 1) / ranks, net->lr_scale);
@@ -1001,7 +1004,8 @@ static int run_train(int argc, char **argv)
                                 .patience = (int)patience, .checkpoint_path = a.output,
                                 .checkpoint_every = (int)a.checkpoint_every, .meta = &meta,
                                 .progress = cli_progress_callback(&prog),
-                                .epoch_end = print_epoch, .epoch_ctx = &a.quiet};
+                                .epoch_end = print_epoch, .resident_chosen = print_resident,
+                                .epoch_ctx = &a.quiet};
     double t_train = cli_now();
     st = hsi_cnn_train(net, &train_set, n_val ? &val_set : NULL, &to);
     t_train = cli_now() - t_train;
