@@ -244,15 +244,26 @@ __global__ void k_bias_act(size_t total, int channels, size_t vol, const float *
     }
 }
 
+/* Softmax: a thread per row (a dense layer's classes, or after a conv a
+ * filter's volume of one sample). */
+__global__ void k_softmax(int rows, int cols, float *y)
+{
+    FOR_EACH(r, (size_t)rows) hsi_cm_softmax_row(y + r * cols, cols);
+}
+
 void hsi_cuda_bias_act(struct cuda_ctx *cx, size_t rows, int channels, size_t vol,
                        const float *bias, hsi_cnn_activation act, float *y)
 {
     if (cx->err) return;
+    size_t total = rows * channels * vol;
     if (act == HSI_CNN_ACT_SOFTMAX) {
-        hsi_cuda_fail(cx, HSI_ERR_ARG, "softmax after a convolution is not supported");
+        /* As the CPU backend: the bias, then a softmax over each filter's
+         * volume (rows * channels rows of vol). */
+        if (bias)
+            LAUNCH(total, "conv3d bias", k_bias_act, total, channels, vol, bias, HSI_CNN_ACT_LINEAR, y);
+        LAUNCH(rows * channels, "conv3d softmax", k_softmax, (int)(rows * channels), (int)vol, y);
         return;
     }
-    size_t total = rows * channels * vol;
     if (!bias && act == HSI_CNN_ACT_LINEAR) return;
     LAUNCH(total, "conv3d bias + activation", k_bias_act, total, channels, vol, bias, act, y);
 }
@@ -321,12 +332,6 @@ __global__ void k_act(size_t total, hsi_cnn_activation act, float *y)
 __global__ void k_act_back(size_t total, hsi_cnn_activation act, const float *y, float *dy)
 {
     FOR_EACH(i, total) dy[i] = hsi_cm_act_backward(act, y[i], dy[i]);
-}
-
-/* Softmax: a thread per row (rows are the classes of a sample: short). */
-__global__ void k_softmax(int rows, int cols, float *y)
-{
-    FOR_EACH(r, (size_t)rows) hsi_cm_softmax_row(y + r * cols, cols);
 }
 
 __global__ void k_softmax_back(int rows, int cols, const float *y, float *dy)
@@ -928,6 +933,16 @@ void hsi_cuda_augment(const hsi_cnn_backend *be, const hsi_cnn_aug_draw *draws, 
     LAUNCH(floats, "augmentation (turns)", k_aug_turn, x, d, n, planes, h, w, cx->aug_tmp);
     LAUNCH(floats, "augmentation (mix, gain)", k_aug_mix, cx->aug_tmp, d, n, planes * h * w, blend,
            scale, x);
+}
+
+/* Whether this module holds code the current GPU can run: machine code for
+ * its architecture, or PTX its driver can compile (cudaErrorNoKernelImage-
+ * ForDevice, cudaErrorUnsupportedPtxVersion otherwise). Asked once, when
+ * the backend opens, rather than failing at the first kernel. */
+cudaError_t hsi_cuda_kernels_runnable(void)
+{
+    cudaFuncAttributes a;
+    return cudaFuncGetAttributes(&a, k_mul);
 }
 
 size_t hsi_cuda_memory_free(const hsi_cnn_backend *be)
