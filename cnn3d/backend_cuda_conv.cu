@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cnn3d/backend_cuda.h"
+#include "cnn3d/cuda_math.h"
 
 /* Workspace cuDNN may use for one convolution beyond the explicit padding. */
 #define HSI_CUDNN_WORK_LIMIT ((size_t)512 << 20)
@@ -110,11 +111,8 @@ static struct cuda_conv_plan *plan_for(struct cuda_ctx *c, const hsi_cnn_conv_de
     const int s[3] = {cd->sd, cd->sh, cd->sw}, pad[3] = {cd->pd, cd->ph, cd->pw};
     const int o[3] = {cd->od, cd->oh, cd->ow};
     for (int a = 0; a < 3; a++) {
-        int after = (o[a] - 1) * s[a] + k[a] - in[a] - pad[a];
-        int sym = (in[a] + 2 * pad[a] - k[a]) / s[a] + 1; /* cuDNN's count with pad both sides */
-        if (after > pad[a] || sym != o[a]) p->explicit_pad = 1;
+        if (!hsi_cm_conv_axis(in[a], k[a], s[a], pad[a], o[a], &p->after[a])) p->explicit_pad = 1;
         p->before[a] = pad[a];
-        p->after[a] = after > 0 ? after : 0;
     }
     int xd = cd->d, xh = cd->h, xw = cd->w;
     int cpad[3] = {cd->pd, cd->ph, cd->pw};

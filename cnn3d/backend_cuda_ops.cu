@@ -59,15 +59,6 @@ __global__ void k_maxpool(hsi_cnn_pool_desc pd, size_t total, const float *x, fl
     }
 }
 
-/* Output windows along one axis that contain input index t: [lo, hi]. */
-__device__ __forceinline__ void windows_of(int t, int k, int s, int o, int *lo, int *hi)
-{
-    int l = t - k + 1;
-    *lo = l <= 0 ? 0 : (l + s - 1) / s;
-    int h = t / s;
-    *hi = h < o - 1 ? h : o - 1;
-}
-
 /* One thread per input: the sum of the gradients of the windows whose
  * winner it is (gate: and whose pooled value is > 0), in output order - the
  * order in which the CPU adds them. */
@@ -79,9 +70,9 @@ __global__ void k_maxpool_back(hsi_cnn_pool_desc pd, size_t total, const float *
         size_t nc = i / in_vol, v = i % in_vol;
         int iw = (int)(v % pd.w), ih = (int)(v / pd.w % pd.h), id = (int)(v / pd.w / pd.h);
         int d0, d1, h0, h1, w0, w1;
-        windows_of(id, pd.kd, pd.sd, pd.od, &d0, &d1);
-        windows_of(ih, pd.kh, pd.sh, pd.oh, &h0, &h1);
-        windows_of(iw, pd.kw, pd.sw, pd.ow, &w0, &w1);
+        hsi_cm_pool_windows(id, pd.kd, pd.sd, pd.od, &d0, &d1);
+        hsi_cm_pool_windows(ih, pd.kh, pd.sh, pd.oh, &h0, &h1);
+        hsi_cm_pool_windows(iw, pd.kw, pd.sw, pd.ow, &w0, &w1);
         float g = 0.0f;
         const size_t base = nc * out_vol;
         for (int od = d0; od <= d1; od++)
@@ -119,9 +110,9 @@ __global__ void k_avgpool_back(hsi_cnn_pool_desc pd, size_t total, const float *
         size_t nc = i / in_vol, v = i % in_vol;
         int iw = (int)(v % pd.w), ih = (int)(v / pd.w % pd.h), id = (int)(v / pd.w / pd.h);
         int d0, d1, h0, h1, w0, w1;
-        windows_of(id, pd.kd, pd.sd, pd.od, &d0, &d1);
-        windows_of(ih, pd.kh, pd.sh, pd.oh, &h0, &h1);
-        windows_of(iw, pd.kw, pd.sw, pd.ow, &w0, &w1);
+        hsi_cm_pool_windows(id, pd.kd, pd.sd, pd.od, &d0, &d1);
+        hsi_cm_pool_windows(ih, pd.kh, pd.sh, pd.oh, &h0, &h1);
+        hsi_cm_pool_windows(iw, pd.kw, pd.sw, pd.ow, &w0, &w1);
         float g = 0.0f;
         for (int od = d0; od <= d1; od++)
             for (int oh = h0; oh <= h1; oh++)
