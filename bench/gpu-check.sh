@@ -271,7 +271,9 @@ md
 # Peers: the first python that imports torch or tensorflow.
 PY=${PYTHON:-}
 if [ -z "$PY" ]; then
-    for p in python3 "$HOME/.cache/hsi/peers-venv/bin/python"; do
+    # HOME may be unset where commands are run bare; under set -u a plain $HOME
+    # would end the script here, after the tests and before the table.
+    for p in python3 "${HOME:-/root}/.cache/hsi/peers-venv/bin/python"; do
         if command -v "$p" >/dev/null 2>&1 && env LD_LIBRARY_PATH="$PEER_LD_LIBRARY_PATH" "$p" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("torch") or u.find_spec("tensorflow")))' 2>/dev/null; then
             PY=$p
             break

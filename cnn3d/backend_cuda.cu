@@ -250,6 +250,15 @@ static const hsi_cnn_backend cuda_template = {
 
 /* ---------------------------------------------------------------- opening */
 
+/* The architectures this module was compiled for (nvcc's list, "750,900"). */
+#define HSI_CUDA_STR2(...) #__VA_ARGS__
+#define HSI_CUDA_STR(...) HSI_CUDA_STR2(__VA_ARGS__)
+#ifdef __CUDA_ARCH_LIST__
+#define HSI_CUDA_ARCHS HSI_CUDA_STR(__CUDA_ARCH_LIST__)
+#else
+#define HSI_CUDA_ARCHS "(unknown)"
+#endif
+
 /* CUDA 13 builds code for compute capability 7.5 (Turing) and newer. */
 #define HSI_CUDA_MIN_MAJOR 7
 #define HSI_CUDA_MIN_MINOR 5
@@ -290,6 +299,18 @@ extern "C" hsi_status hsi_cnn_backend_cuda_open(int device, const hsi_cnn_device
                          device, p.name, p.major, p.minor, HSI_CUDA_MIN_MAJOR, HSI_CUDA_MIN_MINOR);
     if ((e = cudaSetDevice(device)) != cudaSuccess)
         return hsi_error(HSI_ERR_DEVICE, "cuda:%d: cudaSetDevice: %s", device, cudaGetErrorString(e));
+    if ((e = hsi_cuda_kernels_runnable()) != cudaSuccess) {
+        /* A module built for other GPUs (CUDA_ARCHS; the GPU bundle's is
+         * sm_90 only), or PTX newer than the driver: say so now, not at
+         * the first kernel of a training run. */
+        cudaGetLastError();
+        return hsi_error(HSI_ERR_DEVICE,
+                         "cuda:%d: %s (sm_%d%d) cannot run hsi's CUDA kernels: %s; this module "
+                         "has code for CUDA architectures %s (configure CUDA_ARCHS=%d%d builds "
+                         "for this one)",
+                         device, p.name, p.major, p.minor, cudaGetErrorString(e),
+                         HSI_CUDA_ARCHS, p.major, p.minor);
+    }
 
     hsi_cnn_backend *be = (hsi_cnn_backend *)malloc(sizeof *be);
     struct cuda_ctx *c = (struct cuda_ctx *)calloc(1, sizeof *c);

@@ -169,6 +169,8 @@ void hsi_cuda_gather_windows(const hsi_cnn_backend *be, const float *rows, size_
 void hsi_cuda_augment(const hsi_cnn_backend *be, const hsi_cnn_aug_draw *draws, int n,
                       size_t planes, int h, int w, int blend, int scale, float *x);
 size_t hsi_cuda_memory_free(const hsi_cnn_backend *be);
+/* cudaSuccess when the module has code for the current device. */
+cudaError_t hsi_cuda_kernels_runnable(void);
 void hsi_cuda_gru_backward(const hsi_cnn_backend *be, int n, int u, const float *g,
                            const float *h_prev, const float *dh_out, const float *dh_rec,
                            float *dgx, float *dgh, float *dh_prev);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cnn3d/backend_cuda.h"
+#include "cnn3d/cuda_math.h"
 
 /* Workspace cuDNN may use for one convolution beyond the explicit padding. */
 #define HSI_CUDNN_WORK_LIMIT ((size_t)512 << 20)
@@ -110,11 +111,8 @@ static struct cuda_conv_plan *plan_for(struct cuda_ctx *c, const hsi_cnn_conv_de
     const int s[3] = {cd->sd, cd->sh, cd->sw}, pad[3] = {cd->pd, cd->ph, cd->pw};
     const int o[3] = {cd->od, cd->oh, cd->ow};
     for (int a = 0; a < 3; a++) {
-        int after = (o[a] - 1) * s[a] + k[a] - in[a] - pad[a];
-        int sym = (in[a] + 2 * pad[a] - k[a]) / s[a] + 1; /* cuDNN's count with pad both sides */
-        if (after > pad[a] || sym != o[a]) p->explicit_pad = 1;
+        if (!hsi_cm_conv_axis(in[a], k[a], s[a], pad[a], o[a], &p->after[a])) p->explicit_pad = 1;
         p->before[a] = pad[a];
-        p->after[a] = after > 0 ? after : 0;
     }
     int xd = cd->d, xh = cd->h, xw = cd->w;
     int cpad[3] = {cd->pd, cd->ph, cd->pw};
@@ -192,7 +190,7 @@ static size_t search_limit(struct cuda_ctx *c)
         cudaGetLastError();
         return 64u << 20;
     }
-    size_t lim = free_b / 4;
+    size_t lim = (free_b / 4) & ~(size_t)255; /* aligned: an algorithm within it fits after align256 */
     return lim < HSI_CUDNN_WORK_LIMIT ? lim : HSI_CUDNN_WORK_LIMIT;
 }
 
@@ -223,7 +221,9 @@ static int choose(struct cuda_ctx *c, struct cuda_conv_plan *p, int dir, const f
         if ((i = pick(c, perf, n, limit)) >= 0) {
             p->algo[FWD] = perf[i].algo;
             p->ws[FWD] = perf[i].memory;
-            if (c->tf32) cudnnSetConvolutionMathType(p->conv[FWD], perf[i].mathType);
+            if (c->tf32 && hsi_cudnn_check(c, cudnnSetConvolutionMathType(p->conv[FWD], perf[i].mathType),
+                                           "cudnnSetConvolutionMathType", what))
+                return 1;
         }
     } else if (dir == BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT * 2];
@@ -244,7 +244,9 @@ static int choose(struct cuda_ctx *c, struct cuda_conv_plan *p, int dir, const f
         if ((i = pick(c, perf, n, limit)) >= 0) {
             p->algo[BWD_DATA] = perf[i].algo;
             p->ws[BWD_DATA] = perf[i].memory;
-            if (c->tf32) cudnnSetConvolutionMathType(p->conv[BWD_DATA], perf[i].mathType);
+            if (c->tf32 && hsi_cudnn_check(c, cudnnSetConvolutionMathType(p->conv[BWD_DATA], perf[i].mathType),
+                                           "cudnnSetConvolutionMathType", what))
+                return 1;
         }
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT * 2];
@@ -266,7 +268,9 @@ static int choose(struct cuda_ctx *c, struct cuda_conv_plan *p, int dir, const f
         if ((i = pick(c, perf, n, limit)) >= 0) {
             p->algo[BWD_FILTER] = perf[i].algo;
             p->ws[BWD_FILTER] = perf[i].memory;
-            if (c->tf32) cudnnSetConvolutionMathType(p->conv[BWD_FILTER], perf[i].mathType);
+            if (c->tf32 && hsi_cudnn_check(c, cudnnSetConvolutionMathType(p->conv[BWD_FILTER], perf[i].mathType),
+                                           "cudnnSetConvolutionMathType", what))
+                return 1;
         }
     }
     static const char *dir_name[3] = {"forward", "backward data", "backward filter"};
@@ -343,6 +347,16 @@ static const float *padded_input(struct cuda_ctx *c, const struct cuda_conv_plan
     return (const float *)c->work;
 }
 
+/* After a timed search (choose) the workspace may have grown to fit the
+ * chosen algorithm's exact size, and growing frees the old block, which held
+ * the padded input: pad again into the new one. */
+static const float *padded_again(struct cuda_ctx *c, const struct cuda_conv_plan *p,
+                                 const hsi_cnn_conv_desc *cd, const float *x, const float *xin)
+{
+    if (!p->explicit_pad || xin == (const float *)c->work) return xin;
+    return padded_input(c, p, cd, x);
+}
+
 void hsi_cuda_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd, const float *x,
                            const float *w, const float *bias, hsi_cnn_activation act, float *y,
                            float *work)
@@ -355,6 +369,7 @@ void hsi_cuda_conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *c
     if (!p) return;
     const float *xin = padded_input(c, p, cd, x);
     if (choose(c, p, FWD, xin, w, y, what, limit)) return;
+    xin = padded_again(c, p, cd, x, xin);
     const float one = 1.0f, zero = 0.0f;
     if (hsi_cudnn_check(c, cudnnConvolutionForward(c->dnn, &one, p->x, xin, p->w, w, p->conv[FWD],
                                                    (cudnnConvolutionFwdAlgo_t)p->algo[FWD],
@@ -378,6 +393,7 @@ void hsi_cuda_conv_backward_data(const hsi_cnn_backend *be, const hsi_cnn_conv_d
      * the workspace, and the crop below takes dx from it. */
     float *target = p->explicit_pad ? (float *)c->work : dx;
     if (choose(c, p, BWD_DATA, target, w, dy, what, limit)) return;
+    if (p->explicit_pad) target = (float *)c->work; /* the search may have moved it */
     const float one = 1.0f, zero = 0.0f;
     if (hsi_cudnn_check(c, cudnnConvolutionBackwardData(c->dnn, &one, p->w, w, p->y, dy,
                                                         p->conv[BWD_DATA],
@@ -403,6 +419,7 @@ void hsi_cuda_conv_backward_filter(const hsi_cnn_backend *be, const hsi_cnn_conv
     if (!p) return;
     const float *xin = padded_input(c, p, cd, x);
     if (choose(c, p, BWD_FILTER, xin, dw, dy, what, limit)) return;
+    xin = padded_again(c, p, cd, x, xin);
     const float one = 1.0f, zero = 0.0f;
     if (hsi_cudnn_check(c, cudnnConvolutionBackwardFilter(c->dnn, &one, p->x, xin, p->y, dy,
                                                           p->conv[BWD_FILTER],

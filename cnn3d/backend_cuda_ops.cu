@@ -59,15 +59,6 @@ __global__ void k_maxpool(hsi_cnn_pool_desc pd, size_t total, const float *x, fl
     }
 }
 
-/* Output windows along one axis that contain input index t: [lo, hi]. */
-__device__ __forceinline__ void windows_of(int t, int k, int s, int o, int *lo, int *hi)
-{
-    int l = t - k + 1;
-    *lo = l <= 0 ? 0 : (l + s - 1) / s;
-    int h = t / s;
-    *hi = h < o - 1 ? h : o - 1;
-}
-
 /* One thread per input: the sum of the gradients of the windows whose
  * winner it is (gate: and whose pooled value is > 0), in output order - the
  * order in which the CPU adds them. */
@@ -79,9 +70,9 @@ __global__ void k_maxpool_back(hsi_cnn_pool_desc pd, size_t total, const float *
         size_t nc = i / in_vol, v = i % in_vol;
         int iw = (int)(v % pd.w), ih = (int)(v / pd.w % pd.h), id = (int)(v / pd.w / pd.h);
         int d0, d1, h0, h1, w0, w1;
-        windows_of(id, pd.kd, pd.sd, pd.od, &d0, &d1);
-        windows_of(ih, pd.kh, pd.sh, pd.oh, &h0, &h1);
-        windows_of(iw, pd.kw, pd.sw, pd.ow, &w0, &w1);
+        hsi_cm_pool_windows(id, pd.kd, pd.sd, pd.od, &d0, &d1);
+        hsi_cm_pool_windows(ih, pd.kh, pd.sh, pd.oh, &h0, &h1);
+        hsi_cm_pool_windows(iw, pd.kw, pd.sw, pd.ow, &w0, &w1);
         float g = 0.0f;
         const size_t base = nc * out_vol;
         for (int od = d0; od <= d1; od++)
@@ -119,9 +110,9 @@ __global__ void k_avgpool_back(hsi_cnn_pool_desc pd, size_t total, const float *
         size_t nc = i / in_vol, v = i % in_vol;
         int iw = (int)(v % pd.w), ih = (int)(v / pd.w % pd.h), id = (int)(v / pd.w / pd.h);
         int d0, d1, h0, h1, w0, w1;
-        windows_of(id, pd.kd, pd.sd, pd.od, &d0, &d1);
-        windows_of(ih, pd.kh, pd.sh, pd.oh, &h0, &h1);
-        windows_of(iw, pd.kw, pd.sw, pd.ow, &w0, &w1);
+        hsi_cm_pool_windows(id, pd.kd, pd.sd, pd.od, &d0, &d1);
+        hsi_cm_pool_windows(ih, pd.kh, pd.sh, pd.oh, &h0, &h1);
+        hsi_cm_pool_windows(iw, pd.kw, pd.sw, pd.ow, &w0, &w1);
         float g = 0.0f;
         for (int od = d0; od <= d1; od++)
             for (int oh = h0; oh <= h1; oh++)
@@ -244,15 +235,26 @@ __global__ void k_bias_act(size_t total, int channels, size_t vol, const float *
     }
 }
 
+/* Softmax: a thread per row (a dense layer's classes, or after a conv a
+ * filter's volume of one sample). */
+__global__ void k_softmax(int rows, int cols, float *y)
+{
+    FOR_EACH(r, (size_t)rows) hsi_cm_softmax_row(y + r * cols, cols);
+}
+
 void hsi_cuda_bias_act(struct cuda_ctx *cx, size_t rows, int channels, size_t vol,
                        const float *bias, hsi_cnn_activation act, float *y)
 {
     if (cx->err) return;
+    size_t total = rows * channels * vol;
     if (act == HSI_CNN_ACT_SOFTMAX) {
-        hsi_cuda_fail(cx, HSI_ERR_ARG, "softmax after a convolution is not supported");
+        /* As the CPU backend: the bias, then a softmax over each filter's
+         * volume (rows * channels rows of vol). */
+        if (bias)
+            LAUNCH(total, "conv3d bias", k_bias_act, total, channels, vol, bias, HSI_CNN_ACT_LINEAR, y);
+        LAUNCH(rows * channels, "conv3d softmax", k_softmax, (int)(rows * channels), (int)vol, y);
         return;
     }
-    size_t total = rows * channels * vol;
     if (!bias && act == HSI_CNN_ACT_LINEAR) return;
     LAUNCH(total, "conv3d bias + activation", k_bias_act, total, channels, vol, bias, act, y);
 }
@@ -321,12 +323,6 @@ __global__ void k_act(size_t total, hsi_cnn_activation act, float *y)
 __global__ void k_act_back(size_t total, hsi_cnn_activation act, const float *y, float *dy)
 {
     FOR_EACH(i, total) dy[i] = hsi_cm_act_backward(act, y[i], dy[i]);
-}
-
-/* Softmax: a thread per row (rows are the classes of a sample: short). */
-__global__ void k_softmax(int rows, int cols, float *y)
-{
-    FOR_EACH(r, (size_t)rows) hsi_cm_softmax_row(y + r * cols, cols);
 }
 
 __global__ void k_softmax_back(int rows, int cols, const float *y, float *dy)
@@ -928,6 +924,16 @@ void hsi_cuda_augment(const hsi_cnn_backend *be, const hsi_cnn_aug_draw *draws, 
     LAUNCH(floats, "augmentation (turns)", k_aug_turn, x, d, n, planes, h, w, cx->aug_tmp);
     LAUNCH(floats, "augmentation (mix, gain)", k_aug_mix, cx->aug_tmp, d, n, planes * h * w, blend,
            scale, x);
+}
+
+/* Whether this module holds code the current GPU can run: machine code for
+ * its architecture, or PTX its driver can compile (cudaErrorNoKernelImage-
+ * ForDevice, cudaErrorUnsupportedPtxVersion otherwise). Asked once, when
+ * the backend opens, rather than failing at the first kernel. */
+cudaError_t hsi_cuda_kernels_runnable(void)
+{
+    cudaFuncAttributes a;
+    return cudaFuncGetAttributes(&a, k_mul);
 }
 
 size_t hsi_cuda_memory_free(const hsi_cnn_backend *be)

@@ -5,9 +5,11 @@
  * cnn3d/backend_cuda_ops.cu and repeats, operation for operation, the loop
  * body of the CPU backend (cnn3d/backend_cpu.c, cnn3d/rnn_cpu.c), so the two
  * agree to the last bit where libm and the device's expf/tanhf agree, and to
- * a few ulps elsewhere. tests/test_cnn_cuda_math.c runs these functions on the
+ * a few ulps elsewhere. tests/test_cnn_device.c runs these functions on the
  * CPU against the CPU backend: the math is checked on every machine, the
- * kernels' indexing on a GPU (tests/test_cnn_cuda.c).
+ * kernels' indexing on a GPU (tests/test_cnn_cuda.c). The index rules a
+ * kernel or a cuDNN plan depends on (pooling windows, padding) are here too,
+ * so that they are checked on every machine as well.
  */
 #ifndef HSI_CNN_CUDA_MATH_H
 #define HSI_CNN_CUDA_MATH_H
@@ -190,6 +192,31 @@ HSI_HD double hsi_cm_loss_row(int mse, int fused, const float *p, int k, int y, 
         if (grad) grad[c] = (float)(2.0 * w * d / ((double)n * k));
     }
     return w * s / k;
+}
+
+/* Pooling backward (k_maxpool_back, k_avgpool_back: a thread per input):
+ * the output windows along one axis (window k, stride s, o outputs, no
+ * padding) that contain input index t, [*lo, *hi] (none when *lo > *hi). */
+HSI_HD void hsi_cm_pool_windows(int t, int k, int s, int o, int *lo, int *hi)
+{
+    int l = t - k + 1;
+    *lo = l <= 0 ? 0 : (l + s - 1) / s;
+    int h = t / s;
+    *hi = h < o - 1 ? h : o - 1;
+}
+
+/* One axis of a convolution as the CUDA backend gives it to cuDNN
+ * (backend_cuda_conv.cu): input in, window k, stride s, pad zeros before the
+ * input and, by backend.h, as many after as the last of the o windows needs.
+ * *after = those zeros after, max((o - 1) s + k - in - pad, 0), which an
+ * explicit padding adds. Returns 1 when cuDNN's own padding (pad on both
+ * sides) gives the same windows: at most pad zeros needed after, and
+ * cuDNN's output count (in + 2 pad - k) / s + 1 is o. */
+HSI_HD int hsi_cm_conv_axis(int in, int k, int s, int pad, int o, int *after)
+{
+    int need = (o - 1) * s + k - in - pad;
+    *after = need > 0 ? need : 0;
+    return need <= pad && (in + 2 * pad - k) / s + 1 == o;
 }
 
 /* Augmentation (cnn3d/augment.c; the kernels of hsi_cuda_augment): the

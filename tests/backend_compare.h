@@ -194,6 +194,9 @@ static void bc_conv(bc *t)
     bc_conv_case(t, bc_conv_geom(2, 3, 10, 6, 6, 4, 4, 2, 3, 1, 1, 0), HSI_CNN_ACT_LINEAR, "conv same even kernel");
     bc_conv_case(t, bc_conv_geom(2, 2, 9, 7, 7, 3, 3, 3, 3, 2, 1, 0), HSI_CNN_ACT_TANH, "conv same stride 2");
     bc_conv_case(t, bc_conv_geom(2, 2, 10, 7, 8, 3, 3, 2, 3, 2, 0, 0), HSI_CNN_ACT_SIGMOID, "conv valid stride 2");
+    /* softmax over each filter's volume (the CPU backend's rule; the CUDA
+     * backend refused it until 2026-11-30) */
+    bc_conv_case(t, bc_conv_geom(2, 2, 9, 5, 5, 3, 3, 3, 3, 1, 1, 0), HSI_CNN_ACT_SOFTMAX, "conv softmax");
 }
 
 /* ---------------------------------------------------------------- pooling, padding */

@@ -400,6 +400,70 @@ static void test_window_element(void)
     free(band), free(want);
 }
 
+/* The index rules the CUDA kernels and cuDNN plans follow (cnn3d/cuda_math.h)
+ * against brute force over every small geometry: which pooling windows hold
+ * an input (a thread per input in the pools' backward passes), and how a
+ * convolution axis is padded for cuDNN (its own symmetric padding where
+ * that gives the net's windows, else explicit zeros before and after), for
+ * every geometry hsi_cnn_conv_geometry makes, with folded zero padding. */
+static int floor_div(int a, int b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+static void test_index_rules(void)
+{
+    long bad = 0;
+    for (int k = 1; k <= 4; k++)
+        for (int s = 1; s <= 4; s++)
+            for (int in = k; in <= 13; in++) {
+                int o = (in - k) / s + 1;
+                for (int t = 0; t < in; t++) {
+                    int lo, hi, first = -1, last = -2, count = 0;
+                    hsi_cm_pool_windows(t, k, s, o, &lo, &hi);
+                    for (int w = 0; w < o; w++)
+                        if (w * s <= t && t < w * s + k) {
+                            if (first < 0) first = w;
+                            last = w, count++;
+                        }
+                    int ok = count ? lo == first && hi == last && count == last - first + 1 : lo > hi;
+                    if (!ok && bad++ < 5)
+                        CHECK_MSG(0, "pool windows of %d (k %d, s %d, in %d): [%d, %d], want [%d, %d]",
+                                  t, k, s, in, lo, hi, first, last);
+                }
+            }
+    int symmetric = 0, explicit_pad = 0;
+    for (int in = 1; in <= 12; in++)
+        for (int k = 1; k <= 5; k++)
+            for (int s = 1; s <= 3; s++)
+                for (int same = 0; same < 2; same++)
+                    for (int fold = 0; fold <= 2; fold++) {
+                        int o, pad, after;
+                        /* as hsi_cnn_net_plan: planned on the padded input, the fold moved into pad */
+                        if (hsi_cnn_conv_geometry(in + 2 * fold, k, s, same, &o, &pad)) continue;
+                        pad += fold;
+                        int sym = hsi_cm_conv_axis(in, k, s, pad, o, &after);
+                        /* the zeros the last window reads after the input */
+                        int end = (o - 1) * s - pad + k - 1, need = end - (in - 1);
+                        int ok = after == (need > 0 ? need : 0);
+                        if (sym) /* cuDNN pads pad both sides: same count, windows inside */
+                            ok &= need <= pad && floor_div(in + 2 * pad - k, s) + 1 == o;
+                        else /* explicit: cuDNN runs unpadded on pad + in + after */
+                            ok &= (pad + in + after - k) / s + 1 == o;
+                        symmetric += sym, explicit_pad += !sym;
+                        if (!ok && bad++ < 10)
+                            CHECK_MSG(0, "conv axis in %d k %d s %d %s fold %d: o %d pad %d after %d sym %d",
+                                      in, k, s, same ? "same" : "valid", fold, o, pad, after, sym);
+                    }
+    CHECK(symmetric > 0 && explicit_pad > 0);
+    /* The Lange net's convolutions (valid, the [zeropad3d] of 2 folded; a
+     * 3 x 3 plane) use cuDNN's own padding: nothing is copied. */
+    int after;
+    CHECK(hsi_cm_conv_axis(72, 5, 1, 2, 72, &after) && after == 2);
+    CHECK(hsi_cm_conv_axis(9, 3, 1, 0, 7, &after) && after == 0);
+    CHECK_MSG(bad == 0, "%ld index rules differ from brute force", bad);
+}
+
 /* Whole-scene prediction on the "device": each tile's rows sent once and
  * the windows gathered there (be->gather_windows), against the CPU's host
  * gather, for every border mode. Where the batches are the same (one tile:
@@ -574,6 +638,7 @@ int main(void)
 {
     test_math();
     test_window_element();
+    test_index_rules();
     test_fake_device();
     test_names();
     return check_finish();
