@@ -1029,7 +1029,8 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
     uint8_t *keep = f->keep;
     double *value = f->value;
     size_t na = (size_t)m->fields.n_attr, nm = (size_t)m->fields.n_max;
-    const double *sub = increasing ? m->attr : m->submax; /* [n][sn], column sc */
+    /* the subtree maxima, [n][sn] in column sc (read by the max rule only) */
+    const double *sub = increasing ? m->attr : m->submax;
     size_t sn = increasing ? na : nm;
     size_t sc = (size_t)(increasing ? m->fields.col[attr] : m->fields.mcol[attr]);
     for (size_t j = 0; j < m->n_roots; j++) { /* shallow to deep: parents first */
