@@ -28,8 +28,9 @@
  * a boundary row: with quantised levels a few rows' worth, at exact float
  * levels of a noisy band up to about a node per pixel, so there the blocks
  * are made small enough to leave the trees room for that (trees_share).
- * A boundary node keeps only what the profile's attributes need
- * (tree_block.h: 36 bytes for area alone).
+ * A boundary node keeps only what the profile's attributes and rule need
+ * (tree_block.h: 28 bytes for area alone; the subtree maxima of inertia
+ * and std only for the max rule).
  */
 #include "features/profile.h"
 
@@ -202,14 +203,15 @@ static void drain(hsi_raster_writer *w, int ranks, int *done, int wait, float *b
 }
 #endif
 
-/* The attributes the profile filters a kind of tree on (bit 1 << attr):
- * what its boundary trees and merges keep per node (tree_block.h). */
-static unsigned tree_attributes(const hsi_profile_spec *specs, size_t n_specs, hsi_tree_kind kind)
+/* The attributes the profile filters a kind of tree on, with its rule:
+ * the summary its boundary trees and merges keep per node (tree_block.h). */
+static unsigned tree_summary(const hsi_profile_spec *specs, size_t n_specs, hsi_tree_kind kind,
+                             hsi_filter_rule rule)
 {
     unsigned mask = 0;
     for (size_t s = 0; s < n_specs; s++)
         if (hsi_profile_spec_uses_tree(&specs[s], kind)) mask |= 1u << specs[s].attr;
-    return mask;
+    return hsi_tree_summary(mask, rule);
 }
 
 /* One block's work on its bands, for pass 1 (boundary trees) or pass 2
@@ -253,7 +255,8 @@ static hsi_status band_pass(const band_work *w, int pass, size_t b, float *image
         if ((st = hsi_tree_build(image, w->nr, w->cols, (hsi_tree_kind)k, &to, &t))) break;
         if (pass == 1) {
             st = hsi_tree_boundary_make_ex(t, image, w->row0, w->image_rows, &to,
-                                           tree_attributes(w->specs, w->n_specs, (hsi_tree_kind)k),
+                                           tree_summary(w->specs, w->n_specs, (hsi_tree_kind)k,
+                                                        o->rule),
                                            &w->mine[(b * 3 + (size_t)k) * w->n_mine + w->block]);
             hsi_tree_free(t);
             continue;
@@ -339,7 +342,7 @@ typedef struct trees_budget {
     size_t budget, fixed, block;    /* block: one block's bytes */
     size_t bands, bands_done;
     int ranks;
-    unsigned attrs[2];              /* per kind of tree: its attributes (0: not built) */
+    unsigned attrs[2];              /* per kind of tree: its summary (0: not built) */
     size_t slots_kind[2];           /* and its filters */
     int quantise_bits;
     size_t one_block;               /* the budget that makes the scene one block */
@@ -610,8 +613,8 @@ hsi_status hsi_profile_file(const char *in_path, const hsi_read_options *ro,
     int need[3] = {0, 0, 0};
     /* the trees' memory (filled in as the layout is known) */
     trees_budget tb = {.budget = budget, .ranks = L.ranks, .quantise_bits = o.quantise_bits,
-                       .attrs = {tree_attributes(specs, n_specs, HSI_TREE_MAX),
-                                 tree_attributes(specs, n_specs, HSI_TREE_MIN)}};
+                       .attrs = {tree_summary(specs, n_specs, HSI_TREE_MAX, o.rule),
+                                 tree_summary(specs, n_specs, HSI_TREE_MIN, o.rule)}};
     size_t *slots = tb.slots_kind; /* filters per kind of tree */
     for (size_t s = 0; s < n_specs; s++)
         for (int k = 0; k < 2; k++)

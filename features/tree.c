@@ -73,6 +73,11 @@ const char *hsi_attribute_name(hsi_attribute attr)
     return attr < HSI_ATTR_COUNT ? names[attr] : "?";
 }
 
+int hsi_attribute_increasing(hsi_attribute attr)
+{
+    return attr == HSI_ATTR_AREA || attr == HSI_ATTR_DIAGONAL;
+}
+
 hsi_status hsi_filter_rule_parse(const char *name, hsi_filter_rule *rule)
 {
     if (!strcmp(name, "direct")) *rule = HSI_RULE_DIRECT;

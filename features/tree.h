@@ -98,6 +98,15 @@ typedef enum hsi_attribute {
 hsi_status hsi_attribute_parse(const char *name, hsi_attribute *attr);
 const char *hsi_attribute_name(hsi_attribute attr);
 
+/* 1 when the attribute is increasing: a node's value is at least each of
+ * its descendants' (a parent holds its children's pixels). Area counts
+ * them; the diagonal's box holds theirs, and sqrt(h^2 + w^2) in double
+ * rounds monotonically. Inertia and std are not (a pixel can make a node
+ * more compact or more uniform). A node's subtree maximum is then its own
+ * value, so the max rule needs no subtree maxima of it (tree_block.h), and
+ * every rule gives the same filter. */
+int hsi_attribute_increasing(hsi_attribute attr);
+
 /* out[i] = attribute of node i, accumulated pixel by pixel into each pixel's
  * node, then from children into parents. Area, diagonal and inertia come
  * from integer accumulators (count, bounding box, sums of row, column and

@@ -10,10 +10,12 @@
  *   parent the boundary index of its parent (itself for the block's root)
  *   acc    integer accumulators of its own pixels and of the subtrees of its
  *          non-boundary children (those subtrees never change)
- *   hang   per attribute, the largest attribute in those subtrees (for the
- *          max rule: a node is kept when some descendant passes)
+ *   hang   per attribute filtered with the max rule (a node is kept when
+ *          some descendant passes), the largest attribute in those
+ *          subtrees; none for an increasing attribute (its largest is the
+ *          node's own)
  * and the boundary node of every pixel of its first and last rows. acc and
- * hang hold only what the attributes asked for need (node_fields).
+ * hang hold only what the summary asked for needs (node_fields).
  */
 #include "features/tree_block.h"
 
@@ -39,10 +41,13 @@
  * the coordinate moments, std of its own exact value sums. At exact float
  * levels the boundary trees and the merge approach a node per pixel, so a
  * node keeps only the parts of the sums its attributes need, packed in a
- * record of acc_bytes (8 for area alone, 200 for all four), and one double
- * per attribute in n_attr columns (a boundary node's subtree maxima, a
- * merged node's values and subtree maxima). This is the one place that
- * knows which fields an attribute needs. */
+ * record of acc_bytes (8 for area alone, 200 for all four), a merged node
+ * one value per attribute (n_attr columns), and both the subtree maxima
+ * of the attributes the max rule reads (n_max columns: a boundary node's
+ * hang, a merged node's submax), which an increasing attribute never
+ * needs: its subtree maximum is the node's own value, bit for bit
+ * (hsi_attribute_increasing). This is the one place that knows which
+ * fields an attribute needs. */
 enum { PART_COUNT, PART_BOX, PART_MOMENTS, PART_STD, N_PARTS };
 
 static const size_t part_bytes[N_PARTS] = {
@@ -60,21 +65,38 @@ static const unsigned attr_parts[HSI_ATTR_COUNT] = {
 };
 
 typedef struct node_fields {
+    unsigned summary;         /* mask | maxima as HSI_TREE_MAXIMA bits (tree_block.h) */
     unsigned mask;            /* the attributes, bit (1 << hsi_attribute) */
+    unsigned maxima;          /* those whose subtree maxima are kept, same bits */
     unsigned parts;           /* bit (1 << PART_*): the sums they need */
     size_t off[N_PARTS];      /* each part's offset in a node's record */
     size_t acc_bytes;         /* a node's record */
-    int n_attr;               /* attributes in mask: per-node double columns */
+    int n_attr;               /* attributes in mask: value columns */
     int col[HSI_ATTR_COUNT];  /* column of attribute a, -1 when not in mask */
+    int n_max;                /* attributes in maxima: subtree maximum columns */
+    int mcol[HSI_ATTR_COUNT]; /* column of a's subtree maximum, -1 when none is kept */
 } node_fields;
 
-static node_fields node_fields_of(unsigned mask)
+unsigned hsi_tree_summary(unsigned attributes, hsi_filter_rule rule)
 {
-    node_fields f = {.mask = mask & ALL_ATTR};
+    attributes &= ALL_ATTR;
+    return attributes | (rule == HSI_RULE_MAX ? attributes << HSI_ATTR_COUNT : 0);
+}
+
+/* The fields of a summary: maxima only of attributes it has that are not
+ * increasing (so two summaries that differ only there keep the same). */
+static node_fields node_fields_of(unsigned summary)
+{
+    node_fields f = {.mask = summary & ALL_ATTR};
     for (int a = 0; a < HSI_ATTR_COUNT; a++) {
         f.col[a] = (f.mask >> a) & 1 ? f.n_attr++ : -1;
         if (f.col[a] >= 0) f.parts |= attr_parts[a];
+        int max = f.col[a] >= 0 && (summary & HSI_TREE_MAXIMA(a)) &&
+                  !hsi_attribute_increasing((hsi_attribute)a);
+        f.mcol[a] = max ? f.n_max++ : -1;
+        if (max) f.maxima |= 1u << a;
     }
+    f.summary = f.mask | f.maxima << HSI_ATTR_COUNT;
     for (int p = 0; p < N_PARTS; p++) {
         f.off[p] = f.acc_bytes;
         if ((f.parts >> p) & 1) f.acc_bytes += part_bytes[p];
@@ -164,7 +186,7 @@ static void acc_values(const node_fields *f, const uint8_t *rec, double *val)
 
 struct hsi_tree_boundary {
     uint32_t kind;
-    node_fields fields; /* attributes summarised; mask 0: structure only */
+    node_fields fields; /* the summary's fields; mask 0: structure only */
     uint64_t row0, rows, cols, image_rows;
     uint64_t n;
     uint64_t *pref;
@@ -172,7 +194,7 @@ struct hsi_tree_boundary {
     float *level;
     uint32_t *parent;
     uint8_t *acc;     /* [n][fields.acc_bytes] */
-    double *hang;     /* [n][fields.n_attr] */
+    double *hang;     /* [n][fields.n_max] */
     uint32_t *top;    /* [cols] or NULL at the image's top */
     uint32_t *bottom; /* [cols] or NULL at the image's bottom */
 };
@@ -190,7 +212,7 @@ struct merged_filter {
 
 struct hsi_tree_merged {
     hsi_tree_kind kind;
-    node_fields fields;      /* the attributes every block summarised */
+    node_fields fields;      /* what every block's summary has */
     size_t cols, image_rows, n_blocks, n;
     size_t *offset;          /* [n_blocks + 1] first node of each block */
     uint64_t *row0, *rows;   /* [n_blocks] */
@@ -199,7 +221,7 @@ struct hsi_tree_merged {
     uint64_t *pref;          /* [n] */
     float *level;            /* [n] */
     double *attr;            /* [n][fields.n_attr] for level roots */
-    double *submax;          /* [n][fields.n_attr] largest attribute in the subtree */
+    double *submax;          /* [n][fields.n_max] largest attribute in the subtree */
     uint32_t *order;         /* level roots, shallow to deep */
     size_t n_roots;
     size_t n_slots;
@@ -233,13 +255,13 @@ void hsi_tree_boundary_free(hsi_tree_boundary *b)
  * memory (hsi_tree_boundary_free releases what was had). */
 static int alloc_nodes(hsi_tree_boundary *b, size_t n)
 {
-    size_t m = n ? n : 1, rec = b->fields.acc_bytes, na = (size_t)b->fields.n_attr;
+    size_t m = n ? n : 1, rec = b->fields.acc_bytes, nm = (size_t)b->fields.n_max;
     b->pref = malloc(m * sizeof *b->pref);
     b->dkey = malloc(m * sizeof *b->dkey);
     b->level = malloc(m * sizeof *b->level);
     b->parent = malloc(m * sizeof *b->parent);
     b->acc = malloc(m * (rec ? rec : 1));
-    b->hang = malloc(m * (na ? na : 1) * sizeof *b->hang);
+    b->hang = malloc(m * (nm ? nm : 1) * sizeof *b->hang);
     return b->pref && b->dkey && b->level && b->parent && b->acc && b->hang ? 0 : -1;
 }
 
@@ -250,12 +272,12 @@ size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b) { return (size_t)b->n
 static size_t boundary_node_bytes(const node_fields *f)
 {
     return sizeof(uint64_t) + 3 * sizeof(uint32_t) + f->acc_bytes +
-           (size_t)f->n_attr * sizeof(double);
+           (size_t)f->n_max * sizeof(double);
 }
 
-size_t hsi_tree_boundary_node_bytes(unsigned attributes)
+size_t hsi_tree_boundary_node_bytes(unsigned summary)
 {
-    node_fields f = node_fields_of(attributes);
+    node_fields f = node_fields_of(summary);
     return boundary_node_bytes(&f);
 }
 
@@ -266,9 +288,10 @@ size_t hsi_tree_boundary_bytes(const hsi_tree_boundary *b)
            rows * (size_t)b->cols * sizeof(uint32_t);
 }
 
-/* hsi_tree_merge keeps, per node, root, mpar, order, pref, level, and per
- * attribute its value and subtree maximum (40 bytes for area alone, 88 for
- * all four), and works with par, dkey and the accumulator records it merges;
+/* hsi_tree_merge keeps, per node, root, mpar, order, pref, level, per
+ * attribute its value and the subtree maxima kept (32 bytes for area alone,
+ * 56 for all four, 72 with the max rule), and works with par, dkey and the
+ * accumulator records it merges;
  * each filter adds keep and value, and hsi_tree_merged_compact copies one
  * filter at a time before it frees the rest. */
 /* Per node and filter: kept or not, and the new level. */
@@ -277,12 +300,12 @@ size_t hsi_tree_boundary_bytes(const hsi_tree_boundary *b)
 static size_t merged_node_bytes(const node_fields *f)
 {
     return 3 * sizeof(uint32_t) + sizeof(uint64_t) + sizeof(float) +
-           2 * (size_t)f->n_attr * sizeof(double);
+           (size_t)(f->n_attr + f->n_max) * sizeof(double);
 }
 
-size_t hsi_tree_merge_bytes(size_t nodes, unsigned attributes, size_t n_slots)
+size_t hsi_tree_merge_bytes(size_t nodes, unsigned summary, size_t n_slots)
 {
-    node_fields f = node_fields_of(attributes);
+    node_fields f = node_fields_of(summary);
     size_t work = 2 * sizeof(uint32_t) + f.acc_bytes;
     size_t slots = (n_slots + 1) * FILTER_BYTES;
     return nodes * (merged_node_bytes(&f) + (work > slots ? work : slots));
@@ -335,32 +358,37 @@ static void canonical_pixels(const hsi_tree *t, uint32_t *canon)
 static int needs_geo(const node_fields *f) { return (f->parts & ~(1u << PART_STD)) != 0; }
 static int needs_std(const node_fields *f) { return has_part(f, PART_STD); }
 
-/* Local accumulators (stopping at boundary nodes), attribute values and
- * subtree maxima (boundary nodes: over their non-boundary children only)
- * of f's attributes: acc (needs_geo) and sacc (needs_std) are [nn], val and
- * smax [nn][f->n_attr]. Nothing to do without attributes. */
+/* Local accumulators (stopping at boundary nodes) of f's sums: acc
+ * (needs_geo) and sacc (needs_std) are [nn]; with val, the attribute
+ * values [nn][f->n_attr], and with smax (and val) the subtree maxima of
+ * f's maxima [nn][f->n_max] (boundary nodes: over their non-boundary
+ * children only). stop is nn bytes of scratch (it may be val). Nothing to
+ * do without attributes. */
 static void local_attributes(const hsi_tree *t, const float *image, size_t row0,
-                             const uint32_t *bidx, const node_fields *f, hsi_tree_acc *acc,
-                             hsi_tree_sacc *sacc, double *val, double *smax)
+                             const uint32_t *bidx, const node_fields *f, uint8_t *stop,
+                             hsi_tree_acc *acc, hsi_tree_sacc *sacc, double *val, double *smax)
 {
-    size_t nn = t->n_nodes, na = (size_t)f->n_attr;
+    size_t nn = t->n_nodes, na = (size_t)f->n_attr, nm = (size_t)f->n_max;
     if (!na) return;
-    uint8_t *stop = (uint8_t *)val; /* borrowed scratch: nn bytes <= nn doubles */
     for (size_t i = 0; i < nn; i++) stop[i] = bidx[i] != NIL;
     if (needs_geo(f)) hsi_tree_accumulate(t, row0, stop, acc);
     if (needs_std(f)) hsi_tree_accumulate_std(t, image, stop, sacc);
+    if (!val) return;
+    if (!nm) smax = NULL;
     for (size_t i = 0; i < nn; i++)
         for (int a = 0; a < HSI_ATTR_COUNT; a++) {
-            int c = f->col[a];
+            int c = f->col[a], mc = f->mcol[a];
             if (c < 0) continue;
-            val[i * na + c] = a == HSI_ATTR_STD ? hsi_tree_sacc_std(&sacc[i])
-                                                : hsi_tree_acc_value(&acc[i], (hsi_attribute)a);
-            smax[i * na + c] = bidx[i] != NIL ? -INFINITY : val[i * na + c];
+            double v = a == HSI_ATTR_STD ? hsi_tree_sacc_std(&sacc[i])
+                                         : hsi_tree_acc_value(&acc[i], (hsi_attribute)a);
+            val[i * na + c] = v;
+            if (smax && mc >= 0) smax[i * nm + mc] = bidx[i] != NIL ? -INFINITY : v;
         }
+    if (!smax) return;
     for (size_t i = nn; i-- > 1;) {
         if (bidx[i] != NIL) continue;
-        double *s = smax + (size_t)t->parent[i] * na, *c = smax + i * na;
-        for (size_t a = 0; a < na; a++)
+        double *s = smax + (size_t)t->parent[i] * nm, *c = smax + i * nm;
+        for (size_t a = 0; a < nm; a++)
             if (c[a] > s[a]) s[a] = c[a];
     }
 }
@@ -369,12 +397,13 @@ hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size
                                   size_t image_rows, const hsi_tree_options *opts,
                                   hsi_tree_boundary **out)
 {
-    return hsi_tree_boundary_make_ex(tree, block, row0, image_rows, opts, ALL_ATTR, out);
+    return hsi_tree_boundary_make_ex(tree, block, row0, image_rows, opts, HSI_TREE_SUMMARY_ALL,
+                                     out);
 }
 
 hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, size_t row0,
                                      size_t image_rows, const hsi_tree_options *opts,
-                                     unsigned attributes, hsi_tree_boundary **out)
+                                     unsigned summary, hsi_tree_boundary **out)
 {
     *out = NULL;
     if (tree->kind == HSI_TREE_SHAPES)
@@ -388,8 +417,8 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
     int bits = opts ? opts->quantise_bits : 0;
     if (bits && !(opts && opts->has_range))
         return hsi_error(HSI_ERR_ARG, "tree block: quantised levels need the image's range");
-    const node_fields f = node_fields_of(attributes);
-    size_t na = (size_t)f.n_attr, rec = f.acc_bytes;
+    const node_fields f = node_fields_of(summary);
+    size_t na = (size_t)f.n_attr, nm = (size_t)f.n_max, rec = f.acc_bytes;
     hsi_tree_boundary *b = calloc(1, sizeof *b);
     uint32_t *bidx = malloc(nn * sizeof *bidx);
     uint32_t *canon = malloc(nn * sizeof *canon);
@@ -399,16 +428,19 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
     hsi_status st = HSI_OK;
     if (!b || !bidx || !canon) goto nomem;
     size_t nb = mark_boundary(tree, row0, image_rows, bidx);
-    canonical_pixels(tree, canon);
     int local = na && nb; /* a block without boundaries needs no attributes */
     if (local) {
+        /* the values only for the subtree maxima (hang) kept */
         acc = needs_geo(&f) ? malloc(nn * sizeof *acc) : NULL;
         sacc = needs_std(&f) ? malloc(nn * sizeof *sacc) : NULL;
-        val = malloc(nn * na * sizeof *val);
-        smax = malloc(nn * na * sizeof *smax);
-        if ((needs_geo(&f) && !acc) || (needs_std(&f) && !sacc) || !val || !smax) goto nomem;
-        local_attributes(tree, block, row0, bidx, &f, acc, sacc, val, smax);
+        val = nm ? malloc(nn * na * sizeof *val) : NULL;
+        smax = nm ? malloc(nn * nm * sizeof *smax) : NULL;
+        if ((needs_geo(&f) && !acc) || (needs_std(&f) && !sacc) || (nm && (!val || !smax)))
+            goto nomem;
+        /* canon, not yet filled, is the scratch */
+        local_attributes(tree, block, row0, bidx, &f, (uint8_t *)canon, acc, sacc, val, smax);
     }
+    canonical_pixels(tree, canon);
     b->fields = f;
     b->kind = (uint32_t)tree->kind;
     b->row0 = row0;
@@ -431,7 +463,7 @@ hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, s
         b->parent[k] = i == 0 ? k : bidx[tree->parent[i]];
         if (local) {
             acc_pack(&f, b->acc + k * rec, acc ? &acc[i] : NULL, sacc ? &sacc[i] : NULL);
-            memcpy(b->hang + k * na, smax + i * na, na * sizeof *b->hang);
+            if (nm) memcpy(b->hang + k * nm, smax + i * nm, nm * sizeof *b->hang);
         }
     }
     for (int side = 0; side < 2; side++) {
@@ -487,13 +519,13 @@ static void put(packer *k, const void *src, size_t n)
     k->len += n;
 }
 
-#define PACK_MAGIC 0x32534254u /* "TBS2": records of the attributes' fields only */
+#define PACK_MAGIC 0x33534254u /* "TBS3": records and maxima of the summary's fields only */
 
 hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t *len)
 {
     packer k = {0};
     uint32_t magic = PACK_MAGIC,
-             flags = (b->top ? 1u : 0u) | (b->bottom ? 2u : 0u) | b->fields.mask << 2;
+             flags = (b->top ? 1u : 0u) | (b->bottom ? 2u : 0u) | b->fields.summary << 2;
     put(&k, &magic, 4);
     put(&k, &b->kind, 4);
     put(&k, &flags, 4);
@@ -508,7 +540,7 @@ hsi_status hsi_tree_boundary_pack(const hsi_tree_boundary *b, void **buf, size_t
     put(&k, b->level, n * sizeof *b->level);
     put(&k, b->parent, n * sizeof *b->parent);
     put(&k, b->acc, n * b->fields.acc_bytes);
-    put(&k, b->hang, n * (size_t)b->fields.n_attr * sizeof *b->hang);
+    put(&k, b->hang, n * (size_t)b->fields.n_max * sizeof *b->hang);
     if (b->top) put(&k, b->top, (size_t)b->cols * sizeof *b->top);
     if (b->bottom) put(&k, b->bottom, (size_t)b->cols * sizeof *b->bottom);
     if (k.failed) {
@@ -545,7 +577,7 @@ hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_bounda
         goto bad;
     size_t n = (size_t)b->n, C = (size_t)b->cols;
     b->fields = node_fields_of(flags >> 2);
-    size_t rec = b->fields.acc_bytes, na = (size_t)b->fields.n_attr;
+    size_t rec = b->fields.acc_bytes, nm = (size_t)b->fields.n_max;
     int failed = alloc_nodes(b, n);
     if (flags & 1) b->top = malloc(C * sizeof *b->top);
     if (flags & 2) b->bottom = malloc(C * sizeof *b->bottom);
@@ -558,7 +590,7 @@ hsi_status hsi_tree_boundary_unpack(const void *buf, size_t len, hsi_tree_bounda
         take(s, len, &at, b->level, n * sizeof *b->level) ||
         take(s, len, &at, b->parent, n * sizeof *b->parent) ||
         take(s, len, &at, b->acc, n * rec) ||
-        take(s, len, &at, b->hang, n * na * sizeof *b->hang) ||
+        take(s, len, &at, b->hang, n * nm * sizeof *b->hang) ||
         (b->top && take(s, len, &at, b->top, C * sizeof *b->top)) ||
         (b->bottom && take(s, len, &at, b->bottom, C * sizeof *b->bottom)))
         goto bad;
@@ -802,11 +834,11 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     if (!m) return hsi_error(HSI_ERR_NOMEM, "out of memory merging trees");
     size_t t1 = total ? total : 1;
     m->kind = (hsi_tree_kind)blocks[0]->kind;
-    unsigned mask = ALL_ATTR;
-    for (size_t b = 0; b < n_blocks; b++) mask &= blocks[b]->fields.mask;
-    m->fields = node_fields_of(mask);
+    unsigned summary = HSI_TREE_SUMMARY_ALL;
+    for (size_t b = 0; b < n_blocks; b++) summary &= blocks[b]->fields.summary;
+    m->fields = node_fields_of(summary);
     const node_fields *f = &m->fields;
-    size_t na = (size_t)f->n_attr, rec = f->acc_bytes;
+    size_t na = (size_t)f->n_attr, nm = (size_t)f->n_max, rec = f->acc_bytes;
     m->cols = C;
     m->image_rows = (size_t)blocks[0]->image_rows;
     m->n_blocks = n_blocks;
@@ -819,13 +851,13 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     m->pref = malloc(t1 * sizeof *m->pref);
     m->level = malloc(t1 * sizeof *m->level);
     m->attr = malloc(t1 * (na ? na : 1) * sizeof *m->attr);
-    m->submax = malloc(t1 * (na ? na : 1) * sizeof *m->submax);
+    m->submax = nm ? malloc(t1 * nm * sizeof *m->submax) : NULL;
     m->order = malloc(t1 * sizeof *m->order);
     uint32_t *par = malloc(t1 * sizeof *par), *dkey = malloc(t1 * sizeof *dkey);
     /* the accumulator records of the attributes every block summarised */
     uint8_t *acc = malloc(t1 * (rec ? rec : 1));
     if (!acc || !m->offset || !m->row0 || !m->rows || !m->root || !m->mpar || !m->pref ||
-        !m->level || !m->attr || !m->submax || !m->order || !par || !dkey) {
+        !m->level || !m->attr || (nm && !m->submax) || !m->order || !par || !dkey) {
         free(par);
         free(dkey);
         free(acc);
@@ -875,7 +907,7 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
     m->n_roots = nr;
 
     /* attributes: each node's own sums into its merged node, then deep to
-     * shallow into parents; subtree maxima likewise */
+     * shallow into parents; the subtree maxima kept likewise */
     if (na) {
         for (size_t i = 0; i < total; i++) acc_clear(f, acc + i * rec);
         for (size_t b = 0, i = 0; b < n_blocks; b++)
@@ -889,22 +921,27 @@ hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int
         for (size_t j = 0; j < nr; j++) {
             size_t r = m->order[j];
             acc_values(f, acc + r * rec, m->attr + r * na);
-            memcpy(m->submax + r * na, m->attr + r * na, na * sizeof *m->submax);
+            for (int a = 0; a < HSI_ATTR_COUNT; a++)
+                if (f->mcol[a] >= 0) m->submax[r * nm + f->mcol[a]] = m->attr[r * na + f->col[a]];
         }
+    }
+    if (nm) {
         for (size_t b = 0, i = 0; b < n_blocks; b++) {
             const node_fields *bf = &blocks[b]->fields;
             for (size_t j = 0; j < blocks[b]->n; j++, i++) {
-                double *s = m->submax + (size_t)m->root[i] * na;
-                const double *h = blocks[b]->hang + j * (size_t)bf->n_attr;
-                for (int a = 0; a < HSI_ATTR_COUNT; a++)
-                    if (f->col[a] >= 0 && h[bf->col[a]] > s[f->col[a]]) s[f->col[a]] = h[bf->col[a]];
+                double *s = m->submax + (size_t)m->root[i] * nm;
+                const double *h = blocks[b]->hang + j * (size_t)bf->n_max;
+                for (int a = 0; a < HSI_ATTR_COUNT; a++) {
+                    int mc = f->mcol[a], bc = bf->mcol[a];
+                    if (mc >= 0 && h[bc] > s[mc]) s[mc] = h[bc];
+                }
             }
         }
         for (size_t j = nr; j-- > 0;) {
             uint32_t r = m->order[j];
             if (m->mpar[r] == NIL) continue;
-            double *s = m->submax + (size_t)m->mpar[r] * na, *c = m->submax + (size_t)r * na;
-            for (size_t a = 0; a < na; a++)
+            double *s = m->submax + (size_t)m->mpar[r] * nm, *c = m->submax + (size_t)r * nm;
+            for (size_t a = 0; a < nm; a++)
                 if (c[a] > s[a]) s[a] = c[a];
         }
     }
@@ -971,6 +1008,12 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
     if (m->fields.col[attr] < 0)
         return hsi_error(HSI_ERR_ARG, "tree filter: the blocks were summarised without the %s "
                          "attribute", hsi_attribute_name(attr));
+    /* the max rule reads subtree maxima: kept, or an increasing attribute's own value */
+    int increasing = hsi_attribute_increasing(attr);
+    if (rule == HSI_RULE_MAX && !increasing && m->fields.mcol[attr] < 0)
+        return hsi_error(HSI_ERR_ARG, "tree filter: the blocks were summarised without the "
+                         "subtree maxima of the %s attribute (for the max rule)",
+                         hsi_attribute_name(attr));
     if (slot >= m->n_slots) {
         struct merged_filter *s = realloc(m->slots, (slot + 1) * sizeof *s);
         if (!s) return hsi_error(HSI_ERR_NOMEM, "out of memory for merged filters");
@@ -985,12 +1028,17 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
     if (!f->keep || !f->value) return hsi_error(HSI_ERR_NOMEM, "out of memory for merged filters");
     uint8_t *keep = f->keep;
     double *value = f->value;
+    size_t na = (size_t)m->fields.n_attr, nm = (size_t)m->fields.n_max;
+    /* the subtree maxima, [n][sn] in column sc (read by the max rule only) */
+    const double *sub = increasing ? m->attr : m->submax;
+    size_t sn = increasing ? na : nm;
+    size_t sc = (size_t)(increasing ? m->fields.col[attr] : m->fields.mcol[attr]);
     for (size_t j = 0; j < m->n_roots; j++) { /* shallow to deep: parents first */
         uint32_t r = m->order[j], q = m->mpar[r];
-        size_t ra = (size_t)r * (size_t)m->fields.n_attr + (size_t)m->fields.col[attr];
+        size_t ra = (size_t)r * na + (size_t)m->fields.col[attr];
         int k;
         if (q == NIL) k = 1;
-        else if (rule == HSI_RULE_MAX) k = m->submax[ra] >= threshold;
+        else if (rule == HSI_RULE_MAX) k = sub[(size_t)r * sn + sc] >= threshold;
         else k = m->attr[ra] >= threshold && (rule != HSI_RULE_MIN || keep[q]);
         keep[r] = (uint8_t)k;
         if (q == NIL) value[r] = m->level[r];
@@ -1007,8 +1055,8 @@ hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute
 }
 
 /* A block's tree against the merge: its boundary marks, and the attributes
- * (val, and subtree maxima smax, [nn][m->fields.n_attr]) of its other
- * nodes. */
+ * (val [nn][m->fields.n_attr], and the subtree maxima kept, smax
+ * [nn][m->fields.n_max]) of its other nodes. */
 struct hsi_tree_block_view {
     const hsi_tree *tree;
     const hsi_tree_merged *m;
@@ -1039,7 +1087,7 @@ hsi_status hsi_tree_block_view_new(const hsi_tree *tree, const float *image, siz
         return hsi_error(HSI_ERR_ARG, "tree block %zu does not match the merged trees", block);
     size_t nn = tree->n_nodes, n1 = nn ? nn : 1;
     const node_fields *f = &m->fields;
-    size_t na = f->n_attr ? (size_t)f->n_attr : 1;
+    size_t na = f->n_attr ? (size_t)f->n_attr : 1, nm = (size_t)f->n_max;
     hsi_tree_block_view *v = calloc(1, sizeof *v);
     hsi_tree_acc *acc = needs_geo(f) ? malloc(n1 * sizeof *acc) : NULL;
     hsi_tree_sacc *sacc = needs_std(f) ? malloc(n1 * sizeof *sacc) : NULL;
@@ -1049,11 +1097,11 @@ hsi_status hsi_tree_block_view_new(const hsi_tree *tree, const float *image, siz
         v->block = block;
         v->bidx = malloc(n1 * sizeof *v->bidx);
         v->val = malloc(n1 * na * sizeof *v->val);
-        v->smax = malloc(n1 * na * sizeof *v->smax);
+        v->smax = nm ? malloc(n1 * nm * sizeof *v->smax) : NULL;
         v->keep = malloc(n1);
         v->value = malloc(n1 * sizeof *v->value);
     }
-    if (!v || !v->bidx || !v->val || !v->smax || !v->keep || !v->value ||
+    if (!v || !v->bidx || !v->val || (nm && !v->smax) || !v->keep || !v->value ||
         (needs_geo(f) && !acc) || (needs_std(f) && !sacc)) {
         free(acc);
         free(sacc);
@@ -1068,8 +1116,8 @@ hsi_status hsi_tree_block_view_new(const hsi_tree *tree, const float *image, siz
         return hsi_error(HSI_ERR_ARG, "tree block %zu has %zu boundary nodes, the merge %zu",
                          block, nb, m->offset[block + 1] - m->offset[block]);
     }
-    local_attributes(tree, image, (size_t)m->row0[block], v->bidx, f, acc, sacc, v->val,
-                     v->smax);
+    local_attributes(tree, image, (size_t)m->row0[block], v->bidx, f, (uint8_t *)v->val, acc,
+                     sacc, v->val, v->smax);
     free(acc);
     free(sacc);
     *out = v;
@@ -1086,8 +1134,14 @@ hsi_status hsi_tree_block_view_filter(hsi_tree_block_view *v, size_t slot, float
     size_t nn = tree->n_nodes, n = tree->rows * tree->cols, off = m->offset[v->block];
     const uint32_t *par = tree->parent, *bidx = v->bidx;
     const float *lev = tree->level;
-    const double *val = v->val, *smax = v->smax;
     size_t na = (size_t)m->fields.n_attr, a = (size_t)m->fields.col[f->attr];
+    const double *val = v->val;
+    /* the subtree maxima the max rule reads (merged_filter checked they
+     * are kept, or the attribute is increasing: its own values) */
+    int increasing = hsi_attribute_increasing(f->attr);
+    const double *sub = increasing ? val : v->smax;
+    size_t sn = increasing ? na : (size_t)m->fields.n_max;
+    size_t sc = increasing ? a : (size_t)m->fields.mcol[f->attr];
     double thr = f->threshold;
     hsi_filter_rule rule = f->rule;
     uint8_t *keep = v->keep;
@@ -1106,7 +1160,7 @@ hsi_status hsi_tree_block_view_filter(hsi_tree_block_view *v, size_t slot, float
         }
         uint32_t q = par[i];
         int k;
-        if (rule == HSI_RULE_MAX) k = smax[i * na + a] >= thr;
+        if (rule == HSI_RULE_MAX) k = sub[i * sn + sc] >= thr;
         else k = val[i * na + a] >= thr && (rule != HSI_RULE_MIN || keep[q]);
         keep[i] = (uint8_t)k;
         if (rule == HSI_RULE_SUBTRACTIVE)

@@ -61,18 +61,30 @@ typedef struct hsi_tree_boundary hsi_tree_boundary;
 hsi_status hsi_tree_boundary_make(const hsi_tree *tree, const float *block, size_t row0,
                                   size_t image_rows, const hsi_tree_options *opts,
                                   hsi_tree_boundary **out);
-/* The same for some attributes only: `attributes` has bit (1 << a) set for
- * each hsi_attribute a the merge must filter on; 0 is the tree structure
- * alone (tree construction timings). Filters on an attribute left out are
- * refused. A boundary node and a merged node keep only the integer sums
- * their attributes need (area: the pixel count, 8 bytes; diagonal: the
- * bounding box, 16; inertia: the count and coordinate moments, 56; std: its
- * exact value sums, 128) and one double per attribute: a boundary node
- * takes 36 bytes for area alone, 252 for all four attributes
- * (hsi_tree_boundary_node_bytes). */
+/* The same for some attributes only, as a summary: bit (1 << a) for each
+ * hsi_attribute a the merge must filter on, and HSI_TREE_MAXIMA(a) when
+ * it filters a with the max rule (hsi_tree_summary makes both from a rule);
+ * 0 is the tree structure alone (tree construction timings). Filters on an
+ * attribute left out are refused, and so are max-rule filters on an
+ * attribute summarised without its maxima, unless it is increasing
+ * (hsi_attribute_increasing: its subtree maximum is its own value, which
+ * the merge has). A boundary node keeps only the integer sums its
+ * attributes need (area: the pixel count, 8 bytes; diagonal: the bounding
+ * box, 16; inertia: the count and coordinate moments, 56; std: its exact
+ * value sums, 128) and, for the max rule on inertia or std, the largest
+ * value in its non-boundary subtrees (a double each): 28 bytes for area
+ * alone under any rule, 220 for all four, 236 for all four with the max
+ * rule (hsi_tree_boundary_node_bytes). */
+#define HSI_TREE_MAXIMA(a) (1u << (HSI_ATTR_COUNT + (unsigned)(a)))
+/* Every attribute and its maxima, for every rule: what
+ * hsi_tree_boundary_make keeps. */
+#define HSI_TREE_SUMMARY_ALL ((1u << (2 * HSI_ATTR_COUNT)) - 1)
+/* The summary for filters of `rule` on `attributes` (bit 1 << a each): the
+ * attributes, and with the max rule their maxima. */
+unsigned hsi_tree_summary(unsigned attributes, hsi_filter_rule rule);
 hsi_status hsi_tree_boundary_make_ex(const hsi_tree *tree, const float *block, size_t row0,
                                      size_t image_rows, const hsi_tree_options *opts,
-                                     unsigned attributes, hsi_tree_boundary **out);
+                                     unsigned summary, hsi_tree_boundary **out);
 void hsi_tree_boundary_free(hsi_tree_boundary *b);
 /* Nodes in the boundary tree (for memory accounting and tests). */
 size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b);
@@ -81,21 +93,22 @@ size_t hsi_tree_boundary_nodes(const hsi_tree_boundary *b);
  * each pixel of its first and last rows (4 bytes a pixel). The byte form
  * (hsi_tree_boundary_pack) is these bytes and a 52-byte header. */
 size_t hsi_tree_boundary_bytes(const hsi_tree_boundary *b);
-/* Bytes a boundary node of `attributes` (as in hsi_tree_boundary_make_ex)
+/* Bytes a boundary node of `summary` (as in hsi_tree_boundary_make_ex)
  * takes: 20 for its identity, level and parent, then its attributes' sums
- * and one double each. */
-size_t hsi_tree_boundary_node_bytes(unsigned attributes);
+ * and the subtree maxima it keeps (8 bytes each). */
+size_t hsi_tree_boundary_node_bytes(unsigned summary);
 /* The most bytes hsi_tree_merge of `nodes` boundary nodes summarised with
- * `attributes`, then n_slots hsi_tree_merged_filter calls and
+ * `summary`, then n_slots hsi_tree_merged_filter calls and
  * hsi_tree_merged_compact, hold at once besides their inputs: per node 24
- * bytes of structure, a value and a subtree maximum per attribute, and the
- * larger of the merge's work (8 bytes and the attributes' sums) and the
- * filters' (9 bytes a filter, plus one): 67 bytes for area alone with two
- * filters, 296 for all four attributes. With exact float levels nearly
- * every pixel next to a block boundary has a long chain of ancestors, and
- * the boundary trees approach one node per pixel of the band: this is what
- * a streaming caller must budget for. */
-size_t hsi_tree_merge_bytes(size_t nodes, unsigned attributes, size_t n_slots);
+ * bytes of structure, a value per attribute and the subtree maxima kept (as
+ * in the boundary nodes), and the larger of the merge's work (8 bytes and
+ * the attributes' sums) and the filters' (9 bytes a filter, plus one): 59
+ * bytes for area alone with two filters, 264 for all four attributes, 280
+ * with the max rule. With exact float levels nearly every pixel next to a
+ * block boundary has a long chain of ancestors, and the boundary trees
+ * approach one node per pixel of the band: this is what a streaming caller
+ * must budget for. */
+size_t hsi_tree_merge_bytes(size_t nodes, unsigned summary, size_t n_slots);
 /* Bytes of the merged trees of `nodes` nodes after hsi_tree_merged_compact,
  * with n_slots filters (what stays until the blocks are filtered). */
 size_t hsi_tree_merged_compact_bytes(size_t nodes, size_t n_slots);
@@ -116,8 +129,8 @@ hsi_status hsi_tree_boundary_allgather(hsi_tree_boundary *const *mine, size_t n_
 typedef struct hsi_tree_merged hsi_tree_merged;
 
 /* Merge (Wilkinson et al. 2008) with the image's connectivity (4 or 8), and
- * compute the merged nodes' attributes: those every block was summarised
- * with. */
+ * compute the merged nodes' attributes and subtree maxima: those every
+ * block was summarised with. */
 hsi_status hsi_tree_merge(hsi_tree_boundary *const *blocks, size_t n_blocks, int connectivity,
                           hsi_tree_merged **out);
 void hsi_tree_merged_free(hsi_tree_merged *m);
@@ -125,8 +138,9 @@ void hsi_tree_merged_free(hsi_tree_merged *m);
 /* Filter the merged boundary nodes (kept / new level) for one attribute,
  * threshold and rule (as hsi_tree_filter), and keep the result in m under
  * `slot` (0, 1, ...: one per threshold of a profile, so that every block
- * reuses it). An attribute the blocks were not summarised with is
- * HSI_ERR_ARG. */
+ * reuses it). An attribute the blocks were not summarised with, or the max
+ * rule on one they were summarised with without its maxima (unless it is
+ * increasing), is HSI_ERR_ARG. */
 hsi_status hsi_tree_merged_filter(hsi_tree_merged *m, size_t slot, hsi_attribute attr,
                                   double threshold, hsi_filter_rule rule);
 

@@ -51,7 +51,7 @@ expect_error "trees beyond the budget" "the boundary trees of band 1 \([0-9]+ no
 expect_no_file "refused run" "$TMP/x.tif"
 ADVICE=$(sed -n 's/.*give --memory \([0-9.]*\) \([KMG]\)iB or more.*/\1\2/p' "$TMP/err")
 expect_ok "the advised budget ($ADVICE)" -- "$HSI" profile "$S" --bands 1-3 --ap area=3,10,40 --ap std=20,100 --memory "$ADVICE" -q -o "$TMP/advised.tif"
-# Area alone keeps 36 bytes a boundary node, with std 252 (tree_block.h):
+# Area alone keeps 28 bytes a boundary node, with std 156 (tree_block.h):
 # the advice is at most half (before per-attribute nodes: 371 KiB against
 # 395), and that budget holds the trees in blocks, with the profile of one
 # block.

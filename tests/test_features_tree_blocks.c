@@ -7,10 +7,15 @@
  * them) and smoothed ones, 4- and 8-connected, float and 8-bit quantised
  * levels, split in one-row blocks, random block heights and one block;
  * with all attributes summarised, and with random heights also a cycle of
- * attribute subsets (the others must read NaN and be refused). At exact
- * float levels of noise, a boundary node and a merge's node of area alone
- * take at most a third of all four attributes' bytes, and area alone gives
- * the all-attributes run's area values and filters bit for bit.
+ * summaries of some attributes, with or without their subtree maxima,
+ * every other block summarised with more (the merge keeps what all have):
+ * the others must read NaN and be refused by the filters, and so must the
+ * max rule on inertia or std without maxima, while area and diagonal
+ * (increasing) take every rule without them. At exact float levels of
+ * noise, a boundary node and a merge's node of area alone take at most a
+ * third of all four attributes' bytes, and area alone gives the
+ * all-attributes run's area values and filters bit for bit. The bytes a
+ * node takes, by summary, are checked against a hand count of its fields.
  *
  * Under mpirun (tests/test_features_tree_mpi.sh) each rank takes its share
  * of the rows (one or more blocks each), the boundary trees travel through
@@ -91,12 +96,15 @@ static void whole_canon(const hsi_tree *t, uint64_t *canon)
 
 #define ALL_ATTRS ((1u << HSI_ATTR_COUNT) - 1)
 
-/* One case: blocks given by their heights (sum R), summarised with the
- * attributes in `mask` (those left out must read NaN and be refused by the
- * filters); under MPI the blocks are dealt to ranks in contiguous runs. */
+/* One case: blocks given by their heights (sum R), summarised with `mask`
+ * (a summary, tree_block.h: the attributes left out must read NaN and be
+ * refused by the filters, and the max rule on a non-increasing attribute
+ * without its HSI_TREE_MAXIMA bit too); with `more`, odd blocks are
+ * summarised with those bits as well, which the merge leaves out. Under
+ * MPI the blocks are dealt to ranks in contiguous runs. */
 static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, int conn,
                        int bits, const size_t *heights, size_t n_blocks, unsigned mask,
-                       const char *what)
+                       unsigned more, const char *what)
 {
     int bad = 0;
     hsi_tree_options o = {.connectivity = conn, .quantise_bits = bits};
@@ -135,10 +143,11 @@ static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, i
         CHECK_OK(hsi_tree_build(u + start[b] * C, heights[b], C, kind, &bo, &t));
         if (!t) continue;
         hsi_tree_boundary *bt = NULL;
-        if (mask == ALL_ATTRS)
+        if (mask == HSI_TREE_SUMMARY_ALL)
             CHECK_OK(hsi_tree_boundary_make(t, u + start[b] * C, start[b], R, &bo, &bt));
         else
-            CHECK_OK(hsi_tree_boundary_make_ex(t, u + start[b] * C, start[b], R, &bo, mask, &bt));
+            CHECK_OK(hsi_tree_boundary_make_ex(t, u + start[b] * C, start[b], R, &bo,
+                                               b % 2 ? mask | more : mask, &bt));
         hsi_tree_free(t);
         mine[b - b0] = bt;
     }
@@ -183,8 +192,10 @@ static void check_case(const float *u, size_t R, size_t C, hsi_tree_kind kind, i
         for (int a = 0; a < HSI_ATTR_COUNT; a++)
             for (int rule = 0; rule <= HSI_RULE_SUBTRACTIVE; rule++) {
                 const double thr[4][3] = {{2, 5, 17}, {1.5, 3, 6}, {0.1, 0.2, 0.35}, {0.3, 0.5, 1}};
+                int maxima = (mask & HSI_TREE_MAXIMA(a)) ||
+                             hsi_attribute_increasing((hsi_attribute)a);
                 for (int k = 0; k < 3; k++) {
-                    if (!((mask >> a) & 1)) {
+                    if (!((mask >> a) & 1) || (rule == HSI_RULE_MAX && !maxima)) {
                         CHECK(hsi_tree_merged_filter(m, (size_t)k, (hsi_attribute)a, thr[a][k],
                                                      (hsi_filter_rule)rule) == HSI_ERR_ARG);
                         continue;
@@ -261,22 +272,32 @@ int main(int argc, char **argv)
                                      "%zux%zu image %d, %s-tree, c%d, %d bits, %zu blocks", R, C,
                                      img, kind ? "min" : "max", conn, bits, nb);
                             check_case(u, R, C, (hsi_tree_kind)kind, conn, bits, h, nb,
-                                       ALL_ATTRS, what);
+                                       HSI_TREE_SUMMARY_ALL, 0, what);
                             /* random heights: also one of a cycle of
-                             * attribute subsets, summarised alone */
+                             * summaries (attributes, and the maxima of
+                             * some: the max rule's), alone or with more
+                             * in every other block */
                             if (split == 1) {
-                                static const unsigned subsets[] = {
-                                    1u << HSI_ATTR_AREA,
-                                    1u << HSI_ATTR_DIAGONAL | 1u << HSI_ATTR_STD,
-                                    1u << HSI_ATTR_INERTIA,
-                                    1u << HSI_ATTR_AREA | 1u << HSI_ATTR_STD,
-                                    1u << HSI_ATTR_DIAGONAL,
-                                    1u << HSI_ATTR_STD,
-                                    1u << HSI_ATTR_AREA | 1u << HSI_ATTR_INERTIA};
-                                unsigned sub = subsets[n_subset++ % (sizeof subsets / sizeof *subsets)];
+                                enum { A = 1u << HSI_ATTR_AREA, D = 1u << HSI_ATTR_DIAGONAL,
+                                       I = 1u << HSI_ATTR_INERTIA, S = 1u << HSI_ATTR_STD };
+                                static const unsigned subsets[][2] = {
+                                    {A, 0},
+                                    {D | S | HSI_TREE_MAXIMA(HSI_ATTR_STD), I},
+                                    {I, HSI_TREE_MAXIMA(HSI_ATTR_INERTIA)},
+                                    {A | S, HSI_TREE_SUMMARY_ALL},
+                                    {D, HSI_TREE_MAXIMA(HSI_ATTR_DIAGONAL)},
+                                    {S | HSI_TREE_MAXIMA(HSI_ATTR_STD), 0},
+                                    {A | I | HSI_TREE_MAXIMA(HSI_ATTR_AREA) |
+                                         HSI_TREE_MAXIMA(HSI_ATTR_INERTIA), S},
+                                    {I | S | HSI_TREE_MAXIMA(HSI_ATTR_INERTIA),
+                                     HSI_TREE_MAXIMA(HSI_ATTR_STD) | A}};
+                                const unsigned *sub =
+                                    subsets[n_subset++ % (sizeof subsets / sizeof *subsets)];
                                 char w2[200];
-                                snprintf(w2, sizeof w2, "%s, attributes 0x%x", what, sub);
-                                check_case(u, R, C, (hsi_tree_kind)kind, conn, bits, h, nb, sub, w2);
+                                snprintf(w2, sizeof w2, "%s, summary 0x%x (+0x%x)", what, sub[0],
+                                         sub[1]);
+                                check_case(u, R, C, (hsi_tree_kind)kind, conn, bits, h, nb, sub[0],
+                                           sub[1], w2);
                             }
                         }
         }
@@ -454,6 +475,121 @@ int main(int argc, char **argv)
                 for (size_t b = 0; b < NB; b++) hsi_tree_boundary_free(bt[s][b]);
         }
         free(u);
+    }
+    /* The bytes a node takes, by hand from its fields. A boundary node: its
+     * identity (pref 8; dkey, level, parent 4 each: 20), its attributes'
+     * sums (area the count 8, diagonal the box 16, inertia the count and
+     * moments 8 + 48, std 128) and a subtree maximum (8) of each attribute
+     * the max rule reads that is not increasing: inertia's and std's, not
+     * area's or the diagonal's (their own values). A merged node: root,
+     * mpar, order (4 each), pref (8) and level (4): 24, a value (8) per
+     * attribute and the same maxima; the merge's most adds the larger of
+     * its work (par and dkey, 8, and the sums) and its filters (9 bytes
+     * each, and one more). Area alone under the max rule: 28 bytes a
+     * boundary node, not 36, and 59 a merged one with two filters, not 67.
+     * Each summary's boundary trees of a noise image in blocks then hold
+     * those bytes a node and 4 a pixel of their boundary rows, the byte
+     * form 52 more, the merged trees those bytes a node and 9 a filter, and
+     * every filter equals the whole image's. */
+    {
+        enum { R = 30, C = 22, NB = 3, A = 1u << HSI_ATTR_AREA, D = 1u << HSI_ATTR_DIAGONAL,
+               I = 1u << HSI_ATTR_INERTIA, S = 1u << HSI_ATTR_STD };
+        static const struct {
+            unsigned attrs;
+            hsi_filter_rule rule;
+            size_t boundary, merged, merge_most; /* merge_most: with 2 filters */
+        } want[] = {
+            {A, HSI_RULE_DIRECT, 20 + 8, 24 + 8, 24 + 8 + 27},
+            {A, HSI_RULE_MAX, 20 + 8, 24 + 8, 24 + 8 + 27},
+            {D, HSI_RULE_MAX, 20 + 16, 24 + 8, 24 + 8 + 27},
+            {I, HSI_RULE_DIRECT, 20 + 56, 24 + 8, 24 + 8 + 8 + 56},
+            {I, HSI_RULE_MAX, 20 + 56 + 8, 24 + 16, 24 + 16 + 8 + 56},
+            {S, HSI_RULE_SUBTRACTIVE, 20 + 128, 24 + 8, 24 + 8 + 8 + 128},
+            {S, HSI_RULE_MAX, 20 + 128 + 8, 24 + 16, 24 + 16 + 8 + 128},
+            {A | D | I, HSI_RULE_MAX, 20 + 72 + 8, 24 + 32, 24 + 32 + 8 + 72},
+            {ALL_ATTRS, HSI_RULE_MIN, 20 + 200, 24 + 32, 24 + 32 + 8 + 200},
+            {ALL_ATTRS, HSI_RULE_MAX, 20 + 200 + 16, 24 + 48, 24 + 48 + 8 + 200},
+        };
+        float *u = malloc(R * C * sizeof *u), *f = malloc(R * C * sizeof *f);
+        for (size_t p = 0; p < R * C; p++) u[p] = (float)hsi_rng_uniform(&rng);
+        hsi_tree_options o = {.connectivity = 8};
+        CHECK(hsi_tree_boundary_node_bytes(HSI_TREE_SUMMARY_ALL) == 236);
+        for (size_t c = 0; c < sizeof want / sizeof *want; c++) {
+            unsigned sum = hsi_tree_summary(want[c].attrs, want[c].rule);
+            CHECK(sum == (want[c].rule == HSI_RULE_MAX ? want[c].attrs * (1u + HSI_TREE_MAXIMA(0))
+                                                        : want[c].attrs));
+            CHECK(hsi_tree_boundary_node_bytes(sum) == want[c].boundary);
+            CHECK(hsi_tree_merge_bytes(1000, sum, 2) == 1000 * want[c].merge_most);
+            for (int kind = 0; kind < 2; kind++) {
+                hsi_tree *whole = NULL, *t[NB] = {NULL};
+                hsi_tree_boundary *bt[NB] = {NULL};
+                size_t nodes = 0;
+                CHECK_OK(hsi_tree_build(u, R, C, (hsi_tree_kind)kind, &o, &whole));
+                for (size_t b = 0; b < NB; b++) {
+                    size_t r0 = b * (R / NB);
+                    CHECK_OK(hsi_tree_build(u + r0 * C, R / NB, C, (hsi_tree_kind)kind, &o, &t[b]));
+                    if (!t[b]) continue;
+                    CHECK_OK(hsi_tree_boundary_make_ex(t[b], u + r0 * C, r0, R, &o, sum, &bt[b]));
+                    if (!bt[b]) continue;
+                    size_t n = hsi_tree_boundary_nodes(bt[b]), rows = b == 0 || b == NB - 1 ? 1 : 2;
+                    nodes += n;
+                    CHECK(hsi_tree_boundary_bytes(bt[b]) == n * want[c].boundary + rows * C * 4);
+                    void *buf = NULL;
+                    size_t len = 0;
+                    CHECK_OK(hsi_tree_boundary_pack(bt[b], &buf, &len));
+                    CHECK(len == 52 + hsi_tree_boundary_bytes(bt[b]));
+                    free(buf);
+                }
+                hsi_tree_merged *m = NULL;
+                if (whole && t[0] && t[1] && t[2] && bt[0] && bt[1] && bt[2])
+                    CHECK_OK(hsi_tree_merge(bt, NB, 8, &m));
+                if (!m) goto next;
+                CHECK(hsi_tree_merged_bytes(m) == nodes * want[c].merged);
+                size_t slot = 0;
+                for (int a = 0; a < HSI_ATTR_COUNT; a++) {
+                    if (!((want[c].attrs >> a) & 1)) continue;
+                    double *wa = malloc(whole->n_nodes * sizeof *wa);
+                    float *wf = malloc(R * C * sizeof *wf);
+                    CHECK_OK(hsi_tree_attribute(whole, u, (hsi_attribute)a, wa));
+                    double thr[4] = {12, 9, 0.3, 0.25}; /* a deep, a shallow threshold each */
+                    for (int q = 0; q < 2; q++, slot++) {
+                        double th = q ? thr[a] * (a == 2 ? 1.4 : a == 3 ? 1.2 : 6) : thr[a];
+                        CHECK_OK(hsi_tree_filter(whole, wa, th, want[c].rule, wf));
+                        CHECK_OK(hsi_tree_merged_filter(m, slot, (hsi_attribute)a, th,
+                                                        want[c].rule));
+                        CHECK(hsi_tree_merged_bytes(m) ==
+                              nodes * (want[c].merged + 9 * (slot + 1)));
+                        for (size_t b = 0; b < NB; b++) {
+                            CHECK_OK(hsi_tree_block_filter(t[b], u + b * (R / NB) * C, b, m, slot,
+                                                           f));
+                            CHECK(!memcmp(f, wf + b * (R / NB) * C, (R / NB) * C * sizeof *f));
+                        }
+                    }
+                    /* without maxima the max rule is refused, but for an
+                     * increasing attribute */
+                    if (want[c].rule != HSI_RULE_MAX) {
+                        hsi_status st = hsi_tree_merged_filter(m, slot, (hsi_attribute)a, thr[a],
+                                                               HSI_RULE_MAX);
+                        CHECK((st == HSI_OK) == hsi_attribute_increasing((hsi_attribute)a));
+                        if (st == HSI_OK) slot++;
+                        else CHECK(strstr(hsi_last_error(), "subtree maxima") != NULL);
+                    }
+                    free(wa);
+                    free(wf);
+                }
+                CHECK_OK(hsi_tree_merged_compact(m));
+                CHECK(hsi_tree_merged_bytes(m) == hsi_tree_merged_compact_bytes(nodes, slot));
+            next:
+                hsi_tree_merged_free(m);
+                for (size_t b = 0; b < NB; b++) {
+                    hsi_tree_boundary_free(bt[b]);
+                    hsi_tree_free(t[b]);
+                }
+                hsi_tree_free(whole);
+            }
+        }
+        free(u);
+        free(f);
     }
     hsi_status fin = hsi_mpi_finish(failures ? HSI_ERR_DATA : HSI_OK);
     if (rank == 0 || failures)
