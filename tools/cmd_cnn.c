@@ -16,6 +16,7 @@
 #include "cnn3d/dist.h"
 #include "features/patch.h"
 #include "cnn3d/predict_budget.h"
+#include "cnn3d/predict_dense.h"
 #include "features/patch_rows.h"
 #include "features/preprocess.h"
 #include "features/preprocess_stream.h"
@@ -1140,7 +1141,8 @@ static int run_apply(int argc, char **argv, int is_eval)
         cli_progress prog;
         cli_progress_init(&prog, "hsi cnn predict", quiet);
         hsi_progress cb = cli_progress_callback(&prog);
-        hsi_cnn_scene_options so = {&ro, model, 0, probs != NULL, &cb, NULL};
+        hsi_cnn_predict_report report;
+        hsi_cnn_scene_options so = {&ro, model, 0, probs != NULL, &cb, NULL, memory, &report};
         /* Only the budget's own error here: a file that cannot be read is
          * reported by hsi_cnn_predict_file, after the ranks agree. */
         st = hsi_cnn_predict_tile_rows(net, &meta, cube_path, &ro, probs != NULL, memory, &so.tile_rows);
@@ -1162,11 +1164,23 @@ static int run_apply(int argc, char **argv, int is_eval)
             printf("wrote %s (%zu x %zu, %zu pixels classified, %d classes)%s%s\n", output,
                    map->rows, map->cols, predicted, net->classes, prob ? " and " : "",
                    prob ? probs : "");
-            printf("classified in %.2f s (%.0f pixels/s%s)\n", seconds,
-                   seconds > 0 ? predicted / seconds : 0.0,
-                   hsi_cnn_predict_on_device(net)
-                       ? "; each tile's rows sent to the GPU once, the windows cut out there"
-                       : "");
+            /* Which path ran: dense over tiles (cnn3d/predict_dense.h), or a
+             * window per pixel, and why. */
+            char path_text[400];
+            if (report.dense)
+                snprintf(path_text, sizeof path_text,
+                         "dense: %zu x %zu-pixel tiles, %.3g MFLOP a pixel against %.3g per window",
+                         report.plan.tile_rows, report.plan.tile_cols,
+                         report.plan.dense_cost / (predicted ? (double)predicted : 1.0) / 1e6,
+                         report.plan.window_flops / 1e6);
+            else
+                snprintf(path_text, sizeof path_text, "per window%s%s%s",
+                         *report.why ? ": " : "", report.why,
+                         hsi_cnn_predict_on_device(net)
+                             ? "; each tile's rows sent to the GPU once, the windows cut out there"
+                             : "");
+            printf("classified in %.2f s (%.0f pixels/s, %s)\n", seconds,
+                   seconds > 0 ? predicted / seconds : 0.0, path_text);
         }
         rc = 0;
         goto out;
@@ -1199,7 +1213,7 @@ static int run_apply(int argc, char **argv, int is_eval)
         cli_progress prog;
         cli_progress_init(&prog, "hsi cnn eval", quiet);
         hsi_progress cb = cli_progress_callback(&prog);
-        hsi_cnn_scene_options so = {&ro, model, 0, 0, &cb, only};
+        hsi_cnn_scene_options so = {&ro, model, 0, 0, &cb, only, memory, NULL};
         st = hsi_cnn_predict_tile_rows(net, &meta, cube_path, &ro, 0, memory, &so.tile_rows);
         if ((st = hsi_mpi_agree(st == HSI_ERR_NOMEM ? st : HSI_OK))) goto fail;
         st = hsi_cnn_predict_file(net, &meta, cube_path, &so, &map, NULL, NULL);
