@@ -16,6 +16,7 @@
 
 #include "base/memory.h"
 #include "base/mpi.h"
+#include "cnn3d/predict_budget.h"
 #include "features/patch_window.h"
 
 /* ---------------------------------------------------------------- the rule */
@@ -217,8 +218,7 @@ hsi_status hsi_cnn_dense_choose(const hsi_cnn_net *net, const hsi_cnn_dense_scen
         if (i >= flatten) plan->tail_flops += net->layers[i].flops;
     }
     /* What prediction holds besides: the outputs (predict_budget.c). */
-    size_t fixed = sc->rows * sc->cols * (sizeof(uint16_t) + 1 +
-                                          (sc->prob ? (size_t)net->classes * sizeof(float) : 0));
+    size_t fixed = hsi_cnn_predict_output_bytes(sc->rows, sc->cols, net->classes, sc->prob != NULL);
     size_t avail = budget > fixed ? budget - fixed : 0;
     /* The largest tiles (and, for them, batches) that fit: a band of rows,
      * raw and preprocessed, and the trunk. */
