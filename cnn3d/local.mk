@@ -138,3 +138,4 @@ EXTRA_DIST += tests/test_cnn_device_cli.sh
 TESTS += tests/test_cnn_dense
 check_PROGRAMS += tests/test_cnn_dense
 tests_test_cnn_dense_LDADD = $(TEST_LDADD)
+EXTRA_DIST += bench/cnn_predict_dense.sh

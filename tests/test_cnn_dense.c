@@ -7,7 +7,8 @@
  *   statistics) and dropout, for the zero, mirror and skip border modes,
  *   with pixels that are nodata in every band, one tile or tiles forced
  *   small (several bands and tiles, the last ones cut), a tail run in
- *   several batches, and only some pixels asked for;
+ *   several batches, only some pixels asked for, and tiles sized to a
+ *   small memory budget;
  * - nets that do not qualify (a spatial max-pool, padding = same, a
  *   softmax over a conv's volume) fall back with their reason, and so does
  *   HSI_CNN_DENSE=0.
@@ -25,6 +26,7 @@
 
 #include "base/rng.h"
 #include "cnn3d/cnn.h"
+#include "cnn3d/predict_budget.h"
 #include "cnn3d/predict_dense.h"
 #include "io/io.h"
 #include "tests/check.h"
@@ -98,6 +100,8 @@ typedef struct result {
     hsi_cnn_predict_report report;
 } result;
 
+static size_t budget; /* the scene options' memory (0: the default) */
+
 static void predict(hsi_cnn_net *net, int border, const char *dense, const char *tile,
                     const uint8_t *only, result *out)
 {
@@ -108,7 +112,7 @@ static void predict(hsi_cnn_net *net, int border, const char *dense, const char 
     hsi_cnn_meta meta = {0};
     meta.radius = (net->input.h - 1) / 2;
     meta.border = border;
-    hsi_cnn_scene_options o = {NULL, "test net", 0, 1, NULL, only, 0, &out->report};
+    hsi_cnn_scene_options o = {NULL, "test net", 0, 1, NULL, only, budget, &out->report};
     CHECK_OK(hsi_cnn_predict_file(net, &meta, cube_path, &o, &out->labels, &out->prob,
                                   &out->classified));
     unsetenv("HSI_CNN_DENSE");
@@ -269,7 +273,27 @@ int main(void)
         CHECK_MSG(d.report.plan.dense_cost < d.report.plan.window_cost / 4,
                   "dense %.3g FLOPs against %.3g", d.report.plan.dense_cost,
                   d.report.plan.window_cost);
+        /* A budget that holds a third of the one tile's trunk: smaller
+         * tiles, or fewer per pass, within it, and the same result. */
+        size_t whole = d.report.plan.bytes;
         result_free(&d);
+        size_t outputs = hsi_cnn_predict_output_bytes(ROWS, COLS, CLASSES, 1);
+        budget = outputs + whole / 3;
+        predict(net, HSI_BORDER_MIRROR, "", NULL, NULL, &d);
+        CHECK_MSG(d.report.dense && d.report.plan.bytes <= whole / 3 &&
+                      d.report.plan.tile_rows * d.report.plan.tile_cols < ROWS * COLS,
+                  "budget %zu: %s, %zu x %zu tiles, %zu bytes", budget,
+                  d.report.dense ? "dense" : d.report.why, d.report.plan.tile_rows,
+                  d.report.plan.tile_cols, d.report.plan.bytes);
+        result_free(&d);
+        compare("small Lange, mirror, a third of the memory", net, HSI_BORDER_MIRROR, NULL, NULL);
+        /* Not even 1-pixel tiles fit: per window, saying so. */
+        budget = outputs + 1000;
+        predict(net, HSI_BORDER_MIRROR, "", NULL, NULL, &d);
+        CHECK_MSG(!d.report.dense && strstr(d.report.why, "memory budget"), "tiny budget: %s",
+                  d.report.dense ? "dense" : d.report.why);
+        result_free(&d);
+        budget = 0;
         hsi_cnn_net_free(net);
     }
 

@@ -55,7 +55,7 @@ static const char usage[] =
     "          CPU, when every layer before [flatten] is position-independent\n"
     "          (valid convolutions, pooling and padding along the bands only,\n"
     "          as in lange2018), those layers run once over tiles of the scene\n"
-    "          instead of once per window (dense: 20x fewer FLOPs for lange2018;\n"
+    "          instead of once per window (dense: 18x fewer FLOPs for lange2018;\n"
     "          the same classes up to float rounding); the last line names the\n"
     "          path taken, and why not dense. Tiles fit --memory.\n"
     "eval      overall and per-class accuracy, average accuracy and kappa of\n"
