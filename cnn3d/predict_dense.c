@@ -268,8 +268,9 @@ hsi_status hsi_cnn_dense_choose(const hsi_cnn_net *net, const hsi_cnn_dense_scen
     }
     if (mode != 1 && plan->dense_cost >= plan->window_cost) {
         snprintf(report->why, sizeof report->why,
-                 "cheaper for %zu pixels than %zu x %zu-pixel tiles (%.3g against %.3g FLOPs)",
-                 want, plan->tile_rows, plan->tile_cols, plan->window_cost, plan->dense_cost);
+                 "cheaper for %zu pixel%s than %zu x %zu-pixel tiles (%.3g against %.3g FLOPs)",
+                 want, want == 1 ? "" : "s", plan->tile_rows, plan->tile_cols, plan->window_cost,
+                 plan->dense_cost);
         return HSI_OK;
     }
     report->dense = *dense = 1;

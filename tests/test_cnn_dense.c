@@ -263,7 +263,7 @@ int main(void)
         one[8 * COLS + 6] = 1;
         result d;
         predict(net, HSI_BORDER_MIRROR, "", NULL, one, &d);
-        CHECK_MSG(!d.report.dense && strstr(d.report.why, "cheaper for 1 pixels"),
+        CHECK_MSG(!d.report.dense && strstr(d.report.why, "cheaper for 1 pixel than"),
                   "one pixel: %s", d.report.dense ? "dense" : d.report.why);
         CHECK_INT_EQ(d.classified, 1);
         result_free(&d);

@@ -422,6 +422,9 @@ static void test_fake_predict(const hsi_cnn_spec *spec)
     snprintf(path, sizeof path, "%s/scene.tif", dir);
     CHECK_OK(hsi_cube_write(path, HSI_FORMAT_GTIFF, cube));
     hsi_cube_free(cube);
+    /* Window against window: on the CPU this net would otherwise be
+     * evaluated densely (cnn3d/predict_dense.h; tests/test_cnn_dense). */
+    setenv("HSI_CNN_DENSE", "0", 1);
     for (int run = 0; run < 3; run++) {
         int batch = run == 1 ? 1 : 16;
         size_t tile_rows = run == 0 ? 0 : 5;
@@ -467,6 +470,7 @@ static void test_fake_predict(const hsi_cnn_spec *spec)
         hsi_cnn_net_free(a);
         hsi_cnn_net_free(b);
     }
+    unsetenv("HSI_CNN_DENSE");
 }
 
 static void test_fake_device(void)
