@@ -146,6 +146,27 @@ static size_t tile_wanted(const hsi_cnn_dense_plan *p, const hsi_cnn_dense_scene
     return n;
 }
 
+/* Whether band gi (a row of tiles) runs densely: the trunk over its tiles
+ * with a wanted pixel and the tail per pixel, against the whole net per
+ * pixel (eval's test pixels may be few in a band). *dense_cost and
+ * *window_cost (may be NULL) get both estimates, *want its pixels. */
+static int band_dense(const hsi_cnn_dense_plan *p, const hsi_cnn_dense_scene *sc, size_t gi,
+                      double *dense_cost, double *window_cost, size_t *want)
+{
+    double dc = 0;
+    size_t n = 0;
+    for (size_t gj = 0; gj < p->grid_cols; gj++) {
+        size_t t = tile_wanted(p, sc, gi, gj);
+        if (t) dc += p->trunk_flops + (double)t * p->tail_flops;
+        n += t;
+    }
+    double wc = (double)n * p->window_flops;
+    if (dense_cost) *dense_cost = dc;
+    if (window_cost) *window_cost = wc;
+    if (want) *want = n;
+    return n && (p->all_dense || dc < wc);
+}
+
 static int env_mode(void)
 {
     const char *e = getenv("HSI_CNN_DENSE");
@@ -250,15 +271,22 @@ hsi_status hsi_cnn_dense_choose(const hsi_cnn_net *net, const hsi_cnn_dense_scen
         side = side * 3 / 4; /* 32, 24, 18, 13, 9, 6, 4, 3, 2, 1 */
     }
     /* The cost of the pixels asked for, both ways: the trunk over every
-     * tile with one, the tail per pixel; the whole net per pixel. */
-    size_t want = 0;
-    for (size_t gi = 0; gi < plan->grid_rows; gi++)
-        for (size_t gj = 0; gj < plan->grid_cols; gj++) {
-            size_t n = tile_wanted(plan, sc, gi, gj);
-            want += n;
-            if (n) plan->dense_cost += plan->trunk_flops + n * plan->tail_flops;
-        }
-    plan->window_cost = (double)want * plan->window_flops;
+     * tile with one and the tail per pixel, or the whole net per pixel,
+     * whichever is less in each band; against the whole net everywhere. */
+    plan->all_dense = mode == 1;
+    size_t want = 0, dense_bands = 0;
+    double all_tiles = 0; /* every band densely */
+    for (size_t gi = 0; gi < plan->grid_rows; gi++) {
+        double dc, wc;
+        size_t n;
+        int d = band_dense(plan, sc, gi, &dc, &wc, &n);
+        dense_bands += d;
+        all_tiles += dc;
+        plan->window_bands += n && !d;
+        plan->dense_cost += d ? dc : wc;
+        plan->window_cost += wc;
+        want += n;
+    }
     report->plan = *plan;
     if (plan->bytes > avail && !ftr) {
         snprintf(report->why, sizeof report->why,
@@ -266,11 +294,11 @@ hsi_status hsi_cnn_dense_choose(const hsi_cnn_net *net, const hsi_cnn_dense_scen
                  avail >> 20);
         return HSI_OK;
     }
-    if (mode != 1 && plan->dense_cost >= plan->window_cost) {
+    if (!dense_bands) {
         snprintf(report->why, sizeof report->why,
                  "cheaper for %zu pixel%s than %zu x %zu-pixel tiles (%.3g against %.3g FLOPs)",
                  want, want == 1 ? "" : "s", plan->tile_rows, plan->tile_cols, plan->window_cost,
-                 plan->dense_cost);
+                 all_tiles);
         return HSI_OK;
     }
     report->dense = *dense = 1;
@@ -363,6 +391,13 @@ static void tile_input(const hsi_cnn_dense_plan *p, const hsi_cnn_dense_scene *s
         }
 }
 
+/* Band gi window by window: its wanted pixels' windows gathered from its
+ * rows (hsi_patch_gather_band: the border rule of the per-window path) and
+ * the whole net run on them, max_batch at a time. */
+static hsi_status band_windows(hsi_cnn_net *net, const hsi_cnn_dense_plan *p,
+                               const hsi_cnn_dense_scene *sc, const hsi_cube *band, size_t first,
+                               size_t gi, hsi_pixel *px, size_t *at, size_t *done);
+
 /* Classify the n pixels px of the tiles whose windows are in the tail's
  * input: argmax into labels, probabilities, nodata -> 0. */
 static void write_pixels(const hsi_cnn_dense_scene *sc, const float *p, const size_t *px,
@@ -378,6 +413,32 @@ static void write_pixels(const hsi_cnn_dense_scene *sc, const float *p, const si
         if (sc->prob && !sc->nodata[at])
             memcpy(sc->prob->data + at * (size_t)k, pi, (size_t)k * sizeof *pi);
     }
+}
+
+static hsi_status band_windows(hsi_cnn_net *net, const hsi_cnn_dense_plan *p,
+                               const hsi_cnn_dense_scene *sc, const hsi_cube *band, size_t first,
+                               size_t gi, hsi_pixel *px, size_t *at, size_t *done)
+{
+    const size_t y0 = gi * p->tile_rows;
+    const size_t y1 = y0 + p->tile_rows < sc->rows ? y0 + p->tile_rows : sc->rows;
+    int n = 0;
+    for (size_t y = y0; y < y1; y++)
+        for (size_t x = 0; x < sc->cols; x++) {
+            if (wanted(sc, y, x)) {
+                px[n] = (hsi_pixel){(uint32_t)y, (uint32_t)x};
+                at[n++] = y * sc->cols + x;
+            }
+            int last = y + 1 == y1 && x + 1 == sc->cols;
+            if (n == net->max_batch || (last && n)) {
+                hsi_status st = hsi_patch_gather_band(band, first, sc->rows, px, (size_t)n,
+                                                      p->radius, sc->border, net->x);
+                if (st) return st;
+                write_pixels(sc, hsi_cnn_forward(net, net->x, n, 0), at, n, net->classes);
+                *done += (size_t)n;
+                n = 0;
+            }
+        }
+    return HSI_OK;
 }
 
 hsi_status hsi_cnn_dense_run(hsi_cnn_net *net, const hsi_cnn_dense_plan *p,
@@ -397,6 +458,7 @@ hsi_status hsi_cnn_dense_run(hsi_cnn_net *net, const hsi_cnn_dense_plan *p,
     float *tail_in = hsi_cnn_layer_input(net, p->flatten);
     size_t *tiles = malloc(p->grid_cols * sizeof *tiles);
     size_t *px = malloc((size_t)net->max_batch * sizeof *px);
+    hsi_pixel *wpx = malloc((size_t)net->max_batch * sizeof *wpx);
     hsi_cube *band = NULL;
     if (Ht != p->tile_rows + wh - 1 || Wt != p->tile_cols + ww - 1 ||
         flat != hsi_cnn_shape_size(net->layers[p->flatten].in)) {
@@ -405,7 +467,7 @@ hsi_status hsi_cnn_dense_run(hsi_cnn_net *net, const hsi_cnn_dense_plan *p,
                        p->tile_cols, wh, ww);
         goto done;
     }
-    if (!tiles || !px) {
+    if (!tiles || !px || !wpx) {
         st = hsi_error(HSI_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -418,6 +480,7 @@ hsi_status hsi_cnn_dense_run(hsi_cnn_net *net, const hsi_cnn_dense_plan *p,
         for (size_t gj = 0; gj < p->grid_cols; gj++)
             if (tile_wanted(p, sc, gi, gj)) tiles[nt++] = gj;
         if (!nt) continue;
+        const int dense = band_dense(p, sc, gi, NULL, NULL, NULL);
         const size_t y0 = gi * p->tile_rows;
         const size_t y1 = y0 + p->tile_rows < sc->rows ? y0 + p->tile_rows : sc->rows;
         const size_t first = y0 > (size_t)r ? y0 - r : 0;
@@ -425,6 +488,11 @@ hsi_status hsi_cnn_dense_run(hsi_cnn_net *net, const hsi_cnn_dense_plan *p,
         hsi_cube_free(band);
         band = NULL;
         if ((st = sc->read_rows(sc->read_ctx, first, end - first, &band))) break;
+        if (!dense) {
+            st = band_windows(net, p, sc, band, first, gi, wpx, px, &done_pixels);
+            hsi_progress_report(sc->progress, (double)done_pixels, (double)total, NULL);
+            continue;
+        }
         for (size_t t0 = 0; t0 < nt && !st; t0 += (size_t)p->batch) {
             const int nb = (int)(nt - t0 < (size_t)p->batch ? nt - t0 : (size_t)p->batch);
             for (int s = 0; s < nb; s++)
@@ -467,6 +535,7 @@ done:
     hsi_cube_free(band);
     free(tiles);
     free(px);
+    free(wpx);
     hsi_cnn_net_free(trunk);
     return st;
 }

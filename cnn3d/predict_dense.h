@@ -22,8 +22,10 @@
  * The scene is cut into a grid of tiles of T_r x T_c output pixels (the
  * last ones in a row or column of the grid computed in full and cut), a
  * function of the net, the scene and the memory budget only; a row of the
- * grid is a band, whose tiles run batch tiles at a time. Under MPI each rank
- * takes whole bands, so the output does not depend on the rank count.
+ * grid is a band, whose tiles run batch tiles at a time. A band whose
+ * wanted pixels are few (hsi cnn eval's test pixels) is classified window by
+ * window from the same rows when the estimated FLOPs say so. Under MPI each
+ * rank takes whole bands, so the output does not depend on the rank count.
  *
  * HSI_CNN_DENSE=0 in the environment forces the per-window path (A/B runs),
  * =1 the dense one wherever the net allows it, whatever the cost estimate;
@@ -53,7 +55,10 @@ typedef struct hsi_cnn_dense_plan {
     double trunk_flops;         /* per tile */
     double tail_flops;          /* per pixel, [flatten] on */
     double window_flops;        /* per pixel on the per-window path */
-    double dense_cost, window_cost; /* estimated FLOPs of the pixels asked for, both ways */
+    int all_dense;              /* HSI_CNN_DENSE=1: every band densely, whatever the estimate */
+    size_t window_bands;        /* bands of tiles whose few wanted pixels go window by window */
+    double dense_cost, window_cost; /* estimated FLOPs of the pixels asked for, this plan's way
+                                     * (each band the cheaper way) and per window */
     size_t bytes;               /* the trunk's arenas and a band of rows */
 } hsi_cnn_dense_plan;
 
@@ -84,10 +89,11 @@ typedef struct hsi_cnn_dense_scene {
     const hsi_progress *progress;
 } hsi_cnn_dense_scene;
 
-/* Decide between the paths: 1 with *plan for the dense one, 0 with why not
- * in report->why (report may be NULL): the net does not qualify, not on the
- * CPU backend, HSI_CNN_DENSE=0, or the estimated cost of the pixels asked
- * for is not lower (small tiles within the budget, few pixels wanted). An
+/* Decide between the paths: 1 with *plan for the dense one (where at least
+ * one band is cheaper densely), 0 with why not in report->why (report may
+ * be NULL): the net does not qualify, not on the CPU backend,
+ * HSI_CNN_DENSE=0, or no band's estimated cost of the pixels asked for is
+ * lower densely (small tiles within the budget, few pixels wanted). An
  * error only for a bad HSI_CNN_DENSE_TILE. */
 hsi_status hsi_cnn_dense_choose(const hsi_cnn_net *net, const hsi_cnn_dense_scene *sc,
                                 size_t budget, int *dense, hsi_cnn_dense_plan *plan,

@@ -7,7 +7,8 @@
  *   statistics) and dropout, for the zero, mirror and skip border modes,
  *   with pixels that are nodata in every band, one tile or tiles forced
  *   small (several bands and tiles, the last ones cut), a tail run in
- *   several batches, only some pixels asked for, and tiles sized to a
+ *   several batches, only some pixels asked for (some bands of tiles then
+ *   window by window, as the cost estimate says), and tiles sized to a
  *   small memory budget;
  * - nets that do not qualify (a spatial max-pool, padding = same, a
  *   softmax over a conv's volume) fall back with their reason, and so does
@@ -101,6 +102,7 @@ typedef struct result {
 } result;
 
 static size_t budget; /* the scene options' memory (0: the default) */
+static const char *dense_mode = "1"; /* HSI_CNN_DENSE of compare()'s dense run */
 
 static void predict(hsi_cnn_net *net, int border, const char *dense, const char *tile,
                     const uint8_t *only, result *out)
@@ -132,7 +134,7 @@ static void compare(const char *what, hsi_cnn_net *net, int border, const char *
 {
     result w, d;
     predict(net, border, "0", NULL, NULL, &w);
-    predict(net, border, "1", tile, only, &d);
+    predict(net, border, dense_mode, tile, only, &d);
     CHECK_MSG(!w.report.dense && !strcmp(w.report.why, "HSI_CNN_DENSE=0"), "%s: per window: %s",
               what, w.report.why);
     CHECK_MSG(d.report.dense, "%s: not dense: %s", what, d.report.why);
@@ -183,9 +185,17 @@ static void compare(const char *what, hsi_cnn_net *net, int border, const char *
     CHECK_MSG(d.classified == want, "%s: %zu pixels classified, %zu asked for", what, d.classified,
               want);
     CHECK(nonzero > 0);
-    printf("%-44s tiles %zux%zu (%zu x %zu, batch %d): worst %.2g relative, %zu near ties\n", what,
-           d.report.plan.tile_rows, d.report.plan.tile_cols, d.report.plan.grid_rows,
-           d.report.plan.grid_cols, d.report.plan.batch, worst, near_ties);
+    /* Mixed bands where the estimate chooses, none where HSI_CNN_DENSE=1. */
+    if (!*dense_mode)
+        CHECK_MSG(d.report.plan.window_bands > 0 && d.report.plan.window_bands < d.report.plan.grid_rows,
+                  "%s: %zu of %zu bands per window", what, d.report.plan.window_bands,
+                  d.report.plan.grid_rows);
+    else
+        CHECK_INT_EQ(d.report.plan.window_bands, 0);
+    printf("%-44s tiles %zux%zu (%zu x %zu, batch %d, %zu bands per window): worst %.2g relative, "
+           "%zu near ties\n", what, d.report.plan.tile_rows, d.report.plan.tile_cols,
+           d.report.plan.grid_rows, d.report.plan.grid_cols, d.report.plan.batch,
+           d.report.plan.window_bands, worst, near_ties);
     result_free(&w), result_free(&d);
 }
 
@@ -258,6 +268,16 @@ int main(void)
         for (size_t i = 3 * COLS; i < 13 * COLS; i += 3) only[i] = 1;
         compare("small Lange, mirror, 3 x 4 tiles, some pixels", net, HSI_BORDER_MIRROR, "3x4", only);
         compare("small Lange, skip, some pixels", net, HSI_BORDER_SKIP, NULL, only);
+        /* Rows 0..7 whole, then one pixel in each band of tiles: the
+         * estimate takes the first bands densely and the others window by
+         * window (from the same rows), and the result is the same. */
+        uint8_t mixed[ROWS * COLS] = {0};
+        memset(mixed, 1, 8 * COLS);
+        for (size_t y = 8; y < ROWS; y += 4) mixed[y * COLS + (y % COLS)] = 1;
+        dense_mode = "";
+        compare("small Lange, zero, 4 x 5 tiles, mixed bands", net, HSI_BORDER_ZERO, "4x5", mixed);
+        compare("small Lange, skip, 4 x 5 tiles, mixed bands", net, HSI_BORDER_SKIP, "4x5", mixed);
+        dense_mode = "1";
         /* Few pixels asked for: per window is cheaper, and chosen. */
         uint8_t one[ROWS * COLS] = {0};
         one[8 * COLS + 6] = 1;
