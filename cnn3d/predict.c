@@ -11,6 +11,11 @@
  * Under MPI each rank classifies a run of the batches one process would
  * form (cnn3d/dist.c) and rank 0 gathers the rasters: the same batches give
  * the same numbers, so the output does not depend on the rank count.
+ *
+ * On the CPU a net whose layers before [flatten] are position-independent
+ * takes the dense path instead (cnn3d/predict_dense.h): those layers once
+ * over tiles of the scene, whole rows of tiles per rank; the row source,
+ * the outputs and the gather are the same.
  */
 #include "cnn3d/cnn.h"
 #include "cnn3d/device.h"
