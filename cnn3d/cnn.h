@@ -269,6 +269,14 @@ const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int traini
 void hsi_cnn_forward_start(hsi_cnn_net *net, const float *x, int n);
 const float *hsi_cnn_forward_finish(hsi_cnn_net *net, int n);
 
+/* Inference from layer `first` on, for a caller that has put that layer's
+ * input (n samples) in hsi_cnn_layer_input(net, first) itself: dense scene
+ * prediction (cnn3d/predict_dense.c) computes the layers below [flatten]
+ * once per tile of the scene and gathers each pixel's window of their
+ * output there. Returns the outputs as hsi_cnn_forward does. */
+float *hsi_cnn_layer_input(hsi_cnn_net *net, int layer);
+const float *hsi_cnn_forward_from(hsi_cnn_net *net, int first, int n);
+
 /* Backward from dout = d loss / d output (n x classes, last forward(); host
  * memory): fills net->grads of the layers that train (frozen layers' are
  * left as they were) and, with net->want_input_grad, net->input_grad. dout
@@ -499,6 +507,8 @@ typedef struct hsi_cnn_scene_options {
     int probability;              /* also produce the probability cube */
     const hsi_progress *progress; /* pixels classified of the scene */
     const uint8_t *only;          /* rows x cols: classify only where nonzero (NULL: all) */
+    size_t memory;                /* budget of the dense path's tiles (0: hsi_memory_default) */
+    struct hsi_cnn_predict_report *report; /* told which path ran (cnn3d/predict_dense.h); may be NULL */
 } hsi_cnn_scene_options;
 
 /* Whether hsi_cnn_predict_file with this net gathers the windows on the

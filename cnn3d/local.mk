@@ -28,6 +28,9 @@ noinst_HEADERS += cnn3d/backend_cuda.h cnn3d/cuda_math.h cnn3d/cuda_module.h
 nobase_pkginclude_HEADERS += cnn3d/cnn.h cnn3d/backend.h cnn3d/dist.h cnn3d/device.h
 # tiles of whole-scene prediction within --memory
 libhsi_la_SOURCES += cnn3d/predict_budget.c
+# whole-scene prediction by dense evaluation of the layers before [flatten]
+libhsi_la_SOURCES += cnn3d/predict_dense.c
+noinst_HEADERS += cnn3d/predict_dense.h
 nobase_pkginclude_HEADERS += cnn3d/predict_budget.h
 noinst_HEADERS += cnn3d/conv_taps.h cnn3d/conv_winograd.h cnn3d/gemm_bf16.h cnn3d/rnn.h
 
@@ -130,3 +133,9 @@ endif
 EXTRA_DIST += tests/test_cnn_cuda.c
 TESTS += tests/test_cnn_device_cli.sh
 EXTRA_DIST += tests/test_cnn_device_cli.sh
+
+# Dense (fully convolutional) scene prediction against the per-window path.
+TESTS += tests/test_cnn_dense
+check_PROGRAMS += tests/test_cnn_dense
+tests_test_cnn_dense_LDADD = $(TEST_LDADD)
+EXTRA_DIST += bench/cnn_predict_dense.sh

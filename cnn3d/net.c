@@ -284,8 +284,15 @@ static const float *layer_input(const hsi_cnn_net *net, int i)
 
 static hsi_status copy_spec(const hsi_cnn_spec *src, hsi_cnn_spec **out)
 {
-    /* Re-parse the text: the copy owns everything and is identical. */
-    return hsi_cnn_spec_parse(src->text, src->path, out);
+    /* Re-parse the text: the copy owns everything and is identical, but
+     * for the input size and a prefix of the layers, which the caller may
+     * have changed (the trunk of dense prediction, cnn3d/predict_dense.c:
+     * the layers up to [flatten] over a tile of the scene). */
+    hsi_status st = hsi_cnn_spec_parse(src->text, src->path, out);
+    if (st) return st;
+    (*out)->in_h = src->in_h, (*out)->in_w = src->in_w;
+    if (src->n_layers < (*out)->n_layers) (*out)->n_layers = src->n_layers;
+    return HSI_OK;
 }
 
 void hsi_cnn_count_params(const hsi_cnn_layer *layers, int n_layers, size_t *n_params,
@@ -536,13 +543,10 @@ static void trace(const hsi_cnn_net *net, int layer, const char *what)
     net->be->trace(net->be, buf);
 }
 
-/* The forward pass; returns the outputs in backend memory. */
-static const float *forward_pass(hsi_cnn_net *net, const float *x, int n, int training)
+/* Layers [first, n_layers) forward; returns the outputs in backend memory. */
+static const float *run_layers(hsi_cnn_net *net, int first, int n, int training)
 {
-    if (x != net->x)
-        net->be->upload(net->be, net->x, x, (size_t)n * hsi_cnn_shape_size(net->input) * sizeof(float));
-    training = training && net->training;
-    for (int i = 0; i < net->n_layers; i++) {
+    for (int i = first; i < net->n_layers; i++) {
         hsi_cnn_layer *L = &net->layers[i];
         if (L->folded) continue;
         trace(net, i, "forward");
@@ -553,6 +557,29 @@ static const float *forward_pass(hsi_cnn_net *net, const float *x, int n, int tr
         layer_forward(net, L, layer_input(net, i), n, training);
     }
     return net->layers[net->n_layers - 1].y;
+}
+
+/* The forward pass; returns the outputs in backend memory. */
+static const float *forward_pass(hsi_cnn_net *net, const float *x, int n, int training)
+{
+    if (x != net->x)
+        net->be->upload(net->be, net->x, x, (size_t)n * hsi_cnn_shape_size(net->input) * sizeof(float));
+    return run_layers(net, 0, n, training && net->training);
+}
+
+float *hsi_cnn_layer_input(hsi_cnn_net *net, int layer)
+{
+    return (float *)layer_input(net, layer);
+}
+
+const float *hsi_cnn_forward_from(hsi_cnn_net *net, int first, int n)
+{
+    if (n > net->max_batch) n = net->max_batch;
+    const float *y = run_layers(net, first, n, 0);
+    if (!net->be->device) return y;
+    trace(net, -1, "reading the outputs back");
+    net->be->download(net->be, net->host_out, y, (size_t)n * net->classes * sizeof(float));
+    return net->host_out;
 }
 
 void hsi_cnn_forward_start(hsi_cnn_net *net, const float *x, int n)

@@ -11,14 +11,21 @@
  * Under MPI each rank classifies a run of the batches one process would
  * form (cnn3d/dist.c) and rank 0 gathers the rasters: the same batches give
  * the same numbers, so the output does not depend on the rank count.
+ *
+ * On the CPU a net whose layers before [flatten] are position-independent
+ * takes the dense path instead (cnn3d/predict_dense.h): those layers once
+ * over tiles of the scene, whole rows of tiles per rank; the row source,
+ * the outputs and the gather are the same.
  */
 #include "cnn3d/cnn.h"
 #include "cnn3d/device.h"
 #include "cnn3d/dist.h"
+#include "cnn3d/predict_dense.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/memory.h"
 #include "base/mpi.h"
 #include "features/patch.h"
 #include "features/preprocess.h"
@@ -154,10 +161,6 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
         goto done;
     }
     if ((st = hsi_patch_check_radius(rows, cols, meta->radius))) goto done;
-    size_t r0 = meta->border == HSI_BORDER_SKIP ? (size_t)meta->radius : 0;
-    if ((st = hsi_cnn_dist_scene_split(rows, cols, r0, o->only, (size_t)net->max_batch, &rank_mask,
-                                       span0, span1)))
-        goto done;
 
     const hsi_cube *scene = hsi_cube_reader_meta(rd);
     if ((st = hsi_labels_new(rows, cols, k, &labels))) goto done;
@@ -182,6 +185,27 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
         st = hsi_error(HSI_ERR_NOMEM, "out of memory");
         goto done;
     }
+    /* On the CPU, a net whose layers before [flatten] do not depend on the
+     * position runs them once over tiles of the scene (cnn3d/predict_dense.h). */
+    hsi_cnn_dense_scene dsc = {rows, cols, net_bands, bands, meta->radius,
+                               (hsi_border_mode)meta->border, o->only, read_rows, &src,
+                               src.nodata, labels, prob, o->progress};
+    hsi_cnn_dense_plan plan;
+    int dense = 0;
+    if ((st = hsi_cnn_dense_choose(net, &dsc, o->memory ? o->memory : hsi_memory_default(), &dense,
+                                   &plan, o->report)))
+        goto done;
+    if (dense) {
+        size_t band0, band1, n = 0;
+        hsi_cnn_dense_split(&plan, &dsc, &band0, &band1, span0, span1);
+        st = hsi_cnn_dense_run(net, &plan, &dsc, band0, band1, &n);
+        if (classified) *classified = n;
+        goto done;
+    }
+    size_t r0 = meta->border == HSI_BORDER_SKIP ? (size_t)meta->radius : 0;
+    if ((st = hsi_cnn_dist_scene_split(rows, cols, r0, o->only, (size_t)net->max_batch, &rank_mask,
+                                       span0, span1)))
+        goto done;
     if ((st = hsi_patch_iter_open_rows(read_rows, &src, rows, cols, net_bands, meta->radius,
                                        (hsi_border_mode)meta->border, (size_t)net->max_batch,
                                        o->tile_rows, &it)))

@@ -4,6 +4,12 @@
 
 #include "features/preprocess.h"
 
+size_t hsi_cnn_predict_output_bytes(size_t rows, size_t cols, int classes, int probability)
+{
+    size_t per_pixel = sizeof(uint16_t) + 1 + (probability ? (size_t)classes * sizeof(float) : 0);
+    return rows * cols * per_pixel;
+}
+
 hsi_status hsi_cnn_predict_tile_rows(const hsi_cnn_net *net, const hsi_cnn_meta *meta,
                                      const char *path, const hsi_read_options *ro,
                                      int probability, size_t budget, size_t *tile_rows)
@@ -20,8 +26,7 @@ hsi_status hsi_cnn_predict_tile_rows(const hsi_cnn_net *net, const hsi_cnn_meta 
     hsi_cube_reader_close(rd);
     size_t out_bands = meta->preprocess ? meta->preprocess->out_dim : bands;
     size_t S = 2 * (size_t)(meta->radius > 0 ? meta->radius : 0) + 1;
-    size_t k = (size_t)net->classes;
-    size_t per_pixel = sizeof(uint16_t) + 1 + (probability ? k * sizeof(float) : 0);
+    size_t per_pixel = hsi_cnn_predict_output_bytes(1, 1, net->classes, probability);
     /* On a GPU the next tile is read while the device computes: two held. */
     size_t tiles = hsi_cnn_predict_on_device(net) ? 2 : 1;
     size_t row = tiles * cols * (bands + out_bands) * sizeof(float);

@@ -8,6 +8,12 @@
  * is read while the device computes: hsi_cnn_predict_on_device). The outputs are whole-scene; the
  * tile is what the budget sizes. The net itself (weights, activation
  * buffers) is the model, outside the budget.
+ *
+ * The dense path (cnn3d/predict_dense.h) holds the same outputs, a band of
+ * rows (a tile's height with the radius above and below, raw and
+ * preprocessed) and the trunk: the activations and conv workspace of the
+ * layers before [flatten] over a batch of tiles, which hsi_cnn_dense_choose
+ * sizes (tiles and tiles per pass) to fit what the outputs leave.
  */
 #ifndef HSI_CNN_PREDICT_BUDGET_H
 #define HSI_CNN_PREDICT_BUDGET_H
@@ -20,6 +26,10 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Bytes of the outputs of a rows x cols scene: the class raster, the
+ * nodata mask and, with probability, the probability cube. */
+size_t hsi_cnn_predict_output_bytes(size_t rows, size_t cols, int classes, int probability);
 
 /* Rows per tile for hsi_cnn_predict_file on the scene `path` (read with
  * ro; bands NULL: the model's) within `budget`: 0 (the default tile, about

@@ -506,7 +506,7 @@ static hsi_status cnn_job(const hsi_experiment *e, const char *dir, int job, int
     }
     if (!st) {
         hsi_read_options pro = {.var = ro.var};
-        hsi_cnn_scene_options so = {&pro, ckpt, 0, 0, NULL, only};
+        hsi_cnn_scene_options so = {&pro, ckpt, 0, 0, NULL, only, 0, NULL};
         st = hsi_cnn_predict_file(net, &meta, cube_path, &so, pred, NULL, NULL);
     }
     free(only);

@@ -148,7 +148,7 @@ static void check_tiled_prediction(void)
     CHECK_OK(hsi_labels_read(path, NULL, &cli_map));
     snprintf(path, sizeof path, "%s/probs.tif", tmp);
     CHECK_OK(hsi_cube_read(path, NULL, &cli_prob));
-    hsi_cnn_scene_options o = {NULL, "m.ckpt", 1, 1, NULL, NULL};
+    hsi_cnn_scene_options o = {NULL, "m.ckpt", 1, 1, NULL, NULL, 0, NULL};
     size_t classified = 0;
     snprintf(path, sizeof path, "%s/cube.tif", tmp);
     CHECK_OK(hsi_cnn_predict_file(net, &meta, path, &o, &map, &prob, &classified));

@@ -20,6 +20,7 @@
 #include "base/version.h"
 #include "cnn3d/cuda_math.h"
 #include "cnn3d/device.h"
+#include "cnn3d/predict_dense.h"
 #include "cnn3d/rnn.h"
 #include "features/patch_window.h"
 #include "io/io.h"
@@ -486,6 +487,9 @@ static void test_fake_predict(const hsi_cnn_spec *spec)
     snprintf(path, sizeof path, "%s/scene.tif", dir);
     CHECK_OK(hsi_cube_write(path, HSI_FORMAT_GTIFF, cube));
     hsi_cube_free(cube);
+    /* Window against window: on the CPU this net would otherwise be
+     * evaluated densely (cnn3d/predict_dense.h; tests/test_cnn_dense). */
+    setenv("HSI_CNN_DENSE", "0", 1);
     for (int run = 0; run < 3; run++) {
         int batch = run == 1 ? 1 : 16;
         size_t tile_rows = run == 0 ? 0 : 5;
@@ -529,6 +533,20 @@ static void test_fake_predict(const hsi_cnn_spec *spec)
             hsi_cube_free(pa), hsi_cube_free(pb);
         }
         hsi_cnn_net_free(a);
+        hsi_cnn_net_free(b);
+    }
+    unsetenv("HSI_CNN_DENSE");
+    /* Left to choose, a device predicts per window and says why. */
+    hsi_cnn_net *b = bc_net(spec, &fake, (int)bands, 5, 16);
+    if (b) {
+        hsi_cnn_meta meta = {.radius = 4, .border = HSI_BORDER_MIRROR};
+        hsi_cnn_predict_report report;
+        hsi_cnn_scene_options so = {.report = &report};
+        hsi_labels *mb = NULL;
+        CHECK_OK(hsi_cnn_predict_file(b, &meta, path, &so, &mb, NULL, NULL));
+        CHECK_MSG(!report.dense && !strcmp(report.why, "the net runs on fake-device"),
+                  "on the device: %s", report.dense ? "dense" : report.why);
+        hsi_labels_free(mb);
         hsi_cnn_net_free(b);
     }
 }

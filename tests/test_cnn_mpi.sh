@@ -222,6 +222,23 @@ for f in c2 p2 c3 p3; do
     cmp -s "$TMP/${f%?}0.tif" "$TMP/$f.tif" || fail "$f.tif differs from the one-process output"
 done
 pass
+# Dense prediction (cnn3d/predict_dense.h) in tiles of 4 x 5 pixels: 8
+# bands of tiles, the last cut, shared out whole; per window (HSI_CNN_DENSE=0)
+# on 2 ranks as before.
+for np in 1 2 3; do
+    expect_ok "dense predict, $np rank(s), 4 x 5 tiles" -- env HSI_CNN_DENSE=1 HSI_CNN_DENSE_TILE=4x5 \
+        $MPI -np $np "$HSI" $PRED -o "$TMP/d$np.tif" --prob "$TMP/q$np.tif" --batch 7
+done
+expect_ok "per-window predict, 2 ranks" -- env HSI_CNN_DENSE=0 $MPI -np 2 "$HSI" $PRED \
+    -o "$TMP/w2.tif" --prob "$TMP/v2.tif" --batch 7
+expect_ok "per-window predict, one process" -- env HSI_CNN_DENSE=0 "$HSI" $PRED \
+    -o "$TMP/w1.tif" --prob "$TMP/v1.tif" --batch 7
+for f in d2 q2 d3 q3; do
+    cmp -s "$TMP/${f%?}1.tif" "$TMP/$f.tif" || fail "dense $f.tif differs from the one-process output"
+done
+cmp -s "$TMP/w1.tif" "$TMP/w2.tif" && cmp -s "$TMP/v1.tif" "$TMP/v2.tif" ||
+    fail "per window on 2 ranks differs from one process"
+pass
 # More ranks than batches: 720 pixels in batches of 512 on 3 ranks.
 expect_ok "predict, more ranks than batches" -- $MPI -np 3 "$HSI" $PRED -o "$TMP/c5.tif" --batch 512
 expect_ok "predict, one process, batch 512" -- "$HSI" $PRED -o "$TMP/c4.tif" --batch 512
