@@ -145,6 +145,11 @@ static int is_nodata_pixel(const hsi_cube *cube, const float *px)
 
 hsi_status hsi_cube_check_finite(const hsi_cube *cube, const char *what)
 {
+    return hsi_cube_check_finite_rows(cube, what, 0);
+}
+
+hsi_status hsi_cube_check_finite_rows(const hsi_cube *cube, const char *what, size_t row0)
+{
     for (size_t r = 0; r < cube->rows; r++)
         for (size_t c = 0; c < cube->cols; c++) {
             const float *px = hsi_cube_pixel(cube, r, c);
@@ -154,7 +159,7 @@ hsi_status hsi_cube_check_finite(const hsi_cube *cube, const char *what)
                     return hsi_error(HSI_ERR_DATA,
                                      "%s: %s value at row %zu, column %zu, band %zu "
                                      "(set a nodata value or clean the cube)",
-                                     what, isnan(px[b]) ? "NaN" : "infinite", r + 1, c + 1, b + 1);
+                                     what, isnan(px[b]) ? "NaN" : "infinite", row0 + r + 1, c + 1, b + 1);
         }
     return HSI_OK;
 }

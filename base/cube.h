@@ -82,6 +82,9 @@ static inline float *hsi_cube_pixel(const hsi_cube *cube, size_t r, size_t c)
 /* Fail with HSI_ERR_DATA naming `what` and the first bad pixel/band if any
  * value is NaN or infinite (nodata pixels are skipped). */
 hsi_status hsi_cube_check_finite(const hsi_cube *cube, const char *what);
+/* The same for a block of rows whose first is row0 of the file: the error
+ * names the file's row (hsi_cube_reader_rows). */
+hsi_status hsi_cube_check_finite_rows(const hsi_cube *cube, const char *what, size_t row0);
 
 /* mask[i] = 1 where pixel i (row-major, rows * cols entries) holds the
  * nodata value in every band, else 0; all 0 when the cube has no nodata

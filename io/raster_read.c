@@ -410,7 +410,8 @@ static hsi_status hsi_cube_reader_rows_impl(hsi_cube_reader *rd, size_t row0, si
             goto fail;
         }
     }
-    if (!rd->allow_nonfinite && (st = hsi_cube_check_finite(block, rd->path))) goto fail;
+    /* The file's row, not the block's: a tile's error must say where to look. */
+    if (!rd->allow_nonfinite && (st = hsi_cube_check_finite_rows(block, rd->path, row0))) goto fail;
     *out = block;
     return HSI_OK;
 fail:

@@ -376,6 +376,17 @@ static void test_bad_input(void)
     CHECK_OK(hsi_cube_write(out_path("inf.tif"), HSI_FORMAT_AUTO, src));
     CHECK_FAILS(hsi_cube_read(out_path("inf.tif"), NULL, &cube), HSI_ERR_DATA,
                 "infinite value at row 2, column 3, band 4");
+    /* Read in blocks of rows (prediction's tiles): the file's row, not the block's. */
+    hsi_cube_reader *rd = NULL;
+    CHECK_OK(hsi_cube_reader_open(out_path("inf.tif"), NULL, &rd));
+    if (rd) {
+        CHECK_OK(hsi_cube_reader_rows(rd, 0, 1, &cube));
+        hsi_cube_free(cube);
+        cube = NULL;
+        CHECK_FAILS(hsi_cube_reader_rows(rd, 1, 2, &cube), HSI_ERR_DATA,
+                    "infinite value at row 2, column 3, band 4");
+        hsi_cube_reader_close(rd);
+    }
     opts = (hsi_read_options){.allow_nonfinite = 1};
     CHECK_OK(hsi_cube_read(out_path("inf.tif"), &opts, &cube));
     hsi_cube_free(cube);
