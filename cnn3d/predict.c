@@ -160,7 +160,10 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
                        model, net_bands, net->input.d);
         goto done;
     }
-    if ((st = hsi_patch_check_radius(rows, cols, meta->radius))) goto done;
+    if ((st = hsi_patch_check_radius(rows, cols, meta->radius))) {
+        st = hsi_error_prefix(st, "%s", path); /* which scene is too small */
+        goto done;
+    }
 
     const hsi_cube *scene = hsi_cube_reader_meta(rd);
     if ((st = hsi_labels_new(rows, cols, k, &labels))) goto done;

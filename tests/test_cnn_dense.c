@@ -351,6 +351,25 @@ int main(void)
                    "[flatten]\n[dense]\nunits = classes\nactivation = softmax\n",
                    "conv3d_1 has a softmax over its volume");
 
+    /* A window larger than the scene (19 x 19 on 17 x 13): one error naming
+     * the scene, on either path. */
+    if ((net = make_net("[net]\ninput = 19, 19, auto\nclasses = auto\nbatch = 8\n"
+                        "[conv3d]\nfilters = 2\nkernel = 3, 3, 3\n"
+                        "[flatten]\n[dense]\nunits = classes\nactivation = softmax\n", 5, 8))) {
+        for (int path = 0; path < 2; path++) {
+            setenv("HSI_CNN_DENSE", path ? "1" : "0", 1);
+            hsi_cnn_meta meta = {0};
+            meta.radius = 9;
+            hsi_labels *labels = NULL;
+            hsi_cnn_scene_options o = {NULL, "test net", 0, 0, NULL, NULL, 0, NULL};
+            CHECK_FAILS(hsi_cnn_predict_file(net, &meta, cube_path, &o, &labels, NULL, NULL),
+                        HSI_ERR_SIZE, "cube.tif: patch radius 9 (window 19 x 19) is larger than the scene (17 x 13)");
+            CHECK(labels == NULL);
+        }
+        unsetenv("HSI_CNN_DENSE");
+        hsi_cnn_net_free(net);
+    }
+
     /* A bad HSI_CNN_DENSE_TILE is one clear error. */
     if ((net = make_net(small_lange, 3, 7))) {
         setenv("HSI_CNN_DENSE_TILE", "4y", 1);
