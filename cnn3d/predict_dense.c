@@ -229,6 +229,10 @@ hsi_status hsi_cnn_dense_choose(const hsi_cnn_net *net, const hsi_cnn_dense_scen
     size_t ftr, ftc;
     hsi_status st = env_tile(&ftr, &ftc);
     if (st) return st;
+    /* A forced tile larger than the scene is the scene: one tile, not a
+     * trunk over 100000 x 100000 pixels of which the scene is a corner. */
+    if (ftr > sc->rows) ftr = sc->rows;
+    if (ftc > sc->cols) ftc = sc->cols;
     const int r = sc->radius;
     plan->flatten = flatten;
     plan->radius = r;

@@ -267,6 +267,17 @@ int main(void)
         uint8_t only[ROWS * COLS] = {0};
         for (size_t i = 3 * COLS; i < 13 * COLS; i += 3) only[i] = 1;
         compare("small Lange, mirror, 3 x 4 tiles, some pixels", net, HSI_BORDER_MIRROR, "3x4", only);
+        /* Tiles forced larger than the scene: the scene in one tile. */
+        compare("small Lange, zero, 100000 x 5 tiles", net, HSI_BORDER_ZERO, "100000x5", NULL);
+        {
+            result d;
+            predict(net, HSI_BORDER_MIRROR, "1", "100000", NULL, &d);
+            CHECK_MSG(d.report.dense && d.report.plan.tile_rows == ROWS &&
+                          d.report.plan.tile_cols == COLS && d.report.plan.grid_rows == 1,
+                      "tile 100000: %s, %zu x %zu", d.report.dense ? "dense" : d.report.why,
+                      d.report.plan.tile_rows, d.report.plan.tile_cols);
+            result_free(&d);
+        }
         compare("small Lange, skip, some pixels", net, HSI_BORDER_SKIP, NULL, only);
         /* Rows 0..7 whole, then one pixel in each band of tiles: the
          * estimate takes the first bands densely and the others window by
