@@ -298,11 +298,18 @@ hsi_status hsi_cnn_dense_choose(const hsi_cnn_net *net, const hsi_cnn_dense_scen
                  avail >> 20);
         return HSI_OK;
     }
+    if (!want) {
+        snprintf(report->why, sizeof report->why, "no pixel asked for");
+        return HSI_OK;
+    }
     if (!dense_bands) {
+        /* Equal when the trunk does no arithmetic (dropout, padding along
+         * the bands): per window then, but not "cheaper". */
+        const int less = plan->window_cost < all_tiles;
         snprintf(report->why, sizeof report->why,
-                 "cheaper for %zu pixel%s than %zu x %zu-pixel tiles (%.3g against %.3g FLOPs)",
-                 want, want == 1 ? "" : "s", plan->tile_rows, plan->tile_cols, plan->window_cost,
-                 all_tiles);
+                 "%s for %zu pixel%s %s %zu x %zu-pixel tiles (%.3g against %.3g FLOPs)",
+                 less ? "cheaper" : "as cheap", want, want == 1 ? "" : "s", less ? "than" : "as",
+                 plan->tile_rows, plan->tile_cols, plan->window_cost, all_tiles);
         return HSI_OK;
     }
     report->dense = *dense = 1;

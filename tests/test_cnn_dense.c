@@ -298,6 +298,13 @@ int main(void)
                   "one pixel: %s", d.report.dense ? "dense" : d.report.why);
         CHECK_INT_EQ(d.classified, 1);
         result_free(&d);
+        /* Nothing asked for: per window (nothing to do), saying so. */
+        uint8_t none[ROWS * COLS] = {0};
+        predict(net, HSI_BORDER_MIRROR, "", NULL, none, &d);
+        CHECK_MSG(!d.report.dense && !strcmp(d.report.why, "no pixel asked for"), "no pixel: %s",
+                  d.report.dense ? "dense" : d.report.why);
+        CHECK_INT_EQ(d.classified, 0);
+        result_free(&d);
         /* The whole scene: dense, by the estimate alone. */
         predict(net, HSI_BORDER_MIRROR, "", NULL, NULL, &d);
         CHECK_MSG(d.report.dense, "whole scene: per window: %s", d.report.why);
@@ -361,6 +368,19 @@ int main(void)
                    "[conv3d]\nfilters = 2\nkernel = 3, 3, 3\nactivation = softmax\n"
                    "[flatten]\n[dense]\nunits = classes\nactivation = softmax\n",
                    "conv3d_1 has a softmax over its volume");
+
+    /* A trunk without arithmetic (dropout alone): as many FLOPs either way,
+     * per window, and the reason does not claim it cheaper. */
+    if ((net = make_net("[net]\ninput = 3, 3, auto\nclasses = auto\nbatch = 8\n"
+                        "[dropout]\nrate = 0.2\n[flatten]\n"
+                        "[dense]\nunits = classes\nactivation = softmax\n", 5, 8))) {
+        result d;
+        predict(net, HSI_BORDER_MIRROR, "", NULL, NULL, &d);
+        CHECK_MSG(!d.report.dense && strstr(d.report.why, "as cheap for 221 pixels as"),
+                  "dropout trunk: %s", d.report.dense ? "dense" : d.report.why);
+        result_free(&d);
+        hsi_cnn_net_free(net);
+    }
 
     /* A window larger than the scene (19 x 19 on 17 x 13): one error naming
      * the scene, on either path. */
