@@ -29,7 +29,8 @@
  *
  * HSI_CNN_DENSE=0 in the environment forces the per-window path (A/B runs),
  * =1 the dense one wherever the net allows it, whatever the cost estimate;
- * HSI_CNN_DENSE_TILE=R or RxC forces tiles of R x C pixels (tests, benches).
+ * HSI_CNN_DENSE_TILE=R or RxC forces tiles of R x C pixels, at most the
+ * scene's rows and columns, whatever the budget (tests, benches).
  */
 #ifndef HSI_CNN_PREDICT_DENSE_H
 #define HSI_CNN_PREDICT_DENSE_H
