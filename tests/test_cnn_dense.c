@@ -323,6 +323,35 @@ int main(void)
                   "budget %zu: %s, %zu x %zu tiles, %zu bytes", budget,
                   d.report.dense ? "dense" : d.report.why, d.report.plan.tile_rows,
                   d.report.plan.tile_cols, d.report.plan.bytes);
+        /* What the budget counted holds what the trunk allocates: its
+         * activation arena and host scratch, built here as predict_dense.c
+         * builds it (the model's spec before [flatten] over the tile and its
+         * halo), and the band of rows, raw and preprocessed. */
+        if (d.report.dense) {
+            const hsi_cnn_dense_plan *p = &d.report.plan;
+            hsi_cnn_spec *ts = NULL;
+            hsi_cnn_net *trunk = NULL;
+            CHECK_OK(hsi_cnn_spec_parse(small_lange, "test.cfg", &ts));
+            if (ts) {
+                ts->in_h = (int)p->tile_rows + 8, ts->in_w = (int)p->tile_cols + 8;
+                ts->n_layers = p->flatten;
+                hsi_cnn_net_options to = {BANDS, CLASSES, p->batch, 0, 1, NULL};
+                CHECK_OK(hsi_cnn_net_new(ts, &to, &trunk));
+                hsi_cnn_spec_free(ts);
+            }
+            if (trunk) {
+                size_t largest = hsi_cnn_shape_size(trunk->input);
+                for (int i = 0; i < trunk->n_layers; i++)
+                    if (hsi_cnn_shape_size(trunk->layers[i].out) > largest)
+                        largest = hsi_cnn_shape_size(trunk->layers[i].out);
+                size_t held = (trunk->act_floats + (size_t)p->batch * largest) * sizeof(float) +
+                              (p->tile_rows + 8) * COLS * 2 * BANDS * sizeof(float);
+                printf("budget: the trunk and rows hold %zu bytes, counted %zu\n", held, p->bytes);
+                CHECK_MSG(held <= p->bytes, "the trunk holds %zu bytes, the budget counted %zu",
+                          held, p->bytes);
+                hsi_cnn_net_free(trunk);
+            }
+        }
         result_free(&d);
         compare("small Lange, mirror, a third of the memory", net, HSI_BORDER_MIRROR, NULL, NULL);
         /* Not even 1-pixel tiles fit: per window, saying so. */
