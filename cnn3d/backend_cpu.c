@@ -522,15 +522,20 @@ static int plane_avx512_ok(void)
 }
 #endif
 
-/* G (R x (nd+kd-1)*plane) for output slices [d0, d0+nd) of one sample x. */
-static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *g)
+/* G (R x (nd+kd-1)*plane) for output slices [d0, d0+nd) of one sample x,
+ * its columns of slices j0 .. j1 - 1 of the nd + kd - 1 only, so that
+ * threads can build one G in parts (copies: the same values however it is
+ * split). */
+static void vol2plane_slices(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd,
+                             float *g, int j0, int j1)
 {
     const int plane = cd->oh * cd->ow, span = nd + cd->kd - 1, cols = span * plane;
+    if (j1 > span) j1 = span;
     if (plane_is_simple(cd)) {
         /* Loop order keeps one small input plane in L1 while its kh x kw
          * shifted windows are written to their rows. */
         for (int c = 0; c < cd->c; c++)
-            for (int j = 0; j < span; j++) {
+            for (int j = j0; j < j1; j++) {
                 int id = d0 + j - cd->pd;
                 const float *src =
                     id >= 0 && id < cd->d ? x + ((size_t)c * cd->d + id) * cd->h * cd->w : NULL;
@@ -554,8 +559,9 @@ static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int n
     for (int c = 0; c < cd->c; c++)
         for (int b = 0; b < cd->kh; b++)
             for (int e = 0; e < cd->kw; e++) {
-                float *dst = g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols;
-                for (int j = 0; j < span; j++, dst += plane) {
+                float *dst =
+                    g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols + (size_t)j0 * plane;
+                for (int j = j0; j < j1; j++, dst += plane) {
                     int id = d0 + j - cd->pd;
                     if (id < 0 || id >= cd->d) {
                         memset(dst, 0, sizeof(float) * plane);
@@ -583,6 +589,11 @@ static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int n
             }
 }
 
+/* All of G. */
+static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *g)
+{
+    vol2plane_slices(cd, x, d0, nd, g, 0, nd + cd->kd - 1);
+}
 
 /* The adjoint of vol2plane: dx (one sample) += scatter of dG. With set, the
  * input slices the block reads are overwritten instead (zeroed, then
@@ -1058,6 +1069,20 @@ static void taps_plane(const hsi_cnn_conv_desc *cd, const float *x, float *g)
     memset(g + (size_t)shift_rows(cd) * taps_gstride(cd), 0, sizeof(float) * HSI_CNN_TAPS_SLACK);
 }
 
+/* Slices (of od + kd - 1) per task of the shared plane build: 8 of the
+ * trunk's 35 x 35 planes, 9 rows, 0.35 MB. */
+#define TAPS_SHARED_SLICES 8
+
+/* Task j of taps_plane in parts: slices [j*TAPS_SHARED_SLICES, ...), and
+ * the slack with task 0. */
+static void taps_plane_part(const hsi_cnn_conv_desc *cd, const float *x, float *g, int j)
+{
+    vol2plane_slices(cd, x, 0, cd->od, g, j * TAPS_SHARED_SLICES, (j + 1) * TAPS_SHARED_SLICES);
+    if (!j)
+        memset(g + (size_t)shift_rows(cd) * taps_gstride(cd), 0,
+               sizeof(float) * HSI_CNN_TAPS_SLACK);
+}
+
 /* Sum of v[0 .. n) in 8 interleaved partial sums, added in a fixed order:
  * one running sum would wait on every add's latency (the first layer's
  * bias gradient sums 48 x 9604 values per sample). */
@@ -1134,7 +1159,7 @@ static void pool_sample(const hsi_cnn_pool_desc *pd, const float *ys, int n, flo
  * 37 x 37 x 200 a pass, so on 2 threads one idles a sixth of the time and
  * on 16 more than half. So the first items - items % threads go one per
  * thread as before and the rest are shared: every thread takes part in
- * each phase of all of them (the plane matrix, then ranges of outputs for
+ * each phase of all of them (the plane matrix in parts, then output ranges for
  * the tap kernels; the input transform by channel, the products by xi, the
  * output transform by filter for Winograd), with a barrier between
  * phases. Item k of the shared ones keeps its buffers in thread slot k's
@@ -1185,7 +1210,8 @@ static void wino_forward(const hsi_cnn_conv_desc *cd, const float *x, const floa
         {
             float *own = hsi_cnn_wino_v(&p, cd, thread_block(cd, work, thread_id()));
 #pragma omp for schedule(static)
-            for (int k = 0; k < K; k++) hsi_cnn_wino_scratch_zero(&p, cd, thread_block(cd, work, k));
+            for (int k = 0; k < K; k++)
+                hsi_cnn_wino_scratch_zero(&p, cd, thread_block(cd, work, k));
 #pragma omp for collapse(2) schedule(dynamic, 1)
             for (int k = 0; k < K; k++)
                 for (int c = 0; c < cd->c; c++) {
@@ -1209,7 +1235,9 @@ static void wino_forward(const hsi_cnn_conv_desc *cd, const float *x, const floa
                                                 out_size, f, f + 1, own);
                     for (int s = 0; s < len; s++) {
                         finish_rows(cd, bias, fin, out + s * out_size, P, P, f, f + 1);
-                        if (pd) pool_channels(pd, out + s * out_size, s0 + s, ypool, argmax, f, f + 1);
+                        if (pd)
+                            pool_channels(pd, out + s * out_size, s0 + s, ypool, argmax, f,
+                                          f + 1);
                     }
                 }
         }
@@ -1270,13 +1298,18 @@ static void conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
 #pragma omp parallel
             {
                 float *scratch = thread_block(cd, work, thread_id()) + taps_g_floats(cd);
-#pragma omp for schedule(dynamic, 1)
+                const int parts = (cd->od + cd->kd - 1 + TAPS_SHARED_SLICES - 1) /
+                                  TAPS_SHARED_SLICES;
+#pragma omp for collapse(2) schedule(dynamic, 1)
                 for (int k = 0; k < ns; k++)
-                    taps_plane(cd, x + (size_t)(n0 + k) * in_size, thread_block(cd, work, k));
+                    for (int j = 0; j < parts; j++)
+                        taps_plane_part(cd, x + (size_t)(n0 + k) * in_size,
+                                        thread_block(cd, work, k), j);
 #pragma omp for collapse(2) schedule(dynamic, 1)
                 for (int k = 0; k < ns; k++)
                     for (int j = 0; j < spans; j++) {
-                        float *out = pd ? thread_sample_out(cd, work, k) : y + (n0 + k) * out_size;
+                        float *out = pd ? thread_sample_out(cd, work, k)
+                                        : y + (n0 + k) * out_size;
                         hsi_cnn_taps_forward_range(cd, thread_block(cd, work, k), gstride, work,
                                                    bias, act == HSI_CNN_ACT_RELU, out, scratch,
                                                    j * TAPS_SHARED_SPAN,
@@ -1286,7 +1319,8 @@ static void conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
 #pragma omp for collapse(2) schedule(dynamic, 1)
                     for (int k = 0; k < ns; k++)
                         for (int f = 0; f < cd->f; f++) {
-                            float *out = pd ? thread_sample_out(cd, work, k) : y + (n0 + k) * out_size;
+                            float *out = pd ? thread_sample_out(cd, work, k)
+                                            : y + (n0 + k) * out_size;
                             if (finish) finish_rows(cd, NULL, act, out, P, P, f, f + 1);
                             if (pd) pool_channels(pd, out, n0 + k, ypool, argmax, f, f + 1);
                         }

@@ -538,7 +538,8 @@ void hsi_cnn_wino_forward_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_d
 {
     const scratch_parts sp = parts(p, cd, scratch);
     hsi_cnn_wino_forward_input(p, cd, x, nb, step, scratch, 0, cd->c);
-    for (int xi = 0; xi < p->alpha; xi++) hsi_cnn_wino_forward_product(p, cd, u, nb, scratch, xi, sp.v);
+    for (int xi = 0; xi < p->alpha; xi++)
+        hsi_cnn_wino_forward_product(p, cd, u, nb, scratch, xi, sp.v);
     hsi_cnn_wino_forward_output(p, cd, nb, scratch, out, ostride, 0, cd->f, sp.discard);
 }
 
