@@ -522,15 +522,20 @@ static int plane_avx512_ok(void)
 }
 #endif
 
-/* G (R x (nd+kd-1)*plane) for output slices [d0, d0+nd) of one sample x. */
-static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *g)
+/* G (R x (nd+kd-1)*plane) for output slices [d0, d0+nd) of one sample x,
+ * its columns of slices j0 .. j1 - 1 of the nd + kd - 1 only, so that
+ * threads can build one G in parts (copies: the same values however it is
+ * split). */
+static void vol2plane_slices(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd,
+                             float *g, int j0, int j1)
 {
     const int plane = cd->oh * cd->ow, span = nd + cd->kd - 1, cols = span * plane;
+    if (j1 > span) j1 = span;
     if (plane_is_simple(cd)) {
         /* Loop order keeps one small input plane in L1 while its kh x kw
          * shifted windows are written to their rows. */
         for (int c = 0; c < cd->c; c++)
-            for (int j = 0; j < span; j++) {
+            for (int j = j0; j < j1; j++) {
                 int id = d0 + j - cd->pd;
                 const float *src =
                     id >= 0 && id < cd->d ? x + ((size_t)c * cd->d + id) * cd->h * cd->w : NULL;
@@ -554,8 +559,9 @@ static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int n
     for (int c = 0; c < cd->c; c++)
         for (int b = 0; b < cd->kh; b++)
             for (int e = 0; e < cd->kw; e++) {
-                float *dst = g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols;
-                for (int j = 0; j < span; j++, dst += plane) {
+                float *dst =
+                    g + (size_t)((c * cd->kh + b) * cd->kw + e) * cols + (size_t)j0 * plane;
+                for (int j = j0; j < j1; j++, dst += plane) {
                     int id = d0 + j - cd->pd;
                     if (id < 0 || id >= cd->d) {
                         memset(dst, 0, sizeof(float) * plane);
@@ -583,6 +589,11 @@ static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int n
             }
 }
 
+/* All of G. */
+static void vol2plane(const hsi_cnn_conv_desc *cd, const float *x, int d0, int nd, float *g)
+{
+    vol2plane_slices(cd, x, d0, nd, g, 0, nd + cd->kd - 1);
+}
 
 /* The adjoint of vol2plane: dx (one sample) += scatter of dG. With set, the
  * input slices the block reads are overwritten instead (zeroed, then
@@ -1058,6 +1069,20 @@ static void taps_plane(const hsi_cnn_conv_desc *cd, const float *x, float *g)
     memset(g + (size_t)shift_rows(cd) * taps_gstride(cd), 0, sizeof(float) * HSI_CNN_TAPS_SLACK);
 }
 
+/* Slices (of od + kd - 1) per task of the shared plane build: 8 of the
+ * trunk's 35 x 35 planes, 9 rows, 0.35 MB. */
+#define TAPS_SHARED_SLICES 8
+
+/* Task j of taps_plane in parts: slices [j*TAPS_SHARED_SLICES, ...), and
+ * the slack with task 0. */
+static void taps_plane_part(const hsi_cnn_conv_desc *cd, const float *x, float *g, int j)
+{
+    vol2plane_slices(cd, x, 0, cd->od, g, j * TAPS_SHARED_SLICES, (j + 1) * TAPS_SHARED_SLICES);
+    if (!j)
+        memset(g + (size_t)shift_rows(cd) * taps_gstride(cd), 0,
+               sizeof(float) * HSI_CNN_TAPS_SLACK);
+}
+
 /* Sum of v[0 .. n) in 8 interleaved partial sums, added in a fixed order:
  * one running sum would wait on every add's latency (the first layer's
  * bias gradient sums 48 x 9604 values per sample). */
@@ -1074,10 +1099,10 @@ static float sum_floats(const float *v, int n)
 
 /* Bias and an elementwise activation on one output block (f rows of cols,
  * row stride ld), while it is still in cache. */
-static void finish_block(const hsi_cnn_conv_desc *cd, const float *bias, hsi_cnn_activation act,
-                         float *out, int cols, int ld)
+static void finish_rows(const hsi_cnn_conv_desc *cd, const float *bias, hsi_cnn_activation act,
+                        float *out, int cols, int ld, int f0, int f1)
 {
-    for (int f = 0; f < cd->f; f++) {
+    for (int f = f0; f < f1; f++) {
         float *restrict o = out + (size_t)f * ld;
         const float bf = bias ? bias[f] : 0.0f;
         switch (act) {
@@ -1098,21 +1123,59 @@ static void finish_block(const hsi_cnn_conv_desc *cd, const float *bias, hsi_cnn
     }
 }
 
+static void finish_block(const hsi_cnn_conv_desc *cd, const float *bias, hsi_cnn_activation act,
+                         float *out, int cols, int ld)
+{
+    finish_rows(cd, bias, act, out, cols, ld, 0, cd->f);
+}
+
 static void maxpool_channel(const hsi_cnn_pool_desc *pd, const float *xi, float *yo,
                             int32_t *am);
 
 /* Max-pool one sample's conv output (f x od*plane, in a thread's buffer)
  * into its place in the pooled batch. */
-static void pool_sample(const hsi_cnn_pool_desc *pd, const float *ys, int n, float *y,
-                        int32_t *argmax)
+static void pool_channels(const hsi_cnn_pool_desc *pd, const float *ys, int n, float *y,
+                          int32_t *argmax, int c0, int c1)
 {
     const size_t in_vol = (size_t)pd->d * pd->h * pd->w;
     const size_t out_vol = (size_t)pd->od * pd->oh * pd->ow;
-    for (int c = 0; c < pd->c; c++) {
+    for (int c = c0; c < c1; c++) {
         size_t nc = (size_t)n * pd->c + c;
         maxpool_channel(pd, ys + c * in_vol, y + nc * out_vol, argmax + nc * out_vol);
     }
 }
+
+static void pool_sample(const hsi_cnn_pool_desc *pd, const float *ys, int n, float *y,
+                        int32_t *argmax)
+{
+    pool_channels(pd, ys, n, y, argmax, 0, pd->c);
+}
+
+/* ---- one sample's (or block's) forward work split between threads ----
+ *
+ * The forward passes below run whole samples (or Winograd blocks) one per
+ * thread, which leaves threads idle when a pass has fewer of them than
+ * threads, or a remainder: the dense prediction's trunk runs 5 tiles of
+ * 37 x 37 x 200 a pass, so on 2 threads one idles a sixth of the time and
+ * on 16 more than half. So the first items - items % threads go one per
+ * thread as before and the rest are shared: every thread takes part in
+ * each phase of all of them (the plane matrix in parts, then output ranges for
+ * the tap kernels; the input transform by channel, the products by xi, the
+ * output transform by filter for Winograd), with a barrier between
+ * phases. Item k of the shared ones keeps its buffers in thread slot k's
+ * workspace (k < threads), a thread's private scratch in its own slot
+ * where slot k's shared buffers leave room. Each output value is computed
+ * by the same operations in the same order either way, so the results are
+ * the same bits for any thread count (tests/test_cnn_conv_split.c). */
+static int shared_from(int items)
+{
+    const int threads = hsi_max_threads();
+    return threads > 1 ? items - items % threads : items;
+}
+
+/* Outputs per task of the shared tap passes: 64 register tiles, about
+ * 0.1 ms of the Lange net's first layer. */
+#define TAPS_SHARED_SPAN (64 * HSI_CNN_TAPS_FORWARD_TILE)
 
 /* Winograd forward pass (use_wino): blocks of whole samples, each block's
  * outputs finished (bias, activation) and, with pd, pooled from the
@@ -1127,17 +1190,56 @@ static void wino_forward(const hsi_cnn_conv_desc *cd, const float *x, const floa
     hsi_cnn_wino_plan p;
     wino_plan(cd, nb, &p);
     hsi_cnn_wino_filter_transform(&p, cd, w, work);
+    const hsi_cnn_activation fin = act == HSI_CNN_ACT_SOFTMAX ? HSI_CNN_ACT_LINEAR : act;
+    const int b0 = shared_from(blocks), K = blocks - b0;
     int saved = blas_threads_save();
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int b = 0; b < blocks; b++) {
+    for (int b = 0; b < b0; b++) {
         const int t = thread_id(), s0 = b * nb, len = cd->n - s0 < nb ? cd->n - s0 : nb;
         float *out = pd ? thread_sample_out(cd, work, t) : y + s0 * out_size;
         hsi_cnn_wino_forward_block(&p, cd, work, x + s0 * in_size, len, 1, out, out_size,
                                    thread_block(cd, work, t));
         for (int s = 0; s < len; s++) {
-            finish_block(cd, bias, act == HSI_CNN_ACT_SOFTMAX ? HSI_CNN_ACT_LINEAR : act,
-                         out + s * out_size, P, P);
+            finish_block(cd, bias, fin, out + s * out_size, P, P);
             if (pd) pool_sample(pd, out + s * out_size, s0 + s, ypool, argmax);
+        }
+    }
+    if (K) {
+        /* The last K blocks shared (see shared_from): block b0 + k in slot k. */
+#pragma omp parallel
+        {
+            float *own = hsi_cnn_wino_v(&p, cd, thread_block(cd, work, thread_id()));
+#pragma omp for schedule(static)
+            for (int k = 0; k < K; k++)
+                hsi_cnn_wino_scratch_zero(&p, cd, thread_block(cd, work, k));
+#pragma omp for collapse(2) schedule(dynamic, 1)
+            for (int k = 0; k < K; k++)
+                for (int c = 0; c < cd->c; c++) {
+                    const int s0 = (b0 + k) * nb, len = cd->n - s0 < nb ? cd->n - s0 : nb;
+                    hsi_cnn_wino_forward_input(&p, cd, x + s0 * in_size, len, 1,
+                                               thread_block(cd, work, k), c, c + 1);
+                }
+#pragma omp for collapse(2) schedule(dynamic, 1)
+            for (int k = 0; k < K; k++)
+                for (int xi = 0; xi < p.alpha; xi++) {
+                    const int s0 = (b0 + k) * nb, len = cd->n - s0 < nb ? cd->n - s0 : nb;
+                    hsi_cnn_wino_forward_product(&p, cd, work, len, thread_block(cd, work, k), xi,
+                                                 own);
+                }
+#pragma omp for collapse(2) schedule(dynamic, 1)
+            for (int k = 0; k < K; k++)
+                for (int f = 0; f < cd->f; f++) {
+                    const int s0 = (b0 + k) * nb, len = cd->n - s0 < nb ? cd->n - s0 : nb;
+                    float *out = pd ? thread_sample_out(cd, work, k) : y + s0 * out_size;
+                    hsi_cnn_wino_forward_output(&p, cd, len, thread_block(cd, work, k), out,
+                                                out_size, f, f + 1, own);
+                    for (int s = 0; s < len; s++) {
+                        finish_rows(cd, bias, fin, out + s * out_size, P, P, f, f + 1);
+                        if (pd)
+                            pool_channels(pd, out + s * out_size, s0 + s, ypool, argmax, f,
+                                          f + 1);
+                    }
+                }
         }
     }
     blas_threads_restore(saved);
@@ -1168,8 +1270,9 @@ static void conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
             hsi_cnn_bf16_taps_pack_weights(cd->f, cd->c, cd->kd, cd->kh, cd->kw, w, wp16);
         else
             hsi_cnn_taps_pack_weights(cd, w, work);
+        const int n0 = bf16_taps ? cd->n : shared_from(cd->n), ns = cd->n - n0;
 #pragma omp parallel for schedule(dynamic, 1)
-        for (int n = 0; n < cd->n; n++) {
+        for (int n = 0; n < n0; n++) {
             const int t = thread_id();
             float *g = thread_block(cd, work, t), *scratch = g + taps_g_floats(cd);
             float *out = pd ? thread_sample_out(cd, work, t) : y + n * out_size;
@@ -1185,6 +1288,44 @@ static void conv_forward(const hsi_cnn_backend *be, const hsi_cnn_conv_desc *cd,
             if (act == HSI_CNN_ACT_SIGMOID || act == HSI_CNN_ACT_TANH)
                 finish_block(cd, NULL, act, out, P, P);
             if (pd) pool_sample(pd, out, n, ypool, argmax);
+        }
+        if (ns) {
+            /* The last ns samples shared (see shared_from): sample n0 + k's G
+             * (and output, with pd) in slot k; the kernels' scratch is the
+             * thread's own, after its slot's G. */
+            const int spans = (P + TAPS_SHARED_SPAN - 1) / TAPS_SHARED_SPAN;
+            const int finish = act == HSI_CNN_ACT_SIGMOID || act == HSI_CNN_ACT_TANH;
+#pragma omp parallel
+            {
+                float *scratch = thread_block(cd, work, thread_id()) + taps_g_floats(cd);
+                const int parts = (cd->od + cd->kd - 1 + TAPS_SHARED_SLICES - 1) /
+                                  TAPS_SHARED_SLICES;
+#pragma omp for collapse(2) schedule(dynamic, 1)
+                for (int k = 0; k < ns; k++)
+                    for (int j = 0; j < parts; j++)
+                        taps_plane_part(cd, x + (size_t)(n0 + k) * in_size,
+                                        thread_block(cd, work, k), j);
+#pragma omp for collapse(2) schedule(dynamic, 1)
+                for (int k = 0; k < ns; k++)
+                    for (int j = 0; j < spans; j++) {
+                        float *out = pd ? thread_sample_out(cd, work, k)
+                                        : y + (n0 + k) * out_size;
+                        hsi_cnn_taps_forward_range(cd, thread_block(cd, work, k), gstride, work,
+                                                   bias, act == HSI_CNN_ACT_RELU, out, scratch,
+                                                   j * TAPS_SHARED_SPAN,
+                                                   (j + 1) * TAPS_SHARED_SPAN);
+                    }
+                if (finish || pd) {
+#pragma omp for collapse(2) schedule(dynamic, 1)
+                    for (int k = 0; k < ns; k++)
+                        for (int f = 0; f < cd->f; f++) {
+                            float *out = pd ? thread_sample_out(cd, work, k)
+                                            : y + (n0 + k) * out_size;
+                            if (finish) finish_rows(cd, NULL, act, out, P, P, f, f + 1);
+                            if (pd) pool_channels(pd, out, n0 + k, ypool, argmax, f, f + 1);
+                        }
+                }
+            }
         }
         if (act == HSI_CNN_ACT_SOFTMAX) cpu_activation_forward(be, act, cd->n * cd->f, P, y);
         return;

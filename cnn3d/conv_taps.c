@@ -24,7 +24,7 @@
 #include <string.h>
 
 #define FB 4      /* filters per register tile */
-#define QT 24     /* forward: outputs per register tile (3 vectors of 8) */
+#define QT HSI_CNN_TAPS_FORWARD_TILE /* forward: outputs per register tile (3 vectors of 8) */
 #define TB 2      /* filter gradient: taps per register tile */
 #define CHUNK 128 /* filter gradient: outputs per pass; 48 dy rows = 24 KB */
 
@@ -136,15 +136,18 @@ int hsi_cnn_taps_cpu_ok(void)
            (hsi_cpu()->features & HSI_CPU_AVX2) && (hsi_cpu()->features & HSI_CPU_FMA);
 }
 
-TARGET void hsi_cnn_taps_forward(const hsi_cnn_conv_desc *cd, const float *g, size_t gstride,
-                                 const float *wt, const float *bias, int relu, float *y,
-                                 float *scratch)
+TARGET void hsi_cnn_taps_forward_range(const hsi_cnn_conv_desc *cd, const float *g,
+                                       size_t gstride, const float *wt, const float *bias,
+                                       int relu, float *y, float *scratch, int q_begin, int q_end)
 {
     const int taps = n_taps(cd), fp = round_up(cd->f, FB), Q = n_outputs(cd);
     const int *off = tap_offsets(cd, gstride, scratch);
     float *edge = scratch + offsets_floats(cd) + (size_t)fp * CHUNK;
     const __m256 zero = _mm256_setzero_ps();
-    for (int q0 = 0; q0 < Q; q0 += QT)
+    /* Tiles start at multiples of QT whatever the range (q_begin is one):
+     * every output gets the same register tile, so the same sums. */
+    if (q_end > Q) q_end = Q;
+    for (int q0 = q_begin; q0 < q_end; q0 += QT)
         for (int f0 = 0; f0 < cd->f; f0 += FB) {
             __m256 s[FB][3];
 #pragma GCC unroll 4
@@ -251,10 +254,12 @@ int hsi_cnn_taps_cpu_ok(void)
     return 0;
 }
 
-void hsi_cnn_taps_forward(const hsi_cnn_conv_desc *cd, const float *g, size_t gstride,
-                          const float *wt, const float *bias, int relu, float *y, float *scratch)
+void hsi_cnn_taps_forward_range(const hsi_cnn_conv_desc *cd, const float *g, size_t gstride,
+                                const float *wt, const float *bias, int relu, float *y,
+                                float *scratch, int q_begin, int q_end)
 {
     (void)cd, (void)g, (void)gstride, (void)wt, (void)bias, (void)relu, (void)y, (void)scratch;
+    (void)q_begin, (void)q_end;
 }
 
 void hsi_cnn_taps_filter_accumulate(const hsi_cnn_conv_desc *cd, const float *g, size_t gstride,
@@ -263,3 +268,9 @@ void hsi_cnn_taps_filter_accumulate(const hsi_cnn_conv_desc *cd, const float *g,
     (void)cd, (void)g, (void)gstride, (void)dy, (void)acc, (void)scratch;
 }
 #endif
+
+void hsi_cnn_taps_forward(const hsi_cnn_conv_desc *cd, const float *g, size_t gstride,
+                          const float *wt, const float *bias, int relu, float *y, float *scratch)
+{
+    hsi_cnn_taps_forward_range(cd, g, gstride, wt, bias, relu, y, scratch, 0, n_outputs(cd));
+}

@@ -43,6 +43,15 @@ void hsi_cnn_taps_forward(const hsi_cnn_conv_desc *cd, const float *g, size_t gs
                           const float *wt, const float *bias, int relu, float *y,
                           float *scratch);
 
+/* The outputs q_begin .. q_end - 1 (of od*plane; q_begin a multiple of
+ * HSI_CNN_TAPS_FORWARD_TILE) of every filter only, by the same operations
+ * as the whole pass: threads that split one sample's outputs into such
+ * ranges (scratch their own, G shared) write the same bits as one thread. */
+#define HSI_CNN_TAPS_FORWARD_TILE 24
+void hsi_cnn_taps_forward_range(const hsi_cnn_conv_desc *cd, const float *g, size_t gstride,
+                                const float *wt, const float *bias, int relu, float *y,
+                                float *scratch, int q_begin, int q_end);
+
 /* Filter gradient over a group of samples: acc (hsi_cnn_taps_acc_floats,
  * zeroed by the caller) += the 8-lane partial sums of dy (f x od*plane) . G
  * for one sample; hsi_cnn_taps_filter_finish adds the lanes, in order, into

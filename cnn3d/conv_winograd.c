@@ -382,8 +382,8 @@ typedef struct {
     float *xt, *v, *mx, *dtt, *zero, *discard;
 } scratch_parts;
 
-static scratch_parts parts(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
-                           float *scratch)
+static scratch_parts parts_of(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
+                              float *scratch)
 {
     scratch_parts sp;
     sp.xt = scratch;
@@ -392,6 +392,14 @@ static scratch_parts parts(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *
     sp.dtt = sp.mx + mx_floats(p, cd);
     sp.zero = sp.dtt + dtt_floats(p, cd);
     sp.discard = sp.zero + spare_floats(cd);
+    return sp;
+}
+
+/* The parts, with the zero plane zeroed. */
+static scratch_parts parts(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
+                           float *scratch)
+{
+    scratch_parts sp = parts_of(p, cd, scratch);
     memset(sp.zero, 0, sizeof(float) * spare_floats(cd));
     return sp;
 }
@@ -400,15 +408,16 @@ static scratch_parts parts(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *
  * (slices outside the input are the zero padding); with adjoint, dx_s
  * += the transpose applied to Xt (slices outside are dropped). xt rows: q
  * (the block's plan) sizes, p's alpha. */
-static void input_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc *cd, float *x,
-                            int step, float *xt, const scratch_parts *sp, int adjoint)
+static void input_transform_range(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc *cd,
+                                  float *x, int step, float *xt, const scratch_parts *sp,
+                                  int adjoint, int c0, int c1)
 {
     const int hw = cd->h * cd->w, T = q->tiles, nbT = q->nb * T, A = q->alpha;
     const size_t in_size = (size_t)cd->c * cd->d * hw, xi_stride = (size_t)cd->c * nbT * hw;
     const float *planes[HSI_CNN_WINO_MAX_ALPHA];
     float *tiles[HSI_CNN_WINO_MAX_ALPHA];
     for (int s = 0; s < q->nb; s++)
-        for (int c = 0; c < cd->c; c++) {
+        for (int c = c0; c < c1; c++) {
             float *xc = x + (size_t)s * step * in_size + (size_t)c * cd->d * hw;
             for (int t = 0; t < T; t++) {
                 float *row = xt + ((size_t)c * nbT + (size_t)s * T + t) * hw;
@@ -425,17 +434,24 @@ static void input_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc 
         }
 }
 
+static void input_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc *cd, float *x,
+                            int step, float *xt, const scratch_parts *sp, int adjoint)
+{
+    input_transform_range(q, cd, x, step, xt, sp, adjoint, 0, cd->c);
+}
+
 /* out_s[f][t*m + i] = sum_xi AT[i][xi] Mx[xi][f][s*T + t] (outputs past od
  * discarded); with adjoint, Mx[xi][f][s*T + t] = sum_i AT[i][xi]
  * dy_s[f][t*m + i] (outputs past od read as zero). */
-static void output_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc *cd, float *mx,
-                             float *out, size_t ostride, const scratch_parts *sp, int adjoint)
+static void output_transform_range(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc *cd,
+                                   float *mx, float *out, size_t ostride,
+                                   const scratch_parts *sp, int adjoint, int f0, int f1)
 {
     const int plane = cd->oh * cd->ow, T = q->tiles, A = q->alpha, m = q->m;
     const size_t P = (size_t)cd->od * plane, N = cols(q, cd), xi_stride = (size_t)cd->f * N;
     float *outs[HSI_CNN_WINO_MAX_ALPHA], *tiles[HSI_CNN_WINO_MAX_ALPHA];
     for (int s = 0; s < q->nb; s++)
-        for (int f = 0; f < cd->f; f++) {
+        for (int f = f0; f < f1; f++) {
             float *ys = out + s * ostride + f * P;
             float *mrow = mx + f * N + (size_t)s * T * plane;
             for (int t = 0; t < T; t++) {
@@ -448,6 +464,12 @@ static void output_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc
                 else mix_planes(q, OUT, q->at, (const float *const *)tiles, outs, plane, 0);
             }
         }
+}
+
+static void output_transform(const hsi_cnn_wino_plan *q, const hsi_cnn_conv_desc *cd, float *mx,
+                             float *out, size_t ostride, const scratch_parts *sp, int adjoint)
+{
+    output_transform_range(q, cd, mx, out, ostride, sp, adjoint, 0, cd->f);
 }
 
 /* Columns per GEMM (plan's chunk; 0: all N of the block in one). */
@@ -465,25 +487,60 @@ static hsi_cnn_wino_plan block_plan(const hsi_cnn_wino_plan *p, int nb)
     return q;
 }
 
-void hsi_cnn_wino_forward_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
-                                const float *u, const float *x, int nb, int step, float *out,
-                                size_t ostride, float *scratch)
+void hsi_cnn_wino_forward_input(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
+                                const float *x, int nb, int step, float *scratch, int c0, int c1)
+{
+    const hsi_cnn_wino_plan q = block_plan(p, nb);
+    const scratch_parts sp = parts_of(p, cd, scratch);
+    input_transform_range(&q, cd, (float *)x, step, sp.xt, &sp, 0, c0, c1);
+}
+
+void hsi_cnn_wino_forward_product(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
+                                  const float *u, int nb, float *scratch, int xi, float *v)
 {
     const hsi_cnn_wino_plan q = block_plan(p, nb);
     const hsi_cnn_conv_desc td = tile_desc(&q, cd);
     const int R = (int)rows(cd), N = (int)cols(&q, cd), span = chunk_cols(&q, cd);
-    const scratch_parts sp = parts(p, cd, scratch);
+    const scratch_parts sp = parts_of(p, cd, scratch);
     const size_t xi_xt = (size_t)cd->c * td.d * cd->h * cd->w, xi_mx = (size_t)cd->f * N;
-    input_transform(&q, cd, (float *)x, step, sp.xt, &sp, 0);
-    for (int xi = 0; xi < q.alpha; xi++) {
-        hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, 0, td.od, sp.v);
-        /* Mx[xi] (f x N) = U[xi] (f x R) . V (R x N), span columns at a time */
-        for (int j0 = 0; j0 < N; j0 += span)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f,
-                        N - j0 < span ? N - j0 : span, R, 1.0f, u + (size_t)xi * cd->f * R, R,
-                        sp.v + j0, N, 0.0f, sp.mx + xi * xi_mx + j0, N);
-    }
-    output_transform(&q, cd, sp.mx, out, ostride, &sp, 0);
+    hsi_cnn_cpu_vol2plane(&td, sp.xt + xi * xi_xt, 0, td.od, v);
+    /* Mx[xi] (f x N) = U[xi] (f x R) . V (R x N), span columns at a time */
+    for (int j0 = 0; j0 < N; j0 += span)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cd->f,
+                    N - j0 < span ? N - j0 : span, R, 1.0f, u + (size_t)xi * cd->f * R, R,
+                    v + j0, N, 0.0f, sp.mx + xi * xi_mx + j0, N);
+}
+
+void hsi_cnn_wino_forward_output(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd, int nb,
+                                 float *scratch, float *out, size_t ostride, int f0, int f1,
+                                 float *discard)
+{
+    const hsi_cnn_wino_plan q = block_plan(p, nb);
+    scratch_parts sp = parts_of(p, cd, scratch);
+    sp.discard = discard;
+    output_transform_range(&q, cd, sp.mx, out, ostride, &sp, 0, f0, f1);
+}
+
+float *hsi_cnn_wino_v(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd, float *scratch)
+{
+    return parts_of(p, cd, scratch).v;
+}
+
+void hsi_cnn_wino_scratch_zero(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
+                               float *scratch)
+{
+    (void)parts(p, cd, scratch);
+}
+
+void hsi_cnn_wino_forward_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
+                                const float *u, const float *x, int nb, int step, float *out,
+                                size_t ostride, float *scratch)
+{
+    const scratch_parts sp = parts(p, cd, scratch);
+    hsi_cnn_wino_forward_input(p, cd, x, nb, step, scratch, 0, cd->c);
+    for (int xi = 0; xi < p->alpha; xi++)
+        hsi_cnn_wino_forward_product(p, cd, u, nb, scratch, xi, sp.v);
+    hsi_cnn_wino_forward_output(p, cd, nb, scratch, out, ostride, 0, cd->f, sp.discard);
 }
 
 void hsi_cnn_wino_data_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,

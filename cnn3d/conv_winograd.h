@@ -100,6 +100,28 @@ void hsi_cnn_wino_forward_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_d
                                 const float *u, const float *x, int nb, int step, float *out,
                                 size_t ostride, float *scratch);
 
+/* The forward block in its three phases, for threads that share one
+ * block (a batch with fewer blocks than threads): the input transform of
+ * channels c0 .. c1 - 1; the product for one xi (its window gather into v,
+ * R x N, the calling thread's own: another thread's scratch, see
+ * hsi_cnn_wino_v); the output transform of filters f0 .. f1 - 1 (discard:
+ * a plane of oh*ow floats of the calling thread's own, where outputs past
+ * od go). Each phase reads what the one before wrote of the whole block,
+ * so a barrier goes between them; hsi_cnn_wino_scratch_zero first. Every
+ * value is computed by the same operations as in hsi_cnn_wino_forward_block,
+ * which is these phases in order on one thread, however the ranges and xi
+ * are split. */
+void hsi_cnn_wino_scratch_zero(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
+                               float *scratch);
+float *hsi_cnn_wino_v(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd, float *scratch);
+void hsi_cnn_wino_forward_input(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
+                                const float *x, int nb, int step, float *scratch, int c0, int c1);
+void hsi_cnn_wino_forward_product(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
+                                  const float *u, int nb, float *scratch, int xi, float *v);
+void hsi_cnn_wino_forward_output(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd, int nb,
+                                 float *scratch, float *out, size_t ostride, int f0, int f1,
+                                 float *discard);
+
 /* dx_s (c x d x h x w, overwritten) = conv^T of dy_s. */
 void hsi_cnn_wino_data_block(const hsi_cnn_wino_plan *p, const hsi_cnn_conv_desc *cd,
                              const float *u, const float *dy, int nb, int step, float *dx,
