@@ -236,6 +236,19 @@ static void check_fallback(const char *text, const char *why)
     hsi_cnn_net_free(net);
 }
 
+
+/* hsi_cnn_predict_file on the test scene with a window of the given radius
+ * fails with code and a message holding msg, and returns no raster. */
+static void expect_predict_error(hsi_cnn_net *net, int radius, hsi_status code, const char *msg)
+{
+    hsi_cnn_meta meta = {0};
+    meta.radius = radius;
+    hsi_labels *labels = NULL;
+    hsi_cnn_scene_options o = {NULL, "test net", 0, 0, NULL, NULL, 0, NULL};
+    CHECK_FAILS(hsi_cnn_predict_file(net, &meta, cube_path, &o, &labels, NULL, NULL), code, msg);
+    CHECK(labels == NULL);
+    hsi_labels_free(labels);
+}
 static char *read_text(const char *path)
 {
     FILE *fp = fopen(path, "rb");
@@ -418,13 +431,9 @@ int main(void)
                         "[flatten]\n[dense]\nunits = classes\nactivation = softmax\n", 5, 8))) {
         for (int path = 0; path < 2; path++) {
             setenv("HSI_CNN_DENSE", path ? "1" : "0", 1);
-            hsi_cnn_meta meta = {0};
-            meta.radius = 9;
-            hsi_labels *labels = NULL;
-            hsi_cnn_scene_options o = {NULL, "test net", 0, 0, NULL, NULL, 0, NULL};
-            CHECK_FAILS(hsi_cnn_predict_file(net, &meta, cube_path, &o, &labels, NULL, NULL),
-                        HSI_ERR_SIZE, "cube.tif: patch radius 9 (window 19 x 19) is larger than the scene (17 x 13)");
-            CHECK(labels == NULL);
+            expect_predict_error(net, 9, HSI_ERR_SIZE,
+                                 "cube.tif: patch radius 9 (window 19 x 19) is larger than the "
+                                 "scene (17 x 13)");
         }
         unsetenv("HSI_CNN_DENSE");
         hsi_cnn_net_free(net);
@@ -433,14 +442,8 @@ int main(void)
     /* A bad HSI_CNN_DENSE_TILE is one clear error. */
     if ((net = make_net(small_lange, 3, 7))) {
         setenv("HSI_CNN_DENSE_TILE", "4y", 1);
-        hsi_cnn_meta meta = {0};
-        meta.radius = 4;
-        hsi_labels *labels = NULL;
-        hsi_cnn_scene_options o = {NULL, "test net", 0, 0, NULL, NULL, 0, NULL};
-        CHECK_FAILS(hsi_cnn_predict_file(net, &meta, cube_path, &o, &labels, NULL, NULL),
-                    HSI_ERR_ARG, "HSI_CNN_DENSE_TILE='4y'");
+        expect_predict_error(net, 4, HSI_ERR_ARG, "HSI_CNN_DENSE_TILE='4y'");
         unsetenv("HSI_CNN_DENSE_TILE");
-        hsi_labels_free(labels);
         hsi_cnn_net_free(net);
     }
     return check_finish();
