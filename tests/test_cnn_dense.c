@@ -236,7 +236,6 @@ static void check_fallback(const char *text, const char *why)
     hsi_cnn_net_free(net);
 }
 
-
 /* hsi_cnn_predict_file on the test scene with a window of the given radius
  * fails with code and a message holding msg, and returns no raster. */
 static void expect_predict_error(hsi_cnn_net *net, int radius, hsi_status code, const char *msg)
@@ -249,6 +248,7 @@ static void expect_predict_error(hsi_cnn_net *net, int radius, hsi_status code, 
     CHECK(labels == NULL);
     hsi_labels_free(labels);
 }
+
 static char *read_text(const char *path)
 {
     FILE *fp = fopen(path, "rb");
