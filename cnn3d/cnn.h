@@ -236,6 +236,14 @@ typedef struct hsi_cnn_net {
 
 hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *opts,
                            hsi_cnn_net **out);
+
+/* What hsi_cnn_net_new(spec, opts) would allocate, planned and counted but
+ * not allocated: *bytes of its arenas and host buffers, and *flops, its
+ * forward FLOPs per sample. For budgets that size a net before building it
+ * (the dense path's trunk, cnn3d/predict_dense.c). */
+hsi_status hsi_cnn_net_size(const hsi_cnn_spec *spec, const hsi_cnn_net_options *opts,
+                            size_t *bytes, double *flops);
+
 void hsi_cnn_net_free(hsi_cnn_net *net);
 
 /* Arithmetic of the convolutions' GEMMs. BF16: operands rounded to bf16,
@@ -268,6 +276,9 @@ const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int traini
  * in between; on the CPU start does all the work. */
 void hsi_cnn_forward_start(hsi_cnn_net *net, const float *x, int n);
 const float *hsi_cnn_forward_finish(hsi_cnn_net *net, int n);
+
+/* The class of one row of outputs p[0..k-1]: the first largest. */
+int hsi_cnn_argmax(const float *p, int k);
 
 /* Inference from layer `first` on, for a caller that has put that layer's
  * input (n samples) in hsi_cnn_layer_input(net, first) itself: dense scene

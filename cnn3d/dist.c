@@ -163,14 +163,6 @@ void hsi_cnn_dist_epoch_begin(hsi_cnn_dist *d, hsi_cnn_net *net)
 
 #ifdef HAVE_MPI
 
-static int argmax_row(const float *p, int k)
-{
-    int best = 0;
-    for (int c = 1; c < k; c++)
-        if (p[c] > p[best]) best = c;
-    return best;
-}
-
 /* The buffer a bucket is reduced in: the gradients, or their host copy. */
 static float *reduce_buffer(hsi_cnn_dist *d, hsi_cnn_net *net)
 {
@@ -261,7 +253,7 @@ double hsi_cnn_dist_step(hsi_cnn_dist *d, hsi_cnn_net *net, const float *x,
         local[0] = hsi_cnn_loss_eval(net->spec->loss, last, p, labels, d->weights, n,
                                      net->classes, net->loss_grad, &pre);
         for (int i = 0; i < n; i++)
-            local[1] += argmax_row(p + (size_t)i * net->classes, net->classes) == labels[i];
+            local[1] += hsi_cnn_argmax(p + (size_t)i * net->classes, net->classes) == labels[i];
     }
     t0 = now();
     MPI_Request stats;

@@ -263,10 +263,10 @@ void hsi_cnn_net_free(hsi_cnn_net *net)
  * in the backward pass are only memory traffic (31 MB per batch of 50 for
  * the Lange net's first pad). The layer stays in the plan and the summary;
  * it is skipped when run, and its input feeds the conv. */
-static void fold_zero_padding(hsi_cnn_net *net)
+static void fold_zero_padding(hsi_cnn_layer *layers, int n_layers)
 {
-    for (int i = 0; i + 1 < net->n_layers; i++) {
-        hsi_cnn_layer *pad = &net->layers[i], *next = &net->layers[i + 1];
+    for (int i = 0; i + 1 < n_layers; i++) {
+        hsi_cnn_layer *pad = &layers[i], *next = &layers[i + 1];
         if (pad->spec.kind != HSI_CNN_ZEROPAD3D || next->spec.kind != HSI_CNN_CONV3D) continue;
         pad->folded = 1;
         next->conv.d = pad->pool.d, next->conv.h = pad->pool.h, next->conv.w = pad->pool.w;
@@ -305,6 +305,67 @@ void hsi_cnn_count_params(const hsi_cnn_layer *layers, int n_layers, size_t *n_p
     }
 }
 
+/* Floats of the activation arena of planned layers (zero padding folded)
+ * for batches of B; *largest gets the largest tensor of a sample (the host
+ * scratch and, in training, each of the two gradient buffers hold a batch
+ * of it), *work the largest layer workspace (in the arena too). */
+static size_t activation_floats(const hsi_cnn_layer *layers, int n_layers, hsi_cnn_shape input,
+                                size_t B, int training, const hsi_cnn_backend *be,
+                                size_t *largest, size_t *work_floats)
+{
+    size_t big = hsi_cnn_shape_size(input), work = 0;
+    size_t act = B * big;
+    for (int i = 0; i < n_layers; i++) {
+        const hsi_cnn_layer *L = &layers[i];
+        size_t o = hsi_cnn_shape_size(L->out);
+        if (!L->folded) act += B * o;
+        if (o > big) big = o;
+        if (L->spec.kind == HSI_CNN_MAXPOOL3D) act += B * o; /* argmax, int32 = float size */
+        if (L->spec.kind == HSI_CNN_DROPOUT && training) act += B * o;
+        if (L->spec.kind == HSI_CNN_BATCHNORM && training) act += B * o + L->in.c;
+        if (L->spec.kind == HSI_CNN_LSTM || L->spec.kind == HSI_CNN_GRU) {
+            size_t ws = hsi_cnn_rnn_work_floats(L, B);
+            act += hsi_cnn_rnn_arena_floats(L, B);
+            if (ws > work) work = ws;
+        }
+        if (L->spec.kind == HSI_CNN_CONV3D) {
+            size_t ws = be->conv3d_workspace(be, &L->conv);
+            if (ws > work) work = ws;
+        }
+    }
+    size_t grad_floats = training ? B * big : 0;
+    act += 2 * grad_floats + B * (size_t)layers[n_layers - 1].out.c + work;
+    /* Round every block to 16 floats (64 bytes) for alignment. */
+    act += 16 * (size_t)(3 * n_layers + 8);
+    *largest = big, *work_floats = work;
+    return act;
+}
+
+hsi_status hsi_cnn_net_size(const hsi_cnn_spec *spec, const hsi_cnn_net_options *opts,
+                            size_t *bytes, double *flops)
+{
+    *bytes = 0, *flops = 0;
+    hsi_cnn_layer *layers = calloc((size_t)spec->n_layers, sizeof *layers);
+    if (!layers) return hsi_error(HSI_ERR_NOMEM, "out of memory planning %s", spec->path);
+    hsi_cnn_shape input;
+    hsi_status st = hsi_cnn_net_plan(spec, opts->bands, opts->classes, &input, layers);
+    if (!st) {
+        const int n = spec->n_layers;
+        const hsi_cnn_backend *be = opts->backend ? opts->backend : hsi_cnn_backend_cpu();
+        const size_t B = (size_t)(opts->max_batch > 0 ? opts->max_batch : spec->batch);
+        fold_zero_padding(layers, n);
+        size_t n_params, n_state, largest, work;
+        hsi_cnn_count_params(layers, n, &n_params, &n_state);
+        size_t params = (opts->training ? 4 : 1) * n_params + n_state;
+        size_t act = activation_floats(layers, n, input, B, opts->training, be, &largest, &work);
+        size_t out = be->device ? 2 * B * (size_t)layers[n - 1].out.c : 0; /* host_out */
+        *bytes = ((params ? params : 1) + act + B * largest + out) * sizeof(float);
+        for (int i = 0; i < n; i++) *flops += layers[i].flops;
+    }
+    free(layers);
+    return st;
+}
+
 hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *opts,
                            hsi_cnn_net **out)
 {
@@ -331,7 +392,7 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
         return st;
     }
     net->classes = net->layers[net->n_layers - 1].out.c;
-    fold_zero_padding(net);
+    fold_zero_padding(net->layers, net->n_layers);
     hsi_rng_seed(&net->rng, opts->seed);
     hsi_cnn_schedule_reset(net);
 
@@ -359,30 +420,10 @@ hsi_status hsi_cnn_net_new(const hsi_cnn_spec *spec, const hsi_cnn_net_options *
     net->state = net->param_arena + copies * n_params;
 
     /* Activation arena: count first, then point. */
-    size_t B = (size_t)net->max_batch, largest = hsi_cnn_shape_size(net->input), work = 0;
-    size_t act = B * hsi_cnn_shape_size(net->input);
-    for (int i = 0; i < net->n_layers; i++) {
-        hsi_cnn_layer *L = &net->layers[i];
-        size_t o = hsi_cnn_shape_size(L->out);
-        if (!L->folded) act += B * o;
-        if (o > largest) largest = o;
-        if (L->spec.kind == HSI_CNN_MAXPOOL3D) act += B * o; /* argmax, int32 = float size */
-        if (L->spec.kind == HSI_CNN_DROPOUT && net->training) act += B * o;
-        if (L->spec.kind == HSI_CNN_BATCHNORM && net->training) act += B * o + L->in.c;
-        if (L->spec.kind == HSI_CNN_LSTM || L->spec.kind == HSI_CNN_GRU) {
-            size_t ws = hsi_cnn_rnn_work_floats(L, B);
-            act += hsi_cnn_rnn_arena_floats(L, B);
-            if (ws > work) work = ws;
-        }
-        if (L->spec.kind == HSI_CNN_CONV3D) {
-            size_t ws = net->be->conv3d_workspace(net->be, &L->conv);
-            if (ws > work) work = ws;
-        }
-    }
+    size_t B = (size_t)net->max_batch, largest, work;
+    size_t act = activation_floats(net->layers, net->n_layers, net->input, B, net->training,
+                                   net->be, &largest, &work);
     size_t grad_floats = net->training ? B * largest : 0;
-    act += 2 * grad_floats + B * net->classes + work;
-    /* Round every block to 16 floats (64 bytes) for alignment. */
-    act += 16 * (size_t)(3 * net->n_layers + 8);
     net->act_floats = act;
     net->act_arena = net->be->alloc(net->be, act * sizeof(float));
     net->host_scratch = malloc(B * largest * sizeof(float));
@@ -575,11 +616,8 @@ float *hsi_cnn_layer_input(hsi_cnn_net *net, int layer)
 const float *hsi_cnn_forward_from(hsi_cnn_net *net, int first, int n)
 {
     if (n > net->max_batch) n = net->max_batch;
-    const float *y = run_layers(net, first, n, 0);
-    if (!net->be->device) return y;
-    trace(net, -1, "reading the outputs back");
-    net->be->download(net->be, net->host_out, y, (size_t)n * net->classes * sizeof(float));
-    return net->host_out;
+    run_layers(net, first, n, 0);
+    return hsi_cnn_forward_finish(net, n);
 }
 
 void hsi_cnn_forward_start(hsi_cnn_net *net, const float *x, int n)
@@ -592,6 +630,9 @@ const float *hsi_cnn_forward_finish(hsi_cnn_net *net, int n)
     const float *y = net->layers[net->n_layers - 1].y;
     if (n > net->max_batch) n = net->max_batch;
     if (!net->be->device) return y;
+    /* A device backend: the outputs are read back (the one synchronisation
+     * of a step); after a device failure they are zeros, and
+     * hsi_cnn_backend_check() reports it. */
     trace(net, -1, "reading the outputs back");
     net->be->download(net->be, net->host_out, y, (size_t)n * net->classes * sizeof(float));
     return net->host_out;
@@ -600,14 +641,8 @@ const float *hsi_cnn_forward_finish(hsi_cnn_net *net, int n)
 const float *hsi_cnn_forward(hsi_cnn_net *net, const float *x, int n, int training)
 {
     if (n > net->max_batch) n = net->max_batch;
-    const float *y = forward_pass(net, x, n, training);
-    if (!net->be->device) return y;
-    /* A device backend: the outputs are read back (the one synchronisation
-     * of a step); after a device failure they are zeros, and
-     * hsi_cnn_backend_check() reports it. */
-    trace(net, -1, "reading the outputs back");
-    net->be->download(net->be, net->host_out, y, (size_t)n * net->classes * sizeof(float));
-    return net->host_out;
+    forward_pass(net, x, n, training);
+    return hsi_cnn_forward_finish(net, n);
 }
 
 /* ---------------------------------------------------------------- backward */
@@ -819,7 +854,7 @@ void hsi_cnn_optimizer_step(hsi_cnn_net *net)
     }
 }
 
-static int argmax_row(const float *p, int k)
+int hsi_cnn_argmax(const float *p, int k)
 {
     int best = 0;
     for (int c = 1; c < k; c++)
@@ -827,11 +862,21 @@ static int argmax_row(const float *p, int k)
     return best;
 }
 
+/* Each sample's class weight (NULL without class weights), in the host
+ * scratch: call it after the forward pass, which uses that buffer. */
+static const float *sample_weights(hsi_cnn_net *net, const float *class_weights,
+                                   const int32_t *labels, int n)
+{
+    if (!class_weights) return NULL;
+    float *w = net->host_scratch;
+    for (int i = 0; i < n; i++) w[i] = class_weights[labels[i]];
+    return w;
+}
+
 void hsi_cnn_train_step_begin(hsi_cnn_net *net, const float *x, const int32_t *labels,
                               const float *class_weights, int n)
 {
     if (n > net->max_batch) n = net->max_batch;
-    float *w = NULL;
     hsi_cnn_activation last = net->layers[net->n_layers - 1].spec.activation;
     int fused = net->spec->loss == HSI_CNN_LOSS_CCE && last == HSI_CNN_ACT_SOFTMAX;
     int slot = (int)(net->steps_begun++ % 2);
@@ -840,10 +885,7 @@ void hsi_cnn_train_step_begin(hsi_cnn_net *net, const float *x, const int32_t *l
          * goes straight to where the backward pass starts, and the loss
          * comes back while the rest of the step runs. */
         const float *y = forward_pass(net, x, n, 1);
-        if (class_weights) {
-            w = net->host_scratch; /* free after the forward pass */
-            for (int i = 0; i < n; i++) w[i] = class_weights[labels[i]];
-        }
+        const float *w = sample_weights(net, class_weights, labels, n);
         trace(net, -1, "loss");
         net->be->loss_start(net->be, net->spec->loss == HSI_CNN_LOSS_MSE, fused, y, labels, w, n,
                             net->classes, net->grad_a);
@@ -852,15 +894,12 @@ void hsi_cnn_train_step_begin(hsi_cnn_net *net, const float *x, const int32_t *l
         return;
     }
     const float *p = hsi_cnn_forward(net, x, n, 1);
-    if (class_weights) {
-        w = net->host_scratch;
-        for (int i = 0; i < n; i++) w[i] = class_weights[labels[i]];
-    }
+    const float *w = sample_weights(net, class_weights, labels, n);
     int pre = 0;
     net->step_loss[slot] = hsi_cnn_loss_eval(net->spec->loss, last, p, labels, w, n,
                                              net->classes, net->loss_grad, &pre);
     int hits = 0;
-    for (int i = 0; i < n; i++) hits += argmax_row(p + (size_t)i * net->classes, net->classes) == labels[i];
+    for (int i = 0; i < n; i++) hits += hsi_cnn_argmax(p + (size_t)i * net->classes, net->classes) == labels[i];
     net->step_hits[slot] = hits;
     hsi_cnn_backward(net, NULL, n, pre);
     hsi_cnn_optimizer_step(net);

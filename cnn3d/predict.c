@@ -229,8 +229,8 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
     const hsi_pixel *px;
     size_t n, pending = 0; /* patches whose forward pass runs, not yet collected */
     device_rows tile = {0};
-    hsi_pixel *pending_px = malloc((size_t)net->max_batch * sizeof *pending_px);
-    if (!pending_px) {
+    size_t *pending_at = malloc((size_t)net->max_batch * sizeof *pending_at); /* raster offsets */
+    if (!pending_at) {
         st = hsi_error(HSI_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -245,15 +245,7 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
                 st = dev;
                 break;
             }
-            for (size_t i = 0; i < pending; i++) {
-                const float *pi = p + i * (size_t)k;
-                size_t at = (size_t)pending_px[i].row * cols + pending_px[i].col;
-                int best = 0;
-                for (int j = 1; j < k; j++)
-                    if (pi[j] > pi[best]) best = j;
-                labels->data[at] = src.nodata[at] ? 0 : (uint16_t)(best + 1);
-                if (prob && !src.nodata[at]) memcpy(prob->data + at * (size_t)k, pi, (size_t)k * sizeof *pi);
-            }
+            hsi_cnn_scene_write(&dsc, p, pending_at, (int)pending, k);
             done_pixels += pending;
             pending = 0;
             hsi_progress_report(o->progress, (double)done_pixels, (double)total, NULL);
@@ -268,10 +260,10 @@ static hsi_status predict_rows(hsi_cnn_net *net, const hsi_cnn_meta *meta, const
             x = net->x; /* forward_start uploads nothing */
         }
         hsi_cnn_forward_start(net, x, (int)n);
-        memcpy(pending_px, px, n * sizeof *px);
+        for (size_t i = 0; i < n; i++) pending_at[i] = (size_t)px[i].row * cols + px[i].col;
         pending = n;
     }
-    free(pending_px);
+    free(pending_at);
     if (tile.rows) net->be->release(net->be, tile.rows);
     if (classified) *classified = done_pixels;
 done:

@@ -81,50 +81,14 @@ static hsi_cnn_spec trunk_spec(const hsi_cnn_net *net, int flatten, int in_h, in
     return s;
 }
 
-/* Bytes of a trunk's activation arena and host scratch for `batch` tiles,
- * counted as hsi_cnn_net_new counts them for inference (zero padding before
- * a conv folded into it, a pooled conv's output allocated all the same),
- * and its FLOPs per tile. */
+/* Bytes of a trunk for `batch` tiles of in_h x in_w inputs (what trunk_new
+ * will allocate), and its FLOPs per tile. */
 static hsi_status trunk_size(const hsi_cnn_net *net, int flatten, int in_h, int in_w, int batch,
                              size_t *bytes, double *flops)
 {
     hsi_cnn_spec s = trunk_spec(net, flatten, in_h, in_w);
-    hsi_cnn_layer *layers = calloc((size_t)flatten, sizeof *layers);
-    if (!layers) return hsi_error(HSI_ERR_NOMEM, "out of memory");
-    hsi_cnn_shape input;
-    hsi_status st = hsi_cnn_net_plan(&s, net->input.d, net->classes, &input, layers);
-    if (st) {
-        free(layers);
-        return st;
-    }
-    const size_t B = (size_t)batch;
-    size_t largest = hsi_cnn_shape_size(input), act = B * largest, work = 0;
-    *flops = 0;
-    for (int i = 0; i < flatten; i++) {
-        const hsi_cnn_layer *L = &layers[i];
-        size_t o = hsi_cnn_shape_size(L->out);
-        int folded = L->spec.kind == HSI_CNN_ZEROPAD3D && i + 1 < flatten &&
-                     layers[i + 1].spec.kind == HSI_CNN_CONV3D;
-        if (!folded) act += B * o;
-        if (o > largest) largest = o;
-        if (L->spec.kind == HSI_CNN_MAXPOOL3D) act += B * o;
-        if (L->spec.kind == HSI_CNN_CONV3D) {
-            hsi_cnn_conv_desc cd = L->conv;
-            if (i > 0 && layers[i - 1].spec.kind == HSI_CNN_ZEROPAD3D) {
-                const hsi_cnn_pool_desc *p = &layers[i - 1].pool;
-                cd.d = p->d, cd.h = p->h, cd.w = p->w;
-                cd.pd += p->pd, cd.ph += p->ph, cd.pw += p->pw;
-            }
-            cd.bf16 = net->layers[i].conv.bf16;
-            size_t ws = net->be->conv3d_workspace(net->be, &cd);
-            if (ws > work) work = ws;
-        }
-        *flops += L->flops;
-    }
-    act += B * (size_t)layers[flatten - 1].out.c + work + 16 * (size_t)(3 * flatten + 8);
-    *bytes = (act + B * largest) * sizeof(float);
-    free(layers);
-    return HSI_OK;
+    hsi_cnn_net_options o = {net->input.d, net->classes, batch, 0, 0, net->be};
+    return hsi_cnn_net_size(&s, &o, bytes, flops);
 }
 
 /* Whether pixel (y, x) is asked for: inside the skip border's margin, and
@@ -402,30 +366,22 @@ static void tile_input(const hsi_cnn_dense_plan *p, const hsi_cnn_dense_scene *s
         }
 }
 
-/* Band gi window by window: its wanted pixels' windows gathered from its
- * rows (hsi_patch_gather_band: the border rule of the per-window path) and
- * the whole net run on them, max_batch at a time. */
-static hsi_status band_windows(hsi_cnn_net *net, const hsi_cnn_dense_plan *p,
-                               const hsi_cnn_dense_scene *sc, const hsi_cube *band, size_t first,
-                               size_t gi, hsi_pixel *px, size_t *at, size_t *done);
-
-/* Classify the n pixels px of the tiles whose windows are in the tail's
- * input: argmax into labels, probabilities, nodata -> 0. */
-static void write_pixels(const hsi_cnn_dense_scene *sc, const float *p, const size_t *px,
+void hsi_cnn_scene_write(const hsi_cnn_dense_scene *sc, const float *p, const size_t *at_of,
                          int n, int k)
 {
     for (int i = 0; i < n; i++) {
         const float *pi = p + (size_t)i * k;
-        size_t at = px[i];
-        int best = 0;
-        for (int j = 1; j < k; j++)
-            if (pi[j] > pi[best]) best = j;
+        size_t at = at_of[i];
+        int best = hsi_cnn_argmax(pi, k);
         sc->labels->data[at] = sc->nodata[at] ? 0 : (uint16_t)(best + 1);
         if (sc->prob && !sc->nodata[at])
             memcpy(sc->prob->data + at * (size_t)k, pi, (size_t)k * sizeof *pi);
     }
 }
 
+/* Band gi window by window: its wanted pixels' windows gathered from its
+ * rows (hsi_patch_gather_band: the border rule of the per-window path) and
+ * the whole net run on them, max_batch at a time. */
 static hsi_status band_windows(hsi_cnn_net *net, const hsi_cnn_dense_plan *p,
                                const hsi_cnn_dense_scene *sc, const hsi_cube *band, size_t first,
                                size_t gi, hsi_pixel *px, size_t *at, size_t *done)
@@ -444,7 +400,7 @@ static hsi_status band_windows(hsi_cnn_net *net, const hsi_cnn_dense_plan *p,
                 hsi_status st = hsi_patch_gather_band(band, first, sc->rows, px, (size_t)n,
                                                       p->radius, sc->border, net->x);
                 if (st) return st;
-                write_pixels(sc, hsi_cnn_forward(net, net->x, n, 0), at, n, net->classes);
+                hsi_cnn_scene_write(sc, hsi_cnn_forward(net, net->x, n, 0), at, n, net->classes);
                 *done += (size_t)n;
                 n = 0;
             }
@@ -528,14 +484,14 @@ hsi_status hsi_cnn_dense_run(hsi_cnn_net *net, const hsi_cnn_dense_plan *p,
                                        (size_t)ww * sizeof(float));
                         px[n++] = y * sc->cols + x;
                         if (n == net->max_batch) {
-                            write_pixels(sc, hsi_cnn_forward_from(net, p->flatten, n), px, n, k);
+                            hsi_cnn_scene_write(sc, hsi_cnn_forward_from(net, p->flatten, n), px, n, k);
                             done_pixels += n;
                             n = 0;
                         }
                     }
             }
             if (n) {
-                write_pixels(sc, hsi_cnn_forward_from(net, p->flatten, n), px, n, k);
+                hsi_cnn_scene_write(sc, hsi_cnn_forward_from(net, p->flatten, n), px, n, k);
                 done_pixels += n;
             }
             hsi_progress_report(sc->progress, (double)done_pixels, (double)total, NULL);

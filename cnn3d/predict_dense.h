@@ -104,6 +104,12 @@ hsi_status hsi_cnn_dense_choose(const hsi_cnn_net *net, const hsi_cnn_dense_scen
 void hsi_cnn_dense_split(const hsi_cnn_dense_plan *plan, const hsi_cnn_dense_scene *sc,
                          size_t *band0, size_t *band1, size_t *span0, size_t *span1);
 
+/* The class of each of n pixels, at raster offsets at[0..n-1], from its
+ * outputs p (n x k): the argmax into sc->labels (1-based; 0 where nodata),
+ * the outputs into sc->prob. Both paths write through this. */
+void hsi_cnn_scene_write(const hsi_cnn_dense_scene *sc, const float *p, const size_t *at, int n,
+                         int k);
+
 /* Classify the wanted pixels of bands [band0, band1) into sc->labels (and
  * sc->prob); *classified counts them (nodata ones included, as the
  * per-window path does). */

@@ -16,14 +16,6 @@ static double seconds_now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int argmax_row(const float *p, int k)
-{
-    int best = 0;
-    for (int c = 1; c < k; c++)
-        if (p[c] > p[best]) best = c;
-    return best;
-}
-
 static hsi_status check_labels(const hsi_cnn_net *net, const hsi_cnn_dataset *d, const char *what)
 {
     for (size_t i = 0; i < d->n; i++)
@@ -144,7 +136,7 @@ static hsi_status evaluate(hsi_cnn_net *net, const hsi_cnn_dataset *data, const 
                                             data->labels + start, NULL, nb, net->classes, NULL,
                                             NULL);
         for (int i = 0; i < nb; i++) {
-            int c = argmax_row(p + (size_t)i * net->classes, net->classes);
+            int c = hsi_cnn_argmax(p + (size_t)i * net->classes, net->classes);
             if (predicted) predicted[start + i] = c;
             if (data->labels) hits += c == data->labels[start + i];
         }
